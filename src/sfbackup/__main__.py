@@ -1,0 +1,5 @@
+"""`python -m sfbackup` runs the command line."""
+
+from sfbackup.cli import main
+
+raise SystemExit(main())

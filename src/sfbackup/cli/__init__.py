@@ -1,0 +1,83 @@
+"""The `sfbackup` command line: argument parsing and exit codes, nothing else.
+
+Each command lives in its own module under `sfbackup.cli` and exposes `register(subparsers)`,
+which adds its parser and sets `handler=<function(args) -> int>`. Handlers call one library
+function and map its result to an exit code; every `SfbackupError` becomes its own exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+
+from sfbackup import __version__
+from sfbackup.errors import EXIT_CODE_MEANINGS, ExitCode, SfbackupError, redact
+
+#: Command modules, in the order `--help` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "run",
+    "verify",
+    "snapshots",
+    "upload",
+    "forget",
+    "prune",
+    "unlock",
+    "demo",
+    "emulator",
+)
+
+
+def exit_status_epilog() -> str:
+    """The EXIT STATUS block appended to every command's help."""
+    lines = ["exit status:"]
+    lines += [f"  {int(code):>3}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items()]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with every command module that is installed."""
+    parser = argparse.ArgumentParser(
+        prog="sfbackup",
+        description="Complete, verifiable Salesforce backups to Parquet/CSV, a blob store and S3.",
+        epilog=exit_status_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"sfbackup {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"sfbackup.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"sfbackup.cli.{name}":
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return int(ExitCode.USAGE)
+    try:
+        return int(handler(args))
+    except SfbackupError as exc:
+        _print_error(exc, as_json=bool(getattr(args, "json", False)))
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("sfbackup: interrupted; what was saved stays saved, `--resume` continues", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+
+
+def _print_error(exc: SfbackupError, *, as_json: bool) -> None:
+    if as_json:
+        print(redact(json.dumps({"type": "error", **exc.to_dict()})), flush=True)
+    else:
+        print(redact(f"sfbackup: error: {exc}"), file=sys.stderr, flush=True)
