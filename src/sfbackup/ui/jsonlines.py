@@ -1,0 +1,76 @@
+"""JSON-lines progress for cron, systemd and Kubernetes logs: one object per line, each with a `type`.
+
+`type` is `status` for progress events, `summary` for the end of a run, `error` for failures
+(the CLI writes those). Object progress is throttled to one line per object every few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from sfbackup.errors import redact
+
+_THROTTLE_SECONDS = 5.0
+
+
+class JsonLinesProgress:
+    """Writes progress events as JSON lines to a text stream."""
+
+    def __init__(self, out: TextIO, *, clock: Any = time.monotonic) -> None:
+        self._out = out
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_progress: dict[str, float] = {}
+
+    def _emit(self, kind: str, event: str, **fields: Any) -> None:
+        record = {
+            "type": kind,
+            "event": event,
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            **fields,
+        }
+        line = redact(json.dumps(record, default=str, ensure_ascii=False))
+        with self._lock:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+    def _due(self, key: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            last = self._last_progress.get(key)
+            if last is not None and now - last < _THROTTLE_SECONDS:
+                return False
+            self._last_progress[key] = now
+            return True
+
+    def run_started(self, snapshot_id: str, t0: str, objects: list[str]) -> None:
+        self._emit("status", "run_started", snapshot_id=snapshot_id, t0=t0, objects=objects)
+
+    def object_started(self, name: str, api: str, expected_rows: int | None) -> None:
+        self._emit("status", "object_started", object=name, api=api, expected_rows=expected_rows)
+
+    def object_progress(self, name: str, rows: int) -> None:
+        if self._due(f"rows:{name}"):
+            self._emit("status", "object_progress", object=name, rows=rows)
+
+    def object_finished(
+        self, name: str, state: str, rows: int, seconds: float, error: str | None
+    ) -> None:
+        self._emit(
+            "status", "object_finished", object=name, state=state, rows=rows,
+            seconds=round(seconds, 3), error=error,
+        )
+
+    def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None:
+        if done >= total or self._due(f"files:{name}"):
+            self._emit("status", "files_progress", object=name, done=done, total=total, bytes=bytes_done)
+
+    def message(self, level: str, text: str, **fields: Any) -> None:
+        self._emit("status", "message", level=level, message=text, **fields)
+
+    def run_finished(self, summary: dict[str, Any]) -> None:
+        self._emit("summary", "run_finished", **summary)
