@@ -1,0 +1,154 @@
+"""The content-addressed store of file bodies: `blobs/sha256/<2 hex>/<64 hex>`.
+
+A blob is streamed to a temporary file while it is hashed, then renamed to its SHA-256. A blob
+that exists is never rewritten, so `sha256sum` of any blob always equals its name. Temporary
+files sit in `blobs/sha256/` itself (the name is not known until the last byte) and are renamed
+into their fan-out folder on the same filesystem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from sfbackup.errors import RepositoryError, StorageError
+from sfbackup.repository.atomic import AtomicFile, ensure_dir, fsync_dir, is_temporary
+from sfbackup.repository.layout import blob_path, blobs_dir, validate_sha256
+
+_HEX = frozenset("0123456789abcdef")
+
+
+class BlobSizeMismatch(StorageError):
+    """A streamed body was shorter or longer than the size Salesforce announced (nothing is stored)."""
+
+
+@dataclass(frozen=True)
+class BlobWrite:
+    """The outcome of `BlobStore.put_stream`."""
+
+    sha256: str
+    size: int
+    md5: str | None = None
+    created: bool = True  # False when the blob was already in the store
+    digests: dict[str, str] = field(default_factory=dict)  # every extra hasher, by name
+
+
+class BlobStore:
+    """Blobs of one repository (`root` is the repository folder)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.dir = blobs_dir(self.root)
+
+    def put_stream(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        expected_size: int | None = None,
+        extra_hashers: Iterable[str] = ("md5",),
+    ) -> BlobWrite:
+        """Store the concatenation of `chunks`, hashing while streaming; memory stays flat.
+
+        Raises BlobSizeMismatch (and stores nothing) when `expected_size` is given and differs.
+        """
+        sha = hashlib.sha256()
+        hashers = {name: hashlib.new(name) for name in extra_hashers}
+        size = 0
+        ensure_dir(self.dir)
+        pending = AtomicFile(self.dir / "blob")
+        try:
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                sha.update(chunk)
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+                size += pending.write(chunk)
+            if expected_size is not None and size != expected_size:
+                raise BlobSizeMismatch(
+                    f"file body was {size} bytes, {expected_size} were expected; nothing was stored",
+                    hint="the download was cut short or the file changed; it is retried on the next run",
+                    expected=expected_size,
+                    actual=size,
+                )
+            digest = sha.hexdigest()
+            final = self.path(digest)
+            ensure_dir(final.parent)
+            pending.path = final
+            created = pending.commit(overwrite=False)
+        except BaseException:
+            pending.abort()
+            raise
+        if created:
+            fsync_dir(self.dir)  # the temporary name left this folder
+        digests = {name: h.hexdigest() for name, h in hashers.items()}
+        return BlobWrite(digest, size, digests.get("md5"), created, digests)
+
+    def put_bytes(self, data: bytes) -> BlobWrite:
+        """Store `data` (small bodies, tests)."""
+        return self.put_stream((data,), expected_size=len(data))
+
+    def has(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def path(self, sha256: str) -> Path:
+        """Where the blob named `sha256` lives (whether or not it exists)."""
+        return blob_path(self.root, sha256)
+
+    def open(self, sha256: str) -> BinaryIO:
+        """Open a blob for reading; RepositoryError when it is missing."""
+        path = self.path(sha256)
+        try:
+            return path.open("rb")
+        except FileNotFoundError:
+            raise RepositoryError(
+                f"blob {sha256} is missing from {self.dir}",
+                hint="run `sfbackup verify --read-data` to list every damaged snapshot",
+                path=str(path),
+            ) from None
+
+    def size(self, sha256: str) -> int:
+        """Size in bytes of a stored blob; RepositoryError when it is missing."""
+        path = self.path(sha256)
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            raise RepositoryError(f"blob {sha256} is missing from {self.dir}", path=str(path)) from None
+
+    def iter_all(self) -> Iterator[str]:
+        """Every stored blob's SHA-256, sorted; temporary files and stray names are skipped."""
+        if not self.dir.is_dir():
+            return
+        for fan in sorted(self.dir.iterdir()):
+            if len(fan.name) != 2 or not set(fan.name) <= _HEX or not fan.is_dir():
+                continue
+            for entry in sorted(fan.iterdir()):
+                name = entry.name
+                if is_temporary(name) or len(name) != 64 or not name.startswith(fan.name):
+                    continue
+                if set(name) <= _HEX and entry.is_file():
+                    yield name
+
+    def iter_temporary(self) -> Iterator[Path]:
+        """Leftover temporary files of interrupted writes (for `prune` to remove)."""
+        if not self.dir.is_dir():
+            return
+        for entry in self.dir.iterdir():
+            if is_temporary(entry.name):
+                yield entry
+        for fan in self.dir.iterdir():
+            if fan.is_dir():
+                yield from (e for e in fan.iterdir() if is_temporary(e.name))
+
+    def hash_file(self, sha256: str, *, chunk_size: int = 1 << 20) -> str:
+        """Re-read a blob and return its actual SHA-256 (for `verify --read-data`)."""
+        validate_sha256(sha256)
+        digest = hashlib.sha256()
+        with self.open(sha256) as handle:
+            while chunk := handle.read(chunk_size):
+                digest.update(chunk)
+        return digest.hexdigest()
