@@ -1,0 +1,572 @@
+"""Settings: defaults < config file (TOML) < environment < flags, with secrets by reference only.
+
+Secrets (password, security token, access token, consumer key/secret, private key) are read from
+``SF_*`` environment variables or from files the config names (``password_file`` ...), never from
+the config file itself and never from flags, so they stay out of shell history and version control.
+A secret given both ways is refused as ambiguous. `Secrets` never shows a value in repr/str.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_OBJECTS",
+    "EVERYTHING_EXTRA_OBJECTS",
+    "SECRET_ENV",
+    "BackupSettings",
+    "ConnectionSettings",
+    "S3Settings",
+    "Secrets",
+    "Settings",
+    "load_settings",
+]
+
+log = logging.getLogger("sfbackup.config")
+
+DEFAULT_OBJECTS: tuple[str, ...] = (
+    "Account", "Contact", "Lead", "Opportunity", "Attachment", "ContentVersion",
+    "ContentDocument", "ContentDocumentLink", "Document",
+)  # fmt: skip
+EVERYTHING_EXTRA_OBJECTS: tuple[str, ...] = (
+    "User", "Profile", "UserRole", "Group", "PermissionSet", "PermissionSetAssignment",
+    "RecordType", "Organization",
+)  # fmt: skip
+
+AuthMethod = Literal["password", "jwt", "client_credentials", "access_token"]
+AUTH_METHODS: tuple[str, ...] = ("password", "jwt", "client_credentials", "access_token")
+SECRET_NAMES: tuple[str, ...] = (
+    "password", "security_token", "access_token", "consumer_key", "consumer_secret", "private_key",
+)  # fmt: skip
+#: Environment variable for each secret. The private key comes as a file path, never as text.
+SECRET_ENV: dict[str, str] = {
+    "password": "SF_PASSWORD",
+    "security_token": "SF_SECURITY_TOKEN",
+    "access_token": "SF_ACCESS_TOKEN",
+    "consumer_key": "SF_CONSUMER_KEY",
+    "consumer_secret": "SF_CONSUMER_SECRET",
+    "private_key": "SF_PRIVATE_KEY_FILE",
+}
+_ENV_IS_PATH = frozenset({"private_key"})
+#: Plain (non-secret) settings that the environment may set.
+PLAIN_ENV: dict[str, str] = {
+    "SF_USERNAME": "connection.username",
+    "SF_INSTANCE_URL": "connection.instance_url",
+    "SF_LOGIN_URL": "connection.login_url",
+    "SF_API_VERSION": "connection.api_version",
+    "SFBACKUP_REPOSITORY": "repository",
+}
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True, repr=False)
+class Secrets:
+    """Credential values, and where each came from (an env var name or a file path, never a value)."""
+
+    password: str | None = None
+    security_token: str | None = None
+    access_token: str | None = None
+    consumer_key: str | None = None
+    consumer_secret: str | None = None
+    private_key: str | None = None  # PEM text
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def is_set(self, name: str) -> bool:
+        """True when the secret `name` has a non-empty value."""
+        return bool(getattr(self, name))
+
+    def source(self, name: str) -> str:
+        """Where `name` came from, for messages: e.g. ``env SF_PASSWORD`` or ``file /run/secrets/pw``."""
+        return self.sources.get(name, f"{SECRET_ENV[name]} (not set)")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}=<set from {self.source(n)}>" for n in SECRET_NAMES if self.is_set(n))
+        return f"Secrets({shown})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How to reach and log in to the org."""
+
+    instance_url: str | None = None
+    login_url: str | None = None
+    auth: AuthMethod = "password"
+    username: str | None = None
+    api_version: str = "62.0"
+    secrets: Secrets = field(default_factory=Secrets)
+    ca_bundle: str | None = None
+    insecure_skip_tls_verify: bool = False
+    timeout_seconds: float = 120.0
+    max_retries: int = 6
+
+    @property
+    def verify(self) -> bool | str:
+        """The value for ``requests.Session.verify``."""
+        if self.insecure_skip_tls_verify:
+            return False
+        return self.ca_bundle or True
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    """What to export and how."""
+
+    objects: tuple[str, ...] | Literal["all"] = DEFAULT_OBJECTS
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    preset: Literal["default", "everything"] = "default"
+    format: Literal["parquet", "csv"] = "parquet"
+    include_deleted: bool = True
+    files: bool = True
+    content_versions: Literal["all", "latest"] = "all"
+    concurrency: int = 4
+    download_concurrency: int = 8
+    bulk_min_records: int = 2000
+    bulk_page_records: int = 50000
+    api_reserve_percent: float = 20.0
+    csv_neutralize_formulas: bool = False
+    verify_after_run: bool = True
+    contract_end: date | None = None
+    notice_days: int = 60
+
+    def requested_objects(self) -> tuple[str, ...] | Literal["all"]:
+        """`objects`, plus the administrative objects when the preset is ``everything``."""
+        if self.objects == "all" or self.preset != "everything":
+            return self.objects
+        extra = tuple(o for o in EVERYTHING_EXTRA_OBJECTS if o not in self.objects)
+        return (*self.objects, *extra)
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where `upload` mirrors the repository."""
+
+    bucket: str | None = None
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    sse: Literal["none", "AES256", "aws:kms"] = "none"
+    kms_key_id: str | None = None
+    storage_class: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs; `warnings` lists risky choices the UI must show every run."""
+
+    connection: ConnectionSettings
+    backup: BackupSettings
+    s3: S3Settings
+    repository: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+# ----------------------------------------------------------------------------------------------
+# Option table: one entry per dotted key, with its parser. Parsers raise ValueError with "allowed".
+
+Parser = Callable[[Any], Any]
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError("a string")
+    return v
+
+
+def _opt_str(v: Any) -> str | None:
+    return None if v is None or v == "" else _str(v)
+
+
+def _bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+        return v.lower() in ("true", "1", "yes", "on")
+    raise ValueError("true or false")
+
+
+def _int(minimum: int) -> Parser:
+    def parse(v: Any) -> int:
+        if isinstance(v, bool):
+            raise ValueError(f"an integer >= {minimum}")
+        try:
+            n = int(v) if isinstance(v, int | str) else None
+        except ValueError:
+            n = None
+        if n is None or n < minimum:
+            raise ValueError(f"an integer >= {minimum}")
+        return n
+
+    return parse
+
+
+def _float(minimum: float, maximum: float) -> Parser:
+    def parse(v: Any) -> float:
+        try:
+            x = float(v) if isinstance(v, int | float | str) and not isinstance(v, bool) else None
+        except ValueError:
+            x = None
+        if x is None or not minimum <= x <= maximum:
+            raise ValueError(f"a number from {minimum:g} to {maximum:g}")
+        return x
+
+    return parse
+
+
+def _choice(*allowed: str) -> Parser:
+    def parse(v: Any) -> str:
+        if v not in allowed:
+            raise ValueError("one of " + ", ".join(repr(a) for a in allowed))
+        return cast(str, v)
+
+    return parse
+
+
+def _str_list(v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        v = [p.strip() for p in v.split(",") if p.strip()]
+    if not isinstance(v, list | tuple) or not all(isinstance(x, str) for x in v):
+        raise ValueError("a list of strings")
+    return tuple(v)
+
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*(?:__[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*){0,2}$")
+_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!]+$")
+
+
+def _objects(v: Any) -> tuple[str, ...] | str:
+    if v == "all":
+        return "all"
+    names = _str_list(v)
+    bad = [n for n in names if not _NAME.match(n)]
+    if bad or not names:
+        raise ValueError(
+            '"all" or a non-empty list of sObject API names (letters, digits, _ ; e.g. My_Obj__c)'
+        )
+    return names
+
+
+def _patterns(v: Any) -> tuple[str, ...]:
+    patterns = _str_list(v)
+    if any(not _PATTERN.match(p) for p in patterns):
+        raise ValueError("a list of sObject name patterns (letters, digits, _ and the wildcards * ? [ ])")
+    return patterns
+
+
+def _date(v: Any) -> date | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, date):
+        return v
+    if isinstance(v, str):
+        try:
+            return date.fromisoformat(v)
+        except ValueError:
+            pass
+    raise ValueError("a date YYYY-MM-DD")
+
+
+def _url(v: Any) -> str | None:
+    url = _opt_str(v)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("an absolute https:// URL")
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+        raise ValueError(
+            "an https:// URL (plain http is only allowed to 127.0.0.1/localhost, e.g. the emulator)"
+        )
+    return url.rstrip("/")
+
+
+def _api_version(v: Any) -> str:
+    s = str(v) if isinstance(v, int | float | str) and not isinstance(v, bool) else ""
+    if not re.fullmatch(r"\d{2,3}\.0", s):
+        raise ValueError('a version like "62.0" (no leading v)')
+    return s
+
+
+_OPTIONS: dict[str, Parser] = {
+    "connection.instance_url": _url,
+    "connection.login_url": _url,
+    "connection.auth": _choice(*AUTH_METHODS),
+    "connection.username": _opt_str,
+    "connection.api_version": _api_version,
+    "connection.ca_bundle": _opt_str,
+    "connection.insecure_skip_tls_verify": _bool,
+    "connection.timeout_seconds": _float(1, 3600),
+    "connection.max_retries": _int(1),
+    "connection.consumer_key": _opt_str,
+    "backup.objects": _objects,
+    "backup.include": _patterns,
+    "backup.exclude": _patterns,
+    "backup.preset": _choice("default", "everything"),
+    "backup.format": _choice("parquet", "csv"),
+    "backup.include_deleted": _bool,
+    "backup.files": _bool,
+    "backup.content_versions": _choice("all", "latest"),
+    "backup.concurrency": _int(1),
+    "backup.download_concurrency": _int(1),
+    "backup.bulk_min_records": _int(0),
+    "backup.bulk_page_records": _int(1),
+    "backup.api_reserve_percent": _float(0, 100),
+    "backup.csv_neutralize_formulas": _bool,
+    "backup.verify_after_run": _bool,
+    "backup.contract_end": _date,
+    "backup.notice_days": _int(0),
+    "s3.bucket": _opt_str,
+    "s3.prefix": lambda v: _str(v).strip("/"),
+    "s3.endpoint_url": _opt_str,
+    "s3.region": _opt_str,
+    "s3.profile": _opt_str,
+    "s3.sse": _choice("none", "AES256", "aws:kms"),
+    "s3.kms_key_id": _opt_str,
+    "s3.storage_class": _opt_str,
+    "repository": _opt_str,
+}
+for _name in SECRET_NAMES:
+    _OPTIONS[f"connection.{_name}_file"] = _opt_str
+_SECTIONS = ("connection", "backup", "s3")
+
+
+def _allowed_keys(section: str) -> str:
+    keys = sorted(k.split(".", 1)[1] for k in _OPTIONS if k.startswith(section + "."))
+    return ", ".join(keys)
+
+
+def _parse(key: str, value: Any, where: str) -> Any:
+    try:
+        return _OPTIONS[key](value)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{key} in {where} is {_describe_value(key, value)}; it must be {exc}",
+            hint=f"fix {key} in {where}",
+            key=key,
+        ) from None
+
+
+def _describe_value(key: str, value: Any) -> str:
+    if isinstance(value, str) and len(value) < 80:
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def _read_file_layer(path: Path) -> tuple[dict[str, Any], Path]:
+    """Flatten a TOML file into dotted keys, refusing unknown keys and secret literals."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", hint="check the --config path") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    flat: dict[str, Any] = {}
+    for top, value in data.items():
+        if top == "repository":
+            flat["repository"] = value
+        elif top in _SECTIONS and isinstance(value, dict):
+            for key in value:
+                dotted = f"{top}.{key}"
+                if top == "connection" and key in SECRET_NAMES and key != "consumer_key":
+                    raise ConfigError(
+                        f"{dotted} in {path} holds a secret literally; secrets never go in the config file",
+                        hint=f'put it in a file and set {key}_file = "/path" (mode 0600), '
+                        f"or set the environment variable {SECRET_ENV[key]}",
+                        key=dotted,
+                    )
+                if dotted not in _OPTIONS:
+                    raise ConfigError(
+                        f"unknown setting {dotted} in {path}",
+                        hint=f"allowed in [{top}]: {_allowed_keys(top)}",
+                        key=dotted,
+                    )
+                flat[dotted] = value[key]
+        else:
+            raise ConfigError(
+                f"unknown setting {top!r} in {path}",
+                hint="allowed: the sections [connection], [backup], [s3] and the top-level key repository",
+                key=top,
+            )
+    return flat, path.parent
+
+
+def load_settings(
+    config_file: str | None,
+    *,
+    env: Mapping[str, str],
+    overrides: Mapping[str, Any],
+) -> Settings:
+    """Resolve every setting: defaults < `config_file` < `env` < `overrides` (dotted keys from flags).
+
+    Secret values are read here (from ``SF_*`` variables or the files named by ``*_file``) so a
+    missing or unreadable secret file fails before any work starts.
+    """
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    file_dirs: dict[str, Path] = {}
+    if config_file is not None:
+        flat, base_dir = _read_file_layer(Path(config_file))
+        for key, raw in flat.items():
+            values[key] = _parse(key, raw, str(config_file))
+            origin[key] = str(config_file)
+            file_dirs[key] = base_dir
+    for var, key in PLAIN_ENV.items():
+        if env.get(var):
+            values[key] = _parse(key, env[var], f"environment variable {var}")
+            origin[key] = f"environment variable {var}"
+            file_dirs.pop(key, None)
+    for key, raw in overrides.items():
+        bare = key.split(".", 1)[-1]
+        if key.startswith("connection.") and bare in SECRET_NAMES and bare != "consumer_key":
+            raise ConfigError(
+                f"{key} cannot be given as a flag: secrets never go on the command line",
+                hint=f"use {bare}_file or the environment variable {SECRET_ENV[bare]}",
+            )
+        if key not in _OPTIONS:
+            raise ConfigError(f"unknown setting {key}", hint="allowed: " + ", ".join(sorted(_OPTIONS)))
+        values[key] = _parse(key, raw, "the command line")
+        origin[key] = "the command line"
+        file_dirs.pop(key, None)
+
+    secrets = _resolve_secrets(values, origin, file_dirs, env)
+    connection = _connection(values, secrets, origin)
+    backup = BackupSettings(**_section(values, "backup"))
+    s3 = S3Settings(**_section(values, "s3"))
+    if s3.sse == "aws:kms" and not s3.kms_key_id:
+        log.debug("s3.sse is aws:kms without kms_key_id: the bucket's default KMS key is used")
+    warnings: list[str] = []
+    if connection.insecure_skip_tls_verify:
+        warnings.append(
+            "TLS certificate verification is OFF (connection.insecure_skip_tls_verify = true, "
+            f"set in {origin['connection.insecure_skip_tls_verify']}): the connection to Salesforce can be "
+            "intercepted; use ca_bundle instead"
+        )
+    for warning in warnings:
+        log.warning(warning)
+    return Settings(
+        connection=connection,
+        backup=backup,
+        s3=s3,
+        repository=values.get("repository"),
+        warnings=tuple(warnings),
+    )
+
+
+def _section(values: Mapping[str, Any], section: str) -> dict[str, Any]:
+    prefix = section + "."
+    return {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)}
+
+
+def _resolve_secrets(
+    values: Mapping[str, Any],
+    origin: Mapping[str, str],
+    file_dirs: Mapping[str, Path],
+    env: Mapping[str, str],
+) -> Secrets:
+    found: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for name in SECRET_NAMES:
+        file_key = f"connection.{name}_file"
+        env_var = SECRET_ENV[name]
+        candidates: list[str] = []
+        if env.get(env_var):
+            candidates.append(f"environment variable {env_var}")
+        if values.get(file_key):
+            candidates.append(f"{name}_file in {origin[file_key]}")
+        if name == "consumer_key" and values.get("connection.consumer_key"):
+            candidates.append(f"consumer_key in {origin['connection.consumer_key']}")
+        if len(candidates) > 1:
+            raise ConfigError(
+                f"the {name.replace('_', ' ')} is given more than once: " + " and ".join(candidates),
+                hint="keep exactly one source for each secret",
+                key=name,
+            )
+        if not candidates:
+            continue
+        if env.get(env_var):
+            if name in _ENV_IS_PATH:
+                path = Path(env[env_var]).expanduser()
+                found[name] = _read_secret_file(path, name, f"environment variable {env_var}")
+                sources[name] = f"file {path} (from {env_var})"
+            else:
+                found[name] = env[env_var]
+                sources[name] = f"environment variable {env_var}"
+        elif values.get(file_key):
+            path = Path(values[file_key]).expanduser()
+            if not path.is_absolute() and file_key in file_dirs:
+                path = file_dirs[file_key] / path  # relative to the config file, not the cwd
+            found[name] = _read_secret_file(path, name, f"{name}_file in {origin[file_key]}")
+            sources[name] = f"file {path}"
+        else:
+            found[name] = values["connection.consumer_key"]
+            sources[name] = f"consumer_key in {origin['connection.consumer_key']}"
+    return Secrets(**found, sources=sources)
+
+
+def _read_secret_file(path: Path, name: str, named_by: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{name} file {path} (named by {named_by}) does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read the {name} file {path} (named by {named_by}): {reason}") from None
+    if name == "private_key":
+        if "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
+            raise ConfigError(
+                f"the private key file {path} (named by {named_by}) is not a PEM private key",
+                hint="give the RSA private key of the connected app's certificate, in PEM form",
+            )
+        return text
+    value = text.rstrip("\r\n")
+    if not value:
+        raise ConfigError(f"the {name} file {path} (named by {named_by}) is empty")
+    return value
+
+
+def _connection(values: Mapping[str, Any], secrets: Secrets, origin: Mapping[str, str]) -> ConnectionSettings:
+    kwargs = _section(values, "connection")
+    for name in SECRET_NAMES:
+        kwargs.pop(f"{name}_file", None)
+    kwargs.pop("consumer_key", None)
+    if kwargs.get("ca_bundle") and kwargs.get("insecure_skip_tls_verify"):
+        raise ConfigError(
+            "connection.ca_bundle and connection.insecure_skip_tls_verify contradict each other",
+            hint="keep ca_bundle (verification against your CA) and drop insecure_skip_tls_verify",
+        )
+    if kwargs.get("ca_bundle") and not os.path.exists(kwargs["ca_bundle"]):
+        raise ConfigError(f"connection.ca_bundle {kwargs['ca_bundle']} does not exist")
+    if "auth" not in kwargs:
+        kwargs["auth"] = infer_auth(secrets, kwargs.get("username"))
+    return ConnectionSettings(secrets=secrets, **kwargs)
+
+
+def infer_auth(secrets: Secrets, username: str | None) -> AuthMethod:
+    """The login flow the given credentials imply (``password`` when nothing decides)."""
+    if secrets.is_set("access_token"):
+        return "access_token"
+    if secrets.is_set("private_key"):
+        return "jwt"
+    if secrets.is_set("consumer_key") and secrets.is_set("consumer_secret") and not username:
+        return "client_credentials"
+    return "password"
