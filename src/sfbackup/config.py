@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .soql import validate_identifier
 
 __all__ = [
     "DEFAULT_OBJECTS",
@@ -244,7 +245,6 @@ def _str_list(v: Any) -> tuple[str, ...]:
     return tuple(v)
 
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*(?:__[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*){0,2}$")
 _PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!]+$")
 
 
@@ -252,12 +252,20 @@ def _objects(v: Any) -> tuple[str, ...] | str:
     if v == "all":
         return "all"
     names = _str_list(v)
-    bad = [n for n in names if not _NAME.match(n)]
+    bad = [n for n in names if not _is_api_name(n)]
     if bad or not names:
         raise ValueError(
             '"all" or a non-empty list of sObject API names (letters, digits, _ ; e.g. My_Obj__c)'
         )
     return names
+
+
+def _is_api_name(name: str) -> bool:
+    try:
+        validate_identifier(name)
+    except ConfigError:
+        return False
+    return True
 
 
 def _patterns(v: Any) -> tuple[str, ...]:

@@ -71,7 +71,7 @@ class SalesforceClient:
         *,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        api_reserve_percent: float | None = None,
+        api_reserve_percent: float | None = 20.0,
         pool_maxsize: int = 16,
     ) -> None:
         self.settings = settings
@@ -126,10 +126,20 @@ class SalesforceClient:
         return self.fetch(method, path_or_url, params=params, json=json, headers=headers,
                           stream=stream, ok=ok, consume=lambda response: response)  # fmt: skip
 
-    def get_json(self, path: str, **kw: Any) -> Any:
-        """GET `path` and decode its JSON body (a cut-off body is fetched again)."""
+    def get_json(self, path: str, *, parse_float: Callable[[str], Any] | None = None, **kw: Any) -> Any:
+        """GET `path` and decode its JSON body (a cut-off body is fetched again).
+
+        ``parse_float=decimal.Decimal`` keeps currency and other decimals exact.
+        """
         headers = {"Accept": "application/json", **kw.pop("headers", {})}
-        return self.fetch("GET", path, headers=headers, consume=_decode_json, **kw)
+
+        def decode(response: requests.Response) -> Any:
+            try:
+                return jsonlib.loads(response.content, parse_float=parse_float)
+            except ValueError:
+                raise TruncatedBody("the response body is not complete JSON") from None
+
+        return self.fetch("GET", path, headers=headers, consume=decode, **kw)
 
     def download(
         self,
@@ -359,13 +369,6 @@ def _error_body(response: requests.Response) -> bytes:
         return b""
     finally:
         response.close()
-
-
-def _decode_json(response: requests.Response) -> Any:
-    try:
-        return jsonlib.loads(response.content)
-    except ValueError:
-        raise TruncatedBody("the response body is not complete JSON") from None
 
 
 def _checked_chunks(response: requests.Response) -> Iterator[bytes]:

@@ -1,0 +1,213 @@
+"""Bulk API 2.0 query jobs: submit, wait, read result pages by Sforce-Locator, delete.
+
+Result pages are kept as the raw CSV bytes Salesforce sent (no decoding, no NUL stripping); each is
+checked against ``Sforce-NumberOfRecords`` and fetched again by the same locator when it came back
+short. The last page is the one whose ``Sforce-Locator`` is the string ``null``. A job can be
+resumed from a saved (job id, locator) for as long as Salesforce keeps the job (7 days).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from .errors import SalesforceError
+from .faults import FaultKind, TruncatedBody, classify
+from .http import SalesforceClient
+
+__all__ = ["BulkJobFailed", "BulkPage", "BulkQuery", "count_csv_records"]
+
+log = logging.getLogger("sfbackup.bulk")
+
+DEFAULT_WAIT_TIMEOUT = 6 * 3600.0
+_POLL_FIRST = 0.2
+_POLL_MAX = 5.0
+_POLL_GROWTH = 1.5
+_JOB_ID = re.compile(r"^[A-Za-z0-9]{15,18}$")
+_LEADING_CODE = re.compile(r"^([A-Z][A-Z0-9_]{3,}):\s*(.*)$", re.DOTALL)
+
+
+class BulkJobFailed(SalesforceError):
+    """A Bulk query job ended Failed or Aborted, or never finished; REST may still work.
+
+    `kind` is the `faults.FaultKind` value of the job's error message (``unsupported`` for an
+    object or field the Bulk API refuses), so the caller can decide to fall back to REST.
+    """
+
+    @property
+    def kind(self) -> str:
+        return str(self.details.get("kind", FaultKind.FATAL.value))
+
+
+@dataclass
+class BulkPage:
+    """One result set: its CSV bytes (header row first), its row count, and the next page's locator."""
+
+    csv: bytes
+    records: int
+    locator: str | None  # the locator of the NEXT page; None after the last page
+
+
+class BulkQuery:
+    """The lifecycle of one Bulk API 2.0 query job (stateless: every call takes the client)."""
+
+    @staticmethod
+    def submit(client: SalesforceClient, soql: str, *, include_deleted: bool) -> str:
+        """Create a ``query``/``queryAll`` job and return its id. Refusals raise UnsupportedQuery."""
+        response = client.request(
+            "POST",
+            client.data_path("jobs/query"),
+            json={
+                "operation": "queryAll" if include_deleted else "query",
+                "query": soql,
+                "contentType": "CSV",
+                "columnDelimiter": "COMMA",
+                "lineEnding": "LF",
+            },
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            ok=(200, 201),
+        )
+        job_id = str(response.json().get("id") or "")
+        if not _JOB_ID.match(job_id):
+            raise SalesforceError(
+                "the Bulk API created a query job without a usable id", error_code="BAD_RESPONSE"
+            )
+        log.info("bulk query job %s submitted (%s)", job_id, "queryAll" if include_deleted else "query")
+        return job_id
+
+    @staticmethod
+    def info(client: SalesforceClient, job_id: str) -> dict[str, Any]:
+        """The job's current info (``state``, ``numberRecordsProcessed``, ``errorMessage`` ...)."""
+        body: dict[str, Any] = client.get_json(client.data_path(f"jobs/query/{_checked(job_id)}"))
+        return body
+
+    @staticmethod
+    def wait(
+        client: SalesforceClient,
+        job_id: str,
+        *,
+        timeout_seconds: float = DEFAULT_WAIT_TIMEOUT,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> dict[str, Any]:
+        """Poll (0.2 s growing to 5 s) until the job is JobComplete and return its info.
+
+        Failed, Aborted or still running after `timeout_seconds` raise BulkJobFailed.
+        """
+        deadline = clock() + timeout_seconds
+        delay = _POLL_FIRST
+        while True:
+            info = BulkQuery.info(client, job_id)
+            state = info.get("state")
+            if state == "JobComplete":
+                return info
+            if state == "Failed":
+                raise _job_failed(job_id, str(info.get("errorMessage") or "no errorMessage given"))
+            if state == "Aborted":
+                raise BulkJobFailed(
+                    f"Bulk query job {job_id} was aborted (by a user or an admin in Setup)",
+                    error_code="BULK_JOB_ABORTED",
+                    kind=FaultKind.FATAL.value,
+                )
+            if clock() + delay > deadline:
+                BulkQuery.abort(client, job_id)
+                raise BulkJobFailed(
+                    f"Bulk query job {job_id} was still {state} after {timeout_seconds:g} s; aborted it",
+                    error_code="BULK_JOB_TIMEOUT",
+                    kind=FaultKind.QUERY_TIMEOUT.value,
+                )
+            sleep(delay)
+            delay = min(delay * _POLL_GROWTH, _POLL_MAX)
+
+    @staticmethod
+    def pages(
+        client: SalesforceClient,
+        job_id: str,
+        *,
+        start_locator: str | None = None,
+        max_records: int = 50000,
+    ) -> Iterator[BulkPage]:
+        """Yield the result pages from `start_locator` (None: the first) through the last one."""
+        path = client.data_path(f"jobs/query/{_checked(job_id)}/results")
+        locator = start_locator
+        while True:
+            params: dict[str, Any] = {"maxRecords": max_records}
+            if locator:
+                params["locator"] = locator
+            page = client.fetch(
+                "GET", path, params=params, headers={"Accept": "text/csv"}, consume=_read_page
+            )
+            yield page
+            if page.locator is None:
+                return
+            locator = page.locator
+
+    @staticmethod
+    def abort(client: SalesforceClient, job_id: str) -> None:
+        """Ask Salesforce to stop the job (a job already finished is left as it is)."""
+        client.request(
+            "PATCH",
+            client.data_path(f"jobs/query/{_checked(job_id)}"),
+            json={"state": "Aborted"},
+            headers={"Content-Type": "application/json"},
+            ok=(200, 400, 404),
+        )
+
+    @staticmethod
+    def delete(client: SalesforceClient, job_id: str) -> None:
+        """Delete the job and its results (a job already gone is fine)."""
+        client.request("DELETE", client.data_path(f"jobs/query/{_checked(job_id)}"), ok=(200, 204, 404))
+
+
+def count_csv_records(data: bytes) -> int:
+    """Data rows in a CSV page (header excluded), counting newlines inside quoted values correctly.
+
+    A newline ends a row only outside quotes; quotes toggle that state and an escaped quote (``""``)
+    toggles it twice, so splitting on ``"`` leaves the outside-quote text at even positions.
+    """
+    if not data:
+        return 0
+    terminators = sum(part.count(b"\n") for part in data.split(b'"')[::2])
+    lines = terminators if data.endswith(b"\n") else terminators + 1
+    return max(lines - 1, 0)
+
+
+def _read_page(response: requests.Response) -> BulkPage:
+    data = response.content
+    counted = count_csv_records(data)
+    announced = response.headers.get("Sforce-NumberOfRecords")
+    if announced is not None and announced.strip().isdigit() and int(announced) != counted:
+        raise TruncatedBody(f"the page holds {counted} rows, Sforce-NumberOfRecords says {announced}")
+    if announced is None:
+        log.debug("results page without Sforce-NumberOfRecords; %d rows counted", counted)
+    next_locator = response.headers.get("Sforce-Locator")
+    if next_locator is None:
+        # Salesforce always sends it ("null" on the last page); without it the end is unknown.
+        raise TruncatedBody("the results page came without a Sforce-Locator header")
+    next_locator = next_locator.strip()
+    return BulkPage(csv=data, records=counted, locator=None if next_locator in ("", "null") else next_locator)
+
+
+def _job_failed(job_id: str, error_message: str) -> BulkJobFailed:
+    match = _LEADING_CODE.match(error_message.strip())
+    code, text = (match.group(1), match.group(2)) if match else ("BULK_JOB_FAILED", error_message)
+    fault = classify(status=None, body=json.dumps([{"errorCode": code, "message": text}]))
+    return BulkJobFailed(
+        f"Bulk query job {job_id} failed: {fault.message}",
+        error_code=fault.code,
+        kind=fault.kind.value,
+        hint="the object is exported through REST instead when that is possible",
+    )
+
+
+def _checked(job_id: str) -> str:
+    if not _JOB_ID.match(job_id):
+        raise SalesforceError(f"{job_id!r} is not a Bulk job id", error_code="BAD_JOB_ID")
+    return job_id
