@@ -1,0 +1,757 @@
+"""The emulated org's store: describes, synthetic data in SQLite, SOQL, writes and file bodies.
+
+The HTTP server (`sfbackup.emulator.server`) uses only what `docs/architecture.md` lists under
+"Emulator: store <-> HTTP server": `EmulatedOrg`, `OrgConfig`, `OrgCredentials`, `OrgError`,
+`Cursor` and `Blob`. Values come out exactly as Salesforce sends them: REST records with
+`attributes`, fields in SELECT order, datetimes `2024-11-07T07:00:00.000+0000`; Bulk CSV with every
+value quoted and datetimes `2024-11-07T07:00:00.000Z`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import csv
+import functools
+import hashlib
+import io
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO, Literal
+
+from sfbackup.emulator import datagen
+from sfbackup.emulator.catalog import ObjectDef, build_catalog
+from sfbackup.emulator.soql import Node, OrgError, Plan, compile_query, parse, parse_datetime, sql_datetime
+
+__all__ = ["Blob", "Cursor", "EmulatedOrg", "OrgConfig", "OrgCredentials", "OrgError"]
+
+_GENERATOR_VERSION = 1
+_ADDRESS_KEYS = {
+    "City": "city",
+    "Country": "country",
+    "GeocodeAccuracy": "geocodeAccuracy",
+    "Latitude": "latitude",
+    "Longitude": "longitude",
+    "PostalCode": "postalCode",
+    "State": "state",
+    "Street": "street",
+}
+
+
+@dataclass
+class OrgConfig:
+    """What the emulated org holds. `records` Accounts; other objects derive from it."""
+
+    records: int = 200
+    seed: int = 1
+    large_file_bytes: int = 20 * 2**20
+    daily_api_limit: int = 100_000
+    extra_objects: int = 0
+
+    def data_key(self) -> str:
+        """Identity of the generated data (what a reused database must match)."""
+        data = asdict(self)
+        del data["daily_api_limit"]
+        return json.dumps({**data, "generator": _GENERATOR_VERSION}, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class OrgCredentials:
+    """Logins the emulator accepts. Secrets are hidden from repr."""
+
+    username: str
+    password: str = field(repr=False)
+    security_token: str = field(repr=False)
+    consumer_key: str
+    consumer_secret: str = field(repr=False)
+    org_id: str
+    user_id: str
+    jwt_certificate_pem: str = field(repr=False)
+    jwt_private_key_pem: str = field(repr=False)
+    organization_name: str
+
+
+@dataclass
+class Blob:
+    """A file body, streamed: `chunks()` never holds it whole in memory."""
+
+    size: int
+    content_type: str
+    source: Callable[[int], Iterator[bytes]] = field(repr=False)
+
+    def chunks(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        return self.source(chunk_size)
+
+
+@functools.lru_cache(maxsize=1)
+def _jwt_material() -> tuple[str, str]:
+    """A self-signed certificate and its RSA key for JWT bearer logins (one per process)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sfbackup-emulator")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
+class Cursor:
+    """The result of one query: its size, and its rows as REST records or as a Bulk CSV."""
+
+    def __init__(self, org: EmulatedOrg, plan: Plan, api_version: str) -> None:
+        self._org = org
+        self._plan = plan
+        self._prefix = f"/services/data/v{api_version}"
+        self.object_name: str = plan.obj.name
+        self.is_count: bool = plan.is_count
+        self.is_selective: bool = plan.is_selective
+        self.fields: list[str] = plan.fields
+        self._agg_rows: list[dict[str, Any]] | None = None
+        if plan.is_aggregate:
+            self._agg_rows = self._aggregate()
+            self.total_size: int = len(self._agg_rows)
+        else:
+            sql = f"SELECT COUNT(*){plan.from_sql}{plan.where_sql}"
+            count = int(org._conn().execute(sql, plan.params).fetchone()[0])
+            count = max(0, count - plan.offset)
+            self.total_size = count if plan.limit is None else min(count, plan.limit)
+
+    def _aggregate(self) -> list[dict[str, Any]]:
+        p = self._plan
+        sql = f"SELECT {', '.join(p.rest_cols)}{p.from_sql}{p.where_sql}{p.group_sql}{p.order_sql}"
+        if p.limit is not None or p.offset:
+            sql += f" LIMIT {p.limit if p.limit is not None else -1} OFFSET {p.offset}"
+        out = []
+        for row in self._org._conn().execute(sql, p.params):
+            rec: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
+            for key, kind, index in p.agg_items:
+                value = row[index]
+                rec[key] = bool(value) if kind == "bool" and value is not None else value
+            out.append(rec)
+        return out
+
+    def rest_records(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        """REST JSON records `offset`..`offset+limit` of the result (COUNT() queries have none)."""
+        if self.is_count:
+            return []
+        if self._agg_rows is not None:
+            return self._agg_rows[offset : offset + limit]
+        count = max(0, min(limit, self.total_size - offset))
+        if count == 0:
+            return []
+        p = self._plan
+        assert p.root is not None
+        sql = f"SELECT {', '.join(p.rest_cols)}{p.from_sql}{p.where_sql}{p.order_sql} LIMIT ? OFFSET ?"
+        rows = self._org._conn().execute(sql, [*p.params, count, p.offset + offset]).fetchall()
+        return [self._render(row, p.root) for row in rows]
+
+    def _render(self, row: tuple[Any, ...], node: Node) -> dict[str, Any]:
+        record_id = row[node.id_index] if node.id_index is not None else None
+        rec: dict[str, Any] = {
+            "attributes": {
+                "type": node.type_name,
+                "url": f"{self._prefix}/sobjects/{node.type_name}/{record_id}",
+            }
+        }
+        for key, kind, arg in node.items:
+            if kind == "value":
+                rec[key] = row[arg]
+            elif kind == "bool":
+                rec[key] = None if row[arg] is None else bool(row[arg])
+            elif kind == "parent":
+                rec[key] = None if row[arg.id_index] is None else self._render(row, arg)
+            elif kind == "address":
+                parts = {_ADDRESS_KEYS[k]: row[i] for k, i in arg.items()}
+                rec[key] = parts if any(v is not None for v in parts.values()) else None
+            elif kind == "location":
+                lat, lon = row[arg[0]], row[arg[1]]
+                rec[key] = None if lat is None and lon is None else {"latitude": lat, "longitude": lon}
+            elif kind == "blob":
+                id_index, obj_name, field_name, length_index = arg
+                rec[key] = (
+                    None
+                    if row[length_index] is None
+                    else f"{self._prefix}/sobjects/{obj_name}/{row[id_index]}/{field_name}"
+                )
+            elif kind == "subquery":
+                rec[key] = self._children(arg, record_id)
+        return rec
+
+    def _children(self, arg: tuple[Any, str, str], parent_id: Any) -> dict[str, Any] | None:
+        sub, child_name, link_field = arg
+        sub.object_name = child_name
+        plan = compile_query(
+            sub, self._org._catalog, include_deleted=False, api="rest", today=self._org.now().date()
+        )
+        where = (plan.where_sql + " AND " if plan.where_sql else " WHERE ") + f't0."{link_field}" = ?'
+        sql = f"SELECT {', '.join(plan.rest_cols)}{plan.from_sql}{where}{plan.order_sql}"
+        sql += f" LIMIT {plan.limit if plan.limit is not None else -1} OFFSET {plan.offset}"
+        rows = self._org._conn().execute(sql, [*plan.params, parent_id]).fetchall()
+        if not rows:
+            return None
+        assert plan.root is not None
+        records = [self._render(r, plan.root) for r in rows]
+        return {"totalSize": len(records), "done": True, "records": records}
+
+    def write_csv(self, out: BinaryIO, *, delimiter: str = ",", line_ending: str = "\n") -> int:
+        """Bulk 2.0 CSV of every row, header first; returns the number of rows written."""
+        p = self._plan
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+        try:
+            writer = csv.writer(text, delimiter=delimiter, quoting=csv.QUOTE_ALL, lineterminator=line_ending)
+            writer.writerow(p.csv_header)
+            if self.is_count or self._agg_rows is not None:
+                return 0
+            sql = f"SELECT {', '.join(p.csv_cols)}{p.from_sql}{p.where_sql}{p.order_sql}"
+            if p.limit is not None or p.offset:
+                sql += f" LIMIT {p.limit if p.limit is not None else -1} OFFSET {p.offset}"
+            rows = self._org._conn().execute(sql, p.params)
+            written = 0
+            while batch := rows.fetchmany(5000):
+                writer.writerows(batch)
+                written += len(batch)
+            return written
+        finally:
+            text.flush()
+            text.detach()
+
+
+class EmulatedOrg:
+    """One emulated Salesforce org backed by a SQLite file (reused when generated with the same config)."""
+
+    def __init__(self, config: OrgConfig, db_path: str | None = None) -> None:
+        self.config = config
+        self._catalog: dict[str, ObjectDef] = build_catalog(config.extra_objects, seed=config.seed)
+        self._tmpdir: str | None = None
+        if db_path is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="sfbackup-emulator-")
+            db_path = os.path.join(self._tmpdir, "org.sqlite")
+        self.db_path = db_path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.RLock()
+        self._finalizer = weakref.finalize(self, EmulatedOrg._cleanup, self._connections, self._tmpdir)
+        self._open_or_generate()
+        conn = self._conn()
+        org_id = conn.execute('SELECT "Id" FROM "Organization"').fetchone()[0]
+        admin_id, username = conn.execute(
+            'SELECT "Id", "Username" FROM "User" ORDER BY rowid LIMIT 1'
+        ).fetchone()
+        cert, key = _jwt_material()
+        seed = config.seed
+        self.credentials = OrgCredentials(
+            username=username,
+            password=f"emulator-password-{seed}",
+            security_token=f"EMUTOKEN{seed:06d}",
+            consumer_key=f"3MVG9emulator.consumer.key.{seed}",
+            consumer_secret=f"emulator-secret-{seed}",
+            org_id=org_id,
+            user_id=admin_id,
+            jwt_certificate_pem=cert,
+            jwt_private_key_pem=key,
+            organization_name="Emulated Org",
+        )
+
+    # storage -------------------------------------------------------------------------------------
+    @staticmethod
+    def _cleanup(connections: list[sqlite3.Connection], tmpdir: str | None) -> None:
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        connections.clear()
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+    def close(self) -> None:
+        """Close every connection (and remove the temporary database, if this org made one)."""
+        self._finalizer()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _open_or_generate(self) -> None:
+        key = self.config.data_key()
+        if os.path.exists(self.db_path):
+            try:
+                conn = sqlite3.connect(self.db_path)
+                row = conn.execute("SELECT value FROM _meta WHERE key = 'config'").fetchone()
+                conn.close()
+                if row and row[0] == key:
+                    return
+            except sqlite3.Error:
+                pass
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.db_path + suffix)
+        building = self.db_path + ".building"
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(building)
+        conn = sqlite3.connect(building, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("BEGIN")
+        datagen.create_schema(conn, self._catalog)
+        datagen.Generator(
+            conn,
+            self._catalog,
+            seed=self.config.seed,
+            records=self.config.records,
+            large_file_bytes=self.config.large_file_bytes,
+        ).run()
+        conn.execute("INSERT INTO _meta VALUES ('config', ?)", (key,))
+        conn.execute("COMMIT")
+        conn.close()
+        os.replace(building, self.db_path)
+
+    def _object(self, name: str) -> ObjectDef:
+        obj = self._catalog.get(name.lower())
+        if obj is None:
+            raise OrgError(404, "NOT_FOUND", "The requested resource does not exist")
+        return obj
+
+    # reading -------------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        """The org clock (UTC, millisecond precision)."""
+        now = datetime.now(UTC)
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+    def describe_global(self, api_version: str = "62.0") -> dict[str, Any]:
+        """Body of `GET /sobjects`."""
+        return {
+            "encoding": "UTF-8",
+            "maxBatchSize": 200,
+            "sobjects": [o.global_entry(api_version) for o in self._catalog.values()],
+        }
+
+    def describe(self, name: str, api_version: str = "62.0") -> dict[str, Any]:
+        """Body of `GET /sobjects/{name}/describe`; OrgError NOT_FOUND for an unknown object."""
+        return self._object(name).describe(api_version)
+
+    def query(
+        self, soql: str, *, include_deleted: bool, api: Literal["rest", "bulk"], api_version: str = "62.0"
+    ) -> Cursor:
+        """Run SOQL; raises OrgError with Salesforce's code and message when Salesforce would refuse it."""
+        plan = compile_query(
+            parse(soql), self._catalog, include_deleted=include_deleted, api=api, today=self.now().date()
+        )
+        return Cursor(self, plan, api_version)
+
+    def get_record(
+        self, name: str, record_id: str, fields: list[str] | None = None, api_version: str = "62.0"
+    ) -> dict[str, Any]:
+        """REST JSON of one record (`GET /sobjects/{name}/{id}`)."""
+        obj = self._object(name)
+        row_id = self._existing(obj, record_id)
+        names = fields or [f.name for f in obj.fields]
+        cursor = self.query(
+            f"SELECT {', '.join(names)} FROM {obj.name} WHERE Id = '{row_id}'",
+            include_deleted=True,
+            api="rest",
+            api_version=api_version,
+        )
+        return cursor.rest_records(0, 1)[0]
+
+    def _existing(self, obj: ObjectDef, record_id: str) -> str:
+        row_id = datagen.normalize_id(record_id)
+        cols = '"Id", "IsDeleted"' if obj.has_is_deleted else '"Id", 0'
+        row = (
+            self._conn().execute(f'SELECT {cols} FROM "{obj.name}" WHERE "Id" = ?', (row_id,)).fetchone()
+            if row_id
+            else None
+        )
+        if row is None:
+            raise OrgError(
+                404,
+                "NOT_FOUND",
+                f"Provided external ID field does not exist or is not accessible: {record_id}",
+            )
+        if row[1]:
+            raise OrgError(404, "ENTITY_IS_DELETED", "entity is deleted")
+        return str(row[0])
+
+    def blob(self, name: str, record_id: str, field_name: str) -> Blob:
+        """The body in base64 field `field_name` of a record; OrgError NOT_FOUND when there is none."""
+        obj = self._object(name)
+        fd = obj.field(field_name)
+        if fd is None or fd.type != "base64":
+            raise OrgError(404, "NOT_FOUND", "The requested resource does not exist")
+        row_id = self._existing(obj, record_id)
+        row = (
+            self._conn()
+            .execute(
+                "SELECT rowid, size, content_type, gen_key, data IS NOT NULL FROM _blob "
+                "WHERE record_id = ? AND field = ?",
+                (row_id, fd.name),
+            )
+            .fetchone()
+        )
+        if row is None:
+            raise OrgError(404, "NOT_FOUND", "The requested resource does not exist")
+        rowid, size, content_type, gen_key, stored = row
+        if not stored:
+            return Blob(
+                size,
+                content_type or "application/octet-stream",
+                lambda chunk_size: datagen.body_chunks(gen_key, size, chunk_size),
+            )
+        return Blob(
+            size,
+            content_type or "application/octet-stream",
+            lambda chunk_size: self._stored_chunks(rowid, chunk_size),
+        )
+
+    def _stored_chunks(self, rowid: int, chunk_size: int) -> Iterator[bytes]:
+        with self._conn().blobopen("_blob", "data", rowid, readonly=True) as blob:
+            while chunk := blob.read(chunk_size):
+                yield chunk
+
+    def limits_storage(self) -> dict[str, dict[str, int]]:
+        """`DataStorageMB` / `FileStorageMB` as `/limits` reports them (2 KB per record, file bytes)."""
+        conn = self._conn()
+        records = 0
+        for obj in self._catalog.values():
+            if obj.queryable and obj.key_prefix:
+                where = ' WHERE "IsDeleted" = 0' if obj.has_is_deleted else ""
+                records += conn.execute(f'SELECT COUNT(*) FROM "{obj.name}"{where}').fetchone()[0]
+        file_bytes = conn.execute("SELECT COALESCE(SUM(size), 0) FROM _blob").fetchone()[0]
+        data_mb, file_mb = records * 2 // 1024, int(file_bytes) // 2**20
+        return {
+            "DataStorageMB": {"Max": 1024, "Remaining": 1024 - data_mb},
+            "FileStorageMB": {"Max": 10240, "Remaining": 10240 - file_mb},
+        }
+
+    def record_counts(self, names: list[str] | None = None) -> list[dict[str, Any]]:
+        """`/limits/recordCount` entries (records not in the recycle bin); unknown names are ignored."""
+        wanted = {n.lower() for n in names} if names else None
+        out = []
+        conn = self._conn()
+        for key, obj in self._catalog.items():
+            if not obj.queryable or obj.key_prefix is None or (wanted is not None and key not in wanted):
+                continue
+            where = ' WHERE "IsDeleted" = 0' if obj.has_is_deleted else ""
+            out.append(
+                {
+                    "count": conn.execute(f'SELECT COUNT(*) FROM "{obj.name}"{where}').fetchone()[0],
+                    "name": obj.name,
+                }
+            )
+        return out
+
+    # writing -------------------------------------------------------------------------------------
+    def _next_id(self, conn: sqlite3.Connection, prefix: str) -> str:
+        row = conn.execute("SELECT n FROM _counter WHERE prefix = ?", (prefix,)).fetchone()
+        n = (row[0] if row else 0) + 1
+        conn.execute("INSERT OR REPLACE INTO _counter VALUES (?, ?)", (prefix, n))
+        return datagen.make_id(prefix, n)
+
+    def _storage_values(
+        self, obj: ObjectDef, values: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """REST JSON values -> stored column values, plus decoded base64 bodies."""
+        stored: dict[str, Any] = {}
+        bodies: dict[str, bytes] = {}
+        for key, value in values.items():
+            if key == "attributes":
+                continue
+            fd = obj.field(key)
+            if fd is None or fd.type in ("address", "location"):
+                raise OrgError(400, "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}")
+            if fd.type == "base64":
+                if value is not None:
+                    bodies[fd.name] = base64.b64decode(value)
+                continue
+            stored[fd.name] = _to_storage(fd.type, value, obj.name, fd.name)
+        return stored, bodies
+
+    def create(self, name: str, values: dict[str, Any]) -> str:
+        """Insert a record from REST JSON values; returns its id. CreatedDate may be given (for tests)."""
+        obj = self._object(name)
+        if not obj.createable and obj.name != "ContentDocument":
+            raise OrgError(400, "INVALID_TYPE_FOR_OPERATION", f"entity type cannot be inserted: {obj.name}")
+        stored, bodies = self._storage_values(obj, values)
+        with self._lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                record_id = self._insert(conn, obj, stored, bodies)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return record_id
+
+    def _insert(
+        self, conn: sqlite3.Connection, obj: ObjectDef, stored: dict[str, Any], bodies: dict[str, bytes]
+    ) -> str:
+        now = sql_datetime(self.now())
+        user = self.credentials.user_id if hasattr(self, "credentials") else None
+        row: dict[str, Any] = {"Id": self._next_id(conn, obj.prefix)}
+        for fd in obj.stored_fields:
+            if fd.type == "boolean":
+                row[fd.name] = 1 if fd.default_value else 0
+        for key, value in (
+            ("CreatedDate", now),
+            ("LastModifiedDate", None),
+            ("SystemModstamp", None),
+            ("CreatedById", user),
+            ("LastModifiedById", user),
+            ("OwnerId", user),
+        ):
+            if obj.field(key) is not None:
+                row[key] = value
+        row.update(stored)
+        created = row.get("CreatedDate") or now
+        for key in ("LastModifiedDate", "SystemModstamp"):
+            if obj.field(key) is not None and row.get(key) is None:
+                row[key] = max(created, now) if "CreatedDate" not in stored else created
+        if obj.field("Name") is not None and obj.field("LastName") is not None and "Name" not in stored:
+            row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
+        missing = [
+            f.name
+            for f in obj.fields
+            if f.stored
+            and not f.nillable
+            and f.createable
+            and not f.defaulted_on_create
+            and row.get(f.name) is None
+            and f.type != "boolean"
+        ]
+        body_field = next(iter(bodies), None)
+        if obj.name == "ContentVersion":
+            self._new_version(conn, row, bodies.get("VersionData", b""))
+        elif body_field is not None and obj.field(datagen_length(body_field)) is not None:
+            row[datagen_length(body_field)] = len(bodies[body_field])
+        if missing and obj.name not in ("ContentVersion",):
+            raise OrgError(
+                400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]"
+            )
+        cols = [f.name for f in obj.stored_fields if f.name in row]
+        conn.execute(
+            f'INSERT INTO "{obj.name}" ({", ".join(chr(34) + c + chr(34) for c in cols)}) '
+            f"VALUES ({', '.join('?' * len(cols))})",
+            [row[c] for c in cols],
+        )
+        for fname, data in bodies.items():
+            self._store_body(conn, row["Id"], fname, data, row.get("ContentType"))
+        return str(row["Id"])
+
+    def _store_body(
+        self, conn: sqlite3.Connection, record_id: str, fname: str, data: bytes, content_type: str | None
+    ) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO _blob VALUES (?, ?, ?, ?, NULL, ?)",
+            (record_id, fname, len(data), content_type or "application/octet-stream", data),
+        )
+
+    def _new_version(self, conn: sqlite3.Connection, row: dict[str, Any], data: bytes) -> None:
+        """Fill a new ContentVersion; create its ContentDocument or make it the document's latest."""
+        path = row.get("PathOnClient") or row.get("Title") or "file"
+        ext = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+        row.setdefault("Title", path.rsplit(".", 1)[0] if "." in path else path)
+        row.update(
+            ContentSize=len(data),
+            Checksum=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            IsLatest=1,
+            PublishStatus="P",
+            FileExtension=ext or None,
+            FileType=(ext or "UNKNOWN").upper(),
+            ContentLocation=row.get("ContentLocation") or "S",
+            Origin=row.get("Origin") or "C",
+        )
+        doc_id = row.get("ContentDocumentId")
+        docs = self._catalog["contentdocument"]
+        if doc_id is None:
+            doc_id = self._insert(
+                conn,
+                docs,
+                {"Title": row["Title"], "OwnerId": row.get("OwnerId"), "CreatedDate": row.get("CreatedDate")},
+                {},
+            )
+            row.update(ContentDocumentId=doc_id, VersionNumber="1")
+            for entity, share in ((row.get("OwnerId"), "I"), (row.get("FirstPublishLocationId"), "V")):
+                if entity:
+                    self._insert(
+                        conn,
+                        self._catalog["contentdocumentlink"],
+                        {
+                            "LinkedEntityId": entity,
+                            "ContentDocumentId": doc_id,
+                            "ShareType": share,
+                            "Visibility": "AllUsers",
+                        },
+                        {},
+                    )
+        else:
+            latest = conn.execute(
+                'SELECT MAX(CAST("VersionNumber" AS INTEGER)) FROM "ContentVersion" '
+                'WHERE "ContentDocumentId" = ?',
+                (doc_id,),
+            ).fetchone()[0]
+            if latest is None:
+                raise OrgError(400, "INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id: {doc_id}")
+            row["VersionNumber"] = str(latest + 1)
+            conn.execute(
+                'UPDATE "ContentVersion" SET "IsLatest" = 0 WHERE "ContentDocumentId" = ?', (doc_id,)
+            )
+        conn.execute(
+            'UPDATE "ContentDocument" SET "LatestPublishedVersionId" = ?, "ContentSize" = ?, '
+            '"FileType" = ?, "FileExtension" = ?, "Title" = ?, "PublishStatus" = \'P\', '
+            '"ContentModifiedDate" = ?, "LastModifiedDate" = ?, "SystemModstamp" = ? WHERE "Id" = ?',
+            (
+                row["Id"],
+                len(data),
+                row["FileType"],
+                row["FileExtension"],
+                row["Title"],
+                row["SystemModstamp"],
+                row["SystemModstamp"],
+                row["SystemModstamp"],
+                doc_id,
+            ),
+        )
+
+    def update(self, name: str, record_id: str, values: dict[str, Any]) -> None:
+        """Update fields of a live record (base64 bodies replace the body and its length)."""
+        obj = self._object(name)
+        stored, bodies = self._storage_values(obj, values)
+        with self._lock:
+            conn = self._conn()
+            row_id = self._existing(obj, record_id)
+            now = sql_datetime(self.now())
+            for key in ("LastModifiedDate", "SystemModstamp"):
+                if obj.field(key) is not None:
+                    stored[key] = now
+            for fname, data in bodies.items():
+                if obj.field(datagen_length(fname)) is not None:
+                    stored[datagen_length(fname)] = len(data)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if stored:
+                    sets = ", ".join(f'"{k}" = ?' for k in stored)
+                    conn.execute(f'UPDATE "{obj.name}" SET {sets} WHERE "Id" = ?', [*stored.values(), row_id])
+                for fname, data in bodies.items():
+                    ctype = conn.execute(
+                        "SELECT content_type FROM _blob WHERE record_id = ? AND field = ?", (row_id, fname)
+                    ).fetchone()
+                    self._store_body(
+                        conn, row_id, fname, data, stored.get("ContentType") or (ctype[0] if ctype else None)
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def delete(self, name: str, record_id: str) -> None:
+        """Soft delete: IsDeleted = true and SystemModstamp = now (queryAll still returns it)."""
+        obj = self._object(name)
+        with self._lock:
+            row_id = self._existing(obj, record_id)
+            conn = self._conn()
+            if not obj.has_is_deleted:
+                conn.execute(f'DELETE FROM "{obj.name}" WHERE "Id" = ?', (row_id,))
+                return
+            self._set_deleted(conn, obj, row_id, True)
+
+    def _set_deleted(self, conn: sqlite3.Connection, obj: ObjectDef, row_id: str, deleted: bool) -> None:
+        now = sql_datetime(self.now())
+        sets = '"IsDeleted" = ?, "SystemModstamp" = ?'
+        params: list[Any] = [int(deleted), now]
+        if obj.field("LastModifiedDate") is not None:
+            sets += ', "LastModifiedDate" = ?'
+            params.append(now)
+        conn.execute(f'UPDATE "{obj.name}" SET {sets} WHERE "Id" = ?', [*params, row_id])
+
+    def undelete(self, name: str, record_id: str) -> None:
+        """Restore a soft-deleted record from the recycle bin."""
+        obj = self._object(name)
+        row_id = datagen.normalize_id(record_id)
+        with self._lock:
+            conn = self._conn()
+            found = (
+                conn.execute(f'SELECT 1 FROM "{obj.name}" WHERE "Id" = ?', (row_id,)).fetchone()
+                if obj.has_is_deleted
+                else None
+            )
+            if not found:
+                raise OrgError(
+                    404,
+                    "NOT_FOUND",
+                    f"Provided external ID field does not exist or is not accessible: {record_id}",
+                )
+            self._set_deleted(conn, obj, str(row_id), False)
+
+    def purge(self, name: str, record_id: str) -> None:
+        """Remove a record for good (emptying the recycle bin): it no longer appears even in queryAll."""
+        obj = self._object(name)
+        row_id = datagen.normalize_id(record_id)
+        with self._lock:
+            conn = self._conn()
+            conn.execute(f'DELETE FROM "{obj.name}" WHERE "Id" = ?', (row_id,))
+            conn.execute("DELETE FROM _blob WHERE record_id = ?", (row_id,))
+
+
+def datagen_length(body_field: str) -> str:
+    """The size field that goes with a base64 field (Body -> BodyLength, VersionData -> ContentSize)."""
+    return "ContentSize" if body_field == "VersionData" else "BodyLength"
+
+
+def _to_storage(ftype: str, value: Any, obj_name: str, fname: str) -> Any:
+    if value is None:
+        return None
+    try:
+        if ftype == "boolean":
+            if not isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if ftype == "datetime":
+            return sql_datetime(parse_datetime(str(value)))
+        if ftype in ("int", "long"):
+            return int(value)
+        if ftype in ("double", "currency", "percent"):
+            return float(value)
+        if ftype in ("id", "reference"):
+            normalized = datagen.normalize_id(str(value))
+            if normalized is None:
+                raise ValueError(value)
+            return normalized
+        if ftype == "date":
+            return datetime.strptime(str(value), "%Y-%m-%d").date().isoformat()
+    except (ValueError, TypeError) as exc:
+        raise OrgError(
+            400,
+            "JSON_PARSER_ERROR" if ftype != "reference" else "MALFORMED_ID",
+            f"Cannot deserialize instance of {ftype} from value {value!r} for {obj_name}.{fname}",
+        ) from exc
+    text = str(value)
+    return text or None

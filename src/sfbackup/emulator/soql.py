@@ -1,0 +1,1005 @@
+"""A SOQL subset: tokenizer and parser to a small AST, with Salesforce's error texts.
+
+`parse()` handles SELECT field lists (dotted parent paths, COUNT()/COUNT(x)/MIN/MAX/SUM/AVG with
+aliases, parent-to-child subqueries), FROM, WHERE (AND/OR/NOT, parentheses, = != <> < <= > >=,
+IN/NOT IN, LIKE, INCLUDES/EXCLUDES, null, booleans, numbers, quoted strings with escapes, date and
+datetime literals), GROUP BY, ORDER BY (ASC/DESC, NULLS FIRST/LAST), LIMIT and OFFSET. Keywords are
+case-insensitive. `compile.py`-style translation to SQLite lives in `soql_sql` (see org.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+
+class OrgError(Exception):
+    """A Salesforce error the server turns into a response: body `[{"message": ..., "errorCode": ...}]`."""
+
+    def __init__(self, status: int, error_code: str, message: str) -> None:
+        super().__init__(f"{error_code}: {message}")
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+
+    def body(self) -> list[dict[str, str]]:
+        return [{"message": self.message, "errorCode": self.error_code}]
+
+
+def located(soql: str, pos: int, text: str) -> str:
+    """Salesforce's "ERROR at Row:r:Column:c" framing, quoting the offending line with a caret."""
+    before = soql[:pos]
+    row = before.count("\n") + 1
+    line_start = before.rfind("\n") + 1
+    col = pos - line_start + 1
+    line_end = soql.find("\n", pos)
+    line = soql[line_start : line_end if line_end >= 0 else len(soql)]
+    return f"\n{line}\n{' ' * (col - 1)}^\nERROR at Row:{row}:Column:{col}\n{text}"
+
+
+def malformed(soql: str, pos: int, text: str) -> OrgError:
+    return OrgError(400, "MALFORMED_QUERY", located(soql, pos, text))
+
+
+# -- tokens --------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""(?P<ws>\s+)
+    |(?P<string>'(?:[^'\\]|\\.)*')
+    |(?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:?\d{2}))
+    |(?P<date>\d{4}-\d{2}-\d{2}(?![\dT]))
+    |(?P<number>[+-]?(?:\d+\.\d*|\.\d+|\d+)(?![\w.]))
+    |(?P<ident>[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?::\d+)?)
+    |(?P<op><=|>=|!=|<>|=|<|>)
+    |(?P<punct>[(),])""",
+    re.VERBOSE,
+)
+_ESCAPES = {
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "b": "\b",
+    "f": "\f",
+    '"': '"',
+    "'": "'",
+    "\\": "\\",
+    "%": "\\%",
+    "_": "\\_",
+}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # string datetime date number ident op punct eof
+    text: str
+    pos: int
+    value: Any = None
+
+    @property
+    def upper(self) -> str:
+        return self.text.upper()
+
+
+def tokenize(soql: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(soql):
+        m = _TOKEN.match(soql, pos)
+        if not m:
+            raise malformed(soql, pos, f"unexpected token: '{soql[pos]}'")
+        kind = m.lastgroup or ""
+        text = m.group()
+        if kind == "string":
+            tokens.append(Token(kind, text, pos, _unescape(soql, pos, text[1:-1])))
+        elif kind == "number":
+            tokens.append(Token(kind, text, pos, float(text) if "." in text else int(text)))
+        elif kind != "ws":
+            tokens.append(Token(kind, text, pos))
+        pos = m.end()
+    tokens.append(Token("eof", "<EOF>", len(soql)))
+    return tokens
+
+
+def _unescape(soql: str, pos: int, raw: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        ch = raw[i]
+        if ch == "\\":
+            nxt = raw[i + 1]
+            if nxt not in _ESCAPES:
+                raise malformed(
+                    soql,
+                    pos + i + 1,
+                    "Invalid string literal '" + raw + "'. Illegal character "
+                    "sequence '\\" + nxt + "' in string literal.",
+                )
+            out.append(_ESCAPES[nxt])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+# -- AST -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldPath:
+    """A field as written: `Name`, `Owner.Name`, `Account.Owner.Email`."""
+
+    parts: tuple[str, ...]
+    pos: int
+
+    @property
+    def text(self) -> str:
+        return ".".join(self.parts)
+
+
+@dataclass(frozen=True)
+class Literal:
+    kind: str  # string number boolean null date datetime dateliteral
+    value: Any
+    pos: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    field: FieldPath
+    op: str  # = != < <= > >= IN NOT IN LIKE INCLUDES EXCLUDES
+    value: Literal | tuple[Literal, ...]
+    pos: int
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # AND OR NOT
+    operands: tuple[Condition, ...]
+
+
+Condition = Comparison | BoolOp
+
+
+@dataclass(frozen=True)
+class SelectItem:
+    kind: str  # field count_all aggregate subquery
+    path: FieldPath | None = None
+    func: str | None = None  # COUNT MIN MAX SUM AVG COUNT_DISTINCT
+    alias: str | None = None
+    subquery: Query | None = None
+    pos: int = 0
+    text: str = ""
+
+
+@dataclass
+class Query:
+    select: list[SelectItem]
+    object_name: str
+    object_pos: int
+    where: Condition | None = None
+    group_by: list[FieldPath] = field(default_factory=list)
+    order_by: list[tuple[FieldPath, bool, str | None]] = field(default_factory=list)  # path, desc, nulls
+    limit: int | None = None
+    offset: int | None = None
+    soql: str = ""
+
+    @property
+    def is_count(self) -> bool:
+        return len(self.select) == 1 and self.select[0].kind == "count_all"
+
+    @property
+    def is_aggregate(self) -> bool:
+        return any(i.kind == "aggregate" for i in self.select) or bool(self.group_by)
+
+
+_AGGREGATES = frozenset({"COUNT", "COUNT_DISTINCT", "MIN", "MAX", "SUM", "AVG"})
+_CLAUSE_WORDS = frozenset(
+    {"FROM", "WHERE", "GROUP", "ORDER", "LIMIT", "OFFSET", "WITH", "FOR", "HAVING", "USING"}
+)
+
+
+class _Parser:
+    def __init__(self, soql: str, tokens: list[Token], start: int = 0) -> None:
+        self.soql = soql
+        self.tokens = tokens
+        self.i = start
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def take(self) -> Token:
+        t = self.tokens[self.i]
+        self.i += 1
+        return t
+
+    def error(self, tok: Token | None = None) -> OrgError:
+        t = tok or self.tok
+        return malformed(self.soql, t.pos, f"unexpected token: '{t.text}'")
+
+    def is_word(self, *words: str) -> bool:
+        return self.tok.kind == "ident" and self.tok.upper in words
+
+    def expect_word(self, word: str) -> Token:
+        if not self.is_word(word):
+            raise self.error()
+        return self.take()
+
+    def expect_punct(self, text: str) -> Token:
+        if self.tok.text != text or self.tok.kind != "punct":
+            raise self.error()
+        return self.take()
+
+    def query(self) -> Query:
+        self.expect_word("SELECT")
+        items = [self.select_item()]
+        while self.tok.text == ",":
+            self.take()
+            items.append(self.select_item())
+        self.expect_word("FROM")
+        obj = self.take()
+        if obj.kind != "ident" or "." in obj.text:
+            raise self.error(obj)
+        q = Query(items, obj.text, obj.pos, soql=self.soql)
+        if self.tok.kind == "ident" and self.tok.upper not in _CLAUSE_WORDS:
+            self.take()  # an object alias: FROM Account a
+        if self.is_word("WHERE"):
+            self.take()
+            q.where = self.condition()
+        if self.is_word("GROUP"):
+            self.take()
+            self.expect_word("BY")
+            q.group_by.append(self.path())
+            while self.tok.text == ",":
+                self.take()
+                q.group_by.append(self.path())
+        if self.is_word("ORDER"):
+            self.take()
+            self.expect_word("BY")
+            q.order_by.append(self.order_item())
+            while self.tok.text == ",":
+                self.take()
+                q.order_by.append(self.order_item())
+        if self.is_word("LIMIT"):
+            self.take()
+            q.limit = self.integer()
+        if self.is_word("OFFSET"):
+            self.take()
+            q.offset = self.integer()
+        return q
+
+    def integer(self) -> int:
+        t = self.take()
+        if t.kind != "number" or not isinstance(t.value, int) or t.value < 0:
+            raise self.error(t)
+        return int(t.value)
+
+    def path(self) -> FieldPath:
+        t = self.take()
+        if t.kind != "ident" or ":" in t.text:
+            raise self.error(t)
+        return FieldPath(tuple(t.text.split(".")), t.pos)
+
+    def select_item(self) -> SelectItem:
+        t = self.tok
+        if t.text == "(":
+            self.take()
+            sub = self.query()
+            self.expect_punct(")")
+            return SelectItem("subquery", subquery=sub, pos=t.pos, text=sub.object_name)
+        if t.kind == "ident" and t.upper in _AGGREGATES and self.tokens[self.i + 1].text == "(":
+            self.take()
+            self.take()
+            if self.tok.text == ")":
+                if t.upper != "COUNT":
+                    raise self.error()
+                self.take()
+                return SelectItem("count_all", func="COUNT", pos=t.pos, text="COUNT()")
+            path = self.path()
+            self.expect_punct(")")
+            alias = None
+            if self.tok.kind == "ident" and self.tok.upper not in _CLAUSE_WORDS:
+                alias = self.take().text
+            return SelectItem(
+                "aggregate", path=path, func=t.upper, alias=alias, pos=t.pos, text=f"{t.upper}({path.text})"
+            )
+        if t.kind == "ident" and t.upper in _CLAUSE_WORDS:
+            raise self.error()
+        path = self.path()
+        return SelectItem("field", path=path, pos=path.pos, text=path.text)
+
+    def order_item(self) -> tuple[FieldPath, bool, str | None]:
+        path = self.path()
+        desc = False
+        if self.is_word("ASC", "DESC"):
+            desc = self.take().upper == "DESC"
+        nulls = None
+        if self.is_word("NULLS"):
+            self.take()
+            if not self.is_word("FIRST", "LAST"):
+                raise self.error()
+            nulls = self.take().upper
+        return path, desc, nulls
+
+    def condition(self) -> Condition:
+        left = self.conjunction()
+        operands = [left]
+        while self.is_word("OR"):
+            self.take()
+            operands.append(self.conjunction())
+        return left if len(operands) == 1 else BoolOp("OR", tuple(operands))
+
+    def conjunction(self) -> Condition:
+        left = self.negation()
+        operands = [left]
+        while self.is_word("AND"):
+            self.take()
+            operands.append(self.negation())
+        return left if len(operands) == 1 else BoolOp("AND", tuple(operands))
+
+    def negation(self) -> Condition:
+        if self.is_word("NOT"):
+            self.take()
+            return BoolOp("NOT", (self.negation(),))
+        if self.tok.text == "(":
+            self.take()
+            inner = self.condition()
+            self.expect_punct(")")
+            return inner
+        return self.comparison()
+
+    def comparison(self) -> Comparison:
+        path = self.path()
+        t = self.tok
+        if t.kind == "op":
+            self.take()
+            op = "!=" if t.text == "<>" else t.text
+            return Comparison(path, op, self.literal(), t.pos)
+        if self.is_word("NOT"):
+            self.take()
+            self.expect_word("IN")
+            return Comparison(path, "NOT IN", self.literal_list(), t.pos)
+        if self.is_word("IN", "INCLUDES", "EXCLUDES"):
+            op = self.take().upper
+            return Comparison(path, op, self.literal_list(), t.pos)
+        if self.is_word("LIKE"):
+            self.take()
+            return Comparison(path, "LIKE", self.literal(), t.pos)
+        raise self.error()
+
+    def literal_list(self) -> tuple[Literal, ...]:
+        self.expect_punct("(")
+        values = [self.literal()]
+        while self.tok.text == ",":
+            self.take()
+            values.append(self.literal())
+        self.expect_punct(")")
+        return tuple(values)
+
+    def literal(self) -> Literal:
+        t = self.take()
+        if t.kind == "string":
+            return Literal("string", t.value, t.pos, t.text)
+        if t.kind == "number":
+            return Literal("number", t.value, t.pos, t.text)
+        if t.kind == "date":
+            return Literal("date", date.fromisoformat(t.text), t.pos, t.text)
+        if t.kind == "datetime":
+            return Literal("datetime", parse_datetime(t.text), t.pos, t.text)
+        if t.kind == "ident":
+            word = t.upper
+            if word in ("TRUE", "FALSE"):
+                return Literal("boolean", word == "TRUE", t.pos, t.text)
+            if word == "NULL":
+                return Literal("null", None, t.pos, t.text)
+            if word.split(":")[0] in _DATE_LITERALS:
+                return Literal("dateliteral", word, t.pos, t.text)
+        raise self.error(t)
+
+
+_DATE_LITERALS = frozenset(
+    {
+        "TODAY",
+        "YESTERDAY",
+        "TOMORROW",
+        "LAST_N_DAYS",
+        "NEXT_N_DAYS",
+        "LAST_WEEK",
+        "THIS_WEEK",
+        "LAST_MONTH",
+        "THIS_MONTH",
+        "THIS_YEAR",
+        "LAST_YEAR",
+    }
+)
+
+
+def date_literal_range(word: str, today: date) -> tuple[date, date]:
+    """[start, end) dates of a SOQL date literal such as TODAY or LAST_N_DAYS:30."""
+    name, _, n_text = word.partition(":")
+    n = int(n_text or 0)
+    if name == "TODAY":
+        return today, today + timedelta(days=1)
+    if name == "YESTERDAY":
+        return today - timedelta(days=1), today
+    if name == "TOMORROW":
+        return today + timedelta(days=1), today + timedelta(days=2)
+    if name == "LAST_N_DAYS":
+        return today - timedelta(days=n), today + timedelta(days=1)
+    if name == "NEXT_N_DAYS":
+        return today + timedelta(days=1), today + timedelta(days=n + 1)
+    if name in ("THIS_WEEK", "LAST_WEEK"):
+        start = today - timedelta(days=(today.weekday() + 1) % 7)
+        if name == "LAST_WEEK":
+            start -= timedelta(days=7)
+        return start, start + timedelta(days=7)
+    if name in ("THIS_MONTH", "LAST_MONTH"):
+        first = today.replace(day=1)
+        if name == "LAST_MONTH":
+            first = (first - timedelta(days=1)).replace(day=1)
+        nxt = (first + timedelta(days=32)).replace(day=1)
+        return first, nxt
+    year = today.year - (1 if name == "LAST_YEAR" else 0)
+    return date(year, 1, 1), date(year + 1, 1, 1)
+
+
+def parse_datetime(text: str) -> datetime:
+    """A SOQL/REST datetime (`2024-01-01T00:00:00Z`, `...000+0000`, `...+01:00`) as aware UTC."""
+    s = text.strip()
+    if s.endswith("Z"):
+        s = s[:-1] + "+00:00"
+    elif re.search(r"[+-]\d{4}$", s):
+        s = s[:-2] + ":" + s[-2:]
+    value = datetime.fromisoformat(s)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse(soql: str) -> Query:
+    """Parse one SOQL statement; MALFORMED_QUERY (with Salesforce's framing) when it is not valid."""
+    if len(soql) > 100_000:
+        raise OrgError(400, "MALFORMED_QUERY", "SOQL statements can not be longer than 100000 characters")
+    tokens = tokenize(soql)
+    parser = _Parser(soql, tokens)
+    query = parser.query()
+    if parser.tok.kind != "eof":
+        raise parser.error()
+    return query
+
+
+# -- compilation to SQLite -----------------------------------------------------------------------
+
+_NO_SUCH_COLUMN = (
+    "No such column '{f}' on entity '{o}'. If you are attempting to use a custom field, be "
+    "sure to append the '__c' after the custom field name. Please reference your WSDL or "
+    "the describe call for the appropriate names."
+)
+_BAD_RELATIONSHIP = (
+    "Didn't understand relationship '{r}' in field path. If you are attempting to use a "
+    "custom relationship, be sure to append the '__r' after the custom relationship name. "
+    "Please reference your WSDL or the describe call for the appropriate names."
+)
+#: base64 field -> the field holding its size (null size = no body).
+BLOB_LENGTH_FIELDS = {"Body": "BodyLength", "VersionData": "ContentSize"}
+_STRINGY = frozenset(
+    {
+        "string",
+        "textarea",
+        "picklist",
+        "multipicklist",
+        "combobox",
+        "email",
+        "phone",
+        "url",
+        "encryptedstring",
+    }
+)
+_INDEXED = frozenset(
+    {"id", "name", "ownerid", "createddate", "systemmodstamp", "lastmodifieddate", "recordtypeid"}
+)
+
+
+def sql_datetime(value: datetime) -> str:
+    """The stored (and Bulk CSV) form of a datetime: `2024-11-07T07:00:00.000Z`, UTC."""
+    v = value.astimezone(UTC)
+    return f"{v:%Y-%m-%dT%H:%M:%S}.{v.microsecond // 1000:03d}Z"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class Resolved:
+    """A field path resolved to a table alias and field definition."""
+
+    alias: str
+    fd: Any  # catalog.FieldDef
+    obj: Any  # catalog.ObjectDef that owns fd
+    rel_path: tuple[str, ...]  # relationship names (describe spelling) leading to obj
+
+
+@dataclass
+class Node:
+    """How to build one level of a REST record from a SQL row."""
+
+    type_name: str
+    id_index: int | None
+    items: list[tuple[str, str, Any]] = field(default_factory=list)  # key, kind, arg
+
+
+class Compiler:
+    """Turns a parsed `Query` into SQLite SQL with parameters and a rendering plan."""
+
+    def __init__(self, query: Query, catalog: dict[str, Any], *, today: date, api: str) -> None:
+        self.q = query
+        self.catalog = catalog
+        self.today = today
+        self.api = api
+        self.joins: dict[tuple[str, ...], tuple[str, Any]] = {}  # rel path -> (alias, ObjectDef)
+        self.join_sql: list[str] = []
+        self.params: list[Any] = []
+        obj = catalog.get(query.object_name.lower())
+        if obj is None:
+            raise OrgError(
+                400,
+                "INVALID_TYPE",
+                located(
+                    query.soql,
+                    query.object_pos,
+                    f"sObject type '{query.object_name}' is not supported. If you are attempting to use a "
+                    "custom object, be sure to append the '__c' after the entity name. Please reference your "
+                    "WSDL or the describe call for the appropriate names.",
+                ),
+            )
+        self.obj = obj
+
+    # paths ---------------------------------------------------------------------------------------
+    def resolve(self, path: FieldPath) -> Resolved:
+        obj, alias = self.obj, "t0"
+        rels: list[str] = []
+        for rel in path.parts[:-1]:
+            ref = next(
+                (f for f in obj.fields if f.relationship_name and f.relationship_name.lower() == rel.lower()),
+                None,
+            )
+            if ref is None:
+                raise OrgError(
+                    400, "INVALID_FIELD", located(self.q.soql, path.pos, _BAD_RELATIONSHIP.format(r=rel))
+                )
+            target_name = "User" if "User" in ref.reference_to else ref.reference_to[0]
+            target = self.catalog.get(target_name.lower())
+            if target is None:
+                raise OrgError(
+                    400, "INVALID_FIELD", located(self.q.soql, path.pos, _BAD_RELATIONSHIP.format(r=rel))
+                )
+            rels.append(ref.relationship_name)
+            key = tuple(rels)
+            if key not in self.joins:
+                new_alias = f"t{len(self.joins) + 1}"
+                self.joins[key] = (new_alias, target)
+                self.join_sql.append(
+                    f"LEFT JOIN {quote_ident(target.name)} AS {new_alias} ON "
+                    f'{new_alias}."Id" = {alias}.{quote_ident(ref.name)}'
+                )
+            alias, obj = self.joins[key]
+        fd = obj.field(path.parts[-1])
+        if fd is None:
+            raise OrgError(
+                400,
+                "INVALID_FIELD",
+                located(self.q.soql, path.pos, _NO_SUCH_COLUMN.format(f=path.parts[-1], o=obj.name)),
+            )
+        return Resolved(alias, fd, obj, tuple(rels))
+
+    def column(self, r: Resolved, name: str | None = None) -> str:
+        return f"{r.alias}.{quote_ident(name or r.fd.name)}"
+
+    # WHERE ----------------------------------------------------------------------------------------
+    def condition(self, cond: Condition) -> str:
+        if isinstance(cond, BoolOp):
+            if cond.op == "NOT":
+                return f"NOT ({self.condition(cond.operands[0])})"
+            return "(" + f" {cond.op} ".join(self.condition(c) for c in cond.operands) + ")"
+        r = self.resolve(cond.field)
+        fd = r.fd
+        if fd.type in ("address", "location", "base64", "encryptedstring") or fd.long_text:
+            raise OrgError(
+                400,
+                "INVALID_FIELD",
+                located(self.q.soql, cond.field.pos, f"field '{fd.name}' can not be filtered in query call"),
+            )
+        col = self.column(r)
+        text = fd.type in _STRINGY
+        nocase = " COLLATE NOCASE" if text else ""
+        op = cond.op
+        if op in ("IN", "NOT IN", "INCLUDES", "EXCLUDES"):
+            assert isinstance(cond.value, tuple)
+            values = [self.bind_value(fd, v) for v in cond.value]
+            if op in ("INCLUDES", "EXCLUDES"):
+                parts = []
+                for v in values:
+                    terms = [f"(';' || {col} || ';') LIKE ?" for _ in str(v).split(";")]
+                    self.params.extend(f"%;{p.strip()};%" for p in str(v).split(";"))
+                    parts.append("(" + " AND ".join(terms) + ")")
+                any_sql = "(" + " OR ".join(parts) + ")"
+                return any_sql if op == "INCLUDES" else f"({col} IS NULL OR NOT {any_sql})"
+            non_null = [v for v in values if v is not None]
+            has_null = len(non_null) != len(values)
+            self.params.extend(non_null)
+            marks = ", ".join("?" * len(non_null))
+            if op == "IN":
+                sql = f"{col}{nocase} IN ({marks})" if non_null else "0"
+                return f"({sql} OR {col} IS NULL)" if has_null else sql
+            sql = f"{col}{nocase} NOT IN ({marks})" if non_null else "1"
+            return f"({col} IS NOT NULL AND {sql})" if has_null else f"({col} IS NULL OR {sql})"
+        assert isinstance(cond.value, Literal)
+        lit = cond.value
+        if lit.kind == "dateliteral":
+            return self.date_range(col, fd, op, lit)
+        if op == "LIKE":
+            if not text:
+                raise OrgError(
+                    400,
+                    "INVALID_FIELD",
+                    located(self.q.soql, cond.pos, f"invalid operator on {fd.type} field: LIKE"),
+                )
+            self.params.append(self.bind_value(fd, lit))
+            return f"{col} LIKE ? ESCAPE '\\'"
+        value = self.bind_value(fd, lit)
+        if value is None:
+            if op == "=":
+                return f"{col} IS NULL"
+            if op == "!=":
+                return f"{col} IS NOT NULL"
+            return "0"
+        self.params.append(value)
+        if op == "!=":
+            return f"{col} IS NOT ?{nocase}"
+        return f"{col} {op} ?{nocase}"
+
+    def date_range(self, col: str, fd: Any, op: str, lit: Literal) -> str:
+        if fd.type not in ("date", "datetime"):
+            raise self.type_error(fd, lit)
+        start, end = date_literal_range(str(lit.value), self.today)
+        if fd.type == "date":
+            lo, hi = start.isoformat(), end.isoformat()
+        else:
+            lo = sql_datetime(datetime(start.year, start.month, start.day, tzinfo=UTC))
+            hi = sql_datetime(datetime(end.year, end.month, end.day, tzinfo=UTC))
+        sql = {
+            "=": f"({col} >= ? AND {col} < ?)",
+            "!=": f"({col} IS NULL OR {col} < ? OR {col} >= ?)",
+            ">": f"{col} >= ?",
+            ">=": f"{col} >= ?",
+            "<": f"{col} < ?",
+            "<=": f"{col} < ?",
+        }[op]
+        self.params.extend({"=": [lo, hi], "!=": [lo, hi], ">": [hi], ">=": [lo], "<": [lo], "<=": [hi]}[op])
+        return sql
+
+    def type_error(self, fd: Any, lit: Literal) -> OrgError:
+        expected = {
+            "date": "date",
+            "datetime": "dateTime",
+            "boolean": "boolean",
+            "int": "int",
+            "long": "long",
+        }.get(fd.type, "double" if fd.type in ("double", "currency", "percent") else "string")
+        quoting = "be enclosed in quotes" if expected == "string" else "not be enclosed in quotes"
+        return OrgError(
+            400,
+            "INVALID_FIELD",
+            located(
+                self.q.soql,
+                lit.pos,
+                f"value of filter criterion for field '{fd.name}' must be of type {expected} "
+                f"and should {quoting}",
+            ),
+        )
+
+    def bind_value(self, fd: Any, lit: Literal) -> Any:
+        if lit.kind == "null":
+            return None
+        t = fd.type
+        if t in ("id", "reference"):
+            if lit.kind != "string":
+                raise self.type_error(fd, lit)
+            from sfbackup.emulator.datagen import normalize_id
+
+            value = normalize_id(str(lit.value))
+            if value is None:
+                raise OrgError(
+                    400,
+                    "INVALID_QUERY_FILTER_OPERATOR",
+                    located(self.q.soql, lit.pos, f"invalid ID field: {lit.value}"),
+                )
+            return value
+        if t in _STRINGY or t == "time":
+            if lit.kind != "string":
+                raise self.type_error(fd, lit)
+            return lit.value
+        if t == "boolean":
+            if lit.kind != "boolean":
+                raise self.type_error(fd, lit)
+            return 1 if lit.value else 0
+        if t in ("int", "long", "double", "currency", "percent"):
+            if lit.kind != "number":
+                raise self.type_error(fd, lit)
+            return lit.value
+        if t == "date":
+            if lit.kind != "date":
+                raise self.type_error(fd, lit)
+            return lit.value.isoformat()
+        if t == "datetime":
+            if lit.kind != "datetime":
+                raise self.type_error(fd, lit)
+            return sql_datetime(lit.value)
+        raise self.type_error(fd, lit)
+
+    # selectivity & restrictions -------------------------------------------------------------------
+    def top_conjuncts(self) -> list[Comparison]:
+        w = self.q.where
+        if w is None:
+            return []
+        if isinstance(w, Comparison):
+            return [w]
+        if w.op == "AND":
+            return [c for c in w.operands if isinstance(c, Comparison)]
+        return []
+
+    def is_selective(self) -> bool:
+        for c in self.top_conjuncts():
+            if len(c.field.parts) != 1 or c.op not in ("=", "IN", "<", "<=", ">", ">="):
+                continue
+            fd = self.obj.field(c.field.parts[0])
+            indexed = fd is not None and (
+                fd.name.lower() in _INDEXED or fd.type == "reference" or fd.external_id or fd.unique
+            )
+            if indexed and not (isinstance(c.value, Literal) and c.value.kind == "null"):
+                return True
+        return False
+
+    def check_content_document_link(self) -> None:
+        for c in self.top_conjuncts():
+            name = c.field.parts[-1].lower() if len(c.field.parts) == 1 else ""
+            if name in ("contentdocumentid", "linkedentityid", "id") and c.op in ("=", "IN"):
+                return
+        raise OrgError(
+            400,
+            "MALFORMED_QUERY",
+            "Implementation restriction: ContentDocumentLink requires a filter by a single Id on "
+            "ContentDocumentId or LinkedEntityId using the equals operator or multiple Id's using "
+            "the IN operator.",
+        )
+
+    # SELECT ---------------------------------------------------------------------------------------
+    def build(self, *, include_deleted: bool) -> Plan:
+        q, obj = self.q, self.obj
+        if not obj.queryable:
+            raise OrgError(
+                400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support query"
+            )
+        plan = Plan(
+            obj=obj,
+            fields=[i.text for i in q.select],
+            is_count=q.is_count,
+            is_aggregate=q.is_aggregate and not q.is_count,
+        )
+        if plan.is_aggregate:
+            self.aggregate_select(plan)
+        elif not q.is_count:
+            self.record_select(plan)
+        for item in q.select:
+            if item.kind == "count_all" and len(q.select) > 1:
+                raise malformed(q.soql, item.pos, "unexpected token: 'COUNT'")
+        where = [self.condition(q.where)] if q.where is not None else []
+        if obj.has_is_deleted and not include_deleted:
+            where.append('t0."IsDeleted" = 0')
+        plan.where_sql = (" WHERE " + " AND ".join(where)) if where else ""
+        order = []
+        for path, desc, nulls in q.order_by:
+            r = self.resolve(path)
+            if (
+                r.fd.type in ("address", "location", "base64", "multipicklist", "encryptedstring")
+                or r.fd.long_text
+            ):
+                raise OrgError(
+                    400,
+                    "INVALID_FIELD",
+                    located(q.soql, path.pos, f"field '{r.fd.name}' can not be sorted in a query call"),
+                )
+            text = " COLLATE NOCASE" if r.fd.type in _STRINGY else ""
+            order.append(
+                f"{self.column(r)}{text}{' DESC' if desc else ''}{' NULLS ' + nulls if nulls else ''}"
+            )
+        if not plan.is_aggregate and not q.is_count:
+            order.append("t0.rowid")
+        plan.order_sql = (" ORDER BY " + ", ".join(order)) if order else ""
+        plan.from_sql = f" FROM {quote_ident(obj.name)} AS t0" + "".join(" " + j for j in self.join_sql)
+        plan.params = self.params
+        plan.limit, plan.offset = q.limit, q.offset or 0
+        plan.is_selective = self.is_selective()
+        if obj.name == "ContentDocumentLink":
+            self.check_content_document_link()
+        if self.api == "bulk":
+            self.check_bulk(plan)
+        return plan
+
+    def check_bulk(self, plan: Plan) -> None:
+        q, obj = self.q, self.obj
+        if not obj.bulk_supported:
+            raise OrgError(400, "INVALIDENTITY", f"{obj.name} is not supported by the Bulk API")
+        if q.is_count or plan.is_aggregate:
+            raise OrgError(400, "API_ERROR", "Aggregate queries are not supported in Bulk Query")
+        if q.offset is not None:
+            raise OrgError(400, "API_ERROR", "OFFSET is not supported in Bulk Query")
+        if plan.subqueries:
+            raise OrgError(400, "API_ERROR", "Aggregate Relationships not supported in Bulk Query")
+        for item in q.select:
+            if item.path is None:
+                continue
+            fd = self.resolve(item.path).fd
+            if fd.type in ("address", "location"):
+                raise OrgError(400, "API_ERROR", "Selecting compound data not supported in Bulk Query")
+            if fd.type == "base64":
+                raise OrgError(400, "API_ERROR", "Binary field not supported in Bulk Query")
+
+    def add(self, plan: Plan, rest_expr: str, csv_expr: str | None = None) -> int:
+        plan.rest_cols.append(rest_expr)
+        return len(plan.rest_cols) - 1
+
+    def node_for(self, plan: Plan, rel_path: tuple[str, ...]) -> Node:
+        if rel_path in plan.nodes:
+            return plan.nodes[rel_path]
+        parent = self.node_for(plan, rel_path[:-1])
+        alias, target = self.joins[rel_path]
+        node = Node(target.name, self.add(plan, f'{alias}."Id"'))
+        parent.items.append((rel_path[-1], "parent", node))
+        plan.nodes[rel_path] = node
+        return node
+
+    def record_select(self, plan: Plan) -> None:
+        plan.nodes[()] = plan.root = Node(self.obj.name, None)
+        plan.root.id_index = self.add(plan, 't0."Id"')
+        for item in self.q.select:
+            if item.kind == "subquery":
+                assert item.subquery is not None
+                sub = item.subquery
+                match = next(
+                    (
+                        c
+                        for c in self.obj.child_relationships
+                        if c[2] and c[2].lower() == sub.object_name.lower()
+                    ),
+                    None,
+                )
+                if match is None:
+                    raise OrgError(
+                        400,
+                        "INVALID_TYPE",
+                        located(
+                            self.q.soql,
+                            sub.object_pos,
+                            _BAD_RELATIONSHIP.format(r=sub.object_name).replace(
+                                "in field path", "in FROM clause"
+                            ),
+                        ),
+                    )
+                plan.subqueries.append(match[2] or "")
+                plan.root.items.append((match[2] or "", "subquery", (sub, match[0], match[1])))
+                plan.csv_cols.append("NULL")
+                plan.csv_header.append(match[2] or "")
+                continue
+            if item.kind != "field" or item.path is None:
+                raise malformed(self.q.soql, item.pos, f"unexpected token: '{item.func}'")
+            r = self.resolve(item.path)
+            node = self.node_for(plan, r.rel_path)
+            fd, col = r.fd, self.column(r)
+            plan.csv_header.append(".".join((*r.rel_path, fd.name)))
+            if fd.type == "address":
+                parts = {
+                    p: self.add(plan, self.column(r, fd.name.removesuffix("Address") + p))
+                    for p in (
+                        "City",
+                        "Country",
+                        "GeocodeAccuracy",
+                        "Latitude",
+                        "Longitude",
+                        "PostalCode",
+                        "State",
+                        "Street",
+                    )
+                }
+                node.items.append((fd.name, "address", parts))
+                plan.csv_cols.append("NULL")
+            elif fd.type == "location":
+                base = fd.name.removesuffix("__c")
+                lat = self.add(plan, self.column(r, base + "__Latitude__s"))
+                lon = self.add(plan, self.column(r, base + "__Longitude__s"))
+                node.items.append((fd.name, "location", (lat, lon)))
+                plan.csv_cols.append("NULL")
+            elif fd.type == "base64":
+                length = self.add(plan, self.column(r, BLOB_LENGTH_FIELDS.get(fd.name, "Id")))
+                node.items.append((fd.name, "blob", (node.id_index, r.obj.name, fd.name, length)))
+                plan.csv_cols.append("NULL")
+            elif fd.type == "boolean":
+                node.items.append((fd.name, "bool", self.add(plan, col)))
+                plan.csv_cols.append(f"CASE {col} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END")
+            elif fd.type == "datetime":
+                node.items.append((fd.name, "value", self.add(plan, f"substr({col}, 1, 23) || '+0000'")))
+                plan.csv_cols.append(col)
+            else:
+                node.items.append((fd.name, "value", self.add(plan, col)))
+                plan.csv_cols.append(col)
+
+    def aggregate_select(self, plan: Plan) -> None:
+        q = self.q
+        grouped = {p.text.lower() for p in q.group_by}
+        group_cols = [self.column(self.resolve(p)) for p in q.group_by]
+        expr_n = 0
+        for item in q.select:
+            if item.kind == "aggregate":
+                assert item.path is not None
+                r = self.resolve(item.path)
+                col = self.column(r)
+                func = item.func or "COUNT"
+                sql = f"COUNT(DISTINCT {col})" if func == "COUNT_DISTINCT" else f"{func}({col})"
+                if func in ("MIN", "MAX") and r.fd.type == "datetime":
+                    sql = f"substr({sql}, 1, 23) || '+0000'"
+                key = item.alias or f"expr{expr_n}"
+                if not item.alias:
+                    expr_n += 1
+                kind = "bool" if func in ("MIN", "MAX") and r.fd.type == "boolean" else "value"
+                plan.agg_items.append((key, kind, self.add(plan, sql)))
+            elif item.kind == "field" and item.path is not None:
+                if item.path.text.lower() not in grouped:
+                    raise malformed(
+                        q.soql, item.pos, f"Field must be grouped or aggregated: {item.path.text}"
+                    )
+                r = self.resolve(item.path)
+                kind = "bool" if r.fd.type == "boolean" else "value"
+                col = self.column(r)
+                if r.fd.type == "datetime":
+                    col = f"substr({col}, 1, 23) || '+0000'"
+                plan.agg_items.append((item.alias or r.fd.name, kind, self.add(plan, col)))
+            else:
+                raise malformed(q.soql, item.pos, "unexpected token: '('")
+        plan.group_sql = (" GROUP BY " + ", ".join(group_cols)) if group_cols else ""
+
+
+@dataclass
+class Plan:
+    """A compiled query: SQL pieces, parameters and how to render each row."""
+
+    obj: Any
+    fields: list[str]
+    is_count: bool = False
+    is_aggregate: bool = False
+    is_selective: bool = False
+    rest_cols: list[str] = field(default_factory=list)
+    csv_cols: list[str] = field(default_factory=list)
+    csv_header: list[str] = field(default_factory=list)
+    nodes: dict[tuple[str, ...], Node] = field(default_factory=dict)
+    root: Node | None = None
+    agg_items: list[tuple[str, str, int]] = field(default_factory=list)
+    subqueries: list[str] = field(default_factory=list)
+    from_sql: str = ""
+    where_sql: str = ""
+    group_sql: str = ""
+    order_sql: str = ""
+    params: list[Any] = field(default_factory=list)
+    limit: int | None = None
+    offset: int = 0
+
+
+def compile_query(
+    query: Query, catalog: dict[str, Any], *, include_deleted: bool, api: str, today: date
+) -> Plan:
+    """Compile a parsed query against the catalog (raises OrgError with Salesforce's codes)."""
+    return Compiler(query, catalog, today=today, api=api).build(include_deleted=include_deleted)
