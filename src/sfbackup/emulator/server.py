@@ -9,6 +9,7 @@ gzip, and the faults of `faults.py`.
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import threading
@@ -22,6 +23,8 @@ from typing import Any
 from sfbackup.emulator import routes_auth, routes_bulk, routes_rest, wire
 from sfbackup.emulator.faults import FaultConfig, Faults
 from sfbackup.emulator.wire import Request, Response
+
+_log = logging.getLogger(__name__)
 
 RouteFn = Callable[["EmulatorServer", Request, "re.Match[str]"], Response]
 
@@ -206,9 +209,12 @@ class EmulatorServer:
                 response = route.handler(self, request, match)
             except Exception as exc:  # org errors carry their own status and code
                 status, code = getattr(exc, "status", None), getattr(exc, "error_code", None)
-                if not (isinstance(status, int) and isinstance(code, str)):
-                    raise
-                response = wire.error_response(request, status, code, str(getattr(exc, "message", exc)))
+                if isinstance(status, int) and isinstance(code, str):
+                    response = wire.error_response(request, status, code, str(getattr(exc, "message", exc)))
+                else:  # an emulator bug: answer like Salesforce does, keep the traceback in the log
+                    _log.exception("emulator error on %s %s", request.method, request.path)
+                    response = wire.error_response(request, 500, "UNKNOWN_EXCEPTION",
+                                                   f"An unexpected error occurred: {type(exc).__name__}")
         if route.counted:
             response.headers.setdefault("Sforce-Limit-Info", self.api_usage.header())
         return response

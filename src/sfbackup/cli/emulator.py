@@ -1,0 +1,96 @@
+"""`sfbackup emulator`: run the local Salesforce API emulator until SIGINT/SIGTERM.
+
+Prints one JSON line with the instance URL and the emulator's throwaway test credentials (they
+exist only inside this process), then serves. Exit 0 on a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from sfbackup.cli import exit_status_epilog
+from sfbackup.emulator.faults import FAULT_KINDS, FaultConfig, parse_fault_flag
+from sfbackup.errors import UsageError
+
+
+def register(subparsers: Any) -> None:
+    """Add the `emulator` command."""
+    parser = subparsers.add_parser(
+        "emulator",
+        help="run the local Salesforce API emulator (for trials, demos and tests)",
+        description=__doc__,
+        epilog=exit_status_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: a free port)")
+    parser.add_argument("--records", type=int, default=None, help="org scale: number of Accounts")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the synthetic org's data")
+    parser.add_argument("--db", default=None, metavar="PATH", help="SQLite file for the org (default: temp)")
+    parser.add_argument("--job-latency", type=float, default=1.0, metavar="SECONDS",
+                        help="seconds from Bulk job creation to JobComplete (default 1)")
+    parser.add_argument("--session-ttl", type=float, default=7200.0, metavar="SECONDS",
+                        help="seconds a session lives (default 7200)")
+    parser.add_argument("--fault", action="append", default=[], metavar="KIND=RATE",
+                        help=f"inject a fault at a rate in [0,1]; kinds: {', '.join(FAULT_KINDS)}")
+    parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault generator")
+    parser.add_argument("--daily-api-limit", type=int, default=None, metavar="N",
+                        help="the org's daily API request limit")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the emulator, print its connection line, serve until a signal."""
+    from sfbackup.emulator.org import OrgConfig
+    from sfbackup.emulator.server import ServerConfig, start_emulator
+
+    try:
+        rates = dict(parse_fault_flag(text) for text in args.fault)
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="e.g. --fault http_503=0.05 --fault drop=0.01") from exc
+    org_options: dict[str, Any] = {}
+    if args.records is not None:
+        org_options["records"] = args.records
+    if args.seed is not None:
+        org_options["seed"] = args.seed
+    if args.daily_api_limit is not None:
+        org_options["daily_api_limit"] = args.daily_api_limit
+    server = start_emulator(
+        OrgConfig(**org_options),
+        port=args.port,
+        db_path=args.db,
+        server_config=ServerConfig(job_latency=args.job_latency, session_ttl=args.session_ttl),
+        faults=FaultConfig(rates=rates, seed=args.fault_seed),
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        creds = server.credentials
+        line = {
+            "instance_url": server.instance_url,
+            "username": creds.username,
+            "password": creds.password,
+            "security_token": creds.security_token,
+            "access_token": server.sessions.issue(),
+            "consumer_key": creds.consumer_key,
+            "consumer_secret": creds.consumer_secret,
+            "refresh_token": server.sessions.refresh_token,
+        }
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.stop()
+    return 0
