@@ -1,0 +1,101 @@
+"""The blob store: streamed, hashed while written, named by SHA-256, written once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sfbackup.errors import RepositoryError
+from sfbackup.repository.blobs import BlobSizeMismatch, BlobStore
+
+
+def _chunks(data: bytes, size: int = 7) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def test_given_a_stream_then_the_blob_is_named_by_its_sha256_under_a_two_hex_fan_out(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    data = b"hello salesforce file" * 100
+    written = store.put_stream(_chunks(data), expected_size=len(data))
+    digest = hashlib.sha256(data).hexdigest()
+    assert written.sha256 == digest and written.size == len(data) and written.created
+    assert written.md5 == hashlib.md5(data).hexdigest()
+    path = tmp_path / "blobs" / "sha256" / digest[:2] / digest
+    assert store.path(digest) == path and path.read_bytes() == data
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert store.has(digest) and store.size(digest) == len(data)
+    with store.open(digest) as handle:
+        assert handle.read() == data
+
+
+def test_given_a_blob_that_exists_then_it_is_not_rewritten(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    first = store.put_bytes(b"same body")
+    before = os.stat(store.path(first.sha256)).st_ino
+    second = store.put_stream(iter([b"same ", b"body"]))
+    assert second.sha256 == first.sha256 and not second.created
+    assert os.stat(store.path(first.sha256)).st_ino == before
+    assert list(store.iter_temporary()) == []
+
+
+def test_given_a_short_stream_then_nothing_is_stored_and_the_sizes_are_named(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    with pytest.raises(BlobSizeMismatch, match="10 bytes, 11 were expected"):
+        store.put_stream(iter([b"0123456789"]), expected_size=11)
+    assert list(store.iter_all()) == [] and list(store.iter_temporary()) == []
+
+
+def test_given_a_stream_that_fails_midway_then_no_temporary_file_is_left(tmp_path: Path) -> None:
+    def broken() -> Iterator[bytes]:
+        yield b"partial"
+        raise ConnectionError("dropped")
+
+    store = BlobStore(tmp_path)
+    with pytest.raises(ConnectionError):
+        store.put_stream(broken())
+    assert list(store.iter_temporary()) == []
+
+
+def test_given_several_blobs_and_stray_files_then_iter_all_lists_only_blobs_sorted(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    digests = sorted(store.put_bytes(bytes([i])).sha256 for i in range(5))
+    (store.dir / "zz").mkdir()
+    (store.dir / digests[0][:2] / ".leftover.tmp-1234").write_bytes(b"x")
+    (store.dir / digests[0][:2] / "not-a-hash").write_bytes(b"x")
+    assert list(store.iter_all()) == digests
+    assert [p.name for p in store.iter_temporary()] == [".leftover.tmp-1234"]
+
+
+def test_given_a_missing_blob_then_open_and_size_raise_repository_error(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    with pytest.raises(RepositoryError, match="missing"):
+        store.open("00" * 32)
+    with pytest.raises(RepositoryError, match="missing"):
+        store.size("00" * 32)
+
+
+def test_given_a_name_that_is_not_a_sha256_then_it_never_becomes_a_path(tmp_path: Path) -> None:
+    with pytest.raises(RepositoryError, match="SHA-256"):
+        BlobStore(tmp_path).path("../../etc/passwd")
+
+
+def test_given_a_stored_blob_then_hash_file_recomputes_its_name(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    written = store.put_bytes(b"body")
+    assert store.hash_file(written.sha256) == written.sha256
+    store.path(written.sha256).write_bytes(b"tampered")
+    assert store.hash_file(written.sha256) != written.sha256
+
+
+def test_given_extra_hashers_then_each_digest_is_returned(tmp_path: Path) -> None:
+    written = BlobStore(tmp_path).put_stream(iter([b"abc"]), extra_hashers=("md5", "sha1"))
+    assert written.digests == {
+        "md5": hashlib.md5(b"abc").hexdigest(),
+        "sha1": hashlib.sha1(b"abc").hexdigest(),
+    }

@@ -1,0 +1,179 @@
+"""manifest.json: round trip, strict shape checks, unknown versions refused, unknown keys kept."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sfbackup.errors import ExitCode, RepositoryError
+from sfbackup.repository import manifest as manifest_io
+from sfbackup.repository.manifest import CoverageEntry, FilesEntry, Manifest, ObjectEntry, PartInfo
+
+T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+SNAPSHOT_ID = "20261127T020000Z-3f9a1c2e"
+SHA = "ab" * 32
+
+
+def _full_manifest() -> Manifest:
+    return Manifest(
+        snapshot_id=SNAPSHOT_ID,
+        t0=T0,
+        created_at=datetime(2026, 11, 27, 2, 0, 3, 120000, tzinfo=UTC),
+        org={"org_id": "00D000000000001", "instance_url": "https://acme.my.salesforce.com"},
+        settings={"objects": ["Account"], "format": "parquet"},
+        objects={
+            "Account": ObjectEntry(
+                state="done",
+                api="bulk2",
+                operation="queryAll",
+                soql="SELECT Id FROM Account WHERE CreatedDate <= 2026-11-27T02:00:00.000Z",
+                predicate="CreatedDate <= 2026-11-27T02:00:00.000Z",
+                fields=["Id"],
+                excluded_fields=[{"field": "BillingAddress", "reason": "compound"}],
+                rows=3,
+                deleted_rows=1,
+                parts=[PartInfo("objects/Account/part-00000.parquet", 3, 100, SHA)],
+                schema_path="schema/Account.json",
+                started_at=T0,
+                finished_at=T0,
+                seconds=1.5,
+                api_calls=4,
+                resume={"bulk_job_id": "750x", "locator": None, "api_version": "62.0"},
+            )
+        },
+        files={
+            "ContentVersion": FilesEntry(index_path="files/ContentVersion.parquet", index_sha256=SHA, count=2)
+        },
+        coverage=[
+            CoverageEntry("Account", "backed_up"),
+            CoverageEntry("X", "not_exportable", "INVALID_TYPE"),
+        ],
+        api={"calls": 5, "usage_at_start": [1, 100]},
+        summary={"objects": 1, "rows": 3},
+    )
+
+
+def _saved(tmp_path: Path, data: dict[str, Any]) -> Path:
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_given_a_manifest_when_saved_and_loaded_then_it_is_equal(tmp_path: Path) -> None:
+    original = _full_manifest()
+    manifest_io.save(original, tmp_path / "manifest.json")
+    assert manifest_io.load(tmp_path / "manifest.json") == original
+
+
+def test_given_a_manifest_then_its_json_has_the_documented_keys_and_time_format() -> None:
+    data = _full_manifest().to_dict()
+    assert data["format"] == "sfbackup-manifest" and data["format_version"] == 1
+    assert data["created_at"] == "2026-11-27T02:00:03.120Z"
+    assert data["t0"] == "2026-11-27T02:00:00.000Z"
+    assert data["state"] == "running" and data["verification"] is None
+    assert data["objects"]["Account"]["parts"][0] == {
+        "path": "objects/Account/part-00000.parquet",
+        "rows": 3,
+        "bytes": 100,
+        "sha256": SHA,
+    }
+
+
+def test_given_keys_this_version_does_not_know_then_they_survive_a_rewrite(tmp_path: Path) -> None:
+    data = _full_manifest().to_dict()
+    data["tags"] = ["nightly"]
+    data["objects"]["Account"]["future_field"] = {"x": 1}
+    loaded = manifest_io.load(_saved(tmp_path, data))
+    assert loaded.extra == {"tags": ["nightly"]}
+    assert loaded.to_dict()["objects"]["Account"]["future_field"] == {"x": 1}
+
+
+def test_given_an_unknown_format_version_then_it_is_refused_with_exit_10(tmp_path: Path) -> None:
+    data = _full_manifest().to_dict()
+    data["format_version"] = 2
+    with pytest.raises(RepositoryError, match="format_version 2") as caught:
+        manifest_io.load(_saved(tmp_path, data))
+    assert caught.value.exit_code == ExitCode.NO_REPOSITORY
+
+
+def _edit(data: dict[str, Any], edit: str) -> None:
+    account = data["objects"]["Account"]
+    if edit == "state":
+        data["state"] = "finished"
+    elif edit == "rows":
+        account["rows"] = "three"
+    elif edit == "negative":
+        account["rows"] = -1
+    elif edit == "escape":
+        account["parts"][0]["path"] = "../../etc/passwd"
+    elif edit == "absolute":
+        account["parts"][0]["path"] = "/etc/passwd"
+    elif edit == "sha":
+        account["parts"][0]["sha256"] = "xyz"
+    elif edit == "t0":
+        data["t0"] = "yesterday"
+    elif edit == "objects":
+        data["objects"] = ["Account"]
+    elif edit == "missing":
+        del data["snapshot_id"]
+    elif edit == "object_state":
+        account["state"] = "halfway"
+    elif edit == "api":
+        account["api"] = "soap"
+
+
+@pytest.mark.parametrize(
+    ("edit", "where"),
+    [
+        ("state", "state"),
+        ("rows", "objects.Account.rows"),
+        ("negative", "objects.Account.rows"),
+        ("escape", "objects.Account.parts[0].path"),
+        ("absolute", "objects.Account.parts[0].path"),
+        ("sha", "objects.Account.parts[0].sha256"),
+        ("t0", "t0"),
+        ("objects", "objects"),
+        ("missing", "snapshot_id"),
+        ("object_state", "objects.Account.state"),
+        ("api", "objects.Account.api"),
+    ],
+)
+def test_given_a_manifest_edited_into_an_invalid_shape_then_repository_error_names_file_and_key(
+    tmp_path: Path, edit: str, where: str
+) -> None:
+    data = _full_manifest().to_dict()
+    _edit(data, edit)
+    path = _saved(tmp_path, data)
+    with pytest.raises(RepositoryError) as caught:
+        manifest_io.load(path)
+    assert str(path) in caught.value.message
+    assert where in caught.value.message
+
+
+def test_given_a_file_that_is_not_json_then_repository_error(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.json"
+    path.write_text("{ not json")
+    with pytest.raises(RepositoryError, match="not valid JSON"):
+        manifest_io.load(path)
+
+
+def test_given_no_file_then_repository_error_says_it_does_not_exist(tmp_path: Path) -> None:
+    with pytest.raises(RepositoryError, match="does not exist"):
+        manifest_io.load(tmp_path / "manifest.json")
+
+
+def test_given_a_manifest_then_part_paths_lists_every_file_it_names() -> None:
+    assert sorted(_full_manifest().part_paths()) == [
+        "files/ContentVersion.parquet",
+        "objects/Account/part-00000.parquet",
+        "schema/Account.json",
+    ]
+
+
+def test_given_naive_times_then_format_time_refuses_them() -> None:
+    with pytest.raises(ValueError):
+        manifest_io.format_time(datetime(2026, 1, 1))

@@ -1,0 +1,192 @@
+"""The repository: init/open, layout, snapshot ids, writing a snapshot and reading it back."""
+
+from __future__ import annotations
+
+import json
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from sfbackup.arrow_types import arrow_schema, batch_from_bulk_csv
+from sfbackup.errors import ExitCode, RepositoryError, RepositoryLocked, SnapshotNotFound, UsageError
+from sfbackup.repository import Repository, atomic, layout
+from sfbackup.repository.manifest import FilesEntry, ObjectEntry
+from tests import cases
+
+T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+
+
+def _write_object(repo: Repository, fmt: str, t0: datetime = T0) -> str:
+    """A snapshot with the all-types object in two parts, as the export would write it."""
+    writer = repo.new_snapshot(t0, org={"org_id": "00D000000000001"})
+    schema = arrow_schema(cases.EXPORTED_FIELDS, object_name=cases.OBJECT_NAME)
+    entry = ObjectEntry(state="done", api="bulk2", operation="queryAll", format=fmt)
+    entry.schema_path = writer.write_schema(cases.ALL_TYPES, cases.EXPORTED_FIELDS, schema)
+    for index, rows in enumerate(([cases.CSV_VALUES], [cases.null_csv_values()])):
+        part = writer.open_part(cases.OBJECT_NAME, index, fmt, schema)
+        part.write(batch_from_bulk_csv(cases.bulk_csv(rows), cases.EXPORTED_FIELDS, schema))
+        entry.parts.append(part.close())
+    entry.rows = 2
+    writer.manifest.objects[cases.OBJECT_NAME] = entry
+    writer.save()
+    return writer.id
+
+
+def test_given_a_new_folder_when_init_then_layout_marker_and_modes_are_as_documented(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    repo = Repository.init(root)
+    info = json.loads((root / "repository.json").read_text())
+    assert info["format"] == "sfbackup-repository" and info["layout_version"] == 1
+    assert len(info["repository_id"]) == 32 and info["created_at"].endswith("Z")
+    assert repo.repository_id == info["repository_id"]
+    for folder in ("snapshots", "blobs/sha256", "locks"):
+        assert (root / folder).is_dir()
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    assert stat.S_IMODE((root / "repository.json").stat().st_mode) == 0o600
+
+
+def test_given_a_repository_when_init_again_or_on_a_non_empty_folder_then_refused(tmp_path: Path) -> None:
+    Repository.init(tmp_path / "repo")
+    with pytest.raises(UsageError, match="already"):
+        Repository.init(tmp_path / "repo")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "file.txt").write_text("x")
+    with pytest.raises(UsageError, match="not an empty folder"):
+        Repository.init(tmp_path / "other")
+
+
+def test_given_no_repository_when_opened_then_error_says_how_to_create_one(tmp_path: Path) -> None:
+    with pytest.raises(RepositoryError) as caught:
+        Repository.open(tmp_path / "nothing")
+    assert caught.value.exit_code == ExitCode.NO_REPOSITORY
+    assert "no sfbackup repository" in caught.value.message and "sfbackup run" in str(caught.value)
+
+
+def test_given_an_unknown_layout_version_when_opened_then_refused_with_exit_10_naming_it(
+    tmp_path: Path,
+) -> None:
+    Repository.init(tmp_path / "repo")
+    marker = tmp_path / "repo" / "repository.json"
+    info = json.loads(marker.read_text())
+    info["layout_version"] = 7
+    marker.write_text(json.dumps(info))
+    with pytest.raises(RepositoryError) as caught:
+        Repository.open(tmp_path / "repo")
+    assert caught.value.exit_code == ExitCode.NO_REPOSITORY
+    assert "layout version 7" in caught.value.message and "layout version 1" in caught.value.message
+
+
+def test_given_open_or_init_then_it_creates_once_and_opens_after(tmp_path: Path) -> None:
+    first = Repository.open_or_init(tmp_path / "repo")
+    assert Repository.open_or_init(tmp_path / "repo").repository_id == first.repository_id
+
+
+def test_given_t0_then_snapshot_ids_are_sortable_and_validated(tmp_path: Path) -> None:
+    sid = layout.new_snapshot_id(T0)
+    assert sid.startswith("20261127T020000Z-") and len(sid) == 25
+    assert layout.validate_snapshot_id(sid) == sid
+    assert layout.snapshot_time(sid) == T0
+    for bad in ("../etc", "20261127T020000Z-XYZ", "20261399T020000Z-3f9a1c2e", "latest"):
+        with pytest.raises(UsageError, match="not a snapshot id"):
+            layout.validate_snapshot_id(bad)
+    with pytest.raises(ValueError):
+        layout.new_snapshot_id(datetime(2026, 1, 1))
+
+
+def test_given_object_names_that_could_escape_then_layout_refuses_them() -> None:
+    assert layout.part_relpath("Invoice__c", 3, "csv") == "objects/Invoice__c/part-00003.csv"
+    for bad in ("../x", "a/b", "", "Acc ount"):
+        with pytest.raises(RepositoryError):
+            layout.part_relpath(bad, 0, "parquet")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_given_a_written_snapshot_when_read_then_all_parts_come_back_typed(tmp_path: Path, fmt: str) -> None:
+    repo = Repository.init(tmp_path / "repo")
+    sid = _write_object(repo, fmt)
+    snap = Repository.open(tmp_path / "repo").snapshot(sid)
+    table = snap.read(cases.OBJECT_NAME)
+    assert table.num_rows == 2
+    assert table.slice(0, 1).to_pylist()[0] == cases.EXPECTED_VALUES
+    assert table.slice(1, 1).to_pylist()[0] == cases.NULL_EXPECTED_VALUES
+    assert table.schema.field("Amount__c").type == pa.decimal128(18, 2)
+    frame = snap.read_pandas(cases.OBJECT_NAME)
+    assert list(frame["Id"]) == [cases.RECORD_ID, cases.NULL_RECORD_ID]
+    document = json.loads((snap.path / "schema" / f"{cases.OBJECT_NAME}.json").read_text())
+    assert set(document) == {"describe", "arrow_schema", "fields"}
+    assert document["describe"]["name"] == cases.OBJECT_NAME
+
+
+def test_given_snapshots_then_listing_is_sorted_and_latest_filters_by_state(tmp_path: Path) -> None:
+    repo = Repository.init(tmp_path / "repo")
+    older = _write_object(repo, "parquet", T0)
+    newer = _write_object(repo, "parquet", T0 + timedelta(days=1))
+    writer = repo.resume_snapshot(older)
+    writer.manifest.state = "complete"
+    writer.save()
+    (repo.path / "snapshots" / "not-a-snapshot").mkdir()
+    (repo.path / "snapshots" / layout.new_snapshot_id(T0)).mkdir()  # no manifest yet: not listed
+    assert [s.id for s in repo.snapshots()] == [older, newer]
+    assert repo.latest().id == newer  # type: ignore[union-attr]
+    assert repo.latest("complete").id == older  # type: ignore[union-attr]
+    assert repo.latest("failed") is None
+    assert repo.snapshot("latest").id == newer
+
+
+def test_given_an_unknown_snapshot_then_snapshot_not_found(tmp_path: Path) -> None:
+    repo = Repository.init(tmp_path / "repo")
+    with pytest.raises(SnapshotNotFound, match="no snapshot yet"):
+        repo.snapshot("latest")
+    with pytest.raises(SnapshotNotFound, match="no snapshot 20261127T020000Z-00000000"):
+        repo.snapshot("20261127T020000Z-00000000")
+
+
+def test_given_a_manifest_naming_a_missing_file_then_save_refuses(tmp_path: Path) -> None:
+    repo = Repository.init(tmp_path / "repo")
+    writer = repo.new_snapshot(T0)
+    writer.manifest.objects["Account"] = ObjectEntry(schema_path="schema/Account.json")
+    with pytest.raises(RepositoryError, match="do not exist"):
+        writer.save()
+
+
+def test_given_a_new_snapshot_then_its_running_manifest_is_saved_at_once(tmp_path: Path) -> None:
+    repo = Repository.init(tmp_path / "repo")
+    writer = repo.new_snapshot(T0, settings={"format": "csv"}, parent=None)
+    loaded = repo.snapshot(writer.id).manifest
+    assert loaded.state == "running" and loaded.t0 == T0 and loaded.settings == {"format": "csv"}
+
+
+def test_given_a_files_index_then_it_is_written_atomically_and_read_back(tmp_path: Path) -> None:
+    repo = Repository.init(tmp_path / "repo")
+    writer = repo.new_snapshot(T0)
+    index = pa.table({"Id": ["068A"], "sha256": ["ab" * 32]})
+    info = writer.write_files_index("ContentVersion", index)
+    assert info.path == "files/ContentVersion.parquet" and info.rows == 1
+    writer.manifest.files["ContentVersion"] = FilesEntry(index_path=info.path, index_sha256=info.sha256)
+    writer.save()
+    assert repo.snapshot(writer.id).files("ContentVersion").equals(index)
+
+
+def test_given_a_repository_then_its_lock_conflicts_are_reported(tmp_path: Path) -> None:
+    repo = Repository.init(tmp_path / "repo")
+    with (
+        repo.lock(exclusive=True, command="sfbackup prune"),
+        pytest.raises(RepositoryLocked),
+        repo.lock(exclusive=False, command="sfbackup run"),
+    ):
+        pass
+
+
+def test_given_atomic_writes_then_failures_leave_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "data.json"
+    atomic.write_atomic(target, b"old")
+    with pytest.raises(RuntimeError), atomic.atomic_writer(target) as handle:
+        handle.write(b"new, half")
+        raise RuntimeError("crash")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.json"]
+    assert atomic.write_atomic(target, iter([b"a", b"b"])) == 2 and target.read_bytes() == b"ab"
+    assert atomic.is_temporary(atomic.temporary_name("data.json"))
