@@ -72,6 +72,16 @@ _BY_CODE: dict[str, FaultKind] = {
     "DATACLOUD_API_DISABLED_EXCEPTION": FaultKind.UNSUPPORTED,
     "EXTERNAL_OBJECT_EXCEPTION": FaultKind.UNSUPPORTED,
     "EXTERNAL_OBJECT_UNSUPPORTED_EXCEPTION": FaultKind.UNSUPPORTED,
+    # Refusals that no retry fixes, even when they come with a 5xx (SOAP faults are always 500).
+    "INVALID_LOGIN": FaultKind.FATAL,
+    "LOGIN_MUST_USE_SECURITY_TOKEN": FaultKind.FATAL,
+    "PASSWORD_LOCKOUT": FaultKind.FATAL,
+    "INVALID_OPERATION_WITH_EXPIRED_PASSWORD": FaultKind.FATAL,
+    "INSUFFICIENT_ACCESS": FaultKind.FATAL,
+    "INVALID_QUERY_LOCATOR": FaultKind.FATAL,
+    "MALFORMED_QUERY": FaultKind.FATAL,
+    "MALFORMED_ID": FaultKind.FATAL,
+    "NOT_FOUND": FaultKind.FATAL,
 }
 
 # Wording that decides regardless of the code (checked in order, case-insensitive).
