@@ -270,7 +270,7 @@ def _is_api_name(name: str) -> bool:
 
 def _patterns(v: Any) -> tuple[str, ...]:
     patterns = _str_list(v)
-    if any(not _PATTERN.match(p) for p in patterns):
+    if any(not _PATTERN.fullmatch(p) for p in patterns):
         raise ValueError("a list of sObject name patterns (letters, digits, _ and the wildcards * ? [ ])")
     return patterns
 

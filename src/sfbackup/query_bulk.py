@@ -75,7 +75,7 @@ class BulkQuery:
             ok=(200, 201),
         )
         job_id = str(response.json().get("id") or "")
-        if not _JOB_ID.match(job_id):
+        if not _JOB_ID.fullmatch(job_id):
             raise SalesforceError(
                 "the Bulk API created a query job without a usable id", error_code="BAD_RESPONSE"
             )
@@ -208,6 +208,6 @@ def _job_failed(job_id: str, error_message: str) -> BulkJobFailed:
 
 
 def _checked(job_id: str) -> str:
-    if not _JOB_ID.match(job_id):
+    if not _JOB_ID.fullmatch(job_id):
         raise SalesforceError(f"{job_id!r} is not a Bulk job id", error_code="BAD_JOB_ID")
     return job_id

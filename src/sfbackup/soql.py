@@ -56,7 +56,7 @@ _SOQL_ESCAPES = {
 
 def validate_identifier(name: str, *, what: str = "name") -> str:
     """Return `name` if it is a valid sObject or field API name; ConfigError otherwise."""
-    if not isinstance(name, str) or len(name) > _MAX_NAME_LENGTH or not _API_NAME.match(name):
+    if not isinstance(name, str) or len(name) > _MAX_NAME_LENGTH or not _API_NAME.fullmatch(name):
         raise ConfigError(
             f"{what} {name!r} is not a Salesforce API name",
             hint="API names have letters, digits and underscores only, start with a letter and use "
@@ -115,7 +115,7 @@ def string_literal(value: str) -> str:
 
 def id_literal(record_id: str) -> str:
     """A quoted 15- or 18-character record id; ConfigError for anything else."""
-    if not isinstance(record_id, str) or not _RECORD_ID.match(record_id):
+    if not isinstance(record_id, str) or not _RECORD_ID.fullmatch(record_id):
         raise ConfigError(f"{record_id!r} is not a Salesforce record id (15 or 18 letters and digits)")
     return f"'{record_id}'"
 
