@@ -7,7 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-RECORDS=${2:-200}
+RECORDS=${2:-1200}
 PEERS=${PEERS_DIR:-/tmp/sfbackup-peers}
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 

@@ -22,7 +22,7 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -163,7 +163,7 @@ class BulkJobs:
 
     def _render(self, job: QueryJob) -> None:
         result_path = os.path.join(self._dir, f"{job.id}.csv")
-        with open(result_path, "wb") as out, self._server.org_lock:
+        with open(result_path, "wb") as out:
             rows = int(job.cursor.write_csv(out, delimiter=DELIMITERS[job.column_delimiter],
                                             line_ending=LINE_ENDINGS[job.line_ending]))
         bounds = index_rows(result_path)
@@ -191,11 +191,7 @@ class BulkJobs:
             job.modified = self._now()
 
     def _now(self) -> datetime:
-        try:
-            with self._server.org_lock:
-                return self._server.org.now()  # type: ignore[no-any-return]
-        except AttributeError:
-            return datetime.now(UTC)
+        return self._server.org.now()
 
 
 def index_rows(path: str) -> npt.NDArray[np.int64]:

@@ -65,6 +65,10 @@ class QueryCursors:
             self._open.pop(locator, None)
 
 
+def _version(match: re.Match[str]) -> str:
+    return match.group("version")[1:]
+
+
 def versions(server: EmulatorServer, request: Request, match: re.Match[str]) -> Response:
     """``GET /services/data``: no session needed, not counted."""
     return wire.json_response(request, 200, wire.api_versions())
@@ -81,17 +85,18 @@ def resources(server: EmulatorServer, request: Request, match: re.Match[str]) ->
 
 
 def describe_global(server: EmulatorServer, request: Request, match: re.Match[str]) -> Response:
-    return wire.json_response(request, 200, server.call_org("describe_global"))
+    return wire.json_response(request, 200, server.org.describe_global(api_version=_version(match)))
 
 
 def describe(server: EmulatorServer, request: Request, match: re.Match[str]) -> Response:
-    return wire.json_response(request, 200, server.call_org("describe", match.group("object")))
+    body = server.org.describe(match.group("object"), api_version=_version(match))
+    return wire.json_response(request, 200, body)
 
 
 def sobject_info(server: EmulatorServer, request: Request, match: re.Match[str]) -> Response:
     """``GET sobjects/{Object}``: the describeGlobal entry plus recent items."""
     name = match.group("object").lower()
-    for entry in server.call_org("describe_global").get("sobjects", []):
+    for entry in server.org.describe_global(api_version=_version(match)).get("sobjects", []):
         if str(entry.get("name", "")).lower() == name:
             return wire.json_response(request, 200, {"objectDescribe": entry, "recentItems": []})
     return wire.error_response(request, 404, "NOT_FOUND", "The requested resource does not exist")
@@ -100,7 +105,8 @@ def sobject_info(server: EmulatorServer, request: Request, match: re.Match[str])
 def get_record(server: EmulatorServer, request: Request, match: re.Match[str]) -> Response:
     fields_param = request.param("fields")
     fields = [f.strip() for f in fields_param.split(",") if f.strip()] if fields_param else None
-    record = server.call_org("get_record", match.group("object"), match.group("id"), fields)
+    record = server.org.get_record(match.group("object"), match.group("id"), fields,
+                                   api_version=_version(match))
     return wire.json_response(request, 200, record)
 
 
@@ -108,7 +114,7 @@ def create(server: EmulatorServer, request: Request, match: re.Match[str]) -> Re
     values = _json_object(request)
     if isinstance(values, Response):
         return values
-    record_id = server.call_org("create", match.group("object"), values)
+    record_id = server.org.create(match.group("object"), values)
     return wire.json_response(request, 201, {"id": record_id, "success": True, "errors": []})
 
 
@@ -116,12 +122,12 @@ def update(server: EmulatorServer, request: Request, match: re.Match[str]) -> Re
     values = _json_object(request)
     if isinstance(values, Response):
         return values
-    server.call_org("update", match.group("object"), match.group("id"), values)
+    server.org.update(match.group("object"), match.group("id"), values)
     return wire.no_content()
 
 
 def delete(server: EmulatorServer, request: Request, match: re.Match[str]) -> Response:
-    server.call_org("delete", match.group("object"), match.group("id"))
+    server.org.delete(match.group("object"), match.group("id"))
     return wire.no_content()
 
 
@@ -142,8 +148,8 @@ def blob(server: EmulatorServer, request: Request, match: re.Match[str]) -> Resp
     canonical = _BLOB_FIELDS.get(name.lower())
     if canonical is None or canonical.lower() != field_name.lower():
         return wire.error_response(request, 404, "NOT_FOUND", "The requested resource does not exist")
-    found = server.call_org("blob", name, match.group("id"), canonical)
-    return Response(200, server.locked_iter(iter(found.chunks())), content_type=wire.OCTET_TYPE,
+    found = server.org.blob(name, match.group("id"), canonical)
+    return Response(200, found.chunks(), content_type=wire.OCTET_TYPE,
                     content_length=int(found.size), truncatable=True)
 
 
@@ -181,8 +187,7 @@ def query_more(server: EmulatorServer, request: Request, match: re.Match[str]) -
 def _serve_page(server: EmulatorServer, request: Request, entry: OpenCursor, locator: str | None,
                 offset: int) -> Response:
     total = int(entry.cursor.total_size)
-    with server.org_lock:
-        records = entry.cursor.rest_records(offset, entry.batch_size)
+    records = entry.cursor.rest_records(offset, entry.batch_size)
     next_offset = offset + len(records)
     body: dict[str, Any] = {"totalSize": total, "done": True}
     if records and next_offset < total:
@@ -220,12 +225,12 @@ def _query_times_out(server: EmulatorServer, request: Request, cursor: Any) -> b
 
 def _column_metadata(server: EmulatorServer, cursor: Any) -> dict[str, Any]:
     """``columns=true`` (the sf CLI's table header): columns from the first row and the describe."""
-    with server.org_lock:
-        rows = [] if cursor.is_count else cursor.rest_records(0, 1)
+    rows = [] if cursor.is_count else cursor.rest_records(0, 1)
     name = str(cursor.object_name)
     try:
-        described = {f["name"]: f for f in server.call_org("describe", name).get("fields", [])}
-        key_prefix = server.call_org("describe", name).get("keyPrefix")
+        describe = server.org.describe(name)
+        described = {f["name"]: f for f in describe.get("fields", [])}
+        key_prefix = describe.get("keyPrefix")
     except Exception:
         described, key_prefix = {}, None
     columns = _columns(rows[0], described) if rows else []
@@ -268,7 +273,7 @@ def limits(server: EmulatorServer, request: Request, match: re.Match[str]) -> Re
     """``GET limits``: DailyApiRequests from the real request counter, Bulk figures from real jobs."""
     usage = server.api_usage
     jobs = server.jobs
-    storage: dict[str, Any] = server.call_org("limits_storage")
+    storage: dict[str, Any] = server.org.limits_storage()
 
     def pair(maximum: int, remaining: int) -> dict[str, int]:
         return {"Max": maximum, "Remaining": max(0, remaining)}
@@ -301,4 +306,4 @@ def limits(server: EmulatorServer, request: Request, match: re.Match[str]) -> Re
 def record_count(server: EmulatorServer, request: Request, match: re.Match[str]) -> Response:
     param = request.param("sObjects")
     names = [n.strip() for n in param.split(",") if n.strip()] if param else None
-    return wire.json_response(request, 200, {"sObjects": server.call_org("record_counts", names)})
+    return wire.json_response(request, 200, {"sObjects": server.org.record_counts(names)})

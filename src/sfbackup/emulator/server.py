@@ -18,10 +18,11 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 from sfbackup.emulator import routes_auth, routes_bulk, routes_rest, wire
 from sfbackup.emulator.faults import FaultConfig, Faults
+from sfbackup.emulator.org import Cursor, EmulatedOrg, OrgConfig, OrgCredentials, OrgError
 from sfbackup.emulator.wire import Request, Response
 
 _log = logging.getLogger(__name__)
@@ -106,12 +107,12 @@ class ApiUsage:
 class EmulatorServer:
     """A running emulator: ``instance_url``, the ``org``, live ``faults`` and ``stop()``."""
 
-    def __init__(self, org: Any, *, port: int = 0, config: ServerConfig | None = None,
+    def __init__(self, org: EmulatedOrg, *, port: int = 0, config: ServerConfig | None = None,
                  faults: FaultConfig | None = None) -> None:
         self.org = org
+        self.owns_org = False  # True when start_emulator built the org: stop() then closes it
         self.config = config or ServerConfig()
         self.faults = Faults(faults)
-        self.org_lock = threading.RLock()  # the org store is used from one thread at a time
         self.api_usage = ApiUsage(self._org_daily_limit())
         self.sessions = routes_auth.Sessions(self)
         self.cursors = routes_rest.QueryCursors()
@@ -134,6 +135,8 @@ class EmulatorServer:
         self._httpd.server_close()
         self.jobs.close()
         self._thread.join(timeout=5)
+        if self.owns_org:
+            self.org.close()
 
     def __enter__(self) -> EmulatorServer:
         return self
@@ -143,7 +146,7 @@ class EmulatorServer:
 
     # -- helpers for routes ------------------------------------------------------------------
     @property
-    def credentials(self) -> Any:
+    def credentials(self) -> OrgCredentials:
         return self.org.credentials
 
     def daily_limit(self) -> int:
@@ -151,31 +154,11 @@ class EmulatorServer:
         return override if override is not None else self._org_daily_limit()
 
     def _org_daily_limit(self) -> int:
-        config = getattr(self.org, "config", None)
-        return int(getattr(config, "daily_api_limit", 100_000))
+        return self.org.config.daily_api_limit
 
-    def call_org(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call the org store under its lock."""
-        with self.org_lock:
-            return getattr(self.org, method)(*args, **kwargs)
-
-    def locked_iter(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
-        """Pull each chunk of an org iterator under the org lock."""
-        while True:
-            with self.org_lock:
-                chunk = next(chunks, None)
-            if chunk is None:
-                return
-            yield chunk
-
-    def query(self, soql: str, *, include_deleted: bool, api: str, api_version: str) -> Any:
-        with self.org_lock:
-            try:
-                return self.org.query(soql, include_deleted=include_deleted, api=api, api_version=api_version)
-            except TypeError as exc:
-                if "api_version" not in str(exc):
-                    raise
-                return self.org.query(soql, include_deleted=include_deleted, api=api)
+    def query(self, soql: str, *, include_deleted: bool, api: Literal["rest", "bulk"],
+              api_version: str) -> Cursor:
+        return self.org.query(soql, include_deleted=include_deleted, api=api, api_version=api_version)
 
     # -- request pipeline --------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response | None:
@@ -207,14 +190,12 @@ class EmulatorServer:
         else:
             try:
                 response = route.handler(self, request, match)
-            except Exception as exc:  # org errors carry their own status and code
-                status, code = getattr(exc, "status", None), getattr(exc, "error_code", None)
-                if isinstance(status, int) and isinstance(code, str):
-                    response = wire.error_response(request, status, code, str(getattr(exc, "message", exc)))
-                else:  # an emulator bug: answer like Salesforce does, keep the traceback in the log
-                    _log.exception("emulator error on %s %s", request.method, request.path)
-                    response = wire.error_response(request, 500, "UNKNOWN_EXCEPTION",
-                                                   f"An unexpected error occurred: {type(exc).__name__}")
+            except OrgError as exc:
+                response = wire.error_response(request, exc.status, exc.error_code, exc.message)
+            except Exception as exc:  # an emulator bug: answer as Salesforce does, keep the traceback
+                _log.exception("emulator error on %s %s", request.method, request.path)
+                response = wire.error_response(request, 500, "UNKNOWN_EXCEPTION",
+                                               f"An unexpected error occurred: {type(exc).__name__}")
         if route.counted:
             response.headers.setdefault("Sforce-Limit-Info", self.api_usage.header())
         return response
@@ -347,12 +328,13 @@ class _Handler(BaseHTTPRequestHandler):
             budget -= len(chunk)
 
 
-def start_emulator(config: Any = None, *, port: int = 0, db_path: str | None = None,
+def start_emulator(config: OrgConfig | None = None, *, port: int = 0, db_path: str | None = None,
                    server_config: ServerConfig | None = None, faults: FaultConfig | None = None,
-                   org: Any = None) -> EmulatorServer:
+                   org: EmulatedOrg | None = None) -> EmulatorServer:
     """Build the org (from `OrgConfig`, or use ``org``) and serve it on 127.0.0.1 in a thread."""
+    owns_org = org is None
     if org is None:
-        from sfbackup.emulator.org import EmulatedOrg, OrgConfig
-
         org = EmulatedOrg(config or OrgConfig(), db_path)
-    return EmulatorServer(org, port=port, config=server_config, faults=faults).start()
+    server = EmulatorServer(org, port=port, config=server_config, faults=faults)
+    server.owns_org = owns_org
+    return server.start()
