@@ -52,6 +52,7 @@ TIMESTAMP_TYPE = pa.timestamp("ms", tz="UTC")
 TIME_TYPE = pa.time32("ms")
 SF_TYPE_KEY = b"sf_type"
 OBJECT_KEY = b"sfbackup.object"
+_UTF8_BOM = b"\xef\xbb\xbf"
 _TRUE_VALUES = ["true", "True", "TRUE"]
 _FALSE_VALUES = ["false", "False", "FALSE"]
 _MAX_DECIMAL128_PRECISION = 38
@@ -205,7 +206,9 @@ def batch_from_bulk_csv(page: bytes, fields: Sequence[FieldSpec], schema: pa.Sch
     stores no empty strings. NUL bytes are kept. Bytes that are not UTF-8 raise ConversionError.
     """
     del fields  # the schema carries everything; `fields` is kept for the contract's symmetry
-    header = _csv_header(page, schema)
+    offset = len(_UTF8_BOM) if page.startswith(_UTF8_BOM) else 0
+    body = pa.py_buffer(page).slice(offset)  # zero-copy; a BOM must not become part of the header
+    header = _csv_header(page, offset, schema)
     if header is None:
         return _empty_batch(schema)
     targets = _match_header(header, schema)
@@ -223,13 +226,13 @@ def batch_from_bulk_csv(page: bytes, fields: Sequence[FieldSpec], schema: pa.Sch
     )
     try:
         table = pa_csv.read_csv(
-            pa.py_buffer(page),
+            body,
             read_options=csv_read_options(),
             parse_options=csv_parse_options(),
             convert_options=convert,
         )
     except pa.ArrowInvalid as exc:
-        raise _locate_csv_error(page, header, targets, schema, exc) from None
+        raise _locate_csv_error(body, header, targets, schema, exc) from None
     table = table.rename_columns(targets)
     columns = []
     for fld in schema:
@@ -240,9 +243,9 @@ def batch_from_bulk_csv(page: bytes, fields: Sequence[FieldSpec], schema: pa.Sch
     return _to_batch(pa.Table.from_arrays(columns, schema=schema))
 
 
-def _csv_header(page: bytes, schema: pa.Schema) -> list[str] | None:
-    end = page.find(b"\n")
-    first = page if end < 0 else page[:end]
+def _csv_header(page: bytes, offset: int, schema: pa.Schema) -> list[str] | None:
+    end = page.find(b"\n", offset)
+    first = page[offset:] if end < 0 else page[offset:end]
     if not first.strip():
         return None
     try:
@@ -270,12 +273,12 @@ def _match_header(header: list[str], schema: pa.Schema) -> list[str]:
 
 
 def _locate_csv_error(
-    page: bytes, header: list[str], targets: list[str], schema: pa.Schema, cause: pa.ArrowInvalid
+    body: pa.Buffer, header: list[str], targets: list[str], schema: pa.Schema, cause: pa.ArrowInvalid
 ) -> ConversionError:
     """Re-read the page as raw bytes and find the first value that does not convert."""
     try:
         raw = pa_csv.read_csv(
-            pa.py_buffer(page),
+            body,
             read_options=csv_read_options(),
             parse_options=csv_parse_options(),
             convert_options=pa_csv.ConvertOptions(

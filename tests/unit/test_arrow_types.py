@@ -133,6 +133,18 @@ def test_given_crlf_line_endings_and_quoted_newlines_then_values_are_kept() -> N
     assert _row(batch)["Notes__c"] == "line one\nline two\r\nline three, with a comma"
 
 
+def test_given_a_utf8_bom_before_the_header_then_it_is_not_part_of_the_first_column_name() -> None:
+    fields, schema = _small(FieldSpec("Name", "string"))
+    batch = batch_from_bulk_csv(b'\xef\xbb\xbf"Id","Name"\n"1","a"\n', fields, schema)
+    assert batch.to_pylist() == [{"Id": "1", "Name": "a"}]
+
+
+def test_given_a_ragged_csv_page_then_conversion_error_says_it_cannot_be_parsed() -> None:
+    fields, schema = _small(FieldSpec("Name", "string"))
+    with pytest.raises(ConversionError, match="cannot be parsed"):
+        batch_from_bulk_csv(b'"Id","Name"\n"1"\n', fields, schema)
+
+
 def test_given_nul_bytes_in_a_value_then_they_are_kept() -> None:
     fields, schema = _small(FieldSpec("Name", "string"))
     batch = batch_from_bulk_csv(b'"Id","Name"\n"1","a\x00b"\n', fields, schema)

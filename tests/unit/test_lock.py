@@ -144,3 +144,5 @@ def test_given_a_malformed_lock_file_then_it_is_ignored_by_listing(tmp_path: Pat
     (tmp_path / "locks").mkdir()
     (tmp_path / "locks" / "broken.json").write_text("{")
     assert lock.list_locks(tmp_path) == []
+    lock.remove_all(tmp_path)
+    assert list((tmp_path / "locks").iterdir()) == []

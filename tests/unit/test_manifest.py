@@ -177,3 +177,15 @@ def test_given_a_manifest_then_part_paths_lists_every_file_it_names() -> None:
 def test_given_naive_times_then_format_time_refuses_them() -> None:
     with pytest.raises(ValueError):
         manifest_io.format_time(datetime(2026, 1, 1))
+
+
+def test_given_states_then_only_an_exported_snapshot_becomes_complete_and_complete_is_final() -> None:
+    manifest = _full_manifest()
+    with pytest.raises(RepositoryError, match="only an exported snapshot"):
+        manifest.transition("complete")
+    manifest.transition("exported")
+    manifest.transition("complete")
+    with pytest.raises(RepositoryError, match="never changed"):
+        manifest.transition("running")
+    with pytest.raises(ValueError):
+        manifest.transition("finished")

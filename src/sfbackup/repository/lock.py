@@ -110,11 +110,15 @@ def remove_stale(
 
 
 def remove_all(repo: RepoRef) -> list[LockInfo]:
-    """Remove every lock, live or not (`sfbackup unlock --remove-all`)."""
+    """Remove every lock, live or not, and unreadable lock files (`sfbackup unlock --remove-all`);
+    return the readable ones that were removed."""
     removed = list_locks(repo)
-    for info in removed:
-        with contextlib.suppress(FileNotFoundError):
-            info.path.unlink()
+    folder = locks_dir(_root(repo))
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if entry.name.endswith(".json") or is_temporary(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
     return removed
 
 

@@ -22,7 +22,7 @@ from sfbackup.repository.layout import is_snapshot_id, validate_relative_path
 MANIFEST_FORMAT = "sfbackup-manifest"
 MANIFEST_FORMAT_VERSION = 1
 
-SNAPSHOT_STATES: tuple[str, ...] = ("running", "incomplete", "failed", "complete")
+SNAPSHOT_STATES: tuple[str, ...] = ("running", "exported", "incomplete", "failed", "complete")
 OBJECT_STATES: tuple[str, ...] = ("pending", "running", "done", "failed", "skipped")
 OBJECT_APIS: tuple[str, ...] = ("bulk2", "rest")
 OBJECT_OPERATIONS: tuple[str, ...] = ("query", "queryAll")
@@ -476,6 +476,20 @@ class Manifest:
             verification=s.opt_dict("verification"),
             extra=s.extra(),
         )
+
+    def transition(self, state: str) -> None:
+        """Move to `state`, enforcing the format's rules: `complete` is reached only from
+        `exported` (by verify) and is final; a resumed run may go back to `running`."""
+        if state not in SNAPSHOT_STATES:
+            raise ValueError(f"unknown snapshot state {state!r}; expected one of {SNAPSHOT_STATES}")
+        if self.state == "complete" and state != "complete":
+            raise RepositoryError(f"snapshot {self.snapshot_id} is complete; its manifest is never changed")
+        if state == "complete" and self.state not in ("exported", "complete"):
+            raise RepositoryError(
+                f"snapshot {self.snapshot_id} is {self.state}; only an exported snapshot can become complete",
+                hint="finish the run (`sfbackup run --resume`) before verifying it",
+            )
+        self.state = state
 
     def part_paths(self) -> list[str]:
         """Every part, files index and schema path the manifest names (relative to the snapshot)."""
