@@ -181,6 +181,9 @@ def count_csv_records(data: bytes) -> int:
 
 def _read_page(response: requests.Response) -> BulkPage:
     data = response.content
+    if data and (not data.endswith(b"\n") or data.count(b'"') % 2):
+        # Every row ends with the line ending, outside quotes; anything else was cut off mid-row.
+        raise TruncatedBody("the results page ends in the middle of a row")
     counted = count_csv_records(data)
     announced = response.headers.get("Sforce-NumberOfRecords")
     if announced is not None and announced.strip().isdigit() and int(announced) != counted:
