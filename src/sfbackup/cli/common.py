@@ -1,0 +1,23 @@
+"""Arguments shared by the commands that talk to an org, and turning them into Settings."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from sfbackup.config import Settings, load_settings
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config and --instance-url: where the settings come from (secrets never as flags)."""
+    parser.add_argument("--config", help="TOML config file (see configs/sfbackup.example.toml)")
+    parser.add_argument("--instance-url", help="the org's URL, e.g. https://acme.my.salesforce.com")
+
+
+def settings_from_args(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
+    """Settings from defaults < config file < environment < flags."""
+    merged = dict(overrides or {})
+    if getattr(args, "instance_url", None):
+        merged["connection.instance_url"] = args.instance_url
+    return load_settings(getattr(args, "config", None), env=os.environ, overrides=merged)

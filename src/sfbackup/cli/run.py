@@ -1,0 +1,99 @@
+"""`sfbackup run`: back up an org into a repository (the nightly command)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from sfbackup.backup import run_backup
+from sfbackup.cli.common import add_config_arguments, settings_from_args
+from sfbackup.ui import choose_renderer
+from sfbackup.ui.summary import summary_line
+
+DESCRIPTION = """\
+Back up an org: every selected object's records to Parquet (or CSV), every file to the blob
+store, a manifest with every count and checksum; then verify against the org and mark the
+snapshot complete. Secrets come from SF_* environment variables or files named in the config,
+never from the command line.
+
+examples:
+  SF_USERNAME=me@acme.com SF_PASSWORD=... SF_SECURITY_TOKEN=... sfbackup run --repo /backups/acme
+  sfbackup run --repo /backups/acme --config /etc/sfbackup.toml --objects all --json
+  sfbackup run --repo /backups/acme --resume
+"""
+
+
+def register(subparsers: Any) -> None:
+    from sfbackup.cli import exit_status_epilog
+
+    parser = subparsers.add_parser(
+        "run",
+        help="back up an org into a repository",
+        description=DESCRIPTION,
+        epilog=exit_status_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--repo", required=False, help="repository folder (created if missing)")
+    add_config_arguments(parser)
+    parser.add_argument("--objects", help="comma-separated object names, or 'all'")
+    parser.add_argument("--preset", choices=["default", "everything"], help="object set preset")
+    parser.add_argument("--format", choices=["parquet", "csv"], help="record file format")
+    parser.add_argument("--resume", action="store_true", help="continue the last unfinished snapshot")
+    parser.add_argument("--no-files", action="store_true", help="skip file bodies (records only)")
+    parser.add_argument("--no-verify", action="store_true", help="do not verify against the org at the end")
+    parser.add_argument("--concurrency", type=int, help="objects exported in parallel")
+    parser.add_argument("--json", action="store_true", help="JSON lines on stdout (default when not a tty)")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    if args.objects:
+        names = [o.strip() for o in args.objects.split(",") if o.strip()]
+        overrides["backup.objects"] = "all" if names == ["all"] else names
+    if args.preset:
+        overrides["backup.preset"] = args.preset
+    if args.format:
+        overrides["backup.format"] = args.format
+    if args.no_files:
+        overrides["backup.files"] = False
+    if args.no_verify:
+        overrides["backup.verify_after_run"] = False
+    if args.concurrency:
+        overrides["backup.concurrency"] = args.concurrency
+    settings = settings_from_args(args, overrides)
+    repo = Path(args.repo or settings.repository or "")
+    if not str(repo):
+        from sfbackup.errors import UsageError
+
+        raise UsageError("no repository given", hint="pass --repo DIR or set `repository` in the config")
+    progress = choose_renderer(json_output=args.json)
+    stop_event = threading.Event()
+    _stop_on_signals(stop_event)
+    result = run_backup(settings, repo, resume=args.resume, progress=progress, stop_event=stop_event)
+    if args.json or not sys.stdout.isatty():
+        print(json.dumps({"type": "result", **result.summary}, default=str), flush=True)
+    else:
+        print(summary_line(result.summary), flush=True)
+    return int(result.exit_code)
+
+
+def _stop_on_signals(stop_event: threading.Event) -> None:
+    """First SIGTERM/SIGINT: stop cleanly between pages; second: interrupt at once."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop_event.is_set():
+            raise KeyboardInterrupt
+        stop_event.set()
+        os.write(2, b"sfbackup: stopping after the current page (signal again to abort)\n")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
