@@ -50,10 +50,14 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success: the snapshot is complete and verified (or the command did what it was asked)",
     ExitCode.FAILED: "failure: an unexpected error; the message says what and where",
     ExitCode.USAGE: "usage or configuration error: fix the flags or the config file",
-    ExitCode.INCOMPLETE: "snapshot incomplete: some objects or files are missing; `sfbackup run --resume` continues",
+    ExitCode.INCOMPLETE: (
+        "snapshot incomplete: some objects or files are missing; `sfbackup run --resume` continues"
+    ),
     ExitCode.VERIFICATION_FAILED: "verification failed: the report lists every finding",
     ExitCode.NO_REPOSITORY: "no repository at that path, or a layout version this sfbackup cannot read",
-    ExitCode.LOCKED: "the repository is locked by another process (`sfbackup unlock` removes stale locks)",
+    ExitCode.LOCKED: (
+        "the repository is locked by another process (`sfbackup unlock` removes stale locks)"
+    ),
     ExitCode.AUTHENTICATION: "authentication failed: check the credentials named in the message",
     ExitCode.API_RESERVE: "stopped at the API reserve: the org's daily API calls are nearly used up; resumable",
     ExitCode.UNREACHABLE: "the org could not be reached after all retries (network or Salesforce outage)",
