@@ -7,11 +7,12 @@ from (seed, record id, version) and never held whole in memory.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,16 +29,19 @@ _BLOCK = 1 << 16
 # -- ids -----------------------------------------------------------------------------------------
 
 
+_UPPER_BITS = str.maketrans({c: ("1" if "A" <= c <= "Z" else "0") for c in _BASE62})
+
+
 def id_suffix(id15: str) -> str:
-    """The 3-character case-insensitivity checksum Salesforce appends to a 15-character id."""
-    out = ""
-    for chunk in range(3):
-        bits = 0
-        for i, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= ch <= "Z":
-                bits |= 1 << i
-        out += _SUFFIX[bits]
-    return out
+    """The 3-character case-insensitivity checksum Salesforce appends to a 15-character id.
+
+    Each 5-character chunk gives one character: bit i is set when the chunk's i-th character is
+    upper case, and the 5-bit number indexes A-Z0-5.
+    """
+    bits = id15.translate(_UPPER_BITS)
+    return (
+        _SUFFIX[int(bits[4::-1], 2)] + _SUFFIX[int(bits[9:4:-1], 2)] + _SUFFIX[int(bits[14:9:-1], 2)]
+    )
 
 
 def make_id(prefix: str, n: int) -> str:
@@ -62,14 +66,11 @@ def normalize_id(value: str) -> str | None:
 
 def fmt_ts(ts: int) -> str:
     """Stored datetime form `YYYY-MM-DDTHH:MM:SS.000Z` of a Unix timestamp."""
-    t = time.gmtime(ts)
-    date_part = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
-    return f"{date_part}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.000Z"
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ts))
 
 
 def fmt_date(ts: int) -> str:
-    t = time.gmtime(ts)
-    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+    return time.strftime("%Y-%m-%d", time.gmtime(ts))
 
 
 TRICKY_TEXT = (
@@ -262,16 +263,20 @@ class Generator:
         self.counters[prefix] = n
         return make_id(prefix, n)
 
+    def pick(self, seq: Sequence[Any]) -> Any:
+        return seq[int(self.rng.random() * len(seq))]
+
     def times(self) -> tuple[str, str]:
-        created = _ANCHOR_TS - self.rng.randrange(_SPAN)
-        modified = (
-            created if self.rng.random() < 0.5 else created + self.rng.randrange(_ANCHOR_TS - created + 1)
-        )
-        return fmt_ts(created), fmt_ts(modified)
+        rnd = self.rng.random
+        created = _ANCHOR_TS - int(rnd() * _SPAN)
+        created_text = fmt_ts(created)
+        if rnd() < 0.5:
+            return created_text, created_text
+        return created_text, fmt_ts(created + int(rnd() * (_ANCHOR_TS - created)))
 
     def system(self, obj: ObjectDef, deleted_rate: float = 0.0) -> dict[str, Any]:
         created, modified = self.times()
-        by = self.rng.choice(self.active_users) if self.active_users else None
+        by = self.pick(self.active_users) if self.active_users else None
         row: dict[str, Any] = {
             "Id": self.new_id(obj.prefix),
             "CreatedDate": created,
@@ -283,7 +288,7 @@ class Generator:
         if obj.has_is_deleted:
             row["IsDeleted"] = 1 if self.rng.random() < deleted_rate else 0
         if obj.field("OwnerId") is not None:
-            row["OwnerId"] = self.rng.choice(self.active_users) if self.active_users else None
+            row["OwnerId"] = self.pick(self.active_users) if self.active_users else None
         return row
 
     def insert(self, name: str, rows: list[dict[str, Any]]) -> None:
@@ -300,6 +305,16 @@ class Generator:
         return None if self.rng.random() < rate else value
 
     def run(self) -> None:
+        # Millions of short-lived row dicts make the cyclic GC rescan everything: pause it.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._run()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _run(self) -> None:
         self.setup_objects()
         self.accounts()
         self.people()
@@ -491,13 +506,13 @@ class Generator:
         business = self.ids["RecordType"][0]
         for i in range(self.n):
             row = self.system(obj, 0.03)
-            city, state, postal, country, lat, lon = rng.choice(_CITIES)
+            city, state, postal, country, lat, lon = self.pick(_CITIES)
             geo = rng.random() < 0.5
             row.update(
-                Name=f"{rng.choice(_WORDS)} {rng.choice(_SUFFIXES)} {i + 1}",
-                Type=rng.choice(types),
+                Name=f"{self.pick(_WORDS)} {self.pick(_SUFFIXES)} {i + 1}",
+                Type=self.pick(types),
                 RecordTypeId=business if rng.random() < 0.3 else None,
-                ParentId=rng.choice(rows)["Id"] if rows and rng.random() < 0.1 else None,
+                ParentId=self.pick(rows)["Id"] if rows and rng.random() < 0.1 else None,
                 BillingStreet=self.maybe(
                     f"{rng.randrange(1, 999)} Main Street" + ("\nSuite 200" if rng.random() < 0.2 else "")
                 ),
@@ -512,12 +527,12 @@ class Generator:
                 Phone=self.maybe(f"+1 415 555 {rng.randrange(10000):04d}"),
                 Website=self.maybe(f"https://www.example{i}.com"),
                 AccountNumber=self.maybe(f"CD{i:06d}"),
-                Industry=self.maybe(rng.choice(INDUSTRIES)),
+                Industry=self.maybe(self.pick(INDUSTRIES)),
                 AnnualRevenue=self.maybe(float(rng.randrange(1, 5000) * 10000)),
                 NumberOfEmployees=self.maybe(rng.randrange(1, 100000)),
-                Description=self.maybe(rng.choice(TRICKY_TEXT), 0.5),
-                Rating=self.maybe(rng.choice(("Hot", "Warm", "Cold"))),
-                AccountSource=self.maybe(rng.choice(LEAD_SOURCES)),
+                Description=self.maybe(self.pick(TRICKY_TEXT), 0.5),
+                Rating=self.maybe(self.pick(("Hot", "Warm", "Cold"))),
+                AccountSource=self.maybe(self.pick(LEAD_SOURCES)),
                 LastActivityDate=self.maybe(row["LastModifiedDate"][:10], 0.7),
             )
             rows.append(row)
@@ -529,20 +544,20 @@ class Generator:
         contacts: list[dict[str, Any]] = []
         for i in range(2 * self.n):
             row = self.system(self.catalog["contact"], 0.02)
-            first, last = rng.choice(_FIRST), rng.choice(_LAST)
+            first, last = self.pick(_FIRST), self.pick(_LAST)
             row.update(
-                AccountId=self.maybe(rng.choice(accounts), 0.1),
+                AccountId=self.maybe(self.pick(accounts), 0.1),
                 FirstName=first,
                 LastName=last,
                 Name=f"{first} {last}" if first else last,
                 Salutation=self.maybe("Ms.", 0.7),
-                MailingCity=self.maybe(rng.choice(_CITIES)[0], 0.4),
+                MailingCity=self.maybe(self.pick(_CITIES)[0], 0.4),
                 Email=self.maybe(f"person{i}@example.com", 0.2),
                 Title=self.maybe("Director"),
                 Phone=self.maybe(f"(555) 010-{i % 10000:04d}"),
-                LeadSource=self.maybe(rng.choice(LEAD_SOURCES)),
+                LeadSource=self.maybe(self.pick(LEAD_SOURCES)),
                 Birthdate=self.maybe(fmt_date(_ANCHOR_TS - rng.randrange(20, 70) * 365 * 86400), 0.6),
-                Description=self.maybe(rng.choice(TRICKY_TEXT), 0.7),
+                Description=self.maybe(self.pick(TRICKY_TEXT), 0.7),
                 IsEmailBounced=0,
             )
             contacts.append(row)
@@ -550,33 +565,33 @@ class Generator:
         opps = []
         for i in range(self.n):
             row = self.system(self.catalog["opportunity"], 0.02)
-            stage = rng.choice(STAGES)
+            stage = self.pick(STAGES)
             row.update(
-                AccountId=self.maybe(rng.choice(accounts), 0.05),
+                AccountId=self.maybe(self.pick(accounts), 0.05),
                 Name=f"Opportunity {i + 1}",
                 StageName=stage,
                 Amount=self.maybe(round(rng.uniform(100, 1e6), 2)),
-                Probability=float(rng.choice((10, 20, 50, 75, 90, 100, 0))),
+                Probability=float(self.pick((10, 20, 50, 75, 90, 100, 0))),
                 CloseDate=fmt_date(_ANCHOR_TS - rng.randrange(-365, 5 * 365) * 86400),
                 IsClosed=int(stage.startswith("Closed")),
                 IsWon=int(stage == "Closed Won"),
                 IsPrivate=0,
                 ForecastCategory="Closed" if stage.startswith("Closed") else "Pipeline",
-                LeadSource=self.maybe(rng.choice(LEAD_SOURCES)),
+                LeadSource=self.maybe(self.pick(LEAD_SOURCES)),
             )
             opps.append(row)
         self.insert("Opportunity", opps)
         leads = []
         for i in range(self.n):
             row = self.system(self.catalog["lead"], 0.02)
-            first, last = rng.choice(_FIRST), rng.choice(_LAST)
+            first, last = self.pick(_FIRST), self.pick(_LAST)
             row.update(
                 FirstName=first,
                 LastName=last,
                 Name=f"{first} {last}" if first else last,
-                Company=f"{rng.choice(_WORDS)} {rng.choice(_SUFFIXES)}",
-                Status=rng.choice(("Open - Not Contacted", "Working - Contacted")),
-                City=self.maybe(rng.choice(_CITIES)[0]),
+                Company=f"{self.pick(_WORDS)} {self.pick(_SUFFIXES)}",
+                Status=self.pick(("Open - Not Contacted", "Working - Contacted")),
+                City=self.maybe(self.pick(_CITIES)[0]),
                 Email=self.maybe(f"lead{i}@example.net"),
                 AnnualRevenue=self.maybe(float(rng.randrange(1, 900) * 1000)),
                 IsConverted=0,
@@ -594,7 +609,7 @@ class Generator:
             sent = _ANCHOR_TS - rng.randrange(_SPAN)
             row.update(
                 Name=f"INV-{i + 1:06d}",
-                Account__c=self.maybe(rng.choice(accounts), 0.1),
+                Account__c=self.maybe(self.pick(accounts), 0.1),
                 Description__c=self.maybe(TRICKY_TEXT[i % len(TRICKY_TEXT)].replace("\r\n", " "), 0.1),
                 Notes__c=self.maybe(
                     TRICKY_TEXT[(i * 7) % len(TRICKY_TEXT)] + '\nSecond line, with "quotes"', 0.2
@@ -608,7 +623,7 @@ class Generator:
                 Invoice_Date__c=self.maybe(fmt_date(sent)),
                 Sent_At__c=self.maybe(fmt_ts(sent)),
                 Due_Time__c=self.maybe(f"{rng.randrange(24):02d}:30:00.000Z"),
-                Status__c=self.maybe(rng.choice(("Draft", "Sent", "Paid", "Void")), 0.1),
+                Status__c=self.maybe(self.pick(("Draft", "Sent", "Paid", "Void")), 0.1),
                 Tags__c=self.maybe(
                     ";".join(
                         sorted(rng.sample(("Urgent", "Export", "Recurring", "Disputed"), rng.randrange(1, 4)))
@@ -618,7 +633,7 @@ class Generator:
                 Contact_Email__c=self.maybe(f"billing{i}@example.org"),
                 Phone__c=self.maybe("+44 20 7946 0018"),
                 Website__c=self.maybe("https://pay.example.com/i?id=" + str(i) + '&x="y"'),
-                Channel__c=self.maybe(rng.choice(("Web", "Email", "Post", "Carrier pigeon"))),
+                Channel__c=self.maybe(self.pick(("Web", "Email", "Post", "Carrier pigeon"))),
                 Secret__c=self.maybe("s3cr3t-" + str(i)),
                 Location__Latitude__s=round(rng.uniform(-90, 90), 6) if lat_lon else None,
                 Location__Longitude__s=round(rng.uniform(-180, 180), 6) if lat_lon else None,
@@ -631,9 +646,12 @@ class Generator:
             return 0
         if index in (1, 2) and self.large:
             return self.large
-        return self.rng.choice(
-            (self.rng.randrange(1, 2048), self.rng.randrange(2048, 65536), self.rng.randrange(65536, 300_000))
-        )
+        roll = self.rng.random()
+        if roll < 0.6:
+            return self.rng.randrange(1, 2048)
+        if roll < 0.95:
+            return self.rng.randrange(2048, 32768)
+        return self.rng.randrange(32768, 300_000)
 
     def files(self) -> None:
         rng = self.rng
@@ -643,10 +661,10 @@ class Generator:
         count = max(self.n // 10, 3)
         for i in range(count):
             row = self.system(self.catalog["attachment"], 0.03)
-            ext, _, mime = rng.choice(_FILES)
+            ext, _, mime = self.pick(_FILES)
             size = self.file_size(i) if i != 1 else min(self.file_size(i), 25 * 2**20)
             row.update(
-                ParentId=rng.choice(parents),
+                ParentId=self.pick(parents),
                 Name=f"attachment {i} é.{ext}",
                 IsPrivate=0,
                 ContentType=mime,
@@ -659,9 +677,9 @@ class Generator:
         docs, versions, links = [], [], []
         for i in range(count):
             doc = self.system(self.catalog["contentdocument"], 0.02)
-            ext, ftype, mime = rng.choice(_FILES)
+            ext, ftype, mime = self.pick(_FILES)
             title = (
-                rng.choice(("Contract", "Résumé final", "Q3 report", "photo, 2024", 'Quote "v2"')) + f" {i}"
+                self.pick(("Contract", "Résumé final", "Q3 report", "photo, 2024", 'Quote "v2"')) + f" {i}"
             )
             doc.update(Title=title, PublishStatus="P", FileType=ftype, FileExtension=ext, IsArchived=0)
             n_versions = rng.randrange(1, 4)
@@ -703,7 +721,7 @@ class Generator:
                 doc["LastModifiedDate"], latest["CreatedDate"]
             )
             docs.append(doc)
-            for entity, share in ((doc["OwnerId"], "I"), (rng.choice(parents), "V")):
+            for entity, share in ((doc["OwnerId"], "I"), (self.pick(parents), "V")):
                 link = {
                     "Id": self.new_id("06A"),
                     "LinkedEntityId": entity,

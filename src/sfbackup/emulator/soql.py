@@ -601,11 +601,17 @@ class Compiler:
         return f"{r.alias}.{quote_ident(name or r.fd.name)}"
 
     # WHERE ----------------------------------------------------------------------------------------
-    def condition(self, cond: Condition) -> str:
+    def condition(self, cond: Condition, negated: bool = False) -> str:
+        """SQL for a WHERE condition. Under NOT, comparisons are made null-safe (SOQL treats null as a
+        value: NOT (Industry = 'x') keeps rows whose Industry is null)."""
         if isinstance(cond, BoolOp):
             if cond.op == "NOT":
-                return f"NOT ({self.condition(cond.operands[0])})"
-            return "(" + f" {cond.op} ".join(self.condition(c) for c in cond.operands) + ")"
+                return f"NOT ({self.condition(cond.operands[0], True)})"
+            return "(" + f" {cond.op} ".join(self.condition(c, negated) for c in cond.operands) + ")"
+        sql = self.comparison(cond)
+        return f"IFNULL({sql}, 0)" if negated else sql
+
+    def comparison(self, cond: Comparison) -> str:
         r = self.resolve(cond.field)
         fd = r.fd
         if fd.type in ("address", "location", "base64", "encryptedstring") or fd.long_text:
