@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 import requests
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
@@ -90,8 +91,8 @@ def login(settings: ConnectionSettings, http: requests.Session) -> OrgSession:
         raise AuthenticationFailed(
             f"the {method} login at {base} failed with HTTP {exc.status}; used {used}",
         ) from None
-    except (ValueError, TypeError) as exc:
-        # PyJWT / cryptography refuse a broken private key with ValueError or TypeError subclasses.
+    except (ValueError, TypeError, jwt.PyJWTError) as exc:
+        # PyJWT / cryptography refuse a broken private key with these.
         if method == "jwt":
             raise AuthenticationFailed(
                 f"the private key from {settings.secrets.source('private_key')} cannot sign a JWT "
