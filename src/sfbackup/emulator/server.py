@@ -215,6 +215,9 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
     emulator: EmulatorServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        _log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -249,8 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._read_body()
         if len(self.path.encode()) > wire.MAX_URI_BYTES:
             self._write_simple(414, wire.HTML_TYPE, wire.URI_TOO_LONG_HTML)
             return
@@ -263,11 +265,25 @@ class _Handler(BaseHTTPRequestHandler):
         truncate = response.truncatable and emulator.faults.fires("truncate", request.method, request.path)
         try:
             self._send(request, response, truncate=truncate)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # the client went away, or a deleted job's file vanished mid-page
             self.close_connection = True
         finally:
             if response.on_close is not None:
                 response.on_close()
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
 
     def _write_simple(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)
