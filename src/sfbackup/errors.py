@@ -59,7 +59,9 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
         "the repository is locked by another process (`sfbackup unlock` removes stale locks)"
     ),
     ExitCode.AUTHENTICATION: "authentication failed: check the credentials named in the message",
-    ExitCode.API_RESERVE: "stopped at the API reserve: the org's daily API calls are nearly used up; resumable",
+    ExitCode.API_RESERVE: (
+        "stopped at the API reserve: the org's daily API calls are nearly used up; resumable"
+    ),
     ExitCode.UNREACHABLE: "the org could not be reached after all retries (network or Salesforce outage)",
     ExitCode.INTERRUPTED: "interrupted by SIGINT/SIGTERM; what was saved stays saved, `--resume` continues",
 }
