@@ -284,7 +284,15 @@ class SnapshotWriter(Snapshot):
 
     def save(self) -> None:
         """Write the manifest atomically (call after the files it names are closed)."""
-        missing = [p for p in self.manifest.part_paths() if not self.resolve(p).is_file()]
+        # Parts are write-once, so a path seen once need not be checked again at each checkpoint.
+        present: set[str] = self.__dict__.setdefault("_present", set())
+        missing = []
+        for relpath in self.manifest.part_paths():
+            if relpath not in present:
+                if self.resolve(relpath).is_file():
+                    present.add(relpath)
+                else:
+                    missing.append(relpath)
         if missing:
             raise RepositoryError(
                 f"refusing to save the manifest of {self.id}: "
