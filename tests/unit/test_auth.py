@@ -1,7 +1,5 @@
 """Login flows: every simple-salesforce flow against the emulator, and errors that name no secret."""
 
-
-
 from __future__ import annotations
 
 import json

@@ -1,7 +1,5 @@
 """Fault classification: one table of Salesforce failures and what each one means."""
 
-# ruff: noqa: E501  (the tables read best one case per line)
-
 from __future__ import annotations
 
 import http.client

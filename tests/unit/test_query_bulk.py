@@ -1,7 +1,5 @@
 """Bulk API 2.0 query jobs: submit, wait, verified pages by locator, resume, delete."""
 
-# ruff: noqa: E501  (wire payloads read best on one line)
-
 from __future__ import annotations
 
 import json
