@@ -102,7 +102,8 @@ class FieldDef:
         sortable = filterable and t not in ("multipicklist", "address", "location")
         groupable = sortable and t not in ("double", "currency", "percent", "datetime", "time", "long")
         return {
-            "aggregatable": t not in ("address", "location", "base64", "multipicklist", "encryptedstring")
+            "aggregatable": t
+            not in ("address", "location", "base64", "multipicklist", "encryptedstring", "boolean")
             and not self.long_text,
             "aiPredictionField": False,
             "autoNumber": False,
@@ -156,7 +157,9 @@ class FieldDef:
             "restrictedDelete": False,
             "restrictedPicklist": t in ("picklist", "multipicklist") and self.custom,
             "scale": self.scale,
-            "searchPrefilterable": False,
+            "searchPrefilterable": t == "reference"
+            and self.createable
+            and self.name not in ("OwnerId", "RecordTypeId"),
             "soapType": SOAP_TYPES.get(t, "xsd:string"),
             "sortable": sortable,
             "type": t,
@@ -189,7 +192,8 @@ class ObjectDef:
 
     def __post_init__(self) -> None:
         self.label = self.label or _label(self.name)
-        self.label_plural = self.label_plural or self.label + "s"
+        if not self.label_plural:
+            self.label_plural = self.label[:-1] + "ies" if self.label.endswith("y") else self.label + "s"
         self.by_lower = {f.name.lower(): f for f in self.fields}
 
     def field(self, name: str) -> FieldDef | None:
@@ -210,10 +214,28 @@ class ObjectDef:
     def components(self, compound: str) -> list[FieldDef]:
         return [f for f in self.fields if f.compound_field_name == compound and f.stored]
 
+    @property
+    def layoutable(self) -> bool:
+        return self.createable and self.key_prefix is not None and self.name not in _NOT_LAYOUTABLE
+
     def urls(self, version: str) -> dict[str, str]:
         base = f"/services/data/v{version}/sobjects/{self.name}"
-        if not self.queryable or self.associate_entity_type or self.key_prefix is None:
-            return {"rowTemplate": base + "/{ID}", "describe": base + "/describe", "sobject": base}
+        if not self.queryable or self.associate_entity_type or self.key_prefix is None or not self.layoutable:
+            urls = {"rowTemplate": base + "/{ID}", "describe": base + "/describe", "sobject": base}
+            if self.name == "UserRole":
+                urls = {"compactLayouts": base + "/describe/compactLayouts", **urls}
+            return urls
+        if self.name == "User":
+            return {
+                "compactLayouts": base + "/describe/compactLayouts",
+                "rowTemplate": base + "/{ID}",
+                "namedLayouts": base + "/describe/namedLayouts/{LayoutName}",
+                "passwordUtilities": base + "/{ID}/password",
+                "describe": base + "/describe",
+                "quickActions": base + "/quickActions",
+                "layouts": base + "/describe/layouts",
+                "sobject": base,
+            }
         return {
             "compactLayouts": base + "/describe/compactLayouts",
             "rowTemplate": base + "/{ID}",
@@ -237,22 +259,22 @@ class ObjectDef:
             "deepCloneable": False,
             "deletable": self.deletable,
             "deprecatedAndHidden": False,
-            "feedEnabled": self.key_prefix is not None and not self.custom and self.createable,
+            "feedEnabled": self.name in _FEED_ENABLED,
             "hasSubtypes": False,
             "isInterface": False,
             "isSubtype": False,
             "keyPrefix": self.key_prefix,
             "label": self.label,
             "labelPlural": self.label_plural,
-            "layoutable": self.createable and self.key_prefix is not None,
+            "layoutable": self.layoutable,
             "mergeable": self.name in ("Account", "Contact", "Lead"),
-            "mruEnabled": self.createable and self.key_prefix is not None,
+            "mruEnabled": self.layoutable,
             "name": self.name,
             "queryable": self.queryable,
             "replicateable": self.queryable and self.associate_entity_type is None,
             "retrieveable": True,
             "searchable": self.createable and self.key_prefix is not None,
-            "triggerable": self.createable,
+            "triggerable": self.layoutable or self.associate_entity_type == "ChangeEvent",
             "undeletable": self.has_is_deleted and self.deletable,
             "updateable": self.updateable,
             "urls": self.urls(version),
@@ -293,6 +315,7 @@ class ObjectDef:
             "networkScopeFieldName": None,
             "recordTypeInfos": [],
             "searchLayoutable": entry["searchable"],
+            "sobjectDescribeOption": "FULL",
             "supportedScopes": [{"label": "All " + self.label_plural.lower(), "name": "everything"}]
             if self.key_prefix
             else [],
@@ -316,6 +339,20 @@ class ObjectDef:
         return dict(sorted(body.items()))
 
 
+_FEED_ENABLED = frozenset({"Account", "Contact", "Lead", "Opportunity", "User", "ContentDocument"})
+_NOT_LAYOUTABLE = frozenset(
+    {
+        "UserRole",
+        "Group",
+        "PermissionSet",
+        "PermissionSetAssignment",
+        "RecordType",
+        "Folder",
+        "Organization",
+        "ContentDocumentLink",
+        "Profile",
+    }
+)
 _RECORD_TYPED = frozenset({"Account", "Contact", "Lead", "Opportunity", "Invoice__c"})
 
 
@@ -527,10 +564,24 @@ def _standard_objects() -> list[ObjectDef]:
             *system_head(),
             f_ref("MasterRecordId", "Contact", "MasterRecord", createable=False, updateable=False),
             f_ref("AccountId", "Account"),
-            f_text("LastName", 80, nillable=False, compound_field_name="Name"),
-            f_text("FirstName", 40, compound_field_name="Name"),
-            f_pick("Salutation", ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof."), 40, compound_field_name="Name"),
-            f_text("Name", 121, createable=False, updateable=False, nillable=False, name_field=True),
+            f_text("LastName", 80, nillable=False, compound_field_name="Name", extra_type_info="personname"),
+            f_text("FirstName", 40, compound_field_name="Name", extra_type_info="personname"),
+            f_pick(
+                "Salutation",
+                ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof."),
+                40,
+                compound_field_name="Name",
+                extra_type_info="personname",
+            ),
+            f_text(
+                "Name",
+                121,
+                createable=False,
+                updateable=False,
+                nillable=False,
+                name_field=True,
+                extra_type_info="personname",
+            ),
             *f_address("Mailing"),
             f_text("Phone", 40, t="phone"),
             f_text("MobilePhone", 40, t="phone"),
@@ -552,10 +603,24 @@ def _standard_objects() -> list[ObjectDef]:
         "00Q",
         [
             *system_head(),
-            f_text("LastName", 80, nillable=False, compound_field_name="Name"),
-            f_text("FirstName", 40, compound_field_name="Name"),
-            f_pick("Salutation", ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof."), 40, compound_field_name="Name"),
-            f_text("Name", 121, createable=False, updateable=False, nillable=False, name_field=True),
+            f_text("LastName", 80, nillable=False, compound_field_name="Name", extra_type_info="personname"),
+            f_text("FirstName", 40, compound_field_name="Name", extra_type_info="personname"),
+            f_pick(
+                "Salutation",
+                ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof."),
+                40,
+                compound_field_name="Name",
+                extra_type_info="personname",
+            ),
+            f_text(
+                "Name",
+                121,
+                createable=False,
+                updateable=False,
+                nillable=False,
+                name_field=True,
+                extra_type_info="personname",
+            ),
             f_text("Title", 128),
             f_text("Company", 255, nillable=False),
             *f_address(""),
@@ -611,6 +676,7 @@ def _standard_objects() -> list[ObjectDef]:
                 40,
                 createable=False,
                 updateable=False,
+                nillable=False,
             ),
             *system_tail(),
             f_plain("LastActivityDate", "date", createable=False, updateable=False),
