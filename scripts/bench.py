@@ -1,0 +1,399 @@
+#!/usr/bin/env python3
+"""Speed and memory of `sfbackup run` next to the physical limit and the scripts users write.
+
+Starts the emulator (`sfbackup emulator`) with ``--records N`` Accounts, then runs every contender
+as its own process, ROUNDS times, in a rotating order (so slow drift of the machine hits everyone
+alike), and prints ONE Markdown table of medians with ours/theirs ratios, then the targets:
+
+    .venv/bin/python scripts/bench.py                       # 20k Accounts, 3 rounds, ~2 minutes
+    .venv/bin/python scripts/bench.py --records 100000      # 100k (the org is generated once, ~1 min)
+    .venv/bin/python scripts/bench.py --records 1000000 --rounds 3 --flat-ref-records 100000
+
+Contenders (all read Account only, the same fields, through the same emulator and job latency):
+
+    ours          sfbackup run --objects Account --no-files --no-verify (Parquet) into a fresh repo
+    fetch         plain requests: the Bulk 2.0 job's pages read into memory and dropped
+    limit         fetch + pyarrow.csv + pyarrow.parquet per page (no sfbackup code)
+    sf-bulk2      simple-salesforce bulk2 download -> pandas.read_csv -> to_parquet
+    sf-query-all  simple-salesforce query_all (REST) -> pandas.DataFrame -> to_parquet
+    ours@REF      ours against a second org of --flat-ref-records Accounts (flat-memory check)
+
+Each process is measured with os.wait4: wall time, CPU (user + system) and peak RSS (ru_maxrss).
+MB/s is the size of the Bulk CSV of the whole result (as served) divided by wall time, for every
+contender alike. Orgs are kept as SQLite files under --db-dir and reused. Nothing is sent outside
+127.0.0.1; the emulator's throwaway credentials reach the contenders through their environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BASELINES = REPO_ROOT / "scripts" / "bench_baselines.py"
+ALL_CONTENDERS = ("ours", "limit", "fetch", "sf-bulk2", "sf-query-all")
+SIMPLE_SALESFORCE = ("sf-bulk2", "sf-query-all")
+
+#: Targets from the performance issue.
+TARGET_SHARE_OF_LIMIT = 0.70
+TARGET_SPEEDUP_OVER_SCRIPTS = 5.0
+TARGET_RSS_SHARE_OF_SCRIPTS = 0.20
+TARGET_FLAT_RSS_GROWTH = 1.5
+
+
+@dataclass
+class Emulator:
+    """A running `sfbackup emulator` process and how to log in to it."""
+
+    records: int
+    process: subprocess.Popen[str]
+    connection: dict[str, str]
+    started_seconds: float
+
+    @property
+    def instance_url(self) -> str:
+        return self.connection["instance_url"]
+
+    def env(self) -> dict[str, str]:
+        """The environment a contender runs with: this org's credentials, nobody else's."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SF_", "SFBACKUP_"))}
+        env.update(
+            SF_USERNAME=self.connection["username"],
+            SF_PASSWORD=self.connection["password"],
+            SF_SECURITY_TOKEN=self.connection["security_token"],
+            SF_ACCESS_TOKEN=self.connection["access_token"],
+            PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT / "src"), env.get("PYTHONPATH")) if p),
+        )
+        return env
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class Measurement:
+    """One contender process: what it read and what it cost."""
+
+    contender: str
+    round: int
+    exit_code: int
+    wall: float
+    cpu: float
+    peak_rss_mb: float
+    rows: int | None
+    csv_bytes: int | None
+    output_bytes: int
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+def start_emulator(python: str, records: int, args: argparse.Namespace, log: TextIO) -> Emulator:
+    """`sfbackup emulator` on a free port, with the org from (or saved to) --db-dir."""
+    db_dir = Path(args.db_dir)
+    db_dir.mkdir(parents=True, exist_ok=True)
+    db_path = db_dir / f"org-{records}-seed{args.seed}.db"
+    command = [
+        python, "-m", "sfbackup", "emulator", "--port", "0", "--records", str(records),
+        "--seed", str(args.seed), "--db", str(db_path), "--job-latency", str(args.job_latency),
+        "--session-ttl", "604800", "--daily-api-limit", "100000000",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SF_", "SFBACKUP_"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT / "src"), env.get("PYTHONPATH")) if p)
+    fresh = "reusing" if db_path.exists() else "generating (once; kept for the next run)"
+    _say(f"emulator: {records} Accounts, {fresh} {db_path}")
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        process.wait()
+        raise SystemExit(f"the emulator exited ({process.returncode}) before it started; see {log.name}")
+    emulator = Emulator(records, process, json.loads(line), time.perf_counter() - started)
+    _say(f"emulator: ready in {emulator.started_seconds:.1f} s")
+    return emulator
+
+
+def contender_command(python: str, contender: str, emulator: Emulator, out: Path) -> list[str]:
+    if contender.startswith("ours"):
+        return [python, "-m", "sfbackup", "run", "--repo", str(out / "repo"),
+                "--instance-url", emulator.instance_url, "--objects", "Account",
+                "--no-files", "--no-verify", "--json"]
+    return [python, str(BASELINES), contender, "--instance-url", emulator.instance_url, "--out", str(out)]
+
+
+def measure(python: str, contender: str, emulator: Emulator, round_number: int, scratch: Path,
+            log: TextIO) -> Measurement:
+    """Run one contender in its own process; wall clock around it, CPU and peak RSS from wait4."""
+    out = Path(tempfile.mkdtemp(prefix=f"{contender.replace('@', '-')}-", dir=scratch))
+    stdout_path = out.parent / f"{out.name}.stdout"
+    try:
+        with open(stdout_path, "w+") as stdout:
+            started = time.perf_counter()
+            process = subprocess.Popen(contender_command(python, contender, emulator, out),
+                                       stdout=stdout, stderr=log, env=emulator.env())
+            _, status, usage = os.wait4(process.pid, 0)
+            wall = time.perf_counter() - started
+            process.returncode = os.waitstatus_to_exitcode(status)
+            stdout.seek(0)
+            lines = [line for line in stdout.read().splitlines() if line.startswith("{")]
+        result = json.loads(lines[-1]) if lines else {}
+        output_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        stdout_path.unlink(missing_ok=True)
+    if process.returncode != 0:
+        log.write(f"bench: {contender} round {round_number} exited {process.returncode}\n")
+        log.flush()
+    return Measurement(
+        contender=contender,
+        round=round_number,
+        exit_code=process.returncode,
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        peak_rss_mb=usage.ru_maxrss / 1024,  # Linux reports kilobytes
+        rows=result.get("rows"),
+        csv_bytes=result.get("csv_bytes"),
+        output_bytes=output_bytes,
+        phases=result.get("seconds", {}),
+    )
+
+
+# -- summary -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    contender: str
+    records: int
+    ok: bool
+    rows: int | None
+    wall: float
+    cpu: float
+    rss: float
+    output_mb: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return (self.rows or 0) / self.wall if self.wall else 0.0
+
+
+def summarise(measurements: list[Measurement], scales: dict[str, int]) -> dict[str, Row]:
+    rows: dict[str, Row] = {}
+    for name, records in scales.items():
+        mine = [m for m in measurements if m.contender == name]
+        good = [m for m in mine if m.exit_code == 0] or mine
+        row_counts = [m.rows for m in good if m.rows is not None]
+        rows[name] = Row(
+            contender=name,
+            records=records,
+            ok=all(m.exit_code == 0 for m in mine),
+            rows=int(statistics.median(row_counts)) if row_counts else None,
+            wall=statistics.median(m.wall for m in good),
+            cpu=statistics.median(m.cpu for m in good),
+            rss=statistics.median(m.peak_rss_mb for m in good),
+            output_mb=statistics.median(m.output_bytes for m in good) / 1e6,
+        )
+    return rows
+
+
+def csv_size(measurements: list[Measurement]) -> int | None:
+    """Bytes of the whole Bulk CSV result as served (from the plain-requests contenders)."""
+    sizes = [m.csv_bytes for m in measurements
+             if m.contender in ("fetch", "limit") and m.csv_bytes and m.exit_code == 0]
+    return int(statistics.median(sizes)) if sizes else None
+
+
+def table(rows: dict[str, Row], csv_bytes: dict[int, int | None], main_records: int) -> list[str]:
+    ours = rows.get("ours")
+    lines = [
+        "| contender | Accounts | rows | wall s | rows/s | MB/s | CPU s | peak RSS MB | output MB "
+        "| speed ours/this | RSS ours/this |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows.values():
+        size = csv_bytes.get(row.records)
+        mb_s = f"{size / 1e6 / row.wall:.1f}" if size and row.wall else "-"
+        same_scale = ours is not None and row.records == main_records and row.contender != "ours"
+        speed = f"{ours.rows_per_s / row.rows_per_s:.2f}x" if same_scale and ours and row.rows_per_s else "-"
+        memory = f"{ours.rss / row.rss:.2f}x" if same_scale and ours and row.rss else "-"
+        status = "" if row.ok else " (FAILED)"
+        lines.append(
+            f"| {row.contender}{status} | {row.records:,} | {row.rows if row.rows is not None else '-':,} "
+            f"| {row.wall:.2f} | {row.rows_per_s:,.0f} | {mb_s} | {row.cpu:.2f} | {row.rss:.0f} "
+            f"| {row.output_mb:.1f} | {speed} | {memory} |"
+        )
+    return lines
+
+
+def targets(rows: dict[str, Row], main_records: int) -> list[str]:
+    """Each target of the issue, with the measured value and whether it holds at this scale."""
+    ours = rows.get("ours")
+    if ours is None:
+        return ["(targets need the `ours` contender)"]
+    lines: list[str] = []
+
+    def verdict(label: str, value: str, holds: bool, note: str = "") -> None:
+        lines.append(f"- {'PASS' if holds else 'FAIL'}: {label}: {value}{note}")
+
+    if "limit" in rows and rows["limit"].rows_per_s:
+        share = ours.rows_per_s / rows["limit"].rows_per_s
+        verdict(f"ours >= {TARGET_SHARE_OF_LIMIT:.0%} of `limit` throughput", f"{share:.0%}",
+                share >= TARGET_SHARE_OF_LIMIT)
+    at_scale = f" (the target is stated at 1M rows; this is {main_records:,})"
+    if main_records >= 1_000_000:
+        at_scale = ""
+    for name in SIMPLE_SALESFORCE:
+        if name in rows and rows[name].rows_per_s:
+            speedup = ours.rows_per_s / rows[name].rows_per_s
+            verdict(f"ours >= {TARGET_SPEEDUP_OVER_SCRIPTS:.0f}x faster than `{name}`", f"{speedup:.2f}x",
+                    speedup >= TARGET_SPEEDUP_OVER_SCRIPTS, at_scale)
+            share = ours.rss / rows[name].rss
+            verdict(f"ours peak RSS <= 1/{1 / TARGET_RSS_SHARE_OF_SCRIPTS:.0f} of `{name}`",
+                    f"{share:.2f} ({ours.rss:.0f} vs {rows[name].rss:.0f} MB)",
+                    share <= TARGET_RSS_SHARE_OF_SCRIPTS, at_scale)
+    for name, row in rows.items():
+        if name.startswith("ours@"):
+            growth = ours.rss / row.rss
+            verdict(f"flat memory: ours peak RSS at {main_records:,} <= {TARGET_FLAT_RSS_GROWTH}x of at "
+                    f"{row.records:,}", f"{growth:.2f}x ({ours.rss:.0f} vs {row.rss:.0f} MB)",
+                    growth <= TARGET_FLAT_RSS_GROWTH)
+    return lines
+
+
+def machine() -> str:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cpus = len(os.sched_getaffinity(0))
+    return (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {cpus}, "
+            f"{memory:.1f} GiB RAM, Python {platform.python_version()}, {platform.platform()}")
+
+
+# -- driver --------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    unknown = sorted(set(contenders) - set(ALL_CONTENDERS))
+    if unknown:
+        raise SystemExit(f"unknown contenders {unknown}; choose from {', '.join(ALL_CONTENDERS)}")
+    python = args.python
+    scratch = Path(tempfile.mkdtemp(prefix="sfbackup-bench-"))
+    log_path = scratch.parent / f"{scratch.name}.log"
+    emulators: dict[int, Emulator] = {}
+    measurements: list[Measurement] = []
+    flat_ref = args.flat_ref_records
+    if flat_ref is None:
+        flat_ref = args.records // 10 if args.records // 10 >= 2000 else 0
+    scales = {name: args.records for name in contenders}
+    if flat_ref and "ours" in contenders:
+        scales[f"ours@{flat_ref}"] = flat_ref
+    with open(log_path, "w") as log:
+        try:
+            for records in sorted(set(scales.values()), reverse=True):
+                emulators[records] = start_emulator(python, records, args, log)
+            order = list(scales)
+            for round_number in range(1, args.rounds + 1):
+                shift = (round_number - 1) % len(order)
+                for name in order[shift:] + order[:shift]:
+                    m = measure(python, name, emulators[scales[name]], round_number, scratch, log)
+                    measurements.append(m)
+                    _say(f"round {round_number}/{args.rounds} {name:<14} {m.wall:7.2f} s wall "
+                         f"{m.cpu:7.2f} s CPU {m.peak_rss_mb:7.0f} MB  rows={m.rows} exit={m.exit_code}")
+            if args.profile and "ours" in scales:
+                _say("profile: sfbackup run in-process under a sampling profiler (not in the table)")
+                (scratch / "profile").mkdir()
+                profile = subprocess.run(
+                    [python, str(BASELINES), "profile-ours", "--instance-url",
+                     emulators[args.records].instance_url, "--out", str(scratch / "profile")],
+                    env=emulators[args.records].env(), capture_output=True, text=True, check=False,
+                )
+                profile_text = profile.stderr
+            else:
+                profile_text = ""
+        finally:
+            for emulator in emulators.values():
+                emulator.stop()
+    shutil.rmtree(scratch, ignore_errors=True)
+    rows = summarise(measurements, scales)
+    sizes = {records: csv_size([m for m in measurements if scales[m.contender] == records])
+             for records in set(scales.values())}
+    failures = [m for m in measurements if m.exit_code != 0]
+    report = {
+        "machine": machine(),
+        "settings": {"records": args.records, "rounds": args.rounds, "job_latency": args.job_latency,
+                     "seed": args.seed, "flat_ref_records": flat_ref},
+        "emulator_start_seconds": {str(k): round(e.started_seconds, 2) for k, e in emulators.items()},
+        "csv_bytes": {str(k): v for k, v in sizes.items()},
+        "table": table(rows, sizes, args.records),
+        "targets": targets(rows, args.records),
+        "failures": len(failures),
+        "log": str(log_path),
+        "measurements": [m.__dict__ for m in measurements],
+        "profile": profile_text,
+    }
+    return report
+
+
+def _say(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=20_000, help="Accounts in the org (default 20000)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of every contender (default 3)")
+    parser.add_argument("--job-latency", type=float, default=1.0, metavar="SECONDS",
+                        help="Bulk job creation -> JobComplete, the same for everyone (default 1)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the org's data (default 1)")
+    parser.add_argument("--contenders", default=",".join(ALL_CONTENDERS),
+                        help=f"comma-separated subset of {','.join(ALL_CONTENDERS)}")
+    parser.add_argument("--flat-ref-records", type=int, default=None, metavar="N",
+                        help="also run ours against an org of N Accounts (peak RSS growth); "
+                             "default records/10 when that is >= 2000; 0 = off")
+    parser.add_argument("--db-dir", default=str(Path(tempfile.gettempdir()) / "sfbackup-bench"),
+                        help="where generated orgs are kept and reused (default $TMPDIR/sfbackup-bench)")
+    parser.add_argument("--python", default=sys.executable, help="interpreter for every process")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the rounds, sample where `sfbackup run` spends its time")
+    parser.add_argument("--json", metavar="FILE", help="also write every measurement to FILE")
+    args = parser.parse_args(argv)
+    report = run(args)
+    print(f"\nsfbackup bench: {args.records:,} Accounts, {args.rounds} rounds, job latency "
+          f"{args.job_latency} s, medians; {report['machine']}")
+    size = report["csv_bytes"].get(str(args.records))
+    if size:
+        print(f"Bulk CSV of the whole result: {size / 1e6:.1f} MB")
+    print()
+    print("\n".join(report["table"]))
+    print()
+    print("\n".join(report["targets"]))
+    if report["failures"]:
+        print(f"\n{report['failures']} contender runs failed; their stderr is in {report['log']}")
+    if report["profile"]:
+        print("\nwhere `ours` spends its time (sampled):" + report["profile"])
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+    return 1 if report["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""The contenders `scripts/bench.py` measures `sfbackup run` against, one process each.
+
+    python scripts/bench_baselines.py fetch        --instance-url URL --out DIR
+    python scripts/bench_baselines.py limit        --instance-url URL --out DIR
+    python scripts/bench_baselines.py sf-query-all --instance-url URL --out DIR
+    python scripts/bench_baselines.py sf-bulk2     --instance-url URL --out DIR
+    python scripts/bench_baselines.py profile-ours --instance-url URL --out DIR
+
+- ``fetch``: one Bulk API 2.0 ``queryAll`` job on Account with plain `requests`; every result page
+  (``maxRecords=50000``, ``Sforce-Locator`` until ``null``) is read into memory and dropped.
+- ``limit``: the same, and each page is parsed with ``pyarrow.csv`` (column types from the describe)
+  and written as a row group of one zstd Parquet file. No sfbackup code: the floor for "Bulk CSV
+  to typed Parquet" in Python on this machine.
+- ``sf-query-all``: the script people write with simple-salesforce: REST ``query_all`` ->
+  ``pandas.DataFrame`` -> ``to_parquet``.
+- ``sf-bulk2``: simple-salesforce ``bulk2.Account.download`` into CSV files ->
+  ``pandas.read_csv`` -> ``concat`` -> ``to_parquet``.
+- ``profile-ours``: `sfbackup run` in-process under a small sampling profiler (all threads);
+  prints where the time goes instead of a result line.
+
+Every object is Account, every query selects the fields `sfbackup run` selects (all but compound
+address/location and base64 fields). Credentials come from the environment, never from argv:
+``SF_ACCESS_TOKEN`` (fetch, limit) or ``SF_USERNAME`` / ``SF_PASSWORD`` / ``SF_SECURITY_TOKEN``
+(the simple-salesforce scripts log in like a user would). Each contender prints one JSON line:
+``{"rows": N, "csv_bytes": N or null, "seconds": {phase: s}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+API_VERSION = "62.0"
+OBJECT = "Account"
+PAGE_RECORDS = 50_000
+#: The first poll of the simple-salesforce scripts (its own default is 5 s before the first poll;
+#: we give it the same head start as our client so the job latency counts the same for everyone).
+SF_FIRST_POLL_SECONDS = 0.2
+_SKIPPED_TYPES = ("address", "location", "base64")
+
+Result = dict[str, Any]
+
+
+def exportable_fields(describe: dict[str, Any]) -> list[dict[str, Any]]:
+    """The describe's fields `sfbackup run` exports (compound and base64 fields left out)."""
+    return [f for f in describe["fields"] if f["type"] not in _SKIPPED_TYPES]
+
+
+def select_all(fields: list[dict[str, Any]]) -> str:
+    return f"SELECT {', '.join(f['name'] for f in fields)} FROM {OBJECT}"
+
+
+# -- plain requests: the physical limit ---------------------------------------------------------
+
+
+def _session(instance_url: str) -> tuple[requests.Session, str]:
+    """A requests session with the bearer token, and the REST base URL."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {os.environ['SF_ACCESS_TOKEN']}"
+    return session, f"{instance_url.rstrip('/')}/services/data/v{API_VERSION}"
+
+
+def _describe(session: requests.Session, base: str) -> list[dict[str, Any]]:
+    response = session.get(f"{base}/sobjects/{OBJECT}/describe")
+    response.raise_for_status()
+    return exportable_fields(response.json())
+
+
+def _bulk_pages(
+    session: requests.Session, base: str, fields: list[dict[str, Any]], on_page: Callable[[bytes], None]
+) -> Result:
+    """Run one Bulk 2.0 queryAll job over `fields`; hand each result page's bytes to on_page."""
+    started = time.perf_counter()
+    response = session.post(
+        f"{base}/jobs/query",
+        json={"operation": "queryAll", "query": select_all(fields), "contentType": "CSV",
+              "columnDelimiter": "COMMA", "lineEnding": "LF"},
+    )
+    response.raise_for_status()
+    job_id = response.json()["id"]
+    delay = 0.2
+    while True:
+        time.sleep(delay)
+        response = session.get(f"{base}/jobs/query/{job_id}")
+        response.raise_for_status()
+        state = response.json()["state"]
+        if state == "JobComplete":
+            break
+        if state in ("Failed", "Aborted"):
+            raise RuntimeError(f"Bulk job {job_id} ended {state}: {response.json()}")
+        delay = min(delay * 1.5, 5.0)
+    waited = time.perf_counter()
+    rows = csv_bytes = 0
+    locator = ""
+    while locator != "null":
+        params = {"maxRecords": str(PAGE_RECORDS)}
+        if locator:
+            params["locator"] = locator
+        response = session.get(f"{base}/jobs/query/{job_id}/results", params=params)
+        response.raise_for_status()
+        body = response.content
+        csv_bytes += len(body)
+        rows += int(response.headers["Sforce-NumberOfRecords"])
+        locator = response.headers["Sforce-Locator"]
+        on_page(body)
+    session.delete(f"{base}/jobs/query/{job_id}")
+    done = time.perf_counter()
+    return {"rows": rows, "csv_bytes": csv_bytes,
+            "seconds": {"until_job_complete": waited - started, "pages": done - waited}}
+
+
+def run_fetch(args: argparse.Namespace) -> Result:
+    session, base = _session(args.instance_url)
+    return _bulk_pages(session, base, _describe(session, base), lambda page: None)
+
+
+def run_limit(args: argparse.Namespace) -> Result:
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    def arrow_type(field: dict[str, Any]) -> pa.DataType:
+        kind = field["type"]
+        if kind == "boolean":
+            return pa.bool_()
+        if kind in ("int", "long"):
+            return pa.int64()
+        if kind in ("double", "currency", "percent"):
+            return pa.float64()
+        if kind == "date":
+            return pa.date32()
+        if kind == "datetime":
+            return pa.timestamp("ms", tz="UTC")
+        return pa.string()
+
+    session, base = _session(args.instance_url)
+    fields = _describe(session, base)
+    schema = pa.schema([(f["name"], arrow_type(f)) for f in fields])
+    convert = pa_csv.ConvertOptions(column_types=dict(zip(schema.names, schema.types, strict=True)),
+                                    null_values=[""], strings_can_be_null=True,
+                                    quoted_strings_can_be_null=True, true_values=["true"],
+                                    false_values=["false"])
+    parse = pa_csv.ParseOptions(newlines_in_values=True)
+    read = pa_csv.ReadOptions(block_size=4 << 20)
+    writer = pq.ParquetWriter(Path(args.out) / f"{OBJECT}.parquet", schema, compression="zstd")
+    parse_seconds = [0.0]
+
+    def on_page(page: bytes) -> None:
+        started = time.perf_counter()
+        table = pa_csv.read_csv(pa.py_buffer(page), read_options=read, parse_options=parse,
+                                convert_options=convert)
+        writer.write_table(table.select(schema.names).cast(schema), row_group_size=max(table.num_rows, 1))
+        parse_seconds[0] += time.perf_counter() - started
+
+    result = _bulk_pages(session, base, fields, on_page)
+    writer.close()
+    result["seconds"]["parse_and_write"] = parse_seconds[0]
+    return result
+
+
+# -- what users write with simple-salesforce ----------------------------------------------------
+
+
+def _simple_salesforce(instance_url: str) -> Any:
+    from simple_salesforce import Salesforce
+
+    from sfbackup.transport import rewriting_session
+
+    return Salesforce(
+        username=os.environ["SF_USERNAME"],
+        password=os.environ["SF_PASSWORD"],
+        security_token=os.environ["SF_SECURITY_TOKEN"],
+        session=rewriting_session(instance_url),
+        version=API_VERSION,
+    )
+
+
+def run_sf_query_all(args: argparse.Namespace) -> Result:
+    import pandas as pd
+
+    started = time.perf_counter()
+    sf = _simple_salesforce(args.instance_url)
+    soql = select_all(exportable_fields(sf.Account.describe()))
+    records = sf.query_all(soql, include_deleted=True)["records"]
+    fetched = time.perf_counter()
+    frame = pd.DataFrame(records).drop(columns="attributes")
+    frame.to_parquet(Path(args.out) / f"{OBJECT}.parquet")
+    done = time.perf_counter()
+    return {"rows": len(frame), "csv_bytes": None,
+            "seconds": {"login_and_fetch": fetched - started, "pandas_and_write": done - fetched}}
+
+
+def run_sf_bulk2(args: argparse.Namespace) -> Result:
+    import pandas as pd
+
+    started = time.perf_counter()
+    sf = _simple_salesforce(args.instance_url)
+    soql = select_all(exportable_fields(sf.Account.describe()))
+    csv_dir = Path(args.out) / "csv"
+    csv_dir.mkdir()
+    results = sf.bulk2.Account.download(soql, path=str(csv_dir), max_records=PAGE_RECORDS,
+                                        wait=SF_FIRST_POLL_SECONDS)
+    fetched = time.perf_counter()
+    frame = pd.concat([pd.read_csv(r["file"], low_memory=False) for r in results], ignore_index=True)
+    frame.to_parquet(Path(args.out) / f"{OBJECT}.parquet")
+    done = time.perf_counter()
+    csv_bytes = sum(os.path.getsize(path) for path in glob.glob(str(csv_dir / "*.csv")))
+    return {"rows": len(frame), "csv_bytes": csv_bytes,
+            "seconds": {"login_and_download": fetched - started, "pandas_and_write": done - fetched}}
+
+
+# -- where `sfbackup run` spends its time --------------------------------------------------------
+
+
+def run_profile_ours(args: argparse.Namespace) -> Result:
+    """`sfbackup run` in this process, its stacks sampled every 5 ms in every thread."""
+    from sfbackup.cli import main
+
+    samples: collections.Counter[str] = collections.Counter()
+    own_frames: collections.Counter[str] = collections.Counter()
+    stop = threading.Event()
+
+    def sampler() -> None:
+        me = threading.get_ident()
+        while not stop.wait(0.005):
+            for ident, frame in sys._current_frames().items():
+                if ident == me:
+                    continue
+                stack = traceback.extract_stack(frame)
+                if not stack or stack[-1].name in ("wait", "_wait_for_tstate_lock", "select", "poll"):
+                    continue  # an idle thread; only busy stacks tell where time goes
+                own_frames[_where(stack[-1])] += 1
+                for where in {_where(entry) for entry in stack}:
+                    samples[where] += 1
+
+    thread = threading.Thread(target=sampler, daemon=True)
+    started = time.perf_counter()
+    thread.start()
+    code = main(["run", "--repo", str(Path(args.out) / "repo"), "--instance-url", args.instance_url,
+                 "--objects", OBJECT, "--no-files", "--no-verify", "--json"])
+    stop.set()
+    thread.join()
+    total = sum(own_frames.values()) or 1
+    print(f"\nsfbackup run exit {code}, {time.perf_counter() - started:.2f} s wall; "
+          f"{total} busy samples (5 ms)", file=sys.stderr)
+    print("\nbusy samples by innermost frame:", file=sys.stderr)
+    for where, count in own_frames.most_common(args.top):
+        print(f"  {100 * count / total:5.1f}%  {where}", file=sys.stderr)
+    print("\nbusy samples by frame on the stack (inclusive):", file=sys.stderr)
+    for where, count in samples.most_common(args.top):
+        print(f"  {100 * count / total:5.1f}%  {where}", file=sys.stderr)
+    return {"rows": None, "csv_bytes": None, "seconds": {"total": time.perf_counter() - started}}
+
+
+def _where(entry: traceback.FrameSummary) -> str:
+    path = entry.filename
+    for marker in ("site-packages/", "src/", "lib/python3."):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{entry.name} ({path})"
+
+
+CONTENDERS: dict[str, Callable[[argparse.Namespace], Result]] = {
+    "fetch": run_fetch,
+    "limit": run_limit,
+    "sf-query-all": run_sf_query_all,
+    "sf-bulk2": run_sf_bulk2,
+    "profile-ours": run_profile_ours,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("contender", choices=sorted(CONTENDERS))
+    parser.add_argument("--instance-url", required=True)
+    parser.add_argument("--out", required=True, help="an empty folder for this contender's output")
+    parser.add_argument("--top", type=int, default=25, help="profile-ours: lines per listing")
+    args = parser.parse_args(argv)
+    result = CONTENDERS[args.contender](args)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
