@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import operator
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -194,8 +195,17 @@ def csv_parse_options() -> pa_csv.ParseOptions:
 
 
 def csv_column_type(data_type: pa.DataType) -> pa.DataType:
-    """The type `pyarrow.csv` reads a column as (times are read as text and converted after)."""
-    return pa.string() if pa.types.is_time(data_type) else data_type
+    """The type `pyarrow.csv` reads a column as (converted to the schema's type after).
+
+    Times are read as text. Decimals are read at full precision with the target scale, then
+    cast safely: Salesforce writes `100.0` for a percent(3, 0), which Arrow's CSV reader would
+    refuse for decimal128(3, 0) although the value fits exactly.
+    """
+    if pa.types.is_time(data_type):
+        return pa.string()
+    if pa.types.is_decimal(data_type):
+        return pa.decimal128(38, data_type.scale)
+    return data_type
 
 
 def batch_from_bulk_csv(page: bytes, fields: Sequence[FieldSpec], schema: pa.Schema) -> pa.RecordBatch:
@@ -239,6 +249,8 @@ def batch_from_bulk_csv(page: bytes, fields: Sequence[FieldSpec], schema: pa.Sch
         column = table.column(fld.name)
         if pa.types.is_time(fld.type):
             column = _convert_column(column, fld, schema, time_from_text, table)
+        elif column.type != fld.type:
+            column = _convert_column(column, fld, schema, _safe_cast_to(fld.type), table)
         columns.append(column)
     return _to_batch(pa.Table.from_arrays(columns, schema=schema))
 
@@ -342,16 +354,17 @@ def batch_from_rest_records(
     if not records:
         return _empty_batch(schema)
     keys = _record_keys(records[0], schema)
-    arrays = []
-    for fld, key in zip(schema, keys, strict=True):
-        try:
-            values = [record[key] for record in records]
-        except KeyError:
-            missing = next(i for i, r in enumerate(records) if key not in r)
-            raise _error(
-                schema, fld.name, missing, _record_id(records[missing]), "the field is absent"
-            ) from None
-        arrays.append(_rest_column(values, fld, schema, records))
+    pick = operator.itemgetter(*keys)
+    try:
+        rows = [pick(record) for record in records]
+    except KeyError:
+        row = next(i for i, r in enumerate(records) if any(k not in r for k in keys))
+        name = next(f.name for f, k in zip(schema, keys, strict=True) if k not in records[row])
+        raise _error(schema, name, row, _record_id(records[row]), "the field is absent") from None
+    columns = zip(*rows, strict=True) if len(keys) > 1 else [rows]  # one key: itemgetter gives values
+    arrays = [
+        _rest_column(list(values), fld, schema, records) for fld, values in zip(schema, columns, strict=True)
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -370,7 +383,7 @@ def _rest_column(
     values: list[Any], fld: pa.Field, schema: pa.Schema, records: list[dict[str, Any]]
 ) -> pa.Array:
     data_type = fld.type
-    kinds = {type(v) for v in values}
+    kinds = set(map(type, values))
     kinds.discard(type(None))
     try:
         if pa.types.is_string(data_type):
@@ -390,16 +403,17 @@ def _rest_column(
                 return pa.array(values, data_type)
             return _check_each(values, _float_value, data_type, fld, schema, records)
         if pa.types.is_decimal(data_type):
+            if kinds <= {float, int} and (int not in kinds or _small_ints(values)):
+                # Arrow prints a float64 as its shortest round-trip text, the same digits as
+                # repr(), i.e. the JSON number as sent; the decimal is parsed from that text.
+                text = pa.array(values, pa.float64()).cast(pa.string())
+                return _convert_or_locate(text, lambda a: a.cast(data_type), fld, schema, records, values)
             return _check_each(values, _decimal_value, data_type, fld, schema, records)
         if pa.types.is_timestamp(data_type) and kinds <= {int}:
             return pa.array(values, pa.int64()).cast(data_type)  # Bulk 1.0 style epoch milliseconds
         if kinds <= {str}:
             text = pa.array(values, pa.string())
-            found = _first_failure(text, lambda a: _text_to(a, data_type))
-            if found is None:
-                return _as_array(_text_to(text, data_type))
-            row, message = found
-            raise _row_error(schema, fld, records, row, values[row], message)
+            return _convert_or_locate(text, lambda a: _text_to(a, data_type), fld, schema, records, values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         row, message = _first_failure_py(values, data_type, exc)
         raise _row_error(schema, fld, records, row, values[row], message) from None
@@ -407,6 +421,22 @@ def _rest_column(
     raise _row_error(
         schema, fld, records, row, values[row], f"a JSON {type(values[row]).__name__} is not text"
     )
+
+
+def _convert_or_locate(
+    text: pa.Array,
+    convert: Callable[[Any], Any],
+    fld: pa.Field,
+    schema: pa.Schema,
+    records: list[dict[str, Any]],
+    values: list[Any],
+) -> pa.Array:
+    """`convert(text)`; on failure, a ConversionError naming the first value that fails."""
+    try:
+        return _as_array(convert(text))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        row, message = _first_failure(text, convert) or (0, str(exc))
+        raise _row_error(schema, fld, records, row, values[row], message) from None
 
 
 def _check_each(
@@ -428,6 +458,11 @@ def _check_each(
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         row, message = _first_failure_py(converted, data_type, exc)
         raise _row_error(schema, fld, records, row, values[row], message) from None
+
+
+def _small_ints(values: list[Any]) -> bool:
+    """True when every int is exactly representable as a float64 (|n| <= 2**53)."""
+    return all(-(2**53) <= v <= 2**53 for v in values if type(v) is int)
 
 
 def _json_text(value: Any) -> str | None:
@@ -516,6 +551,13 @@ def _first_failure_py(values: list[Any], data_type: pa.DataType, cause: Exceptio
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
             return row, str(exc)
     return 0, str(cause)
+
+
+def _safe_cast_to(data_type: pa.DataType) -> Callable[[Any], Any]:
+    def cast(values: Any) -> Any:
+        return values.cast(data_type, safe=True)
+
+    return cast
 
 
 def _convert_column(
