@@ -66,7 +66,9 @@ def run_backup(
     stop_event = stop_event or threading.Event()
     repository = Repository.open_or_init(repo_path)
     with repository.lock(exclusive=True, command="run"):
-        client = client or SalesforceClient(settings.connection)
+        client = client or SalesforceClient(
+            settings.connection, api_reserve_percent=settings.backup.api_reserve_percent
+        )
         run = _Run(settings, repository, client, progress, stop_event)
         result = run.execute(resume=resume)
     if result.state == "exported" and settings.backup.verify_after_run:
@@ -126,12 +128,12 @@ class _Run:
         self.manifest.api["usage_at_start"] = limits["usage"]
         self._save()
 
-        sobjects = describe.describe_global(self.client)
-        names, coverage = selected_objects(sobjects, self.settings.backup)
-        self.progress.run_started(self.manifest.snapshot_id, _iso(t0), names)
-
         stopped: SfbackupError | None = None
+        coverage: list[CoverageEntry] = []
         try:
+            sobjects = describe.describe_global(self.client)
+            names, coverage = selected_objects(sobjects, self.settings.backup)
+            self.progress.run_started(self.manifest.snapshot_id, _iso(t0), names)
             plans, refused = self._plan(names, t0)
             coverage += refused
             self._export_records(plans)
