@@ -130,6 +130,7 @@ class Cursor:
         self.is_selective: bool = plan.is_selective
         self.fields: list[str] = plan.fields
         self._agg_rows: list[dict[str, Any]] | None = None
+        self._resume: tuple[int, int] | None = None  # (next offset, last rowid) of a sequential read
         if plan.is_aggregate:
             self._agg_rows = self._aggregate()
             self.total_size: int = len(self._agg_rows)
@@ -164,8 +165,19 @@ class Cursor:
             return []
         p = self._plan
         assert p.root is not None
-        sql = f"SELECT {', '.join(p.rest_cols)}{p.from_sql}{p.where_sql}{p.order_sql} LIMIT ? OFFSET ?"
-        rows = self._org._conn().execute(sql, [*p.params, count, p.offset + offset]).fetchall()
+        columns = ", ".join([*p.rest_cols, "t0.rowid"])
+        resume = self._resume
+        if resume is not None and resume[0] == offset and p.order_sql == " ORDER BY t0.rowid":
+            # The next page of a sequential read: continue after the last rowid instead of skipping rows.
+            where = (p.where_sql + " AND " if p.where_sql else " WHERE ") + "t0.rowid > ?"
+            sql = f"SELECT {columns}{p.from_sql}{where}{p.order_sql} LIMIT ?"
+            params = [*p.params, resume[1], count]
+        else:
+            sql = f"SELECT {columns}{p.from_sql}{p.where_sql}{p.order_sql} LIMIT ? OFFSET ?"
+            params = [*p.params, count, p.offset + offset]
+        rows = self._org._conn().execute(sql, params).fetchall()
+        if rows:
+            self._resume = (offset + len(rows), rows[-1][-1])
         return [self._render(row, p.root) for row in rows]
 
     def _render(self, row: tuple[Any, ...], node: Node) -> dict[str, Any]:
