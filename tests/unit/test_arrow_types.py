@@ -227,6 +227,22 @@ def test_given_json_parsed_with_decimal_then_eighteen_digit_currency_is_exact() 
     assert batch.column(1).to_pylist() == [Decimal("1234567890123456.78")]
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.floats(min_value=-1e15, max_value=1e15, allow_nan=False).map(lambda f: round(f, 2)))
+def test_given_any_json_currency_number_then_the_decimal_is_its_json_text(value: float) -> None:
+    fields, schema = _small(FieldSpec("Amount__c", "currency", precision=18, scale=2))
+    batch = batch_from_rest_records([{"Id": "1", "Amount__c": value}], fields, schema)
+    assert batch.column(1).to_pylist() == [Decimal(repr(value)).quantize(Decimal("0.01"))]
+
+
+def test_given_integers_beyond_float_precision_in_a_decimal_field_then_they_are_exact() -> None:
+    fields, schema = _small(FieldSpec("Amount__c", "currency", precision=18, scale=0))
+    batch = batch_from_rest_records(
+        [{"Id": "1", "Amount__c": 2**53 + 1}, {"Id": "2", "Amount__c": 0.5e1}], fields, schema
+    )
+    assert batch.column(1).to_pylist() == [Decimal(2**53 + 1), Decimal(5)]
+
+
 def test_given_rest_datetimes_with_offsets_or_epoch_ms_then_they_become_utc() -> None:
     fields, schema = _small(FieldSpec("W", "datetime"))
     for value in ("2024-11-07T02:00:00.000-0500", 1730962800000):
