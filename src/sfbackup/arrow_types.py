@@ -451,7 +451,7 @@ def _check_each(
     for row, value in enumerate(values):
         try:
             converted.append(None if value is None else convert(value))
-        except (ValueError, TypeError, InvalidOperation) as exc:
+        except (ValueError, TypeError, InvalidOperation, OverflowError) as exc:
             raise _row_error(schema, fld, records, row, value, str(exc) or type(exc).__name__) from None
     try:
         return pa.array(converted, data_type)
