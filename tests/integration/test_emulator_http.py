@@ -583,20 +583,32 @@ def test_given_a_query_bulk_refuses_when_creating_job_then_400_from_the_org(
     assert response.json()[0]["errorCode"] and response.json()[0]["message"]
 
 
-def test_given_gzip_when_downloading_results_then_gzip_body_decodes_to_the_plain_page(
-    emu: RunningEmulator, http: requests.Session
+@pytest.mark.parametrize(("block", "max_records"), [(2000, None), (7, 25), (10, 20), (10, 1)])
+def test_given_gzip_when_downloading_results_then_each_page_decodes_to_the_plain_page(
+    emu: RunningEmulator, http: requests.Session, block: int, max_records: int | None
 ) -> None:
-    info = http.post(
-        url(emu, "jobs/query"), json={"operation": "query", "query": "SELECT Id, Name FROM Contact"}
-    )
-    job_id = info.json()["id"]
-    wait_for_job(http, emu, job_id)
-    plain = http.get(url(emu, f"jobs/query/{job_id}/results"), headers={"Accept-Encoding": "identity"})
-    zipped = http.get(
-        url(emu, f"jobs/query/{job_id}/results"), headers={"Accept-Encoding": "gzip"}, stream=True
-    )
-    assert zipped.headers["Content-Encoding"] == "gzip"
-    assert gzip.decompress(zipped.raw.read(decode_content=False)) == plain.content
+    emu.server.config.bulk_gzip_block_records = block
+    try:
+        info = http.post(
+            url(emu, "jobs/query"), json={"operation": "query", "query": "SELECT Id, Name FROM Account"}
+        )
+        job_id = info.json()["id"]
+        wait_for_job(http, emu, job_id)
+    finally:
+        emu.server.config.bulk_gzip_block_records = 2000
+    params = {"maxRecords": str(max_records)} if max_records else {}
+    pages = 0
+    while pages < 3:  # the first pages cover aligned, unaligned and partial blocks
+        results = url(emu, f"jobs/query/{job_id}/results")
+        plain = http.get(results, params=params, headers={"Accept-Encoding": "identity"})
+        zipped = http.get(results, params=params, headers={"Accept-Encoding": "gzip"}, stream=True)
+        assert zipped.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(zipped.raw.read(decode_content=False)) == plain.content
+        assert http.get(results, params=params).content == plain.content  # requests decodes every member
+        pages += 1
+        if plain.headers["Sforce-Locator"] == "null":
+            break
+        params = {**params, "locator": plain.headers["Sforce-Locator"]}
 
 
 def test_given_quoted_newlines_in_csv_when_indexing_then_only_record_ends_count(tmp_path: Path) -> None:

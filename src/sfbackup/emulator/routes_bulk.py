@@ -5,8 +5,13 @@ A job moves ``UploadComplete`` -> ``InProgress`` (at half the job latency) -> ``
 rendered once to a file with `Cursor.write_csv`, the byte offset of every row boundary is indexed
 (vectorised, quote-aware), and each results page is sent from that file with ``sendfile``: the
 header row, then the page's byte range. ``Sforce-Locator`` is base64 of the next row number (like
-Salesforce's ``MTAwMDA``) or the string ``null`` on the last page. Gzip'd pages are compressed
-once and cached next to the CSV.
+Salesforce's ``MTAwMDA``) or the string ``null`` on the last page.
+
+For ``Accept-Encoding: gzip`` the result is also compressed once, in blocks of
+``bulk_gzip_block_records`` rows, each an independent gzip member in ``<job>.csv.gz``. A page is
+then a gzip stream of concatenated members (RFC 1952 allows it; Python, Node and Java decoders read
+them all): the header member, the page's whole blocks straight from the file, and at most two
+partial blocks compressed on the fly.
 """
 
 from __future__ import annotations
@@ -41,6 +46,16 @@ _TERMINAL = ("JobComplete", "Failed", "Aborted")
 
 
 @dataclass
+class GzipBlocks:
+    """The result CSV as gzip members of ``block`` rows each, plus the header as its own member."""
+
+    path: str
+    block: int
+    header: bytes
+    offsets: npt.NDArray[np.int64]  # byte offset of member k in `path`; one extra entry = file size
+
+
+@dataclass
 class QueryJob:
     """One Bulk 2.0 query job and, once complete, its rendered result file."""
 
@@ -61,7 +76,7 @@ class QueryJob:
     processing_ms: int = 0
     result_path: str | None = None
     bounds: npt.NDArray[np.int64] | None = None  # [header end, end of row 1, ..., end of row n]
-    gzip_pages: dict[tuple[int, int], str] = field(default_factory=dict)
+    gzip: GzipBlocks | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def info(self, user_id: str) -> dict[str, Any]:
@@ -169,8 +184,9 @@ class BulkJobs:
         bounds = index_rows(result_path)
         if len(bounds) - 1 != rows:
             raise RuntimeError(f"the result CSV has {len(bounds) - 1} rows but write_csv reported {rows}")
+        blocks = compress_blocks(result_path, bounds, self._server.config.bulk_gzip_block_records)
         with job.lock:
-            job.result_path, job.bounds, job.records = result_path, bounds, rows
+            job.result_path, job.bounds, job.records, job.gzip = result_path, bounds, rows, blocks
         with self._lock:
             self._result_bytes += os.path.getsize(result_path)
 
@@ -192,6 +208,49 @@ class BulkJobs:
 
     def _now(self) -> datetime:
         return self._server.org.now()
+
+
+def gzip_member(data: bytes) -> bytes:
+    """One complete gzip member (level 1: fast, as a busy server would choose)."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    return compressor.compress(data) + compressor.flush()
+
+
+def compress_blocks(path: str, bounds: npt.NDArray[np.int64], block: int) -> GzipBlocks:
+    """Compress the rows of `path` in blocks of `block` rows into `path`.gz, one member each."""
+    rows = len(bounds) - 1
+    offsets = [0]
+    with open(path, "rb") as source, open(f"{path}.gz", "wb") as out:
+        header = gzip_member(source.read(int(bounds[0])))
+        for first in range(0, rows, block):
+            start, end = int(bounds[first]), int(bounds[min(first + block, rows)])
+            source.seek(start)
+            member = gzip_member(source.read(end - start))
+            out.write(member)
+            offsets.append(offsets[-1] + len(member))
+    return GzipBlocks(f"{path}.gz", block, header, np.array(offsets, dtype=np.int64))
+
+
+def _gzip_page(job_path: str, bounds: npt.NDArray[np.int64], blocks: GzipBlocks, start: int,
+               end: int) -> list[FileSlice | bytes]:
+    """Rows [start, end) as concatenated gzip members: whole blocks from the file, edges on the fly."""
+    rows, size = len(bounds) - 1, blocks.block
+
+    def fresh(first: int, last: int) -> list[FileSlice | bytes]:
+        if last <= first:
+            return []
+        with open(job_path, "rb") as source:
+            source.seek(int(bounds[first]))
+            return [gzip_member(source.read(int(bounds[last]) - int(bounds[first])))]
+
+    first_block = -(-start // size)
+    last_block = len(blocks.offsets) - 1 if end == rows else end // size
+    if first_block >= last_block:
+        return [blocks.header, *fresh(start, end)]
+    middle = FileSlice(blocks.path, int(blocks.offsets[first_block]),
+                       int(blocks.offsets[last_block]) - int(blocks.offsets[first_block]))
+    return [blocks.header, *fresh(start, first_block * size), middle,
+            *fresh(min(last_block * size, rows), end)]
 
 
 def index_rows(path: str) -> npt.NDArray[np.int64]:
@@ -311,8 +370,8 @@ def results(server: EmulatorServer, request: Request, match: re.Match[str]) -> R
                                    f"Use the same API version to get query results that you used to create "
                                    f"the query (v{job.api_version})")
     with job.lock:
-        state, path, bounds = job.state, job.result_path, job.bounds
-    if state != "JobComplete" or path is None or bounds is None:
+        state, path, bounds, blocks = job.state, job.result_path, job.bounds, job.gzip
+    if state != "JobComplete" or path is None or bounds is None or blocks is None:
         status = {"UploadComplete": "UPLOAD_COMPLETE", "InProgress": "IN_PROGRESS"}.get(state, state.upper())
         return wire.error_response(request, 400, "JOB_NOT_COMPLETE",
                                    "can only download query results of successfully completed bulk job with "
@@ -327,37 +386,15 @@ def results(server: EmulatorServer, request: Request, match: re.Match[str]) -> R
     headers = {"Sforce-NumberOfRecords": str(end - start),
                "Sforce-Locator": _encode_locator(end) if end < rows else "null"}
     header_end = int(bounds[0])
-    slices = [FileSlice(path, 0, header_end),
-              FileSlice(path, int(bounds[start]), int(bounds[end]) - int(bounds[start]))]
-    if "gzip" in (request.header("Accept-Encoding") or "") and slices[1].length + header_end > 0:
-        slices = [_gzip_page(job, path, slices, start, end)]
+    body: list[FileSlice | bytes] = [
+        FileSlice(path, 0, header_end),
+        FileSlice(path, int(bounds[start]), int(bounds[end]) - int(bounds[start])),
+    ]
+    if "gzip" in (request.header("Accept-Encoding") or ""):
+        body = _gzip_page(path, bounds, blocks, start, end)
         headers["Content-Encoding"] = "gzip"
         headers["Vary"] = "Accept-Encoding"
-    return Response(200, slices, content_type=wire.CSV_TYPE, headers=headers, truncatable=True)
-
-
-def _gzip_page(job: QueryJob, path: str, slices: list[FileSlice], start: int, end: int) -> FileSlice:
-    with job.lock:
-        cached = job.gzip_pages.get((start, end))
-    if cached is None:
-        cached = f"{path}.{start}-{end}.gz"
-        temp = f"{cached}.{threading.get_ident()}.tmp"
-        compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
-        with open(path, "rb") as source, open(temp, "wb") as out:
-            for piece in slices:
-                source.seek(piece.offset)
-                remaining = piece.length
-                while remaining > 0:
-                    data = source.read(min(4 << 20, remaining))
-                    if not data:
-                        break
-                    out.write(compressor.compress(data))
-                    remaining -= len(data)
-            out.write(compressor.flush())
-        os.replace(temp, cached)
-        with job.lock:
-            job.gzip_pages[(start, end)] = cached
-    return FileSlice(cached, 0, os.path.getsize(cached))
+    return Response(200, body, content_type=wire.CSV_TYPE, headers=headers, truncatable=True)
 
 
 def _encode_locator(row: int) -> str:
@@ -381,14 +418,13 @@ def _max_records(text: str | None, default: int) -> int | None:
 
 
 def _remove_files(job: QueryJob) -> None:
-    for path in [job.result_path, *job.gzip_pages.values()]:
+    for path in (job.result_path, job.gzip.path if job.gzip else None):
         if path:
             try:
                 os.remove(path)
             except OSError:
                 pass
-    job.result_path, job.bounds = None, None
-    job.gzip_pages.clear()
+    job.result_path, job.bounds, job.gzip = None, None, None
 
 
 def _not_found(request: Request) -> Response:

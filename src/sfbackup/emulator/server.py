@@ -37,6 +37,7 @@ class ServerConfig:
     job_latency: float = 1.0  # seconds from Bulk job creation to JobComplete, for every client
     session_ttl: float = 2 * 3600.0  # seconds a session lives after it was issued
     bulk_default_page_records: int = 100_000  # rows per Bulk result page without maxRecords
+    bulk_gzip_block_records: int = 2000  # rows per pre-compressed gzip member of a Bulk result
     job_workers: int = 4  # Bulk jobs rendered in parallel
 
 
@@ -324,15 +325,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self._drop()
 
-    def _write_body(self, body: bytes | list[wire.FileSlice] | Iterator[bytes], budget: int) -> None:
+    def _write_body(self, body: bytes | list[wire.FileSlice | bytes] | Iterator[bytes], budget: int) -> None:
         if isinstance(body, bytes):
             self.wfile.write(body[:budget])
             return
         if isinstance(body, list):
             for piece in body:
-                count = min(piece.length, budget)
-                if count <= 0:
+                if budget <= 0:
                     return
+                if isinstance(piece, bytes):
+                    self.wfile.write(piece[:budget])
+                    budget -= len(piece)
+                    continue
+                count = min(piece.length, budget)
                 with open(piece.path, "rb") as handle:
                     self.connection.sendfile(handle, piece.offset, count)
                 budget -= count

@@ -142,12 +142,12 @@ class FileSlice:
 class Response:
     """What a route returns; the server adds common headers, compression and faults.
 
-    The body is bytes, a list of file slices (sent in order), or a stream of chunks whose total
-    length is ``content_length``.
+    The body is bytes, a list of file slices and byte strings (sent in order), or a stream of chunks
+    whose total length is ``content_length``.
     """
 
     status: int
-    body: bytes | list[FileSlice] | Iterator[bytes] = b""
+    body: bytes | list[FileSlice | bytes] | Iterator[bytes] = b""
     content_type: str | None = JSON_TYPE
     headers: dict[str, str] = field(default_factory=dict)
     content_length: int | None = None
@@ -159,7 +159,7 @@ class Response:
         if isinstance(self.body, bytes):
             return len(self.body)
         if isinstance(self.body, list):
-            return sum(piece.length for piece in self.body)
+            return sum(len(piece) if isinstance(piece, bytes) else piece.length for piece in self.body)
         assert self.content_length is not None, "a streamed body needs content_length"
         return self.content_length
 
