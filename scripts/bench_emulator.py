@@ -85,7 +85,7 @@ def main() -> None:
                     f"{seconds:6.3f} s, {size / 1e6 / seconds:8.1f} MB/s on the wire, "
                     f"{csv_bytes / 1e6 / seconds:8.1f} MB/s of CSV"
                 )
-        print("(gzip pages are pre-compressed blocks sent with sendfile; only partial edge blocks are compressed live)")
+        print("(gzip pages: pre-compressed blocks by sendfile; only partial edge blocks compressed live)")
         t2 = time.time()
         pages, rows = 0, 0
         response = session.get(f"{base}/query", params={"q": soql}, headers=auth).json()
