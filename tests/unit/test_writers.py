@@ -9,6 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sfbackup.arrow_types import arrow_schema, batch_from_bulk_csv, batch_from_rest_records
 from sfbackup.repository.manifest import PartInfo
@@ -169,3 +171,27 @@ def test_given_an_explicit_root_then_the_part_path_is_relative_to_it(tmp_path: P
         tmp_path / "snap" / "files" / "Attachment.parquet", SCHEMA, root=tmp_path / "snap"
     )
     assert writer.close().path == "files/Attachment.parquet"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.none(), st.text()), min_size=1, max_size=20))
+def test_given_any_text_when_written_as_csv_and_read_back_then_it_is_identical(
+    tmp_path_factory: pytest.TempPathFactory, names: list[str | None]
+) -> None:
+    root = tmp_path_factory.mktemp("csv")
+    fields = [FieldSpec("Id", "id"), FieldSpec("Name", "textarea")]
+    schema = arrow_schema(fields)
+    records = [{"Id": str(i), "Name": name} for i, name in enumerate(names)]
+    writer = CsvPartWriter(root / "objects" / "A" / "part-00000.csv", schema)
+    writer.write(batch_from_rest_records(records, fields, schema))
+    info = writer.close()
+    assert read_part(root / info.path, schema).column("Name").to_pylist() == names
+
+
+def test_given_a_parquet_part_then_the_salesforce_types_are_in_the_file_schema(tmp_path: Path) -> None:
+    writer = ParquetPartWriter(_part(tmp_path, "parquet"), SCHEMA)
+    writer.write(_batch())
+    info = writer.close()
+    stored = pq.read_schema(tmp_path / info.path)
+    assert stored.field("Amount__c").metadata == {b"sf_type": b"currency"}
+    assert stored.field("When__c").type == pa.timestamp("ms", tz="UTC")
