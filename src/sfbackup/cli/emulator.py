@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         }
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
-        while not stop.wait(0.5):
+        while not stop.wait(0.2):
             pass
     finally:
         for sig, handler in previous.items():

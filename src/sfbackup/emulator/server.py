@@ -123,7 +123,8 @@ class EmulatorServer:
         self._httpd.emulator = self
         self.port: int = self._httpd.server_address[1]
         self.instance_url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="sf-emulator", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="sf-emulator",
+                                        daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> EmulatorServer:
