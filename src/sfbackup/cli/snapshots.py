@@ -1,0 +1,252 @@
+"""`sfbackup snapshots` (list a repository's snapshots) and `sfbackup show SNAPSHOT` (one in detail)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from sfbackup.errors import ExitCode, RepositoryError
+from sfbackup.repository import Repository, Snapshot
+from sfbackup.repository.manifest import Manifest, format_time
+
+SNAPSHOTS_DESCRIPTION = """\
+List the snapshots of a repository, oldest first: id, T0 (the org's clock at the cut), state,
+objects, rows, files and bytes. Only `complete` snapshots were verified; a damaged manifest is
+listed as `damaged` with the reason.
+
+examples:
+  sfbackup snapshots --repo /backups/acme
+  sfbackup snapshots --repo /backups/acme --json
+"""
+
+SHOW_DESCRIPTION = """\
+Show one snapshot: its org, T0, state and verification, every object (API, rows, deleted rows,
+parts, bytes, error) and file object (files, bytes, downloaded, not stored), and what the org
+lists that is not backed up.
+
+examples:
+  sfbackup show latest --repo /backups/acme
+  sfbackup show 20261127T020000Z-3f9a1c2e --repo /backups/acme --json
+"""
+
+
+def register(subparsers: Any) -> None:
+    from sfbackup.cli import exit_status_epilog
+
+    listing = subparsers.add_parser(
+        "snapshots",
+        help="list the snapshots in a repository",
+        description=SNAPSHOTS_DESCRIPTION,
+        epilog=exit_status_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    listing.add_argument("--repo", required=True, help="repository folder")
+    listing.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    listing.set_defaults(handler=handle_snapshots)
+
+    show = subparsers.add_parser(
+        "show",
+        help="show one snapshot in detail",
+        description=SHOW_DESCRIPTION,
+        epilog=exit_status_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    show.add_argument("snapshot", nargs="?", default="latest", help="snapshot id, or 'latest' (default)")
+    show.add_argument("--repo", required=True, help="repository folder")
+    show.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    show.set_defaults(handler=handle_show)
+
+
+def snapshot_row(manifest: Manifest) -> dict[str, Any]:
+    """The listing's numbers for one snapshot."""
+    part_bytes = sum(p.bytes for e in manifest.objects.values() for p in e.parts)
+    return {
+        "id": manifest.snapshot_id,
+        "t0": format_time(manifest.t0),
+        "state": manifest.state,
+        "objects": len(manifest.objects),
+        "rows": sum(e.rows for e in manifest.objects.values()),
+        "files": sum(f.count for f in manifest.files.values()),
+        "bytes": part_bytes + sum(f.bytes for f in manifest.files.values()),
+        "verified": bool(manifest.verification and manifest.verification.get("passed")),
+    }
+
+
+def list_snapshots(repository: Repository) -> list[dict[str, Any]]:
+    """Every snapshot's row, oldest first; a manifest that cannot be read is listed as damaged."""
+    rows = []
+    for snapshot_id in repository.snapshot_ids():
+        try:
+            rows.append(snapshot_row(repository.snapshot(snapshot_id).manifest))
+        except RepositoryError as exc:
+            rows.append(
+                {
+                    "id": snapshot_id,
+                    "t0": None,
+                    "state": "damaged",
+                    "objects": None,
+                    "rows": None,
+                    "files": None,
+                    "bytes": None,
+                    "verified": False,
+                    "error": exc.message,
+                }
+            )
+    return rows
+
+
+def handle_snapshots(args: argparse.Namespace) -> int:
+    repository = Repository.open(args.repo)
+    rows = list_snapshots(repository)
+    if args.json:
+        document = {
+            "type": "result",
+            "command": "snapshots",
+            "repository": str(repository.path),
+            "snapshots": rows,
+        }
+        print(json.dumps(document), flush=True)
+        return int(ExitCode.OK)
+    if not rows:
+        print(f"no snapshots in {repository.path} yet (`sfbackup run --repo {repository.path}` takes one)")
+        return int(ExitCode.OK)
+    columns = ("id", "t0", "state", "objects", "rows", "files", "bytes")
+    table = [[_cell(row.get(c), c) for c in columns] for row in rows]
+    print(_table([c.upper() if c != "t0" else "T0" for c in columns], table, right={3, 4, 5, 6}))
+    damaged = [row for row in rows if row["state"] == "damaged"]
+    for row in damaged:
+        print(f"damaged: {row['id']}: {row['error']}")
+    return int(ExitCode.OK)
+
+
+def handle_show(args: argparse.Namespace) -> int:
+    repository = Repository.open(args.repo)
+    snapshot = repository.snapshot(args.snapshot)
+    reports = sorted(p.name for p in snapshot.path.glob("report.*") if p.is_file())
+    if args.json:
+        document = {
+            "type": "result",
+            "command": "show",
+            "snapshot": snapshot_row(snapshot.manifest),
+            "manifest": snapshot.manifest.to_dict(),
+            "reports": [str(snapshot.path / name) for name in reports],
+        }
+        print(json.dumps(document, default=str), flush=True)
+        return int(ExitCode.OK)
+    print(render_show(snapshot, reports))
+    return int(ExitCode.OK)
+
+
+def render_show(snapshot: Snapshot, reports: list[str]) -> str:
+    """The text of `sfbackup show`."""
+    manifest = snapshot.manifest
+    org = manifest.org
+    row = snapshot_row(manifest)
+    verification = manifest.verification or {}
+    lines = [
+        f"snapshot   {manifest.snapshot_id}",
+        f"org        {org.get('org_name') or '-'} ({org.get('org_id') or '-'})",
+        f"instance   {org.get('instance_url') or '-'}",
+        f"T0         {format_time(manifest.t0)}",
+        f"state      {manifest.state}"
+        + (f" (finished {format_time(manifest.finished_at)})" if manifest.finished_at else ""),
+        "verified   "
+        + (
+            f"{verification.get('verified_at')} at level {verification.get('level')}, "
+            f"{'passed' if verification.get('passed') else 'FAILED'}"
+            if verification
+            else "no"
+        ),
+        f"totals     {row['objects']} objects, {row['rows']:,} rows, {row['files']:,} files, "
+        f"{_human_bytes(row['bytes'])}",
+        "",
+    ]
+    object_rows = []
+    for name, entry in sorted(manifest.objects.items()):
+        error = (entry.error or {}).get("message") or ""
+        object_rows.append(
+            [
+                name,
+                entry.state,
+                entry.api or "-",
+                f"{entry.rows:,}",
+                f"{entry.deleted_rows:,}",
+                str(len(entry.parts)),
+                _human_bytes(sum(p.bytes for p in entry.parts)),
+                error[:80],
+            ]
+        )
+    if object_rows:
+        lines.append(
+            _table(
+                ["OBJECT", "STATE", "API", "ROWS", "DELETED", "PARTS", "SIZE", "ERROR"],
+                object_rows,
+                right={3, 4, 5, 6},
+            )
+        )
+        lines.append("")
+    file_rows = []
+    for name, files in sorted(manifest.files.items()):
+        file_rows.append(
+            [
+                name,
+                f"{files.count:,}",
+                _human_bytes(files.bytes),
+                f"{files.downloaded:,}",
+                f"{files.deduplicated:,}",
+                f"{len(files.failed) + len(files.missing):,}",
+            ]
+        )
+    if file_rows:
+        lines.append(
+            _table(
+                ["FILES", "COUNT", "SIZE", "DOWNLOADED", "DEDUPLICATED", "NOT STORED"],
+                file_rows,
+                right={1, 2, 3, 4, 5},
+            )
+        )
+        lines.append("")
+    not_covered = [c for c in manifest.coverage if c.status != "backed_up"]
+    if not_covered:
+        by_status: dict[str, list[str]] = {}
+        for item in not_covered:
+            by_status.setdefault(item.status, []).append(item.object)
+        for status, names in sorted(by_status.items()):
+            shown = ", ".join(names[:15]) + (f" and {len(names) - 15} more" if len(names) > 15 else "")
+            lines.append(f"{status} ({len(names)}): {shown}")
+        lines.append("")
+    if reports:
+        lines.append("reports    " + ", ".join(str(snapshot.path / name) for name in reports))
+    return "\n".join(lines).rstrip()
+
+
+def _cell(value: Any, column: str) -> str:
+    if value is None:
+        return "-"
+    if column == "bytes":
+        return _human_bytes(int(value))
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _human_bytes(value: int) -> str:
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def _table(header: list[str], rows: list[list[str]], *, right: set[int]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            (c.rjust(w) if i in right else c.ljust(w))
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(header), *[line(r) for r in rows]])

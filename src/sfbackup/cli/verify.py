@@ -1,0 +1,128 @@
+"""`sfbackup verify`: is everything in the backup, and can it be proven? Exit 0 verified, 4 not."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from sfbackup.cli.common import add_config_arguments, settings_from_args
+from sfbackup.errors import ExitCode, UsageError, redact
+from sfbackup.progress import NullProgress
+from sfbackup.verify import VerificationResult, verify_snapshot
+
+DESCRIPTION = """\
+Verify a snapshot, after restic's `check`. By default the structure: every part, files index and
+file body the manifest names exists with the size it recorded, and the Parquet row counts add up.
+--read-data re-reads every byte (SHA-256 of every part and body, MD5 against Salesforce's
+ContentVersion checksum, every part fully decoded); --read-data-subset n/t reads one t-th of it.
+--against-org counts every object and file object in the org under the snapshot's own predicate
+(records created after T0 belong to the next snapshot); --ids compares the exact Id lists and
+names every missing record.
+
+report.json, report.md and report.html (self-contained, for a manager) are written into the
+snapshot folder, with one verdict line: SAFE TO CANCEL or NOT SAFE TO CANCEL and why. A snapshot
+whose run finished (state exported) and that passes is marked complete; nothing else is changed.
+
+examples:
+  sfbackup verify --repo /backups/acme
+  sfbackup verify latest --repo /backups/acme --read-data --against-org --ids --config acme.toml
+  sfbackup verify 20261127T020000Z-3f9a1c2e --repo s3://acme-backups/salesforce --read-data-subset 2/7
+"""
+
+
+def register(subparsers: Any) -> None:
+    from sfbackup.cli import exit_status_epilog
+
+    parser = subparsers.add_parser(
+        "verify",
+        help="verify a snapshot (structure, data, against the org) and write the report",
+        description=DESCRIPTION,
+        epilog=exit_status_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("snapshot", nargs="?", default="latest", help="snapshot id, or 'latest' (default)")
+    parser.add_argument("--repo", help="repository folder, or s3://bucket/prefix")
+    parser.add_argument(
+        "--read-data", action="store_true", help="re-read and re-hash every part and file body"
+    )
+    parser.add_argument(
+        "--read-data-subset", metavar="n/t", help="re-read only subset n of t (by SHA-256 prefix)"
+    )
+    parser.add_argument(
+        "--against-org", action="store_true", help="compare record and file counts with the org"
+    )
+    parser.add_argument("--ids", action="store_true", help="with --against-org: compare the exact Id lists")
+    add_config_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.set_defaults(handler=handle)
+
+
+class _StderrMessages(NullProgress):
+    """Progress messages on stderr, only for a person watching a terminal."""
+
+    def message(self, level: str, text: str, **fields: Any) -> None:
+        if sys.stderr.isatty():
+            print(redact(f"{level}: {text}"), file=sys.stderr, flush=True)
+
+
+def handle(args: argparse.Namespace) -> int:
+    if args.ids and not args.against_org:
+        raise UsageError("--ids compares Id lists with the org", hint="add --against-org")
+    needs_settings = args.against_org or not args.repo
+    settings = settings_from_args(args) if needs_settings else None
+    repo = args.repo or (settings.repository if settings else None)
+    if not repo:
+        raise UsageError("no repository given", hint="pass --repo DIR (or s3://bucket/prefix)")
+    client_factory = None
+    if args.against_org and settings is not None:
+        connection = settings.connection
+
+        def client_factory() -> Any:
+            from sfbackup.http import SalesforceClient
+
+            return SalesforceClient(connection)
+
+    result = verify_snapshot(
+        repo,
+        args.snapshot,
+        read_data=args.read_data,
+        read_data_subset=args.read_data_subset,
+        against_org=args.against_org,
+        ids=args.ids,
+        client_factory=client_factory,
+        progress=NullProgress() if args.json else _StderrMessages(),
+    )
+    if args.json:
+        print(
+            json.dumps({"type": "result", "command": "verify", **result.summary()}, default=str), flush=True
+        )
+    else:
+        print(render_text(result), flush=True)
+    return int(ExitCode.OK if result.passed else ExitCode.VERIFICATION_FAILED)
+
+
+def render_text(result: VerificationResult) -> str:
+    """The human summary: outcome, verdict, every error and warning, where the reports are."""
+    counts = result.summary()["counts"]
+    transition = f"{result.previous_state} -> {result.state}" if result.promoted else f"state {result.state}"
+    lines = [
+        f"snapshot {result.snapshot_id}: verification {'passed' if result.passed else 'FAILED'} "
+        f"({result.level}), {transition}",
+        result.verdict.line if result.verdict else "",
+        f"  {counts['error']} errors, {counts['warning']} warnings, {counts['info']} explained differences",
+    ]
+    for finding in result.findings:
+        if finding.severity == "info":
+            continue
+        lines.append("  " + finding.one_line())
+        if finding.what_to_do:
+            lines.append(f"      what to do: {finding.what_to_do}")
+    for finding in result.findings:
+        if finding.severity == "info":
+            lines.append("  " + finding.one_line())
+    html = result.report_paths.get("report.html")
+    if html is not None:
+        lines.append(f"report: {html} (also report.md, report.json)")
+    return "\n".join(line for line in lines if line)

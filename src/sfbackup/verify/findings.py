@@ -1,0 +1,193 @@
+"""What verification found: one `Finding` per problem (or explained difference), each naming its object.
+
+Severities, from the point of view of a person about to cancel Salesforce:
+
+- ``error``: the backup is wrong or incomplete. Verification fails (exit 4) and the snapshot is
+  not marked `complete`.
+- ``warning``: the snapshot is faithful to what was asked, but something in the org is not in it
+  (an object Salesforce refused, an object that appeared since). Verification passes; the
+  cancellation verdict is NOT SAFE until it is resolved or excluded on purpose.
+- ``info``: a difference that is explained and loses nothing (a record deleted in the org since
+  the export: the backup still holds it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Severity = Literal["error", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
+
+#: How many record ids a finding's explanation names before it says "and N more".
+IDS_IN_TEXT = 20
+#: How many record ids a finding carries in `actual` (report.json keeps them all up to this).
+IDS_IN_DATA = 10_000
+
+_RESUME = "run `sfbackup run --resume --repo {repo}` to finish the snapshot, then verify again"
+_RERUN = (
+    "the snapshot's data is damaged: take a new snapshot (`sfbackup run --repo {repo}`), or restore "
+    "the damaged files from a copy (e.g. the S3 upload), then verify again"
+)
+
+#: Every kind of finding: its default severity and what to do about it (`{repo}` is filled in).
+KINDS: dict[str, tuple[Severity, str]] = {
+    "snapshot_not_finished": ("error", _RESUME),
+    "object_failed": ("error", _RESUME),
+    "object_pending": ("error", _RESUME),
+    "object_skipped": ("warning", "check why the object was skipped; include it and run again if it matters"),
+    "files_missing": ("error", _RESUME),
+    "missing_schema": ("error", _RERUN),
+    "missing_part": ("error", _RERUN),
+    "part_size_mismatch": ("error", _RERUN),
+    "part_checksum_mismatch": ("error", _RERUN),
+    "part_undecodable": ("error", _RERUN),
+    "row_count_mismatch": ("error", _RERUN),
+    "deleted_count_mismatch": ("error", _RERUN),
+    "missing_index": ("error", _RERUN),
+    "index_mismatch": ("error", _RERUN),
+    "missing_blob": ("error", _RERUN),
+    "blob_size_mismatch": ("error", _RERUN),
+    "blob_checksum_mismatch": ("error", _RERUN),
+    "salesforce_checksum_mismatch": ("error", _RERUN),
+    "org_mismatch": (
+        "error",
+        "verify against the org the snapshot was taken from (check --instance-url and the credentials)",
+    ),
+    "org_count_mismatch": (
+        "error",
+        "records the org holds under the snapshot's predicate are not in the backup: run "
+        "`sfbackup verify --against-org --ids` to name them, then take a new snapshot "
+        "(`sfbackup run --repo {repo}`)",
+    ),
+    "missing_ids": (
+        "error",
+        "these records exist in the org but not in the backup: take a new snapshot "
+        "(`sfbackup run --repo {repo}`) and verify it",
+    ),
+    "org_query_failed": (
+        "error",
+        "the org could not be compared for this object; fix the cause named above and verify again",
+    ),
+    "deleted_since_export": ("info", "nothing: the backup keeps these records"),
+    "coverage_gap": (
+        "warning",
+        "export the object (it may need a permission, or be excluded in the config on purpose), "
+        "or accept that it is not backed up",
+    ),
+    "not_queryable": (
+        "info",
+        "nothing sfbackup can do: Salesforce offers no query access to this object; export it by "
+        "other means (Setup, Metadata API) if it holds data you need",
+    ),
+    "coverage_unknown": (
+        "warning",
+        "run `sfbackup verify --against-org` so the org's object list is compared with the snapshot",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing verification found, precise enough for a person to act on."""
+
+    kind: str
+    severity: Severity
+    object: str | None = None
+    snapshot_id: str | None = None
+    path: str | None = None
+    expected: Any = None
+    actual: Any = None
+    explanation: str = ""
+    what_to_do: str = ""
+
+    @property
+    def is_failure(self) -> bool:
+        return self.severity == "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "object": self.object,
+            "snapshot_id": self.snapshot_id,
+            "path": self.path,
+            "expected": self.expected,
+            "actual": self.actual,
+            "explanation": self.explanation,
+            "what_to_do": self.what_to_do,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        severity = data.get("severity", "error")
+        if severity not in SEVERITIES:
+            severity = "error"
+        return cls(
+            kind=str(data["kind"]),
+            severity=severity,
+            object=data.get("object"),
+            snapshot_id=data.get("snapshot_id"),
+            path=data.get("path"),
+            expected=data.get("expected"),
+            actual=data.get("actual"),
+            explanation=str(data.get("explanation") or ""),
+            what_to_do=str(data.get("what_to_do") or ""),
+        )
+
+    def one_line(self) -> str:
+        """`error missing_part Account objects/Account/part-00001.parquet: ...`, for terminals."""
+        where = " ".join(x for x in (self.object, self.path) if x)
+        return f"{self.severity:<7} {self.kind} {where}: {self.explanation}".replace("  ", " ")
+
+
+class FindingFactory:
+    """Builds findings for one snapshot, filling severity and what-to-do from `KINDS`."""
+
+    def __init__(self, snapshot_id: str | None, repo: str) -> None:
+        self.snapshot_id = snapshot_id
+        self.repo = repo
+
+    def __call__(
+        self,
+        kind: str,
+        explanation: str,
+        *,
+        object: str | None = None,
+        path: str | None = None,
+        expected: Any = None,
+        actual: Any = None,
+        severity: Severity | None = None,
+        what_to_do: str | None = None,
+    ) -> Finding:
+        default_severity, default_todo = KINDS[kind]
+        return Finding(
+            kind=kind,
+            severity=severity or default_severity,
+            object=object,
+            snapshot_id=self.snapshot_id,
+            path=path,
+            expected=expected,
+            actual=actual,
+            explanation=explanation,
+            what_to_do=(what_to_do if what_to_do is not None else default_todo).replace("{repo}", self.repo),
+        )
+
+
+def name_ids(ids: Iterable[str], limit: int = IDS_IN_TEXT) -> str:
+    """`001A, 001B and 3 more` for an explanation."""
+    listed = sorted(ids)
+    shown = ", ".join(listed[:limit])
+    return f"{shown} and {len(listed) - limit} more" if len(listed) > limit else shown
+
+
+def failures(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity == "error"]
+
+
+def count_by_severity(findings: Iterable[Finding]) -> dict[str, int]:
+    counts: dict[str, int] = dict.fromkeys(SEVERITIES, 0)
+    for finding in findings:
+        counts[finding.severity] += 1
+    return counts

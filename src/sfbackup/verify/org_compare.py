@@ -1,0 +1,434 @@
+"""Compares a snapshot with the org it was taken from (`verify --against-org [--ids]`).
+
+Every count uses the export's own predicate (the manifest's `predicate`, e.g. `CreatedDate <= T0`)
+and the export's operation (queryAll when deleted rows were exported), so records created after T0
+never count against the snapshot. More records in the org than in the backup is a failure; fewer
+is explained (deleted or purged since the export: the backup keeps them).
+
+With `ids`, the exact Id sets are compared: an Id-only query (Bulk for large objects, REST for
+small ones) against the Id column of the parts, naming every missing Id.
+
+Coverage: every object describeGlobal lists is accounted for, from the manifest's `coverage` and,
+when the org is reachable, a fresh describeGlobal.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from sfbackup import describe, query_rest, soql
+from sfbackup.errors import SalesforceError
+from sfbackup.http import SalesforceClient
+from sfbackup.plan import ID_FILTERED_OBJECTS
+from sfbackup.query_bulk import BulkQuery
+from sfbackup.repository.manifest import FilesEntry, Manifest, ObjectEntry
+from sfbackup.verify.checker import RepoFiles
+from sfbackup.verify.findings import IDS_IN_DATA, Finding, FindingFactory, name_ids
+
+#: At or above this many records the Id list is read through a Bulk job (fewer API calls).
+BULK_ID_THRESHOLD = 2000
+_ID_BATCH = 200
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class CoverageRow:
+    """One object describeGlobal lists, and whether the snapshot holds it."""
+
+    object: str
+    status: str  # backed_up | excluded_by_config | not_exportable | not_queryable | not_backed_up
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"object": self.object, "status": self.status, "reason": self.reason}
+
+
+@dataclass
+class OrgComparison:
+    """What `compare_with_org` found, per object and per file object."""
+
+    findings: list[Finding] = field(default_factory=list)
+    org_id: str | None = None
+    instance_url: str | None = None
+    object_counts: dict[str, int | None] = field(default_factory=dict)
+    file_counts: dict[str, int | None] = field(default_factory=dict)
+    ids_compared: dict[str, bool] = field(default_factory=dict)
+    sobjects: list[dict[str, Any]] | None = None  # the fresh describeGlobal
+
+
+def compare_with_org(
+    manifest: Manifest,
+    files: RepoFiles,
+    client: SalesforceClient,
+    finding: FindingFactory,
+    *,
+    ids: bool = False,
+    say: Say | None = None,
+) -> OrgComparison:
+    """Count (and with `ids`, list) every exported object and file object in the org under the
+    snapshot's predicates and compare with the snapshot. Connection and login errors propagate;
+    an object whose query Salesforce refuses becomes an `org_query_failed` finding."""
+    comparer = _Comparer(manifest, files, client, finding, ids, say or (lambda _t: None))
+    return comparer.run()
+
+
+class _Comparer:
+    def __init__(
+        self,
+        manifest: Manifest,
+        files: RepoFiles,
+        client: SalesforceClient,
+        finding: FindingFactory,
+        ids: bool,
+        say: Say,
+    ) -> None:
+        self.manifest = manifest
+        self.files = files
+        self.client = client
+        self.f = finding
+        self.ids = ids
+        self.say = say
+        self.base = f"snapshots/{manifest.snapshot_id}/"
+        self.out = OrgComparison(org_id=client.org_id or None, instance_url=client.instance_url)
+
+    def add(self, kind: str, explanation: str, **where: Any) -> None:
+        self.out.findings.append(self.f(kind, explanation, **where))
+
+    def run(self) -> OrgComparison:
+        expected_org = str(self.manifest.org.get("org_id") or "")
+        if expected_org and self.client.org_id and expected_org[:15] != self.client.org_id[:15]:
+            self.add(
+                "org_mismatch",
+                f"the snapshot was taken from org {expected_org}, but the credentials "
+                f"reach org {self.client.org_id}; nothing was compared",
+                expected=expected_org,
+                actual=self.client.org_id,
+            )
+            return self.out
+        self.out.sobjects = describe.describe_global(self.client)
+        for name in sorted(self.manifest.objects):
+            entry = self.manifest.objects[name]
+            if entry.state != "done":
+                continue  # already a failure of the snapshot itself
+            self._guarded(name, lambda n=name, e=entry: self.compare_object(n, e))  # type: ignore[misc]
+        for name in sorted(self.manifest.files):
+            self._guarded(name, lambda n=name, e=self.manifest.files[name]: self.compare_files(n, e))  # type: ignore[misc]
+        return self.out
+
+    def _guarded(self, name: str, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except SalesforceError as exc:
+            self.add(
+                "org_query_failed",
+                f"{name} could not be compared with the org: "
+                f"{exc.error_code + ': ' if exc.error_code else ''}{exc.message}",
+                object=name,
+            )
+
+    # --- records ------------------------------------------------------------------------------
+
+    def compare_object(self, name: str, entry: ObjectEntry) -> None:
+        include_deleted = entry.operation == "queryAll"
+        self.say(f"counting {name} in the org")
+        org_count = self._count(name, entry.predicate, include_deleted)
+        self.out.object_counts[name] = org_count
+        if self.ids and "Id" in (entry.fields or ["Id"]):
+            self._compare_ids(name, entry, include_deleted, org_count)
+            return
+        self._judge_counts(name, org_count, entry.rows, what="records")
+
+    def _judge_counts(
+        self, name: str, org_count: int, backup_count: int, *, what: str, path: str | None = None
+    ) -> None:
+        if org_count > backup_count:
+            self.add(
+                "org_count_mismatch",
+                f"the org holds {org_count} {name} {what} under the snapshot's "
+                f"predicate, the backup {backup_count}: {org_count - backup_count} are missing",
+                object=name,
+                path=path,
+                expected=org_count,
+                actual=backup_count,
+            )
+        elif org_count < backup_count:
+            self.add(
+                "deleted_since_export",
+                f"the org now holds {org_count} {name} {what} under the "
+                f"snapshot's predicate, the backup {backup_count}: {backup_count - org_count} were "
+                "deleted (or purged from the recycle bin) since the export; the backup keeps them",
+                object=name,
+                path=path,
+                expected=backup_count,
+                actual=org_count,
+            )
+
+    def _count(
+        self, name: str, predicate: str | None, include_deleted: bool, extra: str | None = None
+    ) -> int:
+        where = _and(predicate, extra)
+        id_filter = ID_FILTERED_OBJECTS.get(name)
+        if id_filter is None:
+            return query_rest.count(self.client, name, where=where, include_deleted=include_deleted)
+        total = 0
+        for clause in self._parent_clauses(id_filter, include_deleted):
+            total += query_rest.count(
+                self.client, name, where=_and(where, clause), include_deleted=include_deleted
+            )
+        return total
+
+    def _parent_clauses(self, id_filter: tuple[str, str], include_deleted: bool) -> Iterator[str]:
+        """`Field IN (...)` batches over the parent's Ids, as the export read them."""
+        filter_field, parent = id_filter
+        parent_ids: list[str] = []
+        for records in query_rest.iter_query_pages(
+            self.client, soql.build_select(parent, ["Id"]), include_deleted=include_deleted
+        ):
+            parent_ids.extend(str(r["Id"]) for r in records)
+        yield from soql.in_clauses(filter_field, parent_ids, batch_size=_ID_BATCH)
+
+    def _compare_ids(self, name: str, entry: ObjectEntry, include_deleted: bool, org_count: int) -> None:
+        has_deleted = "IsDeleted" in entry.fields
+        self.say(f"listing {name} Ids in the org ({org_count})")
+        org = self._org_ids(name, entry.predicate, include_deleted, has_deleted, org_count)
+        backup = self._backup_ids(entry, has_deleted)
+        self.out.ids_compared[name] = True
+        self._judge_ids(name, org, backup, path=None)
+        if org_count > len(backup) and not (set(org) - set(backup)):
+            # The Id list and COUNT() disagree: never pass on that.
+            self._judge_counts(name, org_count, len(backup), what="records")
+
+    def _judge_ids(
+        self,
+        name: str,
+        org: dict[str, tuple[str, bool]],
+        backup: dict[str, tuple[str, bool]],
+        *,
+        path: str | None,
+    ) -> None:
+        missing = sorted(org[k][0] for k in set(org) - set(backup))
+        if missing:
+            self.add(
+                "missing_ids",
+                f"{len(missing)} {name} records in the org are not in the backup: {name_ids(missing)}",
+                object=name,
+                path=path,
+                expected=len(org),
+                actual=missing[:IDS_IN_DATA],
+            )
+        gone = sorted(backup[k][0] for k in set(backup) - set(org))
+        if gone:
+            self.add(
+                "deleted_since_export",
+                f"{len(gone)} {name} records in the backup are no longer in the org "
+                f"(deleted or purged since the export; the backup keeps them): {name_ids(gone)}",
+                object=name,
+                path=path,
+                actual=gone[:IDS_IN_DATA],
+            )
+        newly_deleted = sorted(org[k][0] for k in set(org) & set(backup) if org[k][1] and not backup[k][1])
+        if newly_deleted:
+            self.add(
+                "deleted_since_export",
+                f"{len(newly_deleted)} {name} records were deleted in the org "
+                f"since the export (the backup holds them as they were): {name_ids(newly_deleted)}",
+                object=name,
+                path=path,
+                actual=newly_deleted[:IDS_IN_DATA],
+            )
+
+    def _org_ids(
+        self,
+        name: str,
+        predicate: str | None,
+        include_deleted: bool,
+        has_deleted: bool,
+        expected: int,
+        extra: str | None = None,
+    ) -> dict[str, tuple[str, bool]]:
+        """{15-char key: (Id, IsDeleted)} of the records the org holds under the predicate."""
+        fields = ["Id", "IsDeleted"] if has_deleted and include_deleted else ["Id"]
+        where = _and(predicate, extra)
+        id_filter = ID_FILTERED_OBJECTS.get(name)
+        found: dict[str, tuple[str, bool]] = {}
+        if id_filter is not None:
+            for clause in self._parent_clauses(id_filter, include_deleted):
+                query = soql.build_select(name, fields, where=_and(where, clause))
+                _add_records(
+                    found, query_rest.iter_query_pages(self.client, query, include_deleted=include_deleted)
+                )
+            return found
+        query = soql.build_select(name, fields, where=where)
+        if expected < BULK_ID_THRESHOLD:
+            _add_records(
+                found, query_rest.iter_query_pages(self.client, query, include_deleted=include_deleted)
+            )
+            return found
+        job_id = BulkQuery.submit(self.client, query, include_deleted=include_deleted)
+        try:
+            BulkQuery.wait(self.client, job_id)
+            for page in BulkQuery.pages(self.client, job_id):
+                _add_table(found, _csv_ids(page.csv))
+        finally:
+            BulkQuery.delete(self.client, job_id)
+        return found
+
+    def _backup_ids(self, entry: ObjectEntry, has_deleted: bool) -> dict[str, tuple[str, bool]]:
+        found: dict[str, tuple[str, bool]] = {}
+        columns = ["Id", "IsDeleted"] if has_deleted else ["Id"]
+        for part in entry.parts:
+            relpath = self.base + part.path
+            if entry.format == "parquet":
+                with self.files.open(relpath) as handle:
+                    _add_table(found, pq.read_table(handle, columns=columns))
+            else:
+                with self.files.open(relpath) as handle:
+                    _add_table(found, _csv_ids(handle.read(), columns))
+        return found
+
+    # --- files --------------------------------------------------------------------------------
+
+    def compare_files(self, name: str, entry: FilesEntry) -> None:
+        record_entry = self.manifest.objects.get(name)
+        predicate = record_entry.predicate if record_entry else None
+        include_deleted = (
+            record_entry.operation == "queryAll"
+            if record_entry and record_entry.operation
+            else bool(self.manifest.settings.get("include_deleted", True))
+        )
+        extra = None
+        if name == "ContentVersion" and self.manifest.settings.get("content_versions") == "latest":
+            extra = "IsLatest = true"
+        self.say(f"counting {name} files in the org")
+        org_count = self._count(name, predicate, include_deleted, extra)
+        self.out.file_counts[name] = org_count
+        if not self.ids or not entry.index_path:
+            self._judge_counts(name, org_count, entry.count, what="files", path=entry.index_path)
+            return
+        org = self._org_ids(name, predicate, include_deleted, True, org_count, extra)
+        with self.files.open(self.base + entry.index_path) as handle:
+            index = pq.read_table(handle, columns=["Id", "IsDeleted"])
+        backup: dict[str, tuple[str, bool]] = {}
+        _add_table(backup, index)
+        self._judge_ids(name, org, backup, path=entry.index_path)
+        if org_count > len(backup) and not (set(org) - set(backup)):
+            self._judge_counts(name, org_count, len(backup), what="files", path=entry.index_path)
+
+
+def coverage_report(
+    manifest: Manifest, sobjects: list[dict[str, Any]] | None, finding: FindingFactory
+) -> tuple[list[CoverageRow], list[Finding]]:
+    """Every object the org lists (manifest coverage, plus a fresh describeGlobal when given),
+    with the findings for what is not covered."""
+    rows: dict[str, CoverageRow] = {}
+    for item in manifest.coverage:
+        rows[item.object] = CoverageRow(item.object, item.status, item.reason)
+    for name, entry in manifest.objects.items():
+        if entry.state == "done":
+            rows.setdefault(name, CoverageRow(name, "backed_up"))
+            continue
+        known = rows.get(name)
+        error = entry.error or {}
+        reason = (
+            known.reason
+            if known and known.status == "not_exportable" and known.reason
+            else f"export {entry.state}: {error.get('code') or ''} {error.get('message') or ''}".strip()
+        )
+        rows[name] = CoverageRow(name, "not_exportable", reason)
+    findings: list[Finding] = []
+    if sobjects is not None:
+        for sobject in sobjects:
+            name = str(sobject.get("name"))
+            if name in rows:
+                continue
+            if sobject.get("queryable", False):
+                rows[name] = CoverageRow(
+                    name,
+                    "not_backed_up",
+                    "listed by the org now, but not considered "
+                    "by the snapshot (created since, or newly visible to this user)",
+                )
+            else:
+                rows[name] = CoverageRow(name, "not_queryable", "describeGlobal: queryable is false")
+    elif not manifest.coverage:
+        findings.append(
+            finding(
+                "coverage_unknown",
+                "the manifest does not record which of the org's objects "
+                "were considered; the org's object list was not compared",
+            )
+        )
+    for row in sorted(rows.values(), key=lambda r: r.object):
+        if row.status in ("not_exportable", "not_backed_up") and row.object not in manifest.objects:
+            # (an object the snapshot tried already has its own object_failed/pending finding)
+            findings.append(
+                finding(
+                    "coverage_gap",
+                    f"{row.object} is not in the backup: {row.reason or row.status}",
+                    object=row.object,
+                    actual=row.status,
+                )
+            )
+    unqueryable = [row.object for row in rows.values() if row.status == "not_queryable"]
+    if unqueryable:
+        findings.append(
+            finding(
+                "not_queryable",
+                f"{len(unqueryable)} objects the org lists cannot be queried "
+                f"through the API (describeGlobal: queryable is false): {name_ids(unqueryable)}",
+                actual=sorted(unqueryable),
+            )
+        )
+    return sorted(rows.values(), key=lambda r: r.object), findings
+
+
+def _and(*clauses: str | None) -> str | None:
+    present = [c for c in clauses if c]
+    if len(present) <= 1:
+        return present[0] if present else None
+    return " AND ".join(f"({c})" for c in present)
+
+
+def _key(record_id: str) -> str:
+    # 18-character ids add a case checksum to the 15-character one: compare the 15.
+    return record_id[:15]
+
+
+def _add_records(found: dict[str, tuple[str, bool]], pages: Iterable[list[dict[str, Any]]]) -> None:
+    for records in pages:
+        for record in records:
+            record_id = str(record["Id"])
+            found[_key(record_id)] = (record_id, bool(record.get("IsDeleted")))
+
+
+def _add_table(found: dict[str, tuple[str, bool]], table: pa.Table) -> None:
+    ids = table.column("Id").to_pylist()
+    deleted = (
+        table.column("IsDeleted").to_pylist() if "IsDeleted" in table.column_names else [False] * len(ids)
+    )
+    for record_id, is_deleted in zip(ids, deleted, strict=True):
+        if record_id:
+            found[_key(str(record_id))] = (str(record_id), is_deleted in (True, "true", "True"))
+
+
+def _csv_ids(data: bytes, columns: list[str] | None = None) -> pa.Table:
+    if not data.strip():
+        return pa.table({"Id": pa.array([], pa.string())})
+    header = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+    present = [c.strip().strip('"') for c in header.split(",")]
+    wanted = [c for c in (columns or ["Id", "IsDeleted"]) if c in present]
+    return pa_csv.read_csv(
+        io.BytesIO(data),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(
+            include_columns=wanted, column_types={c: pa.string() for c in wanted}, strings_can_be_null=True
+        ),
+    )

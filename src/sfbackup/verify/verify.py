@@ -1,0 +1,456 @@
+"""`verify_snapshot`: check a snapshot, optionally against the org, write the reports, and move an
+`exported` snapshot that passed to `complete`.
+
+Promotion rule: a snapshot becomes `complete` only when its run finished with every object done
+and every file stored (state `exported`) AND this verification found no error. `running`,
+`incomplete` and `failed` snapshots are checked and reported, never promoted. A `complete`
+snapshot's manifest is never rewritten; a failed verification never touches any data or manifest.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from sfbackup import __version__
+from sfbackup.errors import RepositoryError, SnapshotNotFound, UsageError
+from sfbackup.progress import NullProgress, Progress
+from sfbackup.repository import Repository, SnapshotWriter
+from sfbackup.repository.layout import is_snapshot_id, validate_snapshot_id
+from sfbackup.repository.manifest import Manifest, format_time, utc_now
+from sfbackup.verify.checker import CheckResult, LocalFiles, RepoFiles, check_snapshot, parse_subset
+from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity
+from sfbackup.verify.org_compare import OrgComparison, compare_with_org, coverage_report
+from sfbackup.verify.report import ReportData, Verdict, report_documents, verdict, write_reports
+
+if TYPE_CHECKING:
+    from sfbackup.http import SalesforceClient
+
+ClientFactory = Callable[[], "SalesforceClient"]
+
+
+@dataclass
+class VerificationResult:
+    """How a verification ended. `passed` means no error finding; `verdict` is the cancellation answer."""
+
+    passed: bool
+    findings: list[Finding]
+    report_paths: dict[str, Path]
+    snapshot_id: str = ""
+    state: str = ""
+    previous_state: str = ""
+    level: str = ""
+    promoted: bool = False
+    verdict: Verdict | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary for `--json` output and the run summary."""
+        return {
+            "snapshot_id": self.snapshot_id,
+            "passed": self.passed,
+            "state": self.state,
+            "previous_state": self.previous_state,
+            "promoted": self.promoted,
+            "level": self.level,
+            "counts": count_by_severity(self.findings),
+            "verdict": self.verdict.to_dict() if self.verdict else None,
+            "reports": {name: str(path) for name, path in self.report_paths.items()},
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def verify_snapshot(
+    repo: str | os.PathLike[str] | Repository,
+    snapshot: str = "latest",
+    *,
+    read_data: bool = False,
+    read_data_subset: str | tuple[int, int] | None = None,
+    against_org: bool = False,
+    ids: bool = False,
+    client: SalesforceClient | None = None,
+    client_factory: ClientFactory | None = None,
+    progress: Progress | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> VerificationResult:
+    """Verify `snapshot` ("latest" or an id) of the repository `repo` (a folder, a Repository, or
+    `s3://bucket/prefix`), write report.json/md/html into the snapshot folder and promote an
+    `exported` snapshot that passed to `complete`.
+
+    `against_org` compares with the org through `client` (or one made by `client_factory`);
+    `ids` adds the exact Id comparison. Damage is reported as findings, never raised; errors
+    reaching the repository or the org raise the errors.py classes.
+    """
+    progress = progress or NullProgress()
+    subset = parse_subset(read_data_subset) if isinstance(read_data_subset, str) else read_data_subset
+    if ids and not against_org:
+        raise UsageError("--ids compares Id lists with the org", hint="add --against-org")
+    if isinstance(repo, str) and repo.startswith("s3://"):
+        return _verify_in_store(
+            repo,
+            snapshot,
+            read_data=read_data,
+            subset=subset,
+            against_org=against_org,
+            ids=ids,
+            client=client,
+            client_factory=client_factory,
+            progress=progress,
+            clock=clock,
+        )
+    repository = repo if isinstance(repo, Repository) else Repository.open(repo)
+    with repository.lock(exclusive=False, command="verify"):
+        chosen = repository.snapshot(snapshot)
+        run = _Verification(
+            chosen.manifest, LocalFiles(repository.path), str(repository.path), progress, clock
+        )
+        run.check(
+            read_data=read_data,
+            subset=subset,
+            against_org=against_org,
+            ids=ids,
+            client=client,
+            client_factory=client_factory,
+        )
+        promoted = run.promote_if_passed(lambda m: _save_manifest(repository, chosen.id, m, chosen.path))
+        data = run.report_data()
+        paths = write_reports(data, chosen.path)
+    return run.result(paths, promoted)
+
+
+class _Verification:
+    """One verification's findings and the bookkeeping around them."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        files: RepoFiles,
+        where: str,
+        progress: Progress,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.manifest = manifest
+        self.previous_state = manifest.state
+        self.files = files
+        self.where = where
+        self.progress = progress
+        self.clock = clock
+        self.f = FindingFactory(manifest.snapshot_id, where)
+        self.findings: list[Finding] = []
+        self.checked = CheckResult()
+        self.org: OrgComparison | None = None
+        self.coverage: list[dict[str, Any]] = []
+        self.level = "structure"
+        self.against_org = False
+        self.ids = False
+        self.verified_at = clock()
+
+    def say(self, text: str) -> None:
+        self.progress.message("info", text, snapshot_id=self.manifest.snapshot_id)
+
+    def check(
+        self,
+        *,
+        read_data: bool,
+        subset: tuple[int, int] | None,
+        against_org: bool,
+        ids: bool,
+        client: SalesforceClient | None,
+        client_factory: ClientFactory | None,
+    ) -> None:
+        manifest = self.manifest
+        self.level = (
+            f"read-data-subset {subset[0]}/{subset[1]}"
+            if subset
+            else ("read-data" if read_data else "structure")
+        )
+        self.against_org, self.ids = against_org, ids
+        self.say(f"verifying snapshot {manifest.snapshot_id} ({manifest.state}) at level {self.level}")
+        if manifest.state not in ("exported", "complete"):
+            ended = (
+                "stopped before it finished"
+                if manifest.state != "running"
+                else "has not finished (or was killed)"
+            )
+            self.findings.append(
+                self.f(
+                    "snapshot_not_finished",
+                    f"the run that wrote this snapshot {ended}: its state is "
+                    f"{manifest.state}, so it cannot be complete",
+                    expected="exported",
+                    actual=manifest.state,
+                )
+            )
+        self.checked = check_snapshot(
+            manifest, self.files, self.f, read_data=read_data, subset=subset, progress=self.say
+        )
+        self.findings += self.checked.findings
+        sobjects = None
+        if against_org:
+            if client is None:
+                if client_factory is None:
+                    raise UsageError(
+                        "--against-org needs a connection to the org",
+                        hint="pass --config or --instance-url and set the SF_* credentials",
+                    )
+                client = client_factory()
+            self.say(f"comparing snapshot {manifest.snapshot_id} with the org at {client.instance_url}")
+            self.org = compare_with_org(manifest, self.files, client, self.f, ids=ids, say=self.say)
+            self.findings += self.org.findings
+            sobjects = self.org.sobjects
+        rows, coverage_findings = coverage_report(manifest, sobjects, self.f)
+        self.coverage = [r.to_dict() for r in rows]
+        self.findings += coverage_findings
+        self.findings.sort(
+            key=lambda x: (("error", "warning", "info").index(x.severity), x.object or "", x.kind)
+        )
+
+    @property
+    def passed(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    def promote_if_passed(self, save: Callable[[Manifest], None]) -> bool:
+        """Move an exported snapshot that passed to complete (manifest rewritten atomically)."""
+        if not self.passed or self.manifest.state != "exported":
+            return False
+        counts = count_by_severity(self.findings)
+        self.manifest.transition("complete")
+        self.manifest.verification = {
+            "verified_at": format_time(self.verified_at),
+            "level": self.level,
+            "passed": True,
+            "findings": len(self.findings),
+            "errors": counts["error"],
+            "warnings": counts["warning"],
+            "against_org": self.against_org,
+            "ids": self.ids,
+            "verdict": verdict(self.report_data()).line,
+            "report": "report.json",
+        }
+        try:
+            save(self.manifest)
+        except BaseException:
+            self.manifest.state = self.previous_state
+            self.manifest.verification = None
+            raise
+        return True
+
+    def report_data(self) -> ReportData:
+        return ReportData(
+            snapshot_id=self.manifest.snapshot_id,
+            state=self.manifest.state,
+            t0=self.manifest.t0,
+            org=dict(self.manifest.org),
+            repository=self.where,
+            level=self.level,
+            verified_at=self.verified_at,
+            passed=self.passed,
+            against_org=self.against_org,
+            ids=self.ids,
+            findings=list(self.findings),
+            objects=self._object_rows(),
+            files=self._file_rows(),
+            coverage=self.coverage,
+            program_version=__version__,
+        )
+
+    def _status(self, name: str) -> str:
+        mine = [f for f in self.findings if f.object == name]
+        errors = sorted({f.kind for f in mine if f.severity == "error"})
+        if errors:
+            return "PROBLEM: " + ", ".join(errors)
+        warnings = sorted({f.kind for f in mine if f.severity == "warning"})
+        if warnings:
+            return "warning: " + ", ".join(warnings)
+        if any(f.kind == "deleted_since_export" for f in mine):
+            return "ok (some deleted in the org since)"
+        return "ok"
+
+    def _object_rows(self) -> list[dict[str, Any]]:
+        counts = self.org.object_counts if self.org else {}
+        rows = []
+        for name, check in sorted(self.checked.objects.items()):
+            rows.append(
+                {
+                    "object": name,
+                    "state": check.state,
+                    "api": check.api,
+                    "operation": check.operation,
+                    "backup_rows": check.rows,
+                    "rows_in_files": check.rows_in_files,
+                    "deleted_rows": check.deleted_rows,
+                    "org_count": counts.get(name),
+                    "ids_compared": bool(self.org and self.org.ids_compared.get(name)),
+                    "parts": check.parts,
+                    "parts_read": check.parts_read,
+                    "bytes": check.bytes,
+                    "status": self._status(name),
+                }
+            )
+        return rows
+
+    def _file_rows(self) -> list[dict[str, Any]]:
+        counts = self.org.file_counts if self.org else {}
+        rows = []
+        for name, check in sorted(self.checked.files.items()):
+            rows.append(
+                {
+                    "object": name,
+                    "count": check.count,
+                    "bytes": check.bytes,
+                    "downloaded": check.downloaded,
+                    "deduplicated": check.deduplicated,
+                    "not_stored": check.failed + check.missing,
+                    "blobs": check.blobs,
+                    "blobs_present": check.blobs_present,
+                    "blobs_read": check.blobs_read,
+                    "md5_checked": check.md5_checked,
+                    "checksum_status": check.checksum_status,
+                    "org_count": counts.get(name),
+                    "status": self._status(name),
+                }
+            )
+        return rows
+
+    def result(self, paths: dict[str, Path], promoted: bool) -> VerificationResult:
+        data = self.report_data()
+        decision = verdict(data)
+        counts = count_by_severity(self.findings)
+        self.progress.message(
+            "info" if self.passed else "error",
+            f"verification {'passed' if self.passed else 'FAILED'}: {counts['error']} errors, "
+            f"{counts['warning']} warnings, {counts['info']} explained; {decision.line}",
+            snapshot_id=self.manifest.snapshot_id,
+        )
+        from sfbackup.verify.report import to_json
+
+        return VerificationResult(
+            passed=self.passed,
+            findings=list(self.findings),
+            report_paths=paths,
+            snapshot_id=self.manifest.snapshot_id,
+            state=self.manifest.state,
+            previous_state=self.previous_state,
+            level=self.level,
+            promoted=promoted,
+            verdict=decision,
+            report=to_json(data),
+        )
+
+
+def _save_manifest(repository: Repository, snapshot_id: str, manifest: Manifest, folder: Path) -> None:
+    """Save the promoted manifest, unless the snapshot changed on disk while it was verified."""
+    on_disk = repository.snapshot(snapshot_id).manifest
+    if (
+        on_disk.state != "exported"
+        or on_disk.objects.keys() != manifest.objects.keys()
+        or any(on_disk.objects[n].to_dict() != manifest.objects[n].to_dict() for n in manifest.objects)
+    ):
+        raise RepositoryError(
+            f"snapshot {snapshot_id} changed while it was verified (now {on_disk.state}); not promoted",
+            hint="verify it again once the other command has finished",
+        )
+    SnapshotWriter(repository, snapshot_id, manifest).save()
+
+
+def _verify_in_store(
+    url: str,
+    snapshot: str,
+    *,
+    read_data: bool,
+    subset: tuple[int, int] | None,
+    against_org: bool,
+    ids: bool,
+    client: SalesforceClient | None,
+    client_factory: ClientFactory | None,
+    progress: Progress,
+    clock: Callable[[], datetime],
+) -> VerificationResult:
+    """Verify a repository held in a Store (S3): read-only except for the reports and promotion."""
+    files = _StoreFiles(url)
+    snapshot_id = files.resolve_snapshot(snapshot)
+    key = f"snapshots/{snapshot_id}/manifest.json"
+    with files.open(key) as handle:
+        manifest = Manifest.from_dict(json.loads(handle.read()), source=f"{url}/{key}")
+    run = _Verification(manifest, files, url, progress, clock)
+    run.check(
+        read_data=read_data,
+        subset=subset,
+        against_org=against_org,
+        ids=ids,
+        client=client,
+        client_factory=client_factory,
+    )
+    promoted = run.promote_if_passed(lambda m: files.put(key, m.to_json()))
+    documents = report_documents(run.report_data())
+    paths: dict[str, Path] = {}
+    for name, body in documents.items():
+        files.put(f"snapshots/{snapshot_id}/{name}", body)
+        paths[name] = Path(f"snapshots/{snapshot_id}/{name}")
+    return run.result(paths, promoted)
+
+
+class _StoreFiles:
+    """`RepoFiles` over a repository held in a `sfbackup.store` Store (S3)."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            store_module = importlib.import_module("sfbackup.store")
+        except ImportError:
+            raise UsageError(
+                f"cannot verify {url}: this sfbackup has no S3 store support",
+                hint="verify the local repository instead",
+            ) from None
+        opener: Any = getattr(store_module, "open_store", None)
+        if opener is None:
+            raise UsageError(f"cannot verify {url}: sfbackup.store has no open_store()")
+        self.url = url
+        self.store: Any = opener(url)
+        self._tmp = tempfile.TemporaryDirectory(prefix="sfbackup-verify-")
+
+    def describe(self) -> str:
+        return self.url
+
+    def size(self, relpath: str) -> int | None:
+        stat = self.store.stat(relpath)
+        if stat is None or isinstance(stat, int):
+            return stat
+        return int(stat.size)
+
+    def open(self, relpath: str) -> BinaryIO:
+        opened: BinaryIO = self.store.open(relpath)
+        return opened
+
+    def local_path(self, relpath: str) -> Path:
+        target = Path(self._tmp.name, *relpath.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with self.open(relpath) as source, target.open("wb") as sink:
+            shutil.copyfileobj(source, sink, 1 << 20)
+        return target
+
+    def put(self, relpath: str, body: bytes) -> None:
+        self.store.put_stream(relpath, iter([body]))
+
+    def resolve_snapshot(self, snapshot: str) -> str:
+        if snapshot != "latest":
+            return validate_snapshot_id(snapshot)
+        ids = sorted(
+            key.split("/")[1]
+            for key in self.store.list("snapshots/")
+            if key.endswith("/manifest.json") and is_snapshot_id(key.split("/")[1])
+        )
+        if not ids:
+            raise SnapshotNotFound(f"no snapshot in {self.url}", hint="upload one with `sfbackup upload`")
+        return str(ids[-1])

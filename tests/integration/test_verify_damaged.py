@@ -1,0 +1,357 @@
+"""`sfbackup verify` on a small valid repository, and on damaged copies of it (cf. restic's
+checker testdata): each kind of damage yields its own finding and exit code 4.
+
+The repository is generated with the repository API (no binary fixtures): two objects in
+Parquet parts, a ContentVersion files index and its blobs, manifest state `exported`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sfbackup.arrow_types import arrow_schema
+from sfbackup.cli import main
+from sfbackup.repository import CoverageEntry, FilesEntry, ObjectEntry, Repository
+from sfbackup.repository.manifest import PartInfo
+from sfbackup.schema import ObjectSchema
+from sfbackup.verify import verify_snapshot
+
+T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+PREDICATE = "CreatedDate <= 2026-11-27T02:00:00Z"
+ORG_ID = "00D000000000001AAA"
+ACCOUNT_IDS = [f"001000000000{n:03d}AAA" for n in range(1, 8)]
+CONTACT_IDS = [f"003000000000{n:03d}AAA" for n in range(1, 4)]
+FILE_BODIES = {"068000000000001AAA": b"first file body\n", "068000000000002AAA": b"%PDF-1.7 second body" * 50}
+
+
+def _describe(name: str, extra: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "queryable": True,
+        "fields": [
+            {"name": "Id", "type": "id", "nillable": False},
+            {"name": "IsDeleted", "type": "boolean", "nillable": False},
+            {"name": "CreatedDate", "type": "datetime"},
+            *extra,
+        ],
+    }
+
+
+SCHEMAS = {
+    "Account": _describe(
+        "Account",
+        [{"name": "Name", "type": "string"}, {"name": "AnnualRevenue", "type": "currency", "precision": 18, "scale": 2}],
+    ),
+    "Contact": _describe("Contact", [{"name": "LastName", "type": "string"}]),
+}
+
+
+def _rows(name: str, ids: list[str]) -> dict[str, list[Any]]:
+    created = [T0 - timedelta(days=i + 1) for i in range(len(ids))]
+    columns: dict[str, list[Any]] = {"Id": ids, "IsDeleted": [i == 0 for i in range(len(ids))], "CreatedDate": created}
+    if name == "Account":
+        columns["Name"] = [f"Account {i}" for i in range(len(ids))]
+        columns["AnnualRevenue"] = [Decimal(f"{i}000.50") for i in range(len(ids))]
+    else:
+        columns["LastName"] = [f"Smith {i}" for i in range(len(ids))]
+    return columns
+
+
+@dataclass
+class Built:
+    root: Path
+    snapshot_id: str
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.root / "snapshots" / self.snapshot_id
+
+    def manifest(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.snapshot_dir / "manifest.json").read_text())
+        return data
+
+    def write_manifest(self, data: dict[str, Any]) -> None:
+        (self.snapshot_dir / "manifest.json").write_text(json.dumps(data))
+
+    def blob(self, body: bytes) -> Path:
+        digest = hashlib.sha256(body).hexdigest()
+        return self.root / "blobs" / "sha256" / digest[:2] / digest
+
+
+def build_repository(root: Path, *, state: str = "exported", part_rows: int = 4) -> Built:
+    """A small valid repository: Account (2 parts), Contact (1 part), ContentVersion files."""
+    repo = Repository.init(root)
+    org = {"org_id": ORG_ID, "instance_url": "https://acme.my.salesforce.com", "api_version": "62.0",
+           "org_name": "Acme Corp", "username": "admin@acme.example", "is_sandbox": False}  # fmt: skip
+    writer = repo.new_snapshot(T0, org=org, settings={"objects": ["Account", "Contact"], "format": "parquet",
+                                                       "include_deleted": True})  # fmt: skip
+    for name, ids in (("Account", ACCOUNT_IDS), ("Contact", CONTACT_IDS)):
+        schema = ObjectSchema.from_describe(SCHEMAS[name])
+        fields, _excluded = schema.exportable_fields(for_bulk=True)
+        arrow = arrow_schema(fields, object_name=name)
+        schema_path = writer.write_schema(schema, fields, arrow)
+        table = pa.Table.from_pydict(_rows(name, ids), schema=arrow)
+        entry = ObjectEntry(state="done", api="rest", operation="queryAll", predicate=PREDICATE,
+                            soql=f"SELECT {', '.join(f.name for f in fields)} FROM {name} WHERE {PREDICATE}",
+                            fields=[f.name for f in fields], schema_path=schema_path, format="parquet")  # fmt: skip
+        for index, start in enumerate(range(0, table.num_rows, part_rows)):
+            part = writer.open_part(name, index, "parquet", arrow)
+            part.write(table.slice(start, part_rows))
+            info = part.close()
+            entry.parts.append(info)
+            entry.rows += info.rows
+        entry.deleted_rows = 1
+        writer.manifest.objects[name] = entry
+    rows = []
+    for file_id, body in FILE_BODIES.items():
+        stored = repo.blobs.put_bytes(body)
+        rows.append({"Id": file_id, "ParentId": "069000000000001AAA", "LinkedEntityIds": [ACCOUNT_IDS[1]],
+                     "Name": f"file {file_id}", "FileExtension": "txt", "ContentType": "text/plain",
+                     "Size": len(body), "SalesforceChecksum": hashlib.md5(body).hexdigest(),
+                     "SystemModstamp": T0 - timedelta(hours=1), "IsDeleted": False, "sha256": stored.sha256,
+                     "status": "downloaded"})  # fmt: skip
+    index_schema = pa.schema([
+        ("Id", pa.string()), ("ParentId", pa.string()), ("LinkedEntityIds", pa.list_(pa.string())),
+        ("Name", pa.string()), ("FileExtension", pa.string()), ("ContentType", pa.string()), ("Size", pa.int64()),
+        ("SalesforceChecksum", pa.string()), ("SystemModstamp", pa.timestamp("ms", tz="UTC")),
+        ("IsDeleted", pa.bool_()), ("sha256", pa.string()), ("status", pa.string()),
+    ])  # fmt: skip
+    index: PartInfo = writer.write_files_index("ContentVersion", pa.Table.from_pylist(rows, schema=index_schema))
+    writer.manifest.files["ContentVersion"] = FilesEntry(
+        index_path=index.path, index_bytes=index.bytes, index_sha256=index.sha256, count=len(rows),
+        bytes=sum(len(b) for b in FILE_BODIES.values()), downloaded=len(rows),
+    )  # fmt: skip
+    writer.manifest.coverage = [
+        CoverageEntry("Account", "backed_up"),
+        CoverageEntry("Contact", "backed_up"),
+        CoverageEntry("Lead", "excluded_by_config", "not in the selected objects"),
+    ]
+    writer.manifest.state = state
+    writer.manifest.finished_at = T0 + timedelta(minutes=3)
+    writer.save()
+    return Built(root, writer.id)
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build_repository(tmp_path_factory.mktemp("pristine") / "repo")
+
+
+@pytest.fixture
+def copy(pristine: Built, tmp_path: Path) -> Built:
+    """A fresh copy of the valid repository, to damage."""
+    target = tmp_path / "repo"
+    shutil.copytree(pristine.root, target)
+    return Built(target, pristine.snapshot_id)
+
+
+def _verify_cli(built: Built, *flags: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+    code = main(["verify", built.snapshot_id, "--repo", str(built.root), "--json", *flags])
+    out = capsys.readouterr().out.strip().splitlines()
+    return code, json.loads(out[-1])
+
+
+def _kinds(result: dict[str, Any], severity: str = "error") -> set[str]:
+    return {f["kind"] for f in result["findings"] if f["severity"] == severity}
+
+
+# --- the valid repository ----------------------------------------------------------------------
+
+
+def test_given_valid_repository_when_verify_read_data_then_passes_and_promotes_to_complete(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, result = _verify_cli(copy, "--read-data", capsys=capsys)
+
+    assert code == 0, result["findings"]
+    assert result["passed"] is True
+    assert result["state"] == "complete" and result["previous_state"] == "exported"
+    manifest = copy.manifest()
+    assert manifest["state"] == "complete"
+    assert manifest["verification"]["passed"] is True
+    assert manifest["verification"]["level"] == "read-data"
+    for name in ("report.json", "report.md", "report.html"):
+        assert (copy.snapshot_dir / name).is_file()
+    # Not compared with the org: the data is fine, the cancellation verdict is not given.
+    assert result["verdict"]["safe"] is False
+    assert "against-org" in result["verdict"]["line"]
+
+
+def test_given_complete_snapshot_when_verified_again_then_manifest_is_not_rewritten(copy: Built) -> None:
+    verify_snapshot(copy.root, copy.snapshot_id)
+    before = (copy.snapshot_dir / "manifest.json").read_bytes()
+
+    result = verify_snapshot(copy.root, "latest", read_data=True)
+
+    assert result.passed and not result.promoted and result.state == "complete"
+    assert (copy.snapshot_dir / "manifest.json").read_bytes() == before
+
+
+def test_given_incomplete_snapshot_when_verify_then_fails_and_says_resume(tmp_path: Path) -> None:
+    built = build_repository(tmp_path / "repo", state="incomplete")
+
+    result = verify_snapshot(built.root, built.snapshot_id)
+
+    assert not result.passed
+    kinds = {f.kind for f in result.failures}
+    assert kinds == {"snapshot_not_finished"}
+    assert "run --resume" in result.failures[0].what_to_do
+    assert built.manifest()["state"] == "incomplete"
+
+
+# --- damaged copies ----------------------------------------------------------------------------
+
+
+def _part(built: Built, name: str = "Account", index: int = 0) -> Path:
+    return built.snapshot_dir / "objects" / name / f"part-{index:05d}.parquet"
+
+
+def test_given_missing_part_when_verify_then_missing_part_and_exit_4(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _part(copy, index=1).unlink()
+
+    code, result = _verify_cli(copy, capsys=capsys)
+
+    assert code == 4
+    missing = [f for f in result["findings"] if f["kind"] == "missing_part"]
+    assert [f["path"] for f in missing] == ["objects/Account/part-00001.parquet"]
+    assert missing[0]["object"] == "Account" and missing[0]["snapshot_id"] == copy.snapshot_id
+    assert copy.manifest()["state"] == "exported"  # never promoted, never touched
+    assert "NOT SAFE TO CANCEL" in (copy.snapshot_dir / "report.html").read_text()
+
+
+def test_given_truncated_part_when_verify_then_size_mismatch_and_undecodable(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _part(copy)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+    code, result = _verify_cli(copy, capsys=capsys)
+
+    assert code == 4
+    assert {"part_size_mismatch", "part_undecodable"} <= _kinds(result)
+
+
+def test_given_one_flipped_byte_in_a_blob_when_verify_then_only_read_data_catches_it(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blob = copy.blob(FILE_BODIES["068000000000002AAA"])
+    data = bytearray(blob.read_bytes())
+    data[100] ^= 0x01
+    blob.chmod(0o600)
+    blob.write_bytes(bytes(data))
+
+    code, result = _verify_cli(copy, capsys=capsys)
+    assert code == 0, "same size: the structural check cannot see it"
+    # (the structural pass promoted the snapshot; read-data still reports the damage)
+
+    code, result = _verify_cli(copy, "--read-data", capsys=capsys)
+    assert code == 4
+    assert _kinds(result) == {"blob_checksum_mismatch", "salesforce_checksum_mismatch"}
+    finding = next(f for f in result["findings"] if f["kind"] == "blob_checksum_mismatch")
+    assert "068000000000002AAA" in finding["explanation"]
+
+
+def test_given_missing_blob_when_verify_then_missing_blob_names_the_file(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy.blob(FILE_BODIES["068000000000001AAA"]).unlink()
+
+    code, result = _verify_cli(copy, capsys=capsys)
+
+    assert code == 4
+    assert _kinds(result) == {"missing_blob"}
+    assert "068000000000001AAA" in result["findings"][0]["explanation"]
+
+
+def test_given_manifest_counts_disagreeing_with_parts_when_verify_then_row_count_mismatch(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = copy.manifest()
+    data["objects"]["Contact"]["rows"] = 5
+    data["objects"]["Account"]["parts"][1]["rows"] = 2
+    copy.write_manifest(data)
+
+    code, result = _verify_cli(copy, capsys=capsys)
+
+    assert code == 4
+    mismatches = [f for f in result["findings"] if f["kind"] == "row_count_mismatch"]
+    assert {(f["object"], f["expected"], f["actual"]) for f in mismatches} >= {
+        ("Contact", 5, 3),
+        ("Account", 2, 3),  # part 1: the manifest says 2, the footer holds 3
+    }
+
+
+def test_given_record_deleted_from_a_part_when_verify_then_row_count_and_size_mismatch(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _part(copy, "Contact")
+    table = pq.read_table(path)
+    pq.write_table(table.slice(1), path, compression="zstd")
+
+    code, result = _verify_cli(copy, capsys=capsys)
+
+    assert code == 4
+    kinds = _kinds(result)
+    assert "row_count_mismatch" in kinds and "part_size_mismatch" in kinds
+    code, result = _verify_cli(copy, "--read-data", capsys=capsys)
+    assert "part_checksum_mismatch" in _kinds(result)
+
+
+def test_given_files_index_edited_when_verify_then_index_mismatch(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = copy.manifest()
+    data["files"]["ContentVersion"]["count"] = 3
+    copy.write_manifest(data)
+
+    code, result = _verify_cli(copy, capsys=capsys)
+
+    assert code == 4
+    assert _kinds(result) == {"index_mismatch"}
+
+
+def test_given_failed_object_and_missing_files_when_verify_then_object_failed_and_files_missing(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = copy.manifest()
+    data["objects"]["Contact"]["state"] = "failed"
+    data["objects"]["Contact"]["error"] = {"code": "INVALID_TYPE", "message": "sObject type 'Contact' is not supported"}
+    data["files"]["ContentVersion"]["missing"] = ["068000000000003AAA"]
+    copy.write_manifest(data)
+
+    code, result = _verify_cli(copy, capsys=capsys)
+
+    assert code == 4
+    assert {"object_failed", "files_missing"} <= _kinds(result)
+    files_missing = next(f for f in result["findings"] if f["kind"] == "files_missing")
+    assert "068000000000003AAA" in files_missing["explanation"]
+
+
+def test_given_read_data_subset_when_verify_then_only_that_subset_is_rehashed(copy: Built) -> None:
+    digests = [hashlib.sha256(b).hexdigest() for b in FILE_BODIES.values()]
+    read_counts = []
+    for n in (1, 2):
+        result = verify_snapshot(copy.root, copy.snapshot_id, read_data_subset=f"{n}/2")
+        files_row = result.report["files"][0]
+        read_counts.append(files_row["blobs_read"])
+    assert sum(read_counts) == len(digests)
+    assert result.level == "read-data-subset 2/2"
+
+
+def test_given_bad_subset_when_verify_then_usage_error(copy: Built, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["verify", "--repo", str(copy.root), "--read-data-subset", "3/2"])
+    assert code == 2
