@@ -403,3 +403,47 @@ def test_given_other_thread_when_querying_then_it_uses_its_own_connection(org: E
     thread.start()
     thread.join()
     assert results == [org.query("SELECT COUNT() FROM Contact", include_deleted=True, api="rest").total_size]
+
+
+# -- the optional larger catalog -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def large_catalog() -> Iterator[EmulatedOrg]:
+    emulated = EmulatedOrg(OrgConfig(records=10, seed=3, large_file_bytes=0, extra_objects=24))
+    yield emulated
+    emulated.close()
+
+
+def test_given_extra_objects_when_listed_then_each_is_described_and_plain_queries_behave(
+    large_catalog: EmulatedOrg, org: EmulatedOrg
+) -> None:
+    entries = large_catalog.describe_global()["sobjects"]
+    assert len(entries) >= len(org.describe_global()["sobjects"]) + 24
+    outcomes: dict[str, str] = {}
+    for entry in entries:
+        described = large_catalog.describe(entry["name"])
+        assert described["name"] == entry["name"] and described["fields"][0]["name"] == "Id"
+        try:
+            cursor = large_catalog.query(f"SELECT Id FROM {entry['name']}", include_deleted=False, api="rest")
+            outcomes[entry["name"]] = "rows" if cursor.total_size else "empty"
+        except OrgError as err:
+            outcomes[entry["name"]] = err.error_code
+    assert outcomes["Case"] == outcomes["Extra100__c"] == outcomes["CaseHistory"] == "rows"
+    assert outcomes["CaseChangeEvent"] == outcomes["Extra100__ChangeEvent"] == "INVALID_TYPE_FOR_OPERATION"
+    assert outcomes["OpenActivity"] == "INVALID_TYPE_FOR_OPERATION"
+    assert next(e for e in entries if e["name"] == "OpenActivity")["queryable"] is True
+    assert outcomes["FieldDefinition"] == outcomes["ContentFolderItem"] == "MALFORMED_QUERY"
+    assert outcomes["DataStatistics"] == "EXTERNAL_OBJECT_UNSUPPORTED_EXCEPTION"
+    assert outcomes["UserRecordAccess"] == "INVALID_FIELD"
+
+
+def test_given_restricted_setup_objects_when_filtered_as_required_then_they_answer(large_catalog: EmulatedOrg) -> None:
+    err = refused(large_catalog, "SELECT QualifiedApiName FROM FieldDefinition")
+    assert err.message == "FieldDefinition: a filter on a reified column is required [EntityDefinitionId,DurableId]"
+    rest(large_catalog, "SELECT QualifiedApiName FROM FieldDefinition WHERE EntityDefinitionId = 'Account'")
+    rest(large_catalog, "SELECT RecordId, HasReadAccess FROM UserRecordAccess WHERE RecordId = '001000000000000AAA'")
+    assert refused(large_catalog, "SELECT Id FROM CaseFeed", "bulk").error_code == "INVALIDENTITY"
+    history = large_catalog.describe("CaseHistory")
+    assert {f["type"] for f in history["fields"]} >= {"anyType"}
+    assert history["associateEntityType"] == "History" and history["associateParentEntity"] == "Case"

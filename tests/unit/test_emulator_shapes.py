@@ -30,7 +30,7 @@ SAMPLES = _samples_dir()
 pytestmark = pytest.mark.skipif(SAMPLES is None, reason="recorded Salesforce samples (shared/) not present")
 
 #: type/soapType pairs of types the recorded describes do not contain (SALESFORCE-API.md §2.3).
-DOCUMENTED_PAIRS = {("long", "xsd:long"), ("time", "xsd:time"), ("location", "urn:location"),
+DOCUMENTED_PAIRS = {("long", "xsd:long"), ("anyType", "xsd:anyType"), ("time", "xsd:time"), ("location", "urn:location"),
                     ("base64", "xsd:base64Binary"), ("encryptedstring", "xsd:string")}
 SHAPE_KEYS = ("type", "soapType", "length", "byteLength", "precision", "scale", "digits", "compoundFieldName",
               "referenceTo", "relationshipName", "nillable", "filterable", "sortable")

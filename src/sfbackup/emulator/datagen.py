@@ -39,9 +39,7 @@ def id_suffix(id15: str) -> str:
     upper case, and the 5-bit number indexes A-Z0-5.
     """
     bits = id15.translate(_UPPER_BITS)
-    return (
-        _SUFFIX[int(bits[4::-1], 2)] + _SUFFIX[int(bits[9:4:-1], 2)] + _SUFFIX[int(bits[14:9:-1], 2)]
-    )
+    return _SUFFIX[int(bits[4::-1], 2)] + _SUFFIX[int(bits[9:4:-1], 2)] + _SUFFIX[int(bits[14:9:-1], 2)]
 
 
 def make_id(prefix: str, n: int) -> str:
@@ -320,6 +318,11 @@ class Generator:
         self.people()
         self.invoices()
         self.files()
+        generic = [
+            o for o in self.catalog.values() if o.name not in self.ids and o.queryable and not o.refuses_query
+        ]
+        for obj in sorted(generic, key=lambda o: o.associate_entity_type is not None):
+            self.generic(obj, 3 + int(self.rng.random() * 3))
         for table, column in _INDEXES:
             self.conn.execute(f'CREATE INDEX "ix_{table}_{column}" ON "{table}" ("{column}")')
         for obj in self.catalog.values():
@@ -758,3 +761,50 @@ class Generator:
             documents.append(row)
         self.insert("Document", documents)
         self.conn.executemany("INSERT INTO _blob VALUES (?, ?, ?, ?, ?, ?)", blobs)
+
+    def generic(self, obj: ObjectDef, count: int) -> None:
+        """A few rows of any object, with values by field type (the optional larger catalog)."""
+        rows = []
+        for i in range(count):
+            row = self.system(obj, 0.1)
+            for fd in obj.stored_fields:
+                if fd.name not in row:
+                    row[fd.name] = self.generic_value(obj, fd, i)
+            rows.append(row)
+        self.insert(obj.name, rows)
+
+    def generic_value(self, obj: ObjectDef, fd: Any, i: int) -> Any:
+        rnd = self.rng.random
+        t = fd.type
+        if t == "reference":
+            ids = self.ids.get(fd.reference_to[0]) or []
+            return self.pick(ids) if ids else None
+        if t == "boolean":
+            return int(rnd() < 0.5)
+        if t in ("int", "long"):
+            return int(rnd() * (2**40 if t == "long" else 1000))
+        if t in ("double", "currency", "percent"):
+            return round(rnd() * 1000, 2)
+        if t == "date":
+            return fmt_date(_ANCHOR_TS - int(rnd() * _SPAN))
+        if t == "datetime":
+            return fmt_ts(_ANCHOR_TS - int(rnd() * _SPAN))
+        if t == "time":
+            return f"{int(rnd() * 24):02d}:{int(rnd() * 60):02d}:00.000Z"
+        if t in ("picklist", "multipicklist"):
+            return self.pick(fd.picklist) if fd.picklist else None
+        if t == "email":
+            return f"{obj.name.lower()}{i}@example.com"
+        if t == "phone":
+            return f"+1 555 01{i:02d}"
+        if t == "url":
+            return f"https://example.com/{obj.name}/{i}"
+        if fd.name in ("Name", "Title"):
+            return f"{obj.label} {i + 1}"
+        if fd.name in ("DurableId", "EntityDefinitionId", "QualifiedApiName"):
+            return f"Account.Field{i}"
+        if fd.name == "RecordId":
+            return self.pick(self.ids["Account"])
+        if fd.name in ("StatType", "JobType"):
+            return "Queue" if fd.name == "JobType" else "Count"
+        return f"{fd.name} {i + 1}" if rnd() < 0.8 else None

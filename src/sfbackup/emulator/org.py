@@ -118,6 +118,9 @@ def _jwt_material() -> tuple[str, str]:
     return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
 
 
+SELECTIVE_FRACTION = 0.3
+
+
 class Cursor:
     """The result of one query: its size, and its rows as REST records or as a Bulk CSV."""
 
@@ -139,6 +142,11 @@ class Cursor:
             count = int(org._conn().execute(sql, plan.params).fetchone()[0])
             count = max(0, count - plan.offset)
             self.total_size = count if plan.limit is None else min(count, plan.limit)
+            if self.is_selective and count:
+                # Salesforce's selectivity threshold: an indexed filter is selective only when it
+                # targets under 30% of the object's rows ("CreatedDate <= now" is not).
+                rows = int(org._conn().execute(f"SELECT COUNT(*){plan.from_sql}").fetchone()[0])
+                self.is_selective = count <= SELECTIVE_FRACTION * rows
 
     def _aggregate(self) -> list[dict[str, Any]]:
         p = self._plan

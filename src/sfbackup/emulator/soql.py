@@ -9,6 +9,7 @@ case-insensitive. `compile.py`-style translation to SQLite lives in `soql_sql` (
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -771,23 +772,26 @@ class Compiler:
                 return True
         return False
 
-    def check_content_document_link(self) -> None:
+    def check_query_rule(self) -> None:
+        """Salesforce's per-object restrictions: required filters and limited select lists."""
+        rule = self.obj.query_rule
+        if rule is None:
+            return
+        if rule.select_only:
+            for item in self.q.select:
+                name = item.path.text.lower() if item.path is not None else ""
+                if not any(fnmatch.fnmatchcase(name, pattern) for pattern in rule.select_only):
+                    raise OrgError(400, "INVALID_FIELD", rule.select_message)
+        wanted = {f.lower() for f in rule.fields}
         for c in self.top_conjuncts():
-            name = c.field.parts[-1].lower() if len(c.field.parts) == 1 else ""
-            if name in ("contentdocumentid", "linkedentityid", "id") and c.op in ("=", "IN"):
+            if len(c.field.parts) == 1 and c.field.parts[0].lower() in wanted and c.op in ("=", "IN"):
                 return
-        raise OrgError(
-            400,
-            "MALFORMED_QUERY",
-            "Implementation restriction: ContentDocumentLink requires a filter by a single Id on "
-            "ContentDocumentId or LinkedEntityId using the equals operator or multiple Id's using "
-            "the IN operator.",
-        )
+        raise OrgError(400, rule.error_code, rule.message)
 
     # SELECT ---------------------------------------------------------------------------------------
     def build(self, *, include_deleted: bool) -> Plan:
         q, obj = self.q, self.obj
-        if not obj.queryable:
+        if not obj.queryable or obj.refuses_query:
             raise OrgError(
                 400, "INVALID_TYPE_FOR_OPERATION", f"entity type {obj.name} does not support query"
             )
@@ -831,8 +835,7 @@ class Compiler:
         plan.params = self.params
         plan.limit, plan.offset = q.limit, q.offset or 0
         plan.is_selective = self.is_selective()
-        if obj.name == "ContentDocumentLink":
-            self.check_content_document_link()
+        self.check_query_rule()
         if self.api == "bulk":
             self.check_bulk(plan)
         return plan
