@@ -133,3 +133,13 @@ def test_given_daily_limit_runs_out_when_run_then_stops_resumably_and_resume_com
     assert resumed.snapshot_id == stopped.snapshot_id
     assert len(Repository.open(repo).snapshots()) == 1
     assert_same_data(repo, reference)
+
+
+def test_given_query_timeout_on_a_large_object_when_run_then_created_date_ranges_are_read(
+    org: Any, reference: dict[str, pa.Table], tmp_path: Path
+) -> None:
+    org.faults.configure(FaultConfig(rates={"query_timeout": 1.0}, query_timeout_min_rows=30))
+    result = backup(org, tmp_path / "repo", bulk_min_records=10**9)
+    assert org.faults.injected["query_timeout"] > 0
+    assert result.state == "exported", result.summary
+    assert_same_data(tmp_path / "repo", reference)
