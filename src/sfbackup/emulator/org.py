@@ -134,6 +134,7 @@ class Cursor:
         self.fields: list[str] = plan.fields
         self._agg_rows: list[dict[str, Any]] | None = None
         self._resume: tuple[int, int] | None = None  # (next offset, last rowid) of a sequential read
+        self._subplans: dict[int, tuple[Plan, str]] = {}  # child subquery -> compiled plan and SQL
         if plan.is_aggregate:
             self._agg_rows = self._aggregate()
             self.total_size: int = len(self._agg_rows)
@@ -222,13 +223,17 @@ class Cursor:
 
     def _children(self, arg: tuple[Any, str, str], parent_id: Any) -> dict[str, Any] | None:
         sub, child_name, link_field = arg
-        sub.object_name = child_name
-        plan = compile_query(
-            sub, self._org._catalog, include_deleted=False, api="rest", today=self._org.now().date()
-        )
-        where = (plan.where_sql + " AND " if plan.where_sql else " WHERE ") + f't0."{link_field}" = ?'
-        sql = f"SELECT {', '.join(plan.rest_cols)}{plan.from_sql}{where}{plan.order_sql}"
-        sql += f" LIMIT {plan.limit if plan.limit is not None else -1} OFFSET {plan.offset}"
+        compiled = self._subplans.get(id(sub))
+        if compiled is None:
+            sub.object_name = child_name
+            plan = compile_query(
+                sub, self._org._catalog, include_deleted=False, api="rest", today=self._org.now().date()
+            )
+            where = (plan.where_sql + " AND " if plan.where_sql else " WHERE ") + f't0."{link_field}" = ?'
+            sql = f"SELECT {', '.join(plan.rest_cols)}{plan.from_sql}{where}{plan.order_sql}"
+            sql += f" LIMIT {plan.limit if plan.limit is not None else -1} OFFSET {plan.offset}"
+            compiled = self._subplans[id(sub)] = (plan, sql)
+        plan, sql = compiled
         rows = self._org._conn().execute(sql, [*plan.params, parent_id]).fetchall()
         if not rows:
             return None
@@ -239,24 +244,24 @@ class Cursor:
     def write_csv(self, out: BinaryIO, *, delimiter: str = ",", line_ending: str = "\n") -> int:
         """Bulk 2.0 CSV of every row, header first; returns the number of rows written."""
         p = self._plan
-        text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-        try:
-            writer = csv.writer(text, delimiter=delimiter, quoting=csv.QUOTE_ALL, lineterminator=line_ending)
-            writer.writerow(p.csv_header)
-            if self.is_count or self._agg_rows is not None:
-                return 0
+        # csv writes into a string buffer that is encoded and flushed once per batch of rows.
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=delimiter, quoting=csv.QUOTE_ALL, lineterminator=line_ending)
+        writer.writerow(p.csv_header)
+        written = 0
+        if not self.is_count and self._agg_rows is None:
             sql = f"SELECT {', '.join(p.csv_cols)}{p.from_sql}{p.where_sql}{p.order_sql}"
             if p.limit is not None or p.offset:
                 sql += f" LIMIT {p.limit if p.limit is not None else -1} OFFSET {p.offset}"
             rows = self._org._conn().execute(sql, p.params)
-            written = 0
             while batch := rows.fetchmany(5000):
                 writer.writerows(batch)
                 written += len(batch)
-            return written
-        finally:
-            text.flush()
-            text.detach()
+                out.write(buffer.getvalue().encode("utf-8"))
+                buffer.seek(0)
+                buffer.truncate()
+        out.write(buffer.getvalue().encode("utf-8"))
+        return written
 
 
 class EmulatedOrg:
