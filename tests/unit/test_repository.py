@@ -190,3 +190,23 @@ def test_given_atomic_writes_then_failures_leave_the_old_file_and_no_temporary(t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.json"]
     assert atomic.write_atomic(target, iter([b"a", b"b"])) == 2 and target.read_bytes() == b"ab"
     assert atomic.is_temporary(atomic.temporary_name("data.json"))
+
+
+def test_given_a_damaged_manifest_then_listing_names_the_file_and_ids_still_list(tmp_path: Path) -> None:
+    repo = Repository.init(tmp_path / "repo")
+    sid = _write_object(repo, "parquet")
+    manifest = repo.path / "snapshots" / sid / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"state": "running"', '"state": 5'))
+    assert repo.snapshot_ids() == [sid]
+    with pytest.raises(RepositoryError) as caught:
+        repo.snapshots()
+    assert str(manifest) in caught.value.message and "state" in caught.value.message
+
+
+def test_given_a_missing_part_when_read_then_repository_error_points_at_verify(tmp_path: Path) -> None:
+    repo = Repository.init(tmp_path / "repo")
+    snap = repo.snapshot(_write_object(repo, "parquet"))
+    snap.resolve(snap.manifest.objects[cases.OBJECT_NAME].parts[1].path).unlink()
+    with pytest.raises(RepositoryError, match=r"part-00001\.parquet .* is missing") as caught:
+        snap.read(cases.OBJECT_NAME)
+    assert "sfbackup verify" in str(caught.value)
