@@ -124,3 +124,19 @@ def test_given_every_field_type_when_exported_then_parquet_types_follow_the_desc
     assert any(t == "bool" for t in types.values())
     assert any(t == "int64" for t in types.values())
     assert "Location__c" not in types  # compound: its components are exported instead
+
+
+def test_given_default_settings_when_run_then_snapshot_is_verified_complete_with_a_report(
+    emulator: Any, login_env: dict[str, str], repo_dir: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = run_cli("--repo", str(repo_dir), "--instance-url", emulator.instance_url, "--json",
+                   "--no-files", "--objects", "Account,Contact,Lead,Opportunity")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    snapshot = Repository.open(repo_dir).snapshot("latest")
+    assert snapshot.manifest.state == "complete"
+    for name in ("report.json", "report.md", "report.html"):
+        assert (snapshot.path / name).is_file()
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["state"] == "complete"
+    assert summary["rows"] > 0 and summary["api_calls"] > 0
