@@ -51,7 +51,10 @@ def _describe(name: str, extra: list[dict[str, Any]]) -> dict[str, Any]:
 SCHEMAS = {
     "Account": _describe(
         "Account",
-        [{"name": "Name", "type": "string"}, {"name": "AnnualRevenue", "type": "currency", "precision": 18, "scale": 2}],
+        [
+            {"name": "Name", "type": "string"},
+            {"name": "AnnualRevenue", "type": "currency", "precision": 18, "scale": 2},
+        ],
     ),
     "Contact": _describe("Contact", [{"name": "LastName", "type": "string"}]),
 }
@@ -59,7 +62,11 @@ SCHEMAS = {
 
 def _rows(name: str, ids: list[str]) -> dict[str, list[Any]]:
     created = [T0 - timedelta(days=i + 1) for i in range(len(ids))]
-    columns: dict[str, list[Any]] = {"Id": ids, "IsDeleted": [i == 0 for i in range(len(ids))], "CreatedDate": created}
+    columns: dict[str, list[Any]] = {
+        "Id": ids,
+        "IsDeleted": [i == 0 for i in range(len(ids))],
+        "CreatedDate": created,
+    }
     if name == "Account":
         columns["Name"] = [f"Account {i}" for i in range(len(ids))]
         columns["AnnualRevenue"] = [Decimal(f"{i}000.50") for i in range(len(ids))]
@@ -92,19 +99,35 @@ class Built:
 def build_repository(root: Path, *, state: str = "exported", part_rows: int = 4) -> Built:
     """A small valid repository: Account (2 parts), Contact (1 part), ContentVersion files."""
     repo = Repository.init(root)
-    org = {"org_id": ORG_ID, "instance_url": "https://acme.my.salesforce.com", "api_version": "62.0",
-           "org_name": "Acme Corp", "username": "admin@acme.example", "is_sandbox": False}  # fmt: skip
-    writer = repo.new_snapshot(T0, org=org, settings={"objects": ["Account", "Contact"], "format": "parquet",
-                                                       "include_deleted": True})  # fmt: skip
+    org = {
+        "org_id": ORG_ID,
+        "instance_url": "https://acme.my.salesforce.com",
+        "api_version": "62.0",
+        "org_name": "Acme Corp",
+        "username": "admin@acme.example",
+        "is_sandbox": False,
+    }
+    writer = repo.new_snapshot(
+        T0,
+        org=org,
+        settings={"objects": ["Account", "Contact"], "format": "parquet", "include_deleted": True},
+    )
     for name, ids in (("Account", ACCOUNT_IDS), ("Contact", CONTACT_IDS)):
         schema = ObjectSchema.from_describe(SCHEMAS[name])
         fields, _excluded = schema.exportable_fields(for_bulk=True)
         arrow = arrow_schema(fields, object_name=name)
         schema_path = writer.write_schema(schema, fields, arrow)
         table = pa.Table.from_pydict(_rows(name, ids), schema=arrow)
-        entry = ObjectEntry(state="done", api="rest", operation="queryAll", predicate=PREDICATE,
-                            soql=f"SELECT {', '.join(f.name for f in fields)} FROM {name} WHERE {PREDICATE}",
-                            fields=[f.name for f in fields], schema_path=schema_path, format="parquet")  # fmt: skip
+        entry = ObjectEntry(
+            state="done",
+            api="rest",
+            operation="queryAll",
+            predicate=PREDICATE,
+            soql=f"SELECT {', '.join(f.name for f in fields)} FROM {name} WHERE {PREDICATE}",
+            fields=[f.name for f in fields],
+            schema_path=schema_path,
+            format="parquet",
+        )
         for index, start in enumerate(range(0, table.num_rows, part_rows)):
             part = writer.open_part(name, index, "parquet", arrow)
             part.write(table.slice(start, part_rows))
@@ -116,22 +139,49 @@ def build_repository(root: Path, *, state: str = "exported", part_rows: int = 4)
     rows = []
     for file_id, body in FILE_BODIES.items():
         stored = repo.blobs.put_bytes(body)
-        rows.append({"Id": file_id, "ParentId": "069000000000001AAA", "LinkedEntityIds": [ACCOUNT_IDS[1]],
-                     "Name": f"file {file_id}", "FileExtension": "txt", "ContentType": "text/plain",
-                     "Size": len(body), "SalesforceChecksum": hashlib.md5(body).hexdigest(),
-                     "SystemModstamp": T0 - timedelta(hours=1), "IsDeleted": False, "sha256": stored.sha256,
-                     "status": "downloaded"})  # fmt: skip
-    index_schema = pa.schema([
-        ("Id", pa.string()), ("ParentId", pa.string()), ("LinkedEntityIds", pa.list_(pa.string())),
-        ("Name", pa.string()), ("FileExtension", pa.string()), ("ContentType", pa.string()), ("Size", pa.int64()),
-        ("SalesforceChecksum", pa.string()), ("SystemModstamp", pa.timestamp("ms", tz="UTC")),
-        ("IsDeleted", pa.bool_()), ("sha256", pa.string()), ("status", pa.string()),
-    ])  # fmt: skip
-    index: PartInfo = writer.write_files_index("ContentVersion", pa.Table.from_pylist(rows, schema=index_schema))
+        rows.append(
+            {
+                "Id": file_id,
+                "ParentId": "069000000000001AAA",
+                "LinkedEntityIds": [ACCOUNT_IDS[1]],
+                "Name": f"file {file_id}",
+                "FileExtension": "txt",
+                "ContentType": "text/plain",
+                "Size": len(body),
+                "SalesforceChecksum": hashlib.md5(body).hexdigest(),
+                "SystemModstamp": T0 - timedelta(hours=1),
+                "IsDeleted": False,
+                "sha256": stored.sha256,
+                "status": "downloaded",
+            }
+        )
+    index_schema = pa.schema(
+        [
+            ("Id", pa.string()),
+            ("ParentId", pa.string()),
+            ("LinkedEntityIds", pa.list_(pa.string())),
+            ("Name", pa.string()),
+            ("FileExtension", pa.string()),
+            ("ContentType", pa.string()),
+            ("Size", pa.int64()),
+            ("SalesforceChecksum", pa.string()),
+            ("SystemModstamp", pa.timestamp("ms", tz="UTC")),
+            ("IsDeleted", pa.bool_()),
+            ("sha256", pa.string()),
+            ("status", pa.string()),
+        ]
+    )
+    index: PartInfo = writer.write_files_index(
+        "ContentVersion", pa.Table.from_pylist(rows, schema=index_schema)
+    )
     writer.manifest.files["ContentVersion"] = FilesEntry(
-        index_path=index.path, index_bytes=index.bytes, index_sha256=index.sha256, count=len(rows),
-        bytes=sum(len(b) for b in FILE_BODIES.values()), downloaded=len(rows),
-    )  # fmt: skip
+        index_path=index.path,
+        index_bytes=index.bytes,
+        index_sha256=index.sha256,
+        count=len(rows),
+        bytes=sum(len(b) for b in FILE_BODIES.values()),
+        downloaded=len(rows),
+    )
     writer.manifest.coverage = [
         CoverageEntry("Account", "backed_up"),
         CoverageEntry("Contact", "backed_up"),
@@ -329,7 +379,10 @@ def test_given_failed_object_and_missing_files_when_verify_then_object_failed_an
 ) -> None:
     data = copy.manifest()
     data["objects"]["Contact"]["state"] = "failed"
-    data["objects"]["Contact"]["error"] = {"code": "INVALID_TYPE", "message": "sObject type 'Contact' is not supported"}
+    data["objects"]["Contact"]["error"] = {
+        "code": "INVALID_TYPE",
+        "message": "sObject type 'Contact' is not supported",
+    }
     data["files"]["ContentVersion"]["missing"] = ["068000000000003AAA"]
     copy.write_manifest(data)
 
@@ -352,6 +405,8 @@ def test_given_read_data_subset_when_verify_then_only_that_subset_is_rehashed(co
     assert result.level == "read-data-subset 2/2"
 
 
-def test_given_bad_subset_when_verify_then_usage_error(copy: Built, capsys: pytest.CaptureFixture[str]) -> None:
+def test_given_bad_subset_when_verify_then_usage_error(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["verify", "--repo", str(copy.root), "--read-data-subset", "3/2"])
     assert code == 2

@@ -138,8 +138,8 @@ class Finding:
 
     def one_line(self) -> str:
         """`error missing_part Account objects/Account/part-00001.parquet: ...`, for terminals."""
-        where = " ".join(x for x in (self.object, self.path) if x)
-        return f"{self.severity:<7} {self.kind} {where}: {self.explanation}".replace("  ", " ")
+        where = "".join(f" {x}" for x in (self.object, self.path) if x)
+        return f"{self.severity:<7} {self.kind}{where}: {self.explanation}"
 
 
 class FindingFactory:

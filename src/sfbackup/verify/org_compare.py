@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from sfbackup import describe, query_rest, soql
 from sfbackup.errors import SalesforceError
 from sfbackup.http import SalesforceClient
-from sfbackup.plan import ID_FILTERED_OBJECTS
+from sfbackup.plan import FILE_OBJECTS, ID_FILTERED_OBJECTS
 from sfbackup.query_bulk import BulkQuery
 from sfbackup.repository.manifest import FilesEntry, Manifest, ObjectEntry
 from sfbackup.verify.checker import RepoFiles
@@ -72,11 +72,13 @@ def compare_with_org(
     *,
     ids: bool = False,
     say: Say | None = None,
+    bulk_id_threshold: int = BULK_ID_THRESHOLD,
 ) -> OrgComparison:
     """Count (and with `ids`, list) every exported object and file object in the org under the
     snapshot's predicates and compare with the snapshot. Connection and login errors propagate;
     an object whose query Salesforce refuses becomes an `org_query_failed` finding."""
     comparer = _Comparer(manifest, files, client, finding, ids, say or (lambda _t: None))
+    comparer.bulk_id_threshold = bulk_id_threshold
     return comparer.run()
 
 
@@ -98,6 +100,7 @@ class _Comparer:
         self.say = say
         self.base = f"snapshots/{manifest.snapshot_id}/"
         self.out = OrgComparison(org_id=client.org_id or None, instance_url=client.instance_url)
+        self.bulk_id_threshold = BULK_ID_THRESHOLD
 
     def add(self, kind: str, explanation: str, **where: Any) -> None:
         self.out.findings.append(self.f(kind, explanation, **where))
@@ -267,7 +270,7 @@ class _Comparer:
                 )
             return found
         query = soql.build_select(name, fields, where=where)
-        if expected < BULK_ID_THRESHOLD:
+        if expected < self.bulk_id_threshold:
             _add_records(
                 found, query_rest.iter_query_pages(self.client, query, include_deleted=include_deleted)
             )
@@ -375,6 +378,21 @@ def coverage_report(
                     f"{row.object} is not in the backup: {row.reason or row.status}",
                     object=row.object,
                     actual=row.status,
+                )
+            )
+    for name in FILE_OBJECTS:
+        record_entry = manifest.objects.get(name)
+        if record_entry and record_entry.state == "done" and record_entry.rows and name not in manifest.files:
+            why = (
+                "file export was turned off" if manifest.settings.get("files") is False else "no files index"
+            )
+            findings.append(
+                finding(
+                    "coverage_gap",
+                    f"the file bodies of {name} ({record_entry.rows} records) are not in the backup ({why})",
+                    object=name,
+                    actual="records only",
+                    what_to_do="run the backup with files enabled (without --no-files; backup.files = true)",
                 )
             )
     unqueryable = [row.object for row in rows.values() if row.status == "not_queryable"]

@@ -84,50 +84,45 @@ def verify_snapshot(
     client_factory: ClientFactory | None = None,
     progress: Progress | None = None,
     clock: Callable[[], datetime] = utc_now,
+    bulk_id_threshold: int | None = None,
 ) -> VerificationResult:
     """Verify `snapshot` ("latest" or an id) of the repository `repo` (a folder, a Repository, or
     `s3://bucket/prefix`), write report.json/md/html into the snapshot folder and promote an
     `exported` snapshot that passed to `complete`.
 
     `against_org` compares with the org through `client` (or one made by `client_factory`);
-    `ids` adds the exact Id comparison. Damage is reported as findings, never raised; errors
+    `ids` adds the exact Id comparison (Id lists of objects with at least `bulk_id_threshold`
+    records are read through a Bulk job). Damage is reported as findings, never raised; errors
     reaching the repository or the org raise the errors.py classes.
     """
-    progress = progress or NullProgress()
     subset = parse_subset(read_data_subset) if isinstance(read_data_subset, str) else read_data_subset
     if ids and not against_org:
         raise UsageError("--ids compares Id lists with the org", hint="add --against-org")
+    options = _Options(read_data, subset, against_org, ids, client, client_factory, bulk_id_threshold)
+    progress = progress or NullProgress()
     if isinstance(repo, str) and repo.startswith("s3://"):
-        return _verify_in_store(
-            repo,
-            snapshot,
-            read_data=read_data,
-            subset=subset,
-            against_org=against_org,
-            ids=ids,
-            client=client,
-            client_factory=client_factory,
-            progress=progress,
-            clock=clock,
-        )
+        return _verify_in_store(repo, snapshot, options, progress, clock)
     repository = repo if isinstance(repo, Repository) else Repository.open(repo)
     with repository.lock(exclusive=False, command="verify"):
         chosen = repository.snapshot(snapshot)
         run = _Verification(
             chosen.manifest, LocalFiles(repository.path), str(repository.path), progress, clock
         )
-        run.check(
-            read_data=read_data,
-            subset=subset,
-            against_org=against_org,
-            ids=ids,
-            client=client,
-            client_factory=client_factory,
-        )
-        promoted = run.promote_if_passed(lambda m: _save_manifest(repository, chosen.id, m, chosen.path))
-        data = run.report_data()
-        paths = write_reports(data, chosen.path)
+        run.check(options)
+        promoted = run.promote_if_passed(lambda m: _save_manifest(repository, chosen.id, m))
+        paths = write_reports(run.report_data(), chosen.path)
     return run.result(paths, promoted)
+
+
+@dataclass(frozen=True)
+class _Options:
+    read_data: bool
+    subset: tuple[int, int] | None
+    against_org: bool
+    ids: bool
+    client: SalesforceClient | None
+    client_factory: ClientFactory | None
+    bulk_id_threshold: int | None
 
 
 class _Verification:
@@ -160,23 +155,14 @@ class _Verification:
     def say(self, text: str) -> None:
         self.progress.message("info", text, snapshot_id=self.manifest.snapshot_id)
 
-    def check(
-        self,
-        *,
-        read_data: bool,
-        subset: tuple[int, int] | None,
-        against_org: bool,
-        ids: bool,
-        client: SalesforceClient | None,
-        client_factory: ClientFactory | None,
-    ) -> None:
+    def check(self, options: _Options) -> None:
         manifest = self.manifest
         self.level = (
-            f"read-data-subset {subset[0]}/{subset[1]}"
-            if subset
-            else ("read-data" if read_data else "structure")
+            f"read-data-subset {options.subset[0]}/{options.subset[1]}"
+            if options.subset
+            else ("read-data" if options.read_data else "structure")
         )
-        self.against_org, self.ids = against_org, ids
+        self.against_org, self.ids = options.against_org, options.ids
         self.say(f"verifying snapshot {manifest.snapshot_id} ({manifest.state}) at level {self.level}")
         if manifest.state not in ("exported", "complete"):
             ended = (
@@ -194,20 +180,35 @@ class _Verification:
                 )
             )
         self.checked = check_snapshot(
-            manifest, self.files, self.f, read_data=read_data, subset=subset, progress=self.say
+            manifest,
+            self.files,
+            self.f,
+            read_data=options.read_data,
+            subset=options.subset,
+            progress=self.say,
         )
         self.findings += self.checked.findings
         sobjects = None
-        if against_org:
+        if options.against_org:
+            client = options.client
             if client is None:
-                if client_factory is None:
+                if options.client_factory is None:
                     raise UsageError(
                         "--against-org needs a connection to the org",
                         hint="pass --config or --instance-url and set the SF_* credentials",
                     )
-                client = client_factory()
+                client = options.client_factory()
             self.say(f"comparing snapshot {manifest.snapshot_id} with the org at {client.instance_url}")
-            self.org = compare_with_org(manifest, self.files, client, self.f, ids=ids, say=self.say)
+            threshold = options.bulk_id_threshold
+            self.org = compare_with_org(
+                manifest,
+                self.files,
+                client,
+                self.f,
+                ids=options.ids,
+                say=self.say,
+                **({} if threshold is None else {"bulk_id_threshold": threshold}),
+            )
             self.findings += self.org.findings
             sobjects = self.org.sobjects
         rows, coverage_findings = coverage_report(manifest, sobjects, self.f)
@@ -350,7 +351,7 @@ class _Verification:
         )
 
 
-def _save_manifest(repository: Repository, snapshot_id: str, manifest: Manifest, folder: Path) -> None:
+def _save_manifest(repository: Repository, snapshot_id: str, manifest: Manifest) -> None:
     """Save the promoted manifest, unless the snapshot changed on disk while it was verified."""
     on_disk = repository.snapshot(snapshot_id).manifest
     if (
@@ -366,17 +367,7 @@ def _save_manifest(repository: Repository, snapshot_id: str, manifest: Manifest,
 
 
 def _verify_in_store(
-    url: str,
-    snapshot: str,
-    *,
-    read_data: bool,
-    subset: tuple[int, int] | None,
-    against_org: bool,
-    ids: bool,
-    client: SalesforceClient | None,
-    client_factory: ClientFactory | None,
-    progress: Progress,
-    clock: Callable[[], datetime],
+    url: str, snapshot: str, options: _Options, progress: Progress, clock: Callable[[], datetime]
 ) -> VerificationResult:
     """Verify a repository held in a Store (S3): read-only except for the reports and promotion."""
     files = _StoreFiles(url)
@@ -385,14 +376,7 @@ def _verify_in_store(
     with files.open(key) as handle:
         manifest = Manifest.from_dict(json.loads(handle.read()), source=f"{url}/{key}")
     run = _Verification(manifest, files, url, progress, clock)
-    run.check(
-        read_data=read_data,
-        subset=subset,
-        against_org=against_org,
-        ids=ids,
-        client=client,
-        client_factory=client_factory,
-    )
+    run.check(options)
     promoted = run.promote_if_passed(lambda m: files.put(key, m.to_json()))
     documents = report_documents(run.report_data())
     paths: dict[str, Path] = {}

@@ -1,0 +1,186 @@
+"""`sfbackup verify --against-org [--ids]` against the emulator over HTTP.
+
+A backup taken from the emulator verifies; a record the org holds under the snapshot's predicate
+(created before T0) but the backup lacks fails verification by name; records deleted or purged
+in the org since the export are explained, and verification passes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from sfbackup.cli import main
+from sfbackup.config import load_settings
+from sfbackup.http import SalesforceClient
+from sfbackup.repository import Repository
+from sfbackup.verify import verify_snapshot
+from tests.conftest import emulator_env
+
+OBJECTS = "Account,Contact,Invoice__c,ContentDocument,ContentDocumentLink"
+
+
+@pytest.fixture(scope="module")
+def org() -> Iterator[Any]:
+    """An emulator of our own: these tests change the org's data."""
+    from sfbackup.testing import running_emulator
+
+    with running_emulator(records=20, seed=11, job_latency=0.02) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def backed_up(org: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository holding one exported (not yet verified) snapshot of the emulator's org."""
+    repo = tmp_path_factory.mktemp("against-org") / "repo"
+    saved = dict(os.environ)
+    os.environ.update(emulator_env(org))
+    try:
+        code = main(
+            [
+                "run",
+                "--repo",
+                str(repo),
+                "--instance-url",
+                org.instance_url,
+                "--objects",
+                OBJECTS,
+                "--no-files",
+                "--no-verify",
+                "--json",
+            ]
+        )
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert code == 0
+    assert Repository.open(repo).snapshot("latest").manifest.state == "exported"
+    return repo
+
+
+@pytest.fixture
+def login(org: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in emulator_env(org).items():
+        monkeypatch.setenv(key, value)
+
+
+def _verify(
+    repo: Path, org: Any, capsys: pytest.CaptureFixture[str], *flags: str
+) -> tuple[int, dict[str, Any]]:
+    code = main(["verify", "--repo", str(repo), "--instance-url", org.instance_url, "--json", *flags])
+    return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def _backup_ids(repo: Path, name: str) -> list[str]:
+    snapshot = Repository.open(repo).snapshot("latest")
+    ids: list[str] = []
+    for part in snapshot.manifest.objects[name].parts:
+        ids += pq.read_table(snapshot.resolve(part.path), columns=["Id"]).column("Id").to_pylist()
+    return ids
+
+
+def test_given_backup_of_the_org_when_verify_against_org_with_ids_then_passes_and_is_complete(
+    backed_up: Path, org: Any, login: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, result = _verify(backed_up, org, capsys, "--against-org", "--ids", "--read-data")
+
+    assert code == 0, result["findings"]
+    assert result["state"] == "complete" and result["promoted"] is True
+    report = json.loads((Path(result["reports"]["report.json"])).read_text())
+    counts = {row["object"]: (row["org_count"], row["backup_rows"]) for row in report["objects"]}
+    assert counts["Account"][0] == counts["Account"][1] > 0
+    assert all(row["ids_compared"] for row in report["objects"])
+    assert report["verdict"]["line"].startswith("SAFE TO CANCEL"), report["verdict"]
+    html = Path(result["reports"]["report.html"]).read_text()
+    assert "SAFE TO CANCEL" in html and "NOT SAFE" not in html
+
+
+def test_given_record_created_before_t0_missing_from_backup_when_verify_then_fails_naming_the_id(
+    backed_up: Path, org: Any, login: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t0 = Repository.open(backed_up).snapshot("latest").manifest.t0
+    late_id = org.org.create("Account", {"Name": "Backdated Ltd", "CreatedDate": "2020-01-02T03:04:05.000Z"})
+    after_t0 = org.org.create("Account", {"Name": "Created after the cut"})  # belongs to the next snapshot
+    try:
+        assert org.org.now() > t0
+        code, counted = _verify(backed_up, org, capsys, "--against-org")
+        assert code == 4
+        mismatch = next(f for f in counted["findings"] if f["kind"] == "org_count_mismatch")
+        assert mismatch["object"] == "Account" and mismatch["expected"] == mismatch["actual"] + 1
+
+        code, listed = _verify(backed_up, org, capsys, "--against-org", "--ids")
+        assert code == 4
+        missing = [f for f in listed["findings"] if f["kind"] == "missing_ids"]
+        assert len(missing) == 1 and missing[0]["object"] == "Account"
+        assert late_id in missing[0]["explanation"] and missing[0]["actual"] == [late_id]
+        assert after_t0 not in json.dumps(listed["findings"])
+        assert listed["verdict"]["line"].startswith("NOT SAFE TO CANCEL")
+    finally:
+        org.org.purge("Account", late_id)
+        org.org.purge("Account", after_t0)
+
+
+def test_given_records_deleted_or_purged_since_export_when_verify_then_passes_and_explains(
+    backed_up: Path, org: Any, login: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    contact_ids = _backup_ids(backed_up, "Contact")
+    deleted, purged = contact_ids[0], contact_ids[1]
+    org.org.delete("Contact", deleted)
+    org.org.purge("Contact", purged)
+
+    code, result = _verify(backed_up, org, capsys, "--against-org", "--ids")
+
+    assert code == 0, result["findings"]
+    explained = [f for f in result["findings"] if f["kind"] == "deleted_since_export"]
+    assert {f["severity"] for f in explained} == {"info"}
+    text = " ".join(f["explanation"] for f in explained)
+    assert deleted in text and purged in text
+    assert not [f for f in result["findings"] if f["severity"] == "error"]
+
+    code, counted = _verify(backed_up, org, capsys, "--against-org")
+    assert code == 0
+    assert any(f["kind"] == "deleted_since_export" for f in counted["findings"])
+
+
+def test_given_large_object_when_ids_compared_then_bulk_id_list_agrees(
+    backed_up: Path, org: Any, login: None
+) -> None:
+    settings = load_settings(
+        None, env=dict(os.environ), overrides={"connection.instance_url": org.instance_url}
+    )
+
+    result = verify_snapshot(
+        backed_up,
+        "latest",
+        against_org=True,
+        ids=True,
+        bulk_id_threshold=1,
+        client_factory=lambda: SalesforceClient(settings.connection),
+    )
+
+    assert not result.failures, result.failures
+    assert all(row["ids_compared"] for row in result.report["objects"])
+
+
+def test_given_snapshot_of_another_org_when_verify_against_org_then_org_mismatch(
+    backed_up: Path, org: Any, login: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    copy = tmp_path / "repo"
+    shutil.copytree(backed_up, copy)
+    manifest_path = next((copy / "snapshots").glob("*/manifest.json"))
+    data = json.loads(manifest_path.read_text())
+    data["org"]["org_id"] = "00D99999999999XAAA"
+    manifest_path.write_text(json.dumps(data))
+
+    code, result = _verify(copy, org, capsys, "--against-org")
+
+    assert code == 4
+    assert [f["kind"] for f in result["findings"] if f["severity"] == "error"] == ["org_mismatch"]
