@@ -47,14 +47,14 @@ class OrgSession:
 
 
 def login_base_url(settings: ConnectionSettings) -> str:
-    """Where login requests go: `login_url`, else the instance (client credentials, emulator), else login."""
+    """Where login requests go: `login_url`, else a My Domain / emulator instance URL, else login."""
     if settings.login_url:
         return settings.login_url
     instance = settings.instance_url
     if instance and (settings.auth in ("client_credentials", "access_token") or needs_rewriting(instance)):
         return instance
-    if instance and settings.auth == "password" and urlsplit(instance).hostname != "login.salesforce.com":
-        return instance  # a My Domain login works for every user of the org, sandboxes included
+    if instance and (urlsplit(instance).hostname or "").endswith(".my.salesforce.com"):
+        return instance  # every flow works on the My Domain, sandboxes included
     return DEFAULT_LOGIN_URL
 
 

@@ -295,6 +295,8 @@ def _url(v: Any) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("an absolute https:// URL")
+    if parts.hostname.endswith((".lightning.force.com", ".visualforce.com")):
+        raise ValueError("the org's API URL, https://<mydomain>.my.salesforce.com (not the Lightning UI URL)")
     if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
         raise ValueError(
             "an https:// URL (plain http is only allowed to 127.0.0.1/localhost, e.g. the emulator)"
@@ -424,7 +426,8 @@ def load_settings(
     env: Mapping[str, str],
     overrides: Mapping[str, Any],
 ) -> Settings:
-    """Resolve every setting: defaults < `config_file` < `env` < `overrides` (dotted keys from flags).
+    """Resolve every setting: defaults < `config_file` < `env` < `overrides` (dotted keys from flags;
+    a None value means the flag was not given).
 
     Secret values are read here (from ``SF_*`` variables or the files named by ``*_file``) so a
     missing or unreadable secret file fails before any work starts.
@@ -444,6 +447,8 @@ def load_settings(
             origin[key] = f"environment variable {var}"
             file_dirs.pop(key, None)
     for key, raw in overrides.items():
+        if raw is None:
+            continue  # a flag that was not given
         bare = key.split(".", 1)[-1]
         if key.startswith("connection.") and bare in SECRET_NAMES and bare != "consumer_key":
             raise ConfigError(

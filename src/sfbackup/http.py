@@ -121,6 +121,9 @@ class SalesforceClient:
     ) -> requests.Response:
         """Send one API call with retries; return the response whose status is in `ok`.
 
+        `path_or_url` is a full URL, a path from the host (``/services/...``, e.g. a
+        nextRecordsUrl), or a suffix of `data_path` (``sobjects/``).
+
         With ``stream=True`` the body is left unread; the caller must close the response.
         """
         return self.fetch(method, path_or_url, params=params, json=json, headers=headers,
@@ -209,9 +212,9 @@ class SalesforceClient:
                 and self.settings.auth != "access_token"
                 and not reauthenticated
             ):
-                reauthenticated = True
                 log.info("session expired (%s); logging in again", fault.code)
-                self._relogin(token)
+                self._relogin(token)  # a login that cannot reach the org is retried like any call
+                reauthenticated = True
                 raise _Retry(fault, immediate=True)
             if fault.kind is FaultKind.TRANSIENT:
                 log.info("%s %s: %s, will retry", method, _path(url), fault.message)
@@ -272,7 +275,14 @@ class SalesforceClient:
             if fault.kind is FaultKind.TRANSIENT:
                 log.info("%s %s: %s, will retry", method, _path(url), fault.message)
                 raise _Retry(fault) from None
-            raise OrgUnreachable(f"{method} {_path(url)} failed: {fault.message}", url=_path(url)) from None
+            tls = isinstance(exc, requests.exceptions.SSLError)
+            raise OrgUnreachable(
+                f"{method} {_path(url)} failed: {fault.message}",
+                hint="set connection.ca_bundle to the CA that signs this server's certificate"
+                if tls
+                else None,
+                url=_path(url),
+            ) from None
         with self._lock:
             self.calls_made += 1
             usage = _API_USAGE.search(response.headers.get("Sforce-Limit-Info", ""))
@@ -334,6 +344,11 @@ class SalesforceClient:
                 f"Salesforce refused {where}: {fault.message}",
                 hint="the org's API limit is used up; run `sfbackup run --resume` later",
                 error_code=fault.code,
+            )
+        if fault.kind is FaultKind.REAUTH and self.settings.auth == "access_token":
+            return AuthenticationFailed(
+                f"Salesforce refused the access token for {where} (expired or revoked): {fault.message}",
+                hint="get a fresh token, or use a login flow that renews itself (password, jwt, ...)",
             )
         if fault.kind is FaultKind.REAUTH:
             return AuthenticationFailed(

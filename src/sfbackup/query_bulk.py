@@ -61,9 +61,10 @@ class BulkQuery:
     @staticmethod
     def submit(client: SalesforceClient, soql: str, *, include_deleted: bool) -> str:
         """Create a ``query``/``queryAll`` job and return its id. Refusals raise UnsupportedQuery."""
-        response = client.request(
+        created = client.fetch(
             "POST",
             client.data_path("jobs/query"),
+            consume=_json_body,
             json={
                 "operation": "queryAll" if include_deleted else "query",
                 "query": soql,
@@ -74,7 +75,7 @@ class BulkQuery:
             headers={"Content-Type": "application/json", "Accept": "application/json"},
             ok=(200, 201),
         )
-        job_id = str(response.json().get("id") or "")
+        job_id = str(created.get("id") or "") if isinstance(created, dict) else ""
         if not _JOB_ID.fullmatch(job_id):
             raise SalesforceError(
                 "the Bulk API created a query job without a usable id", error_code="BAD_RESPONSE"
@@ -196,6 +197,13 @@ def _read_page(response: requests.Response) -> BulkPage:
         raise TruncatedBody("the results page came without a Sforce-Locator header")
     next_locator = next_locator.strip()
     return BulkPage(csv=data, records=counted, locator=None if next_locator in ("", "null") else next_locator)
+
+
+def _json_body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise TruncatedBody("the job info is not complete JSON") from None
 
 
 def _job_failed(job_id: str, error_message: str) -> BulkJobFailed:
