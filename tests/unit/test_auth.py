@@ -258,3 +258,32 @@ def test_given_a_login_endpoint_in_trouble_when_logging_in_then_org_unreachable(
     with pytest.raises(OrgUnreachable, match="503"):
         log_in(settings_for(env))
     assert json.dumps(env)  # the env itself is untouched
+
+
+def test_given_a_sandbox_my_domain_when_logging_in_with_jwt_then_the_token_comes_from_it_for_test(
+    wire: responses.RequestsMock, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    sandbox = "https://acme--uat.sandbox.my.salesforce.com"
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = tmp_path / "key.pem"
+    key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    wire.post(f"{sandbox}/services/oauth2/token", json=token_body(sandbox))
+    wire.get(f"{sandbox}/services/oauth2/userinfo", json={"organization_id": "00D000000000002AAA"})
+    env = {"SF_USERNAME": "u@acme.com.uat", "SF_CONSUMER_KEY": "k", "SF_PRIVATE_KEY_FILE": str(key)}
+    org = log_in(settings_for(env, **{"connection.instance_url": sandbox}))
+    assert org.instance_url == sandbox
+    form = parse_qs(str(wire.calls[0].request.body))
+    claims = jwt.decode(
+        form["assertion"][0],
+        private.public_key(),
+        algorithms=["RS256"],
+        audience="https://test.salesforce.com",
+    )
+    assert claims["sub"] == "u@acme.com.uat"

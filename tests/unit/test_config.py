@@ -275,3 +275,16 @@ def test_given_the_example_config_when_loading_then_it_is_valid_and_matches_the_
     assert from_example.s3 == defaults.s3
     assert from_example.connection.api_version == defaults.connection.api_version
     assert from_example.connection.timeout_seconds == defaults.connection.timeout_seconds
+
+
+def test_given_the_lightning_ui_url_when_loading_then_the_api_url_is_asked_for() -> None:
+    with pytest.raises(ConfigError, match=r"my\.salesforce\.com"):
+        load_settings(None, env={"SF_INSTANCE_URL": "https://acme.lightning.force.com"}, overrides={})
+
+
+def test_given_flags_not_given_when_loading_then_they_do_not_hide_the_file(tmp_path: Path) -> None:
+    config = write(tmp_path, "[backup]\nformat = 'csv'\n")
+    settings = load_settings(
+        config, env={}, overrides={"backup.format": None, "connection.instance_url": None}
+    )
+    assert settings.backup.format == "csv"

@@ -401,3 +401,57 @@ class socket_closed_port:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+# ----------------------------------------------------------------------------------------------
+# transport.rewriting_session: how simple-salesforce's https://*.salesforce.com URLs reach a local URL
+
+
+def test_given_a_local_base_when_rewriting_then_salesforce_and_base_host_urls_go_there() -> None:
+    from sfbackup.transport import RewritingAdapter
+
+    adapter = RewritingAdapter("http://127.0.0.1:8080")
+    assert adapter.rewrite("https://login.salesforce.com/services/oauth2/token?a=1") == (
+        "http://127.0.0.1:8080/services/oauth2/token?a=1"
+    )
+    assert adapter.rewrite("https://acme.my.salesforce.com/services/Soap/u/62.0") == (
+        "http://127.0.0.1:8080/services/Soap/u/62.0"
+    )
+    assert (
+        adapter.rewrite("https://127.0.0.1:8080/services/data/v62.0/")
+        == "http://127.0.0.1:8080/services/data/v62.0/"
+    )
+    assert adapter.rewrite("https://bucket.s3.amazonaws.com/key") == "https://bucket.s3.amazonaws.com/key"
+    assert adapter.rewrite("https://evil-salesforce.com/x") == "https://evil-salesforce.com/x"
+    assert adapter.rewrite("http://127.0.0.1:8080/plain") == "http://127.0.0.1:8080/plain"
+
+
+def test_given_a_proxy_base_with_a_path_when_rewriting_then_the_prefix_is_kept() -> None:
+    from sfbackup.transport import RewritingAdapter
+
+    adapter = RewritingAdapter("https://proxy.internal/salesforce/")
+    assert adapter.rewrite("https://login.salesforce.com/services/oauth2/token") == (
+        "https://proxy.internal/salesforce/services/oauth2/token"
+    )
+
+
+def test_given_a_real_org_when_building_the_session_then_nothing_is_rewritten() -> None:
+    from sfbackup.transport import RewritingAdapter, needs_rewriting, rewriting_session
+
+    assert not needs_rewriting("https://acme.my.salesforce.com")
+    assert needs_rewriting("http://127.0.0.1:1234") and needs_rewriting("https://proxy.internal")
+    session = rewriting_session("https://acme.my.salesforce.com", verify="/etc/ssl/ca.pem")
+    assert not isinstance(session.get_adapter("https://login.salesforce.com/"), RewritingAdapter)
+    assert session.verify == "/etc/ssl/ca.pem"
+
+
+def test_given_a_rewriting_session_when_requesting_salesforce_urls_then_the_local_server_answers(
+    org: ScriptedOrg,
+) -> None:
+    from sfbackup.transport import rewriting_session
+
+    org.default["/services/data/"] = lambda h: send(h, 200, b"[]")
+    session = rewriting_session(org.url)
+    assert session.get("https://login.salesforce.com/services/data/", timeout=5).content == b"[]"
+    port = org.url.rsplit(":", 1)[1]
+    assert session.get(f"https://127.0.0.1:{port}/services/data/", timeout=5).status_code == 200
