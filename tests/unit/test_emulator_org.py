@@ -447,3 +447,20 @@ def test_given_restricted_setup_objects_when_filtered_as_required_then_they_answ
     history = large_catalog.describe("CaseHistory")
     assert {f["type"] for f in history["fields"]} >= {"anyType"}
     assert history["associateEntityType"] == "History" and history["associateParentEntity"] == "Case"
+
+
+def test_given_account_with_children_when_deleted_and_undeleted_then_children_follow(fresh: EmulatedOrg) -> None:
+    account = fresh.create("Account", {"Name": "Parent"})
+    contact = fresh.create("Contact", {"LastName": "Child", "AccountId": account})
+    attachment = fresh.create("Attachment", {"ParentId": contact, "Name": "c.txt",
+                                             "Body": base64.b64encode(b"c").decode()})
+    other = rest(fresh, "SELECT Id FROM Contact WHERE AccountId != null LIMIT 1")[0]["Id"]
+    fresh.delete("Account", account)
+    deleted = {r["Id"] for r in rest(fresh, "SELECT Id FROM Contact WHERE IsDeleted = true", include_deleted=True)}
+    assert contact in deleted and other not in deleted
+    assert rest(fresh, f"SELECT IsDeleted FROM Attachment WHERE Id = '{attachment}'", include_deleted=True)[0]["IsDeleted"]
+    describe = {(c["childSObject"], c["field"]): c["cascadeDelete"] for c in fresh.describe("Account")["childRelationships"]}
+    assert describe[("Contact", "AccountId")] is True and describe[("Account", "ParentId")] is False
+    fresh.undelete("Account", account)
+    assert fresh.get_record("Contact", contact, ["Id"])["Id"] == contact
+    assert fresh.get_record("Attachment", attachment, ["Id"])["Id"] == attachment

@@ -266,3 +266,17 @@ def test_given_where_clause_when_queried_then_selectivity_is_reported(
 def test_given_select_list_when_queried_then_cursor_fields_are_as_written(org: EmulatedOrg) -> None:
     cursor = org.query("SELECT id, Owner.name FROM Account", include_deleted=False, api="rest")
     assert cursor.fields == ["id", "Owner.name"] and cursor.object_name == "Account"
+
+
+def test_given_polymorphic_lookup_when_queried_then_name_entity_with_the_real_url(org: EmulatedOrg) -> None:
+    found = rows(org, "SELECT Id, ParentId, Parent.Name FROM Attachment")
+    kinds = set()
+    for record in found:
+        parent = record["Parent"]
+        assert parent["attributes"]["type"] == "Name" and isinstance(parent["Name"], str)
+        kind = parent["attributes"]["url"].split("/")[-2]
+        assert parent["attributes"]["url"].endswith(record["ParentId"])
+        kinds.add(kind)
+    assert len(kinds) > 1
+    named = rows(org, f"SELECT Id FROM Attachment WHERE Parent.Name = '{found[0]['Parent']['Name']}'")
+    assert found[0]["Id"] in {r["Id"] for r in named}

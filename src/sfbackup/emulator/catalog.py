@@ -306,7 +306,7 @@ class ObjectDef:
             "associateParentEntity": self.associate_parent_entity,
             "childRelationships": [
                 {
-                    "cascadeDelete": False,
+                    "cascadeDelete": (child, fld) in CASCADE_DELETE,
                     "childSObject": child,
                     "deprecatedAndHidden": False,
                     "field": fld,
@@ -354,6 +354,18 @@ class ObjectDef:
         return dict(sorted(body.items()))
 
 
+#: (child object, lookup field) pairs whose rows are deleted (and undeleted) with their parent.
+CASCADE_DELETE = frozenset(
+    {
+        ("Contact", "AccountId"),
+        ("Opportunity", "AccountId"),
+        ("Attachment", "ParentId"),
+        ("ContentDocumentLink", "LinkedEntityId"),
+        ("ContentDocumentLink", "ContentDocumentId"),
+        ("ContentVersion", "ContentDocumentId"),
+        ("Invoice__c", "Account__c"),
+    }
+)
 _FEED_ENABLED = frozenset({"Account", "Contact", "Lead", "Opportunity", "User", "ContentDocument"})
 _NOT_LAYOUTABLE = frozenset(
     {

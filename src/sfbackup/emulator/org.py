@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, Literal
 
 from sfbackup.emulator import datagen
-from sfbackup.emulator.catalog import ObjectDef, build_catalog
+from sfbackup.emulator.catalog import CASCADE_DELETE, ObjectDef, build_catalog
 from sfbackup.emulator.soql import Node, OrgError, Plan, compile_query, parse, parse_datetime, sql_datetime
 
 __all__ = ["Blob", "Cursor", "EmulatedOrg", "OrgConfig", "OrgCredentials", "OrgError"]
@@ -191,10 +191,12 @@ class Cursor:
 
     def _render(self, row: tuple[Any, ...], node: Node) -> dict[str, Any]:
         record_id = row[node.id_index] if node.id_index is not None else None
+        # Polymorphic lookups resolve to Salesforce's `Name` entity; the url names the real object.
+        type_name = row[node.type_index] if node.type_index is not None else node.type_name
         rec: dict[str, Any] = {
             "attributes": {
-                "type": node.type_name,
-                "url": f"{self._prefix}/sobjects/{node.type_name}/{record_id}",
+                "type": "Name" if node.type_index is not None else type_name,
+                "url": f"{self._prefix}/sobjects/{type_name}/{record_id}",
             }
         }
         for key, kind, arg in node.items:
@@ -698,7 +700,8 @@ class EmulatedOrg:
                 raise
 
     def delete(self, name: str, record_id: str) -> None:
-        """Soft delete: IsDeleted = true and SystemModstamp = now (queryAll still returns it)."""
+        """Soft delete: IsDeleted = true and SystemModstamp = now (queryAll still returns it).
+        Cascading children (an Account's Contacts, Opportunities, Attachments...) go with it."""
         obj = self._object(name)
         with self._lock:
             row_id = self._existing(obj, record_id)
@@ -706,25 +709,54 @@ class EmulatedOrg:
             if not obj.has_is_deleted:
                 conn.execute(f'DELETE FROM "{obj.name}" WHERE "Id" = ?', (row_id,))
                 return
-            self._set_deleted(conn, obj, row_id, True)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._cascade(conn, obj, [row_id], sql_datetime(self.now()), None)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
-    def _set_deleted(self, conn: sqlite3.Connection, obj: ObjectDef, row_id: str, deleted: bool) -> None:
-        now = sql_datetime(self.now())
+    def _cascade(
+        self, conn: sqlite3.Connection, obj: ObjectDef, ids: list[str], stamp: str, restore_stamp: str | None
+    ) -> None:
+        """Delete (restore_stamp None) or undelete `ids` and, recursively, their cascading children.
+        Undelete restores the children deleted together with the parent (same SystemModstamp)."""
+        if not ids or not obj.has_is_deleted:
+            return
         sets = '"IsDeleted" = ?, "SystemModstamp" = ?'
-        params: list[Any] = [int(deleted), now]
         if obj.field("LastModifiedDate") is not None:
             sets += ', "LastModifiedDate" = ?'
-            params.append(now)
-        conn.execute(f'UPDATE "{obj.name}" SET {sets} WHERE "Id" = ?', [*params, row_id])
+        values = [0 if restore_stamp else 1, stamp] + ([stamp] if obj.field("LastModifiedDate") else [])
+        match = '"IsDeleted" = 1 AND "SystemModstamp" = ?' if restore_stamp else '"IsDeleted" = 0'
+        extra = [restore_stamp] if restore_stamp else []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            conn.execute(f'UPDATE "{obj.name}" SET {sets} WHERE "Id" IN ({marks})', [*values, *chunk])
+            for child_name, field_name, _ in obj.child_relationships:
+                if (child_name, field_name) not in CASCADE_DELETE:
+                    continue
+                child = self._catalog[child_name.lower()]
+                child_ids = [
+                    r[0]
+                    for r in conn.execute(
+                        f'SELECT "Id" FROM "{child.name}" WHERE "{field_name}" IN ({marks}) AND {match}',
+                        [*chunk, *extra],
+                    )
+                ]
+                self._cascade(conn, child, child_ids, stamp, restore_stamp)
 
     def undelete(self, name: str, record_id: str) -> None:
-        """Restore a soft-deleted record from the recycle bin."""
+        """Restore a soft-deleted record (and what was deleted with it) from the recycle bin."""
         obj = self._object(name)
         row_id = datagen.normalize_id(record_id)
         with self._lock:
             conn = self._conn()
             found = (
-                conn.execute(f'SELECT 1 FROM "{obj.name}" WHERE "Id" = ?', (row_id,)).fetchone()
+                conn.execute(
+                    f'SELECT "SystemModstamp" FROM "{obj.name}" WHERE "Id" = ? AND "IsDeleted" = 1', (row_id,)
+                ).fetchone()
                 if obj.has_is_deleted
                 else None
             )
@@ -734,7 +766,13 @@ class EmulatedOrg:
                     "NOT_FOUND",
                     f"Provided external ID field does not exist or is not accessible: {record_id}",
                 )
-            self._set_deleted(conn, obj, str(row_id), False)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._cascade(conn, obj, [str(row_id)], sql_datetime(self.now()), str(found[0]))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     def purge(self, name: str, record_id: str) -> None:
         """Remove a record for good (emptying the recycle bin): it no longer appears even in queryAll."""

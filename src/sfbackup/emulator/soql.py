@@ -523,6 +523,7 @@ class Resolved:
     fd: Any  # catalog.FieldDef
     obj: Any  # catalog.ObjectDef that owns fd
     rel_path: tuple[str, ...]  # relationship names (describe spelling) leading to obj
+    options: list[tuple[str, Any]] | None = None  # polymorphic lookup: (alias, ObjectDef) per target
 
 
 @dataclass
@@ -532,6 +533,7 @@ class Node:
     type_name: str
     id_index: int | None
     items: list[tuple[str, str, Any]] = field(default_factory=list)  # key, kind, arg
+    type_index: int | None = None  # polymorphic lookups: the column holding the record's type
 
 
 class Compiler:
@@ -542,7 +544,7 @@ class Compiler:
         self.catalog = catalog
         self.today = today
         self.api = api
-        self.joins: dict[tuple[str, ...], tuple[str, Any]] = {}  # rel path -> (alias, ObjectDef)
+        self.joins: dict[tuple[str, ...], list[tuple[str, Any]]] = {}  # rel path -> [(alias, ObjectDef)]
         self.join_sql: list[str] = []
         self.params: list[Any] = []
         obj = catalog.get(query.object_name.lower())
@@ -564,31 +566,40 @@ class Compiler:
     def resolve(self, path: FieldPath) -> Resolved:
         obj, alias = self.obj, "t0"
         rels: list[str] = []
-        for rel in path.parts[:-1]:
+        bad = OrgError(400, "INVALID_FIELD", located(self.q.soql, path.pos, ""))
+        for hop, rel in enumerate(path.parts[:-1]):
             ref = next(
                 (f for f in obj.fields if f.relationship_name and f.relationship_name.lower() == rel.lower()),
                 None,
             )
-            if ref is None:
-                raise OrgError(
-                    400, "INVALID_FIELD", located(self.q.soql, path.pos, _BAD_RELATIONSHIP.format(r=rel))
-                )
-            target_name = "User" if "User" in ref.reference_to else ref.reference_to[0]
-            target = self.catalog.get(target_name.lower())
-            if target is None:
-                raise OrgError(
-                    400, "INVALID_FIELD", located(self.q.soql, path.pos, _BAD_RELATIONSHIP.format(r=rel))
-                )
+            targets = [t for t in (self.catalog.get(n.lower()) for n in ref.reference_to) if t] if ref else []
+            polymorphic = len(targets) > 1
+            if ref is None or not targets or (polymorphic and hop != len(path.parts) - 2):
+                bad.message = located(self.q.soql, path.pos, _BAD_RELATIONSHIP.format(r=rel))
+                raise bad
             rels.append(ref.relationship_name)
             key = tuple(rels)
             if key not in self.joins:
-                new_alias = f"t{len(self.joins) + 1}"
-                self.joins[key] = (new_alias, target)
-                self.join_sql.append(
-                    f"LEFT JOIN {quote_ident(target.name)} AS {new_alias} ON "
-                    f'{new_alias}."Id" = {alias}.{quote_ident(ref.name)}'
-                )
-            alias, obj = self.joins[key]
+                aliases = []
+                for target in targets:
+                    new_alias = f"t{len(self.join_sql) + 1}"
+                    aliases.append((new_alias, target))
+                    self.join_sql.append(
+                        f"LEFT JOIN {quote_ident(target.name)} AS {new_alias} ON "
+                        f'{new_alias}."Id" = {alias}.{quote_ident(ref.name)}'
+                    )
+                self.joins[key] = aliases
+            if polymorphic:
+                # A polymorphic lookup (Owner, Parent, LinkedEntity): one join per possible target.
+                options = self.joins[key]
+                fd = next((o.field(path.parts[-1]) for _, o in options if o.field(path.parts[-1])), None)
+                if fd is None:
+                    bad.message = located(
+                        self.q.soql, path.pos, _NO_SUCH_COLUMN.format(f=path.parts[-1], o="Name")
+                    )
+                    raise bad
+                return Resolved("", fd, options[0][1], key, options)
+            alias, obj = self.joins[key][0]
         fd = obj.field(path.parts[-1])
         if fd is None:
             raise OrgError(
@@ -599,7 +610,11 @@ class Compiler:
         return Resolved(alias, fd, obj, tuple(rels))
 
     def column(self, r: Resolved, name: str | None = None) -> str:
-        return f"{r.alias}.{quote_ident(name or r.fd.name)}"
+        name = name or r.fd.name
+        if r.options:
+            cols = [f"{a}.{quote_ident(name)}" for a, o in r.options if o.field(name) is not None]
+            return f"COALESCE({', '.join(cols)})" if len(cols) > 1 else cols[0]
+        return f"{r.alias}.{quote_ident(name)}"
 
     # WHERE ----------------------------------------------------------------------------------------
     def condition(self, cond: Condition, negated: bool = False) -> str:
@@ -867,8 +882,14 @@ class Compiler:
         if rel_path in plan.nodes:
             return plan.nodes[rel_path]
         parent = self.node_for(plan, rel_path[:-1])
-        alias, target = self.joins[rel_path]
-        node = Node(target.name, self.add(plan, f'{alias}."Id"'))
+        options = self.joins[rel_path]
+        if len(options) == 1:
+            node = Node(options[0][1].name, self.add(plan, f'{options[0][0]}."Id"'))
+        else:
+            ids = ", ".join(f'{a}."Id"' for a, _ in options)
+            kinds = " ".join(f"WHEN {a}.\"Id\" IS NOT NULL THEN '{o.name}'" for a, o in options)
+            node = Node(options[0][1].name, self.add(plan, f"COALESCE({ids})"))
+            node.type_index = self.add(plan, f"CASE {kinds} END")
         parent.items.append((rel_path[-1], "parent", node))
         plan.nodes[rel_path] = node
         return node
