@@ -1,0 +1,232 @@
+"""Findings, the cancellation verdict and the report renderers, without any repository."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from sfbackup.errors import UsageError
+from sfbackup.repository.manifest import CoverageEntry, Manifest, ObjectEntry
+from sfbackup.verify.checker import in_subset, parse_subset
+from sfbackup.verify.findings import KINDS, Finding, FindingFactory, count_by_severity, name_ids
+from sfbackup.verify.org_compare import coverage_report
+from sfbackup.verify.report import NOT_SAFE, SAFE, ReportData, render_html, render_markdown, to_json, verdict
+
+SNAPSHOT = "20261127T020000Z-3f9a1c2e"
+T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+make = FindingFactory(SNAPSHOT, "/backups/acme")
+
+
+def report(**overrides: Any) -> ReportData:
+    values: dict[str, Any] = {
+        "snapshot_id": SNAPSHOT,
+        "state": "complete",
+        "t0": T0,
+        "org": {
+            "org_id": "00D000000000001AAA",
+            "org_name": "Acme Corp",
+            "instance_url": "https://acme.example",
+        },
+        "repository": "/backups/acme",
+        "level": "read-data",
+        "verified_at": datetime(2026, 11, 27, 3, 0, tzinfo=UTC),
+        "passed": True,
+        "against_org": True,
+        "ids": True,
+        "findings": [],
+        "objects": [
+            {"object": "Account", "state": "done", "org_count": 10, "backup_rows": 10, "status": "ok"}
+        ],
+        "coverage": [
+            {"object": "Account", "status": "backed_up", "reason": None},
+            {"object": "Lead", "status": "excluded_by_config", "reason": "not in the selected objects"},
+        ],
+    }
+    values.update(overrides)
+    return ReportData(**values)
+
+
+# --- findings ----------------------------------------------------------------------------------
+
+
+def test_given_a_kind_when_made_then_severity_and_what_to_do_come_from_the_table() -> None:
+    finding = make("missing_part", "part gone", object="Account", path="objects/Account/part-00000.parquet")
+
+    assert finding.severity == "error" and finding.is_failure
+    assert finding.snapshot_id == SNAPSHOT
+    assert "/backups/acme" in finding.what_to_do and "{repo}" not in finding.what_to_do
+
+
+def test_given_every_kind_then_deleted_since_export_is_the_explained_info_kind() -> None:
+    assert KINDS["deleted_since_export"][0] == "info"
+    assert KINDS["coverage_gap"][0] == "warning"
+    assert all(severity in ("error", "warning", "info") for severity, _ in KINDS.values())
+    assert "run --resume" in KINDS["object_failed"][1]
+
+
+def test_given_finding_when_round_tripped_through_json_then_equal() -> None:
+    finding = make("missing_ids", "2 missing", object="Account", expected=5, actual=["001A", "001B"])
+
+    assert Finding.from_dict(json.loads(json.dumps(finding.to_dict()))) == finding
+
+
+def test_given_many_ids_when_named_then_text_is_bounded() -> None:
+    ids = [f"001{n:015d}" for n in range(30)]
+
+    text = name_ids(ids, limit=3)
+
+    assert text.endswith("and 27 more") and text.count(", ") == 2
+
+
+def test_given_findings_when_counted_then_by_severity() -> None:
+    findings = [make("missing_blob", "x"), make("coverage_gap", "y"), make("deleted_since_export", "z")]
+
+    assert count_by_severity(findings) == {"error": 1, "warning": 1, "info": 1}
+
+
+# --- read-data subsets --------------------------------------------------------------------------
+
+
+def test_given_subsets_when_all_run_then_every_hash_is_read_exactly_once() -> None:
+    hashes = [f"{n:08x}" + "0" * 56 for n in range(0, 2**32, 2**32 // 97)]
+
+    picked = [sum(in_subset(h, (n, 7)) for n in range(1, 8)) for h in hashes]
+
+    assert picked == [1] * len(hashes)
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "1/0", "a/b", "1", "1/2/3"])
+def test_given_bad_subset_text_when_parsed_then_usage_error(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_subset(text)
+
+
+# --- verdict ------------------------------------------------------------------------------------
+
+
+def test_given_everything_verified_against_org_then_safe_and_lists_configured_exclusions() -> None:
+    decision = verdict(report())
+
+    assert decision.safe
+    assert decision.line.startswith(SAFE) and "1 objects excluded by configuration" in decision.line
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"against_org": False, "ids": False}, "not compared with the org"),
+        (
+            {"passed": False, "findings": [make("missing_part", "part-00001 of Account is missing")]},
+            "missing",
+        ),
+        ({"findings": [make("coverage_gap", "Quote is not in the backup")]}, "Quote is not in the backup"),
+        ({"state": "exported"}, "not complete"),
+    ],
+)
+def test_given_a_gap_when_verdict_then_not_safe_with_the_reason(
+    overrides: dict[str, Any], reason: str
+) -> None:
+    decision = verdict(report(**overrides))
+
+    assert not decision.safe
+    assert decision.line.startswith(NOT_SAFE)
+    assert any(reason in r for r in decision.reasons)
+
+
+def test_given_explained_deletions_only_then_still_safe() -> None:
+    data = report(findings=[make("deleted_since_export", "3 Contact records were deleted since")])
+
+    assert verdict(data).safe
+
+
+# --- renderers ----------------------------------------------------------------------------------
+
+
+def test_given_hostile_text_when_rendered_then_html_escapes_it_and_markdown_keeps_tables() -> None:
+    hostile = make("missing_ids", "<script>alert(1)</script> | name", object="Account")
+    data = report(passed=False, findings=[hostile])
+
+    page = render_html(data)
+    text = render_markdown(data)
+
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "\\|" in text
+    assert NOT_SAFE in page and NOT_SAFE in text
+
+
+def test_given_report_when_html_then_it_needs_nothing_from_the_network() -> None:
+    page = render_html(report())
+
+    for marker in ("<link", "<script", "src=", "@import", "url("):
+        assert marker not in page
+    assert "<style>" in page
+
+
+def test_given_report_when_json_then_machine_readable_summary() -> None:
+    document = to_json(report(findings=[make("deleted_since_export", "gone")]))
+
+    assert document["verdict"]["safe"] is True
+    assert document["counts"] == {"error": 0, "warning": 0, "info": 1}
+    assert document["findings"][0]["kind"] == "deleted_since_export"
+    assert document["t0"] == "2026-11-27T02:00:00.000Z"
+
+
+# --- coverage -----------------------------------------------------------------------------------
+
+
+def _manifest(**kw: Any) -> Manifest:
+    return Manifest(snapshot_id=SNAPSHOT, t0=T0, **kw)
+
+
+def test_given_manifest_coverage_and_fresh_describe_when_compared_then_new_objects_are_gaps() -> None:
+    manifest = _manifest(
+        objects={"Account": ObjectEntry(state="done", rows=3)},
+        coverage=[
+            CoverageEntry("Account", "backed_up"),
+            CoverageEntry("Lead", "excluded_by_config", "not in the selected objects"),
+            CoverageEntry(
+                "ContentFolderItem", "not_exportable", "MALFORMED_QUERY: Implementation restriction"
+            ),
+        ],
+    )
+    sobjects = [
+        {"name": "Account", "queryable": True},
+        {"name": "Quote__c", "queryable": True},
+        {"name": "AccountChangeEvent", "queryable": False},
+    ]
+
+    rows, findings = coverage_report(manifest, sobjects, make)
+
+    statuses = {r.object: r.status for r in rows}
+    assert statuses == {
+        "Account": "backed_up",
+        "Lead": "excluded_by_config",
+        "ContentFolderItem": "not_exportable",
+        "Quote__c": "not_backed_up",
+        "AccountChangeEvent": "not_queryable",
+    }
+    gaps = {f.object for f in findings if f.kind == "coverage_gap"}
+    assert gaps == {"ContentFolderItem", "Quote__c"}
+    assert all(f.severity == "warning" for f in findings if f.kind == "coverage_gap")
+
+
+def test_given_file_records_without_bodies_when_coverage_then_gap_says_files_were_off() -> None:
+    manifest = _manifest(
+        objects={"Attachment": ObjectEntry(state="done", rows=4)},
+        settings={"files": False},
+        coverage=[CoverageEntry("Attachment", "backed_up")],
+    )
+
+    _rows, findings = coverage_report(manifest, None, make)
+
+    assert [(f.kind, f.object) for f in findings] == [("coverage_gap", "Attachment")]
+    assert "turned off" in findings[0].explanation
+
+
+def test_given_no_coverage_and_no_org_when_reported_then_coverage_unknown() -> None:
+    _rows, findings = coverage_report(_manifest(), None, make)
+
+    assert [f.kind for f in findings] == ["coverage_unknown"]
