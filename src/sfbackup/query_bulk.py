@@ -142,9 +142,16 @@ class BulkQuery:
             params: dict[str, Any] = {"maxRecords": max_records}
             if locator:
                 params["locator"] = locator
-            page = client.fetch(
-                "GET", path, params=params, headers={"Accept": "text/csv"}, consume=_read_page
-            )
+            try:
+                page = client.fetch(
+                    "GET", path, params=params, headers={"Accept": "text/csv"}, consume=_read_page
+                )
+            except SalesforceError as exc:
+                if exc.status == 409:  # results must be read with the API version that created the job
+                    exc.hint = (
+                        f"read job {job_id} with the API version it was created with (see its apiVersion)"
+                    )
+                raise
             yield page
             if page.locator is None:
                 return
