@@ -670,3 +670,44 @@ def test_given_the_emulator_command_when_started_then_one_json_line_and_clean_ex
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+
+
+# -- Bulk API 1.0 (tap-salesforce's BULK mode) ------------------------------------------------------
+
+
+def test_given_a_bulk1_csv_query_job_when_batch_completes_then_xml_batch_info_and_csv_result(
+    emu: RunningEmulator, http: requests.Session
+) -> None:
+    total = count(http, emu, "SELECT COUNT() FROM Account", kind="queryAll")
+    async_url = f"{emu.instance_url}/services/async/61.0/job"
+    headers = {"X-SFDC-Session": emu.access_token(), "Content-Type": "application/json"}
+    job = requests.post(
+        async_url, json={"operation": "queryAll", "object": "Account", "contentType": "CSV"}, headers=headers
+    )
+    assert job.status_code == 201 and job.headers["Content-Type"] == "application/json"
+    job_id = job.json()["id"]
+    assert job.json()["state"] == "Open"
+    batch = requests.post(
+        f"{async_url}/{job_id}/batch",
+        data="SELECT Id, Name FROM Account",
+        headers={**headers, "Content-Type": "text/csv"},
+    )
+    assert batch.status_code == 201 and "<state>Queued</state>" in batch.text
+    batch_id = re.search(r"<id>(751\w+)</id>", batch.text).group(1)  # type: ignore[union-attr]
+    closed = requests.post(f"{async_url}/{job_id}", json={"state": "Closed"}, headers=headers)
+    assert closed.json()["state"] == "Closed"
+    deadline = time.time() + 30
+    while "<state>Completed</state>" not in (
+        info := requests.get(f"{async_url}/{job_id}/batch/{batch_id}", headers=headers).text
+    ):
+        assert time.time() < deadline and "<state>Failed</state>" not in info
+        time.sleep(0.05)
+    listing = requests.get(f"{async_url}/{job_id}/batch/{batch_id}/result", headers=headers).text
+    result_id = re.search(r"<result>(752\w+)</result>", listing).group(1)  # type: ignore[union-attr]
+    csv_text = requests.get(f"{async_url}/{job_id}/batch/{batch_id}/result/{result_id}", headers=headers).text
+    assert len(csv_text.splitlines()) - 1 == total
+
+
+def test_given_a_bulk1_call_without_session_then_400_invalid_session_id(emu: RunningEmulator) -> None:
+    response = requests.get(f"{emu.instance_url}/services/async/61.0/job/750000000000000AAA")
+    assert response.status_code == 400 and "<exceptionCode>InvalidSessionId</exceptionCode>" in response.text

@@ -113,9 +113,11 @@ class BulkJobs:
     def result_megabytes(self) -> int:
         return self._result_bytes // (1 << 20)
 
-    def add(self, job: QueryJob) -> None:
+    def add(self, job: QueryJob, *, listed: bool = True) -> None:
+        """Start rendering `job`; unlisted jobs (Bulk 1.0 batches) stay out of `GET jobs/query`."""
         with self._lock:
-            self._jobs[job.id] = job
+            if listed:
+                self._jobs[job.id] = job
             self._created += 1
         self._pool.submit(self._run, job)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-from sfbackup.emulator import routes_auth, routes_bulk, routes_rest, wire
+from sfbackup.emulator import routes_auth, routes_bulk, routes_bulk1, routes_rest, wire
 from sfbackup.emulator.faults import FaultConfig, Faults
 from sfbackup.emulator.org import Cursor, EmulatedOrg, OrgConfig, OrgCredentials, OrgError
 from sfbackup.emulator.wire import Request, Response
@@ -52,6 +52,7 @@ class Route:
 
 def _routes() -> list[Route]:
     data = r"/services/data/(?P<version>v[0-9.]+)"
+    job1 = r"/services/async/(?P<bulk1_version>[0-9.]+)/job/(?P<job>750\w+)"
     table: list[tuple[str, str, RouteFn, bool, bool]] = [
         ("POST", r"/services/oauth2/token", routes_auth.token, False, False),
         ("POST", r"/services/Soap/u/(?P<version>[0-9.]+)(?:/[^/]*)?", routes_auth.soap_login, False, False),
@@ -80,6 +81,15 @@ def _routes() -> list[Route]:
         ("PATCH", data + r"/jobs/query/(?P<job>750\w+)/?", routes_bulk.abort_job, True, True),
         ("DELETE", data + r"/jobs/query/(?P<job>750\w+)/?", routes_bulk.delete_job, True, True),
         ("GET", data + r"/jobs/query/(?P<job>750\w+)/results/?", routes_bulk.results, True, True),
+        ("POST", r"/services/async/(?P<bulk1_version>[0-9.]+)/job/?", routes_bulk1.create_job, True, True),
+        ("GET", job1 + r"/?", routes_bulk1.get_job, True, True),
+        ("POST", job1 + r"/?", routes_bulk1.update_job, True, True),
+        ("POST", job1 + r"/batch/?", routes_bulk1.add_batch, True, True),
+        ("GET", job1 + r"/batch/?", routes_bulk1.list_batches, True, True),
+        ("GET", job1 + r"/batch/(?P<batch>751\w+)/?", routes_bulk1.get_batch, True, True),
+        ("GET", job1 + r"/batch/(?P<batch>751\w+)/result/?", routes_bulk1.result_list, True, True),
+        ("GET", job1 + r"/batch/(?P<batch>751\w+)/result/(?P<result>752\w+)/?", routes_bulk1.result,
+         True, True),
     ]
     return [Route(m, re.compile(p), h, a, c) for m, p, h, a, c in table]
 
@@ -118,6 +128,7 @@ class EmulatorServer:
         self.sessions = routes_auth.Sessions(self)
         self.cursors = routes_rest.QueryCursors()
         self.jobs = routes_bulk.BulkJobs(self)
+        self.bulk1 = routes_bulk1.Bulk1Jobs()
         self.routes = _routes()
         self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.emulator = self
@@ -185,7 +196,8 @@ class EmulatorServer:
         if route.auth:
             denied = self.sessions.authenticate(request)
             if denied is not None:
-                return denied
+                is_bulk1 = request.path.startswith("/services/async/")
+                return routes_bulk1.session_error(request) if is_bulk1 else denied
         if route.counted and not self.api_usage.take(self.daily_limit()):
             response = wire.error_response(request, 403, "REQUEST_LIMIT_EXCEEDED",
                                            "TotalRequests Limit exceeded.")
