@@ -23,7 +23,7 @@ from simple_salesforce.exceptions import SalesforceError as SimpleSalesforceErro
 
 from .config import SECRET_ENV, ConnectionSettings
 from .errors import AuthenticationFailed, ConfigError, OrgUnreachable, redact
-from .transport import needs_rewriting
+from .transport import RewritingAdapter, needs_rewriting, rewriting_session
 
 __all__ = ["DEFAULT_LOGIN_URL", "OrgSession", "login", "login_base_url", "session_base_url"]
 
@@ -70,6 +70,11 @@ def login(settings: ConnectionSettings, http: requests.Session) -> OrgSession:
     method = settings.auth
     base = login_base_url(settings)
     used = _used_settings(settings)
+    if needs_rewriting(base) and not isinstance(
+        http.get_adapter("https://login.salesforce.com/"), RewritingAdapter
+    ):
+        # simple-salesforce only builds https://*.salesforce.com URLs; they must reach `base`.
+        http = rewriting_session(session_base_url(settings), verify=settings.verify)
     try:
         sf = _salesforce(settings, http, base)
     except SalesforceAuthenticationFailed as exc:

@@ -287,3 +287,17 @@ def test_given_a_sandbox_my_domain_when_logging_in_with_jwt_then_the_token_comes
         audience="https://test.salesforce.com",
     )
     assert claims["sub"] == "u@acme.com.uat"
+
+
+def test_given_a_plain_session_when_logging_in_to_the_emulator_then_auth_rewrites_by_itself(
+    emulator: Any,
+) -> None:
+    creds = emulator.credentials
+    env = {
+        "SF_USERNAME": creds.username,
+        "SF_PASSWORD": creds.password,
+        "SF_SECURITY_TOKEN": creds.security_token,
+    }
+    settings = settings_for(env, **{"connection.instance_url": emulator.instance_url})
+    org = auth.login(settings, requests.Session())
+    assert org.org_id == creds.org_id
