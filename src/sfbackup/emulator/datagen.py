@@ -7,6 +7,7 @@ from (seed, record id, version) and never held whole in memory.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import random
@@ -42,14 +43,27 @@ def id_suffix(id15: str) -> str:
     return _SUFFIX[int(bits[4::-1], 2)] + _SUFFIX[int(bits[9:4:-1], 2)] + _SUFFIX[int(bits[14:9:-1], 2)]
 
 
+_PAIRS = [a + b for a in _BASE62 for b in _BASE62]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _chunk_suffix(chunk: str) -> str:
+    return _SUFFIX[int(chunk.translate(_UPPER_BITS)[::-1], 2)]
+
+
 def make_id(prefix: str, n: int) -> str:
     """The n-th 18-character id with key prefix `prefix` (ids sort in creation order)."""
-    digits = ""
-    while n:
-        n, r = divmod(n, 62)
-        digits = _BASE62[r] + digits
-    id15 = prefix + "Dx" + digits.rjust(10, "0")
-    return id15 + id_suffix(id15)
+    if n < 3844**3:
+        high, low = divmod(n, 3844)
+        digits = "0000" + _PAIRS[high // 3844] + _PAIRS[high % 3844] + _PAIRS[low]
+    else:
+        digits = ""
+        while n:
+            n, r = divmod(n, 62)
+            digits = _BASE62[r] + digits
+        digits = digits.rjust(10, "0")
+    head = prefix + "Dx"  # ids are prefix + "Dx" + 10 digits: exactly the three 5-character chunks
+    return head + digits + _chunk_suffix(head) + _chunk_suffix(digits[:5]) + _chunk_suffix(digits[5:])
 
 
 def normalize_id(value: str) -> str | None:
@@ -62,9 +76,18 @@ def normalize_id(value: str) -> str | None:
 # -- values --------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def _day_text(day: int) -> str:
+    return time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+
+
+_TIME_OF_DAY = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.000Z" for s in range(86400)]
+
+
 def fmt_ts(ts: int) -> str:
     """Stored datetime form `YYYY-MM-DDTHH:MM:SS.000Z` of a Unix timestamp."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ts))
+    day, second = divmod(ts, 86400)
+    return _day_text(day) + _TIME_OF_DAY[second]
 
 
 def fmt_date(ts: int) -> str:
