@@ -196,3 +196,29 @@ def test_given_an_org_near_its_daily_limit_when_calling_then_the_reserve_stops_t
             for _ in range(30):
                 client.get_json(client.data_path("limits/"))
         assert client.api_usage is not None and client.api_usage[1] == 20
+
+
+def test_given_parent_fields_and_a_compound_address_when_querying_then_only_attributes_are_dropped(
+    client: SalesforceClient,
+) -> None:
+    soql = "SELECT Id, Owner.Name, BillingAddress FROM Account LIMIT 5"
+    (page,) = list(query_rest.iter_query_pages(client, soql, include_deleted=False))
+    record = page[0]
+    assert set(record) == {"Id", "Owner", "BillingAddress"}
+    assert set(record["Owner"]) == {"Name"}
+    address = next(r["BillingAddress"] for r in page if r["BillingAddress"])
+    assert {"city", "street", "latitude"} <= set(address)
+
+
+def test_given_a_query_too_long_for_a_url_when_querying_rest_then_it_says_to_use_bulk(
+    client: SalesforceClient,
+) -> None:
+    from sfbackup import soql as soql_builder
+    from sfbackup.errors import UnsupportedQuery
+
+    ids = [f"001{i:015d}" for i in range(900)]
+    soql = soql_builder.build_select("Account", ["Id"], where=soql_builder.in_clause("Id", ids))
+    calls = client.calls_made
+    with pytest.raises(UnsupportedQuery, match="Bulk"):
+        next(query_rest.iter_query_pages(client, soql, include_deleted=False))
+    assert client.calls_made == calls
