@@ -30,7 +30,7 @@ from sfbackup.plan import ObjectPlan
 from sfbackup.progress import NullProgress, Progress
 from sfbackup.repository.layout import part_relpath
 from sfbackup.repository.manifest import ObjectEntry, PartInfo
-from sfbackup.writers import open_part_writer
+from sfbackup.writers import PartWriter, open_part_writer
 
 REST_PART_ROWS = 200_000
 ID_BATCH_SIZE = 200
@@ -162,7 +162,7 @@ class RecordExporter:
         previous_parts: list[PartInfo],
         checkpoint: Checkpoint,
     ) -> None:
-        schema = arrow_schema(plan.fields)
+        schema = arrow_schema(plan.fields, object_name=plan.name)
         start_locator: str | None = None
         if resume and resume.get("bulk_job_id"):
             job_id = str(resume["bulk_job_id"])
@@ -179,7 +179,7 @@ class RecordExporter:
         ):
             self._check_stop()
             batch = batch_from_bulk_csv(page.csv, plan.fields, schema)
-            self._write_part(plan.name, result, iter([batch]), schema)
+            self._write_parts(plan.name, result, iter([batch]), schema, rows_per_part=batch.num_rows + 1)
             result.resume = {"bulk_job_id": job_id, "locator": page.locator,
                              "api_version": self.client.api_version}
             checkpoint(plan.name, result)
@@ -197,7 +197,7 @@ class RecordExporter:
             pass  # jobs are deleted by Salesforce after 7 days anyway
 
     def _export_rest(self, plan: ObjectPlan, result: ObjectEntry) -> None:
-        schema = arrow_schema(plan.fields)
+        schema = arrow_schema(plan.fields, object_name=plan.name)
         include_deleted = plan.operation == "queryAll"
         if plan.id_filter is not None:
             pages = self._id_filtered_pages(plan, include_deleted)
@@ -209,17 +209,7 @@ class RecordExporter:
                 self._check_stop()
                 yield batch_from_rest_records(records, plan.fields, schema)
 
-        buffered: list[pa.RecordBatch] = []
-        buffered_rows = 0
-        for batch in batches():
-            buffered.append(batch)
-            buffered_rows += batch.num_rows
-            if buffered_rows >= REST_PART_ROWS:
-                self._write_part(plan.name, result, iter(buffered), schema)
-                buffered, buffered_rows = [], 0
-                self.progress.object_progress(plan.name, result.rows)
-        if buffered or not result.parts:
-            self._write_part(plan.name, result, iter(buffered), schema)
+        self._write_parts(plan.name, result, batches(), schema, rows_per_part=REST_PART_ROWS)
         self.progress.object_progress(plan.name, result.rows)
 
     def _splitting_pages(
@@ -267,27 +257,53 @@ class RecordExporter:
                 self.client, plan.soql(extra_where=where), include_deleted=include_deleted
             )
 
-    def _write_part(
-        self, name: str, result: ObjectEntry, batches: Iterator[pa.RecordBatch], schema: pa.Schema
+    def _write_parts(
+        self,
+        name: str,
+        result: ObjectEntry,
+        batches: Iterator[pa.RecordBatch],
+        schema: pa.Schema,
+        *,
+        rows_per_part: int,
     ) -> None:
+        """Write batches as they come into parts of about `rows_per_part` rows (at least one part)."""
+        writer: PartWriter | None = None
+        rows_in_part = deleted_in_part = 0
+        try:
+            for batch in batches:
+                if writer is None:
+                    writer = self._open_part(name, result, schema)
+                writer.write(batch)
+                rows_in_part += batch.num_rows
+                deleted_in_part += _count_deleted(batch)
+                if rows_in_part >= rows_per_part:
+                    self._close_part(writer, result, deleted_in_part)
+                    writer, rows_in_part, deleted_in_part = None, 0, 0
+                    self.progress.object_progress(name, result.rows)
+            if writer is None and not result.parts:
+                writer = self._open_part(name, result, schema)
+            if writer is not None:
+                self._close_part(writer, result, deleted_in_part)
+                writer = None
+        finally:
+            if writer is not None:
+                writer.abort()
+
+    def _open_part(self, name: str, result: ObjectEntry, schema: pa.Schema) -> PartWriter:
         relative = part_relpath(name, len(result.parts), self.file_format)
-        writer = open_part_writer(
+        return open_part_writer(
             self.file_format,
             self.snapshot_dir / relative,
             schema,
             root=self.snapshot_dir,
             neutralize_formulas=self.csv_neutralize_formulas,
         )
-        try:
-            for batch in batches:
-                writer.write(batch)
-                result.deleted_rows += _count_deleted(batch)
-            part = writer.close()
-        except BaseException:
-            writer.abort()
-            raise
+
+    def _close_part(self, writer: PartWriter, result: ObjectEntry, deleted_rows: int) -> None:
+        part = writer.close()
         result.parts.append(part)
         result.rows += part.rows
+        result.deleted_rows += deleted_rows
 
     def _check_stop(self) -> None:
         if self.stop_event.is_set():
