@@ -280,3 +280,24 @@ def test_given_polymorphic_lookup_when_queried_then_name_entity_with_the_real_ur
     assert len(kinds) > 1
     named = rows(org, f"SELECT Id FROM Attachment WHERE Parent.Name = '{found[0]['Parent']['Name']}'")
     assert found[0]["Id"] in {r["Id"] for r in named}
+
+
+def test_given_semi_join_when_queried_then_ids_come_from_the_inner_query(org: EmulatedOrg) -> None:
+    with_contacts = rows(org, "SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact WHERE AccountId != null)")
+    live = {r["Id"] for r in rows(org, "SELECT Id FROM Account")}
+    expected = {r["AccountId"] for r in rows(org, "SELECT AccountId FROM Contact WHERE AccountId != null")} & live
+    assert {r["Id"] for r in with_contacts} == expected
+    without = rows(org, "SELECT Id FROM Account WHERE Id NOT IN (SELECT AccountId FROM Contact)")
+    assert {r["Id"] for r in without}.isdisjoint(expected)
+    links = rows(org, "SELECT Id FROM ContentDocumentLink WHERE LinkedEntityId IN (SELECT Id FROM Account)")
+    assert links
+
+
+def test_given_fields_function_when_queried_then_expanded_with_limit_rule(org: EmulatedOrg) -> None:
+    record = rows(org, "SELECT FIELDS(ALL) FROM Invoice__c LIMIT 1")[0]
+    assert list(record)[1:] == [f["name"] for f in org.describe("Invoice__c")["fields"]]
+    custom = rows(org, "SELECT FIELDS(CUSTOM) FROM Invoice__c LIMIT 1")[0]
+    assert all(k.endswith(("__c", "__s")) for k in list(custom)[1:])
+    assert "Name" in rows(org, "SELECT FIELDS(STANDARD) FROM Account")[0]
+    err = error_of(org, "SELECT FIELDS(ALL) FROM Account")
+    assert err.error_code == "MALFORMED_QUERY" and "LIMIT of at most 200" in err.message

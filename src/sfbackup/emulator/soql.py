@@ -152,7 +152,7 @@ class Literal:
 class Comparison:
     field: FieldPath
     op: str  # = != < <= > >= IN NOT IN LIKE INCLUDES EXCLUDES
-    value: Literal | tuple[Literal, ...]
+    value: Literal | tuple[Literal, ...] | Query
     pos: int
 
 
@@ -287,6 +287,14 @@ class _Parser:
 
     def select_item(self) -> SelectItem:
         t = self.tok
+        if t.kind == "ident" and t.upper == "FIELDS" and self.tokens[self.i + 1].text == "(":
+            self.take()
+            self.take()
+            if not self.is_word("ALL", "STANDARD", "CUSTOM"):
+                raise self.error()
+            group = self.take().upper
+            self.expect_punct(")")
+            return SelectItem("fields", func=group, pos=t.pos, text=f"FIELDS({group})")
         if t.text == "(":
             self.take()
             sub = self.query()
@@ -372,8 +380,12 @@ class _Parser:
             return Comparison(path, "LIKE", self.literal(), t.pos)
         raise self.error()
 
-    def literal_list(self) -> tuple[Literal, ...]:
+    def literal_list(self) -> tuple[Literal, ...] | Query:
         self.expect_punct("(")
+        if self.is_word("SELECT"):  # a semi-join: Id IN (SELECT AccountId FROM Contact)
+            sub = self.query()
+            self.expect_punct(")")
+            return sub
         values = [self.literal()]
         while self.tok.text == ",":
             self.take()
@@ -539,8 +551,11 @@ class Node:
 class Compiler:
     """Turns a parsed `Query` into SQLite SQL with parameters and a rendering plan."""
 
-    def __init__(self, query: Query, catalog: dict[str, Any], *, today: date, api: str) -> None:
+    def __init__(
+        self, query: Query, catalog: dict[str, Any], *, today: date, api: str, alias: str = "t"
+    ) -> None:
         self.q = query
+        self.alias = alias  # table aliases are alias + n (semi-join subqueries use their own)
         self.catalog = catalog
         self.today = today
         self.api = api
@@ -564,7 +579,7 @@ class Compiler:
 
     # paths ---------------------------------------------------------------------------------------
     def resolve(self, path: FieldPath) -> Resolved:
-        obj, alias = self.obj, "t0"
+        obj, alias = self.obj, self.alias + "0"
         rels: list[str] = []
         bad = OrgError(400, "INVALID_FIELD", located(self.q.soql, path.pos, ""))
         for hop, rel in enumerate(path.parts[:-1]):
@@ -582,7 +597,7 @@ class Compiler:
             if key not in self.joins:
                 aliases = []
                 for target in targets:
-                    new_alias = f"t{len(self.join_sql) + 1}"
+                    new_alias = f"{self.alias}{len(self.join_sql) + 1}"
                     aliases.append((new_alias, target))
                     self.join_sql.append(
                         f"LEFT JOIN {quote_ident(target.name)} AS {new_alias} ON "
@@ -640,6 +655,8 @@ class Compiler:
         text = fd.type in _STRINGY
         nocase = " COLLATE NOCASE" if text else ""
         op = cond.op
+        if isinstance(cond.value, Query):
+            return self.semi_join(col, op, cond.value, fd)
         if op in ("IN", "NOT IN", "INCLUDES", "EXCLUDES"):
             assert isinstance(cond.value, tuple)
             values = [self.bind_value(fd, v) for v in cond.value]
@@ -684,6 +701,35 @@ class Compiler:
         if op == "!=":
             return f"{col} IS NOT ?{nocase}"
         return f"{col} {op} ?{nocase}"
+
+    def semi_join(self, col: str, op: str, sub: Query, fd: Any) -> str:
+        """`Id IN (SELECT AccountId FROM Contact ...)`: one id or reference field, no nesting."""
+        inner = Compiler(sub, self.catalog, today=self.today, api="rest", alias=self.alias + "s")
+        item = sub.select[0]
+        if (
+            len(sub.select) != 1
+            or item.path is None
+            or item.kind != "field"
+            or fd.type not in ("id", "reference")
+        ):
+            raise malformed(self.q.soql, sub.object_pos, "unexpected token: 'SELECT'")
+        target = inner.resolve(item.path)
+        if target.fd.type not in ("id", "reference"):
+            raise malformed(self.q.soql, item.pos, f"unexpected token: '{item.text}'")
+        where = [inner.condition(sub.where)] if sub.where is not None else []
+        if inner.obj.has_is_deleted:
+            where.append(f'{inner.alias}0."IsDeleted" = 0')
+        sql = (
+            f"SELECT {inner.column(target)} FROM {quote_ident(inner.obj.name)} AS {inner.alias}0"
+            + "".join(" " + j for j in inner.join_sql)
+            + (" WHERE " + " AND ".join(where) if where else "")
+        )
+        self.params.extend(inner.params)
+        if op == "IN":
+            return f"{col} IN ({sql})"
+        if op == "NOT IN":
+            return f"({col} IS NULL OR {col} NOT IN ({sql}))"
+        raise malformed(self.q.soql, sub.object_pos, "unexpected token: 'SELECT'")
 
     def date_range(self, col: str, fd: Any, op: str, lit: Literal) -> str:
         if fd.type not in ("date", "datetime"):
@@ -825,7 +871,7 @@ class Compiler:
                 raise malformed(q.soql, item.pos, "unexpected token: 'COUNT'")
         where = [self.condition(q.where)] if q.where is not None else []
         if obj.has_is_deleted and not include_deleted:
-            where.append('t0."IsDeleted" = 0')
+            where.append(f'{self.alias}0."IsDeleted" = 0')
         plan.where_sql = (" WHERE " + " AND ".join(where)) if where else ""
         order = []
         for path, desc, nulls in q.order_by:
@@ -844,9 +890,11 @@ class Compiler:
                 f"{self.column(r)}{text}{' DESC' if desc else ''}{' NULLS ' + nulls if nulls else ''}"
             )
         if not plan.is_aggregate and not q.is_count:
-            order.append("t0.rowid")
+            order.append(f"{self.alias}0.rowid")
         plan.order_sql = (" ORDER BY " + ", ".join(order)) if order else ""
-        plan.from_sql = f" FROM {quote_ident(obj.name)} AS t0" + "".join(" " + j for j in self.join_sql)
+        plan.from_sql = f" FROM {quote_ident(obj.name)} AS {self.alias}0" + "".join(
+            " " + j for j in self.join_sql
+        )
         plan.params = self.params
         plan.limit, plan.offset = q.limit, q.offset or 0
         plan.is_selective = self.is_selective()
@@ -865,6 +913,8 @@ class Compiler:
             raise OrgError(400, "API_ERROR", "OFFSET is not supported in Bulk Query")
         if plan.subqueries:
             raise OrgError(400, "API_ERROR", "Aggregate Relationships not supported in Bulk Query")
+        if any(item.kind == "fields" for item in q.select):
+            raise OrgError(400, "API_ERROR", "FIELDS() is not supported in Bulk Query")
         for item in q.select:
             if item.path is None:
                 continue
@@ -894,10 +944,28 @@ class Compiler:
         plan.nodes[rel_path] = node
         return node
 
+    def expanded_select(self) -> list[SelectItem]:
+        """The select list with FIELDS(ALL|STANDARD|CUSTOM) replaced by the fields it stands for."""
+        items: list[SelectItem] = []
+        for item in self.q.select:
+            if item.kind != "fields":
+                items.append(item)
+                continue
+            if item.func != "STANDARD" and (self.q.limit is None or self.q.limit > 200):
+                raise malformed(
+                    self.q.soql, item.pos, "The SOQL FIELDS function must have a LIMIT of at most 200"
+                )
+            for fd in self.obj.fields:
+                if item.func == "ALL" or fd.custom == (item.func == "CUSTOM"):
+                    items.append(
+                        SelectItem("field", FieldPath((fd.name,), item.pos), pos=item.pos, text=fd.name)
+                    )
+        return items
+
     def record_select(self, plan: Plan) -> None:
         plan.nodes[()] = plan.root = Node(self.obj.name, None)
-        plan.root.id_index = self.add(plan, 't0."Id"')
-        for item in self.q.select:
+        plan.root.id_index = self.add(plan, f'{self.alias}0."Id"')
+        for item in self.expanded_select():
             if item.kind == "subquery":
                 assert item.subquery is not None
                 sub = item.subquery
