@@ -36,6 +36,9 @@ from sfbackup.verify.findings import Finding, FindingFactory, name_ids
 CHUNK = 1 << 20
 _HEX = frozenset("0123456789abcdef")
 
+#: Files-index statuses for files Salesforce itself holds no body for (see export_files).
+BODILESS_STATUSES: frozenset[str] = frozenset({"no_body", "unavailable"})
+
 
 class RepoFiles(Protocol):
     """Read access to a repository's files by POSIX path relative to its root."""
@@ -428,7 +431,23 @@ class _Checker:
         rows = table.select(
             [c for c in ("Id", "Size", "SalesforceChecksum", "sha256", "status") if c in table.column_names]
         ).to_pylist()
-        unlisted = [str(r.get("Id")) for r in rows if not r.get("sha256") and str(r.get("Id")) not in listed]
+        no_body = [str(r.get("Id")) for r in rows if r.get("status") == "no_body"]
+        if no_body:
+            self.add("files_without_body", f"{len(no_body)} {name} files have no body in Salesforce (links "
+                     f"or URLs only): {name_ids(no_body)}", object=name, path=entry.index_path,
+                     actual=no_body[:10_000])  # fmt: skip
+        unavailable = [str(r.get("Id")) for r in rows if r.get("status") == "unavailable"]
+        if unavailable:
+            self.add("file_body_unavailable", f"{len(unavailable)} deleted {name} files are in the backup "
+                     f"without their body, which Salesforce no longer serves: {name_ids(unavailable)}",
+                     object=name, path=entry.index_path, actual=unavailable[:10_000])  # fmt: skip
+        unlisted = [
+            str(r.get("Id"))
+            for r in rows
+            if not r.get("sha256")
+            and str(r.get("Id")) not in listed
+            and r.get("status") not in BODILESS_STATUSES
+        ]
         if unlisted:
             self.add(
                 "files_missing",

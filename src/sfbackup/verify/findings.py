@@ -71,6 +71,16 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "the org could not be compared for this object; fix the cause named above and verify again",
     ),
     "deleted_since_export": ("info", "nothing: the backup keeps these records"),
+    "files_without_body": (
+        "info",
+        "nothing: Salesforce holds no body for these files (a Document or ContentVersion that is only "
+        "a link or URL); their metadata is kept",
+    ),
+    "file_body_unavailable": (
+        "warning",
+        "these files are in Salesforce's Recycle Bin and their bodies are no longer served: undelete "
+        "them in Salesforce and run the backup again if they are needed, or accept their loss",
+    ),
     "coverage_gap": (
         "warning",
         "export the object (it may need a permission, or be excluded in the config on purpose), "
