@@ -289,7 +289,7 @@ def test_given_semi_join_when_queried_then_ids_come_from_the_inner_query(org: Em
     assert {r["Id"] for r in with_contacts} == expected
     without = rows(org, "SELECT Id FROM Account WHERE Id NOT IN (SELECT AccountId FROM Contact)")
     assert {r["Id"] for r in without}.isdisjoint(expected)
-    links = rows(org, "SELECT Id FROM ContentDocumentLink WHERE LinkedEntityId IN (SELECT Id FROM Account)")
+    links = rows(org, "SELECT Id FROM ContentDocumentLink WHERE LinkedEntityId IN (SELECT Id FROM User)")
     assert links
 
 
