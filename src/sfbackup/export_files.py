@@ -282,6 +282,7 @@ class _FilesExporter:
         self._bytes: dict[str, int] = {}
         self._totals: dict[str, int] = {}
         self._last_report = 0.0
+        self._halt = threading.Event()  # set by a worker that met the API limit
 
     # -- phase 1: metadata --------------------------------------------------------------------
 
@@ -400,7 +401,7 @@ class _FilesExporter:
             elif exc is not None:
                 row.status, row.reason = "failed", f"{type(exc).__name__}: {exc}"
                 first_fatal = first_fatal or exc
-            else:
+            elif row.status != "missing":
                 self._done[row.object_name] += 1
                 self._bytes[row.object_name] += row.stored_bytes
                 self._report(row.object_name)
@@ -412,6 +413,8 @@ class _FilesExporter:
         ApiReserveReached and errors that will hit every file (disk full, login refused)
         propagate; a failure of this one file is recorded on the row.
         """
+        if self._halt.is_set() or (self.stop_event is not None and self.stop_event.is_set()):
+            return  # queued before the stop: it stays missing
         spec = FILE_OBJECT_SPECS[row.object_name]
         if not _RECORD_ID.fullmatch(row.id):
             row.status, row.reason = "failed", f"{row.id!r} is not a Salesforce record id"
@@ -425,6 +428,7 @@ class _FilesExporter:
                 last = exc
                 continue
             except ApiReserveReached:
+                self._halt.set()
                 raise
             except SalesforceError as exc:
                 if row.is_deleted and (exc.status == 404 or exc.error_code == "ENTITY_IS_DELETED"):
