@@ -13,7 +13,7 @@ import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 JSON_TYPE = "application/json;charset=UTF-8"
@@ -175,13 +175,3 @@ def error_response(request: Request, status: int, error_code: str, message: str)
 
 def no_content() -> Response:
     return Response(204, b"", content_type=None)
-
-
-def copy_range(source: BinaryIO, out: BinaryIO, length: int, chunk: int = 1 << 20) -> None:
-    """Copy ``length`` bytes from ``source`` to ``out`` (for sockets without sendfile)."""
-    while length > 0:
-        data = source.read(min(chunk, length))
-        if not data:
-            break
-        out.write(data)
-        length -= len(data)
