@@ -96,7 +96,9 @@ class Built:
         return self.root / "blobs" / "sha256" / digest[:2] / digest
 
 
-def build_repository(root: Path, *, state: str = "exported", part_rows: int = 4) -> Built:
+def build_repository(
+    root: Path, *, state: str = "exported", part_rows: int = 4, bodiless: tuple[str, ...] = ()
+) -> Built:
     """A small valid repository: Account (2 parts), Contact (1 part), ContentVersion files."""
     repo = Repository.init(root)
     org = {
@@ -155,6 +157,10 @@ def build_repository(root: Path, *, state: str = "exported", part_rows: int = 4)
                 "status": "downloaded",
             }
         )
+    for n, status in enumerate(bodiless, start=1):
+        rows.append({"Id": f"068000000000{n + 100:03d}AAA", "ParentId": "069000000000001AAA", "LinkedEntityIds": [],
+                     "Name": "link only", "Size": None, "IsDeleted": status == "unavailable", "sha256": None,
+                     "status": status})  # fmt: skip
     index_schema = pa.schema(
         [
             ("Id", pa.string()),
@@ -410,3 +416,17 @@ def test_given_bad_subset_when_verify_then_usage_error(
 ) -> None:
     code = main(["verify", "--repo", str(copy.root), "--read-data-subset", "3/2"])
     assert code == 2
+
+
+def test_given_files_salesforce_holds_no_body_for_when_verify_then_explained_not_failed(
+    tmp_path: Path,
+) -> None:
+    built = build_repository(tmp_path / "repo", bodiless=("no_body", "unavailable"))
+
+    result = verify_snapshot(built.root, built.snapshot_id, read_data=True)
+
+    assert result.passed and result.state == "complete"
+    severities = {f.kind: f.severity for f in result.findings}
+    assert severities["files_without_body"] == "info"
+    assert severities["file_body_unavailable"] == "warning"  # deleted files: the verdict says so
+    assert result.verdict is not None and not result.verdict.safe
