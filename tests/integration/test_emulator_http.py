@@ -440,6 +440,9 @@ def test_given_file_records_when_blob_fetched_then_exact_bytes_streamed_with_len
     row = max(version["records"], key=lambda record: record["ContentSize"] or 0)
     data = http.get(url(emu, f"sobjects/ContentVersion/{row['Id']}/VersionData")).content
     assert len(data) == row["ContentSize"]
+    document = http.get(url(emu, "query"), params={"q": "SELECT Id, BodyLength FROM Document"}).json()
+    doc = document["records"][0]
+    assert len(http.get(url(emu, f"sobjects/Document/{doc['Id']}/BODY")).content) == doc["BodyLength"]
     assert http.get(url(emu, f"sobjects/Account/{row['Id']}/Body")).status_code == 404
 
 
