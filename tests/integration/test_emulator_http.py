@@ -110,6 +110,15 @@ def test_given_an_unsupported_version_when_called_then_404_not_found(
     assert response.json() == [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}]
 
 
+def test_given_a_wrong_method_when_called_then_405_with_the_allowed_methods(
+    emu: RunningEmulator, http: requests.Session
+) -> None:
+    response = http.put(url(emu, "sobjects/Account/001000000000001AAA"), json={})
+    assert response.status_code == 405
+    assert response.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
+    assert "DELETE,GET,PATCH" in response.json()[0]["message"]
+
+
 def test_given_x_prettyprint_when_querying_then_salesforce_pretty_json(
     emu: RunningEmulator, http: requests.Session
 ) -> None:

@@ -189,6 +189,11 @@ class EmulatorServer:
                                        "contact support: 1234567890-12345 (-1234567890)")
         route, match = self._match(request)
         if route is None or match is None:
+            allowed = sorted({r.method for r in self.routes if r.pattern.fullmatch(request.path)})
+            if allowed:
+                return wire.error_response(request, 405, "METHOD_NOT_ALLOWED",
+                                           f"HTTP Method '{request.method}' not allowed. Allowed are "
+                                           f"{','.join(allowed)}")
             return wire.error_response(request, 404, "NOT_FOUND", "The requested resource does not exist")
         version = match.groupdict().get("version")
         if version is not None and route.counted and wire.parse_version(version) is None:
