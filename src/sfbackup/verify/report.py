@@ -75,11 +75,15 @@ def verdict(data: ReportData) -> Verdict:
         reasons.append(f"the snapshot is {data.state}, not complete")
     if reasons:
         return Verdict(False, f"{NOT_SAFE}: " + reasons[0], tuple(reasons))
-    excluded = [c["object"] for c in data.coverage if c.get("status") == "excluded_by_config"]
-    detail = f"; {len(excluded)} objects excluded by configuration are listed below" if excluded else ""
+    excluded = sum(1 for c in data.coverage if c.get("status") == "excluded_by_config")
+    unreadable = sum(1 for c in data.coverage if c.get("status") == "not_queryable")
+    left_out = [f"{excluded} objects excluded by configuration"] if excluded else []
+    left_out += [f"{unreadable} objects the API cannot query"] if unreadable else []
+    detail = f" ({' and '.join(left_out)} are listed below)" if left_out else ""
     line = (
-        f"{SAFE}: every object and file the org held at T0 {format_time(data.t0)} is in snapshot "
-        f"{data.snapshot_id}, matched against the org and verified ({data.level}){detail}"
+        f"{SAFE}: every record and file of the {len(data.objects)} backed-up objects as of T0 "
+        f"{format_time(data.t0)} is in snapshot {data.snapshot_id}, matched against the org and "
+        f"verified ({data.level}){detail}"
     )
     return Verdict(True, line, ())
 
