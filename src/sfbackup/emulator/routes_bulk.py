@@ -140,7 +140,8 @@ class BulkJobs:
 
     def close(self) -> None:
         self._closed.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # no wait: a worker still rendering fails fast once the org and the directory are gone
+        self._pool.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     # -- the job's life ----------------------------------------------------------------------
