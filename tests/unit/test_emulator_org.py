@@ -464,3 +464,16 @@ def test_given_account_with_children_when_deleted_and_undeleted_then_children_fo
     fresh.undelete("Account", account)
     assert fresh.get_record("Contact", contact, ["Id"])["Id"] == contact
     assert fresh.get_record("Attachment", attachment, ["Id"])["Id"] == attachment
+
+
+def test_given_many_short_lived_threads_when_reading_and_writing_then_connections_are_pooled(fresh: EmulatedOrg) -> None:
+    def work() -> None:
+        fresh.query("SELECT COUNT() FROM Account", include_deleted=False, api="rest")
+        fresh.create("Account", {"Name": "from a thread"})
+
+    for _ in range(30):
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    assert len(fresh._connections) <= 3
+    assert len(rest(fresh, "SELECT Id FROM Account WHERE Name = 'from a thread'")) == 30

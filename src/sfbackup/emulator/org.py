@@ -140,13 +140,13 @@ class Cursor:
             self.total_size: int = len(self._agg_rows)
         else:
             sql = f"SELECT COUNT(*){plan.from_sql}{plan.where_sql}"
-            count = int(org._conn().execute(sql, plan.params).fetchone()[0])
+            count = int(org._fetchone(sql, plan.params)[0])
             count = max(0, count - plan.offset)
             self.total_size = count if plan.limit is None else min(count, plan.limit)
             if self.is_selective and count:
                 # Salesforce's selectivity threshold: an indexed filter is selective only when it
                 # targets under 30% of the object's rows ("CreatedDate <= now" is not).
-                rows = int(org._conn().execute(f"SELECT COUNT(*){plan.from_sql}").fetchone()[0])
+                rows = int(org._fetchone(f"SELECT COUNT(*){plan.from_sql}", [])[0])
                 self.is_selective = count <= SELECTIVE_FRACTION * rows
 
     def _aggregate(self) -> list[dict[str, Any]]:
@@ -155,7 +155,7 @@ class Cursor:
         if p.limit is not None or p.offset:
             sql += f" LIMIT {p.limit if p.limit is not None else -1} OFFSET {p.offset}"
         out = []
-        for row in self._org._conn().execute(sql, p.params):
+        for row in self._org._fetchall(sql, p.params):
             rec: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
             for key, kind, index in p.agg_items:
                 value = row[index]
@@ -184,7 +184,7 @@ class Cursor:
         else:
             sql = f"SELECT {columns}{p.from_sql}{p.where_sql}{p.order_sql} LIMIT ? OFFSET ?"
             params = [*p.params, count, p.offset + offset]
-        rows = self._org._conn().execute(sql, params).fetchall()
+        rows = self._org._fetchall(sql, params)
         if rows:
             self._resume = (offset + len(rows), rows[-1][-1])
         return [self._render(row, p.root) for row in rows]
@@ -236,7 +236,7 @@ class Cursor:
             sql += f" LIMIT {plan.limit if plan.limit is not None else -1} OFFSET {plan.offset}"
             compiled = self._subplans[id(sub)] = (plan, sql)
         plan, sql = compiled
-        rows = self._org._conn().execute(sql, [*plan.params, parent_id]).fetchall()
+        rows = self._org._fetchall(sql, [*plan.params, parent_id])
         if not rows:
             return None
         assert plan.root is not None
@@ -255,8 +255,7 @@ class Cursor:
             sql = f"SELECT {', '.join(p.csv_cols)}{p.from_sql}{p.where_sql}{p.order_sql}"
             if p.limit is not None or p.offset:
                 sql += f" LIMIT {p.limit if p.limit is not None else -1} OFFSET {p.offset}"
-            rows = self._org._conn().execute(sql, p.params)
-            while batch := rows.fetchmany(5000):
+            for batch in self._org._batches(sql, p.params, 5000):
                 writer.writerows(batch)
                 written += len(batch)
                 out.write(buffer.getvalue().encode("utf-8"))
@@ -264,6 +263,10 @@ class Cursor:
                 buffer.truncate()
         out.write(buffer.getvalue().encode("utf-8"))
         return written
+
+
+class _Connection(sqlite3.Connection):
+    """The org's SQLite connections."""
 
 
 class EmulatedOrg:
@@ -277,16 +280,14 @@ class EmulatedOrg:
             self._tmpdir = tempfile.mkdtemp(prefix="sfbackup-emulator-")
             db_path = os.path.join(self._tmpdir, "org.sqlite")
         self.db_path = db_path
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[_Connection] = []
+        self._idle: list[_Connection] = []
+        self._writer: _Connection | None = None
         self._lock = threading.RLock()
         self._finalizer = weakref.finalize(self, EmulatedOrg._cleanup, self._connections, self._tmpdir)
         self._open_or_generate()
-        conn = self._conn()
-        org_id = conn.execute('SELECT "Id" FROM "Organization"').fetchone()[0]
-        admin_id, username = conn.execute(
-            'SELECT "Id", "Username" FROM "User" ORDER BY rowid LIMIT 1'
-        ).fetchone()
+        org_id = self._fetchone('SELECT "Id" FROM "Organization"', [])[0]
+        admin_id, username = self._fetchone('SELECT "Id", "Username" FROM "User" ORDER BY rowid LIMIT 1', [])
         cert, key = _jwt_material()
         seed = config.seed
         self.credentials = OrgCredentials(
@@ -304,7 +305,7 @@ class EmulatedOrg:
 
     # storage -------------------------------------------------------------------------------------
     @staticmethod
-    def _cleanup(connections: list[sqlite3.Connection], tmpdir: str | None) -> None:
+    def _cleanup(connections: list[_Connection], tmpdir: str | None) -> None:
         for conn in connections:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
@@ -316,16 +317,51 @@ class EmulatedOrg:
         """Close every connection (and remove the temporary database, if this org made one)."""
         self._finalizer()
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
+    def _open(self) -> _Connection:
+        conn = sqlite3.connect(
+            self.db_path, timeout=30, isolation_level=None, check_same_thread=False, factory=_Connection
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        with self._lock:
+            self._connections.append(conn)
         return conn
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[_Connection]:
+        """A pooled connection for reading, lent to one thread at a time.
+
+        A pool rather than one connection per thread: the server runs a thread per HTTP connection,
+        and SQLite keeps a closed connection's file descriptor until every connection is closed."""
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._open()
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                self._idle.append(conn)
+
+    def _fetchone(self, sql: str, params: list[Any]) -> Any:
+        with self._reader() as conn:
+            return conn.execute(sql, params).fetchone()
+
+    def _fetchall(self, sql: str, params: list[Any]) -> list[Any]:
+        with self._reader() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def _batches(self, sql: str, params: list[Any], size: int) -> Iterator[list[Any]]:
+        with self._reader() as conn:
+            rows = conn.execute(sql, params)
+            while batch := rows.fetchmany(size):
+                yield batch
+
+    def _conn(self) -> _Connection:
+        """The write connection; use it only while holding `self._lock` (writes are serialised)."""
+        if self._writer is None:
+            self._writer = self._open()
+        return self._writer
 
     def _open_or_generate(self) -> None:
         key = self.config.data_key()
@@ -412,11 +448,7 @@ class EmulatedOrg:
     def _existing(self, obj: ObjectDef, record_id: str) -> str:
         row_id = datagen.normalize_id(record_id)
         cols = '"Id", "IsDeleted"' if obj.has_is_deleted else '"Id", 0'
-        row = (
-            self._conn().execute(f'SELECT {cols} FROM "{obj.name}" WHERE "Id" = ?', (row_id,)).fetchone()
-            if row_id
-            else None
-        )
+        row = self._fetchone(f'SELECT {cols} FROM "{obj.name}" WHERE "Id" = ?', [row_id]) if row_id else None
         if row is None:
             raise OrgError(
                 404,
@@ -434,14 +466,10 @@ class EmulatedOrg:
         if fd is None or fd.type != "base64":
             raise OrgError(404, "NOT_FOUND", "The requested resource does not exist")
         row_id = self._existing(obj, record_id)
-        row = (
-            self._conn()
-            .execute(
-                "SELECT rowid, size, content_type, gen_key, data IS NOT NULL FROM _blob "
-                "WHERE record_id = ? AND field = ?",
-                (row_id, fd.name),
-            )
-            .fetchone()
+        row = self._fetchone(
+            "SELECT rowid, size, content_type, gen_key, data IS NOT NULL FROM _blob "
+            "WHERE record_id = ? AND field = ?",
+            [row_id, fd.name],
         )
         if row is None:
             raise OrgError(404, "NOT_FOUND", "The requested resource does not exist")
@@ -459,19 +487,18 @@ class EmulatedOrg:
         )
 
     def _stored_chunks(self, rowid: int, chunk_size: int) -> Iterator[bytes]:
-        with self._conn().blobopen("_blob", "data", rowid, readonly=True) as blob:
+        with self._reader() as conn, conn.blobopen("_blob", "data", rowid, readonly=True) as blob:
             while chunk := blob.read(chunk_size):
                 yield chunk
 
     def limits_storage(self) -> dict[str, dict[str, int]]:
         """`DataStorageMB` / `FileStorageMB` as `/limits` reports them (2 KB per record, file bytes)."""
-        conn = self._conn()
         records = 0
         for obj in self._catalog.values():
             if obj.queryable and obj.key_prefix:
                 where = ' WHERE "IsDeleted" = 0' if obj.has_is_deleted else ""
-                records += conn.execute(f'SELECT COUNT(*) FROM "{obj.name}"{where}').fetchone()[0]
-        file_bytes = conn.execute("SELECT COALESCE(SUM(size), 0) FROM _blob").fetchone()[0]
+                records += self._fetchone(f'SELECT COUNT(*) FROM "{obj.name}"{where}', [])[0]
+        file_bytes = self._fetchone("SELECT COALESCE(SUM(size), 0) FROM _blob", [])[0]
         data_mb, file_mb = records * 2 // 1024, int(file_bytes) // 2**20
         return {
             "DataStorageMB": {"Max": 1024, "Remaining": 1024 - data_mb},
@@ -482,14 +509,13 @@ class EmulatedOrg:
         """`/limits/recordCount` entries (records not in the recycle bin); unknown names are ignored."""
         wanted = {n.lower() for n in names} if names else None
         out = []
-        conn = self._conn()
         for key, obj in self._catalog.items():
             if not obj.queryable or obj.key_prefix is None or (wanted is not None and key not in wanted):
                 continue
             where = ' WHERE "IsDeleted" = 0' if obj.has_is_deleted else ""
             out.append(
                 {
-                    "count": conn.execute(f'SELECT COUNT(*) FROM "{obj.name}"{where}').fetchone()[0],
+                    "count": self._fetchone(f'SELECT COUNT(*) FROM "{obj.name}"{where}', [])[0],
                     "name": obj.name,
                 }
             )
