@@ -229,39 +229,21 @@ class _Checker:
         if entry.state == "failed":
             error = entry.error or {}
             reason = f"{error.get('code') or 'error'}: {error.get('message') or 'no message recorded'}"
-            self.add(
-                "object_failed",
-                f"the export of {name} failed ({reason}); its records are not (all) in this snapshot",
-                object=name,
-                expected="done",
-                actual="failed",
-            )
+            self.add("object_failed",
+                     f"the export of {name} failed ({reason}); its records are not (all) in this snapshot",
+                     object=name, expected="done", actual="failed")  # fmt: skip
             return
         if entry.state in ("pending", "running"):
-            self.add(
-                "object_pending",
-                f"the export of {name} did not finish (state "
-                f"{entry.state}); {entry.rows} rows were saved so far",
-                object=name,
-                expected="done",
-                actual=entry.state,
-            )
+            self.add("object_pending", f"the export of {name} did not finish (state "
+                     f"{entry.state}); {entry.rows} rows were saved so far", object=name, expected="done",
+                     actual=entry.state)  # fmt: skip
         elif entry.state == "skipped":
-            self.add(
-                "object_skipped",
-                f"{name} was skipped; its records are not in this snapshot",
-                object=name,
-                expected="done",
-                actual="skipped",
-            )
+            self.add("object_skipped", f"{name} was skipped; its records are not in this snapshot",
+                     object=name, expected="done", actual="skipped")  # fmt: skip
             return
         if entry.schema_path and self.files.size(self.base + entry.schema_path) is None:
-            self.add(
-                "missing_schema",
-                f"the saved schema of {name} is missing",
-                object=name,
-                path=entry.schema_path,
-            )
+            self.add("missing_schema", f"the saved schema of {name} is missing", object=name,
+                     path=entry.schema_path)  # fmt: skip
         schema = self._schema(entry) if self.read_data else None
         rows_seen = 0
         counted_all = True
@@ -275,13 +257,9 @@ class _Checker:
             deleted_seen = None if deleted is None or deleted_seen is None else deleted_seen + deleted
         parts_total = sum(p.rows for p in entry.parts)
         if parts_total != entry.rows:
-            self.add(
-                "row_count_mismatch",
-                f"the manifest says {name} has {entry.rows} rows, but its parts list {parts_total}",
-                object=name,
-                expected=entry.rows,
-                actual=parts_total,
-            )
+            self.add("row_count_mismatch",
+                     f"the manifest says {name} has {entry.rows} rows, but its parts list {parts_total}",
+                     object=name, expected=entry.rows, actual=parts_total)  # fmt: skip
         if counted_all:
             status.rows_in_files = rows_seen
         if (
@@ -292,14 +270,9 @@ class _Checker:
             and entry.state == "done"
             and deleted_seen != entry.deleted_rows
         ):
-            self.add(
-                "deleted_count_mismatch",
-                f"the manifest says {name} has {entry.deleted_rows} "
-                f"deleted rows, the parts hold {deleted_seen}",
-                object=name,
-                expected=entry.deleted_rows,
-                actual=deleted_seen,
-            )
+            self.add("deleted_count_mismatch", f"the manifest says {name} has {entry.deleted_rows} "
+                     f"deleted rows, the parts hold {deleted_seen}", object=name,
+                     expected=entry.deleted_rows, actual=deleted_seen)  # fmt: skip
 
     def check_part(
         self, name: str, entry: ObjectEntry, part: PartInfo, schema: pa.Schema | None
@@ -308,24 +281,13 @@ class _Checker:
         relpath = self.base + part.path
         size = self.files.size(relpath)
         if size is None:
-            self.add(
-                "missing_part",
-                f"part {part.path} of {name} ({part.rows} rows) is missing",
-                object=name,
-                path=part.path,
-                expected=part.bytes,
-                actual=None,
-            )
+            self.add("missing_part", f"part {part.path} of {name} ({part.rows} rows) is missing",
+                     object=name, path=part.path, expected=part.bytes, actual=None)  # fmt: skip
             return None, None
         if size != part.bytes:
-            self.add(
-                "part_size_mismatch",
-                f"part {part.path} of {name} is {size} bytes, the manifest recorded {part.bytes}",
-                object=name,
-                path=part.path,
-                expected=part.bytes,
-                actual=size,
-            )
+            self.add("part_size_mismatch",
+                     f"part {part.path} of {name} is {size} bytes, the manifest recorded {part.bytes}",
+                     object=name, path=part.path, expected=part.bytes, actual=size)  # fmt: skip
         read = self.read_data and in_subset(part.sha256, self.subset)
         if read:
             self.result.objects[name].parts_read += 1
@@ -341,22 +303,13 @@ class _Checker:
                 )
         rows, deleted, error = self._count_rows(relpath, entry.format, schema if read else None, decode=read)
         if error is not None:
-            self.add(
-                "part_undecodable",
-                f"part {part.path} of {name} cannot be read: {error}",
-                object=name,
-                path=part.path,
-            )
+            self.add("part_undecodable", f"part {part.path} of {name} cannot be read: {error}",
+                     object=name, path=part.path)  # fmt: skip
             return None, None
         if rows is not None and rows != part.rows:
-            self.add(
-                "row_count_mismatch",
-                f"part {part.path} of {name} holds {rows} rows, the manifest recorded {part.rows}",
-                object=name,
-                path=part.path,
-                expected=part.rows,
-                actual=rows,
-            )
+            self.add("row_count_mismatch",
+                     f"part {part.path} of {name} holds {rows} rows, the manifest recorded {part.rows}",
+                     object=name, path=part.path, expected=part.rows, actual=rows)  # fmt: skip
         return (rows if rows is not None else None), deleted
 
     def _count_rows(
@@ -414,15 +367,9 @@ class _Checker:
         self.result.files[name] = status
         if entry.failed or entry.missing:
             ids = [str(item.get("id")) for item in entry.failed] + list(entry.missing)
-            self.add(
-                "files_missing",
-                f"{len(ids)} {name} file bodies are not in the backup "
-                f"({len(entry.failed)} failed, {len(entry.missing)} not downloaded yet): "
-                f"{name_ids(ids)}",
-                object=name,
-                expected=0,
-                actual=ids[:10_000],
-            )
+            self.add("files_missing", f"{len(ids)} {name} file bodies are not in the backup "
+                     f"({len(entry.failed)} failed, {len(entry.missing)} not downloaded yet): "
+                     f"{name_ids(ids)}", object=name, expected=0, actual=ids[:10_000])  # fmt: skip
         table = self._read_index(name, entry)
         if table is None:
             return
@@ -481,44 +428,25 @@ class _Checker:
         relpath = self.base + entry.index_path
         size = self.files.size(relpath)
         if size is None:
-            self.add(
-                "missing_index",
-                f"the files index {entry.index_path} of {name} is missing",
-                object=name,
-                path=entry.index_path,
-            )
+            self.add("missing_index", f"the files index {entry.index_path} of {name} is missing",
+                     object=name, path=entry.index_path)  # fmt: skip
             return None
         if size != entry.index_bytes:
-            self.add(
-                "index_mismatch",
-                f"the files index of {name} is {size} bytes, the manifest recorded {entry.index_bytes}",
-                object=name,
-                path=entry.index_path,
-                expected=entry.index_bytes,
-                actual=size,
-            )
+            self.add("index_mismatch",
+                     f"the files index of {name} is {size} bytes, the manifest recorded {entry.index_bytes}",
+                     object=name, path=entry.index_path, expected=entry.index_bytes, actual=size)  # fmt: skip
         if entry.index_sha256:
             actual = self._sha256(relpath)
             if actual != entry.index_sha256:
-                self.add(
-                    "index_mismatch",
-                    f"the files index of {name} has SHA-256 {actual}, the "
-                    f"manifest recorded {entry.index_sha256}",
-                    object=name,
-                    path=entry.index_path,
-                    expected=entry.index_sha256,
-                    actual=actual,
-                )
+                self.add("index_mismatch", f"the files index of {name} has SHA-256 {actual}, the "
+                         f"manifest recorded {entry.index_sha256}", object=name, path=entry.index_path,
+                         expected=entry.index_sha256, actual=actual)  # fmt: skip
         try:
             with self.files.open(relpath) as handle:
                 return pq.read_table(handle)
         except (pa.ArrowException, OSError, ValueError) as exc:
-            self.add(
-                "part_undecodable",
-                f"the files index of {name} cannot be read: {str(exc)[:300]}",
-                object=name,
-                path=entry.index_path,
-            )
+            self.add("part_undecodable", f"the files index of {name} cannot be read: {str(exc)[:300]}",
+                     object=name, path=entry.index_path)  # fmt: skip
             return None
 
     def _check_index_totals(self, name: str, entry: FilesEntry, table: pa.Table) -> None:
@@ -546,61 +474,37 @@ class _Checker:
     def check_blob(self, name: str, digest: str, owners: list[dict[str, Any]], status: FilesCheck) -> None:
         ids = [str(o.get("Id")) for o in owners]
         if len(digest) != 64 or not set(digest) <= _HEX:
-            self.add(
-                "index_mismatch",
-                f"the files index of {name} names {digest!r}, not a SHA-256 (files {name_ids(ids)})",
-                object=name,
-            )
+            self.add("index_mismatch",
+                     f"the files index of {name} names {digest!r}, not a SHA-256 (files {name_ids(ids)})",
+                     object=name)  # fmt: skip
             return
         relpath = blob_relpath(digest)
         size = self.files.size(relpath)
         if size is None:
-            self.add(
-                "missing_blob",
-                f"the body of {name} {name_ids(ids)} (blob {digest}) is missing",
-                object=name,
-                path=relpath,
-                expected=owners[0].get("Size"),
-                actual=None,
-            )
+            self.add("missing_blob", f"the body of {name} {name_ids(ids)} (blob {digest}) is missing",
+                     object=name, path=relpath, expected=owners[0].get("Size"), actual=None)  # fmt: skip
             return
         status.blobs_present += 1
         expected_size = owners[0].get("Size")
         if expected_size is not None and size != int(expected_size):
-            self.add(
-                "blob_size_mismatch",
-                f"the body of {name} {name_ids(ids)} is {size} bytes, Salesforce said {expected_size}",
-                object=name,
-                path=relpath,
-                expected=int(expected_size),
-                actual=size,
-            )
+            self.add("blob_size_mismatch",
+                     f"the body of {name} {name_ids(ids)} is {size} bytes, Salesforce said {expected_size}",
+                     object=name, path=relpath, expected=int(expected_size), actual=size)  # fmt: skip
         if not (self.read_data and in_subset(digest, self.subset)):
             return
         sha, md5 = self._digests(relpath)
         status.blobs_read += 1
         if sha != digest:
-            self.add(
-                "blob_checksum_mismatch",
-                f"the body of {name} {name_ids(ids)} has SHA-256 {sha}, its name says {digest}",
-                object=name,
-                path=relpath,
-                expected=digest,
-                actual=sha,
-            )
+            self.add("blob_checksum_mismatch",
+                     f"the body of {name} {name_ids(ids)} has SHA-256 {sha}, its name says {digest}",
+                     object=name, path=relpath, expected=digest, actual=sha)  # fmt: skip
         checksums = {str(o["SalesforceChecksum"]).lower() for o in owners if o.get("SalesforceChecksum")}
         if checksums:
             status.md5_checked += 1
             if md5 not in checksums:
-                self.add(
-                    "salesforce_checksum_mismatch",
-                    f"the body of {name} {name_ids(ids)} has "
-                    f"MD5 {md5}, Salesforce's Checksum is {', '.join(sorted(checksums))}",
-                    object=name,
-                    path=relpath,
-                    expected=sorted(checksums),
-                    actual=md5,
-                )
+                self.add("salesforce_checksum_mismatch", f"the body of {name} {name_ids(ids)} has "
+                         f"MD5 {md5}, Salesforce's Checksum is {', '.join(sorted(checksums))}",
+                         object=name, path=relpath, expected=sorted(checksums), actual=md5)  # fmt: skip
 
     # --- hashing ------------------------------------------------------------------------------
 
