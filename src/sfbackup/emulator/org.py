@@ -708,6 +708,12 @@ class EmulatedOrg:
             for fname, data in bodies.items():
                 if obj.field(datagen_length(fname)) is not None:
                     stored[datagen_length(fname)] = len(data)
+            if obj.field("LastName") is not None and {"FirstName", "LastName"} & stored.keys():
+                first, last = self._fetchone(
+                    f'SELECT "FirstName", "LastName" FROM "{obj.name}" WHERE "Id" = ?', [row_id]
+                )
+                first, last = stored.get("FirstName", first), stored.get("LastName", last)
+                stored["Name"] = " ".join(p for p in (first, last) if p)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if stored:

@@ -1,10 +1,15 @@
-"""A SOQL subset: tokenizer and parser to a small AST, with Salesforce's error texts.
+"""A SOQL subset: parser to a small AST and compiler to parameterised SQLite, with Salesforce's
+error codes and texts.
 
-`parse()` handles SELECT field lists (dotted parent paths, COUNT()/COUNT(x)/MIN/MAX/SUM/AVG with
-aliases, parent-to-child subqueries), FROM, WHERE (AND/OR/NOT, parentheses, = != <> < <= > >=,
-IN/NOT IN, LIKE, INCLUDES/EXCLUDES, null, booleans, numbers, quoted strings with escapes, date and
-datetime literals), GROUP BY, ORDER BY (ASC/DESC, NULLS FIRST/LAST), LIMIT and OFFSET. Keywords are
-case-insensitive. `compile.py`-style translation to SQLite lives in `soql_sql` (see org.py).
+`parse()` handles SELECT field lists (dotted parent paths, FIELDS(ALL|STANDARD|CUSTOM),
+COUNT()/COUNT(x)/COUNT_DISTINCT/MIN/MAX/SUM/AVG with aliases, parent-to-child subqueries), FROM,
+WHERE (AND/OR/NOT, parentheses, = != <> < <= > >=, IN/NOT IN with lists or semi-join subqueries,
+LIKE, INCLUDES/EXCLUDES, null, booleans, numbers, quoted strings with escapes, date and datetime
+literals, TODAY/LAST_N_DAYS:n-style date literals), GROUP BY, ORDER BY (ASC/DESC, NULLS FIRST/LAST),
+LIMIT and OFFSET. Keywords, object and field names are case-insensitive.
+
+`compile_query()` resolves names against the catalog and produces a `Plan`: SQL fragments whose
+values are always bound as parameters, and how to render each row as a REST record or a CSV row.
 """
 
 from __future__ import annotations
