@@ -67,7 +67,9 @@ def run_backup(
     repository = Repository.open_or_init(repo_path)
     with repository.lock(exclusive=True, command="run"):
         client = client or SalesforceClient(
-            settings.connection, api_reserve_percent=settings.backup.api_reserve_percent
+            settings.connection,
+            api_reserve_percent=settings.backup.api_reserve_percent,
+            pool_maxsize=settings.backup.concurrency + settings.backup.download_concurrency + 2,
         )
         run = _Run(settings, repository, client, progress, stop_event)
         result = run.execute(resume=resume)

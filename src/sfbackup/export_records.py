@@ -164,24 +164,41 @@ class RecordExporter:
     ) -> None:
         schema = arrow_schema(plan.fields, object_name=plan.name)
         start_locator: str | None = None
+        finished = False
         if resume and resume.get("bulk_job_id"):
             job_id = str(resume["bulk_job_id"])
             start_locator = resume.get("locator")
+            # A checkpoint without a next locator was taken after the last page was written.
+            finished = start_locator is None and bool(previous_parts)
             result.parts.extend(previous_parts)
             result.rows = sum(p.rows for p in previous_parts)
+            result.deleted_rows = int(resume.get("deleted_rows") or 0)
         if job_id is None:
             job_id = query_bulk.BulkQuery.submit(
                 self.client, plan.soql(), include_deleted=plan.operation == "queryAll"
             )
-        info = query_bulk.BulkQuery.wait(self.client, job_id)
-        for page in query_bulk.BulkQuery.pages(
+        try:
+            info = query_bulk.BulkQuery.wait(self.client, job_id)
+        except SalesforceError as exc:
+            if not resume or isinstance(exc, query_bulk.BulkJobFailed):
+                raise
+            # The saved job is gone (Salesforce deletes jobs after 7 days): start the object over.
+            result.parts.clear()
+            result.rows = result.deleted_rows = 0
+            finished, start_locator = False, None
+            job_id = query_bulk.BulkQuery.submit(
+                self.client, plan.soql(), include_deleted=plan.operation == "queryAll"
+            )
+            info = query_bulk.BulkQuery.wait(self.client, job_id)
+        pages = () if finished else query_bulk.BulkQuery.pages(
             self.client, job_id, start_locator=start_locator, max_records=self.bulk_page_records
-        ):
+        )
+        for page in pages:
             self._check_stop()
             batch = batch_from_bulk_csv(page.csv, plan.fields, schema)
             self._write_parts(plan.name, result, iter([batch]), schema, rows_per_part=batch.num_rows + 1)
             result.resume = {"bulk_job_id": job_id, "locator": page.locator,
-                             "api_version": self.client.api_version}
+                             "api_version": self.client.api_version, "deleted_rows": result.deleted_rows}
             checkpoint(plan.name, result)
             self.progress.object_progress(plan.name, result.rows)
         expected = info.get("numberRecordsProcessed")
