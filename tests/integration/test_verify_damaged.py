@@ -430,3 +430,42 @@ def test_given_files_salesforce_holds_no_body_for_when_verify_then_explained_not
     assert severities["files_without_body"] == "info"
     assert severities["file_body_unavailable"] == "warning"  # deleted files: the verdict says so
     assert result.verdict is not None and not result.verdict.safe
+
+
+# --- snapshots and show ------------------------------------------------------------------------
+
+
+def test_given_repository_when_snapshots_listed_then_counts_and_damaged_manifests_are_shown(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damaged = copy.root / "snapshots" / "20261128T020000Z-0badf00d"
+    damaged.mkdir()
+    (damaged / "manifest.json").write_text("{not json")
+
+    assert main(["snapshots", "--repo", str(copy.root), "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)["snapshots"]
+
+    assert [row["id"] for row in listing] == [copy.snapshot_id, damaged.name]
+    first = listing[0]
+    assert (first["state"], first["objects"], first["rows"], first["files"]) == ("exported", 2, 10, 2)
+    assert first["bytes"] > sum(len(b) for b in FILE_BODIES.values())
+    assert listing[1]["state"] == "damaged" and "not valid JSON" in listing[1]["error"]
+    assert main(["snapshots", "--repo", str(copy.root)]) == 0
+    text = capsys.readouterr().out
+    assert copy.snapshot_id in text and "damaged" in text
+
+
+def test_given_snapshot_when_shown_then_objects_files_and_coverage_are_listed(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["show", copy.snapshot_id, "--repo", str(copy.root)]) == 0
+    text = capsys.readouterr().out
+    assert "Acme Corp" in text and "Account" in text and "ContentVersion" in text
+    assert "excluded_by_config (1): Lead" in text
+
+    verify_snapshot(copy.root, copy.snapshot_id)
+    assert main(["show", "latest", "--repo", str(copy.root), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["snapshot"]["state"] == "complete" and document["snapshot"]["verified"] is True
+    assert document["manifest"]["objects"]["Contact"]["rows"] == 3
+    assert any(path.endswith("report.html") for path in document["reports"])
