@@ -314,7 +314,9 @@ class Generator:
 
     def insert(self, name: str, rows: list[dict[str, Any]]) -> None:
         obj = self.catalog[name.lower()]
-        cols = [f.name for f in obj.stored_fields]
+        present: set[str] = set().union(*rows) if rows else set()
+        # Columns no row sets stay NULL without binding a value for each row.
+        cols = [f.name for f in obj.stored_fields if f.name in present]
         sql = (
             f'INSERT INTO "{obj.name}" ({", ".join(chr(34) + c + chr(34) for c in cols)}) '
             f"VALUES ({', '.join('?' * len(cols))})"
