@@ -301,3 +301,38 @@ def test_given_fields_function_when_queried_then_expanded_with_limit_rule(org: E
     assert "Name" in rows(org, "SELECT FIELDS(STANDARD) FROM Account")[0]
     err = error_of(org, "SELECT FIELDS(ALL) FROM Account")
     assert err.error_code == "MALFORMED_QUERY" and "LIMIT of at most 200" in err.message
+
+
+def test_given_includes_and_excludes_when_filtering_multipicklist_then_values_are_matched(org: EmulatedOrg) -> None:
+    every = rows(org, "SELECT Id, Tags__c FROM Invoice__c")
+    urgent = rows(org, "SELECT Id FROM Invoice__c WHERE Tags__c INCLUDES ('Urgent', 'Export;Recurring')")
+    expected = {r["Id"] for r in every if r["Tags__c"] and (
+        "Urgent" in r["Tags__c"].split(";") or {"Export", "Recurring"} <= set(r["Tags__c"].split(";")))}
+    assert {r["Id"] for r in urgent} == expected
+    not_urgent = rows(org, "SELECT Id FROM Invoice__c WHERE Tags__c EXCLUDES ('Urgent')")
+    assert {r["Id"] for r in not_urgent} == {
+        r["Id"] for r in every if not r["Tags__c"] or "Urgent" not in r["Tags__c"].split(";")}
+
+
+def test_given_relative_date_literals_when_filtering_then_ranges_follow_the_org_clock(org: EmulatedOrg) -> None:
+    record_id = org.create("Invoice__c", {"Name": "INV-TODAY", "Invoice_Date__c": org.now().date().isoformat()})
+    today = {r["Id"] for r in rows(org, "SELECT Id FROM Invoice__c WHERE Invoice_Date__c = TODAY")}
+    recent = {r["Id"] for r in rows(org, "SELECT Id FROM Invoice__c WHERE CreatedDate = LAST_N_DAYS:1")}
+    assert record_id in today and record_id in recent
+    assert record_id not in {r["Id"] for r in rows(org, "SELECT Id FROM Invoice__c WHERE Invoice_Date__c < TODAY")}
+
+
+def test_given_min_max_sum_and_count_distinct_when_aggregating_then_values_match(org: EmulatedOrg) -> None:
+    every = rows(org, "SELECT Quantity__c, Status__c, Sent_At__c FROM Invoice__c")
+    result = rows(org, "SELECT MIN(Quantity__c) lo, MAX(Quantity__c) hi, SUM(Quantity__c), "
+                       "COUNT_DISTINCT(Status__c), MAX(Sent_At__c) FROM Invoice__c")[0]
+    quantities = [r["Quantity__c"] for r in every if r["Quantity__c"] is not None]
+    assert (result["lo"], result["hi"], result["expr0"]) == (min(quantities), max(quantities), sum(quantities))
+    assert result["expr1"] == len({r["Status__c"] for r in every if r["Status__c"]})
+    assert result["expr2"] == max(r["Sent_At__c"] for r in every if r["Sent_At__c"])
+
+
+def test_given_order_by_parent_field_when_queried_then_sorted_by_the_parent(org: EmulatedOrg) -> None:
+    found = rows(org, "SELECT Id, Account.Name FROM Contact WHERE AccountId != null ORDER BY Account.Name, Id")
+    names = [r["Account"]["Name"].lower() for r in found if r["Account"]]
+    assert names == sorted(names)
