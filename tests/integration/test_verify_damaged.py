@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -469,3 +470,58 @@ def test_given_snapshot_when_shown_then_objects_files_and_coverage_are_listed(
     assert document["snapshot"]["state"] == "complete" and document["snapshot"]["verified"] is True
     assert document["manifest"]["objects"]["Contact"]["rows"] == 3
     assert any(path.endswith("report.html") for path in document["reports"])
+
+
+# --- a repository in S3 (moto's server over HTTP) ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[Any]:
+    from tests.s3_server import running_s3
+
+    with running_s3(set_env=False) as running:
+        yield running
+
+
+def _upload(built: Built, s3: Any, bucket: str) -> Any:
+    s3.create_bucket(bucket)
+    store = s3.store(bucket, "acme/prod")
+    for path in sorted(p for p in built.root.rglob("*") if p.is_file() and "locks" not in p.parts):
+        store.put_file(path.relative_to(built.root).as_posix(), path)
+    return store
+
+
+def test_given_repository_in_s3_when_verified_then_promoted_there_and_reports_uploaded(
+    copy: Built, s3: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.s3_server import set_test_credentials
+
+    store = _upload(copy, s3, "verify-ok")
+    set_test_credentials(monkeypatch)
+    config = tmp_path / "sfbackup.toml"
+    config.write_text(f'[s3]\nendpoint_url = "{s3.endpoint_url}"\nregion = "us-east-1"\n')
+
+    code = main(
+        ["verify", "--repo", "s3://verify-ok/acme/prod", "--config", str(config), "--read-data", "--json"]
+    )
+
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0, result["findings"]
+    assert result["promoted"] is True
+    with store.open(f"snapshots/{copy.snapshot_id}/manifest.json") as handle:
+        assert json.loads(handle.read())["state"] == "complete"
+    assert store.exists(f"snapshots/{copy.snapshot_id}/report.html")
+    assert copy.manifest()["state"] == "exported"  # the local folder was not the one verified
+
+
+def test_given_blob_missing_from_s3_when_verified_then_missing_blob(copy: Built, s3: Any) -> None:
+    store = _upload(copy, s3, "verify-damaged")
+    digest = hashlib.sha256(FILE_BODIES["068000000000001AAA"]).hexdigest()
+    store.delete(f"blobs/sha256/{digest[:2]}/{digest}")
+
+    result = verify_snapshot(store, "latest")
+
+    assert not result.passed
+    assert {f.kind for f in result.failures} == {"missing_blob"}
+    with store.open(f"snapshots/{copy.snapshot_id}/manifest.json") as handle:
+        assert json.loads(handle.read())["state"] == "exported"

@@ -70,11 +70,16 @@ class _StderrMessages(NullProgress):
 def handle(args: argparse.Namespace) -> int:
     if args.ids and not args.against_org:
         raise UsageError("--ids compares Id lists with the org", hint="add --against-org")
-    needs_settings = args.against_org or not args.repo
-    settings = settings_from_args(args) if needs_settings else None
-    repo = args.repo or (settings.repository if settings else None)
+    wanted = args.against_org or not args.repo or args.config or str(args.repo).startswith("s3://")
+    settings = settings_from_args(args) if wanted else None
+    repo: Any = args.repo or (settings.repository if settings else None)
     if not repo:
         raise UsageError("no repository given", hint="pass --repo DIR (or s3://bucket/prefix)")
+    if str(repo).startswith("s3://"):
+        from sfbackup.store import store_from_url
+
+        settings = settings or settings_from_args(args)
+        repo = store_from_url(repo, settings.s3)  # endpoint, region, profile from [s3]
     client_factory = None
     if args.against_org and settings is not None:
         connection = settings.connection

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -55,8 +56,9 @@ class RepoFiles(Protocol):
         """Open for reading; FileNotFoundError when it does not exist."""
         ...
 
-    def local_path(self, relpath: str) -> Path:
-        """A local file with the content (the file itself, or a temporary copy of a remote one)."""
+    def local_copy(self, relpath: str) -> AbstractContextManager[Path]:
+        """A local file with the content for the `with` block (the file itself, or a temporary
+        copy of a remote one, removed afterwards): Parquet readers need to seek."""
         ...
 
 
@@ -82,8 +84,9 @@ class LocalFiles:
     def open(self, relpath: str) -> BinaryIO:
         return self._path(relpath).open("rb")
 
-    def local_path(self, relpath: str) -> Path:
-        return self._path(relpath)
+    @contextmanager
+    def local_copy(self, relpath: str) -> Iterator[Path]:
+        yield self._path(relpath)
 
 
 def parse_subset(text: str) -> tuple[int, int]:
@@ -318,8 +321,8 @@ class _Checker:
         """(rows, deleted rows, error). Structural: Parquet footer only; decode: every value."""
         try:
             if fmt == "parquet":
-                with self.files.open(relpath) as handle:
-                    parquet = pq.ParquetFile(handle)
+                with self.files.local_copy(relpath) as local:
+                    parquet = pq.ParquetFile(local)
                     footer_rows = parquet.metadata.num_rows
                     if not decode:
                         return footer_rows, None, None
@@ -335,7 +338,8 @@ class _Checker:
                 return None, None, None  # CSV has no footer: rows are counted under --read-data
             from sfbackup.writers import read_csv_part
 
-            table = read_csv_part(self.files.local_path(relpath), schema)
+            with self.files.local_copy(relpath) as local:
+                table = read_csv_part(local, schema)
             return table.num_rows, _deleted_in(table), None
         except FileNotFoundError:
             return None, None, "the file disappeared while it was read"
@@ -442,8 +446,8 @@ class _Checker:
                          f"manifest recorded {entry.index_sha256}", object=name, path=entry.index_path,
                          expected=entry.index_sha256, actual=actual)  # fmt: skip
         try:
-            with self.files.open(relpath) as handle:
-                return pq.read_table(handle)
+            with self.files.local_copy(relpath) as local:
+                return pq.read_table(local)
         except (pa.ArrowException, OSError, ValueError) as exc:
             self.add("part_undecodable", f"the files index of {name} cannot be read: {str(exc)[:300]}",
                      object=name, path=entry.index_path)  # fmt: skip

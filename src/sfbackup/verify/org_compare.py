@@ -290,8 +290,8 @@ class _Comparer:
         for part in entry.parts:
             relpath = self.base + part.path
             if entry.format == "parquet":
-                with self.files.open(relpath) as handle:
-                    _add_table(found, pq.read_table(handle, columns=columns))
+                with self.files.local_copy(relpath) as local:
+                    _add_table(found, pq.read_table(local, columns=columns))
             else:
                 with self.files.open(relpath) as handle:
                     _add_table(found, _csv_ids(handle.read(), columns))
@@ -317,8 +317,8 @@ class _Comparer:
             self._judge_counts(name, org_count, entry.count, what="files", path=entry.index_path)
             return
         org = self._org_ids(name, predicate, include_deleted, True, org_count, extra)
-        with self.files.open(self.base + entry.index_path) as handle:
-            index = pq.read_table(handle, columns=["Id", "IsDeleted"])
+        with self.files.local_copy(self.base + entry.index_path) as local:
+            index = pq.read_table(local, columns=["Id", "IsDeleted"])
         backup: dict[str, tuple[str, bool]] = {}
         _add_table(backup, index)
         self._judge_ids(name, org, backup, path=entry.index_path)

@@ -9,12 +9,12 @@ snapshot's manifest is never rewritten; a failed verification never touches any 
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from sfbackup.verify.report import ReportData, Verdict, report_documents, verdic
 
 if TYPE_CHECKING:
     from sfbackup.http import SalesforceClient
+    from sfbackup.store import Store
 
 ClientFactory = Callable[[], "SalesforceClient"]
 
@@ -73,7 +74,7 @@ class VerificationResult:
 
 
 def verify_snapshot(
-    repo: str | os.PathLike[str] | Repository,
+    repo: str | os.PathLike[str] | Repository | Store,
     snapshot: str = "latest",
     *,
     read_data: bool = False,
@@ -86,9 +87,9 @@ def verify_snapshot(
     clock: Callable[[], datetime] = utc_now,
     bulk_id_threshold: int | None = None,
 ) -> VerificationResult:
-    """Verify `snapshot` ("latest" or an id) of the repository `repo` (a folder, a Repository, or
-    `s3://bucket/prefix`), write report.json/md/html into the snapshot folder and promote an
-    `exported` snapshot that passed to `complete`.
+    """Verify `snapshot` ("latest" or an id) of the repository `repo` (a folder, a Repository, a
+    Store such as an S3Store, or `s3://bucket/prefix`), write report.json/md/html into the
+    snapshot folder and promote an `exported` snapshot that passed to `complete`.
 
     `against_org` compares with the org through `client` (or one made by `client_factory`);
     `ids` adds the exact Id comparison (Id lists of objects with at least `bulk_id_threshold`
@@ -101,6 +102,10 @@ def verify_snapshot(
     options = _Options(read_data, subset, against_org, ids, client, client_factory, bulk_id_threshold)
     progress = progress or NullProgress()
     if isinstance(repo, str) and repo.startswith("s3://"):
+        from sfbackup.store import open_store
+
+        repo = open_store(repo)
+    if not isinstance(repo, str | os.PathLike | Repository):
         return _verify_in_store(repo, snapshot, options, progress, clock)
     repository = repo if isinstance(repo, Repository) else Repository.open(repo)
     with repository.lock(exclusive=False, command="verify"):
@@ -367,74 +372,82 @@ def _save_manifest(repository: Repository, snapshot_id: str, manifest: Manifest)
 
 
 def _verify_in_store(
-    url: str, snapshot: str, options: _Options, progress: Progress, clock: Callable[[], datetime]
+    store: Store, snapshot: str, options: _Options, progress: Progress, clock: Callable[[], datetime]
 ) -> VerificationResult:
-    """Verify a repository held in a Store (S3): read-only except for the reports and promotion."""
-    files = _StoreFiles(url)
+    """Verify a repository held in a Store (S3). No lock: stores have none; promotion rewrites the
+    manifest only if it is unchanged since it was read."""
+    files = _StoreFiles(store)
     snapshot_id = files.resolve_snapshot(snapshot)
     key = f"snapshots/{snapshot_id}/manifest.json"
-    with files.open(key) as handle:
-        manifest = Manifest.from_dict(json.loads(handle.read()), source=f"{url}/{key}")
-    run = _Verification(manifest, files, url, progress, clock)
+    original = files.read(key)
+    try:
+        manifest = Manifest.from_dict(json.loads(original), source=store.describe(key))
+    except ValueError as exc:
+        raise RepositoryError(f"{store.describe(key)} is not valid JSON: {exc}") from None
+    run = _Verification(manifest, files, files.describe(), progress, clock)
     run.check(options)
-    promoted = run.promote_if_passed(lambda m: files.put(key, m.to_json()))
-    documents = report_documents(run.report_data())
+
+    def save(promoted: Manifest) -> None:
+        if files.read(key) != original:
+            raise RepositoryError(
+                f"snapshot {snapshot_id} changed in {files.describe()} while it was verified; not promoted",
+                hint="verify it again once the other command has finished",
+            )
+        store.put_stream(key, iter([promoted.to_json()]))
+
+    promoted = run.promote_if_passed(save)
     paths: dict[str, Path] = {}
-    for name, body in documents.items():
-        files.put(f"snapshots/{snapshot_id}/{name}", body)
+    for name, body in report_documents(run.report_data()).items():
+        store.put_stream(f"snapshots/{snapshot_id}/{name}", iter([body]))
         paths[name] = Path(f"snapshots/{snapshot_id}/{name}")
     return run.result(paths, promoted)
 
 
 class _StoreFiles:
-    """`RepoFiles` over a repository held in a `sfbackup.store` Store (S3)."""
+    """`RepoFiles` over a Store (keys are the repository's relative paths)."""
 
-    def __init__(self, url: str) -> None:
-        try:
-            store_module = importlib.import_module("sfbackup.store")
-        except ImportError:
-            raise UsageError(
-                f"cannot verify {url}: this sfbackup has no S3 store support",
-                hint="verify the local repository instead",
-            ) from None
-        opener: Any = getattr(store_module, "open_store", None)
-        if opener is None:
-            raise UsageError(f"cannot verify {url}: sfbackup.store has no open_store()")
-        self.url = url
-        self.store: Any = opener(url)
-        self._tmp = tempfile.TemporaryDirectory(prefix="sfbackup-verify-")
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def describe(self) -> str:
-        return self.url
+        return self.store.describe()
 
     def size(self, relpath: str) -> int | None:
         stat = self.store.stat(relpath)
-        if stat is None or isinstance(stat, int):
-            return stat
-        return int(stat.size)
+        return None if stat is None else stat.size
 
     def open(self, relpath: str) -> BinaryIO:
-        opened: BinaryIO = self.store.open(relpath)
-        return opened
+        if self.store.stat(relpath) is None:
+            raise FileNotFoundError(relpath)
+        return self.store.open(relpath)
 
-    def local_path(self, relpath: str) -> Path:
-        target = Path(self._tmp.name, *relpath.split("/"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with self.open(relpath) as source, target.open("wb") as sink:
-            shutil.copyfileobj(source, sink, 1 << 20)
-        return target
+    def read(self, relpath: str) -> bytes:
+        with self.open(relpath) as handle:
+            return handle.read()
 
-    def put(self, relpath: str, body: bytes) -> None:
-        self.store.put_stream(relpath, iter([body]))
+    @contextmanager
+    def local_copy(self, relpath: str) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="sfbackup-verify-") as folder:
+            target = Path(folder) / relpath.rsplit("/", 1)[-1]
+            with self.open(relpath) as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+            yield target
 
     def resolve_snapshot(self, snapshot: str) -> str:
         if snapshot != "latest":
-            return validate_snapshot_id(snapshot)
+            sid = validate_snapshot_id(snapshot)
+            if self.store.stat(f"snapshots/{sid}/manifest.json") is None:
+                raise SnapshotNotFound(f"no snapshot {sid} in {self.describe()}", snapshot_id=sid)
+            return sid
         ids = sorted(
-            key.split("/")[1]
-            for key in self.store.list("snapshots/")
-            if key.endswith("/manifest.json") and is_snapshot_id(key.split("/")[1])
+            item.key.split("/")[1]
+            for item in self.store.list("snapshots/")
+            if item.key.endswith("/manifest.json")
+            and item.key.count("/") == 2
+            and is_snapshot_id(item.key.split("/")[1])
         )
         if not ids:
-            raise SnapshotNotFound(f"no snapshot in {self.url}", hint="upload one with `sfbackup upload`")
-        return str(ids[-1])
+            raise SnapshotNotFound(
+                f"no snapshot in {self.describe()}", hint="upload one with `sfbackup upload`"
+            )
+        return ids[-1]
