@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # Fidelity check with clients nobody here wrote: the Salesforce CLI (`sf data query`,
-# `sf data export bulk`) and jsforce, unchanged, against a freshly started emulator.
+# `sf data export bulk`) and jsforce, unchanged, against a freshly started emulator; with
+# --with-python-peers also airbyte-source-salesforce (check/discover/read) and tap-salesforce
+# (REST and BULK = Bulk API 1.0; the tap sleeps 20 s between batch polls, stock behaviour).
 # Installs them into $PEERS_DIR (default /tmp/sfbackup-peers), never into the repository.
 # Not part of CI. Skips (exit 0) when npm/node are unavailable. Exit 1 when a client fails.
-#   scripts/peers_check.sh [--records N]
+#   scripts/peers_check.sh [--records N] [--with-python-peers]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-RECORDS=${2:-1200}
+RECORDS=1200
+PYTHON_PEERS=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --records) RECORDS=$2; shift 2 ;;
+    --with-python-peers) PYTHON_PEERS=1; shift ;;
+    *) echo "usage: $0 [--records N] [--with-python-peers]"; exit 2 ;;
+  esac
+done
 PEERS=${PEERS_DIR:-/tmp/sfbackup-peers}
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 
@@ -59,4 +69,28 @@ if [ -f accounts.csv ]; then echo "        accounts.csv: $(($(wc -l <accounts.cs
 run jsforce env NODE_PATH="$PEERS/node/node_modules" SF_LOCAL_URL="$URL" SF_ACCESS_TOKEN="$TOKEN" \
   node "$ROOT/scripts/peers_jsforce.js"
 cat "$WORK/jsforce.out" 2>/dev/null | sed 's/^/        /'
+
+if [ "$PYTHON_PEERS" = 1 ]; then
+  install_venv() {  # dir requirement
+    [ -x "$PEERS/$1/bin/python" ] && "$PEERS/$1/bin/python" -c 'import sys' 2>/dev/null && [ -f "$PEERS/$1/.ok" ] && return 0
+    echo "peers_check: installing $2 into $PEERS/$1"
+    python3 -m venv "$PEERS/$1" && "$PEERS/$1/bin/pip" install -q "$2" && touch "$PEERS/$1/.ok"
+  }
+  if install_venv venv-airbyte "airbyte-source-salesforce==2.10.3"; then
+    run airbyte "$PY" "$ROOT/scripts/peers_python.py" airbyte "$PEERS/emulator.json" "$WORK/airbyte" \
+      "$PEERS/venv-airbyte/bin" Account,Contact,Lead
+    sed 's/^/        /' "$WORK/airbyte.out"
+  else
+    echo "  skip  airbyte (install failed)"
+  fi
+  if install_venv venv-tap "tap-salesforce==2.8.1"; then
+    for mode in tap-rest tap-bulk; do
+      run "$mode" "$PY" "$ROOT/scripts/peers_python.py" "$mode" "$PEERS/emulator.json" "$WORK/tap" \
+        "$PEERS/venv-tap/bin" Account,Contact
+      sed 's/^/        /' "$WORK/$mode.out"
+    done
+  else
+    echo "  skip  tap-salesforce (install failed)"
+  fi
+fi
 exit $FAILED
