@@ -37,7 +37,8 @@ JSON
 fi
 
 LOG="$PEERS/emulator.log"
-PYTHONPATH="$ROOT/src" "$PY" -m sfbackup emulator --records "$RECORDS" --job-latency 1 >"$PEERS/emulator.json" 2>"$LOG" &
+PYTHONPATH="$ROOT/src" "$PY" -m sfbackup emulator --records "$RECORDS" --job-latency 1 \
+  --bulk-page-records 1000 >"$PEERS/emulator.json" 2>"$LOG" &
 EMU_PID=$!
 trap 'kill "$EMU_PID" 2>/dev/null; wait "$EMU_PID" 2>/dev/null' EXIT
 for _ in $(seq 1 600); do [ -s "$PEERS/emulator.json" ] && break; sleep 0.1; done

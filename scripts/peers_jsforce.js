@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // jsforce against the sfbackup emulator: REST query (one page, then autoFetch across pages) and
-// Bulk API 2.0 bulk2.query on a result that fits one page (jsforce's multi-page bulk2 results are
-// broken upstream, issues #1546/#1693 -- the emulator must not "fix" that).
+// Bulk API 2.0 bulk2.query on a result that fits one page (User; jsforce's multi-page bulk2 results
+// are broken upstream, issues #1546/#1693 -- the emulator must not "fix" that).
 //   NODE_PATH=... SF_LOCAL_URL=http://127.0.0.1:PORT SF_ACCESS_TOKEN=... node peers_jsforce.js
 const jsforce = require('jsforce');
 
@@ -18,8 +18,8 @@ const version = process.env.SF_API_VERSION || '62.0';
   const all = await conn.query('SELECT Id, Name FROM Contact', { autoFetch: true, maxFetch: 1000000 });
   if (all.records.length !== count.totalSize) throw new Error(`autoFetch got ${all.records.length} of ${count.totalSize}`);
   console.log(`query autoFetch: ${all.records.length} records (COUNT() says ${count.totalSize})`);
-  const accounts = await conn.query('SELECT COUNT() FROM Account');
-  const recs = await conn.bulk2.query('SELECT Id, Name FROM Account', { pollInterval: 500, pollTimeout: 120000 });
+  const accounts = await conn.query('SELECT COUNT() FROM User');
+  const recs = await conn.bulk2.query('SELECT Id, Username FROM User', { pollInterval: 500, pollTimeout: 120000 });
   const rows = [];
   await new Promise((resolve, reject) => {
     recs.on('record', (r) => rows.push(r));

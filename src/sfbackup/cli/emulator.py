@@ -36,6 +36,8 @@ def register(subparsers: Any) -> None:
                         help="seconds from Bulk job creation to JobComplete (default 1)")
     parser.add_argument("--session-ttl", type=float, default=7200.0, metavar="SECONDS",
                         help="seconds a session lives (default 7200)")
+    parser.add_argument("--bulk-page-records", type=int, default=100_000, metavar="N",
+                        help="rows per Bulk results page when the client sends no maxRecords")
     parser.add_argument("--fault", action="append", default=[], metavar="KIND=RATE",
                         help=f"inject a fault at a rate in [0,1]; kinds: {', '.join(FAULT_KINDS)}")
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault generator")
@@ -64,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         OrgConfig(**org_options),
         port=args.port,
         db_path=args.db,
-        server_config=ServerConfig(job_latency=args.job_latency, session_ttl=args.session_ttl),
+        server_config=ServerConfig(job_latency=args.job_latency, session_ttl=args.session_ttl,
+                                   bulk_default_page_records=args.bulk_page_records),
         faults=FaultConfig(rates=rates, seed=args.fault_seed),
     )
     stop = threading.Event()
