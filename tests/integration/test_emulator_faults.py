@@ -203,3 +203,12 @@ def test_given_fault_flags_when_parsed_then_kind_and_rate_or_a_clear_error() -> 
     for bad in ("nope=0.1", "http_503", "http_503=2"):
         with pytest.raises(ValueError):
             parse_fault_flag(bad)
+
+
+def test_given_a_bad_fault_flag_when_starting_the_emulator_command_then_usage_error_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sfbackup.cli import main
+
+    assert main(["emulator", "--fault", "nope=0.5"]) == 2
+    assert "unknown fault kind 'nope'" in capsys.readouterr().err
