@@ -184,3 +184,22 @@ def test_given_snapshot_of_another_org_when_verify_against_org_then_org_mismatch
 
     assert code == 4
     assert [f["kind"] for f in result["findings"] if f["severity"] == "error"] == ["org_mismatch"]
+
+
+def test_given_predicate_edited_to_another_cut_when_verify_against_org_then_refused(
+    backed_up: Path, org: Any, login: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    copy = tmp_path / "repo"
+    shutil.copytree(backed_up, copy)
+    manifest_path = next((copy / "snapshots").glob("*/manifest.json"))
+    data = json.loads(manifest_path.read_text())
+    data["objects"]["Account"]["predicate"] = "CreatedDate <= 2001-01-01T00:00:00Z"
+    manifest_path.write_text(json.dumps(data))
+
+    code, result = _verify(copy, org, capsys, "--against-org")
+
+    assert code == 4
+    errors = [(f["kind"], f["object"]) for f in result["findings"] if f["severity"] == "error"]
+    assert errors == [("predicate_mismatch", "Account")]

@@ -525,3 +525,19 @@ def test_given_blob_missing_from_s3_when_verified_then_missing_blob(copy: Built,
     assert {f.kind for f in result.failures} == {"missing_blob"}
     with store.open(f"snapshots/{copy.snapshot_id}/manifest.json") as handle:
         assert json.loads(handle.read())["state"] == "exported"
+
+
+def test_given_file_records_without_files_index_when_files_were_on_then_files_missing(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = copy.manifest()
+    data["objects"]["Attachment"] = data["objects"]["Contact"]  # 3 records, parts that exist
+    data["settings"]["files"] = True
+    copy.write_manifest(data)
+
+    code, result = _verify_cli(copy, capsys=capsys)
+
+    assert code == 4
+    assert [(f["kind"], f["object"]) for f in result["findings"] if f["severity"] == "error"] == [
+        ("files_missing", "Attachment")
+    ]

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from sfbackup.arrow_types import schema_from_json
 from sfbackup.errors import UsageError
+from sfbackup.plan import FILE_OBJECTS
 from sfbackup.repository.layout import validate_relative_path
 from sfbackup.repository.manifest import FilesEntry, Manifest, ObjectEntry, PartInfo
 from sfbackup.verify.findings import Finding, FindingFactory, name_ids
@@ -213,6 +214,13 @@ class _Checker:
             self.check_object(name, self.manifest.objects[name])
         for name in sorted(self.manifest.files):
             self.check_files(name, self.manifest.files[name])
+        for name in FILE_OBJECTS:
+            entry = self.manifest.objects.get(name)
+            wanted = self.manifest.settings.get("files") is not False
+            if wanted and entry and entry.state == "done" and entry.rows and name not in self.manifest.files:
+                self.add("files_missing", f"the manifest holds {entry.rows} {name} records but no files "
+                         f"index: their bodies were not exported", object=name, expected=entry.rows,
+                         actual=0)  # fmt: skip
         return self.result
 
     # --- records ------------------------------------------------------------------------------

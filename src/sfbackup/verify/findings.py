@@ -66,6 +66,11 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "these records exist in the org but not in the backup: take a new snapshot "
         "(`sfbackup run --repo {repo}`) and verify it",
     ),
+    "predicate_mismatch": (
+        "error",
+        "the manifest was changed by hand or damaged: restore it from a copy (e.g. the S3 upload) or "
+        "take a new snapshot (`sfbackup run --repo {repo}`)",
+    ),
     "org_query_failed": (
         "error",
         "the org could not be compared for this object; fix the cause named above and verify again",

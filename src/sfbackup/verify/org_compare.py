@@ -141,6 +141,13 @@ class _Comparer:
 
     def compare_object(self, name: str, entry: ObjectEntry) -> None:
         include_deleted = entry.operation == "queryAll"
+        cut = soql.datetime_literal(self.manifest.t0)
+        if entry.predicate is not None and cut not in entry.predicate:
+            # Counting under another cut would compare the backup with a different set of records.
+            self.add("predicate_mismatch", f"the predicate of {name} ({entry.predicate}) does not cut at "
+                     f"the snapshot's T0 ({cut}); the org was not compared for it", object=name,
+                     expected=cut, actual=entry.predicate)  # fmt: skip
+            return
         self.say(f"counting {name} in the org")
         org_count = self._count(name, entry.predicate, include_deleted)
         self.out.object_counts[name] = org_count
@@ -380,21 +387,25 @@ def coverage_report(
                     actual=row.status,
                 )
             )
-    for name in FILE_OBJECTS:
-        record_entry = manifest.objects.get(name)
-        if record_entry and record_entry.state == "done" and record_entry.rows and name not in manifest.files:
-            why = (
-                "file export was turned off" if manifest.settings.get("files") is False else "no files index"
-            )
-            findings.append(
-                finding(
-                    "coverage_gap",
-                    f"the file bodies of {name} ({record_entry.rows} records) are not in the backup ({why})",
-                    object=name,
-                    actual="records only",
-                    what_to_do="run the backup with files enabled (without --no-files; backup.files = true)",
+    if manifest.settings.get("files") is False:  # with files on, a missing index is a checker error
+        for name in FILE_OBJECTS:
+            record_entry = manifest.objects.get(name)
+            if (
+                record_entry
+                and record_entry.state == "done"
+                and record_entry.rows
+                and name not in manifest.files
+            ):
+                findings.append(
+                    finding(
+                        "coverage_gap",
+                        f"the file bodies of {name} ({record_entry.rows} records) are not in the backup "
+                        "(file export was turned off)",
+                        object=name,
+                        actual="records only",
+                        what_to_do="run the backup with files on (without --no-files; backup.files = true)",
+                    )
                 )
-            )
     unqueryable = [row.object for row in rows.values() if row.status == "not_queryable"]
     if unqueryable:
         findings.append(
