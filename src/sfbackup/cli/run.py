@@ -14,6 +14,7 @@ from typing import Any
 
 from sfbackup.backup import run_backup
 from sfbackup.cli.common import add_config_arguments, settings_from_args
+from sfbackup.errors import UsageError
 from sfbackup.ui import choose_renderer
 from sfbackup.ui.summary import summary_line
 
@@ -49,6 +50,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-files", action="store_true", help="skip file bodies (records only)")
     parser.add_argument("--no-verify", action="store_true", help="do not verify against the org at the end")
     parser.add_argument("--concurrency", type=int, help="objects exported in parallel")
+    parser.add_argument("--upload", action="store_true",
+                        help="upload the snapshot to S3 (the config's [s3] section) once it is complete")
+    parser.add_argument("--bucket", help="S3 bucket for --upload (overrides s3.bucket)")
+    parser.add_argument("--prefix", help="key prefix in the bucket for --upload (overrides s3.prefix)")
+    parser.add_argument("--endpoint-url", help="S3-compatible endpoint for --upload (MinIO, Ceph, R2)")
     parser.add_argument("--json", action="store_true", help="JSON lines on stdout (default when not a tty)")
     parser.set_defaults(handler=handle)
 
@@ -68,16 +74,29 @@ def handle(args: argparse.Namespace) -> int:
         overrides["backup.verify_after_run"] = False
     if args.concurrency:
         overrides["backup.concurrency"] = args.concurrency
+    for flag, key in (("bucket", "s3.bucket"), ("prefix", "s3.prefix"), ("endpoint_url", "s3.endpoint_url")):
+        if getattr(args, flag):
+            overrides[key] = getattr(args, flag)
     settings = settings_from_args(args, overrides)
     repo = Path(args.repo or settings.repository or "")
     if not str(repo):
-        from sfbackup.errors import UsageError
-
         raise UsageError("no repository given", hint="pass --repo DIR or set `repository` in the config")
+    if args.upload and not settings.s3.bucket:
+        raise UsageError("--upload needs a bucket", hint="pass --bucket B or set bucket in the [s3] section")
     progress = choose_renderer(json_output=args.json)
     stop_event = threading.Event()
     _stop_on_signals(stop_event)
     result = run_backup(settings, repo, resume=args.resume, progress=progress, stop_event=stop_event)
+    if args.upload and result.state == "complete":
+        from sfbackup.upload import upload_snapshot
+
+        uploaded = upload_snapshot(repo, result.snapshot_id, settings.s3, progress=progress)
+        result.summary["upload"] = {
+            "bucket": uploaded.bucket, "prefix": uploaded.prefix, "uploaded": uploaded.uploaded,
+            "skipped": uploaded.skipped, "verified": uploaded.verified,
+        }
+    elif args.upload:
+        progress.message("warning", f"not uploading: snapshot {result.snapshot_id} is {result.state}")
     if args.json or not sys.stdout.isatty():
         print(json.dumps({"type": "result", **result.summary}, default=str), flush=True)
     else:
