@@ -1,0 +1,292 @@
+"""`sfbackup upload` against moto's S3 server (real HTTP on 127.0.0.1, through boto3)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from sfbackup.cli import main
+from sfbackup.errors import StorageError, UsageError
+from sfbackup.repository import Repository
+from sfbackup.store import ObjectInfo, S3Store, StatInfo
+from sfbackup.upload import prefix_hash, upload_snapshot
+from tests.s3_server import RunningS3, running_s3, set_test_credentials
+from tests.snapshot_builder import add_snapshot, blob_key, random_bodies
+
+T1 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+T2 = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[RunningS3]:
+    with running_s3(set_env=False) as running:
+        yield running
+
+
+@pytest.fixture
+def bucket(s3_server: RunningS3, monkeypatch: pytest.MonkeyPatch) -> str:
+    set_test_credentials(monkeypatch)
+    name = f"up-{uuid.uuid4().hex[:12]}"
+    s3_server.create_bucket(name)
+    return name
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repository:
+    return Repository.init(tmp_path / "repo")
+
+
+class RecordingStore:
+    """Delegates to an S3Store, records every PUT in order, and fails after `fail_after` PUTs."""
+
+    def __init__(self, inner: S3Store, fail_after: int | None = None) -> None:
+        self.inner = inner
+        self.puts: list[str] = []
+        self.fail_after = fail_after
+        self.bucket = inner.bucket
+        self.prefix = inner.prefix
+
+    def _count(self, key: str) -> None:
+        if key.startswith("locks/"):
+            return
+        if self.fail_after is not None and len(self.puts) >= self.fail_after:
+            raise StorageError(f"injected failure before PUT {key}")
+        self.puts.append(key)
+
+    def put_file(self, key: str, path: str | os.PathLike[str], *, sha256: str | None = None) -> StatInfo:
+        self._count(key)
+        return self.inner.put_file(key, path, sha256=sha256)
+
+    def put_stream(self, key: str, chunks: Iterable[bytes]) -> StatInfo:
+        self._count(key)
+        return self.inner.put_stream(key, chunks)
+
+    def describe(self, key: str = "") -> str:
+        return self.inner.describe(key)
+
+    def open(self, key: str) -> io.BufferedIOBase:
+        return self.inner.open(key)  # type: ignore[return-value]
+
+    def stat(self, key: str) -> StatInfo | None:
+        return self.inner.stat(key)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        return self.inner.list(prefix)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(key)
+
+
+def expected_keys(repo: Repository, snapshot_id: str, bodies: list[bytes]) -> set[str]:
+    folder = repo.path / "snapshots" / snapshot_id
+    keys = {
+        f"snapshots/{snapshot_id}/{p.relative_to(folder).as_posix()}"
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+    keys = {k for k in keys if "/uploads/" not in k}
+    return keys | {blob_key(b) for b in bodies} | {"repository.json"}
+
+
+def test_given_a_complete_snapshot_when_uploaded_then_the_bucket_mirrors_it_and_the_result_is_recorded(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    bodies = random_bodies(4)
+    snap = add_snapshot(repo, T1, bodies=bodies)
+
+    result = upload_snapshot(repo.path, "latest", s3_server.settings(bucket, "prod/acme"))
+
+    assert result.verified and result.missing == []
+    assert set(s3_server.keys(bucket, "prod/acme/")) == {
+        f"prod/acme/{k}" for k in expected_keys(repo, snap.id, bodies)
+    }
+    assert result.uploaded == result.objects == len(expected_keys(repo, snap.id, bodies)) - 1  # marker apart
+    record = repo.path / "snapshots" / snap.id / "uploads" / f"{bucket}-{prefix_hash('prod/acme')}.json"
+    assert json.loads(record.read_text())["verified"] is True
+    head = s3_server.client().head_object(Bucket=bucket, Key=f"prod/acme/{blob_key(bodies[0])}")
+    assert head["Metadata"]["sha256"] == hashlib.sha256(bodies[0]).hexdigest()
+    assert not s3_server.keys(bucket, "prod/acme/locks/")  # the shared lock object is gone
+
+
+def test_given_an_uploaded_snapshot_when_uploaded_again_then_nothing_is_sent(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    add_snapshot(repo, T1, bodies=random_bodies(3))
+    settings = s3_server.settings(bucket, "p")
+    upload_snapshot(repo.path, "latest", settings)
+
+    recorder = RecordingStore(s3_server.store(bucket, "p"))
+    again = upload_snapshot(repo.path, "latest", settings, store=recorder)
+
+    assert again.uploaded == 0 and again.skipped == again.objects
+    assert recorder.puts == []
+    assert again.verified
+
+
+def test_given_a_new_nightly_snapshot_when_uploaded_then_only_its_new_blobs_and_files_are_sent(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    shared = random_bodies(3)
+    add_snapshot(repo, T1, bodies=shared)
+    settings = s3_server.settings(bucket, "")
+    upload_snapshot(repo.path, "latest", settings)
+    new_body = random_bodies(1)
+    second = add_snapshot(repo, T2, bodies=[*shared, *new_body])
+
+    recorder = RecordingStore(s3_server.store(bucket, ""))
+    result = upload_snapshot(repo.path, second.id, settings, store=recorder)
+
+    blob_puts = [k for k in recorder.puts if k.startswith("blobs/")]
+    assert blob_puts == [blob_key(new_body[0])]
+    assert all(k.startswith(("blobs/", f"snapshots/{second.id}/")) for k in recorder.puts)
+    assert result.skipped == 3
+
+
+def test_given_an_upload_when_puts_are_recorded_then_the_manifest_is_last_and_after_all_its_data(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    snap = add_snapshot(repo, T1, bodies=random_bodies(5))
+    recorder = RecordingStore(s3_server.store(bucket, "x"))
+
+    upload_snapshot(repo.path, snap.id, s3_server.settings(bucket, "x"), store=recorder)
+
+    manifest_key = f"snapshots/{snap.id}/manifest.json"
+    assert recorder.puts[-1] == manifest_key
+    data = [k for k in recorder.puts if k.startswith("blobs/") or "/objects/" in k]
+    index = recorder.puts.index(f"snapshots/{snap.id}/files/Attachment.parquet")
+    assert max(recorder.puts.index(k) for k in data) < index < recorder.puts.index(manifest_key)
+
+
+def test_given_an_upload_interrupted_after_some_objects_when_rerun_then_it_resumes_and_completes(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    bodies = random_bodies(6)
+    snap = add_snapshot(repo, T1, bodies=bodies)
+    settings = s3_server.settings(bucket, "r")
+    failing = RecordingStore(s3_server.store(bucket, "r"), fail_after=4)
+
+    with pytest.raises(StorageError, match="injected"):
+        upload_snapshot(repo.path, snap.id, settings, store=failing, concurrency=1)
+    assert f"r/snapshots/{snap.id}/manifest.json" not in s3_server.keys(bucket, "r/")
+    assert not s3_server.keys(bucket, "r/locks/")
+
+    resumed = RecordingStore(s3_server.store(bucket, "r"))
+    result = upload_snapshot(repo.path, snap.id, settings, store=resumed)
+
+    assert result.verified
+    assert result.skipped == 4 - 1  # repository.json was the first of the four PUTs
+    assert set(failing.puts).isdisjoint(resumed.puts)
+    assert set(s3_server.keys(bucket, "r/")) == {f"r/{k}" for k in expected_keys(repo, snap.id, bodies)}
+
+
+def test_given_a_bucket_object_with_the_same_size_but_other_content_when_uploaded_then_it_is_replaced(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    bodies = random_bodies(1)
+    add_snapshot(repo, T1, bodies=bodies)
+    s3_server.client().put_object(Bucket=bucket, Key=blob_key(bodies[0]), Body=b"x" * len(bodies[0]))
+
+    upload_snapshot(repo.path, "latest", s3_server.settings(bucket))
+
+    body = s3_server.client().get_object(Bucket=bucket, Key=blob_key(bodies[0]))["Body"].read()
+    assert body == bodies[0]
+
+
+def test_given_an_exported_snapshot_when_uploaded_without_force_then_refused_and_with_force_uploaded(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    snap = add_snapshot(repo, T1, state="exported", bodies=random_bodies(1))
+    settings = s3_server.settings(bucket)
+    with pytest.raises(UsageError, match="--force"):
+        upload_snapshot(repo.path, snap.id, settings)
+    assert upload_snapshot(repo.path, snap.id, settings, force=True).verified
+
+
+def test_given_archive_when_uploaded_then_one_tar_gz_round_trips_with_identical_hashes(
+    s3_server: RunningS3, bucket: str, repo: Repository, tmp_path: Path
+) -> None:
+    bodies = random_bodies(3, size=300_000)
+    snap = add_snapshot(repo, T1, bodies=bodies)
+    settings = s3_server.settings(bucket, "arch")
+
+    result = upload_snapshot(repo.path, snap.id, settings, archive=True)
+
+    key = f"arch/archives/{snap.id}.tar.gz"
+    assert set(s3_server.keys(bucket, "arch/archives/")) == {key, f"{key}.sha256"}
+    raw = s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert hashlib.sha256(raw).hexdigest() == result.archive_sha256
+    sidecar = s3_server.client().get_object(Bucket=bucket, Key=f"{key}.sha256")["Body"].read().decode()
+    assert sidecar.split()[0] == result.archive_sha256
+    out = tmp_path / "restored"
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
+        tar.extractall(out, filter="data")
+    for key_rel in expected_keys(repo, snap.id, bodies):
+        restored = (out / key_rel).read_bytes()
+        assert (
+            hashlib.sha256(restored).digest() == hashlib.sha256((repo.path / key_rel).read_bytes()).digest()
+        )
+    assert upload_snapshot(repo.path, snap.id, settings, archive=True).skipped == 1
+
+
+def test_given_cli_upload_when_run_with_json_then_one_result_line_and_exit_0(
+    s3_server: RunningS3, bucket: str, repo: Repository, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_snapshot(repo, T1, bodies=random_bodies(2))
+    code = main(
+        [
+            "upload",
+            "--repo",
+            str(repo.path),
+            "--bucket",
+            bucket,
+            "--prefix",
+            "cli",
+            "--endpoint-url",
+            s3_server.endpoint_url,
+            "--region",
+            "us-east-1",
+            "--json",
+        ]
+    )
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    document = json.loads(out[-1])
+    assert document["type"] == "result" and document["verified"] is True
+    assert "testing" not in "\n".join(out)
+
+
+def test_given_a_missing_bucket_when_cli_upload_then_exit_1_naming_bucket_and_fix(
+    s3_server: RunningS3,
+    repo: Repository,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_test_credentials(monkeypatch)
+    add_snapshot(repo, T1)
+    code = main(
+        [
+            "upload",
+            "--repo",
+            str(repo.path),
+            "--bucket",
+            "absent-bucket-zz",
+            "--endpoint-url",
+            s3_server.endpoint_url,
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "absent-bucket-zz" in err and "create the bucket" in err
+    assert "testing" not in err
