@@ -47,6 +47,7 @@ from sfbackup.errors import (
     SalesforceError,
     SfbackupError,
 )
+from sfbackup.http import SalesforceClient
 from sfbackup.repository.blobs import BlobStore, BlobWrite
 from sfbackup.repository.layout import files_index_relpath
 from sfbackup.repository.manifest import FilesEntry
@@ -67,7 +68,10 @@ MISMATCH_ATTEMPTS = 3
 #: Owners are looked up for this many ContentDocuments per ContentDocumentLink query.
 LINK_BATCH = 200
 _PROGRESS_INTERVAL = 0.25
+MAX_SPLIT_DEPTH = 24
+MIN_SPLIT_WINDOW = timedelta(seconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
 _RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 INDEX_SCHEMA = pa.schema(
@@ -134,20 +138,6 @@ class FileBodyMismatch(SfbackupError):
     """A downloaded body's size or MD5 differs from what Salesforce announced (it was not stored)."""
 
 
-class FilesClient(Protocol):
-    """What export_files needs of `sfbackup.http.SalesforceClient`."""
-
-    instance_url: str
-
-    def data_path(self, suffix: str) -> str: ...
-
-    def get_json(self, path: str, **kw: Any) -> Any: ...
-
-    def download(self, path: str, sink: Any, *, headers: Mapping[str, str] | None = None) -> Any: ...
-
-    def check_reserve(self) -> None: ...
-
-
 class FilesProgress(Protocol):
     def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None: ...
 
@@ -188,6 +178,15 @@ class _FileRow:
 
 
 @dataclass(frozen=True)
+class _MetadataQuery:
+    name: str
+    fields: list[str]
+    clauses: list[str]
+    include_deleted: bool
+    splittable: bool  # has CreatedDate, so a timed-out query can be read in date ranges
+
+
+@dataclass(frozen=True)
 class _Previous:
     sha256: str | None
     status: str
@@ -210,7 +209,7 @@ def dedup_key(
 
 
 def export_files(
-    client: FilesClient,
+    client: SalesforceClient,
     repository: Any,
     snapshot_dir: Path,
     *,
@@ -264,7 +263,7 @@ def export_files(
 class _FilesExporter:
     def __init__(
         self,
-        client: FilesClient,
+        client: SalesforceClient,
         blobs: BlobStore,
         snapshot_dir: Path,
         progress: FilesProgress | None,
@@ -289,16 +288,14 @@ class _FilesExporter:
     def read_metadata(
         self, spec: FileObjectSpec, where: str | None, *, include_deleted: bool, latest_only: bool
     ) -> list[_FileRow]:
-        schema = describe.describe(self.client, spec.name)  # type: ignore[arg-type]
+        schema = describe.describe(self.client, spec.name)
         present = [schema.field(f).name for f in spec.wanted_fields() if schema.has_field(f)]
         clauses = [where] if where else []
         if latest_only and spec.name == "ContentVersion":
             clauses.append("IsLatest = true")
-        condition = " AND ".join(f"({c})" for c in clauses) if len(clauses) > 1 else None
-        condition = condition or (clauses[0] if clauses else None)
-        query = soql.build_select(spec.name, present, where=condition)
+        query = _MetadataQuery(spec.name, present, clauses, include_deleted, schema.has_field("CreatedDate"))
         rows: list[_FileRow] = []
-        for page in query_rest.iter_query_pages(self.client, query, include_deleted=include_deleted):  # type: ignore[arg-type]
+        for page in self._pages(query, _EPOCH, _FAR_FUTURE, depth=0):
             rows.extend(_row_from_record(spec, record) for record in page)
         rows.sort(key=lambda r: r.id)
         if spec.name == "ContentVersion" and rows:
@@ -306,6 +303,32 @@ class _FilesExporter:
             for row in rows:
                 row.linked = owners.get(row.parent_id or "", [])
         return rows
+
+    def _pages(
+        self, query: _MetadataQuery, low: datetime, high: datetime, *, depth: int
+    ) -> Iterator[list[dict[str, Any]]]:
+        """REST pages of the metadata query; a QUERY_TIMEOUT (Salesforce gives up on a query that
+        is not selective on a large object) reads the CreatedDate range in two halves instead."""
+        window = list(query.clauses)
+        if depth > 0:
+            window.append(f"CreatedDate >= {soql.datetime_literal(low)}")
+            window.append(f"CreatedDate < {soql.datetime_literal(high)}")
+        select = soql.build_select(query.name, query.fields, where=_all_of(window))
+        pages = query_rest.iter_query_pages(self.client, select, include_deleted=query.include_deleted)
+        try:
+            first = next(pages)
+        except StopIteration:
+            return
+        except SalesforceError as exc:
+            splittable = query.splittable and depth < MAX_SPLIT_DEPTH and high - low >= MIN_SPLIT_WINDOW
+            if exc.error_code != "QUERY_TIMEOUT" or not splittable:
+                raise
+            middle = low + (high - low) / 2
+            yield from self._pages(query, low, middle, depth=depth + 1)
+            yield from self._pages(query, middle, high, depth=depth + 1)
+            return
+        yield first
+        yield from pages
 
     def _owners(self, document_ids: list[str], include_deleted: bool) -> dict[str, list[str]]:
         """LinkedEntityIds per ContentDocumentId (ContentDocumentLink refuses unfiltered queries)."""
@@ -315,7 +338,7 @@ class _FilesExporter:
             query = soql.build_select(
                 "ContentDocumentLink", ["ContentDocumentId", "LinkedEntityId"], where=clause
             )
-            for page in query_rest.iter_query_pages(self.client, query, include_deleted=include_deleted):  # type: ignore[arg-type]
+            for page in query_rest.iter_query_pages(self.client, query, include_deleted=include_deleted):
                 for link in page:
                     document, entity = link.get("ContentDocumentId"), link.get("LinkedEntityId")
                     if document and entity:
@@ -522,6 +545,12 @@ def _checked_body(chunks: Iterable[bytes], row: _FileRow) -> Iterator[bytes]:
             f"{row.checksum}; it was not stored",
             hint="the body was damaged in transit or the version changed; the next run fetches it again",
         )
+
+
+def _all_of(clauses: Sequence[str]) -> str | None:
+    if len(clauses) <= 1:
+        return clauses[0] if clauses else None
+    return " AND ".join(f"({c})" for c in clauses)
 
 
 def _row_from_record(spec: FileObjectSpec, record: Mapping[str, Any]) -> _FileRow:

@@ -300,3 +300,14 @@ def test_given_a_body_that_is_always_cut_off_then_the_file_is_failed_and_nothing
     assert row["status"] == "failed" and row["sha256"] is None
     assert all(repo.blobs.size(d) != victim["BodyLength"] // 2 for d in repo.blobs.iter_all())
     assert list(repo.blobs.iter_temporary()) == []
+
+
+def test_given_a_metadata_query_that_times_out_then_it_is_read_in_date_ranges(
+    emu: Any, first_run: tuple[Repository, Path, FilesExportResult], tmp_path: Path
+) -> None:
+    _, snap, _ = first_run
+    emu.faults.add_rule("query_timeout", r"/queryAll", times=2)
+    repo = Repository.init(tmp_path / "repo")
+    export(emu, client_for(emu), repo, tmp_path / "snap", objects=("Attachment",))
+    assert fired(emu, "query_timeout") == 2
+    assert rows(tmp_path / "snap", "Attachment") == rows(snap, "Attachment")

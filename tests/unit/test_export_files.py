@@ -103,7 +103,9 @@ class FakeClient:
         described = re.search(r"sobjects/(\w+)/describe", path)
         if described:
             name = described.group(1)
-            fields = FILE_OBJECT_SPECS[name].wanted_fields() if name in FILE_OBJECT_SPECS else []
+            fields = (
+                [*FILE_OBJECT_SPECS[name].wanted_fields(), "CreatedDate"] if name in FILE_OBJECT_SPECS else []
+            )
             return {"name": name, "fields": [{"name": f, "type": _DESCRIBE_TYPES.get(f, "string")}
                                              for f in fields]}  # fmt: skip
         assert params is not None
@@ -118,6 +120,11 @@ class FakeClient:
             records = [r for r in records if r.get("IsLatest")]
         if "/query/" in path:
             records = [r for r in records if not r.get("IsDeleted")]
+        for op, bound in re.findall(r"CreatedDate (>=|<) (\S+?)\)?(?: |$)", query):
+            if op == ">=":
+                records = [r for r in records if r.get("CreatedDate", STAMP)[:19] >= bound[:19]]
+            else:
+                records = [r for r in records if r.get("CreatedDate", STAMP)[:19] < bound[:19]]
         return {"totalSize": len(records), "done": True,
                 "records": [{"attributes": {"type": name}, **r} for r in records]}  # fmt: skip
 
@@ -509,3 +516,23 @@ def test_given_progress_then_files_and_bytes_are_reported_to_the_end(
     client.attachment(2, body(2, 200))
     run(client, repo, snapshot(tmp_path, "s1"), objects=("Attachment",), progress=Progress())
     assert events[0] == ("Attachment", 0, 2, 0) and events[-1] == ("Attachment", 2, 2, 500)
+
+
+def test_given_a_query_timeout_then_the_created_date_range_is_halved_until_it_answers(
+    tmp_path: Path, repo: Repository
+) -> None:
+    class TimingOut(FakeClient):
+        def get_json(self, path: str, *, params: dict[str, str] | None = None, **kw: Any) -> Any:
+            if params and "FROM Attachment" in params["q"] and params["q"].count("CreatedDate >=") == 0:
+                self.queries.append(params["q"])
+                raise SalesforceError("QUERY_TIMEOUT: Your query request was running for too long.",
+                                      error_code="QUERY_TIMEOUT", status=400)  # fmt: skip
+            return super().get_json(path, params=params, **kw)
+
+    client = TimingOut()
+    att = client.attachment(1, b"abc")
+    snap = snapshot(tmp_path, "s1")
+    run(client, repo, snap, objects=("Attachment",))
+    ranged = [q for q in client.queries if "FROM Attachment" in q and "CreatedDate >=" in q]
+    assert len(ranged) == 2 and all("CreatedDate <" in q for q in ranged)
+    assert list(index(snap, "Attachment")) == [att]
