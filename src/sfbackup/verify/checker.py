@@ -151,6 +151,8 @@ class FilesCheck:
     blobs_read: int = 0
     md5_checked: int = 0
     problems: int = 0
+    no_body: int = 0  # links/URLs: Salesforce holds no body
+    unavailable: int = 0  # deleted files whose body Salesforce no longer serves
 
     @property
     def checksum_status(self) -> str:
@@ -396,6 +398,7 @@ class _Checker:
                      f"or URLs only): {name_ids(no_body)}", object=name, path=entry.index_path,
                      actual=no_body[:10_000])  # fmt: skip
         unavailable = [str(r.get("Id")) for r in rows if r.get("status") == "unavailable"]
+        status.no_body, status.unavailable = len(no_body), len(unavailable)
         if unavailable:
             self.add("file_body_unavailable", f"{len(unavailable)} deleted {name} files are in the backup "
                      f"without their body, which Salesforce no longer serves: {name_ids(unavailable)}",

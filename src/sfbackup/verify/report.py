@@ -174,6 +174,7 @@ _FILE_COLUMNS = (
     "Downloaded",
     "Deduplicated",
     "Not stored",
+    "No body in Salesforce",
     "Checksums",
 )
 
@@ -200,6 +201,7 @@ def _file_row(row: dict[str, Any]) -> list[str]:
         _fmt_count(row.get("downloaded")),
         _fmt_count(row.get("deduplicated")),
         _fmt_count(row.get("not_stored")),
+        _fmt_count(row.get("no_body")),
         str(row.get("checksum_status", "")),
     ]
 
@@ -315,7 +317,7 @@ def render_html(data: ReportData) -> str:
     parts.append(_html_table(_OBJECT_COLUMNS, [_object_row(r) for r in data.objects], {2, 3, 4, 5, 6}))
     if data.files:
         parts.append("<h2>Files</h2>")
-        parts.append(_html_table(_FILE_COLUMNS, [_file_row(r) for r in data.files], {1, 2, 3, 4, 5, 6}))
+        parts.append(_html_table(_FILE_COLUMNS, [_file_row(r) for r in data.files], {1, 2, 3, 4, 5, 6, 7}))
     parts.append("<h2>Not covered, and why</h2>")
     missing = _not_covered(data)
     if missing:
