@@ -10,6 +10,7 @@ gzip, and the faults of `faults.py`.
 from __future__ import annotations
 
 import logging
+import queue
 import re
 import socket
 import threading
@@ -229,10 +230,48 @@ class EmulatorServer:
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    """One connection per thread, but threads are reused: the org store keeps one SQLite
+    connection per thread, so reusing threads bounds the connections it opens."""
+
     daemon_threads = True
     allow_reuse_address = False
     request_queue_size = 128
+    max_workers = 256
     emulator: EmulatorServer
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._connections: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
+        self._workers_lock = threading.Lock()
+        self._workers = 0
+        self._idle = 0
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._workers_lock:
+            spawn = self._idle == 0 and self._workers < self.max_workers
+            if spawn:
+                self._workers += 1
+            else:
+                self._idle -= 1  # an idle worker will take it
+        self._connections.put((request, client_address))
+        if spawn:
+            threading.Thread(target=self._work, name="sf-emulator-http", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._connections.get()
+            if item is None:
+                return
+            self.process_request_thread(*item)
+            with self._workers_lock:
+                self._idle += 1
+
+    def server_close(self) -> None:
+        super().server_close()
+        with self._workers_lock:
+            workers = self._workers
+        for _ in range(workers):
+            self._connections.put(None)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         _log.debug("connection from %s ended with an error", client_address, exc_info=True)
@@ -240,6 +279,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = 120  # idle keep-alive connections are closed, freeing their worker
     server: _HTTPServer
 
     def version_string(self) -> str:
