@@ -541,3 +541,22 @@ def test_given_file_records_without_files_index_when_files_were_on_then_files_mi
     assert [(f["kind"], f["object"]) for f in result["findings"] if f["severity"] == "error"] == [
         ("files_missing", "Attachment")
     ]
+
+
+def test_given_manifest_changed_during_verification_when_promoting_then_refused(copy: Built) -> None:
+    from sfbackup.errors import RepositoryError
+    from sfbackup.progress import NullProgress
+
+    class ResumeMidway(NullProgress):
+        """Another process rewrites the manifest while the parts are being checked."""
+
+        def message(self, level: str, text: str, **fields: Any) -> None:
+            if text.startswith("verifying"):
+                data = copy.manifest()
+                data["objects"]["Contact"]["rows"] = 3
+                data["summary"] = {"touched": True}
+                copy.write_manifest(data)
+
+    with pytest.raises(RepositoryError, match="changed while it was verified"):
+        verify_snapshot(copy.root, copy.snapshot_id, progress=ResumeMidway())
+    assert copy.manifest()["state"] == "exported"

@@ -114,7 +114,8 @@ def verify_snapshot(
             chosen.manifest, LocalFiles(repository.path), str(repository.path), progress, clock
         )
         run.check(options)
-        promoted = run.promote_if_passed(lambda m: _save_manifest(repository, chosen.id, m))
+        as_read = chosen.manifest.to_json()
+        promoted = run.promote_if_passed(lambda m: _save_manifest(repository, chosen.id, m, as_read))
         paths = write_reports(run.report_data(), chosen.path)
     return run.result(paths, promoted)
 
@@ -357,14 +358,10 @@ class _Verification:
         )
 
 
-def _save_manifest(repository: Repository, snapshot_id: str, manifest: Manifest) -> None:
+def _save_manifest(repository: Repository, snapshot_id: str, manifest: Manifest, as_read: bytes) -> None:
     """Save the promoted manifest, unless the snapshot changed on disk while it was verified."""
     on_disk = repository.snapshot(snapshot_id).manifest
-    if (
-        on_disk.state != "exported"
-        or on_disk.objects.keys() != manifest.objects.keys()
-        or any(on_disk.objects[n].to_dict() != manifest.objects[n].to_dict() for n in manifest.objects)
-    ):
+    if on_disk.to_json() != as_read:
         raise RepositoryError(
             f"snapshot {snapshot_id} changed while it was verified (now {on_disk.state}); not promoted",
             hint="verify it again once the other command has finished",
