@@ -33,7 +33,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -157,7 +156,7 @@ class FilesExportResult(dict[str, FilesEntry]):
         self.summary = {}
 
 
-@dataclass
+@dataclass(slots=True)
 class _FileRow:
     object_name: str
     id: str
@@ -391,10 +390,6 @@ class _FilesExporter:
                 if self.stopped is not None or fatal is not None:
                     break
                 if self.stop_event is not None and self.stop_event.is_set():
-                    self.stopped = SfbackupError(
-                        "file downloads were stopped on request; the rest are recorded as missing",
-                        hint="`sfbackup run --resume` continues",
-                    )
                     break
                 try:
                     self.client.check_reserve()
@@ -408,6 +403,11 @@ class _FilesExporter:
                 fatal = fatal or self._collect(running)
         for name in rows_by_object:
             self._report(name, force=True)
+        if self.stopped is None and any(r.status == "missing" for r in todo):
+            self.stopped = SfbackupError(
+                "file downloads were stopped on request; the rest are recorded as missing",
+                hint="`sfbackup run --resume` continues",
+            )
         if fatal is not None:
             raise fatal
 
@@ -454,7 +454,7 @@ class _FilesExporter:
                 self._halt.set()
                 raise
             except SalesforceError as exc:
-                if row.is_deleted and (exc.status == 404 or exc.error_code == "ENTITY_IS_DELETED"):
+                if exc.error_code == "ENTITY_IS_DELETED" or (row.is_deleted and exc.status == 404):
                     row.status, row.reason = "unavailable", exc.message
                 else:
                     row.status, row.reason = "failed", exc.message
@@ -598,46 +598,33 @@ def _index_row(row: _FileRow) -> dict[str, Any]:
 
 def _read_previous(name: str, path: Path, *, same_snapshot: bool) -> dict[str, _Previous]:
     """Rows of an earlier files index by Id; an unreadable index just means nothing is reused."""
+    wanted = ["Id", "Size", "SalesforceChecksum", "SystemModstamp", "sha256", "status"]
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path, columns=wanted)
     except (OSError, pa.ArrowException):
         return {}
-    wanted = ("Id", "Size", "SalesforceChecksum", "SystemModstamp", "sha256", "status")
-    if not all(c in table.column_names for c in wanted):
-        return {}
-    out: dict[str, _Previous] = {}
-    for item in table.select(list(wanted)).to_pylist():
-        modstamp = item["SystemModstamp"]
-        key = dedup_key(name, item["Size"], item["SalesforceChecksum"], modstamp)
-        out[str(item["Id"])] = _Previous(item["sha256"], str(item["status"]), key, same_snapshot)
-    return out
+    return {
+        str(item["Id"]): _Previous(
+            item["sha256"],
+            str(item["status"]),
+            dedup_key(name, item["Size"], item["SalesforceChecksum"], item["SystemModstamp"]),
+            same_snapshot,
+        )
+        for item in table.to_pylist()
+    }
 
 
 def _int_or_none(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | Decimal | float):
-        return int(value)
     try:
-        return int(str(value))
-    except ValueError:
+        return None if value is None or isinstance(value, bool) else int(value)
+    except (TypeError, ValueError):
         return None
 
 
 def _parse_datetime(value: Any) -> datetime | None:
-    """Salesforce's ``2024-01-31T23:59:59.000+0000`` (or any ISO 8601 form) as UTC."""
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC)
-    text = str(value)
-    for pattern in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
-        try:
-            return datetime.strptime(text, pattern).astimezone(UTC)
-        except ValueError:
-            continue
+    """Salesforce's ``2024-01-31T23:59:59.000+0000`` (or any ISO 8601 form) as UTC; None if unreadable."""
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value or ""))
     except ValueError:
         return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -427,9 +427,10 @@ def test_given_a_deleted_record_whose_body_is_gone_then_it_is_unavailable_not_fa
     client = FakeClient()
     gone = client.attachment(1, b"x", IsDeleted=True)
     live = client.attachment(2, b"y")
-    for record_id in (gone, live):
-        client.errors[record_id] = SalesforceError("GET .../Body: ENTITY_IS_DELETED", status=404,
-                                                   error_code="ENTITY_IS_DELETED")  # fmt: skip
+    client.errors[gone] = SalesforceError("entity is deleted", status=404, error_code="ENTITY_IS_DELETED")
+    client.errors[live] = SalesforceError(
+        "The requested resource does not exist", status=404, error_code="NOT_FOUND"
+    )
     snap = snapshot(tmp_path, "s1")
     result = run(client, repo, snap)
     rows = index(snap, "Attachment")
@@ -536,3 +537,36 @@ def test_given_a_query_timeout_then_the_created_date_range_is_halved_until_it_an
     ranged = [q for q in client.queries if "FROM Attachment" in q and "CreatedDate >=" in q]
     assert len(ranged) == 2 and all("CreatedDate <" in q for q in ranged)
     assert list(index(snap, "Attachment")) == [att]
+
+
+def test_given_a_stop_request_midway_then_started_downloads_finish_and_the_rest_are_missing(
+    tmp_path: Path, repo: Repository
+) -> None:
+    stop = threading.Event()
+
+    class StopAfterFirst(FakeClient):
+        def download(self, path: str, sink: Callable[[Iterator[bytes]], Any], **kw: Any) -> Any:
+            try:
+                return super().download(path, sink, **kw)
+            finally:
+                stop.set()
+
+    client = StopAfterFirst()
+    ids = [client.attachment(n, body(n, 20)) for n in range(20)]
+    snap = snapshot(tmp_path, "s1")
+    result = run(client, repo, snap, download_concurrency=1, stop_event=stop)
+    entry = result["Attachment"]
+    assert 1 <= entry.downloaded < 20 and entry.downloaded + len(entry.missing) == 20
+    assert sorted(client.downloads) == sorted(i for i in ids if i not in entry.missing)
+    assert result.stopped is not None and "stopped on request" in result.stopped.message
+    assert all(repo.blobs.has(r["sha256"]) for r in index(snap, "Attachment").values() if r["sha256"])
+
+
+def test_given_a_record_deleted_during_the_run_then_its_body_is_unavailable(
+    tmp_path: Path, repo: Repository
+) -> None:
+    client = FakeClient()
+    att = client.attachment(1, b"x")
+    client.errors[att] = SalesforceError("entity is deleted", status=404, error_code="ENTITY_IS_DELETED")
+    result = run(client, repo, snapshot(tmp_path, "s1"))
+    assert result["Attachment"].failed == [] and result.summary["unavailable"] == 1
