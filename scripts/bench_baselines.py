@@ -226,25 +226,29 @@ def run_sf_bulk2(args: argparse.Namespace) -> Result:
 
 
 def run_profile_ours(args: argparse.Namespace) -> Result:
-    """`sfbackup run` in this process, its stacks sampled every 5 ms in every thread."""
+    """`sfbackup run` in this process; every thread's stack sampled every 5 ms of wall time.
+
+    A thread parked in a pool or a join is idle and not counted; a thread sleeping between job
+    polls or blocked on a socket is counted (that is where wall time goes, too).
+    """
     from sfbackup.cli import main
 
-    samples: collections.Counter[str] = collections.Counter()
-    own_frames: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    innermost: collections.Counter[str] = collections.Counter()
+    ticks = [0]
     stop = threading.Event()
 
     def sampler() -> None:
         me = threading.get_ident()
         while not stop.wait(0.005):
+            ticks[0] += 1
             for ident, frame in sys._current_frames().items():
-                if ident == me:
-                    continue
                 stack = traceback.extract_stack(frame)
-                if not stack or stack[-1].name in ("wait", "_wait_for_tstate_lock", "select", "poll"):
-                    continue  # an idle thread; only busy stacks tell where time goes
-                own_frames[_where(stack[-1])] += 1
-                for where in {_where(entry) for entry in stack}:
-                    samples[where] += 1
+                if ident == me or not stack or stack[-1].filename.endswith(_IDLE_FILES):
+                    continue
+                innermost[_where(stack[-1])] += 1
+                for where in {_where(entry) for entry in stack if "sfbackup" in entry.filename}:
+                    inclusive[where] += 1
 
     thread = threading.Thread(target=sampler, daemon=True)
     started = time.perf_counter()
@@ -253,16 +257,21 @@ def run_profile_ours(args: argparse.Namespace) -> Result:
                  "--objects", OBJECT, "--no-files", "--no-verify", "--json"])
     stop.set()
     thread.join()
-    total = sum(own_frames.values()) or 1
-    print(f"\nsfbackup run exit {code}, {time.perf_counter() - started:.2f} s wall; "
-          f"{total} busy samples (5 ms)", file=sys.stderr)
-    print("\nbusy samples by innermost frame:", file=sys.stderr)
-    for where, count in own_frames.most_common(args.top):
-        print(f"  {100 * count / total:5.1f}%  {where}", file=sys.stderr)
-    print("\nbusy samples by frame on the stack (inclusive):", file=sys.stderr)
-    for where, count in samples.most_common(args.top):
-        print(f"  {100 * count / total:5.1f}%  {where}", file=sys.stderr)
-    return {"rows": None, "csv_bytes": None, "seconds": {"total": time.perf_counter() - started}}
+    wall = time.perf_counter() - started
+    tick = wall / max(ticks[0], 1)
+    print(f"\nsfbackup run in-process: exit {code}, {wall:.2f} s wall, {ticks[0]} ticks of "
+          f"{1000 * tick:.1f} ms; seconds = samples x tick, summed over non-idle threads",
+          file=sys.stderr)
+    print("\ninnermost frame (self):", file=sys.stderr)
+    for where, count in innermost.most_common(args.top):
+        print(f"  {count * tick:6.2f} s  {where}", file=sys.stderr)
+    print("\nsfbackup frames on the stack (inclusive):", file=sys.stderr)
+    for where, count in inclusive.most_common(args.top):
+        print(f"  {count * tick:6.2f} s  {where}", file=sys.stderr)
+    return {"rows": None, "csv_bytes": None, "seconds": {"total": wall}}
+
+
+_IDLE_FILES = ("threading.py", "queue.py", "concurrent/futures/_base.py", "concurrent/futures/thread.py")
 
 
 def _where(entry: traceback.FrameSummary) -> str:
