@@ -20,6 +20,7 @@ from simple_salesforce import Salesforce
 
 from sfbackup import soql
 from sfbackup.config import load_settings
+from sfbackup.errors import ApiReserveReached
 from sfbackup.export_files import FilesExportResult, export_files
 from sfbackup.http import SalesforceClient
 from sfbackup.repository import Repository
@@ -311,3 +312,31 @@ def test_given_a_metadata_query_that_times_out_then_it_is_read_in_date_ranges(
     export(emu, client_for(emu), repo, tmp_path / "snap", objects=("Attachment",))
     assert fired(emu, "query_timeout") == 2
     assert rows(tmp_path / "snap", "Attachment") == rows(snap, "Attachment")
+
+
+def test_given_the_api_reserve_is_reached_midway_then_the_rest_is_missing_and_a_resume_fetches_exactly_it(
+    emu: Any, tmp_path: Path
+) -> None:
+    client = client_for(emu)
+    client.get_json(client.data_path("limits/"))
+    assert client.api_usage is not None
+    used, maximum = client.api_usage
+    metadata_calls = 8  # describes, the three file queries, owner links, with a margin
+    client.reserve_percent = 100.0 * (maximum - used - metadata_calls - 5) / maximum  # ~5 downloads
+    repo = Repository.init(tmp_path / "repo")
+    snap = tmp_path / "snap"
+
+    stopped = export(emu, client, repo, snap, download_concurrency=2)
+
+    assert isinstance(stopped.stopped, ApiReserveReached)
+    missing = {i for e in stopped.values() for i in e.missing}
+    done = {r["Id"] for n in stopped for r in rows(snap, n) if r["status"] == "downloaded"}
+    assert missing and done and not (missing & done)
+    assert all(r["sha256"] is None for n in stopped for r in rows(snap, n) if r["Id"] in missing)
+
+    client.reserve_percent = None
+    before = set(repo.blobs.iter_all())
+    resumed = export(emu, client, repo, snap, download_concurrency=2)  # the same snapshot, as `--resume` does
+    assert resumed.stopped is None and all(not e.missing for e in resumed.values())
+    assert {r["Id"] for n in resumed for r in rows(snap, n) if r["status"] == "downloaded"} == done | missing
+    assert resumed.summary["bytes_downloaded"] > 0 and before < set(repo.blobs.iter_all())
