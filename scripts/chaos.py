@@ -173,11 +173,11 @@ def saved_state_problems(repo: Path) -> list[str]:
                 elif path.stat().st_size != part.bytes or sha256_of(path) != part.sha256:
                     problems.append(f"{where}: {part.path} differs from its manifest entry")
         for name, files in snapshot.manifest.files.items():
-            if files.index_path and not snapshot.resolve(files.index_path).is_file():
+            index = snapshot.resolve(files.index_path) if files.index_path else None
+            if index is not None and not index.is_file():
                 problems.append(f"{where}: files index of {name} is missing")
-            elif files.index_path and files.index_sha256:
-                if sha256_of(snapshot.resolve(files.index_path)) != files.index_sha256:
-                    problems.append(f"{where}: files index of {name} differs from its manifest entry")
+            elif index is not None and files.index_sha256 and sha256_of(index) != files.index_sha256:
+                problems.append(f"{where}: files index of {name} differs from its manifest entry")
     return problems
 
 
@@ -269,7 +269,8 @@ def chaos_run(emulator: RunningEmulator, reference: dict[str, Any], workdir: Pat
         verification = independent_verification(emulator, repo)
         outcome.verified = verification.passed
         if not verification.passed:
-            outcome.problems += [f"verify: {f.kind} {f.object} {f.explanation}" for f in verification.failures]
+            outcome.problems += [f"verify: {f.kind} {f.object} {f.explanation}"
+                                 for f in verification.failures]
         outcome.problems += data_differences(snapshot_data(repo), reference)
     outcome.problems += blob_problems(repo)
     outcome.seconds = time.monotonic() - started
@@ -294,7 +295,9 @@ def chaos_emulator(records: int = 40, seed: int = 3) -> Iterator[RunningEmulator
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=10, help="seeds per rate (1..N)")
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--rates", default="0.01,0.03,0.06", help="comma-separated fault rates")

@@ -1,0 +1,179 @@
+"""Crashes: a real `sfbackup run` process killed with SIGKILL at many points (while a page is
+written, while a part or blob exists only under its temporary name, between manifest rewrites, at
+time offsets), then `sfbackup run --resume`. After every kill, whatever a manifest names exists
+under its final name with its recorded hash; temporary files may remain but are never named; the
+resumed snapshot holds exactly the data of an uninterrupted run and verifies against the org.
+
+Kill points are chosen by watching the repository (polled every few milliseconds) while the org
+answers a little slowly, so each point is reached in practice, not by luck of timing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sfbackup.emulator.faults import FaultConfig
+from sfbackup.repository import Repository
+from sfbackup.repository.atomic import is_temporary
+from tests.integration.test_chaos import chaos
+
+Watch = Callable[[Path], bool]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, Path]]:
+    with chaos.chaos_emulator(records=40) as emu:
+        reference = chaos.reference_data(emu, tmp_path_factory.mktemp("reference"))
+        config = chaos.write_config(tmp_path_factory.mktemp("config") / "sfbackup.toml")
+        yield emu, reference, config
+
+
+def files_under(repo: Path) -> Iterator[Path]:
+    for folder, _dirs, names in os.walk(repo):
+        for name in names:
+            yield Path(folder) / name
+
+
+def a_final_part(repo: Path) -> bool:
+    return any(p.name.startswith("part-") and p.parent.parent.name == "objects" for p in files_under(repo))
+
+
+def a_temporary_file(where: str) -> Watch:
+    def seen(repo: Path) -> bool:
+        return any(is_temporary(p.name) and where in p.parts for p in files_under(repo))
+
+    return seen
+
+
+def a_blob(repo: Path) -> bool:
+    return any(len(p.name) == 64 and not is_temporary(p.name) for p in files_under(repo / "blobs"))
+
+
+def manifest_rewritten(times: int) -> Watch:
+    """True once manifest.json was replaced (a new inode) `times` times."""
+    seen_inodes: set[int] = set()
+
+    def seen(repo: Path) -> bool:
+        for manifest in repo.glob("snapshots/*/manifest.json"):
+            try:
+                seen_inodes.add(manifest.stat().st_ino)
+            except FileNotFoundError:
+                continue
+        return len(seen_inodes) >= times
+
+    return seen
+
+
+def after_seconds(seconds: float) -> Watch:
+    started = time.monotonic()
+    return lambda repo: time.monotonic() - started >= seconds
+
+
+def run_until(process: subprocess.Popen[bytes], repo: Path, watch: Watch, *, limit: float = 60.0) -> bool:
+    """SIGKILL `process` as soon as `watch(repo)` holds; True if killed, False if it ended first."""
+    deadline = time.monotonic() + limit
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            fired = watch(repo)
+        except OSError:  # a file renamed while we looked
+            fired = False
+        if fired:
+            process.kill()
+            process.wait()
+            return True
+        time.sleep(0.002)
+    process.wait(timeout=limit)
+    return False
+
+
+def referenced_paths(repo: Path) -> set[Path]:
+    paths: set[Path] = set()
+    for snapshot in Repository.open(repo).snapshots():
+        for entry in snapshot.manifest.objects.values():
+            paths |= {snapshot.resolve(p.path) for p in entry.parts}
+        for files in snapshot.manifest.files.values():
+            if files.index_path:
+                paths.add(snapshot.resolve(files.index_path))
+    return paths
+
+
+def kill_and_resume(setup: tuple[Any, Any, Path], tmp_path: Path, watch: Watch, *,
+                    first_resume: bool = False, resume_cli: bool = True) -> bool:
+    emulator, reference, config = setup
+    repo = tmp_path / "repo"
+    log = tmp_path / "run.log"
+    # Slow answers widen every window; they delay, never fail, so the run itself is unchanged.
+    emulator.faults.configure(FaultConfig(rates={"slow": 0.3}, slow_seconds=0.03, seed=1))
+    try:
+        flags = ["--no-verify", "--resume"] if first_resume else ["--no-verify"]
+        killed = run_until(chaos.start_cli(emulator, repo, config, *flags, log=log), repo, watch)
+    finally:
+        emulator.faults.configure(FaultConfig())
+    if (repo / "repository.json").exists():
+        assert chaos.saved_state_problems(repo) == [], log.read_text()[-2000:]
+        assert not any(is_temporary(p.name) for p in referenced_paths(repo))
+        assert all(Repository.open(repo).snapshot(s.id).manifest.state != "complete"
+                   for s in Repository.open(repo).snapshots())
+    if resume_cli:
+        resumed = chaos.start_cli(emulator, repo, config, "--no-verify", "--resume", log=log)
+        assert resumed.wait(timeout=120) == 0, log.read_text()[-3000:]
+    else:  # the same `--resume`, in this process: saves a second interpreter start in the default suite
+        assert chaos.library_run(emulator, repo, resume=True, verify=False) == "exported"
+    assert len(Repository.open(repo).snapshots()) == 1, "the resume continued the killed snapshot"
+    assert chaos.data_differences(chaos.snapshot_data(repo), reference) == []
+    assert chaos.blob_problems(repo) == []
+    assert chaos.independent_verification(emulator, repo).passed
+    return killed
+
+
+KILL_POINTS: dict[str, Callable[[], Watch]] = {
+    "part_under_temporary_name": lambda: a_temporary_file("objects"),
+    "manifest_rewritten_5_times": lambda: manifest_rewritten(5),
+}
+SLOW_KILL_POINTS: dict[str, Callable[[], Watch]] = {
+    "first_part_written": lambda: a_final_part,
+    "blob_under_temporary_name": lambda: a_temporary_file("blobs"),
+    "first_blob_renamed": lambda: a_blob,
+    "manifest_rewritten_2_times": lambda: manifest_rewritten(2),
+    "manifest_rewritten_12_times": lambda: manifest_rewritten(12),
+    "after_0.3s": lambda: after_seconds(0.3),
+    "after_1.5s": lambda: after_seconds(1.5),
+    "after_3s": lambda: after_seconds(3.0),
+    "after_5s": lambda: after_seconds(5.0),
+}
+
+
+@pytest.mark.parametrize("point", sorted(KILL_POINTS))
+def test_given_run_killed_at_point_when_resumed_then_data_equals_uninterrupted_run(
+    setup: tuple[Any, Any, Path], tmp_path: Path, point: str
+) -> None:
+    killed = kill_and_resume(setup, tmp_path, KILL_POINTS[point](), resume_cli=False)
+    assert killed, f"the run reached {point}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", sorted(SLOW_KILL_POINTS))
+def test_given_run_killed_at_more_points_when_resumed_then_data_equals_uninterrupted_run(
+    setup: tuple[Any, Any, Path], tmp_path: Path, point: str
+) -> None:
+    kill_and_resume(setup, tmp_path, SLOW_KILL_POINTS[point]())
+
+
+@pytest.mark.slow
+def test_given_run_killed_twice_when_resumed_then_data_equals_uninterrupted_run(
+    setup: tuple[Any, Any, Path], tmp_path: Path
+) -> None:
+    emulator, _reference, config = setup
+    repo = tmp_path / "repo"
+    run_until(chaos.start_cli(emulator, repo, config, "--no-verify"), repo, manifest_rewritten(3))
+    run_until(chaos.start_cli(emulator, repo, config, "--no-verify", "--resume"), repo,
+              after_seconds(1.0))
+    assert chaos.saved_state_problems(repo) == []
+    kill_and_resume(setup, tmp_path, a_temporary_file("objects"), first_resume=True)
