@@ -1,0 +1,132 @@
+"""`sfbackup forget`: apply a retention policy (restic's keep rules) to a repository's snapshots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from sfbackup.cli.upload import add_s3_arguments, s3_settings_from_args
+from sfbackup.errors import ExitCode, UsageError
+from sfbackup.retention import (
+    ForgetResult,
+    RetentionPolicy,
+    forget_snapshots,
+    parse_duration,
+    prune_repository,
+)
+
+DESCRIPTION = """\
+Remove snapshots a retention policy does not keep, locally or in S3, and say why for each one.
+The policy chooses among complete snapshots (newest first, periods in UTC): --keep-daily 7 keeps
+the newest snapshot of each of the last 7 days that have one, and so on. On top of the policy:
+the newest complete snapshot is always kept; running snapshots and unreadable manifests are never
+touched; incomplete, failed and unverified snapshots older than the newest complete one are
+removed. Only snapshot folders are removed: run `sfbackup prune` (or add --prune) to delete the
+file bodies nothing needs any more. Holds an exclusive lock.
+
+examples:
+  sfbackup forget --repo /backups/acme --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
+  sfbackup forget --repo s3://acme-sf-backups/prod --keep-daily 14 --keep-monthly 24 --prune
+"""
+
+
+def register(subparsers: Any) -> None:
+    from sfbackup.cli import exit_status_epilog
+
+    parser = subparsers.add_parser(
+        "forget",
+        help="remove snapshots a retention policy does not keep",
+        description=DESCRIPTION,
+        epilog=exit_status_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--repo", help="repository folder, or s3://bucket/prefix")
+    for name, what in (
+        ("last", "the N newest complete snapshots"),
+        ("hourly", "the newest snapshot of each of the last N hours that have one"),
+        ("daily", "the newest snapshot of each of the last N days that have one"),
+        ("weekly", "the newest snapshot of each of the last N ISO weeks that have one"),
+        ("monthly", "the newest snapshot of each of the last N months that have one"),
+        ("yearly", "the newest snapshot of each of the last N years that have one"),
+    ):
+        parser.add_argument(f"--keep-{name}", type=_count, default=0, metavar="N", help=f"keep {what}")
+    parser.add_argument(
+        "--keep-within",
+        metavar="DURATION",
+        help="keep every snapshot this much younger than the newest (30d, 1y6m)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="show the plan, remove nothing")
+    parser.add_argument("--prune", action="store_true", help="then delete the blobs nothing refers to")
+    add_s3_arguments(parser, bucket=False)
+    parser.add_argument("--config", help="TOML config file ([s3] endpoint/region/profile, repository)")
+    parser.add_argument("--json", action="store_true", help="print one JSON result line instead of a table")
+    parser.set_defaults(handler=handle)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("counts are 0 or more")
+    return value
+
+
+def policy_from_args(args: argparse.Namespace) -> RetentionPolicy:
+    return RetentionPolicy(
+        keep_last=args.keep_last,
+        keep_hourly=args.keep_hourly,
+        keep_daily=args.keep_daily,
+        keep_weekly=args.keep_weekly,
+        keep_monthly=args.keep_monthly,
+        keep_yearly=args.keep_yearly,
+        keep_within=parse_duration(args.keep_within) if args.keep_within else None,
+    )
+
+
+def repository_location(args: argparse.Namespace) -> tuple[str, Any]:
+    """(--repo or the configured repository, the [s3] settings)."""
+    s3, configured = s3_settings_from_args(args)
+    location = args.repo or configured
+    if not location:
+        raise UsageError("no repository given", hint="pass --repo DIR or --repo s3://bucket/prefix")
+    return str(location), s3
+
+
+def handle(args: argparse.Namespace) -> int:
+    location, s3 = repository_location(args)
+    result = forget_snapshots(location, policy_from_args(args), dry_run=args.dry_run, s3=s3)
+    pruned = prune_repository(location, s3=s3) if args.prune and not args.dry_run else None
+    if args.json:
+        document = {"type": "result", "command": "forget", **result.to_dict()}
+        if pruned is not None:
+            document["prune"] = pruned.to_dict()
+        print(json.dumps(document), flush=True)
+    else:
+        print(render_table(result), flush=True)
+        if pruned is not None:
+            from sfbackup.cli.prune import render_text
+
+            print(render_text(pruned), flush=True)
+    return int(ExitCode.OK)
+
+
+def render_table(result: ForgetResult) -> str:
+    rows = result.plan.rows()
+    if not rows:
+        return f"no snapshots in {result.location}"
+    width = max(len(r["id"]) for r in rows)
+    lines = [f"{'SNAPSHOT':<{width}}  {'STATE':<10}  {'ACTION':<6}  REASONS"]
+    for row in rows:
+        action = (
+            row["action"] if row["action"] == "keep" else ("would remove" if result.dry_run else "remove")
+        )
+        lines.append(f"{row['id']:<{width}}  {row['state']:<10}  {action:<6}  {'; '.join(row['reasons'])}")
+    removing = len(result.plan.remove)
+    verb = "would be removed (dry run)" if result.dry_run else "removed"
+    lines.append(f"{len(result.plan.keep)} kept, {removing} {verb} in {result.location}")
+    if removing and not result.dry_run:
+        lines.append("file bodies are freed by `sfbackup prune`")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""`sfbackup prune`: delete file bodies no snapshot refers to, and leftovers of interrupted writes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from sfbackup.cli.forget import repository_location
+from sfbackup.cli.upload import add_s3_arguments
+from sfbackup.errors import ExitCode
+from sfbackup.retention import PruneResult, prune_repository
+
+DESCRIPTION = """\
+Delete the blobs (file bodies) that no remaining snapshot's files index names, and temporary
+files of interrupted writes older than an hour, locally or in S3. The plan is made first (every
+files index is read; one that cannot be read stops prune before anything is deleted), then
+carried out under an exclusive lock. Run it after `sfbackup forget`.
+
+examples:
+  sfbackup prune --repo /backups/acme --dry-run
+  sfbackup prune --repo s3://acme-sf-backups/prod
+"""
+
+
+def register(subparsers: Any) -> None:
+    from sfbackup.cli import exit_status_epilog
+
+    parser = subparsers.add_parser(
+        "prune",
+        help="delete file bodies no snapshot refers to",
+        description=DESCRIPTION,
+        epilog=exit_status_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--repo", help="repository folder, or s3://bucket/prefix")
+    parser.add_argument("--dry-run", action="store_true", help="show what would be deleted, delete nothing")
+    add_s3_arguments(parser, bucket=False)
+    parser.add_argument("--config", help="TOML config file ([s3] endpoint/region/profile, repository)")
+    parser.add_argument("--json", action="store_true", help="print one JSON result line instead of text")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    location, s3 = repository_location(args)
+    result = prune_repository(location, dry_run=args.dry_run, s3=s3)
+    if args.json:
+        print(json.dumps({"type": "result", "command": "prune", **result.to_dict()}), flush=True)
+    else:
+        print(render_text(result), flush=True)
+    return int(ExitCode.OK)
+
+
+def render_text(result: PruneResult) -> str:
+    plan = result.plan
+    verb = "would delete" if result.dry_run else "deleted"
+    lines = [
+        f"{result.location}: {plan.snapshots} snapshots, {plan.blobs_total} blobs, {plan.blobs_used} in use",
+        f"  {verb} {len(plan.remove_blobs)} unreferenced blobs and {len(plan.remove_temporary)} "
+        f"temporary files ({_size(plan.bytes_freed)})",
+    ]
+    for info in plan.remove_temporary[:20]:
+        lines.append(f"    temporary: {info.key}")
+    if plan.missing_blobs:
+        lines.append(
+            f"  warning: {len(plan.missing_blobs)} blobs named by files indexes are missing "
+            "(`sfbackup verify` lists the snapshots affected)"
+        )
+    return "\n".join(lines)
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
