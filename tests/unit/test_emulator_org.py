@@ -477,3 +477,15 @@ def test_given_many_short_lived_threads_when_reading_and_writing_then_connection
         thread.join()
     assert len(fresh._connections) <= 3
     assert len(rest(fresh, "SELECT Id FROM Account WHERE Name = 'from a thread'")) == 30
+
+
+def test_given_read_only_fields_when_writing_then_invalid_field_for_insert_update(fresh: EmulatedOrg) -> None:
+    record_id = fresh.create("Account", {"Name": "Audit", "CreatedDate": "2020-01-01T00:00:00Z"})
+    for values in ({"SystemModstamp": "2020-01-01T00:00:00Z"}, {"IsDeleted": True}):
+        with pytest.raises(OrgError) as caught:
+            fresh.update("Account", record_id, values)
+        assert caught.value.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE"
+        assert caught.value.message.startswith(f"Unable to create/update fields: {next(iter(values))}.")
+    with pytest.raises(OrgError) as caught:
+        fresh.create("Contact", {"LastName": "x", "Name": "computed"})
+    assert caught.value.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE"

@@ -949,7 +949,7 @@ def _file_objects() -> list[ObjectDef]:
             f_text("FileType", 20, **ro),
             f_text("FileExtension", 40, **ro),
             f_pick("ContentLocation", ("S", "E", "L"), 40),
-            f_plain("VersionData", "base64"),
+            f_plain("VersionData", "base64", updateable=False),
             f_text("Checksum", 50, **ro),
             f_ref("FirstPublishLocationId", (*PARENTS, "User"), "FirstPublishLocation"),
             f_pick("Origin", ("C", "H"), 40),

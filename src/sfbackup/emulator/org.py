@@ -119,6 +119,8 @@ def _jwt_material() -> tuple[str, str]:
 
 
 SELECTIVE_FRACTION = 0.3
+#: System fields a create may set (Salesforce's "Set Audit Fields upon Record Creation"; tests backdate).
+_AUDIT_FIELDS = frozenset({"CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById"})
 
 
 class Cursor:
@@ -529,22 +531,34 @@ class EmulatedOrg:
         return datagen.make_id(prefix, n)
 
     def _storage_values(
-        self, obj: ObjectDef, values: dict[str, Any]
+        self, obj: ObjectDef, values: dict[str, Any], *, creating: bool
     ) -> tuple[dict[str, Any], dict[str, bytes]]:
         """REST JSON values -> stored column values, plus decoded base64 bodies."""
         stored: dict[str, Any] = {}
         bodies: dict[str, bytes] = {}
+        read_only = []
         for key, value in values.items():
             if key == "attributes":
                 continue
             fd = obj.field(key)
             if fd is None or fd.type in ("address", "location"):
                 raise OrgError(400, "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}")
+            allowed = fd.createable or fd.name in _AUDIT_FIELDS if creating else fd.updateable
+            if not allowed:
+                read_only.append(fd.name)
+                continue
             if fd.type == "base64":
                 if value is not None:
                     bodies[fd.name] = base64.b64decode(value)
                 continue
             stored[fd.name] = _to_storage(fd.type, value, obj.name, fd.name)
+        if read_only:
+            raise OrgError(
+                400,
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {', '.join(read_only)}. Please check the security settings "
+                "of this field and verify that it is read/write for your profile or permission set.",
+            )
         return stored, bodies
 
     def create(self, name: str, values: dict[str, Any]) -> str:
@@ -552,7 +566,7 @@ class EmulatedOrg:
         obj = self._object(name)
         if not obj.createable and obj.name != "ContentDocument":
             raise OrgError(400, "INVALID_TYPE_FOR_OPERATION", f"entity type cannot be inserted: {obj.name}")
-        stored, bodies = self._storage_values(obj, values)
+        stored, bodies = self._storage_values(obj, values, creating=True)
         with self._lock:
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
@@ -697,7 +711,7 @@ class EmulatedOrg:
     def update(self, name: str, record_id: str, values: dict[str, Any]) -> None:
         """Update fields of a live record (base64 bodies replace the body and its length)."""
         obj = self._object(name)
-        stored, bodies = self._storage_values(obj, values)
+        stored, bodies = self._storage_values(obj, values, creating=False)
         with self._lock:
             conn = self._conn()
             row_id = self._existing(obj, record_id)
