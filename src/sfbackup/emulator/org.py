@@ -16,6 +16,7 @@ import functools
 import hashlib
 import io
 import json
+import mimetypes
 import os
 import shutil
 import sqlite3
@@ -629,8 +630,9 @@ class EmulatedOrg:
             f"VALUES ({', '.join('?' * len(cols))})",
             [row[c] for c in cols],
         )
+        content_type = row.get("ContentType") or mimetypes.guess_type(row.get("PathOnClient") or "")[0]
         for fname, data in bodies.items():
-            self._store_body(conn, row["Id"], fname, data, row.get("ContentType"))
+            self._store_body(conn, row["Id"], fname, data, content_type)
         return str(row["Id"])
 
     def _store_body(
