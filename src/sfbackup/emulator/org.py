@@ -380,7 +380,7 @@ class EmulatedOrg:
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(self.db_path + suffix)
-        building = self.db_path + ".building"
+        building = f"{self.db_path}.{os.getpid()}.{threading.get_ident()}.building"
         with contextlib.suppress(FileNotFoundError):
             os.remove(building)
         conn = sqlite3.connect(building, isolation_level=None)
