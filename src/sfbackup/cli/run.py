@@ -50,6 +50,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-files", action="store_true", help="skip file bodies (records only)")
     parser.add_argument("--no-verify", action="store_true", help="do not verify against the org at the end")
     parser.add_argument("--concurrency", type=int, help="objects exported in parallel")
+    parser.add_argument("--contract-end", help="Salesforce contract end date (YYYY-MM-DD) for the report")
+    parser.add_argument("--notice-days", type=int, help="days of notice the contract requires (default 60)")
     parser.add_argument("--upload", action="store_true",
                         help="upload the snapshot to S3 (the config's [s3] section) once it is complete")
     parser.add_argument("--bucket", help="S3 bucket for --upload (overrides s3.bucket)")
@@ -74,6 +76,10 @@ def handle(args: argparse.Namespace) -> int:
         overrides["backup.verify_after_run"] = False
     if args.concurrency:
         overrides["backup.concurrency"] = args.concurrency
+    if args.contract_end:
+        overrides["backup.contract_end"] = args.contract_end
+    if args.notice_days is not None:
+        overrides["backup.notice_days"] = args.notice_days
     for flag, key in (("bucket", "s3.bucket"), ("prefix", "s3.prefix"), ("endpoint_url", "s3.endpoint_url")):
         if getattr(args, flag):
             overrides[key] = getattr(args, flag)
