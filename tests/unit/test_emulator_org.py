@@ -56,13 +56,27 @@ def refused(org: EmulatedOrg, soql: str, api: str = "rest") -> OrgError:
 # -- wire forms of every field type ----------------------------------------------------------------
 
 INVOICE_VALUES: dict[str, Any] = {
-    "Name": "INV-TYPES", "Description__c": 'a, "b"', "Notes__c": 'line1\nline2 "q", é 🎉', "Paid__c": True,
-    "Quantity__c": 42, "Sequence__c": 9007199254740993, "Rate__c": 1.2345, "Amount__c": 1234.5,
-    "Discount__c": 12.5, "Invoice_Date__c": "2020-11-16", "Sent_At__c": "2024-11-07T07:00:00.000+0000",
-    "Due_Time__c": "13:30:00.000Z", "Status__c": "Sent", "Tags__c": "Urgent;Export",
-    "Contact_Email__c": "billing@example.org", "Phone__c": "+44 20 7946 0018",
-    "Website__c": "https://example.com/?a=1&b=2", "Channel__c": "Carrier pigeon", "Secret__c": "s3cr3t",
-    "Location__Latitude__s": 48.8566, "Location__Longitude__s": 2.3522,
+    "Name": "INV-TYPES",
+    "Description__c": 'a, "b"',
+    "Notes__c": 'line1\nline2 "q", é 🎉',
+    "Paid__c": True,
+    "Quantity__c": 42,
+    "Sequence__c": 9007199254740993,
+    "Rate__c": 1.2345,
+    "Amount__c": 1234.5,
+    "Discount__c": 12.5,
+    "Invoice_Date__c": "2020-11-16",
+    "Sent_At__c": "2024-11-07T07:00:00.000+0000",
+    "Due_Time__c": "13:30:00.000Z",
+    "Status__c": "Sent",
+    "Tags__c": "Urgent;Export",
+    "Contact_Email__c": "billing@example.org",
+    "Phone__c": "+44 20 7946 0018",
+    "Website__c": "https://example.com/?a=1&b=2",
+    "Channel__c": "Carrier pigeon",
+    "Secret__c": "s3cr3t",
+    "Location__Latitude__s": 48.8566,
+    "Location__Longitude__s": 2.3522,
 }
 SELECT_ALL = ", ".join(["Id", "Account__c", *INVOICE_VALUES, "Location__c", "CreatedDate"])
 
@@ -77,7 +91,10 @@ def test_given_every_field_type_when_queried_over_rest_then_values_are_salesforc
     org: EmulatedOrg, invoice: str
 ) -> None:
     record = rest(org, f"SELECT {SELECT_ALL} FROM Invoice__c WHERE Id = '{invoice}'")[0]
-    assert record["attributes"] == {"type": "Invoice__c", "url": f"/services/data/v62.0/sobjects/Invoice__c/{invoice}"}
+    assert record["attributes"] == {
+        "type": "Invoice__c",
+        "url": f"/services/data/v62.0/sobjects/Invoice__c/{invoice}",
+    }
     assert list(record)[1:] == SELECT_ALL.split(", ")
     for name, value in INVOICE_VALUES.items():
         assert record[name] == value, name
@@ -88,7 +105,9 @@ def test_given_every_field_type_when_queried_over_rest_then_values_are_salesforc
 
 
 def test_given_api_version_when_queried_then_urls_use_it(org: EmulatedOrg) -> None:
-    cursor = org.query("SELECT Id, Body FROM Attachment LIMIT 1", include_deleted=False, api="rest", api_version="59.0")
+    cursor = org.query(
+        "SELECT Id, Body FROM Attachment LIMIT 1", include_deleted=False, api="rest", api_version="59.0"
+    )
     record = cursor.rest_records(0, 1)[0]
     assert record["attributes"]["url"] == f"/services/data/v59.0/sobjects/Attachment/{record['Id']}"
     assert record["Body"] == f"/services/data/v59.0/sobjects/Attachment/{record['Id']}/Body"
@@ -113,7 +132,9 @@ def test_given_every_field_type_when_exported_as_bulk_csv_then_cells_are_quoted_
 
 def test_given_nulls_when_exported_then_rest_null_and_csv_empty(org: EmulatedOrg) -> None:
     record_id = org.create("Invoice__c", {"Name": "INV-NULLS"})
-    record = rest(org, f"SELECT Id, Quantity__c, Sent_At__c, Location__c FROM Invoice__c WHERE Id = '{record_id}'")[0]
+    record = rest(
+        org, f"SELECT Id, Quantity__c, Sent_At__c, Location__c FROM Invoice__c WHERE Id = '{record_id}'"
+    )[0]
     assert record["Quantity__c"] is None and record["Sent_At__c"] is None and record["Location__c"] is None
     data, _ = bulk_csv(org, f"SELECT Id, Quantity__c, Sent_At__c FROM Invoice__c WHERE Id = '{record_id}'")
     assert data.decode().splitlines()[1] == f'"{record_id}","",""'
@@ -128,7 +149,15 @@ def test_given_compound_address_when_queried_over_rest_then_object_or_null(org: 
     found = rest(org, "SELECT BillingAddress, BillingCity, ShippingAddress, ShippingCity FROM Account")
     with_city = next(r for r in found if r["BillingCity"])
     assert list(with_city["BillingAddress"]) == [
-        "city", "country", "geocodeAccuracy", "latitude", "longitude", "postalCode", "state", "street"]
+        "city",
+        "country",
+        "geocodeAccuracy",
+        "latitude",
+        "longitude",
+        "postalCode",
+        "state",
+        "street",
+    ]
     assert with_city["BillingAddress"]["city"] == with_city["BillingCity"]
     assert any(r["ShippingAddress"] is None for r in found)
 
@@ -145,16 +174,22 @@ CDL_MESSAGE = (
 def test_given_content_document_link_without_id_filter_when_queried_then_implementation_restriction(
     org: EmulatedOrg, api: str
 ) -> None:
-    for soql in ("SELECT Id FROM ContentDocumentLink",
-                 "SELECT Id FROM ContentDocumentLink WHERE ShareType = 'V'"):
+    for soql in (
+        "SELECT Id FROM ContentDocumentLink",
+        "SELECT Id FROM ContentDocumentLink WHERE ShareType = 'V'",
+    ):
         err = refused(org, soql, api)
         assert (err.status, err.error_code, err.message) == (400, "MALFORMED_QUERY", CDL_MESSAGE)
 
 
 def test_given_content_document_link_filtered_by_document_when_queried_then_links(org: EmulatedOrg) -> None:
     docs = [r["Id"] for r in rest(org, "SELECT Id FROM ContentDocument LIMIT 2")]
-    one = rest(org, f"SELECT Id, LinkedEntityId FROM ContentDocumentLink WHERE ContentDocumentId = '{docs[0]}'")
-    both = rest(org, "SELECT Id FROM ContentDocumentLink WHERE ContentDocumentId IN ('" + "','".join(docs) + "')")
+    one = rest(
+        org, f"SELECT Id, LinkedEntityId FROM ContentDocumentLink WHERE ContentDocumentId = '{docs[0]}'"
+    )
+    both = rest(
+        org, "SELECT Id FROM ContentDocumentLink WHERE ContentDocumentId IN ('" + "','".join(docs) + "')"
+    )
     assert one and len(both) > len(one)
 
 
@@ -165,45 +200,68 @@ def test_given_content_document_link_filtered_by_document_when_queried_then_link
         ("SELECT Id, Location__c FROM Invoice__c", "Selecting compound data not supported in Bulk Query"),
         ("SELECT Id, VersionData FROM ContentVersion", "Binary field not supported in Bulk Query"),
         ("SELECT COUNT() FROM Account", "Aggregate queries are not supported in Bulk Query"),
-        ("SELECT COUNT(Id), OwnerId FROM Account GROUP BY OwnerId", "Aggregate queries are not supported in Bulk Query"),
+        (
+            "SELECT COUNT(Id), OwnerId FROM Account GROUP BY OwnerId",
+            "Aggregate queries are not supported in Bulk Query",
+        ),
         ("SELECT Id FROM Account LIMIT 5 OFFSET 2", "OFFSET is not supported in Bulk Query"),
-        ("SELECT Id, (SELECT Id FROM Contacts) FROM Account", "Aggregate Relationships not supported in Bulk Query"),
+        (
+            "SELECT Id, (SELECT Id FROM Contacts) FROM Account",
+            "Aggregate Relationships not supported in Bulk Query",
+        ),
     ],
 )
-def test_given_bulk_unsupported_soql_when_queried_in_bulk_then_400(org: EmulatedOrg, soql: str, message: str) -> None:
+def test_given_bulk_unsupported_soql_when_queried_in_bulk_then_400(
+    org: EmulatedOrg, soql: str, message: str
+) -> None:
     err = refused(org, soql, "bulk")
     assert (err.status, err.error_code, err.message) == (400, "API_ERROR", message)
     org.query(soql, include_deleted=False, api="rest")  # REST takes the same query
 
 
 @pytest.mark.parametrize("name", ["Attachment", "CaseStatus", "TaskStatus"])
-def test_given_bulk_unsupported_object_when_queried_in_bulk_then_invalidentity(org: EmulatedOrg, name: str) -> None:
+def test_given_bulk_unsupported_object_when_queried_in_bulk_then_invalidentity(
+    org: EmulatedOrg, name: str
+) -> None:
     err = refused(org, f"SELECT Id FROM {name}", "bulk")
-    assert (err.status, err.error_code, err.message) == (400, "INVALIDENTITY", f"{name} is not supported by the Bulk API")
+    assert (err.status, err.error_code, err.message) == (
+        400,
+        "INVALIDENTITY",
+        f"{name} is not supported by the Bulk API",
+    )
     assert rest(org, f"SELECT Id FROM {name}")
 
 
 @pytest.mark.parametrize("name", ["AccountChangeEvent", "ActivityHistory"])
-def test_given_unqueryable_object_when_queried_then_invalid_type_for_operation(org: EmulatedOrg, name: str) -> None:
+def test_given_unqueryable_object_when_queried_then_invalid_type_for_operation(
+    org: EmulatedOrg, name: str
+) -> None:
     entry = next(s for s in org.describe_global()["sobjects"] if s["name"] == name)
     assert entry["queryable"] is False
     for api in ("rest", "bulk"):
         err = refused(org, f"SELECT Id FROM {name}", api)
-        assert (err.error_code, err.message) == ("INVALID_TYPE_FOR_OPERATION", f"entity type {name} does not support query")
+        assert (err.error_code, err.message) == (
+            "INVALID_TYPE_FOR_OPERATION",
+            f"entity type {name} does not support query",
+        )
 
 
 def test_given_unknown_object_when_described_then_not_found(org: EmulatedOrg) -> None:
     with pytest.raises(OrgError) as caught:
         org.describe("Nope__c")
     assert (caught.value.status, caught.value.error_code) == (404, "NOT_FOUND")
-    assert caught.value.body() == [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}]
+    assert caught.value.body() == [
+        {"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}
+    ]
 
 
 # -- deleted rows, determinism, reuse --------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["Account", "Contact", "Opportunity", "Lead", "Invoice__c", "Attachment"])
-def test_given_deleted_rows_when_querying_then_only_include_deleted_shows_them(org: EmulatedOrg, name: str) -> None:
+def test_given_deleted_rows_when_querying_then_only_include_deleted_shows_them(
+    org: EmulatedOrg, name: str
+) -> None:
     live = rest(org, f"SELECT Id, IsDeleted FROM {name}")
     every = rest(org, f"SELECT Id, IsDeleted FROM {name}", include_deleted=True)
     assert not any(r["IsDeleted"] for r in live)
@@ -223,14 +281,22 @@ def test_given_generated_org_then_deleted_rows_exist_and_dates_spread_over_years
 
 def snapshot(org: EmulatedOrg) -> list[Any]:
     return [
-        rest(org, "SELECT Id, Name, AnnualRevenue, CreatedDate, OwnerId, IsDeleted FROM Account", include_deleted=True),
-        rest(org, "SELECT Id, Checksum, ContentSize, VersionNumber FROM ContentVersion", include_deleted=True),
+        rest(
+            org,
+            "SELECT Id, Name, AnnualRevenue, CreatedDate, OwnerId, IsDeleted FROM Account",
+            include_deleted=True,
+        ),
+        rest(
+            org, "SELECT Id, Checksum, ContentSize, VersionNumber FROM ContentVersion", include_deleted=True
+        ),
         rest(org, "SELECT Id, Notes__c, Sent_At__c, Location__c FROM Invoice__c", include_deleted=True),
     ]
 
 
 def test_given_same_seed_when_generated_twice_then_data_is_identical() -> None:
-    first, second, other = (EmulatedOrg(OrgConfig(records=20, seed=s, large_file_bytes=100)) for s in (4, 4, 8))
+    first, second, other = (
+        EmulatedOrg(OrgConfig(records=20, seed=s, large_file_bytes=100)) for s in (4, 4, 8)
+    )
     try:
         assert snapshot(first) == snapshot(second)
         assert snapshot(first) != snapshot(other)
@@ -265,9 +331,21 @@ def test_given_fifteen_char_ids_then_checksum_suffix_matches_salesforce() -> Non
 
 @pytest.mark.parametrize(
     ("name", "prefix"),
-    [("Account", "001"), ("Contact", "003"), ("Lead", "00Q"), ("Opportunity", "006"), ("User", "005"),
-     ("Organization", "00D"), ("Attachment", "00P"), ("ContentDocument", "069"), ("ContentVersion", "068"),
-     ("Document", "015"), ("Folder", "00l"), ("Profile", "00e"), ("Invoice__c", "a0X")],
+    [
+        ("Account", "001"),
+        ("Contact", "003"),
+        ("Lead", "00Q"),
+        ("Opportunity", "006"),
+        ("User", "005"),
+        ("Organization", "00D"),
+        ("Attachment", "00P"),
+        ("ContentDocument", "069"),
+        ("ContentVersion", "068"),
+        ("Document", "015"),
+        ("Folder", "00l"),
+        ("Profile", "00e"),
+        ("Invoice__c", "a0X"),
+    ],
 )
 def test_given_generated_records_then_ids_have_key_prefix_and_valid_suffix(
     org: EmulatedOrg, name: str, prefix: str
@@ -286,7 +364,9 @@ def test_given_content_versions_when_streamed_then_size_and_md5_match_the_record
         for chunk in blob.chunks(1 << 20):
             digest.update(chunk)
             total += len(chunk)
-        assert (total, blob.size, digest.hexdigest()) == (version["ContentSize"],) * 2 + (version["Checksum"],)
+        assert (total, blob.size, digest.hexdigest()) == (version["ContentSize"],) * 2 + (
+            version["Checksum"],
+        )
 
 
 def test_given_chunk_size_when_streaming_then_chunks_are_bounded_and_lazy(org: EmulatedOrg) -> None:
@@ -296,8 +376,10 @@ def test_given_chunk_size_when_streaming_then_chunks_are_bounded_and_lazy(org: E
     sizes = [len(c) for c in chunks]
     assert sum(sizes) == LARGE and max(sizes) == 100_000 and all(s == 100_000 for s in sizes[:-1])
     again = b"".join(org.blob("ContentVersion", version["Id"], "VersionData").chunks(7777))
-    assert hashlib.md5(again).hexdigest() == rest(
-        org, f"SELECT Checksum FROM ContentVersion WHERE Id = '{version['Id']}'")[0]["Checksum"]
+    assert (
+        hashlib.md5(again).hexdigest()
+        == rest(org, f"SELECT Checksum FROM ContentVersion WHERE Id = '{version['Id']}'")[0]["Checksum"]
+    )
 
 
 def test_given_attachments_and_documents_then_body_length_matches_blob(org: EmulatedOrg) -> None:
@@ -329,7 +411,9 @@ def test_given_create_update_delete_then_soft_delete_is_visible_only_to_query_al
     assert updated["SystemModstamp"] > created["SystemModstamp"]
     fresh.delete("Account", record_id)
     assert not rest(fresh, f"SELECT Id FROM Account WHERE Id = '{record_id}'")
-    deleted = rest(fresh, f"SELECT IsDeleted, SystemModstamp FROM Account WHERE Id = '{record_id}'", include_deleted=True)
+    deleted = rest(
+        fresh, f"SELECT IsDeleted, SystemModstamp FROM Account WHERE Id = '{record_id}'", include_deleted=True
+    )
     assert deleted[0]["IsDeleted"] is True and deleted[0]["SystemModstamp"] >= updated["SystemModstamp"]
     with pytest.raises(OrgError) as caught:
         fresh.get_record("Account", record_id, None)
@@ -351,23 +435,40 @@ def test_given_bad_values_when_creating_then_salesforce_errors(fresh: EmulatedOr
 
 def test_given_attachment_body_update_then_length_and_body_change(fresh: EmulatedOrg) -> None:
     parent = rest(fresh, "SELECT Id FROM Account LIMIT 1")[0]["Id"]
-    attachment = fresh.create("Attachment", {"ParentId": parent, "Name": "a.txt",
-                                             "Body": base64.b64encode(b"abc").decode()})
+    attachment = fresh.create(
+        "Attachment", {"ParentId": parent, "Name": "a.txt", "Body": base64.b64encode(b"abc").decode()}
+    )
     fresh.update("Attachment", attachment, {"Body": base64.b64encode(b"x" * 5000).decode()})
     assert fresh.get_record("Attachment", attachment, ["BodyLength"])["BodyLength"] == 5000
     assert b"".join(fresh.blob("Attachment", attachment, "Body").chunks(1024)) == b"x" * 5000
 
 
 def test_given_content_versions_when_created_then_document_and_latest_flag_follow(fresh: EmulatedOrg) -> None:
-    first = fresh.create("ContentVersion", {"PathOnClient": "notes.txt", "Title": "Notes",
-                                            "VersionData": base64.b64encode(b"v1").decode()})
+    first = fresh.create(
+        "ContentVersion",
+        {"PathOnClient": "notes.txt", "Title": "Notes", "VersionData": base64.b64encode(b"v1").decode()},
+    )
     doc = fresh.get_record("ContentVersion", first, ["ContentDocumentId"])["ContentDocumentId"]
-    second = fresh.create("ContentVersion", {"PathOnClient": "notes.txt", "ContentDocumentId": doc,
-                                             "VersionData": base64.b64encode(b"version 2").decode()})
-    versions = rest(fresh, f"SELECT Id, VersionNumber, IsLatest, Checksum, ContentSize, FileExtension FROM "
-                           f"ContentVersion WHERE ContentDocumentId = '{doc}' ORDER BY VersionNumber")
-    assert [(v["Id"], v["VersionNumber"], v["IsLatest"]) for v in versions] == [(first, "1", False), (second, "2", True)]
-    assert versions[1]["Checksum"] == hashlib.md5(b"version 2").hexdigest() and versions[1]["ContentSize"] == 9
+    second = fresh.create(
+        "ContentVersion",
+        {
+            "PathOnClient": "notes.txt",
+            "ContentDocumentId": doc,
+            "VersionData": base64.b64encode(b"version 2").decode(),
+        },
+    )
+    versions = rest(
+        fresh,
+        f"SELECT Id, VersionNumber, IsLatest, Checksum, ContentSize, FileExtension FROM "
+        f"ContentVersion WHERE ContentDocumentId = '{doc}' ORDER BY VersionNumber",
+    )
+    assert [(v["Id"], v["VersionNumber"], v["IsLatest"]) for v in versions] == [
+        (first, "1", False),
+        (second, "2", True),
+    ]
+    assert (
+        versions[1]["Checksum"] == hashlib.md5(b"version 2").hexdigest() and versions[1]["ContentSize"] == 9
+    )
     document = fresh.get_record("ContentDocument", doc, ["LatestPublishedVersionId", "ContentSize"])
     assert (document["LatestPublishedVersionId"], document["ContentSize"]) == (second, 9)
     assert rest(fresh, f"SELECT Id FROM ContentDocumentLink WHERE ContentDocumentId = '{doc}'")
@@ -379,8 +480,11 @@ def test_given_content_versions_when_created_then_document_and_latest_flag_follo
 def test_given_org_then_users_organization_and_credentials_are_realistic(org: EmulatedOrg) -> None:
     users = rest(org, "SELECT Id, IsActive, Username FROM User")
     assert len(users) >= 5 and any(not u["IsActive"] for u in users)
-    organization = rest(org, "SELECT Id, Name, InstanceName, IsSandbox, TrialExpirationDate, NamespacePrefix, "
-                             "OrganizationType FROM Organization")
+    organization = rest(
+        org,
+        "SELECT Id, Name, InstanceName, IsSandbox, TrialExpirationDate, NamespacePrefix, "
+        "OrganizationType FROM Organization",
+    )
     assert len(organization) == 1 and organization[0]["IsSandbox"] is False
     assert organization[0]["TrialExpirationDate"] is None and organization[0]["NamespacePrefix"] is None
     creds = org.credentials
@@ -390,7 +494,10 @@ def test_given_org_then_users_organization_and_credentials_are_realistic(org: Em
 
 def test_given_limits_and_counts_then_shapes_match_the_limits_resources(org: EmulatedOrg) -> None:
     storage = org.limits_storage()
-    assert set(storage) == {"DataStorageMB", "FileStorageMB"} and set(storage["FileStorageMB"]) == {"Max", "Remaining"}
+    assert set(storage) == {"DataStorageMB", "FileStorageMB"} and set(storage["FileStorageMB"]) == {
+        "Max",
+        "Remaining",
+    }
     counts = org.record_counts(["account", "Contact", "Unknown"])
     assert [c["name"] for c in counts] == ["Account", "Contact"]
     assert counts[0]["count"] == len(rest(org, "SELECT Id FROM Account"))
@@ -398,8 +505,11 @@ def test_given_limits_and_counts_then_shapes_match_the_limits_resources(org: Emu
 
 def test_given_other_thread_when_querying_then_it_uses_its_own_connection(org: EmulatedOrg) -> None:
     results: list[int] = []
-    thread = threading.Thread(target=lambda: results.append(
-        org.query("SELECT COUNT() FROM Contact", include_deleted=True, api="rest").total_size))
+    thread = threading.Thread(
+        target=lambda: results.append(
+            org.query("SELECT COUNT() FROM Contact", include_deleted=True, api="rest").total_size
+        )
+    )
     thread.start()
     thread.join()
     assert results == [org.query("SELECT COUNT() FROM Contact", include_deleted=True, api="rest").total_size]
@@ -438,35 +548,55 @@ def test_given_extra_objects_when_listed_then_each_is_described_and_plain_querie
     assert outcomes["UserRecordAccess"] == "INVALID_FIELD"
 
 
-def test_given_restricted_setup_objects_when_filtered_as_required_then_they_answer(large_catalog: EmulatedOrg) -> None:
+def test_given_restricted_setup_objects_when_filtered_as_required_then_they_answer(
+    large_catalog: EmulatedOrg,
+) -> None:
     err = refused(large_catalog, "SELECT QualifiedApiName FROM FieldDefinition")
-    assert err.message == "FieldDefinition: a filter on a reified column is required [EntityDefinitionId,DurableId]"
+    assert (
+        err.message
+        == "FieldDefinition: a filter on a reified column is required [EntityDefinitionId,DurableId]"
+    )
     rest(large_catalog, "SELECT QualifiedApiName FROM FieldDefinition WHERE EntityDefinitionId = 'Account'")
-    rest(large_catalog, "SELECT RecordId, HasReadAccess FROM UserRecordAccess WHERE RecordId = '001000000000000AAA'")
+    rest(
+        large_catalog,
+        "SELECT RecordId, HasReadAccess FROM UserRecordAccess WHERE RecordId = '001000000000000AAA'",
+    )
     assert refused(large_catalog, "SELECT Id FROM CaseFeed", "bulk").error_code == "INVALIDENTITY"
     history = large_catalog.describe("CaseHistory")
     assert {f["type"] for f in history["fields"]} >= {"anyType"}
     assert history["associateEntityType"] == "History" and history["associateParentEntity"] == "Case"
 
 
-def test_given_account_with_children_when_deleted_and_undeleted_then_children_follow(fresh: EmulatedOrg) -> None:
+def test_given_account_with_children_when_deleted_and_undeleted_then_children_follow(
+    fresh: EmulatedOrg,
+) -> None:
     account = fresh.create("Account", {"Name": "Parent"})
     contact = fresh.create("Contact", {"LastName": "Child", "AccountId": account})
-    attachment = fresh.create("Attachment", {"ParentId": contact, "Name": "c.txt",
-                                             "Body": base64.b64encode(b"c").decode()})
+    attachment = fresh.create(
+        "Attachment", {"ParentId": contact, "Name": "c.txt", "Body": base64.b64encode(b"c").decode()}
+    )
     other = rest(fresh, "SELECT Id FROM Contact WHERE AccountId != null LIMIT 1")[0]["Id"]
     fresh.delete("Account", account)
-    deleted = {r["Id"] for r in rest(fresh, "SELECT Id FROM Contact WHERE IsDeleted = true", include_deleted=True)}
+    deleted = {
+        r["Id"] for r in rest(fresh, "SELECT Id FROM Contact WHERE IsDeleted = true", include_deleted=True)
+    }
     assert contact in deleted and other not in deleted
-    assert rest(fresh, f"SELECT IsDeleted FROM Attachment WHERE Id = '{attachment}'", include_deleted=True)[0]["IsDeleted"]
-    describe = {(c["childSObject"], c["field"]): c["cascadeDelete"] for c in fresh.describe("Account")["childRelationships"]}
+    assert rest(fresh, f"SELECT IsDeleted FROM Attachment WHERE Id = '{attachment}'", include_deleted=True)[
+        0
+    ]["IsDeleted"]
+    describe = {
+        (c["childSObject"], c["field"]): c["cascadeDelete"]
+        for c in fresh.describe("Account")["childRelationships"]
+    }
     assert describe[("Contact", "AccountId")] is True and describe[("Account", "ParentId")] is False
     fresh.undelete("Account", account)
     assert fresh.get_record("Contact", contact, ["Id"])["Id"] == contact
     assert fresh.get_record("Attachment", attachment, ["Id"])["Id"] == attachment
 
 
-def test_given_many_short_lived_threads_when_reading_and_writing_then_connections_are_pooled(fresh: EmulatedOrg) -> None:
+def test_given_many_short_lived_threads_when_reading_and_writing_then_connections_are_pooled(
+    fresh: EmulatedOrg,
+) -> None:
     def work() -> None:
         fresh.query("SELECT COUNT() FROM Account", include_deleted=False, api="rest")
         fresh.create("Account", {"Name": "from a thread"})

@@ -30,10 +30,29 @@ SAMPLES = _samples_dir()
 pytestmark = pytest.mark.skipif(SAMPLES is None, reason="recorded Salesforce samples (shared/) not present")
 
 #: type/soapType pairs of types the recorded describes do not contain (SALESFORCE-API.md §2.3).
-DOCUMENTED_PAIRS = {("long", "xsd:long"), ("anyType", "xsd:anyType"), ("time", "xsd:time"), ("location", "urn:location"),
-                    ("base64", "xsd:base64Binary"), ("encryptedstring", "xsd:string")}
-SHAPE_KEYS = ("type", "soapType", "length", "byteLength", "precision", "scale", "digits", "compoundFieldName",
-              "referenceTo", "relationshipName", "nillable", "filterable", "sortable")
+DOCUMENTED_PAIRS = {
+    ("long", "xsd:long"),
+    ("anyType", "xsd:anyType"),
+    ("time", "xsd:time"),
+    ("location", "urn:location"),
+    ("base64", "xsd:base64Binary"),
+    ("encryptedstring", "xsd:string"),
+}
+SHAPE_KEYS = (
+    "type",
+    "soapType",
+    "length",
+    "byteLength",
+    "precision",
+    "scale",
+    "digits",
+    "compoundFieldName",
+    "referenceTo",
+    "relationshipName",
+    "nillable",
+    "filterable",
+    "sortable",
+)
 
 
 def sample(relative: str) -> Any:
@@ -49,7 +68,9 @@ def org() -> Iterator[EmulatedOrg]:
 
 
 @pytest.mark.parametrize("name", ["Account", "Contact", "Lead", "Opportunity"])
-def test_given_real_describe_when_compared_then_keys_order_and_field_shapes_match(org: EmulatedOrg, name: str) -> None:
+def test_given_real_describe_when_compared_then_keys_order_and_field_shapes_match(
+    org: EmulatedOrg, name: str
+) -> None:
     real = sample(f"cumulusci/GET_sobjects_{name}_describe.json")
     ours = org.describe(name)
     assert set(real) <= set(ours), "every top-level key of the real describe"
@@ -69,15 +90,25 @@ def test_given_real_describe_when_compared_then_keys_order_and_field_shapes_matc
     assert ours["keyPrefix"] == real["keyPrefix"] and ours["name"] == real["name"]
 
 
-def test_given_every_emulated_object_when_described_then_type_soap_pairs_are_real_ones(org: EmulatedOrg) -> None:
+def test_given_every_emulated_object_when_described_then_type_soap_pairs_are_real_ones(
+    org: EmulatedOrg,
+) -> None:
     real_pairs = set(DOCUMENTED_PAIRS)
     for path in sorted((SAMPLES or Path()).glob("cumulusci/GET_sobjects_*_describe.json")):
         real_pairs |= {(f["type"], f["soapType"]) for f in json.loads(path.read_text()).get("fields", [])}
-    ours = {(f["type"], f["soapType"]) for s in org.describe_global()["sobjects"]
-            for f in org.describe(s["name"])["fields"]}
+    ours = {
+        (f["type"], f["soapType"])
+        for s in org.describe_global()["sobjects"]
+        for f in org.describe(s["name"])["fields"]
+    }
     assert ours <= real_pairs
-    assert {("address", "urn:address"), ("location", "urn:location"), ("long", "xsd:long"),
-            ("time", "xsd:time"), ("base64", "xsd:base64Binary")} <= ours
+    assert {
+        ("address", "urn:address"),
+        ("location", "urn:location"),
+        ("long", "xsd:long"),
+        ("time", "xsd:time"),
+        ("base64", "xsd:base64Binary"),
+    } <= ours
 
 
 def test_given_real_describe_global_when_compared_then_entry_keys_and_urls_match(org: EmulatedOrg) -> None:
@@ -94,7 +125,9 @@ def test_given_real_describe_global_when_compared_then_entry_keys_and_urls_match
             assert list(entry["urls"]) == list(real_entry["urls"]), entry["name"]
             assert (entry["queryable"], entry["custom"]) == (real_entry["queryable"], real_entry["custom"])
         version = re.escape("v62.0")
-        assert all(re.match(rf"/services/data/{version}/sobjects/{entry['name']}", u) for u in entry["urls"].values())
+        assert all(
+            re.match(rf"/services/data/{version}/sobjects/{entry['name']}", u) for u in entry["urls"].values()
+        )
 
 
 def test_given_real_rest_account_record_when_same_fields_selected_then_same_shape(org: EmulatedOrg) -> None:
@@ -102,13 +135,19 @@ def test_given_real_rest_account_record_when_same_fields_selected_then_same_shap
     known = {f["name"] for f in org.describe("Account")["fields"]}
     fields = [k for k in real if k != "attributes" and k in known]
     assert len(fields) > 30
-    cursor = org.query(f"SELECT {', '.join(fields)} FROM Account WHERE BillingCity != null", include_deleted=False,
-                       api="rest", api_version="52.0")
+    cursor = org.query(
+        f"SELECT {', '.join(fields)} FROM Account WHERE BillingCity != null",
+        include_deleted=False,
+        api="rest",
+        api_version="52.0",
+    )
     ours = cursor.rest_records(0, 50)
     assert list(ours[0]) == ["attributes", *fields]
     assert list(ours[0]["attributes"]) == list(real["attributes"])
     url_shape = re.compile(r"/services/data/v52\.0/sobjects/Account/001\w{15}")
-    assert url_shape.fullmatch(real["attributes"]["url"]) and url_shape.fullmatch(ours[0]["attributes"]["url"])
+    assert url_shape.fullmatch(real["attributes"]["url"]) and url_shape.fullmatch(
+        ours[0]["attributes"]["url"]
+    )
     for name in fields:
         real_value = real[name]
         values = [r[name] for r in ours if r[name] is not None]
@@ -126,7 +165,10 @@ def test_given_real_aggregate_response_when_counting_ids_then_same_record_shape(
     cursor = org.query("SELECT count(Id) FROM Account", include_deleted=False, api="rest")
     ours = cursor.rest_records(0, 10)
     assert cursor.total_size == real["totalSize"] == len(ours)
-    assert list(ours[0]) == list(real["records"][0]) and ours[0]["attributes"] == real["records"][0]["attributes"]
+    assert (
+        list(ours[0]) == list(real["records"][0])
+        and ours[0]["attributes"] == real["records"][0]["attributes"]
+    )
     assert isinstance(ours[0]["expr0"], int)
 
 
@@ -145,8 +187,11 @@ def test_given_real_invalid_type_error_when_same_query_then_same_body(org: Emula
 
 
 def test_given_real_invalid_field_error_when_unknown_field_then_same_framing(org: EmulatedOrg) -> None:
-    real = next(e for e in sample("errors/real_error_bodies.json")
-                if isinstance(e.get("body"), list) and e["body"][0]["errorCode"] == "INVALID_FIELD")
+    real = next(
+        e
+        for e in sample("errors/real_error_bodies.json")
+        if isinstance(e.get("body"), list) and e["body"][0]["errorCode"] == "INVALID_FIELD"
+    )
     real_message = real["body"][0]["message"]
     soql = "select Id, Company,Email,LastName,SF_date__c, ConvertedContactId from Lead"
     err = refused(org, soql)
@@ -155,7 +200,9 @@ def test_given_real_invalid_field_error_when_unknown_field_then_same_framing(org
 
 
 @pytest.mark.parametrize("name", ["AccountChangeEvent", "ActivityHistory", "ContentDocumentLink"])
-def test_given_real_per_object_errors_when_same_object_queried_then_same_body(org: EmulatedOrg, name: str) -> None:
+def test_given_real_per_object_errors_when_same_object_queried_then_same_body(
+    org: EmulatedOrg, name: str
+) -> None:
     real = sample("errors/rest_query_errors_per_object_mannharleen.json")[name]
     assert refused(org, f"SELECT Id FROM {name}").body() == real
 

@@ -35,7 +35,9 @@ def error_of(org: EmulatedOrg, soql: str, api: str = "rest") -> OrgError:
 
 
 def test_given_mixed_case_keywords_when_parsed_then_clauses_are_recognised() -> None:
-    q = parse("select Id, owner.name from account WhErE Name != null order by Name desc nulls last limit 5 offset 2")
+    q = parse(
+        "select Id, owner.name from account WhErE Name != null order by Name desc nulls last limit 5 offset 2"
+    )
     assert [i.text for i in q.select] == ["Id", "owner.name"]
     assert q.object_name == "account"
     assert isinstance(q.where, Comparison) and q.where.op == "!="
@@ -54,7 +56,7 @@ def test_given_and_or_not_with_parentheses_when_parsed_then_precedence_is_and_ov
 def test_given_string_escapes_when_parsed_then_values_are_unescaped() -> None:
     q = parse(r"SELECT Id FROM Account WHERE Name = 'O\'Brien \"x\" \\ \n'")
     assert isinstance(q.where, Comparison)
-    assert q.where.value.value == "O'Brien \"x\" \\ \n"  # type: ignore[union-attr]
+    assert q.where.value.value == 'O\'Brien "x" \\ \n'  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -106,7 +108,9 @@ def test_given_comparisons_when_queried_then_rows_match_python_filtering(org: Em
     # SOQL's != keeps rows whose value is null
     assert {r["Id"] for r in not_banking} == {r["Id"] for r in every if r["Industry"] != "Banking"}
     some = rows(org, "SELECT Id FROM Account WHERE Industry IN ('Banking', 'Retail') OR AnnualRevenue = null")
-    expected = {r["Id"] for r in every if r["Industry"] in ("Banking", "Retail") or r["AnnualRevenue"] is None}
+    expected = {
+        r["Id"] for r in every if r["Industry"] in ("Banking", "Retail") or r["AnnualRevenue"] is None
+    }
     assert {r["Id"] for r in some} == expected
     others = rows(org, "SELECT Id FROM Account WHERE NOT (Industry IN ('Banking', 'Retail'))")
     assert {r["Id"] for r in others} == {r["Id"] for r in every if r["Industry"] not in ("Banking", "Retail")}
@@ -148,12 +152,14 @@ def test_given_order_by_desc_nulls_last_when_queried_then_rows_are_sorted(org: E
     values = [r["AnnualRevenue"] for r in found]
     present = [v for v in values if v is not None]
     assert present == sorted(present, reverse=True)
-    assert values[len(present):] == [None] * (len(values) - len(present))
+    assert values[len(present) :] == [None] * (len(values) - len(present))
 
 
 def test_given_limit_and_offset_when_paging_then_windows_are_consistent(org: EmulatedOrg) -> None:
     every = [r["Id"] for r in rows(org, "SELECT Id FROM Contact ORDER BY Id")]
-    cursor = org.query("SELECT Id FROM Contact ORDER BY Id LIMIT 10 OFFSET 5", include_deleted=False, api="rest")
+    cursor = org.query(
+        "SELECT Id FROM Contact ORDER BY Id LIMIT 10 OFFSET 5", include_deleted=False, api="rest"
+    )
     assert cursor.total_size == 10
     assert [r["Id"] for r in cursor.rest_records(0, 4) + cursor.rest_records(4, 100)] == every[5:15]
 
@@ -175,7 +181,9 @@ def test_given_count_when_queried_then_total_size_only(org: EmulatedOrg) -> None
 
 
 def test_given_count_id_group_by_when_queried_then_aggregate_results(org: EmulatedOrg) -> None:
-    cursor = org.query("SELECT COUNT(Id), OwnerId FROM Account GROUP BY OwnerId", include_deleted=False, api="rest")
+    cursor = org.query(
+        "SELECT COUNT(Id), OwnerId FROM Account GROUP BY OwnerId", include_deleted=False, api="rest"
+    )
     records = cursor.rest_records(0, 100)
     assert records[0]["attributes"] == {"type": "AggregateResult"}
     assert list(records[0]) == ["attributes", "expr0", "OwnerId"]
@@ -200,7 +208,9 @@ def test_given_lower_case_names_when_queried_then_records_use_describe_spelling(
 def test_given_parent_fields_when_queried_then_nested_objects_with_attributes(org: EmulatedOrg) -> None:
     record = rows(org, "SELECT Id, Owner.Name, Account.Name FROM Contact WHERE AccountId != null LIMIT 1")[0]
     assert record["Owner"]["attributes"]["type"] == "User"
-    assert re.fullmatch(r"/services/data/v62\.0/sobjects/User/005\w{15}", record["Owner"]["attributes"]["url"])
+    assert re.fullmatch(
+        r"/services/data/v62\.0/sobjects/User/005\w{15}", record["Owner"]["attributes"]["url"]
+    )
     assert isinstance(record["Account"]["Name"], str)
     orphan = rows(org, "SELECT Id, Account.Name FROM Contact WHERE AccountId = null LIMIT 1")
     assert orphan and orphan[0]["Account"] is None
@@ -229,7 +239,9 @@ def test_given_unknown_field_when_queried_then_invalid_field_with_row_and_column
     err = error_of(org, "select Id, Company,Email,LastName,SF_date__c from Lead")
     assert err.error_code == "INVALID_FIELD"
     assert err.message.startswith(
-        "\nselect Id, Company,Email,LastName,SF_date__c from Lead\n" + " " * 34 + "^\nERROR at Row:1:Column:35\n"
+        "\nselect Id, Company,Email,LastName,SF_date__c from Lead\n"
+        + " " * 34
+        + "^\nERROR at Row:1:Column:35\n"
     )
     assert err.message.endswith(
         "No such column 'SF_date__c' on entity 'Lead'. If you are attempting to use a custom field, be sure to "
@@ -283,9 +295,13 @@ def test_given_polymorphic_lookup_when_queried_then_name_entity_with_the_real_ur
 
 
 def test_given_semi_join_when_queried_then_ids_come_from_the_inner_query(org: EmulatedOrg) -> None:
-    with_contacts = rows(org, "SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact WHERE AccountId != null)")
+    with_contacts = rows(
+        org, "SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact WHERE AccountId != null)"
+    )
     live = {r["Id"] for r in rows(org, "SELECT Id FROM Account")}
-    expected = {r["AccountId"] for r in rows(org, "SELECT AccountId FROM Contact WHERE AccountId != null")} & live
+    expected = {
+        r["AccountId"] for r in rows(org, "SELECT AccountId FROM Contact WHERE AccountId != null")
+    } & live
     assert {r["Id"] for r in with_contacts} == expected
     without = rows(org, "SELECT Id FROM Account WHERE Id NOT IN (SELECT AccountId FROM Contact)")
     assert {r["Id"] for r in without}.isdisjoint(expected)
@@ -303,36 +319,58 @@ def test_given_fields_function_when_queried_then_expanded_with_limit_rule(org: E
     assert err.error_code == "MALFORMED_QUERY" and "LIMIT of at most 200" in err.message
 
 
-def test_given_includes_and_excludes_when_filtering_multipicklist_then_values_are_matched(org: EmulatedOrg) -> None:
+def test_given_includes_and_excludes_when_filtering_multipicklist_then_values_are_matched(
+    org: EmulatedOrg,
+) -> None:
     every = rows(org, "SELECT Id, Tags__c FROM Invoice__c")
     urgent = rows(org, "SELECT Id FROM Invoice__c WHERE Tags__c INCLUDES ('Urgent', 'Export;Recurring')")
-    expected = {r["Id"] for r in every if r["Tags__c"] and (
-        "Urgent" in r["Tags__c"].split(";") or {"Export", "Recurring"} <= set(r["Tags__c"].split(";")))}
+    expected = {
+        r["Id"]
+        for r in every
+        if r["Tags__c"]
+        and ("Urgent" in r["Tags__c"].split(";") or {"Export", "Recurring"} <= set(r["Tags__c"].split(";")))
+    }
     assert {r["Id"] for r in urgent} == expected
     not_urgent = rows(org, "SELECT Id FROM Invoice__c WHERE Tags__c EXCLUDES ('Urgent')")
     assert {r["Id"] for r in not_urgent} == {
-        r["Id"] for r in every if not r["Tags__c"] or "Urgent" not in r["Tags__c"].split(";")}
+        r["Id"] for r in every if not r["Tags__c"] or "Urgent" not in r["Tags__c"].split(";")
+    }
 
 
-def test_given_relative_date_literals_when_filtering_then_ranges_follow_the_org_clock(org: EmulatedOrg) -> None:
-    record_id = org.create("Invoice__c", {"Name": "INV-TODAY", "Invoice_Date__c": org.now().date().isoformat()})
+def test_given_relative_date_literals_when_filtering_then_ranges_follow_the_org_clock(
+    org: EmulatedOrg,
+) -> None:
+    record_id = org.create(
+        "Invoice__c", {"Name": "INV-TODAY", "Invoice_Date__c": org.now().date().isoformat()}
+    )
     today = {r["Id"] for r in rows(org, "SELECT Id FROM Invoice__c WHERE Invoice_Date__c = TODAY")}
     recent = {r["Id"] for r in rows(org, "SELECT Id FROM Invoice__c WHERE CreatedDate = LAST_N_DAYS:1")}
     assert record_id in today and record_id in recent
-    assert record_id not in {r["Id"] for r in rows(org, "SELECT Id FROM Invoice__c WHERE Invoice_Date__c < TODAY")}
+    assert record_id not in {
+        r["Id"] for r in rows(org, "SELECT Id FROM Invoice__c WHERE Invoice_Date__c < TODAY")
+    }
 
 
 def test_given_min_max_sum_and_count_distinct_when_aggregating_then_values_match(org: EmulatedOrg) -> None:
     every = rows(org, "SELECT Quantity__c, Status__c, Sent_At__c FROM Invoice__c")
-    result = rows(org, "SELECT MIN(Quantity__c) lo, MAX(Quantity__c) hi, SUM(Quantity__c), "
-                       "COUNT_DISTINCT(Status__c), MAX(Sent_At__c) FROM Invoice__c")[0]
+    result = rows(
+        org,
+        "SELECT MIN(Quantity__c) lo, MAX(Quantity__c) hi, SUM(Quantity__c), "
+        "COUNT_DISTINCT(Status__c), MAX(Sent_At__c) FROM Invoice__c",
+    )[0]
     quantities = [r["Quantity__c"] for r in every if r["Quantity__c"] is not None]
-    assert (result["lo"], result["hi"], result["expr0"]) == (min(quantities), max(quantities), sum(quantities))
+    assert (result["lo"], result["hi"], result["expr0"]) == (
+        min(quantities),
+        max(quantities),
+        sum(quantities),
+    )
     assert result["expr1"] == len({r["Status__c"] for r in every if r["Status__c"]})
     assert result["expr2"] == max(r["Sent_At__c"] for r in every if r["Sent_At__c"])
 
 
 def test_given_order_by_parent_field_when_queried_then_sorted_by_the_parent(org: EmulatedOrg) -> None:
-    found = rows(org, "SELECT Id, Account.Name FROM Contact WHERE AccountId != null ORDER BY Account.Name, Id")
+    found = rows(
+        org, "SELECT Id, Account.Name FROM Contact WHERE AccountId != null ORDER BY Account.Name, Id"
+    )
     names = [r["Account"]["Name"].lower() for r in found if r["Account"]]
     assert names == sorted(names)
