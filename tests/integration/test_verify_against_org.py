@@ -203,3 +203,23 @@ def test_given_predicate_edited_to_another_cut_when_verify_against_org_then_refu
     assert code == 4
     errors = [(f["kind"], f["object"]) for f in result["findings"] if f["severity"] == "error"]
     assert errors == [("predicate_mismatch", "Account")]
+
+
+def test_given_org_refuses_a_count_when_verify_against_org_then_that_object_fails_and_others_compare(
+    backed_up: Path, org: Any, login: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org.faults.add_rule("query_timeout", r"/queryAll", times=1)  # the first query the emulator times out
+    try:
+        code, result = _verify(backed_up, org, capsys, "--against-org")
+    finally:
+        org.faults.clear()
+
+    assert code == 4
+    errors = [f for f in result["findings"] if f["severity"] == "error"]
+    assert [f["kind"] for f in errors] == ["org_query_failed"]
+    failed = errors[0]["object"]
+    assert "QUERY_TIMEOUT" in errors[0]["explanation"]
+    report = json.loads(Path(result["reports"]["report.json"]).read_text())
+    counted = {row["object"]: row["org_count"] for row in report["objects"]}
+    assert counted.pop(failed) is None
+    assert counted and all(count is not None for count in counted.values())

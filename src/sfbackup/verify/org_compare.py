@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,18 +118,20 @@ class _Comparer:
             )
             return self.out
         self.out.sobjects = describe.describe_global(self.client)
-        for name in sorted(self.manifest.objects):
-            entry = self.manifest.objects[name]
-            if entry.state != "done":
-                continue  # already a failure of the snapshot itself
-            self._guarded(name, lambda n=name, e=entry: self.compare_object(n, e))  # type: ignore[misc]
-        for name in sorted(self.manifest.files):
-            self._guarded(name, lambda n=name, e=self.manifest.files[name]: self.compare_files(n, e))  # type: ignore[misc]
+        for name, entry in sorted(self.manifest.objects.items()):
+            if entry.state == "done":  # anything else is already a failure of the snapshot itself
+                with self._guarded(name):
+                    self.compare_object(name, entry)
+        for name, files in sorted(self.manifest.files.items()):
+            with self._guarded(name):
+                self.compare_files(name, files)
         return self.out
 
-    def _guarded(self, name: str, action: Callable[[], None]) -> None:
+    @contextmanager
+    def _guarded(self, name: str) -> Iterator[None]:
+        """An object Salesforce refuses to count becomes a finding; the others are still compared."""
         try:
-            action()
+            yield
         except SalesforceError as exc:
             self.add(
                 "org_query_failed",
