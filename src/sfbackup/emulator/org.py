@@ -384,6 +384,8 @@ class EmulatedOrg:
         with contextlib.suppress(FileNotFoundError):
             os.remove(building)
         conn = sqlite3.connect(building, isolation_level=None)
+        conn.execute("PRAGMA page_size=16384")
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
         conn.execute("PRAGMA journal_mode=OFF")
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("BEGIN")
