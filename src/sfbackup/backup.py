@@ -25,6 +25,7 @@ from sfbackup.errors import (
     SalesforceError,
     SfbackupError,
     UnsupportedQuery,
+    redact,
 )
 from sfbackup.export_records import ExportStopped, RecordExporter
 from sfbackup.http import SalesforceClient
@@ -106,6 +107,7 @@ class _Run:
         self._manifest_lock = threading.Lock()
         self.started = time.monotonic()
         self.schema_paths: dict[str, str] = {}
+        self.listed: set[str] = set()
         self.limits: dict[str, Any] = {}
 
     # -- the pipeline -------------------------------------------------------------------------
@@ -134,6 +136,7 @@ class _Run:
         coverage: list[CoverageEntry] = []
         try:
             sobjects = describe.describe_global(self.client)
+            self.listed = {str(s.get("name")) for s in sobjects}
             names, coverage = selected_objects(sobjects, self.settings.backup)
             self.progress.run_started(self.manifest.snapshot_id, _iso(t0), names)
             plans, refused = self._plan(names, t0)
@@ -143,6 +146,12 @@ class _Run:
         except (ApiReserveReached, ExportStopped) as exc:
             stopped = exc
             self.progress.message("warning", f"stopped: {exc.message}; `sfbackup run --resume` continues")
+        except SfbackupError as exc:
+            # The org became unreachable, the login was refused, the disk filled up...: what was
+            # saved stays named in the manifest, which says why the run stopped, and `--resume`
+            # continues. Left `running`, the snapshot would look like a killed run.
+            self._stop_on_error(exc)
+            raise
         coverage += [CoverageEntry(name, "backed_up") for name, entry in self.manifest.objects.items()
                      if entry.state == "done"]
         self.manifest.coverage = sorted(coverage, key=lambda c: c.object)
@@ -222,6 +231,18 @@ class _Run:
                 reason = f"{exc.error_code}: {exc.message}" if exc.error_code else exc.message
                 refused.append(CoverageEntry(name, "not_exportable", reason))
                 self._record_refused(name, exc)
+            except SalesforceError as exc:
+                if exc.error_code != "NOT_FOUND" or name in self.listed:
+                    raise
+                # Named in the config but absent from describeGlobal: Salesforce's own error is
+                # recorded and the run goes on with the other objects (it ends incomplete).
+                missing = UnsupportedQuery(
+                    f"{name} is not an object of this org (describeGlobal does not list it; describe "
+                    f"answered {exc.message}); check the name in backup.objects",
+                    error_code="NOT_FOUND", status=exc.status,
+                )
+                refused.append(CoverageEntry(name, "not_exportable", f"NOT_FOUND: {missing.message}"))
+                self._record_refused(name, missing)
         return plans, refused
 
     def _export_records(self, plans: list[ObjectPlan]) -> None:
@@ -348,6 +369,17 @@ class _Run:
                 if path.exists():
                     indexes[name] = path
         return indexes
+
+    def _stop_on_error(self, exc: SfbackupError) -> None:
+        manifest = self.manifest
+        manifest.state = "incomplete"
+        manifest.finished_at = datetime.now(UTC)
+        manifest.errors.append({"object": None, "code": type(exc).__name__, "message": redact(exc.message)})
+        try:
+            manifest.summary = self._summary()
+            self._save()
+        except SfbackupError:
+            pass  # the disk is full or gone: the manifest saved last still names only files that exist
 
     def _finish(self, stopped: SfbackupError | None) -> BackupResult:
         manifest = self.manifest
