@@ -28,7 +28,7 @@ from sfbackup.repository.layout import is_snapshot_id, validate_snapshot_id
 from sfbackup.repository.manifest import Manifest, format_time, utc_now
 from sfbackup.verify.checker import CheckResult, LocalFiles, RepoFiles, check_snapshot, parse_subset
 from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity
-from sfbackup.verify.org_compare import OrgComparison, compare_with_org, coverage_report
+from sfbackup.verify.org_compare import BULK_ID_THRESHOLD, OrgComparison, compare_with_org, coverage_report
 from sfbackup.verify.report import ReportData, Verdict, report_documents, verdict, write_reports
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def verify_snapshot(
     client_factory: ClientFactory | None = None,
     progress: Progress | None = None,
     clock: Callable[[], datetime] = utc_now,
-    bulk_id_threshold: int | None = None,
+    bulk_id_threshold: int = BULK_ID_THRESHOLD,
 ) -> VerificationResult:
     """Verify `snapshot` ("latest" or an id) of the repository `repo` (a folder, a Repository, a
     Store such as an S3Store, or `s3://bucket/prefix`), write report.json/md/html into the
@@ -128,7 +128,7 @@ class _Options:
     ids: bool
     client: SalesforceClient | None
     client_factory: ClientFactory | None
-    bulk_id_threshold: int | None
+    bulk_id_threshold: int
 
 
 class _Verification:
@@ -205,7 +205,6 @@ class _Verification:
                     )
                 client = options.client_factory()
             self.say(f"comparing snapshot {manifest.snapshot_id} with the org at {client.instance_url}")
-            threshold = options.bulk_id_threshold
             self.org = compare_with_org(
                 manifest,
                 self.files,
@@ -213,7 +212,7 @@ class _Verification:
                 self.f,
                 ids=options.ids,
                 say=self.say,
-                **({} if threshold is None else {"bulk_id_threshold": threshold}),
+                bulk_id_threshold=options.bulk_id_threshold,
             )
             self.findings += self.org.findings
             sobjects = self.org.sobjects
