@@ -232,7 +232,11 @@ class Cursor:
         if compiled is None:
             sub.object_name = child_name
             plan = compile_query(
-                sub, self._org._catalog, include_deleted=False, api="rest", today=self._org.now().date()
+                sub,
+                self._org._catalog,
+                include_deleted=self._plan.include_deleted,  # queryAll returns deleted children too
+                api="rest",
+                today=self._org.now().date(),
             )
             where = (plan.where_sql + " AND " if plan.where_sql else " WHERE ") + f't0."{link_field}" = ?'
             sql = f"SELECT {', '.join(plan.rest_cols)}{plan.from_sql}{where}{plan.order_sql}"

@@ -902,6 +902,7 @@ class Compiler:
         )
         plan.params = self.params
         plan.limit, plan.offset = q.limit, q.offset or 0
+        plan.include_deleted = include_deleted
         plan.is_selective = self.is_selective()
         self.check_query_rule()
         if self.api == "bulk":
@@ -1099,6 +1100,7 @@ class Plan:
     params: list[Any] = field(default_factory=list)
     limit: int | None = None
     offset: int = 0
+    include_deleted: bool = False
 
 
 def compile_query(
