@@ -35,6 +35,7 @@ from sfbackup.repository import layout
 from sfbackup.repository.atomic import is_temporary
 from sfbackup.repository.manifest import Manifest
 from sfbackup.store import ObjectInfo, Store, lock_location, store_from_url
+from sfbackup.upload import archive_key
 
 TEMPORARY_MIN_AGE = timedelta(hours=1)
 _DELETE_CONCURRENCY = 8
@@ -281,10 +282,15 @@ def forget_snapshots(
 
 
 def remove_snapshot(store: Store, snapshot_id: str) -> None:
-    """Delete a snapshot folder: its manifest first (it stops being a snapshot), then the rest."""
+    """Delete a snapshot folder: its manifest first (it stops being a snapshot), then the rest,
+    then its archive in `archives/` if there is one."""
     base = f"{layout.SNAPSHOTS_DIR}/{layout.validate_snapshot_id(snapshot_id)}"
     store.delete(f"{base}/{layout.MANIFEST_FILE}")
     _delete_all(store, [info.key for info in store.list(f"{base}/")])
+    archive = archive_key(snapshot_id)  # `upload --archive` copies, if any
+    _delete_all(
+        store, [info.key for info in store.list(archive) if info.key in (archive, f"{archive}.sha256")]
+    )
 
 
 def _delete_all(store: Store, keys: list[str]) -> None:
@@ -343,35 +349,45 @@ def plan_prune(store: Store, *, now: datetime | None = None) -> PrunePlan:
     unreadable files index stops the plan (RepositoryError) rather than risk deleting data.
     """
     now = now or datetime.now(UTC)
-    every = list(store.list())
+    plan = PrunePlan()
     used: set[str] = set()
     snapshot_ids: set[str] = set()
-    for info in every:
+    for info in store.list(f"{layout.SNAPSHOTS_DIR}/"):
         parts = info.key.split("/")
-        is_index = len(parts) == 4 and parts[0] == layout.SNAPSHOTS_DIR and parts[2] == layout.FILES_DIR
-        if is_index and parts[3].endswith(".parquet") and not is_temporary(parts[3]):
+        if _old_temporary(info, now):
+            plan.remove_temporary.append(info)
+        elif (
+            len(parts) == 4
+            and parts[2] == layout.FILES_DIR
+            and parts[3].endswith(".parquet")
+            and not is_temporary(parts[3])
+        ):
             used |= _index_digests(store, info.key)
-        if len(parts) >= 3 and parts[0] == layout.SNAPSHOTS_DIR and layout.is_snapshot_id(parts[1]):
+        if len(parts) >= 3 and layout.is_snapshot_id(parts[1]):
             snapshot_ids.add(parts[1])
-    plan = PrunePlan(snapshots=len(snapshot_ids))
+    plan.snapshots = len(snapshot_ids)
     present: set[str] = set()
-    blob_prefix = f"{layout.BLOBS_DIR}/sha256/"
-    for info in every:
+    for info in store.list(f"{layout.BLOBS_DIR}/"):  # streamed: a bucket may hold millions
+        if _old_temporary(info, now):
+            plan.remove_temporary.append(info)
+        if not _is_blob_key(info.key):
+            continue
         name = PurePosixPath(info.key).name
-        if is_temporary(name):
-            if info.modified is not None and now - info.modified > TEMPORARY_MIN_AGE:
-                plan.remove_temporary.append(info)
-            continue
-        if not info.key.startswith(blob_prefix) or not _is_blob_key(info.key):
-            continue
         plan.blobs_total += 1
         present.add(name)
         if name in used:
             plan.blobs_used += 1
         else:
             plan.remove_blobs.append(info)
+    plan.remove_temporary += [i for i in store.list(f"{layout.LOCKS_DIR}/") if _old_temporary(i, now)]
     plan.missing_blobs = sorted(used - present)
     return plan
+
+
+def _old_temporary(info: ObjectInfo, now: datetime) -> bool:
+    if not is_temporary(PurePosixPath(info.key).name):
+        return False
+    return info.modified is not None and now - info.modified > TEMPORARY_MIN_AGE
 
 
 def _is_blob_key(key: str) -> bool:

@@ -313,16 +313,19 @@ def _run_phase(
 
     if not items:
         return
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sfbackup-upload") as pool:
-        futures = [pool.submit(one, item) for item in items]
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sfbackup-upload")
+    futures = [pool.submit(one, item) for item in items]
+    try:
         done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in done if f.exception() is not None]
+        failed = [f.exception() for f in done if f.exception() is not None]
         if failed:
-            for future in futures:
-                future.cancel()
-            error = failed[0].exception()
-            assert error is not None
-            raise error
+            assert failed[0] is not None
+            raise failed[0]
+    finally:
+        # On a failure or Ctrl-C, queued uploads are dropped; running ones finish their object.
+        for future in futures:
+            future.cancel()
+        pool.shutdown(wait=True)
 
 
 def _upload_one(item: UploadItem, target: Store, remote: dict[str, int]) -> bool:

@@ -150,6 +150,8 @@ def test_given_a_bucket_history_when_cli_forget_and_prune_then_the_bucket_holds_
     settings = s3_server.settings(bucket, "prod")
     for sid in [*history.ids, history.failed, history.running]:
         upload_snapshot(repo.path, sid, settings, force=True)
+    for sid in (history.ids[0], history.ids[-1]):
+        upload_snapshot(repo.path, sid, settings, archive=True)
     kept, blobs = history.expected_after_keep_last_2()
     url = f"s3://{bucket}/prod"
     s3_args = ["--endpoint-url", s3_server.endpoint_url, "--region", "us-east-1"]
@@ -167,6 +169,8 @@ def test_given_a_bucket_history_when_cli_forget_and_prune_then_the_bucket_holds_
     assert {k[len("prod/") :] for k in keys if k.startswith("prod/blobs/")} == blobs
     assert not [k for k in keys if k.startswith("prod/locks/")]
     assert "prod/repository.json" in keys
+    kept_archive = f"prod/archives/{history.ids[-1]}.tar.gz"
+    assert [k for k in keys if k.startswith("prod/archives/")] == [kept_archive, f"{kept_archive}.sha256"]
 
 
 def test_given_a_live_lock_object_in_the_bucket_when_prune_then_exit_11_until_unlock_remove_all(
