@@ -27,7 +27,11 @@ OBJECT_STATES: tuple[str, ...] = ("pending", "running", "done", "failed", "skipp
 OBJECT_APIS: tuple[str, ...] = ("bulk2", "rest")
 OBJECT_OPERATIONS: tuple[str, ...] = ("query", "queryAll")
 PART_FORMATS: tuple[str, ...] = ("parquet", "csv")
-FILE_STATUSES: tuple[str, ...] = ("downloaded", "deduplicated", "failed", "missing")
+#: `no_body`: Salesforce holds no body (a URL-only Document, an external link);
+#: `unavailable`: a deleted record whose body Salesforce no longer serves.
+FILE_STATUSES: tuple[str, ...] = (
+    "downloaded", "deduplicated", "failed", "missing", "no_body", "unavailable",
+)
 
 
 def format_time(value: datetime) -> str:
