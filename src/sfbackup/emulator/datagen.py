@@ -690,7 +690,7 @@ class Generator:
         for i in range(count):
             row = self.system(self.catalog["attachment"], 0.03)
             ext, _, mime = self.pick(_FILES)
-            size = self.file_size(i) if i != 1 else min(self.file_size(i), 25 * 2**20)
+            size = min(self.file_size(i), 25 * 2**20)  # Attachment bodies are limited to 25 MB
             row.update(
                 ParentId=self.pick(parents),
                 Name=f"attachment {i} é.{ext}",
