@@ -290,3 +290,46 @@ def test_given_a_missing_bucket_when_cli_upload_then_exit_1_naming_bucket_and_fi
     assert code == 1
     assert "absent-bucket-zz" in err and "create the bucket" in err
     assert "testing" not in err
+
+
+def test_given_sse_and_storage_class_from_a_config_file_when_cli_upload_then_every_object_carries_them(
+    s3_server: RunningS3, bucket: str, repo: Repository, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bodies = random_bodies(1)
+    add_snapshot(repo, T1, bodies=bodies)
+    config = tmp_path / "sfbackup.toml"
+    config.write_text(
+        f'repository = "{repo.path}"\n[s3]\nbucket = "{bucket}"\nprefix = "enc"\n'
+        f'endpoint_url = "{s3_server.endpoint_url}"\nregion = "us-east-1"\n'
+        'sse = "AES256"\nstorage_class = "STANDARD_IA"\n'
+    )
+
+    assert main(["upload", "--config", str(config)]) == 0
+
+    assert "verified" in capsys.readouterr().out
+    head = s3_server.client().head_object(Bucket=bucket, Key=f"enc/{blob_key(bodies[0])}")
+    assert head["ServerSideEncryption"] == "AES256"
+    assert head["StorageClass"] == "STANDARD_IA"
+
+
+def test_given_a_prefix_holding_another_repository_when_uploaded_then_refused(
+    s3_server: RunningS3, bucket: str, repo: Repository, tmp_path: Path
+) -> None:
+    other = Repository.init(tmp_path / "other")
+    add_snapshot(other, T1)
+    add_snapshot(repo, T2)
+    settings = s3_server.settings(bucket, "shared")
+    upload_snapshot(other.path, "latest", settings)
+
+    with pytest.raises(UsageError, match="another repository"):
+        upload_snapshot(repo.path, "latest", settings)
+
+
+def test_given_no_complete_snapshot_when_uploading_latest_then_snapshot_not_found_exit_10(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    add_snapshot(repo, T1, state="incomplete")
+    code = main(
+        ["upload", "--repo", str(repo.path), "--bucket", bucket, "--endpoint-url", s3_server.endpoint_url]
+    )
+    assert code == 10
