@@ -374,3 +374,15 @@ def test_given_order_by_parent_field_when_queried_then_sorted_by_the_parent(org:
     )
     names = [r["Account"]["Name"].lower() for r in found if r["Account"]]
     assert names == sorted(names)
+
+
+@pytest.mark.parametrize(
+    "soql",
+    [
+        "SELECT Id FROM Account USING SCOPE everything WHERE Name != null",
+        "SELECT Id FROM Account WHERE Name != null WITH SECURITY_ENFORCED ORDER BY Id",
+        "SELECT Id FROM Account LIMIT 5 FOR VIEW",
+    ],
+)
+def test_given_scope_security_and_for_clauses_when_parsed_then_accepted(org: EmulatedOrg, soql: str) -> None:
+    assert rows(org, soql)

@@ -253,9 +253,18 @@ class _Parser:
         q = Query(items, obj.text, obj.pos, soql=self.soql)
         if self.tok.kind == "ident" and self.tok.upper not in _CLAUSE_WORDS:
             self.take()  # an object alias: FROM Account a
+        if self.is_word("USING"):  # USING SCOPE everything|mine|...: every record is visible here
+            self.take()
+            self.expect_word("SCOPE")
+            self.take()
         if self.is_word("WHERE"):
             self.take()
             q.where = self.condition()
+        if self.is_word("WITH"):  # WITH SECURITY_ENFORCED / USER_MODE / SYSTEM_MODE: no sharing model here
+            self.take()
+            if not self.is_word("SECURITY_ENFORCED", "USER_MODE", "SYSTEM_MODE"):
+                raise self.error()
+            self.take()
         if self.is_word("GROUP"):
             self.take()
             self.expect_word("BY")
@@ -276,6 +285,11 @@ class _Parser:
         if self.is_word("OFFSET"):
             self.take()
             q.offset = self.integer()
+        if self.is_word("FOR"):  # FOR VIEW / FOR REFERENCE / FOR UPDATE: accepted, no effect
+            self.take()
+            if not self.is_word("VIEW", "REFERENCE", "UPDATE"):
+                raise self.error()
+            self.take()
         return q
 
     def integer(self) -> int:
