@@ -619,3 +619,16 @@ def test_given_read_only_fields_when_writing_then_invalid_field_for_insert_updat
     with pytest.raises(OrgError) as caught:
         fresh.create("Contact", {"LastName": "x", "Name": "computed"})
     assert caught.value.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE"
+
+
+def test_given_large_body_when_streamed_then_memory_stays_near_one_chunk(org: EmulatedOrg) -> None:
+    import tracemalloc
+
+    version = rest(org, f"SELECT Id FROM ContentVersion WHERE ContentSize = {LARGE}")[0]["Id"]
+    tracemalloc.start()
+    try:
+        total = sum(len(c) for c in org.blob("ContentVersion", version, "VersionData").chunks(64 * 1024))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == LARGE and peak < LARGE // 4
