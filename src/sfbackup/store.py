@@ -133,10 +133,13 @@ class LocalStore:
     def put_stream(self, key: str, chunks: Iterable[bytes]) -> StatInfo:
         digest = hashlib.sha256()
         size = 0
-        with AtomicFile(self._path(key)) as target:
-            for chunk in chunks:
-                digest.update(chunk)
-                size += target.write(chunk)
+        try:
+            with AtomicFile(self._path(key)) as target:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    size += target.write(chunk)
+        finally:
+            _close(chunks)
         return StatInfo(size, digest.hexdigest())
 
     def open(self, key: str) -> BinaryIO:
@@ -246,7 +249,7 @@ class S3Store:
         validate_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def _extra_args(self, sha256: str | None) -> dict[str, Any]:
+    def _extra_args(self, key: str, sha256: str | None) -> dict[str, Any]:
         extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256"}
         if sha256 is not None:
             extra["Metadata"] = {"sha256": sha256}
@@ -254,7 +257,8 @@ class S3Store:
             extra["ServerSideEncryption"] = self.sse
             if self.sse == "aws:kms" and self.kms_key_id:
                 extra["SSEKMSKeyId"] = self.kms_key_id
-        if self.storage_class:
+        # Lock objects live minutes and must stay readable: never in an archive class.
+        if self.storage_class and not key.startswith(f"{LOCKS_DIR}/"):
             extra["StorageClass"] = self.storage_class
         return extra
 
@@ -266,13 +270,19 @@ class S3Store:
                 os.fspath(path),
                 self.bucket,
                 self._key(key),
-                ExtraArgs=self._extra_args(digest),
+                ExtraArgs=self._extra_args(key, digest),
                 Config=self.transfer_config,
             )
         return StatInfo(size, digest)
 
     def put_stream(self, key: str, chunks: Iterable[bytes]) -> StatInfo:
         iterator = iter(chunks)
+        try:
+            return self._put_iterator(key, iterator)
+        finally:
+            _close(iterator)  # a generator's producer learns at once that nobody reads any more
+
+    def _put_iterator(self, key: str, iterator: Iterator[bytes]) -> StatInfo:
         first = bytearray()
         for chunk in iterator:
             first += chunk
@@ -283,7 +293,7 @@ class S3Store:
             digest = hashlib.sha256(body).hexdigest()
             with self._errors("upload", key):
                 self.client.put_object(
-                    Bucket=self.bucket, Key=self._key(key), Body=body, **self._extra_args(digest)
+                    Bucket=self.bucket, Key=self._key(key), Body=body, **self._extra_args(key, digest)
                 )
             return StatInfo(len(body), digest)
         reader = _HashingReader(bytes(first), iterator)
@@ -294,7 +304,7 @@ class S3Store:
                 reader,
                 self.bucket,
                 self._key(key),
-                ExtraArgs=self._extra_args(None),
+                ExtraArgs=self._extra_args(key, None),
                 Config=self.transfer_config,
             )
         return StatInfo(reader.size, reader.digest.hexdigest())
@@ -400,6 +410,12 @@ class _HashingReader(io.RawIOBase):
         data = self.read(len(target))
         target[: len(data)] = data
         return len(data)
+
+
+def _close(chunks: Any) -> None:
+    close = getattr(chunks, "close", None)
+    if callable(close):
+        close()
 
 
 def _error_code(exc: Any) -> str:

@@ -333,3 +333,26 @@ def test_given_no_complete_snapshot_when_uploading_latest_then_snapshot_not_foun
         ["upload", "--repo", str(repo.path), "--bucket", bucket, "--endpoint-url", s3_server.endpoint_url]
     )
     assert code == 10
+
+
+def test_given_an_archive_larger_than_a_part_when_uploaded_then_streamed_as_multipart_and_intact(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    bodies = random_bodies(3, size=2_500_000)  # random: gzip cannot shrink it below two 5 MiB parts
+    snap = add_snapshot(repo, T1, bodies=bodies)
+    store = s3_server.store(bucket, "big", part_size=5 * 2**20)
+
+    result = upload_snapshot(repo.path, snap.id, s3_server.settings(bucket, "big"), archive=True, store=store)
+
+    key = f"big/archives/{snap.id}.tar.gz"
+    head = s3_server.client().head_object(Bucket=bucket, Key=key, PartNumber=1)
+    assert head.get("PartsCount", 1) >= 2
+    raw = s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert len(raw) == result.bytes_uploaded > 7_000_000
+    assert hashlib.sha256(raw).hexdigest() == result.archive_sha256
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
+        names = tar.getnames()
+        assert names[0] == "repository.json" and names[-1] == f"snapshots/{snap.id}/manifest.json"
+        for body in bodies:
+            member = tar.extractfile(blob_key(body))
+            assert member is not None and member.read() == body
