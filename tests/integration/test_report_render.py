@@ -3,6 +3,7 @@ Debian's chromium is installed, loaded in a real headless browser."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -123,3 +124,21 @@ def test_given_chromium_when_report_loaded_headless_then_the_verdict_is_in_the_d
     assert verdict is not None
     assert verdict.group(1).strip().startswith(expected)
     shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_given_contract_end_when_verified_then_report_shows_notice_deadline_and_record_owners(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sfbackup.cli import main
+
+    built = build_repository(tmp_path / "repo")
+
+    code = main(["verify", "--repo", str(built.root), "--contract-end", "2099-06-30", "--notice-days", "45"])
+
+    assert code == 0
+    assert "notice:" in capsys.readouterr().out
+    text = visible_text((built.snapshot_dir / "report.html").read_text())
+    assert "Before you cancel" in text and "2099-05-16" in text  # 45 days before the contract ends
+    report = json.loads((built.snapshot_dir / "report.json").read_text())
+    assert report["readiness"]["notice"]["deadline"] == "2099-05-16"
+    assert report["readiness"]["notice"]["status"] == "ok"

@@ -223,3 +223,30 @@ def test_given_org_refuses_a_count_when_verify_against_org_then_that_object_fail
     counted = {row["object"]: row["org_count"] for row in report["objects"]}
     assert counted.pop(failed) is None
     assert counted and all(count is not None for count in counted.values())
+
+
+def test_given_contract_end_when_verified_against_org_then_owners_and_org_storage_are_reported(
+    backed_up: Path, org: Any, login: None
+) -> None:
+    from datetime import date
+
+    settings = load_settings(
+        None, env=dict(os.environ), overrides={"connection.instance_url": org.instance_url}
+    )
+
+    result = verify_snapshot(
+        backed_up,
+        "latest",
+        against_org=True,
+        client_factory=lambda: SalesforceClient(settings.connection),
+        contract_end=date(2000, 1, 31),
+    )
+
+    readiness = result.report["readiness"]
+    assert readiness["notice"]["status"] == "passed"
+    owners = readiness["owners"]
+    assert owners and owners[0]["total"] >= owners[-1]["total"] > 0
+    assert "Account" in {name for owner in owners for name in owner["counts"]}
+    assert readiness["storage"]["backup_bytes"] > 0 and "DataStorageMB" in readiness["storage"]
+    html = result.report_paths["report.html"].read_text()
+    assert "Before you cancel" in html and "reassign them" in html

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date
 from typing import Any
 
 from sfbackup.cli.common import add_config_arguments, settings_from_args
@@ -54,6 +55,12 @@ def register(subparsers: Any) -> None:
         "--against-org", action="store_true", help="compare record and file counts with the org"
     )
     parser.add_argument("--ids", action="store_true", help="with --against-org: compare the exact Id lists")
+    parser.add_argument(
+        "--contract-end",
+        metavar="YYYY-MM-DD",
+        help="Salesforce contract end: the report shows the notice deadline",
+    )
+    parser.add_argument("--notice-days", type=int, help="days of notice the contract requires (default 60)")
     add_config_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(handler=handle)
@@ -89,6 +96,17 @@ def handle(args: argparse.Namespace) -> int:
 
             return SalesforceClient(connection)
 
+    contract_end = settings.backup.contract_end if settings else None
+    if args.contract_end:
+        try:
+            contract_end = date.fromisoformat(args.contract_end)
+        except ValueError:
+            raise UsageError(
+                f"--contract-end {args.contract_end!r} is not a date", hint="write YYYY-MM-DD"
+            ) from None
+    notice_days = args.notice_days
+    if notice_days is None and settings is not None and settings.backup.contract_end is not None:
+        notice_days = settings.backup.notice_days
     result = verify_snapshot(
         repo,
         args.snapshot,
@@ -98,6 +116,8 @@ def handle(args: argparse.Namespace) -> int:
         ids=args.ids,
         client_factory=client_factory,
         progress=NullProgress() if args.json else _StderrMessages(),
+        contract_end=contract_end,
+        notice_days=notice_days,
     )
     if args.json:
         print(
@@ -112,11 +132,13 @@ def render_text(result: VerificationResult) -> str:
     """The human summary: outcome, verdict, every error and warning, where the reports are."""
     counts = result.summary()["counts"]
     transition = f"{result.previous_state} -> {result.state}" if result.promoted else f"state {result.state}"
+    notice = (result.report.get("readiness") or {}).get("notice")
     lines = [
         f"snapshot {result.snapshot_id}: verification {'passed' if result.passed else 'FAILED'} "
         f"({result.level}), {transition}",
         result.verdict.line if result.verdict else "",
         f"  {counts['error']} errors, {counts['warning']} warnings, {counts['info']} explained differences",
+        f"  notice: {notice['message']}" if notice else "",
     ]
     for finding in result.findings:
         if finding.severity == "info":

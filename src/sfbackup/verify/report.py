@@ -44,7 +44,7 @@ class ReportData:
     files: list[dict[str, Any]] = field(default_factory=list)
     coverage: list[dict[str, Any]] = field(default_factory=list)
     program_version: str = ""
-    org_instance_now: str | None = None
+    readiness: dict[str, Any] = field(default_factory=dict)  # notice, owners, storage (readiness.py)
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,7 @@ def to_json(data: ReportData) -> dict[str, Any]:
         "objects": data.objects,
         "files": data.files,
         "coverage": data.coverage,
+        "readiness": data.readiness,
         "findings": [f.to_dict() for f in data.findings],
     }
 
@@ -210,6 +211,58 @@ def _not_covered(data: ReportData) -> list[dict[str, Any]]:
     return [c for c in data.coverage if c.get("status") != "backed_up"]
 
 
+# --- before you cancel (readiness.py's evidence) --------------------------------------------------
+
+_OWNER_COLUMNS = ("Owner", "Username", "Active", "Records", "By object")
+
+
+def _readiness_facts(data: ReportData) -> list[tuple[str, str, str]]:
+    """(label, text, css class) rows: notice deadline and the org's storage beside the backup."""
+    facts: list[tuple[str, str, str]] = []
+    notice = data.readiness.get("notice")
+    if notice:
+        css = {"passed": "error", "near": "warning"}.get(str(notice.get("status")), "")
+        facts.append(("Notice to Salesforce", str(notice.get("message")), css))
+    storage = data.readiness.get("storage") or {}
+    for key, label in (
+        ("DataStorageMB", "Org data storage in use"),
+        ("FileStorageMB", "Org file storage in use"),
+    ):
+        item = storage.get(key)
+        if isinstance(item, dict):
+            facts.append((label, f"{item.get('used')} MB of {item.get('max')} MB", ""))
+    if storage:
+        facts.append(("This backup's size", _fmt_bytes(storage.get("backup_bytes")), ""))
+    return facts
+
+
+def _owner_rows(data: ReportData) -> list[list[str]]:
+    rows = []
+    for owner in data.readiness.get("owners") or []:
+        counts = owner.get("counts") or {}
+        by_object = ", ".join(f"{name} {count:,}" for name, count in counts.items())
+        active = {True: "yes", False: "no"}.get(owner.get("is_active"), "-")
+        rows.append(
+            [
+                owner.get("name") or owner["owner_id"],
+                owner.get("username") or "-",
+                active,
+                _fmt_count(owner.get("total")),
+                by_object,
+            ]
+        )
+    return rows
+
+
+def _owners_note(data: ReportData) -> str:
+    total = data.readiness.get("owners_total") or 0
+    shown = len(data.readiness.get("owners") or [])
+    more = f" (the {shown} with the most records; {total} in all)" if total > shown else ""
+    return (
+        "Records each user owns, from the snapshot: reassign them before users are deactivated" + more + "."
+    )
+
+
 # --- Markdown ---------------------------------------------------------------------------------
 
 
@@ -230,6 +283,12 @@ def render_markdown(data: ReportData) -> str:
     if decision.reasons[1:]:
         out += ["Reasons:", ""] + [f"- {r}" for r in decision.reasons] + [""]
     out += [f"- **{k}:** {v}" for k, v in _summary_rows(data)] + [""]
+    facts = _readiness_facts(data)
+    if facts or _owner_rows(data):
+        out += ["## Before you cancel", ""] + [f"- **{label}:** {_md_cell(text)}" for label, text, _ in facts]
+        if _owner_rows(data):
+            out += ["", _owners_note(data), "", *_md_table(_OWNER_COLUMNS, _owner_rows(data))]
+        out.append("")
     out += ["## Records", "", *_md_table(_OBJECT_COLUMNS, [_object_row(r) for r in data.objects]), ""]
     if data.files:
         out += ["## Files", "", *_md_table(_FILE_COLUMNS, [_file_row(r) for r in data.files]), ""]
@@ -313,6 +372,16 @@ def render_html(data: ReportData) -> str:
     parts.append(
         "<dl>" + "".join(f"<dt>{_h(k)}</dt><dd>{_h(v)}</dd>" for k, v in _summary_rows(data)) + "</dl>"
     )
+    facts = _readiness_facts(data)
+    if facts or _owner_rows(data):
+        parts.append("<h2>Before you cancel</h2>")
+        items = "".join(
+            f'<dt>{_h(label)}</dt><dd class="{css}">{_h(text)}</dd>' for label, text, css in facts
+        )
+        parts.append(f"<dl>{items}</dl>" if facts else "")
+        if _owner_rows(data):
+            parts.append(f"<p>{_h(_owners_note(data))}</p>")
+            parts.append(_html_table(_OWNER_COLUMNS, _owner_rows(data), {3}))
     parts.append("<h2>Records</h2>")
     parts.append(_html_table(_OBJECT_COLUMNS, [_object_row(r) for r in data.objects], {2, 3, 4, 5, 6}))
     if data.files:

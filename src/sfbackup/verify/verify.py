@@ -16,13 +16,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sfbackup import __version__
-from sfbackup.errors import RepositoryError, SnapshotNotFound, UsageError
+from sfbackup.errors import RepositoryError, SfbackupError, SnapshotNotFound, UsageError
 from sfbackup.progress import NullProgress, Progress
+from sfbackup.readiness import OwnerRow, notice_deadline, ownership_table, storage_check
 from sfbackup.repository import Repository, SnapshotWriter
 from sfbackup.repository.layout import is_snapshot_id, validate_snapshot_id
 from sfbackup.repository.manifest import Manifest, format_time, utc_now
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from sfbackup.store import Store
 
 ClientFactory = Callable[[], "SalesforceClient"]
+
+#: Record owners the report lists (the biggest first; report.json says how many there are).
+OWNERS_LISTED = 50
 
 
 @dataclass
@@ -86,6 +90,8 @@ def verify_snapshot(
     progress: Progress | None = None,
     clock: Callable[[], datetime] = utc_now,
     bulk_id_threshold: int = BULK_ID_THRESHOLD,
+    contract_end: date | None = None,
+    notice_days: int | None = None,
 ) -> VerificationResult:
     """Verify `snapshot` ("latest" or an id) of the repository `repo` (a folder, a Repository, a
     Store such as an S3Store, or `s3://bucket/prefix`), write report.json/md/html into the
@@ -95,11 +101,25 @@ def verify_snapshot(
     `ids` adds the exact Id comparison (Id lists of objects with at least `bulk_id_threshold`
     records are read through a Bulk job). Damage is reported as findings, never raised; errors
     reaching the repository or the org raise the errors.py classes.
+
+    `contract_end` and `notice_days` (default: the manifest's settings, then 60 days) add the
+    notice deadline to the report; with a contract end the report also shows who owns the
+    records (from the snapshot), and with `against_org` the org's storage beside the backup's size.
     """
     subset = parse_subset(read_data_subset) if isinstance(read_data_subset, str) else read_data_subset
     if ids and not against_org:
         raise UsageError("--ids compares Id lists with the org", hint="add --against-org")
-    options = _Options(read_data, subset, against_org, ids, client, client_factory, bulk_id_threshold)
+    options = _Options(
+        read_data,
+        subset,
+        against_org,
+        ids,
+        client,
+        client_factory,
+        bulk_id_threshold,
+        contract_end,
+        notice_days,
+    )
     progress = progress or NullProgress()
     if isinstance(repo, str) and repo.startswith("s3://"):
         from sfbackup.store import open_store
@@ -114,6 +134,7 @@ def verify_snapshot(
             chosen.manifest, LocalFiles(repository.path), str(repository.path), progress, clock
         )
         run.check(options)
+        run.add_readiness(options, ownership=lambda: ownership_table(chosen))
         as_read = chosen.manifest.to_json()
         promoted = run.promote_if_passed(lambda m: _save_manifest(repository, chosen.id, m, as_read))
         paths = write_reports(run.report_data(), chosen.path)
@@ -129,6 +150,8 @@ class _Options:
     client: SalesforceClient | None
     client_factory: ClientFactory | None
     bulk_id_threshold: int
+    contract_end: date | None
+    notice_days: int | None
 
 
 class _Verification:
@@ -157,6 +180,8 @@ class _Verification:
         self.against_org = False
         self.ids = False
         self.verified_at = clock()
+        self.client: SalesforceClient | None = None
+        self.readiness: dict[str, Any] = {}
 
     def say(self, text: str) -> None:
         self.progress.message("info", text, snapshot_id=self.manifest.snapshot_id)
@@ -204,6 +229,7 @@ class _Verification:
                         hint="pass --config or --instance-url and set the SF_* credentials",
                     )
                 client = options.client_factory()
+            self.client = client
             self.say(f"comparing snapshot {manifest.snapshot_id} with the org at {client.instance_url}")
             self.org = compare_with_org(
                 manifest,
@@ -222,6 +248,36 @@ class _Verification:
         self.findings.sort(
             key=lambda x: (("error", "warning", "info").index(x.severity), x.object or "", x.kind)
         )
+
+    def add_readiness(self, options: _Options, *, ownership: Callable[[], list[OwnerRow]] | None) -> None:
+        """The cancellation checklist's evidence: notice deadline, record owners, org storage."""
+        settings = self.manifest.settings
+        contract_end = options.contract_end or _date_or_none(settings.get("contract_end"))
+        recorded = settings.get("notice_days")
+        notice_days = options.notice_days
+        if notice_days is None:
+            notice_days = recorded if isinstance(recorded, int) and not isinstance(recorded, bool) else 60
+        if contract_end is not None:
+            notice = notice_deadline(contract_end, notice_days, today=self.verified_at.date())
+            self.readiness["notice"] = notice.to_dict()
+            if ownership is not None:
+                try:
+                    owners = ownership()
+                except SfbackupError as exc:  # damaged parts are already findings
+                    self.say(f"record owners not listed: {exc.message}")
+                else:
+                    self.readiness["owners"] = [o.to_dict() for o in owners[:OWNERS_LISTED]]
+                    self.readiness["owners_total"] = len(owners)
+        if self.client is not None:
+            try:
+                limits = self.client.get_json(self.client.data_path("limits/"))
+            except SfbackupError as exc:
+                self.say(f"org storage not read: {exc.message}")
+            else:
+                backup_bytes = sum(r["bytes"] for r in self._object_rows()) + sum(
+                    r["bytes"] for r in self._file_rows()
+                )
+                self.readiness["storage"] = storage_check(limits, backup_bytes)
 
     @property
     def passed(self) -> bool:
@@ -270,6 +326,7 @@ class _Verification:
             files=self._file_rows(),
             coverage=self.coverage,
             program_version=__version__,
+            readiness=self.readiness,
         )
 
     def _status(self, name: str) -> str:
@@ -383,6 +440,7 @@ def _verify_in_store(
         raise RepositoryError(f"{store.describe(key)} is not valid JSON: {exc}") from None
     run = _Verification(manifest, files, files.describe(), progress, clock)
     run.check(options)
+    run.add_readiness(options, ownership=None)  # owners are read from local parts only
 
     def save(promoted: Manifest) -> None:
         if files.read(key) != original:
@@ -448,3 +506,14 @@ class _StoreFiles:
                 f"no snapshot in {self.describe()}", hint="upload one with `sfbackup upload`"
             )
         return ids[-1]
+
+
+def _date_or_none(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
