@@ -79,11 +79,11 @@ def verdict(data: ReportData) -> Verdict:
     unreadable = sum(1 for c in data.coverage if c.get("status") == "not_queryable")
     left_out = [f"{excluded} objects excluded by configuration"] if excluded else []
     left_out += [f"{unreadable} objects the API cannot query"] if unreadable else []
-    detail = f" ({' and '.join(left_out)} are listed below)" if left_out else ""
+    detail = f"; {' and '.join(left_out)} are listed below" if left_out else ""
     line = (
         f"{SAFE}: every record and file of the {len(data.objects)} backed-up objects as of T0 "
         f"{format_time(data.t0)} is in snapshot {data.snapshot_id}, matched against the org and "
-        f"verified ({data.level}){detail}"
+        f"verified at level {data.level}{detail}"
     )
     return Verdict(True, line, ())
 
