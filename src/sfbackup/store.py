@@ -17,7 +17,6 @@ import io
 import json
 import os
 import re
-import shutil
 import socket
 import threading
 import uuid
@@ -29,7 +28,7 @@ from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from sfbackup.config import S3Settings
 from sfbackup.errors import RepositoryLocked, StorageError, UsageError
-from sfbackup.repository.atomic import AtomicFile, ensure_dir, is_temporary
+from sfbackup.repository.atomic import AtomicFile, is_temporary
 from sfbackup.repository.layout import LOCKS_DIR
 from sfbackup.repository.lock import DEFAULT_REFRESH_INTERVAL, DEFAULT_STALE_AFTER, LockInfo, acquire
 from sfbackup.repository.manifest import format_time, parse_time
@@ -160,9 +159,11 @@ class LocalStore:
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         found: list[ObjectInfo] = []
-        if not self.root.is_dir():
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = self._path(head) if head else self.root  # walk only the folder the prefix names
+        if not start.is_dir():
             return iter(found)
-        for folder, _dirs, files in os.walk(self.root):
+        for folder, _dirs, files in os.walk(start):
             base = Path(folder).relative_to(self.root).as_posix()
             for name in files:
                 key = name if base == "." else f"{base}/{name}"
@@ -529,14 +530,6 @@ def store_from_url(
 def open_store(location: str, s3_settings: S3Settings | None = None) -> Store:
     """Alias of `store_from_url` (the name `sfbackup.verify` looks for)."""
     return store_from_url(location, s3_settings)
-
-
-def copy_to_file(store: Store, key: str, target: str | os.PathLike[str]) -> int:
-    """Download `key` into a local file; return its size."""
-    ensure_dir(Path(target).parent)
-    with store.open(key) as source, open(target, "wb") as sink:
-        shutil.copyfileobj(source, sink, _CHUNK)
-        return sink.tell()
 
 
 # ---------------------------------------------------------------------------------------------

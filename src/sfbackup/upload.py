@@ -34,7 +34,7 @@ from sfbackup.repository import Repository, Snapshot, layout
 from sfbackup.repository.atomic import is_temporary, write_atomic
 from sfbackup.repository.lock import acquire
 from sfbackup.repository.manifest import format_time, utc_now
-from sfbackup.store import S3Store, Store, s3_store, store_lock
+from sfbackup.store import S3Store, Store, s3_store, sha256_file, store_lock
 
 UPLOADS_DIR = "uploads"
 ARCHIVES_DIR = "archives"
@@ -334,17 +334,11 @@ def _upload_one(item: UploadItem, target: Store, remote: dict[str, int]) -> bool
     if remote.get(item.key) == item.size:
         stat = target.stat(item.key)
         if stat is not None and stat.size == item.size and stat.sha256 is not None:
-            digest = digest or _hash(item.path)
+            digest = digest or sha256_file(item.path)
             if stat.sha256 == digest:
                 return False
     target.put_file(item.key, item.path, sha256=digest)
     return True
-
-
-def _hash(path: Path) -> str:
-    from sfbackup.store import sha256_file
-
-    return sha256_file(path)
 
 
 # --- archive ------------------------------------------------------------------------------------

@@ -85,6 +85,9 @@ def test_given_keys_when_listed_by_prefix_then_sorted_and_filtered(store: Store)
     for key in ("b/2", "a/1", "b/1", "bb/1", "c"):
         store.put_stream(key, [key.encode()])
     assert [o.key for o in store.list("b/")] == ["b/1", "b/2"]
+    assert [o.key for o in store.list("b")] == ["b/1", "b/2", "bb/1"]
+    assert [o.key for o in store.list("b/1")] == ["b/1"]
+    assert list(store.list("nothing/")) == []
     assert [o.key for o in store.list()] == ["a/1", "b/1", "b/2", "bb/1", "c"]
     listed = {o.key: o for o in store.list()}
     assert listed["bb/1"].size == 4
