@@ -121,7 +121,8 @@ def upload_snapshot(
             _upload_mirror(repository, snapshot, target, result, progress, concurrency)
     result.finished_at = format_time(utc_now())
     result.seconds = round(time.monotonic() - started, 3)
-    record = snapshot.path / UPLOADS_DIR / f"{_safe_name(bucket)}-{prefix_hash(prefix)}.json"
+    suffix = "-archive" if archive else ""
+    record = snapshot.path / UPLOADS_DIR / f"{_safe_name(bucket)}-{prefix_hash(prefix)}{suffix}.json"
     result.record_path = str(record)
     write_atomic(record, (json.dumps(result.to_dict(), indent=2) + "\n").encode())
     progress.message(
