@@ -105,7 +105,7 @@ def handle(args: argparse.Namespace) -> int:
             document["prune"] = pruned.to_dict()
         print(json.dumps(document), flush=True)
     else:
-        print(render_table(result), flush=True)
+        print(render_table(result, pruning=pruned is not None), flush=True)
         if pruned is not None:
             from sfbackup.cli.prune import render_text
 
@@ -113,20 +113,22 @@ def handle(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
-def render_table(result: ForgetResult) -> str:
+def render_table(result: ForgetResult, *, pruning: bool = False) -> str:
     rows = result.plan.rows()
     if not rows:
         return f"no snapshots in {result.location}"
     width = max(len(r["id"]) for r in rows)
-    lines = [f"{'SNAPSHOT':<{width}}  {'STATE':<10}  {'ACTION':<6}  REASONS"]
+    action_width = 12 if result.dry_run else 6
+    lines = [f"{'SNAPSHOT':<{width}}  {'STATE':<10}  {'ACTION':<{action_width}}  REASONS"]
     for row in rows:
         action = (
             row["action"] if row["action"] == "keep" else ("would remove" if result.dry_run else "remove")
         )
-        lines.append(f"{row['id']:<{width}}  {row['state']:<10}  {action:<6}  {'; '.join(row['reasons'])}")
+        reasons = "; ".join(row["reasons"])
+        lines.append(f"{row['id']:<{width}}  {row['state']:<10}  {action:<{action_width}}  {reasons}")
     removing = len(result.plan.remove)
     verb = "would be removed (dry run)" if result.dry_run else "removed"
     lines.append(f"{len(result.plan.keep)} kept, {removing} {verb} in {result.location}")
-    if removing and not result.dry_run:
+    if removing and not result.dry_run and not pruning:
         lines.append("file bodies are freed by `sfbackup prune`")
     return "\n".join(lines)
