@@ -34,8 +34,18 @@ def is_temporary(name: str) -> bool:
 
 def ensure_dir(path: Path) -> Path:
     """Create `path` and missing parents with mode 0700; return it."""
+    # Path.mkdir(parents=True) gives the parents it creates the umask's mode, not `mode`: under a
+    # permissive umask `blobs/` or `objects/` would be world-readable. Create each level ourselves.
+    missing: list[Path] = []
+    current = path
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
     try:
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        for folder in reversed(missing):
+            folder.mkdir(mode=DIR_MODE, exist_ok=True)
+        if not path.is_dir():
+            path.mkdir(mode=DIR_MODE, exist_ok=True)  # raises the precise error (a file in the way)
     except OSError as exc:
         raise StorageError(
             f"cannot create folder {path}: {exc.strerror or exc}",
