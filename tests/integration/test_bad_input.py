@@ -130,7 +130,8 @@ def test_given_an_object_the_org_does_not_have_when_run_then_incomplete_with_sal
     manifest = Repository.open(repo).snapshot("latest").manifest
     assert manifest.state == "incomplete"
     assert manifest.objects["Account"].state == "done"
-    assert manifest.objects["No_Such_Thing__c"].error["code"] == "NOT_FOUND"
+    error = manifest.objects["No_Such_Thing__c"].error
+    assert error is not None and error["code"] == "NOT_FOUND"
     coverage = {c.object: c for c in manifest.coverage}
     assert coverage["No_Such_Thing__c"].status == "not_exportable"
 
