@@ -267,6 +267,12 @@ class S3Store:
         digest = sha256 or sha256_file(path)
         size = os.path.getsize(path)
         with self._errors("upload", key):
+            if size < self.part_size:  # one PUT; no transfer manager (and its threads) per small blob
+                with open(path, "rb") as body:
+                    self.client.put_object(
+                        Bucket=self.bucket, Key=self._key(key), Body=body, **self._extra_args(key, digest)
+                    )
+                return StatInfo(size, digest)
             self.client.upload_file(
                 os.fspath(path),
                 self.bucket,
@@ -434,6 +440,8 @@ _HINTS = {
     "PermanentRedirect": "the bucket is in another region; pass --region",
     "AuthorizationHeaderMalformed": "the region is wrong for this bucket; pass --region",
     "KMS.NotFoundException": "the KMS key was not found; check --kms-key-id",
+    "403": "access denied: the credentials lack s3:GetObject, or the key is missing and they lack "
+    "s3:ListBucket (S3 then answers 403 instead of 404)",
 }
 
 
