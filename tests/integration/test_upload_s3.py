@@ -356,3 +356,33 @@ def test_given_an_archive_larger_than_a_part_when_uploaded_then_streamed_as_mult
         for body in bodies:
             member = tar.extractfile(blob_key(body))
             assert member is not None and member.read() == body
+
+
+def test_given_no_aws_credentials_anywhere_when_cli_upload_then_exit_1_saying_where_credentials_come_from(
+    s3_server: RunningS3,
+    repo: Repository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    add_snapshot(repo, T1)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code = main(
+        [
+            "upload",
+            "--repo",
+            str(repo.path),
+            "--bucket",
+            "any-bucket",
+            "--region",
+            "ap-south-2",
+            "--endpoint-url",
+            s3_server.endpoint_url,
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "no AWS credentials were found" in err and "s3://any-bucket" in err
+    assert "AWS_ACCESS_KEY_ID" in err
