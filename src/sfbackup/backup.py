@@ -109,6 +109,7 @@ class _Run:
         self.schema_paths: dict[str, str] = {}
         self.listed: set[str] = set()
         self.limits: dict[str, Any] = {}
+        self.files_summary: dict[str, int] = {}
 
     # -- the pipeline -------------------------------------------------------------------------
 
@@ -203,6 +204,8 @@ class _Run:
             "include_deleted": backup.include_deleted,
             "files": backup.files,
             "content_versions": backup.content_versions,
+            "contract_end": backup.contract_end.isoformat() if backup.contract_end else None,
+            "notice_days": backup.notice_days,
         }
 
     def _plan(self, names: list[str], t0: datetime) -> tuple[list[ObjectPlan], list[CoverageEntry]]:
@@ -306,10 +309,14 @@ class _Run:
             for name, files_entry in results.items():
                 self.manifest.files[name] = files_entry
             self._save_locked()
-        if any(entry.missing for entry in results.values()):
-            raise ApiReserveReached(
-                "file downloads stopped at the API reserve; the missing files are listed in the manifest",
-                hint="run `sfbackup run --resume` after the daily API limit resets",
+        self.files_summary = dict(results.summary)
+        if isinstance(results.stopped, ApiReserveReached | ExportStopped):
+            raise results.stopped
+        if results.stopped is not None or any(entry.missing for entry in results.values()):
+            raise ExportStopped(
+                "file downloads stopped before every file was saved; the missing files are listed "
+                "in the manifest",
+                hint="run `sfbackup run --resume` to download them",
             )
 
     # -- manifest bookkeeping -----------------------------------------------------------------
@@ -413,6 +420,13 @@ class _Run:
             + sum(p.bytes for e in manifest.objects.values() for p in e.parts),
             "api_calls": self.client.calls_made,
             "seconds": round(time.monotonic() - self.started, 3),
+            "files_downloaded": self.files_summary.get("downloaded", 0),
+            "files_deduplicated": self.files_summary.get("deduplicated", 0),
+            "file_results": {
+                name: {"count": e.count, "bytes": e.bytes, "downloaded": e.downloaded,
+                       "deduplicated": e.deduplicated, "failed": len(e.failed), "missing": len(e.missing)}
+                for name, e in sorted(manifest.files.items())
+            },
             "object_results": [
                 {"object": name, "api": e.api, "state": e.state, "rows": e.rows, "seconds": e.seconds,
                  "error": (e.error or {}).get("message")}

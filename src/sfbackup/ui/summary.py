@@ -16,7 +16,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     table.add_column("rows", justify="right")
     table.add_column("seconds", justify="right")
     table.add_column("note")
-    for row in summary.get("objects", []):
+    for row in summary.get("object_results", []):
         table.add_row(
             str(row.get("object")),
             str(row.get("api") or ""),
@@ -25,7 +25,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
             f"{row.get('seconds', 0.0):.1f}",
             str(row.get("error") or ""),
         )
-    for name, files in (summary.get("files") or {}).items():
+    for name, files in (summary.get("file_results") or {}).items():
         table.add_row(
             f"{name} files",
             "blob",
