@@ -67,10 +67,7 @@ MISMATCH_ATTEMPTS = 3
 #: Owners are looked up for this many ContentDocuments per ContentDocumentLink query.
 LINK_BATCH = 200
 _PROGRESS_INTERVAL = 0.25
-MAX_SPLIT_DEPTH = 24
-MIN_SPLIT_WINDOW = timedelta(seconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
 _RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 INDEX_SCHEMA = pa.schema(
@@ -294,7 +291,7 @@ class _FilesExporter:
             clauses.append("IsLatest = true")
         query = _MetadataQuery(spec.name, present, clauses, include_deleted, schema.has_field("CreatedDate"))
         rows: list[_FileRow] = []
-        for page in self._pages(query, _EPOCH, _FAR_FUTURE, depth=0):
+        for page in self._pages(query):
             rows.extend(_row_from_record(spec, record) for record in page)
         rows.sort(key=lambda r: r.id)
         if spec.name == "ContentVersion" and rows:
@@ -303,31 +300,18 @@ class _FilesExporter:
                 row.linked = owners.get(row.parent_id or "", [])
         return rows
 
-    def _pages(
-        self, query: _MetadataQuery, low: datetime, high: datetime, *, depth: int
-    ) -> Iterator[list[dict[str, Any]]]:
-        """REST pages of the metadata query; a QUERY_TIMEOUT (Salesforce gives up on a query that
-        is not selective on a large object) reads the CreatedDate range in two halves instead."""
-        window = list(query.clauses)
-        if depth > 0:
-            window.append(f"CreatedDate >= {soql.datetime_literal(low)}")
-            window.append(f"CreatedDate < {soql.datetime_literal(high)}")
-        select = soql.build_select(query.name, query.fields, where=_all_of(window))
-        pages = query_rest.iter_query_pages(self.client, select, include_deleted=query.include_deleted)
-        try:
-            first = next(pages)
-        except StopIteration:
-            return
-        except SalesforceError as exc:
-            splittable = query.splittable and depth < MAX_SPLIT_DEPTH and high - low >= MIN_SPLIT_WINDOW
-            if exc.error_code != "QUERY_TIMEOUT" or not splittable:
-                raise
-            middle = low + (high - low) / 2
-            yield from self._pages(query, low, middle, depth=depth + 1)
-            yield from self._pages(query, middle, high, depth=depth + 1)
-            return
-        yield first
-        yield from pages
+    def _pages(self, query: _MetadataQuery) -> Iterator[list[dict[str, Any]]]:
+        """REST pages of the metadata query (CreatedDate ranges after a QUERY_TIMEOUT)."""
+
+        def build(extra_where: str | None) -> str:
+            clauses = [*query.clauses, *([extra_where] if extra_where else [])]
+            return soql.build_select(query.name, query.fields, where=_all_of(clauses))
+
+        if query.splittable:
+            return query_rest.iter_query_pages_splitting(
+                self.client, build, include_deleted=query.include_deleted
+            )
+        return query_rest.iter_query_pages(self.client, build(None), include_deleted=query.include_deleted)
 
     def _owners(self, document_ids: list[str], include_deleted: bool) -> dict[str, list[str]]:
         """LinkedEntityIds per ContentDocumentId (ContentDocumentLink refuses unfiltered queries)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,6 @@ from sfbackup.writers import PartWriter, open_part_writer
 
 REST_PART_ROWS = 200_000
 ID_BATCH_SIZE = 200
-MAX_SPLIT_DEPTH = 24
-MIN_SPLIT_WINDOW = timedelta(seconds=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class ExportStopped(SfbackupError):
@@ -219,7 +215,16 @@ class RecordExporter:
         if plan.id_filter is not None:
             pages = self._id_filtered_pages(plan, include_deleted)
         else:
-            pages = self._splitting_pages(plan, include_deleted, _EPOCH, _FAR_FUTURE, depth=0)
+            if plan.schema.has_field("CreatedDate"):
+                pages = query_rest.iter_query_pages_splitting(
+                    self.client, plan.soql, include_deleted=include_deleted,
+                    on_split=lambda low, high: self.progress.message(
+                        "info", f"{plan.name}: query timed out; reading CreatedDate "
+                        f"{low:%Y-%m-%d}..{high:%Y-%m-%d} in two halves",
+                    ),
+                )
+            else:
+                pages = query_rest.iter_query_pages(self.client, plan.soql(), include_deleted=include_deleted)
 
         def batches() -> Iterator[pa.RecordBatch]:
             for records in pages:
@@ -228,38 +233,6 @@ class RecordExporter:
 
         self._write_parts(plan.name, result, batches(), schema, rows_per_part=REST_PART_ROWS)
         self.progress.object_progress(plan.name, result.rows)
-
-    def _splitting_pages(
-        self, plan: ObjectPlan, include_deleted: bool, low: datetime, high: datetime, *, depth: int
-    ) -> Iterator[list[dict[str, Any]]]:
-        """REST pages; a QUERY_TIMEOUT splits the CreatedDate range in two and reads each half.
-
-        Salesforce times out non-selective queries on large objects; a CreatedDate range is
-        selective (the field is indexed), so halving converges. The first window is unbounded.
-        """
-        where = None
-        if depth > 0:
-            where = (f"CreatedDate >= {soql.datetime_literal(low)} AND "
-                     f"CreatedDate < {soql.datetime_literal(high)}")
-        pages = query_rest.iter_query_pages(self.client, plan.soql(where), include_deleted=include_deleted)
-        try:
-            first = next(pages)
-        except StopIteration:
-            return
-        except SalesforceError as exc:
-            splittable = plan.schema.has_field("CreatedDate") and depth < MAX_SPLIT_DEPTH
-            if exc.error_code != "QUERY_TIMEOUT" or not splittable or high - low < MIN_SPLIT_WINDOW:
-                raise
-            middle = low + (high - low) / 2
-            self.progress.message(
-                "info", f"{plan.name}: query timed out; reading CreatedDate {low:%Y-%m-%d}..{high:%Y-%m-%d}"
-                " in two halves",
-            )
-            yield from self._splitting_pages(plan, include_deleted, low, middle, depth=depth + 1)
-            yield from self._splitting_pages(plan, include_deleted, middle, high, depth=depth + 1)
-            return
-        yield first
-        yield from pages
 
     def _id_filtered_pages(self, plan: ObjectPlan, include_deleted: bool) -> Iterator[list[dict[str, Any]]]:
         assert plan.id_filter is not None

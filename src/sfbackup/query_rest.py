@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from .errors import SalesforceError, UnsupportedQuery
 from .http import SalesforceClient
-from .soql import MAX_REST_QUERY_URL_BYTES, build_count, encoded_length, validate_field_path
+from .soql import (
+    MAX_REST_QUERY_URL_BYTES,
+    build_count,
+    datetime_literal,
+    encoded_length,
+    validate_field_path,
+)
 
-__all__ = ["count", "count_by", "iter_query_pages"]
+__all__ = ["count", "count_by", "iter_query_pages", "iter_query_pages_splitting"]
+
+#: Bounds of the first CreatedDate window and of the halving done on QUERY_TIMEOUT.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
+MAX_SPLIT_DEPTH = 24
+MIN_SPLIT_WINDOW = timedelta(seconds=1)
 
 
 def iter_query_pages(
@@ -102,3 +115,51 @@ def _without_attributes(record: dict[str, Any]) -> dict[str, Any]:
             value = _without_attributes(value)
         out[key] = value
     return out
+
+
+def iter_query_pages_splitting(
+    client: SalesforceClient,
+    build_soql: Callable[[str | None], str],
+    *,
+    include_deleted: bool,
+    on_split: Callable[[datetime, datetime], None] | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Pages of ``build_soql(None)``; a QUERY_TIMEOUT reads CreatedDate ranges instead.
+
+    Salesforce times out queries that are not selective on large objects. CreatedDate is indexed,
+    so a range matching few enough rows is selective: on a timeout the range is halved until each
+    half answers. `build_soql(extra_where)` must add `extra_where` to the query's own conditions.
+    The object must have CreatedDate; otherwise the timeout propagates.
+    """
+    yield from _split_pages(client, build_soql, include_deleted, on_split, _EPOCH, _FAR_FUTURE, 0)
+
+
+def _split_pages(
+    client: SalesforceClient,
+    build_soql: Callable[[str | None], str],
+    include_deleted: bool,
+    on_split: Callable[[datetime, datetime], None] | None,
+    low: datetime,
+    high: datetime,
+    depth: int,
+) -> Iterator[list[dict[str, Any]]]:
+    window = None
+    if depth > 0:
+        window = f"CreatedDate >= {datetime_literal(low)} AND CreatedDate < {datetime_literal(high)}"
+    pages = iter_query_pages(client, build_soql(window), include_deleted=include_deleted)
+    try:
+        first = next(pages)
+    except StopIteration:
+        return
+    except SalesforceError as exc:
+        splittable = depth < MAX_SPLIT_DEPTH and high - low >= MIN_SPLIT_WINDOW
+        if exc.error_code != "QUERY_TIMEOUT" or not splittable:
+            raise
+        if on_split is not None:
+            on_split(low, high)
+        middle = low + (high - low) / 2
+        yield from _split_pages(client, build_soql, include_deleted, on_split, low, middle, depth + 1)
+        yield from _split_pages(client, build_soql, include_deleted, on_split, middle, high, depth + 1)
+        return
+    yield first
+    yield from pages
