@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tarfile
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -386,3 +387,35 @@ def test_given_no_aws_credentials_anywhere_when_cli_upload_then_exit_1_saying_wh
     assert code == 1
     assert "no AWS credentials were found" in err and "s3://any-bucket" in err
     assert "AWS_ACCESS_KEY_ID" in err
+
+
+def test_given_a_reader_polling_the_bucket_during_an_upload_then_it_never_sees_the_manifest_before_the_data(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    bodies = random_bodies(12)
+    snap = add_snapshot(repo, T1, bodies=bodies)
+    wanted = expected_keys(repo, snap.id, bodies)
+    manifest_key = f"snapshots/{snap.id}/manifest.json"
+    done = threading.Event()
+    seen_early: list[set[str]] = []
+    polls = 0
+
+    def reader() -> None:
+        nonlocal polls
+        while not done.is_set():
+            keys = set(s3_server.keys(bucket))
+            polls += 1
+            if manifest_key in keys and not wanted <= keys:
+                seen_early.append(wanted - keys)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        upload_snapshot(repo.path, snap.id, s3_server.settings(bucket), concurrency=4)
+    finally:
+        done.set()
+        thread.join()
+
+    assert polls > 1
+    assert seen_early == []
+    assert wanted <= set(s3_server.keys(bucket))
