@@ -230,13 +230,15 @@ class EmulatorServer:
 
 
 class _HTTPServer(ThreadingHTTPServer):
-    """One connection per thread, but threads are reused: the org store keeps one SQLite
-    connection per thread, so reusing threads bounds the connections it opens."""
+    """One thread per open connection, as ThreadingHTTPServer, but finished threads are reused:
+    the org store keeps one SQLite connection per thread, so reuse bounds its connections by the
+    peak number of open connections instead of the total ever made. A new thread is started
+    whenever none is idle, so idle keep-alive connections can never starve new ones."""
 
     daemon_threads = True
     allow_reuse_address = False
     request_queue_size = 128
-    max_workers = 256
+    max_workers = 10_000  # a safety net against runaway clients, far above any real use
     emulator: EmulatorServer
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
@@ -279,7 +281,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    timeout = 120  # idle keep-alive connections are closed, freeing their worker
+    timeout = 300  # an idle keep-alive connection is closed after this, freeing its thread
     server: _HTTPServer
 
     def version_string(self) -> str:
