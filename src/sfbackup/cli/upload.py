@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from typing import Any
 
 from sfbackup.config import S3Settings, load_settings
@@ -87,9 +88,22 @@ def s3_settings_from_args(args: argparse.Namespace) -> tuple[S3Settings, str | N
 
 
 class _StderrMessages(NullProgress):
+    """Messages and a one-line object counter on stderr, only for a person watching a terminal."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
     def message(self, level: str, text: str, **fields: Any) -> None:
-        if sys.stderr.isatty():
-            print(redact(f"{level}: {text}"), file=sys.stderr, flush=True)
+        if self.tty:
+            print(redact(f"\r{level}: {text}"), file=sys.stderr, flush=True)
+
+    def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None:
+        now = time.monotonic()
+        if self.tty and (now - self.last > 0.5 or done == total):
+            self.last = now
+            mib = bytes_done / 2**20
+            print(f"\r{name}: {done}/{total} objects checked, {mib:.1f} MiB sent", end="", file=sys.stderr)
 
 
 def handle(args: argparse.Namespace) -> int:
