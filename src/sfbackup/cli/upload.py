@@ -96,7 +96,9 @@ class _StderrMessages(NullProgress):
 
     def message(self, level: str, text: str, **fields: Any) -> None:
         if self.tty:
-            print(redact(f"\r{level}: {text}"), file=sys.stderr, flush=True)
+            newline = "\n" if self.last else ""  # end the counter line first
+            self.last = 0.0
+            print(redact(f"{newline}{level}: {text}"), file=sys.stderr, flush=True)
 
     def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None:
         now = time.monotonic()
