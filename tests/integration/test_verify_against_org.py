@@ -96,9 +96,12 @@ def test_given_backup_of_the_org_when_verify_against_org_with_ids_then_passes_an
     counts = {row["object"]: (row["org_count"], row["backup_rows"]) for row in report["objects"]}
     assert counts["Account"][0] == counts["Account"][1] > 0
     assert all(row["ids_compared"] for row in report["objects"])
-    assert report["verdict"]["line"].startswith("SAFE TO CANCEL"), report["verdict"]
+    # Verified and complete, but a subset of objects: the verdict names what the config left out.
+    verdict = report["verdict"]
+    assert verdict["line"].startswith("NOT SAFE TO CANCEL"), verdict
+    assert len(verdict["reasons"]) == 1 and "--preset everything" in verdict["reasons"][0]
     html = Path(result["reports"]["report.html"]).read_text()
-    assert "SAFE TO CANCEL" in html and "NOT SAFE" not in html
+    assert "NOT SAFE TO CANCEL" in html and "--preset everything" in html
 
 
 def test_given_record_created_before_t0_missing_from_backup_when_verify_then_fails_naming_the_id(

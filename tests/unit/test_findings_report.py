@@ -42,7 +42,7 @@ def report(**overrides: Any) -> ReportData:
         ],
         "coverage": [
             {"object": "Account", "status": "backed_up", "reason": None},
-            {"object": "Lead", "status": "excluded_by_config", "reason": "not in the selected objects"},
+            {"object": "ActivityHistory", "status": "not_queryable", "reason": "queryable is false"},
         ],
     }
     values.update(overrides)
@@ -107,11 +107,23 @@ def test_given_bad_subset_text_when_parsed_then_usage_error(text: str) -> None:
 # --- verdict ------------------------------------------------------------------------------------
 
 
-def test_given_everything_verified_against_org_then_safe_and_lists_configured_exclusions() -> None:
+def test_given_everything_verified_against_org_then_safe_and_lists_what_the_api_cannot_query() -> None:
     decision = verdict(report())
 
     assert decision.safe
-    assert decision.line.startswith(SAFE) and "1 objects excluded by configuration" in decision.line
+    assert decision.line.startswith(SAFE) and "1 objects the API cannot query" in decision.line
+
+
+def test_given_objects_left_out_by_configuration_then_not_safe_naming_them() -> None:
+    coverage = [
+        {"object": "Account", "status": "backed_up", "reason": None},
+        {"object": "Lead", "status": "excluded_by_config", "reason": "not in the selected objects"},
+    ]
+    decision = verdict(report(coverage=coverage))
+
+    assert not decision.safe
+    assert decision.line.startswith(NOT_SAFE) and "Lead" in decision.line
+    assert "--preset everything" in decision.line
 
 
 @pytest.mark.parametrize(

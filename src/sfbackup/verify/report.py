@@ -73,12 +73,19 @@ def verdict(data: ReportData) -> Verdict:
         reasons.append(_short(warning))
     if data.passed and data.state != "complete":
         reasons.append(f"the snapshot is {data.state}, not complete")
+    excluded = [str(c.get("object")) for c in data.coverage if c.get("status") == "excluded_by_config"]
+    if excluded:
+        # After cancellation what the backup lacks is lost: a configuration that left objects out
+        # cannot be called safe, however well the rest verified.
+        shown = ", ".join(excluded[:8]) + (" ..." if len(excluded) > 8 else "")
+        reasons.append(
+            f"{len(excluded)} objects the org lists are not in this backup because the configuration "
+            f"left them out ({shown}): back them up with `sfbackup run --preset everything`"
+        )
     if reasons:
         return Verdict(False, f"{NOT_SAFE}: " + reasons[0], tuple(reasons))
-    excluded = sum(1 for c in data.coverage if c.get("status") == "excluded_by_config")
     unreadable = sum(1 for c in data.coverage if c.get("status") == "not_queryable")
-    left_out = [f"{excluded} objects excluded by configuration"] if excluded else []
-    left_out += [f"{unreadable} objects the API cannot query"] if unreadable else []
+    left_out = [f"{unreadable} objects the API cannot query"] if unreadable else []
     detail = f"; {' and '.join(left_out)} are listed below" if left_out else ""
     line = (
         f"{SAFE}: every record and file of the {len(data.objects)} backed-up objects as of T0 "
