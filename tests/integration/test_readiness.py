@@ -90,3 +90,17 @@ def test_given_contract_end_when_deadline_computed_then_status_follows_the_days_
     assert deadline.status == status
     if status == "passed":
         assert "passed" in deadline.message and "contact Salesforce" in deadline.message
+
+
+def test_given_contract_end_already_past_when_verified_then_report_warns_and_lists_owners(
+    everything: tuple[Any, Path],
+) -> None:
+    from sfbackup.verify import verify_snapshot
+
+    org, repo = everything
+    result = verify_snapshot(repo, "latest", contract_end=date(2026, 12, 1), notice_days=60)
+    report = (Repository.open(repo).snapshot("latest").path / "report.md").read_text()
+    assert result.passed
+    assert "2026-10-02" in report  # the deadline: 60 days before 2026-12-01
+    assert "passed" in report.lower()
+    assert "Owner" in report or "owner" in report

@@ -260,14 +260,15 @@ class _Verification:
         if contract_end is not None:
             notice = notice_deadline(contract_end, notice_days, today=self.verified_at.date())
             self.readiness["notice"] = notice.to_dict()
-            if ownership is not None:
-                try:
-                    owners = ownership()
-                except SfbackupError as exc:  # damaged parts are already findings
-                    self.say(f"record owners not listed: {exc.message}")
-                else:
-                    self.readiness["owners"] = [o.to_dict() for o in owners[:OWNERS_LISTED]]
-                    self.readiness["owners_total"] = len(owners)
+        leaving = contract_end is not None or settings.get("preset") == "everything"
+        if leaving and ownership is not None:
+            try:
+                owners = ownership()
+            except SfbackupError as exc:  # damaged parts are already findings
+                self.say(f"record owners not listed: {exc.message}")
+            else:
+                self.readiness["owners"] = [o.to_dict() for o in owners[:OWNERS_LISTED]]
+                self.readiness["owners_total"] = len(owners)
         if self.client is not None:
             try:
                 limits = self.client.get_json(self.client.data_path("limits/"))
