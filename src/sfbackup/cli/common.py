@@ -6,7 +6,20 @@ import argparse
 import os
 from typing import Any
 
+from sfbackup.cli import exit_status_epilog
 from sfbackup.config import Settings, load_settings
+
+
+def add_command(subparsers: Any, name: str, *, help: str, description: str | None) -> argparse.ArgumentParser:
+    """A command's parser: its description above, the exit-status table below, text kept as written."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=exit_status_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

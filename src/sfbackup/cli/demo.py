@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sfbackup.backup import run_backup
+from sfbackup.cli.common import add_command
 from sfbackup.config import load_settings
 from sfbackup.ui import choose_renderer
 
@@ -19,14 +20,11 @@ readiness report is. Nothing leaves this machine.
 
 
 def register(subparsers: Any) -> None:
-    from sfbackup.cli import exit_status_epilog
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "demo",
         help="back up the bundled emulator and verify it (no Salesforce account needed)",
         description=DESCRIPTION,
-        epilog=exit_status_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--repo", default="./demo-backup", help="repository folder (default ./demo-backup)")
     parser.add_argument("--records", type=int, default=500, help="Accounts in the synthetic org")

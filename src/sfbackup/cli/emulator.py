@@ -14,19 +14,18 @@ import threading
 from types import FrameType
 from typing import Any
 
-from sfbackup.cli import exit_status_epilog
+from sfbackup.cli.common import add_command
 from sfbackup.emulator.faults import FAULT_KINDS, FaultConfig, parse_fault_flag
 from sfbackup.errors import UsageError
 
 
 def register(subparsers: Any) -> None:
     """Add the `emulator` command."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "emulator",
         help="run the local Salesforce API emulator (for trials, demos and tests)",
         description=__doc__,
-        epilog=exit_status_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: a free port)")
     parser.add_argument("--records", type=int, default=None, help="org scale: number of Accounts")

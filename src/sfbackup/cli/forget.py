@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from sfbackup.cli.common import add_command
 from sfbackup.cli.upload import add_s3_arguments, s3_settings_from_args
 from sfbackup.errors import ExitCode, UsageError
 from sfbackup.retention import (
@@ -32,14 +33,11 @@ examples:
 
 
 def register(subparsers: Any) -> None:
-    from sfbackup.cli import exit_status_epilog
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "forget",
         help="remove snapshots a retention policy does not keep",
         description=DESCRIPTION,
-        epilog=exit_status_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--repo", help="repository folder, or s3://bucket/prefix")
     for name, what in (

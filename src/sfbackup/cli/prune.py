@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from sfbackup.cli.common import add_command
 from sfbackup.cli.forget import repository_location
 from sfbackup.cli.upload import add_s3_arguments
 from sfbackup.errors import ExitCode
@@ -24,14 +25,11 @@ examples:
 
 
 def register(subparsers: Any) -> None:
-    from sfbackup.cli import exit_status_epilog
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "prune",
         help="delete file bodies no snapshot refers to",
         description=DESCRIPTION,
-        epilog=exit_status_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--repo", help="repository folder, or s3://bucket/prefix")
     parser.add_argument("--dry-run", action="store_true", help="show what would be deleted, delete nothing")

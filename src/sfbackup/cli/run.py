@@ -13,7 +13,7 @@ from types import FrameType
 from typing import Any
 
 from sfbackup.backup import run_backup
-from sfbackup.cli.common import add_config_arguments, settings_from_args
+from sfbackup.cli.common import add_command, add_config_arguments, settings_from_args
 from sfbackup.errors import UsageError
 from sfbackup.ui import choose_renderer
 from sfbackup.ui.summary import summary_line
@@ -32,15 +32,7 @@ examples:
 
 
 def register(subparsers: Any) -> None:
-    from sfbackup.cli import exit_status_epilog
-
-    parser = subparsers.add_parser(
-        "run",
-        help="back up an org into a repository",
-        description=DESCRIPTION,
-        epilog=exit_status_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "run", help="back up an org into a repository", description=DESCRIPTION)
     parser.add_argument("--repo", required=False, help="repository folder (created if missing)")
     add_config_arguments(parser)
     parser.add_argument("--objects", help="comma-separated object names, or 'all'")

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from sfbackup.cli.common import add_command
 from sfbackup.errors import ExitCode, RepositoryError
 from sfbackup.repository import Repository, Snapshot
 from sfbackup.repository.manifest import Manifest, format_time
@@ -32,26 +33,17 @@ examples:
 
 
 def register(subparsers: Any) -> None:
-    from sfbackup.cli import exit_status_epilog
-
-    listing = subparsers.add_parser(
+    listing = add_command(
+        subparsers,
         "snapshots",
         help="list the snapshots in a repository",
         description=SNAPSHOTS_DESCRIPTION,
-        epilog=exit_status_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     listing.add_argument("--repo", required=True, help="repository folder")
     listing.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     listing.set_defaults(handler=handle_snapshots)
 
-    show = subparsers.add_parser(
-        "show",
-        help="show one snapshot in detail",
-        description=SHOW_DESCRIPTION,
-        epilog=exit_status_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    show = add_command(subparsers, "show", help="show one snapshot in detail", description=SHOW_DESCRIPTION)
     show.add_argument("snapshot", nargs="?", default="latest", help="snapshot id, or 'latest' (default)")
     show.add_argument("--repo", required=True, help="repository folder")
     show.add_argument("--json", action="store_true", help="print one JSON object instead of text")

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from sfbackup.cli.common import add_command
 from sfbackup.cli.forget import repository_location
 from sfbackup.cli.upload import add_s3_arguments
 from sfbackup.errors import ExitCode
@@ -26,15 +27,7 @@ examples:
 
 
 def register(subparsers: Any) -> None:
-    from sfbackup.cli import exit_status_epilog
-
-    parser = subparsers.add_parser(
-        "unlock",
-        help="remove stale repository locks",
-        description=DESCRIPTION,
-        epilog=exit_status_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "unlock", help="remove stale repository locks", description=DESCRIPTION)
     parser.add_argument("--repo", help="repository folder, or s3://bucket/prefix")
     parser.add_argument("--remove-all", action="store_true", help="remove live locks too")
     add_s3_arguments(parser, bucket=False)

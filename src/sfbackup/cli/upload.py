@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from sfbackup.cli.common import add_command
 from sfbackup.config import S3Settings, load_settings
 from sfbackup.errors import ExitCode, UsageError, redact
 from sfbackup.progress import NullProgress
@@ -37,14 +38,11 @@ examples:
 
 
 def register(subparsers: Any) -> None:
-    from sfbackup.cli import exit_status_epilog
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "upload",
         help="upload a snapshot to S3 (manifest last, resumable)",
         description=DESCRIPTION,
-        epilog=exit_status_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "snapshot", nargs="?", default="latest", help="snapshot id, or 'latest' (the newest complete one)"

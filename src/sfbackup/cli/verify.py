@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from typing import Any
 
-from sfbackup.cli.common import add_config_arguments, settings_from_args
+from sfbackup.cli.common import add_command, add_config_arguments, settings_from_args
 from sfbackup.errors import ExitCode, UsageError, redact
 from sfbackup.progress import NullProgress
 from sfbackup.verify import VerificationResult, verify_snapshot
@@ -34,14 +34,11 @@ examples:
 
 
 def register(subparsers: Any) -> None:
-    from sfbackup.cli import exit_status_epilog
-
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "verify",
         help="verify a snapshot (structure, data, against the org) and write the report",
         description=DESCRIPTION,
-        epilog=exit_status_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("snapshot", nargs="?", default="latest", help="snapshot id, or 'latest' (default)")
     parser.add_argument("--repo", help="repository folder, or s3://bucket/prefix")
