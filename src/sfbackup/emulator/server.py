@@ -329,6 +329,9 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client went away, or a deleted job's file vanished mid-page
             self.close_connection = True
         finally:
+            close = getattr(response.body, "close", None)
+            if callable(close):  # a blob stream cut short releases its store connection now
+                close()
             if response.on_close is not None:
                 response.on_close()
 
