@@ -8,6 +8,7 @@ Files are created 0600 and folders 0700: a repository holds an org's data.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Iterable, Iterator
@@ -164,6 +165,27 @@ def write_atomic(
 
 
 def _storage_error(action: str, path: Path, exc: OSError) -> StorageError:
+    return storage_error(action, path, exc)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for ENOSPC / EDQUOT, also when pyarrow reports it only in its message."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "errno 28" in text.lower() or "Disk quota exceeded" in text
+
+
+def storage_error(action: str, path: Path | str, exc: OSError) -> StorageError:
+    """The StorageError for an OSError while writing `path`; a full disk says so and how to go on."""
+    if is_disk_full(exc):
+        return StorageError(
+            f"cannot {action} {path}: the disk is full (ENOSPC: No space left on device)",
+            hint="free space on the disk that holds the repository (or move the repository to a larger "
+            "one), then run `sfbackup run --resume`: what was saved stays saved",
+            path=str(path),
+            reason="disk_full",
+        )
     return StorageError(
         f"cannot {action} {path}: {exc.strerror or exc}",
         hint="check free disk space and the folder's permissions",
