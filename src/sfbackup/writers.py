@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from sfbackup.arrow_types import csv_column_type, csv_parse_options, csv_read_options, time_from_text
 from sfbackup.errors import StorageError
-from sfbackup.repository.atomic import AtomicFile
+from sfbackup.repository.atomic import AtomicFile, storage_error
 from sfbackup.repository.manifest import PartInfo
 
 PARQUET_COMPRESSION = "zstd"
@@ -137,12 +137,17 @@ class ParquetPartWriter(_AtomicPart):
                 self._writer.write_batch(batch, row_group_size=max(batch.num_rows, 1))
         except OSError as exc:
             self.abort()
-            raise StorageError(f"cannot write {self.path}: {exc}", path=str(self.path)) from exc
+            raise storage_error("write", self.path, exc) from exc
         self.rows += batch.num_rows
 
     def close(self) -> PartInfo:
         """Write the footer, fsync, rename into place; return the PartInfo."""
-        self._writer.close()
+        try:
+            self._writer.close()
+        except OSError as exc:  # the footer did not fit (disk full): nothing is renamed into place
+            self._closed = True
+            self._file.abort()
+            raise storage_error("write", self.path, exc) from exc
         return self._commit()
 
     def abort(self) -> None:
@@ -194,7 +199,7 @@ class CsvPartWriter(_AtomicPart):
             self._writer.write(pa.Table.from_arrays(columns, schema=self._text_schema))
         except OSError as exc:
             self.abort()
-            raise StorageError(f"cannot write {self.path}: {exc}", path=str(self.path)) from exc
+            raise storage_error("write", self.path, exc) from exc
         self.rows += batch.num_rows
 
     def _render(self, column: Any, data_type: pa.DataType) -> Any:
@@ -209,7 +214,12 @@ class CsvPartWriter(_AtomicPart):
 
     def close(self) -> PartInfo:
         """Flush, fsync, rename into place; return the PartInfo."""
-        self._writer.close()
+        try:
+            self._writer.close()
+        except OSError as exc:
+            self._closed = True
+            self._file.abort()
+            raise storage_error("write", self.path, exc) from exc
         return self._commit()
 
     def abort(self) -> None:
