@@ -309,14 +309,14 @@ def test_given_no_or_a_bad_token_when_calling_rest_then_401_invalid_session_id(e
 
 def test_given_a_short_session_ttl_when_it_passes_then_401_invalid_session_id(emu: RunningEmulator) -> None:
     ttl = emu.server.config.session_ttl
-    emu.server.config.session_ttl = 0.3
+    emu.server.config.session_ttl = 1.5
     try:
         token = emu.access_token()
     finally:
         emu.server.config.session_ttl = ttl
     headers = {"Authorization": f"Bearer {token}"}
     assert requests.get(url(emu, "limits"), headers=headers).status_code == 200
-    time.sleep(0.4)
+    time.sleep(1.6)
     response = requests.get(url(emu, "limits"), headers=headers)
     assert response.status_code == 401 and response.json()[0]["errorCode"] == "INVALID_SESSION_ID"
 
