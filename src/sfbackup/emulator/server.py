@@ -332,8 +332,6 @@ class _Handler(BaseHTTPRequestHandler):
             close = getattr(response.body, "close", None)
             if callable(close):  # a blob stream cut short releases its store connection now
                 close()
-            if response.on_close is not None:
-                response.on_close()
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():

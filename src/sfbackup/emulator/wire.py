@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -153,7 +153,6 @@ class Response:
     content_length: int | None = None
     compressible: bool = False
     truncatable: bool = False
-    on_close: Callable[[], None] | None = None
 
     def length(self) -> int:
         if isinstance(self.body, bytes):
