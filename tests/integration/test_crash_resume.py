@@ -135,9 +135,9 @@ def kill_and_resume(setup: tuple[Any, Any, Path], tmp_path: Path, watch: Watch, 
 
 KILL_POINTS: dict[str, Callable[[], Watch]] = {
     "part_under_temporary_name": lambda: a_temporary_file("objects"),
-    "manifest_rewritten_5_times": lambda: manifest_rewritten(5),
 }
 SLOW_KILL_POINTS: dict[str, Callable[[], Watch]] = {
+    "manifest_rewritten_5_times": lambda: manifest_rewritten(5),
     "first_part_written": lambda: a_final_part,
     "blob_under_temporary_name": lambda: a_temporary_file("blobs"),
     "first_blob_renamed": lambda: a_blob,

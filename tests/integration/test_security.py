@@ -160,6 +160,7 @@ def test_given_every_login_mode_and_failure_when_cli_runs_then_no_secret_is_writ
     assert_no_secret(org, cli.repo, cli.output, caplog.records)
 
 
+@pytest.mark.slow
 def test_given_a_real_process_with_failures_when_it_runs_then_stdout_and_stderr_hold_no_secret(
     org: Any, tmp_path: Path
 ) -> None:
