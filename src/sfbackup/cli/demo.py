@@ -27,7 +27,10 @@ def register(subparsers: Any) -> None:
         description=DESCRIPTION,
     )
     parser.add_argument("--repo", default="./demo-backup", help="repository folder (default ./demo-backup)")
-    parser.add_argument("--records", type=int, default=500, help="Accounts in the synthetic org")
+    parser.add_argument(
+        "--records", type=int, default=2500,
+        help="Accounts in the synthetic org (default 2500: the large objects go through Bulk API 2.0)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic org")
     parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     parser.add_argument("--json", action="store_true", help="JSON lines instead of rich progress")
