@@ -186,6 +186,8 @@ class Row:
     ok: bool
     rows: int | None
     wall: float
+    wall_min: float
+    wall_max: float
     cpu: float
     rss: float
     output_mb: float
@@ -207,6 +209,8 @@ def summarise(measurements: list[Measurement], scales: dict[str, int]) -> dict[s
             ok=all(m.exit_code == 0 for m in mine),
             rows=int(statistics.median(row_counts)) if row_counts else None,
             wall=statistics.median(m.wall for m in good),
+            wall_min=min(m.wall for m in good),
+            wall_max=max(m.wall for m in good),
             cpu=statistics.median(m.cpu for m in good),
             rss=statistics.median(m.peak_rss_mb for m in good),
             output_mb=statistics.median(m.output_bytes for m in good) / 1e6,
@@ -224,21 +228,24 @@ def csv_size(measurements: list[Measurement]) -> int | None:
 def table(rows: dict[str, Row], csv_bytes: dict[int, int | None], main_records: int) -> list[str]:
     ours = rows.get("ours")
     lines = [
-        "| contender | Accounts | rows | wall s | rows/s | MB/s | CPU s | peak RSS MB | output MB "
-        "| speed ours/this | RSS ours/this |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| contender | Accounts | rows | wall s | wall min-max | rows/s | MB/s | CPU s | peak RSS MB "
+        "| output MB | speed ours/this | CPU ours/this | RSS ours/this |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows.values():
         size = csv_bytes.get(row.records)
         mb_s = f"{size / 1e6 / row.wall:.1f}" if size and row.wall else "-"
-        same_scale = ours is not None and row.records == main_records and row.contender != "ours"
-        speed = f"{ours.rows_per_s / row.rows_per_s:.2f}x" if same_scale and ours and row.rows_per_s else "-"
-        memory = f"{ours.rss / row.rss:.2f}x" if same_scale and ours and row.rss else "-"
+        speed = cpu = memory = "-"
+        if ours is not None and row.records == main_records and row.contender != "ours":
+            speed = f"{ours.rows_per_s / row.rows_per_s:.2f}x" if row.rows_per_s else "-"
+            cpu = f"{ours.cpu / row.cpu:.2f}x" if row.cpu else "-"
+            memory = f"{ours.rss / row.rss:.2f}x" if row.rss else "-"
         status = "" if row.ok else " (FAILED)"
+        rows_text = f"{row.rows:,}" if row.rows is not None else "-"
         lines.append(
-            f"| {row.contender}{status} | {row.records:,} | {row.rows if row.rows is not None else '-':,} "
-            f"| {row.wall:.2f} | {row.rows_per_s:,.0f} | {mb_s} | {row.cpu:.2f} | {row.rss:.0f} "
-            f"| {row.output_mb:.1f} | {speed} | {memory} |"
+            f"| {row.contender}{status} | {row.records:,} | {rows_text} | {row.wall:.2f} "
+            f"| {row.wall_min:.1f}-{row.wall_max:.1f} | {row.rows_per_s:,.0f} | {mb_s} | {row.cpu:.2f} "
+            f"| {row.rss:.0f} | {row.output_mb:.1f} | {speed} | {cpu} | {memory} |"
         )
     return lines
 
@@ -335,24 +342,50 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for emulator in emulators.values():
                 emulator.stop()
     shutil.rmtree(scratch, ignore_errors=True)
-    rows = summarise(measurements, scales)
-    sizes = {records: csv_size([m for m in measurements if scales[m.contender] == records])
-             for records in set(scales.values())}
-    failures = [m for m in measurements if m.exit_code != 0]
-    report = {
+    report: dict[str, Any] = {
         "machine": machine(),
         "settings": {"records": args.records, "rounds": args.rounds, "job_latency": args.job_latency,
                      "seed": args.seed, "flat_ref_records": flat_ref},
+        "scales": scales,
         "emulator_start_seconds": {str(k): round(e.started_seconds, 2) for k, e in emulators.items()},
-        "csv_bytes": {str(k): v for k, v in sizes.items()},
-        "table": table(rows, sizes, args.records),
-        "targets": targets(rows, args.records),
-        "failures": len(failures),
         "log": str(log_path),
         "measurements": [m.__dict__ for m in measurements],
         "profile": profile_text,
     }
-    return report
+    return summarised(report)
+
+
+def summarised(report: dict[str, Any]) -> dict[str, Any]:
+    """The report with its table, targets and failure count (re)computed from its measurements."""
+    scales: dict[str, int] = report["scales"]
+    records: int = report["settings"]["records"]
+    measurements = [Measurement(**m) for m in report["measurements"]]
+    rows = summarise(measurements, scales)
+    sizes = {n: csv_size([m for m in measurements if scales[m.contender] == n]) for n in set(scales.values())}
+    return {
+        **report,
+        "csv_bytes": {str(k): v for k, v in sizes.items()},
+        "table": table(rows, sizes, records),
+        "targets": targets(rows, records),
+        "failures": sum(1 for m in measurements if m.exit_code != 0),
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    settings = report["settings"]
+    print(f"\nsfbackup bench: {settings['records']:,} Accounts, {settings['rounds']} rounds, job latency "
+          f"{settings['job_latency']} s, medians; {report['machine']}")
+    size = report["csv_bytes"].get(str(settings["records"]))
+    if size:
+        print(f"Bulk CSV of the whole result: {size / 1e6:.1f} MB")
+    print()
+    print("\n".join(report["table"]))
+    print()
+    print("\n".join(report["targets"]))
+    if report["failures"]:
+        print(f"\n{report['failures']} contender runs failed; their stderr is in {report['log']}")
+    if report["profile"]:
+        print("\nwhere `ours` spends its time (sampled):" + report["profile"])
 
 
 def _say(text: str) -> None:
@@ -379,21 +412,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="after the rounds, sample where `sfbackup run` spends its time")
     parser.add_argument("--json", metavar="FILE", help="also write every measurement to FILE")
+    parser.add_argument("--report", metavar="FILE",
+                        help="print the table of a --json FILE written earlier instead of running")
     args = parser.parse_args(argv)
-    report = run(args)
-    print(f"\nsfbackup bench: {args.records:,} Accounts, {args.rounds} rounds, job latency "
-          f"{args.job_latency} s, medians; {report['machine']}")
-    size = report["csv_bytes"].get(str(args.records))
-    if size:
-        print(f"Bulk CSV of the whole result: {size / 1e6:.1f} MB")
-    print()
-    print("\n".join(report["table"]))
-    print()
-    print("\n".join(report["targets"]))
-    if report["failures"]:
-        print(f"\n{report['failures']} contender runs failed; their stderr is in {report['log']}")
-    if report["profile"]:
-        print("\nwhere `ours` spends its time (sampled):" + report["profile"])
+    report = summarised(json.loads(Path(args.report).read_text())) if args.report else run(args)
+    print_report(report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=str))
     return 1 if report["failures"] else 0

@@ -175,7 +175,7 @@ def run_limit(args: argparse.Namespace) -> Result:
 
 
 def _simple_salesforce(instance_url: str) -> Any:
-    from simple_salesforce import Salesforce
+    from simple_salesforce.api import Salesforce
 
     from sfbackup.transport import rewriting_session
 
