@@ -177,3 +177,80 @@ def test_given_run_killed_twice_when_resumed_then_data_equals_uninterrupted_run(
               after_seconds(1.0))
     assert chaos.saved_state_problems(repo) == []
     kill_and_resume(setup, tmp_path, a_temporary_file("objects"), first_resume=True)
+
+
+# --- sfbackup upload, killed -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def complete_repo(setup: tuple[Any, Any, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    emulator, _reference, _config = setup
+    repo = tmp_path_factory.mktemp("complete") / "repo"
+    assert chaos.library_run(emulator, repo, resume=False, verify=True) == "complete"
+    return repo
+
+
+def start_upload(repo: Path, s3: Any, bucket: str) -> subprocess.Popen[bytes]:
+    from tests.s3_server import TEST_ENV
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SF_", "AWS_", "SFBACKUP_"))}
+    env.update(TEST_ENV)
+    return subprocess.Popen(
+        [str(chaos.SFBACKUP), "upload", "--repo", str(repo), "--bucket", bucket, "--endpoint-url",
+         s3.endpoint_url, "--region", "us-east-1", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+
+
+def bucket_matches_snapshot(repo: Path, s3: Any, bucket: str) -> list[str]:
+    """Keys of the snapshot (and the blobs it names) missing from the bucket or different there."""
+    import hashlib
+
+    snapshot = Repository.open(repo).snapshot("latest")
+    wanted = {f"snapshots/{snapshot.id}/{p.relative_to(snapshot.path).as_posix()}": p
+              for p in snapshot.path.rglob("*") if p.is_file() and "uploads" not in p.parts}
+    wanted |= {f"blobs/sha256/{p.parent.name}/{p.name}": p for p in (repo / "blobs" / "sha256").glob("??/*")}
+    client = s3.client()
+    problems = []
+    present = set(s3.keys(bucket))
+    for key, path in wanted.items():
+        if key not in present:
+            problems.append(f"missing {key}")
+            continue
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        if hashlib.sha256(body).hexdigest() != hashlib.sha256(path.read_bytes()).hexdigest():
+            problems.append(f"differs {key}")
+    return problems
+
+
+@pytest.mark.parametrize("after_keys", [3, pytest.param(12, marks=pytest.mark.slow),
+                                        pytest.param(25, marks=pytest.mark.slow)])
+def test_given_upload_killed_when_rerun_then_bucket_mirrors_snapshot_and_manifest_never_came_first(
+    complete_repo: Path, after_keys: int
+) -> None:
+    from tests.s3_server import running_s3
+
+    with running_s3(set_env=False) as s3:
+        s3.create_bucket("backups")
+        process = start_upload(complete_repo, s3, "backups")
+        deadline = time.monotonic() + 60
+        killed = False
+        while process.poll() is None and time.monotonic() < deadline:
+            keys = s3.keys("backups")
+            if len(keys) >= after_keys:
+                process.kill()
+                killed = True
+                break
+            time.sleep(0.01)
+        process.wait(timeout=60)
+        keys = s3.keys("backups")
+        if any(k.endswith("/manifest.json") for k in keys):
+            assert bucket_matches_snapshot(complete_repo, s3, "backups") == [], (
+                "the manifest is in the bucket only after all its data")
+        rerun = start_upload(complete_repo, s3, "backups")
+        output = rerun.communicate(timeout=120)[0].decode()
+        assert rerun.returncode == 0, output[-2000:]
+        assert bucket_matches_snapshot(complete_repo, s3, "backups") == []
+        assert killed or process.returncode == 0
+        if after_keys <= 3:
+            assert killed, "the upload was killed part way"
