@@ -97,7 +97,7 @@ def test_given_contract_end_already_past_when_verified_then_report_warns_and_lis
 ) -> None:
     from sfbackup.verify import verify_snapshot
 
-    org, repo = everything
+    _org, repo = everything
     result = verify_snapshot(repo, "latest", contract_end=date(2026, 12, 1), notice_days=60)
     report = (Repository.open(repo).snapshot("latest").path / "report.md").read_text()
     assert result.passed
