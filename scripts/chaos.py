@@ -24,8 +24,10 @@ code in the default suite and the matrix under `-m slow`.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import hashlib
 import json
+import multiprocessing
 import os
 import random
 import signal
@@ -58,6 +60,8 @@ OBJECTS = (
 )  # fmt: skip
 SFBACKUP = Path(sys.executable).with_name("sfbackup")
 MAX_ATTEMPTS = 8
+#: A run of this small org takes seconds, even under faults; longer is a hang.
+RUN_TIMEOUT = 60.0
 
 
 @dataclass
@@ -108,11 +112,61 @@ def settings_for(emulator: RunningEmulator, **backup: Any) -> Settings:
     return load_settings(None, env=login_env(emulator), overrides=overrides)
 
 
-def library_run(emulator: RunningEmulator, repo: Path, *, resume: bool, verify: bool) -> str:
+def library_run(emulator: RunningEmulator, repo: Path, *, resume: bool, verify: bool,
+                files: bool = True) -> str:
     """One `run` through the library with a client that retries without sleeping; returns the state."""
-    settings = settings_for(emulator, verify_after_run=verify)
+    settings = settings_for(emulator, verify_after_run=verify, files=files)
     client = SalesforceClient(settings.connection, sleep=lambda seconds: None, api_reserve_percent=0.0)
     return run_backup(settings, repo, resume=resume, client=client).state
+
+
+@dataclass
+class Attempt:
+    """How one guarded `run` ended: a state, an sfbackup stop, another exception, or a hang."""
+
+    state: str | None = None
+    stop: str | None = None
+    crash: str | None = None
+    hang: str | None = None
+
+
+def guarded_run(emulator: RunningEmulator, repo: Path, *, resume: bool, verify: bool,
+                files: bool = True, timeout: float = RUN_TIMEOUT) -> Attempt:
+    """`library_run` in a forked child, SIGKILLed when it has not ended after `timeout` seconds.
+
+    A hang is a broken promise too, and must not stall the matrix: the child's Python stacks are
+    dumped (faulthandler) before it is killed, so the report says where it hung.
+    """
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    stacks = repo.parent / f".stacks-{os.getpid()}-{time.monotonic_ns()}"
+
+    def child() -> None:
+        with stacks.open("w") as dump:
+            faulthandler.register(signal.SIGUSR1, file=dump, all_threads=True)
+            try:
+                state = library_run(emulator, repo, resume=resume, verify=verify, files=files)
+                sender.send(Attempt(state=state))
+            except SfbackupError as exc:
+                sender.send(Attempt(stop=type(exc).__name__))
+            except Exception as exc:  # reported as a broken promise, not raised in the child
+                sender.send(Attempt(crash=f"{type(exc).__name__}: {exc}"))
+
+    process = context.Process(target=child, daemon=True)
+    process.start()
+    if receiver.poll(timeout):
+        attempt: Attempt = receiver.recv()
+        process.join()
+    else:
+        os.kill(process.pid or 0, signal.SIGUSR1)
+        time.sleep(0.5)
+        process.kill()
+        process.join()
+        frames = [line.strip() for line in stacks.read_text().splitlines() if "sfbackup/" in line]
+        frames.sort(key=lambda line: "download_all" not in line)  # the known spin first
+        attempt = Attempt(hang=f"no end after {timeout:.0f}s; at {'; '.join(frames[:3])}")
+    stacks.unlink(missing_ok=True)
+    return attempt
 
 
 def write_config(path: Path) -> Path:
@@ -228,7 +282,7 @@ def independent_verification(emulator: RunningEmulator, repo: Path) -> Any:
 
 
 def chaos_run(emulator: RunningEmulator, reference: dict[str, Any], workdir: Path, *, seed: int,
-              rate: float, kill: bool) -> Outcome:
+              rate: float, kill: bool, files: bool = True) -> Outcome:
     """One cell: faults at `rate`, optionally a SIGKILLed subprocess first, resumes until exported."""
     outcome = Outcome(seed, rate)
     started = time.monotonic()
@@ -246,15 +300,16 @@ def chaos_run(emulator: RunningEmulator, reference: dict[str, Any], workdir: Pat
     state = latest_state(repo)
     while state not in ("exported", "complete") and outcome.attempts < MAX_ATTEMPTS:
         outcome.attempts += 1
-        try:
-            state = library_run(emulator, repo, resume=resume, verify=rng.random() < 0.5)
-        except SfbackupError as exc:
-            outcome.stops.append(type(exc).__name__)
-            state = latest_state(repo)
-        except Exception as exc:  # the promise is an sfbackup error, never a crash
-            outcome.problems.append(f"unexpected {type(exc).__name__}: {exc}")
-            state = latest_state(repo)
-        if state == "incomplete":
+        attempt = guarded_run(emulator, repo, resume=resume, verify=rng.random() < 0.5, files=files)
+        state = attempt.state or latest_state(repo)
+        if attempt.stop:
+            outcome.stops.append(attempt.stop)
+        if attempt.crash:  # the promise is an sfbackup error, never another exception
+            outcome.problems.append(f"unexpected {attempt.crash}")
+        if attempt.hang:
+            outcome.problems.append(f"hung: {attempt.hang}")
+            outcome.stops.append("hang")
+        if attempt.state == "incomplete":
             outcome.stops.append("incomplete")
         resume = True
         outcome.problems += saved_state_problems(repo)
@@ -262,7 +317,9 @@ def chaos_run(emulator: RunningEmulator, reference: dict[str, Any], workdir: Pat
     outcome.injected = Counter(emulator.faults.injected) - before
     if state not in ("exported", "complete"):  # faults gone: the stop must be resumable
         outcome.attempts += 1
-        state = library_run(emulator, repo, resume=True, verify=False)
+        last = guarded_run(emulator, repo, resume=True, verify=False, files=files)
+        state = last.state or latest_state(repo)
+        outcome.problems += [f"without faults: {p}" for p in (last.stop, last.crash, last.hang) if p]
     if state not in ("exported", "complete"):
         outcome.problems.append(f"resume without faults ended {state}")
     else:
@@ -271,6 +328,8 @@ def chaos_run(emulator: RunningEmulator, reference: dict[str, Any], workdir: Pat
         if not verification.passed:
             outcome.problems += [f"verify: {f.kind} {f.object} {f.explanation}"
                                  for f in verification.failures]
+        if not files:  # records only: compare with the reference's tables
+            reference = {k: v for k, v in reference.items() if not k.startswith("files:")}
         outcome.problems += data_differences(snapshot_data(repo), reference)
     outcome.problems += blob_problems(repo)
     outcome.seconds = time.monotonic() - started
