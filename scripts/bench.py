@@ -146,6 +146,7 @@ def measure(python: str, contender: str, emulator: Emulator, round_number: int, 
     stdout_path = out.parent / f"{out.name}.stdout"
     try:
         with open(stdout_path, "w+") as stdout:
+            spawned_at = time.time()
             started = time.perf_counter()
             process = subprocess.Popen(contender_command(python, contender, emulator, out),
                                        stdout=stdout, stderr=log, env=emulator.env())
@@ -172,8 +173,29 @@ def measure(python: str, contender: str, emulator: Emulator, round_number: int, 
         rows=result.get("rows"),
         csv_bytes=result.get("csv_bytes"),
         output_bytes=output_bytes,
-        phases=result["seconds"] if isinstance(result.get("seconds"), dict) else {},
+        phases=result["seconds"] if isinstance(result.get("seconds"), dict)
+        else _ours_phases(lines, spawned_at, spawned_at + wall),
     )
+
+
+def _ours_phases(lines: list[str], spawned_at: float, exited_at: float) -> dict[str, float]:
+    """Where `sfbackup run` spent its wall time, from the timestamps of its JSON progress events:
+    start-up (imports, login, limits, describeGlobal), until the first page is written (describe,
+    COUNT, Bulk job, first page), the other pages, and the end (manifest, exit)."""
+    times: dict[str, list[float]] = {}
+    for line in lines:
+        try:
+            event = json.loads(line)
+            stamp = datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp()
+        except (ValueError, KeyError, TypeError):
+            continue
+        times.setdefault(str(event.get("event")), []).append(stamp)
+    progress = times.get("object_progress")
+    if not times.get("run_started") or not progress:
+        return {}
+    run_started = times["run_started"][0]
+    return {"startup": run_started - spawned_at, "until_first_page": progress[0] - run_started,
+            "other_pages": progress[-1] - progress[0], "finish": exited_at - progress[-1]}
 
 
 # -- summary -------------------------------------------------------------------------------------
@@ -247,6 +269,21 @@ def table(rows: dict[str, Row], csv_bytes: dict[int, int | None], main_records: 
             f"| {row.wall_min:.1f}-{row.wall_max:.1f} | {row.rows_per_s:,.0f} | {mb_s} | {row.cpu:.2f} "
             f"| {row.rss:.0f} | {row.output_mb:.1f} | {speed} | {cpu} | {memory} |"
         )
+    return lines
+
+
+def phase_lines(measurements: list[Measurement], scales: dict[str, int]) -> list[str]:
+    """Median seconds of each phase a contender reports (ours: from its progress events)."""
+    lines = []
+    for name in scales:
+        phases: dict[str, list[float]] = {}
+        for m in measurements:
+            if m.contender == name and m.exit_code == 0:
+                for phase, seconds in m.phases.items():
+                    phases.setdefault(phase, []).append(seconds)
+        if phases:
+            parts = ", ".join(f"{phase} {statistics.median(v):.2f}" for phase, v in phases.items())
+            lines.append(f"- {name}: {parts}")
     return lines
 
 
@@ -367,6 +404,7 @@ def summarised(report: dict[str, Any]) -> dict[str, Any]:
         "csv_bytes": {str(k): v for k, v in sizes.items()},
         "table": table(rows, sizes, records),
         "targets": targets(rows, records),
+        "phases": phase_lines(measurements, scales),
         "failures": sum(1 for m in measurements if m.exit_code != 0),
     }
 
@@ -382,6 +420,9 @@ def print_report(report: dict[str, Any]) -> None:
     print("\n".join(report["table"]))
     print()
     print("\n".join(report["targets"]))
+    if report.get("phases"):
+        print("\nmedian seconds per phase (from each contender's own clock):")
+        print("\n".join(report["phases"]))
     if report["failures"]:
         print(f"\n{report['failures']} contender runs failed; their stderr is in {report['log']}")
     if report["profile"]:
