@@ -52,6 +52,10 @@ def a_temporary_file(where: str) -> Watch:
     return seen
 
 
+def manifest_being_written(repo: Path) -> bool:
+    return any(p.name.startswith(".manifest.json.tmp-") for p in repo.glob("snapshots/*/.*"))
+
+
 def a_blob(repo: Path) -> bool:
     return any(len(p.name) == 64 and not is_temporary(p.name) for p in files_under(repo / "blobs"))
 
@@ -138,6 +142,7 @@ KILL_POINTS: dict[str, Callable[[], Watch]] = {
 }
 SLOW_KILL_POINTS: dict[str, Callable[[], Watch]] = {
     "manifest_rewritten_5_times": lambda: manifest_rewritten(5),
+    "manifest_under_temporary_name": lambda: manifest_being_written,
     "first_part_written": lambda: a_final_part,
     "blob_under_temporary_name": lambda: a_temporary_file("blobs"),
     "first_blob_renamed": lambda: a_blob,
