@@ -381,10 +381,16 @@ class _FilesExporter:
                     self.stopped = exc
                     break
                 while len(running) >= concurrency * 2:
-                    fatal = fatal or self._collect(running)
+                    # Always collect: `fatal or self._collect(...)` would stop collecting after
+                    # the first fatal error and spin here forever.
+                    found = self._collect(running)
+                    fatal = fatal or found
+                if fatal is not None:
+                    break
                 running[pool.submit(self._download, row)] = row
             while running:
-                fatal = fatal or self._collect(running)
+                found = self._collect(running)
+                fatal = fatal or found
         for name in rows_by_object:
             self._report(name, force=True)
         if self.stopped is None and any(r.status == "missing" for r in todo):

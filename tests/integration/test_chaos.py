@@ -31,16 +31,6 @@ def load_chaos() -> ModuleType:
 
 chaos = load_chaos()
 
-#: Where the run spins when a file download fails for good while the download queue is full
-#: (not in a file this suite may fix; see docs/reliability.md).
-KNOWN_HANG = "export_files.py\", line 387 in download_all"
-KNOWN_HANG_REASON = (
-    "export_files.download_all spins forever once a download fails fatally (org unreachable, "
-    "login refused, disk full) while the queue is full: `fatal = fatal or self._collect(running)` "
-    "never calls _collect again"
-)
-
-
 @pytest.fixture(scope="module")
 def emulator_and_reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     with chaos.chaos_emulator(records=40) as emu:
@@ -51,8 +41,6 @@ def run_cell(setup: tuple[Any, Any], tmp_path: Path, *, seed: int, rate: float, 
              files: bool = True) -> Any:
     emulator, reference = setup
     outcome = chaos.chaos_run(emulator, reference, tmp_path, seed=seed, rate=rate, kill=kill, files=files)
-    if outcome.problems and all(KNOWN_HANG in p for p in outcome.problems):
-        pytest.xfail(f"known bug: {KNOWN_HANG_REASON} ({outcome.line()})")
     assert not outcome.problems, outcome.line()
     assert outcome.verified, outcome.line()
     assert sum(outcome.injected.values()) > 0, "the faults fired"
@@ -71,8 +59,7 @@ def test_given_random_faults_of_every_kind_when_run_and_resumed_then_snapshot_ve
 def test_given_fault_storm_when_run_then_stops_are_clean_and_resume_completes(
     emulator_and_reference: tuple[Any, Any], tmp_path: Path,
 ) -> None:
-    # Records only: at this rate file downloads meet the known hang (KNOWN_HANG) most of the time.
-    outcome = run_cell(emulator_and_reference, tmp_path, seed=7, rate=0.2, kill=False, files=False)
+    outcome = run_cell(emulator_and_reference, tmp_path, seed=7, rate=0.2, kill=False)
     assert outcome.stops, "at this rate the org is unreachable at least once: a clean stop"
 
 
