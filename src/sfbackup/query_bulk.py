@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import requests
 
 from .errors import SalesforceError
@@ -174,6 +175,11 @@ class BulkQuery:
         client.request("DELETE", client.data_path(f"jobs/query/{_checked(job_id)}"), ok=(200, 204, 404))
 
 
+_QUOTE = ord('"')
+_NEWLINE = ord("\n")
+_COUNT_BLOCK = 4 << 20
+
+
 def count_csv_records(data: bytes) -> int:
     """Data rows in a CSV page (header excluded), counting newlines inside quoted values correctly.
 
@@ -182,7 +188,20 @@ def count_csv_records(data: bytes) -> int:
     """
     if not data:
         return 0
-    terminators = sum(part.count(b"\n") for part in data.split(b'"')[::2])
+    if data.count(b'"') == 0:
+        terminators = data.count(b"\n")
+    else:
+        # Vectorised: a newline is a terminator when an even number of quotes precede it. The
+        # running count wraps at 256 in uint8, which keeps its parity. (Splitting on quotes in
+        # Python made millions of small objects per page: most of a run's CPU and memory.)
+        view = np.frombuffer(data, dtype=np.uint8)
+        terminators, parity = 0, 0
+        for start in range(0, len(view), _COUNT_BLOCK):  # blocks keep the temporaries small
+            block = view[start : start + _COUNT_BLOCK]
+            quotes = block == _QUOTE
+            inside = (np.cumsum(quotes, dtype=np.uint8) + parity) & 1
+            terminators += int(np.count_nonzero((block == _NEWLINE) & (inside == 0)))
+            parity = (parity + int(np.count_nonzero(quotes))) & 1
     lines = terminators if data.endswith(b"\n") else terminators + 1
     return max(lines - 1, 0)
 
