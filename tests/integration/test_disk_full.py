@@ -117,10 +117,6 @@ def test_given_disk_full_when_cli_runs_then_exit_1_with_message_and_remount_bigg
     assert chaos.data_differences(chaos.snapshot_data(repo), reference) == []
 
 
-@pytest.mark.slow  # it hangs until the 25 s timeout while the bug is there
-@pytest.mark.xfail(strict=True, reason=(
-    "export_files.download_all spins forever once a download fails fatally (disk full) while the "
-    "queue is full: `fatal = fatal or self._collect(running)` never calls _collect again"))
 def test_given_disk_fills_with_file_bodies_when_run_then_it_stops_with_disk_full_error(
     setup: tuple[Any, dict[str, Any]], tmpfs: Path, tmp_path: Path
 ) -> None:
