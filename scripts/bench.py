@@ -180,8 +180,8 @@ def measure(python: str, contender: str, emulator: Emulator, round_number: int, 
 
 def _ours_phases(lines: list[str], spawned_at: float, exited_at: float) -> dict[str, float]:
     """Where `sfbackup run` spent its wall time, from the timestamps of its JSON progress events:
-    start-up (imports, login, limits, describeGlobal), until the first page is written (describe,
-    COUNT, Bulk job, first page), the other pages, and the end (manifest, exit)."""
+    start-up (imports, login, limits, describeGlobal), plan (describes, COUNT, job submitted),
+    export (Bulk job, pages, parts) and finish (manifest, exit)."""
     times: dict[str, list[float]] = {}
     for line in lines:
         try:
@@ -190,12 +190,12 @@ def _ours_phases(lines: list[str], spawned_at: float, exited_at: float) -> dict[
         except (ValueError, KeyError, TypeError):
             continue
         times.setdefault(str(event.get("event")), []).append(stamp)
-    progress = times.get("object_progress")
-    if not times.get("run_started") or not progress:
+    marks = [times.get(name) for name in ("run_started", "object_started", "object_finished")]
+    if not all(marks):
         return {}
-    run_started = times["run_started"][0]
-    return {"startup": run_started - spawned_at, "until_first_page": progress[0] - run_started,
-            "other_pages": progress[-1] - progress[0], "finish": exited_at - progress[-1]}
+    run_started, first_object, last_object = marks[0][0], marks[1][0], marks[2][-1]  # type: ignore[index]
+    return {"startup": run_started - spawned_at, "plan": first_object - run_started,
+            "export": last_object - first_object, "finish": exited_at - last_object}
 
 
 # -- summary -------------------------------------------------------------------------------------
@@ -322,6 +322,18 @@ def targets(rows: dict[str, Row], main_records: int) -> list[str]:
     return lines
 
 
+def code_version() -> str:
+    """The commit the contenders ran (and whether the working tree differed from it)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True,
+                              check=False)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src")
+    return f"{commit}{' + uncommitted changes in src/' if dirty else ''}"
+
+
 def machine() -> str:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     cpus = len(os.sched_getaffinity(0))
@@ -381,6 +393,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(scratch, ignore_errors=True)
     report: dict[str, Any] = {
         "machine": machine(),
+        "code": code_version(),
         "settings": {"records": args.records, "rounds": args.rounds, "job_latency": args.job_latency,
                      "seed": args.seed, "flat_ref_records": flat_ref},
         "scales": scales,
@@ -412,7 +425,7 @@ def summarised(report: dict[str, Any]) -> dict[str, Any]:
 def print_report(report: dict[str, Any]) -> None:
     settings = report["settings"]
     print(f"\nsfbackup bench: {settings['records']:,} Accounts, {settings['rounds']} rounds, job latency "
-          f"{settings['job_latency']} s, medians; {report['machine']}")
+          f"{settings['job_latency']} s, medians; {report['machine']}; code {report.get('code', '?')}")
     size = report["csv_bytes"].get(str(settings["records"]))
     if size:
         print(f"Bulk CSV of the whole result: {size / 1e6:.1f} MB")
