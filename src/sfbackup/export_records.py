@@ -7,12 +7,13 @@ still exists. REST pages are grouped into parts of `REST_PART_ROWS` rows.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,6 +32,8 @@ from sfbackup.progress import NullProgress, Progress
 from sfbackup.repository.layout import part_relpath
 from sfbackup.repository.manifest import ObjectEntry, PartInfo
 from sfbackup.writers import PartWriter, open_part_writer
+
+T = TypeVar("T")
 
 REST_PART_ROWS = 200_000
 ID_BATCH_SIZE = 200
@@ -186,8 +189,10 @@ class RecordExporter:
                 self.client, plan.soql(), include_deleted=plan.operation == "queryAll"
             )
             info = query_bulk.BulkQuery.wait(self.client, job_id)
-        pages = () if finished else query_bulk.BulkQuery.pages(
-            self.client, job_id, start_locator=start_locator, max_records=self.bulk_page_records
+        pages: Iterator[query_bulk.BulkPage] = iter(()) if finished else prefetched(
+            query_bulk.BulkQuery.pages(
+                self.client, job_id, start_locator=start_locator, max_records=self.bulk_page_records
+            )
         )
         for page in pages:
             self._check_stop()
@@ -299,6 +304,48 @@ class RecordExporter:
         if self.stop_event.is_set():
             raise ExportStopped("export stopped on request", hint="run again with --resume to continue")
         self.client.check_reserve()
+
+
+def prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
+    """Yield `items` while a background thread fetches up to `depth` items ahead.
+
+    The next Bulk page downloads while this one is parsed and written. Errors from the producer
+    are raised where the item would have been; when the consumer stops early the producer stops
+    after the item it is fetching (it is never left blocked on a full queue).
+    """
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("done", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(("error", exc))
+
+    producer = threading.Thread(target=produce, name="sfbackup-prefetch", daemon=True)
+    producer.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
 
 
 def _count_deleted(batch: pa.RecordBatch) -> int:
