@@ -328,9 +328,18 @@ class _Run:
             self._save_locked()
 
     def _record_refused(self, name: str, exc: UnsupportedQuery) -> None:
+        """Record an object Salesforce refuses to query for a known, permanent reason.
+
+        With `all` or `everything` the object set comes from describeGlobal, and such refusals
+        (objects that need filters Salesforce restricts, external objects...) are explained
+        coverage: `skipped`, so a nightly `all` run can still be complete (the report lists them
+        and says the backup lacks them). An object the user named explicitly is `failed`.
+        """
+        backup = self.settings.backup
+        from_org_list = (backup.objects == "all" or backup.preset == "everything") and name in self.listed
         with self._manifest_lock:
             self.manifest.objects[name] = ObjectEntry(
-                state="failed",
+                state="skipped" if from_org_list else "failed",
                 error={
                     "code": exc.error_code or "UNSUPPORTED", "message": exc.message, "kind": "unsupported",
                 },
@@ -390,7 +399,7 @@ class _Run:
 
     def _finish(self, stopped: SfbackupError | None) -> BackupResult:
         manifest = self.manifest
-        objects_ok = all(e.state == "done" for e in manifest.objects.values())
+        objects_ok = all(e.state in ("done", "skipped") for e in manifest.objects.values())
         files_ok = all(not e.failed and not e.missing for e in manifest.files.values())
         if stopped is not None or not objects_ok or not files_ok:
             manifest.state = "incomplete"

@@ -70,7 +70,6 @@ def test_chaos_matrix(emulator_and_reference: tuple[Any, Any], tmp_path: Path, s
     run_cell(emulator_and_reference, tmp_path, seed=seed, rate=rate, kill=seed % 3 == 0)
 
 
-@pytest.mark.slow
 def test_given_a_realistic_catalog_when_run_objects_all_then_every_unexportable_object_is_explained(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -87,7 +86,9 @@ def test_given_a_realistic_catalog_when_run_objects_all_then_every_unexportable_
         repo = tmp_path / "repo"
         code = main(["run", "--repo", str(repo), "--instance-url", emu.instance_url, "--objects", "all",
                      "--json"])
-        assert code in (ExitCode.OK, ExitCode.INCOMPLETE), capsys.readouterr().out[-3000:]
+        # Objects Salesforce refuses for a known reason are explained coverage, not missing data:
+        # a nightly `all` run can be complete.
+        assert code == ExitCode.OK, capsys.readouterr().out[-3000:]
         manifest = Repository.open(repo).snapshot("latest").manifest
         listed = {s["name"] for s in emu.org.describe_global()["sobjects"]}
         coverage = {c.object: c for c in manifest.coverage}
@@ -98,7 +99,8 @@ def test_given_a_realistic_catalog_when_run_objects_all_then_every_unexportable_
             assert entry.reason and ":" in entry.reason, f"{name} has Salesforce's reason"
             assert manifest.objects[name].error is not None
         assert all(manifest.objects[n].state == "done" for n, c in coverage.items() if c.status == "backed_up")
-        assert manifest.state == ("incomplete" if code == ExitCode.INCOMPLETE else "complete")
+        assert manifest.state == "complete"
+        assert all(manifest.objects[name].state == "skipped" for name in refused)
 
         settings = chaos.settings_for(emu)
         from sfbackup.http import SalesforceClient

@@ -251,8 +251,14 @@ class _Checker:
                      f"{entry.state}); {entry.rows} rows were saved so far", object=name, expected="done",
                      actual=entry.state)  # fmt: skip
         elif entry.state == "skipped":
-            self.add("object_skipped", f"{name} was skipped; its records are not in this snapshot",
-                     object=name, expected="done", actual="skipped")  # fmt: skip
+            error = entry.error or {}
+            if error.get("kind") == "unsupported":
+                self.add("not_exportable", f"Salesforce refuses to let any API client query {name} "
+                         f"this way ({error.get('code')}: {error.get('message')})", object=name,
+                         expected="done", actual="skipped")  # fmt: skip
+            else:
+                self.add("object_skipped", f"{name} was skipped; its records are not in this snapshot",
+                         object=name, expected="done", actual="skipped")  # fmt: skip
             return
         if entry.schema_path and self.files.size(self.base + entry.schema_path) is None:
             self.add("missing_schema", f"the saved schema of {name} is missing", object=name,

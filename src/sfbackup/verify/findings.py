@@ -96,6 +96,12 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "nothing sfbackup can do: Salesforce offers no query access to this object; export it by "
         "other means (Setup, Metadata API) if it holds data you need",
     ),
+    "not_exportable": (
+        "info",
+        "nothing sfbackup can do: Salesforce refuses this object to every API client for the reason "
+        "given (a required filter, an external or virtual object); export it by other means if it "
+        "holds data you need",
+    ),
     "coverage_unknown": (
         "warning",
         "run `sfbackup verify --against-org` so the org's object list is compared with the snapshot",
