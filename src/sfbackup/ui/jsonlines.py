@@ -25,6 +25,7 @@ class JsonLinesProgress:
         self._clock = clock
         self._lock = threading.Lock()
         self._last_progress: dict[str, float] = {}
+        self._files_started: dict[str, float] = {}
 
     def _emit(self, kind: str, event: str, **fields: Any) -> None:
         record = {
@@ -66,8 +67,14 @@ class JsonLinesProgress:
         )
 
     def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None:
+        with self._lock:
+            started = self._files_started.setdefault(name, self._clock())
         if done >= total or self._due(f"files:{name}"):
-            self._emit("status", "files_progress", object=name, done=done, total=total, bytes=bytes_done)
+            elapsed = max(self._clock() - started, 1e-6)
+            self._emit(
+                "status", "files_progress", object=name, done=done, total=total, bytes=bytes_done,
+                files_per_second=round(done / elapsed, 2), bytes_per_second=round(bytes_done / elapsed),
+            )
 
     def message(self, level: str, text: str, **fields: Any) -> None:
         self._emit("status", "message", level=level, message=text, **fields)

@@ -4,6 +4,7 @@ summary table at the end. Written to stderr so stdout stays clean for pipes."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from rich.console import Console
@@ -37,6 +38,7 @@ class RichProgress:
             transient=False,
         )
         self._tasks: dict[str, TaskID] = {}
+        self._files_started: dict[str, float] = {}
         self._lock = threading.Lock()
         self._started = False
 
@@ -69,7 +71,10 @@ class RichProgress:
 
     def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None:
         task = self._task(f"files:{name}", f"{name} files", total)
-        self._progress.update(task, completed=done, total=total, detail=f"{bytes_done / 2**20:,.1f} MiB")
+        started = self._files_started.setdefault(name, time.monotonic())
+        elapsed = max(time.monotonic() - started, 1e-6)
+        detail = f"{bytes_done / 2**20:,.1f} MiB, {bytes_done / 2**20 / elapsed:,.1f} MiB/s"
+        self._progress.update(task, completed=done, total=total, detail=detail)
 
     def message(self, level: str, text: str, **fields: Any) -> None:
         style = {"warning": "yellow", "error": "red"}.get(level, "dim")
