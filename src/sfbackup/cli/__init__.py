@@ -37,8 +37,15 @@ def exit_status_epilog() -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser, with every command module that is installed."""
+#: Commands registered by a module of another name.
+_MODULE_OF_COMMAND: dict[str, str] = {"show": "snapshots"}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command module, or only the module of command `only`.
+
+    Loading one command module keeps start-up cheap: the others import pyarrow, boto3 and more.
+    """
     parser = argparse.ArgumentParser(
         prog="sfbackup",
         description="Complete, verifiable Salesforce backups to Parquet/CSV, a blob store and S3.",
@@ -47,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sfbackup {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    modules = COMMAND_MODULES if only is None else (_MODULE_OF_COMMAND.get(only, only),)
+    for name in modules:
         try:
             module = importlib.import_module(f"sfbackup.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -60,8 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = words[0] if words else None
+    known = command in COMMAND_MODULES or command in _MODULE_OF_COMMAND
+    parser = build_parser(command if known else None)
+    args = parser.parse_args(words)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
