@@ -18,6 +18,14 @@ Contenders (all read Account only, the same fields, through the same emulator an
     sf-query-all  simple-salesforce query_all (REST) -> pandas.DataFrame -> to_parquet
     ours@REF      ours against a second org of --flat-ref-records Accounts (flat-memory check)
 
+Optional (only when --contenders names them or --peers is given; skipped when not installed under
+--peers-dir by scripts/peers_check.sh --with-python-peers), the tools people install, unchanged:
+
+    airbyte       airbyte-source-salesforce discover + read (JSON lines)
+    tap-rest      tap-salesforce (Singer) discover + sync, REST API
+    tap-bulk      tap-salesforce discover + sync, Bulk API 1.0 (stock 20 s between batch polls)
+    sf-cli        Salesforce CLI: sf org login access-token + sf data export bulk (CSV)
+
 Each process is measured with os.wait4: wall time, CPU (user + system) and peak RSS (ru_maxrss).
 MB/s is the size of the Bulk CSV of the whole result (as served) divided by wall time, for every
 contender alike. Orgs are kept as SQLite files under --db-dir and reused. Nothing is sent outside
@@ -45,6 +53,7 @@ from typing import Any, TextIO
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BASELINES = REPO_ROOT / "scripts" / "bench_baselines.py"
 ALL_CONTENDERS = ("ours", "limit", "fetch", "sf-bulk2", "sf-query-all")
+PEER_CONTENDERS = ("airbyte", "tap-rest", "tap-bulk", "sf-cli")
 SIMPLE_SALESFORCE = ("sf-bulk2", "sf-query-all")
 
 #: Targets from the performance issue.
@@ -75,6 +84,10 @@ class Emulator:
             SF_PASSWORD=self.connection["password"],
             SF_SECURITY_TOKEN=self.connection["security_token"],
             SF_ACCESS_TOKEN=self.connection["access_token"],
+            # The connected app's refresh-token grant, for airbyte and tap-salesforce only.
+            BENCH_SF_CLIENT_ID=self.connection.get("consumer_key", ""),
+            BENCH_SF_CLIENT_SECRET=self.connection.get("consumer_secret", ""),
+            BENCH_SF_REFRESH_TOKEN=self.connection.get("refresh_token", ""),
             PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT / "src"), env.get("PYTHONPATH")) if p),
         )
         return env
@@ -131,16 +144,36 @@ def start_emulator(python: str, records: int, args: argparse.Namespace, log: Tex
     return emulator
 
 
-def contender_command(python: str, contender: str, emulator: Emulator, out: Path) -> list[str]:
+def contender_command(python: str, contender: str, emulator: Emulator, out: Path,
+                      peers_dir: str | None = None) -> list[str]:
     if contender.startswith("ours"):
         return [python, "-m", "sfbackup", "run", "--repo", str(out / "repo"),
                 "--instance-url", emulator.instance_url, "--objects", "Account",
                 "--no-files", "--no-verify", "--json"]
-    return [python, str(BASELINES), contender, "--instance-url", emulator.instance_url, "--out", str(out)]
+    command = [python, str(BASELINES), contender, "--instance-url", emulator.instance_url, "--out", str(out)]
+    if contender in PEER_CONTENDERS and peers_dir:
+        command += ["--peers-dir", peers_dir]
+    return command
+
+
+def installed_peers(contenders: list[str], peers_dir: str) -> list[str]:
+    """The contenders without the installed tools missing from peers_dir (each skip said aloud)."""
+    sys.path.insert(0, str(BASELINES.parent))
+    from bench_baselines import PEER_EXECUTABLES
+
+    kept = []
+    for name in contenders:
+        exe = Path(peers_dir) / PEER_EXECUTABLES.get(name, "")
+        if name in PEER_CONTENDERS and not exe.is_file():
+            _say(f"skipping {name}: {exe} is not installed "
+                 "(scripts/peers_check.sh --with-python-peers installs it; or pass --peers-dir)")
+            continue
+        kept.append(name)
+    return kept
 
 
 def measure(python: str, contender: str, emulator: Emulator, round_number: int, scratch: Path,
-            log: TextIO) -> Measurement:
+            log: TextIO, peers_dir: str | None = None) -> Measurement:
     """Run one contender in its own process; wall clock around it, CPU and peak RSS from wait4."""
     out = Path(tempfile.mkdtemp(prefix=f"{contender.replace('@', '-')}-", dir=scratch))
     stdout_path = out.parent / f"{out.name}.stdout"
@@ -148,7 +181,7 @@ def measure(python: str, contender: str, emulator: Emulator, round_number: int, 
         with open(stdout_path, "w+") as stdout:
             spawned_at = time.time()
             started = time.perf_counter()
-            process = subprocess.Popen(contender_command(python, contender, emulator, out),
+            process = subprocess.Popen(contender_command(python, contender, emulator, out, peers_dir),
                                        stdout=stdout, stderr=log, env=emulator.env())
             _, status, usage = os.wait4(process.pid, 0)
             wall = time.perf_counter() - started
@@ -346,9 +379,15 @@ def machine() -> str:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
-    unknown = sorted(set(contenders) - set(ALL_CONTENDERS))
+    if args.peers:
+        contenders += [name for name in PEER_CONTENDERS if name not in contenders]
+    unknown = sorted(set(contenders) - set(ALL_CONTENDERS) - set(PEER_CONTENDERS))
     if unknown:
-        raise SystemExit(f"unknown contenders {unknown}; choose from {', '.join(ALL_CONTENDERS)}")
+        raise SystemExit(f"unknown contenders {unknown}; choose from "
+                         f"{', '.join(ALL_CONTENDERS + PEER_CONTENDERS)}")
+    contenders = installed_peers(contenders, args.peers_dir)
+    if not contenders:
+        raise SystemExit("no contender left to run")
     python = args.python
     scratch = Path(tempfile.mkdtemp(prefix="sfbackup-bench-"))
     log_path = scratch.parent / f"{scratch.name}.log"
@@ -372,7 +411,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for round_number in range(1, args.rounds + 1):
                 shift = (round_number - 1) % len(order)
                 for name in order[shift:] + order[:shift]:
-                    m = measure(python, name, emulators[scales[name]], round_number, scratch, log)
+                    m = measure(python, name, emulators[scales[name]], round_number, scratch, log,
+                                args.peers_dir)
                     measurements.append(m)
                     _say(f"round {round_number}/{args.rounds} {name:<14} {m.wall:7.2f} s wall "
                          f"{m.cpu:7.2f} s CPU {m.peak_rss_mb:7.0f} MB  rows={m.rows} exit={m.exit_code}")
@@ -456,7 +496,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="Bulk job creation -> JobComplete, the same for everyone (default 1)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the org's data (default 1)")
     parser.add_argument("--contenders", default=",".join(ALL_CONTENDERS),
-                        help=f"comma-separated subset of {','.join(ALL_CONTENDERS)}")
+                        help=f"comma-separated subset of {','.join(ALL_CONTENDERS)} (the default), "
+                             f"optionally with the installed tools {','.join(PEER_CONTENDERS)}")
+    parser.add_argument("--peers", action="store_true",
+                        help=f"also run the installed tools ({','.join(PEER_CONTENDERS)}); each one "
+                             "missing from --peers-dir is skipped")
+    parser.add_argument("--peers-dir", default=os.environ.get("PEERS_DIR", "/tmp/sfbackup-peers"),
+                        help="where scripts/peers_check.sh --with-python-peers installed them "
+                             "(default $PEERS_DIR or /tmp/sfbackup-peers)")
     parser.add_argument("--flat-ref-records", type=int, default=None, metavar="N",
                         help="also run ours against an org of N Accounts (peak RSS growth); "
                              "default records/10 when that is >= 2000; 0 = off")

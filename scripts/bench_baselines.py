@@ -6,6 +6,8 @@
     python scripts/bench_baselines.py sf-query-all --instance-url URL --out DIR
     python scripts/bench_baselines.py sf-bulk2     --instance-url URL --out DIR
     python scripts/bench_baselines.py profile-ours --instance-url URL --out DIR
+    python scripts/bench_baselines.py airbyte|tap-rest|tap-bulk|sf-cli --instance-url URL --out DIR \
+        [--peers-dir /tmp/sfbackup-peers]
 
 - ``fetch``: one Bulk API 2.0 ``queryAll`` job on Account with plain `requests`; every result page
   (``maxRecords=50000``, ``Sforce-Locator`` until ``null``) is read into memory and dropped.
@@ -16,6 +18,14 @@
   ``pandas.DataFrame`` -> ``to_parquet``.
 - ``sf-bulk2``: simple-salesforce ``bulk2.Account.download`` into CSV files ->
   ``pandas.read_csv`` -> ``concat`` -> ``to_parquet``.
+- ``airbyte``, ``tap-rest``, ``tap-bulk``, ``sf-cli``: tools people install, unchanged, from
+  ``--peers-dir`` (installed there by ``scripts/peers_check.sh --with-python-peers``), each run
+  as a child process of this one (its CPU and peak RSS reach ``os.wait4`` of this process):
+  airbyte-source-salesforce ``discover`` + ``read`` (Account, full refresh, JSON lines on stdout),
+  tap-salesforce ``--discover`` + sync in REST or BULK (Bulk API 1.0) mode, and the Salesforce CLI's
+  ``sf org login access-token`` + ``sf data export bulk`` (CSV file). The Python connectors reach
+  the emulator through ``scripts/peers_pyshim`` (their login URL is hard-coded); rows are the
+  RECORD messages (or the CLI's ``totalSize``) they produced.
 - ``profile-ours``: `sfbackup run` in-process under a small sampling profiler (all threads);
   prints where the time goes instead of a result line.
 
@@ -33,6 +43,7 @@ import collections
 import glob
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -222,6 +233,140 @@ def run_sf_bulk2(args: argparse.Namespace) -> Result:
             "seconds": {"login_and_download": fetched - started, "pandas_and_write": done - fetched}}
 
 
+# -- tools people install (airbyte, tap-salesforce, the Salesforce CLI), unchanged ---------------
+
+DEFAULT_PEERS_DIR = os.environ.get("PEERS_DIR", "/tmp/sfbackup-peers")
+#: What each installed tool needs under --peers-dir (scripts/bench.py skips a tool without it).
+PEER_EXECUTABLES = {
+    "airbyte": "venv-airbyte/bin/source-salesforce",
+    "tap-rest": "venv-tap/bin/tap-salesforce",
+    "tap-bulk": "venv-tap/bin/tap-salesforce",
+    "sf-cli": "node/node_modules/.bin/sf",
+}
+PEERS_PYSHIM = Path(__file__).resolve().parent / "peers_pyshim"
+
+
+def _peer(args: argparse.Namespace, contender: str) -> str:
+    exe = Path(args.peers_dir) / PEER_EXECUTABLES[contender]
+    if not exe.exists():
+        raise SystemExit(f"{contender}: {exe} is missing; install it with "
+                         "scripts/peers_check.sh --with-python-peers")
+    return str(exe)
+
+
+def _connector_env(instance_url: str) -> dict[str, str]:
+    """requests-based connectors: login.salesforce.com redirected to the emulator by the shim."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DEPLOYMENT_MODE")}
+    env.update(SF_LOCAL_URL=instance_url, PYTHONPATH=str(PEERS_PYSHIM))
+    return env
+
+
+def _connector_config() -> dict[str, Any]:
+    return {"client_id": os.environ["BENCH_SF_CLIENT_ID"],
+            "client_secret": os.environ["BENCH_SF_CLIENT_SECRET"],
+            "refresh_token": os.environ["BENCH_SF_REFRESH_TOKEN"],
+            "start_date": "2000-01-01T00:00:00Z", "is_sandbox": False}
+
+
+def _run_tool(command: list[str], stdout_path: Path, env: dict[str, str]) -> None:
+    """One step of a tool; its stdout to a file (that is its output), its stderr to ours."""
+    with open(stdout_path, "wb") as stdout:
+        done = subprocess.run(command, stdout=stdout, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{Path(command[0]).name} {command[1]} exited {done.returncode}")
+
+
+def _count_records(path: Path) -> int:
+    """RECORD messages in a Singer/Airbyte JSON-lines file (only Account is selected)."""
+    count = 0
+    with open(path, "rb") as lines:
+        for line in lines:
+            if b'"RECORD"' in line[:40]:
+                count += 1
+    return count
+
+
+def run_airbyte(args: argparse.Namespace) -> Result:
+    exe, out = _peer(args, "airbyte"), Path(args.out)
+    env = _connector_env(args.instance_url)
+    config = out / "config.json"
+    config.write_text(json.dumps({**_connector_config(), "force_use_bulk_api": False}))
+    started = time.perf_counter()
+    _run_tool([exe, "discover", "--config", str(config)], out / "discover.jsonl", env)
+    catalog = next(json.loads(line)["catalog"] for line in (out / "discover.jsonl").read_text().splitlines()
+                   if line.startswith('{"type":"CATALOG"'))
+    streams = [{"stream": s, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}
+               for s in catalog["streams"] if s["name"] == OBJECT]
+    (out / "catalog.json").write_text(json.dumps({"streams": streams}))
+    discovered = time.perf_counter()
+    _run_tool([exe, "read", "--config", str(config), "--catalog", str(out / "catalog.json")],
+              out / "read.jsonl", env)
+    read = time.perf_counter()
+    rows = _count_records(out / "read.jsonl")
+    return {"rows": rows, "csv_bytes": None, "seconds": {
+        "discover": discovered - started, "read": read - discovered, "count": time.perf_counter() - read}}
+
+
+def _run_tap(args: argparse.Namespace, contender: str, api_type: str) -> Result:
+    exe, out = _peer(args, contender), Path(args.out)
+    env = _connector_env(args.instance_url)
+    config = out / "config.json"
+    config.write_text(json.dumps({**_connector_config(), "api_type": api_type,
+                                  "select_fields_by_default": True}))
+    started = time.perf_counter()
+    _run_tool([exe, "--config", str(config), "--discover"], out / "catalog.json", env)
+    catalog = json.loads((out / "catalog.json").read_text())
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["stream"] == OBJECT
+    (out / "properties.json").write_text(json.dumps(catalog))
+    discovered = time.perf_counter()
+    _run_tool([exe, "--config", str(config), "--properties", str(out / "properties.json")],
+              out / "sync.jsonl", env)
+    synced = time.perf_counter()
+    rows = _count_records(out / "sync.jsonl")
+    return {"rows": rows, "csv_bytes": None, "seconds": {
+        "discover": discovered - started, "sync": synced - discovered, "count": time.perf_counter() - synced}}
+
+
+def run_tap_rest(args: argparse.Namespace) -> Result:
+    return _run_tap(args, "tap-rest", "REST")
+
+
+def run_tap_bulk(args: argparse.Namespace) -> Result:
+    return _run_tap(args, "tap-bulk", "BULK")
+
+
+def run_sf_cli(args: argparse.Namespace) -> Result:
+    """`sf org login access-token` then `sf data export bulk --all-rows` (queryAll, like the others)
+    of the same SOQL, into one CSV."""
+    exe, out = _peer(args, "sf-cli"), Path(args.out)
+    started = time.perf_counter()
+    session, base = _session(args.instance_url)
+    soql = select_all(_describe(session, base))
+    home = out / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SF_")}
+    env.update(HOME=str(home), PATH=f"{Path(exe).parent}{os.pathsep}{env.get('PATH', '')}",
+               SF_DISABLE_TELEMETRY="true", SF_AUTOUPDATE_DISABLE="true", SF_DISABLE_AUTOUPDATE="true",
+               SF_SKIP_NEW_VERSION_CHECK="true", SF_HIDE_RELEASE_NOTES="true",
+               SF_USE_GENERIC_UNIX_KEYCHAIN="true", SF_DISABLE_LOG_FILE="true")
+    login_env = {**env, "SF_ACCESS_TOKEN": os.environ["SF_ACCESS_TOKEN"]}
+    _run_tool([exe, "org", "login", "access-token", "--instance-url", args.instance_url, "--no-prompt",
+               "--alias", "bench", "--json"], home / "login.json", login_env)
+    logged_in = time.perf_counter()
+    csv_path = out / f"{OBJECT}.csv"
+    _run_tool([exe, "data", "export", "bulk", "--query", soql, "--output-file", str(csv_path),
+               "--result-format", "csv", "--all-rows", "--wait", "60", "--target-org", "bench",
+               "--json"],
+              home / "export.json", env)
+    exported = time.perf_counter()
+    result = json.loads((home / "export.json").read_text())["result"]
+    return {"rows": int(result["totalSize"]), "csv_bytes": csv_path.stat().st_size, "seconds": {
+        "describe_and_login": logged_in - started, "export": exported - logged_in}}
+
+
 # -- where `sfbackup run` spends its time --------------------------------------------------------
 
 
@@ -288,6 +433,10 @@ CONTENDERS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "limit": run_limit,
     "sf-query-all": run_sf_query_all,
     "sf-bulk2": run_sf_bulk2,
+    "airbyte": run_airbyte,
+    "tap-rest": run_tap_rest,
+    "tap-bulk": run_tap_bulk,
+    "sf-cli": run_sf_cli,
     "profile-ours": run_profile_ours,
 }
 
@@ -299,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("contender", choices=sorted(CONTENDERS))
     parser.add_argument("--instance-url", required=True)
     parser.add_argument("--out", required=True, help="an empty folder for this contender's output")
+    parser.add_argument("--peers-dir", default=DEFAULT_PEERS_DIR,
+                        help="where scripts/peers_check.sh installed airbyte, tap-salesforce, sf")
     parser.add_argument("--top", type=int, default=25, help="profile-ours: lines per listing")
     args = parser.parse_args(argv)
     result = CONTENDERS[args.contender](args)
