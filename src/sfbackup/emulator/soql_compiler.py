@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sfbackup.emulator.catalog_model import TEXT_TYPES
 from sfbackup.emulator.soql_parser import (
     BoolOp,
     Comparison,
@@ -40,19 +41,8 @@ _BAD_RELATIONSHIP = (
 )
 #: base64 field -> the field holding its size (null size = no body).
 BLOB_LENGTH_FIELDS = {"Body": "BodyLength", "VersionData": "ContentSize"}
-_STRINGY = frozenset(
-    {
-        "string",
-        "textarea",
-        "picklist",
-        "multipicklist",
-        "combobox",
-        "email",
-        "phone",
-        "url",
-        "encryptedstring",
-    }
-)
+#: Text types compared case-insensitively, as SOQL does (Ids are matched as written).
+_STRINGY = TEXT_TYPES - {"id", "reference"}
 _INDEXED = frozenset(
     {"id", "name", "ownerid", "createddate", "systemmodstamp", "lastmodifieddate", "recordtypeid"}
 )
