@@ -42,6 +42,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault generator")
     parser.add_argument("--daily-api-limit", type=int, default=None, metavar="N",
                         help="the org's daily API request limit")
+    parser.add_argument("--large-file-bytes", type=int, default=None, metavar="BYTES",
+                        help="size of the org's two large file bodies (default 20 MiB; 0: none)")
     parser.set_defaults(handler=run)
 
 
@@ -61,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         org_options["seed"] = args.seed
     if args.daily_api_limit is not None:
         org_options["daily_api_limit"] = args.daily_api_limit
+    if args.large_file_bytes is not None:
+        org_options["large_file_bytes"] = args.large_file_bytes
     server = start_emulator(
         OrgConfig(**org_options),
         port=args.port,
