@@ -1,8 +1,9 @@
 """Exporting one object's records: pages from Bulk API 2.0 or REST, straight into part files.
 
-Each Bulk results page becomes one part (a Parquet file with one row group, or a CSV file), so
-memory stays flat and a resumed run continues at the next page by its locator while the Bulk job
-still exists. REST pages are grouped into parts of `REST_PART_ROWS` rows.
+Each Bulk results page is spooled to a temporary file as it downloads and becomes one part (a
+Parquet file with a row group per parsed block, or a CSV file), so memory stays flat whatever the
+page and object sizes, and a resumed run continues at the next page by its locator while the Bulk
+job still exists. REST pages are grouped into parts of `REST_PART_ROWS` rows.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sfbackup import query_bulk, query_rest, soql
-from sfbackup.arrow_types import arrow_schema, batch_from_bulk_csv, batch_from_rest_records
+from sfbackup.arrow_types import arrow_schema, batch_from_rest_records, batches_from_bulk_csv, count_deleted
 from sfbackup.errors import (
     ApiReserveReached,
     SalesforceError,
@@ -191,13 +191,14 @@ class RecordExporter:
             info = query_bulk.BulkQuery.wait(self.client, job_id)
         pages: Iterator[query_bulk.BulkPage] = iter(()) if finished else prefetched(
             query_bulk.BulkQuery.pages(
-                self.client, job_id, start_locator=start_locator, max_records=self.bulk_page_records
+                self.client, job_id, start_locator=start_locator, max_records=self.bulk_page_records,
+                spool_dir=self.snapshot_dir,
             )
         )
         for page in pages:
-            self._check_stop()
-            batch = batch_from_bulk_csv(page.csv, plan.fields, schema)
-            self._write_parts(plan.name, result, iter([batch]), schema, rows_per_part=batch.num_rows + 1)
+            with page:
+                self._check_stop()
+                self._write_parts(plan.name, result, batches_from_bulk_csv(page.body, schema), schema)
             result.resume = {"bulk_job_id": job_id, "locator": page.locator,
                              "api_version": self.client.api_version, "deleted_rows": result.deleted_rows}
             checkpoint(plan.name, result)
@@ -259,9 +260,12 @@ class RecordExporter:
         batches: Iterator[pa.RecordBatch],
         schema: pa.Schema,
         *,
-        rows_per_part: int,
+        rows_per_part: int | None = None,
     ) -> None:
-        """Write batches as they come into parts of about `rows_per_part` rows (at least one part)."""
+        """Write batches as they come into parts of about `rows_per_part` rows (None: all in one part).
+
+        At least one part is written, empty if there are no rows at all.
+        """
         writer: PartWriter | None = None
         rows_in_part = deleted_in_part = 0
         try:
@@ -270,8 +274,8 @@ class RecordExporter:
                     writer = self._open_part(name, result, schema)
                 writer.write(batch)
                 rows_in_part += batch.num_rows
-                deleted_in_part += _count_deleted(batch)
-                if rows_in_part >= rows_per_part:
+                deleted_in_part += count_deleted(batch)
+                if rows_per_part is not None and rows_in_part >= rows_per_part:
                     self._close_part(writer, result, deleted_in_part)
                     writer, rows_in_part, deleted_in_part = None, 0, 0
                     self.progress.object_progress(name, result.rows)
@@ -347,10 +351,3 @@ def prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
     finally:
         stop.set()
 
-
-def _count_deleted(batch: pa.RecordBatch) -> int:
-    index = batch.schema.get_field_index("IsDeleted")
-    if index < 0:
-        return 0
-    column = batch.column(index)
-    return int(pc.sum(pc.cast(pc.fill_null(column, False), pa.int64())).as_py() or 0)

@@ -1,7 +1,8 @@
 """Bulk API 2.0 query jobs: submit, wait, read result pages by Sforce-Locator, delete.
 
-Result pages are kept as the raw CSV bytes Salesforce sent (no decoding, no NUL stripping); each is
-checked against ``Sforce-NumberOfRecords`` and fetched again by the same locator when it came back
+Result pages are streamed, as the raw CSV bytes Salesforce sent (no decoding, no NUL stripping),
+into an unnamed temporary file, so a 50,000-row page never sits in memory; each is checked against
+``Sforce-NumberOfRecords`` while it streams and fetched again by the same locator when it came back
 short. The last page is the one whose ``Sforce-Locator`` is the string ``null``. A job can be
 resumed from a saved (job id, locator) for as long as Salesforce keeps the job (7 days).
 """
@@ -11,10 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
 
 import numpy as np
 import requests
@@ -22,8 +26,9 @@ import requests
 from .errors import SalesforceError
 from .faults import FaultKind, TruncatedBody, classify
 from .http import SalesforceClient
+from .repository.atomic import storage_error
 
-__all__ = ["BulkJobFailed", "BulkPage", "BulkQuery", "count_csv_records"]
+__all__ = ["BulkJobFailed", "BulkPage", "BulkQuery", "CsvRecordCounter", "count_csv_records"]
 
 log = logging.getLogger("sfbackup.bulk")
 
@@ -49,11 +54,34 @@ class BulkJobFailed(SalesforceError):
 
 @dataclass
 class BulkPage:
-    """One result set: its CSV bytes (header row first), its row count, and the next page's locator."""
+    """One result set: its CSV (header row first), its row count, and the next page's locator.
 
-    csv: bytes
+    `body` is an unnamed temporary file positioned at its start; it disappears when the page is
+    closed (use the page as a context manager), and with the process if that is killed.
+    """
+
+    body: IO[bytes]
+    size: int
     records: int
     locator: str | None  # the locator of the NEXT page; None after the last page
+
+    def read(self) -> bytes:
+        """The whole CSV in memory: for small pages (Id lists, tests), not for record pages."""
+        self.body.seek(0)
+        data = self.body.read()
+        self.body.seek(0)
+        return data
+
+    def close(self) -> None:
+        self.body.close()
+
+    def __enter__(self) -> BulkPage:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 class BulkQuery:
@@ -135,9 +163,18 @@ class BulkQuery:
         *,
         start_locator: str | None = None,
         max_records: int = 50000,
+        spool_dir: Path | None = None,
     ) -> Iterator[BulkPage]:
-        """Yield the result pages from `start_locator` (None: the first) through the last one."""
+        """Yield the result pages from `start_locator` (None: the first) through the last one.
+
+        Each page's body is spooled to a temporary file in `spool_dir` (None: the system's
+        temporary folder); the caller closes every page it receives.
+        """
         path = client.data_path(f"jobs/query/{_checked(job_id)}/results")
+
+        def spool(response: requests.Response) -> BulkPage:
+            return _spool_page(response, spool_dir)
+
         locator = start_locator
         while True:
             params: dict[str, Any] = {"maxRecords": max_records}
@@ -145,7 +182,7 @@ class BulkQuery:
                 params["locator"] = locator
             try:
                 page = client.fetch(
-                    "GET", path, params=params, headers={"Accept": "text/csv"}, consume=_read_page
+                    "GET", path, params=params, headers={"Accept": "text/csv"}, stream=True, consume=spool
                 )
             except SalesforceError as exc:
                 if exc.status == 409:  # results must be read with the API version that created the job
@@ -178,51 +215,104 @@ class BulkQuery:
 _QUOTE = ord('"')
 _NEWLINE = ord("\n")
 _COUNT_BLOCK = 4 << 20
+_SPOOL_CHUNK = 1 << 20
+
+
+class CsvRecordCounter:
+    """Counts the data rows of a CSV fed in chunks, newlines inside quoted values excluded.
+
+    A newline ends a row only outside quotes; quotes toggle that state and an escaped quote (``""``)
+    toggles it twice, so the parity of the quotes before a newline says whether it ends a row.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.quotes = 0
+        self.terminators = 0
+        self.last_byte = -1
+
+    def feed(self, chunk: bytes) -> None:
+        """Count one more chunk (any split of the data, even inside a value)."""
+        if not chunk:
+            return
+        quotes = chunk.count(b'"')
+        if quotes == 0 and self.quotes % 2 == 0:
+            self.terminators += chunk.count(b"\n")
+        else:
+            # Vectorised: the running count wraps at 256 in uint8, which keeps its parity.
+            # (Splitting on quotes in Python made millions of small objects per page.)
+            view = np.frombuffer(chunk, dtype=np.uint8)
+            parity = self.quotes & 1
+            for start in range(0, len(view), _COUNT_BLOCK):  # blocks keep the temporaries small
+                block = view[start : start + _COUNT_BLOCK]
+                is_quote = block == _QUOTE
+                inside = (np.cumsum(is_quote, dtype=np.uint8) + parity) & 1
+                self.terminators += int(np.count_nonzero((block == _NEWLINE) & (inside == 0)))
+                parity = (parity + int(np.count_nonzero(is_quote))) & 1
+        self.quotes += quotes
+        self.size += len(chunk)
+        self.last_byte = chunk[-1]
+
+    @property
+    def complete(self) -> bool:
+        """Whether the data ends at the end of a row (every row ends with LF, outside quotes)."""
+        return self.size == 0 or (self.last_byte == _NEWLINE and self.quotes % 2 == 0)
+
+    @property
+    def records(self) -> int:
+        """Data rows seen so far (the header row is not counted)."""
+        if self.size == 0:
+            return 0
+        lines = self.terminators if self.last_byte == _NEWLINE else self.terminators + 1
+        return max(lines - 1, 0)
 
 
 def count_csv_records(data: bytes) -> int:
-    """Data rows in a CSV page (header excluded), counting newlines inside quoted values correctly.
-
-    A newline ends a row only outside quotes; quotes toggle that state and an escaped quote (``""``)
-    toggles it twice, so splitting on ``"`` leaves the outside-quote text at even positions.
-    """
-    if not data:
-        return 0
-    if data.count(b'"') == 0:
-        terminators = data.count(b"\n")
-    else:
-        # Vectorised: a newline is a terminator when an even number of quotes precede it. The
-        # running count wraps at 256 in uint8, which keeps its parity. (Splitting on quotes in
-        # Python made millions of small objects per page: most of a run's CPU and memory.)
-        view = np.frombuffer(data, dtype=np.uint8)
-        terminators, parity = 0, 0
-        for start in range(0, len(view), _COUNT_BLOCK):  # blocks keep the temporaries small
-            block = view[start : start + _COUNT_BLOCK]
-            quotes = block == _QUOTE
-            inside = (np.cumsum(quotes, dtype=np.uint8) + parity) & 1
-            terminators += int(np.count_nonzero((block == _NEWLINE) & (inside == 0)))
-            parity = (parity + int(np.count_nonzero(quotes))) & 1
-    lines = terminators if data.endswith(b"\n") else terminators + 1
-    return max(lines - 1, 0)
+    """Data rows in a CSV page (header excluded), counting newlines inside quoted values correctly."""
+    counter = CsvRecordCounter()
+    counter.feed(data)
+    return counter.records
 
 
-def _read_page(response: requests.Response) -> BulkPage:
-    data = response.content
-    if data and (not data.endswith(b"\n") or data.count(b'"') % 2):
-        # Every row ends with the line ending, outside quotes; anything else was cut off mid-row.
-        raise TruncatedBody("the results page ends in the middle of a row")
-    counted = count_csv_records(data)
-    announced = response.headers.get("Sforce-NumberOfRecords")
-    if announced is not None and announced.strip().isdigit() and int(announced) != counted:
-        raise TruncatedBody(f"the page holds {counted} rows, Sforce-NumberOfRecords says {announced}")
-    if announced is None:
-        log.debug("results page without Sforce-NumberOfRecords; %d rows counted", counted)
-    next_locator = response.headers.get("Sforce-Locator")
-    if next_locator is None:
-        # Salesforce always sends it ("null" on the last page); without it the end is unknown.
-        raise TruncatedBody("the results page came without a Sforce-Locator header")
-    next_locator = next_locator.strip()
-    return BulkPage(csv=data, records=counted, locator=None if next_locator in ("", "null") else next_locator)
+def _spool_page(response: requests.Response, spool_dir: Path | None) -> BulkPage:
+    counter = CsvRecordCounter()
+    folder = spool_dir or Path(tempfile.gettempdir())
+    try:
+        body = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 (the page owns it; BulkPage.close)
+    except OSError as exc:
+        raise storage_error("create a temporary file in", folder, exc) from exc
+    try:
+        for chunk in response.iter_content(_SPOOL_CHUNK):
+            try:
+                body.write(chunk)
+            except OSError as exc:  # not a network fault: must not be retried as one
+                raise storage_error("write a results page into", folder, exc) from exc
+            counter.feed(chunk)
+        if not counter.complete:
+            raise TruncatedBody("the results page ends in the middle of a row")
+        counted = counter.records
+        announced = response.headers.get("Sforce-NumberOfRecords")
+        if announced is not None and announced.strip().isdigit() and int(announced) != counted:
+            raise TruncatedBody(f"the page holds {counted} rows, Sforce-NumberOfRecords says {announced}")
+        if announced is None:
+            log.debug("results page without Sforce-NumberOfRecords; %d rows counted", counted)
+        next_locator = response.headers.get("Sforce-Locator")
+        if next_locator is None:
+            # Salesforce always sends it ("null" on the last page); without it the end is unknown.
+            raise TruncatedBody("the results page came without a Sforce-Locator header")
+        next_locator = next_locator.strip()
+        body.seek(0)
+    except BaseException:
+        body.close()
+        raise
+    finally:
+        response.close()
+    return BulkPage(
+        body=body,
+        size=counter.size,
+        records=counted,
+        locator=None if next_locator in ("", "null") else next_locator,
+    )
 
 
 def _json_body(response: requests.Response) -> Any:

@@ -107,10 +107,10 @@ def test_given_a_bulk_job_when_read_in_pages_then_every_row_arrives_once_and_a_l
     assert info["state"] == "JobComplete"
     pages = list(BulkQuery.pages(client, job, max_records=100))
     assert pages[-1].locator is None and all(p.locator for p in pages[:-1])
-    ids = [row["Id"] for page in pages for row in csv_rows(page.csv)]
+    ids = [row["Id"] for page in pages for row in csv_rows(page.read())]
     assert sum(p.records for p in pages) == len(ids) == len(set(ids)) == expected
     resumed = list(BulkQuery.pages(client, job, start_locator=pages[1].locator, max_records=100))
-    assert [p.csv for p in resumed] == [p.csv for p in pages[2:]]
+    assert [p.read() for p in resumed] == [p.read() for p in pages[2:]]
     BulkQuery.delete(client, job)
 
 
@@ -130,7 +130,7 @@ def test_given_truncated_bulk_pages_when_reading_then_each_is_fetched_again(
     BulkQuery.wait(client, job)
     emu.faults.add_rule("truncate", r"/results", times=2)
     pages = list(BulkQuery.pages(client, job, max_records=150))
-    total = sum(len(csv_rows(p.csv)) for p in pages)
+    total = sum(len(csv_rows(p.read())) for p in pages)
     assert (
         total == sum(p.records for p in pages) == query_rest.count(client, "Contact", include_deleted=False)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, time
 from decimal import Decimal
@@ -12,11 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sfbackup.arrow_types import (
+    CSV_BLOCK_BYTES,
     ConversionError,
     arrow_schema,
     arrow_type,
     batch_from_bulk_csv,
     batch_from_rest_records,
+    batches_from_bulk_csv,
     schema_from_json,
     schema_to_json,
 )
@@ -81,7 +84,7 @@ def test_given_a_schema_when_saved_as_json_and_read_back_then_it_is_identical() 
 
 def test_given_the_all_types_row_as_bulk_csv_then_every_value_is_typed_exactly() -> None:
     page = cases.bulk_csv([cases.CSV_VALUES, cases.null_csv_values()])
-    batch = batch_from_bulk_csv(page, cases.EXPORTED_FIELDS, SCHEMA)
+    batch = batch_from_bulk_csv(page, SCHEMA)
     assert batch.schema.equals(SCHEMA, check_metadata=True)
     assert _row(batch, 0) == cases.EXPECTED_VALUES
     assert _row(batch, 1) == cases.NULL_EXPECTED_VALUES
@@ -97,74 +100,98 @@ def test_given_the_all_types_row_as_rest_json_then_every_value_is_typed_exactly(
 
 def test_given_the_same_rows_from_rest_and_bulk_then_the_batches_are_equal() -> None:
     rest = batch_from_rest_records([cases.rest_record(cases.REST_VALUES)], cases.EXPORTED_FIELDS, SCHEMA)
-    bulk = batch_from_bulk_csv(cases.bulk_csv([cases.CSV_VALUES]), cases.EXPORTED_FIELDS, SCHEMA)
+    bulk = batch_from_bulk_csv(cases.bulk_csv([cases.CSV_VALUES]), SCHEMA)
     assert rest.equals(bulk)
 
 
 def test_given_a_header_only_page_then_the_batch_is_empty_with_the_schema() -> None:
-    batch = batch_from_bulk_csv(cases.bulk_csv([]), cases.EXPORTED_FIELDS, SCHEMA)
+    batch = batch_from_bulk_csv(cases.bulk_csv([]), SCHEMA)
     assert batch.num_rows == 0
     assert batch.schema.equals(SCHEMA)
 
 
 def test_given_an_empty_page_then_the_batch_is_empty() -> None:
-    assert batch_from_bulk_csv(b"", cases.EXPORTED_FIELDS, SCHEMA).num_rows == 0
+    assert batch_from_bulk_csv(b"", SCHEMA).num_rows == 0
 
 
 def test_given_a_header_in_another_order_and_case_then_columns_follow_the_schema() -> None:
-    fields, schema = _small(
+    _, schema = _small(
         FieldSpec("Amount__c", "currency", precision=18, scale=2), FieldSpec("Name", "string")
     )
     page = b'"name","AMOUNT__C","Id"\n"Acme","10.5","001A"\n'
-    batch = batch_from_bulk_csv(page, fields, schema)
+    batch = batch_from_bulk_csv(page, schema)
     assert batch.schema.names == ["Id", "Amount__c", "Name"]
     assert batch.to_pylist() == [{"Id": "001A", "Amount__c": Decimal("10.50"), "Name": "Acme"}]
 
 
 def test_given_a_header_that_does_not_match_the_fields_then_conversion_error_names_them() -> None:
-    fields, schema = _small(FieldSpec("Name", "string"))
+    _, schema = _small(FieldSpec("Name", "string"))
     with pytest.raises(ConversionError, match=r"unexpected: \['Other'\].*missing: \['Name'\]"):
-        batch_from_bulk_csv(b'"Id","Other"\n"1","x"\n', fields, schema)
+        batch_from_bulk_csv(b'"Id","Other"\n"1","x"\n', schema)
 
 
 def test_given_crlf_line_endings_and_quoted_newlines_then_values_are_kept() -> None:
     page = cases.bulk_csv([cases.CSV_VALUES], line_ending="\r\n")
-    batch = batch_from_bulk_csv(page, cases.EXPORTED_FIELDS, SCHEMA)
+    batch = batch_from_bulk_csv(page, SCHEMA)
     assert _row(batch)["Notes__c"] == "line one\nline two\r\nline three, with a comma"
 
 
 def test_given_a_utf8_bom_before_the_header_then_it_is_not_part_of_the_first_column_name() -> None:
-    fields, schema = _small(FieldSpec("Name", "string"))
-    batch = batch_from_bulk_csv(b'\xef\xbb\xbf"Id","Name"\n"1","a"\n', fields, schema)
+    _, schema = _small(FieldSpec("Name", "string"))
+    batch = batch_from_bulk_csv(b'\xef\xbb\xbf"Id","Name"\n"1","a"\n', schema)
     assert batch.to_pylist() == [{"Id": "1", "Name": "a"}]
 
 
 def test_given_a_ragged_csv_page_then_conversion_error_says_it_cannot_be_parsed() -> None:
-    fields, schema = _small(FieldSpec("Name", "string"))
+    _, schema = _small(FieldSpec("Name", "string"))
     with pytest.raises(ConversionError, match="cannot be parsed"):
-        batch_from_bulk_csv(b'"Id","Name"\n"1"\n', fields, schema)
+        batch_from_bulk_csv(b'"Id","Name"\n"1"\n', schema)
 
 
 def test_given_nul_bytes_in_a_value_then_they_are_kept() -> None:
-    fields, schema = _small(FieldSpec("Name", "string"))
-    batch = batch_from_bulk_csv(b'"Id","Name"\n"1","a\x00b"\n', fields, schema)
+    _, schema = _small(FieldSpec("Name", "string"))
+    batch = batch_from_bulk_csv(b'"Id","Name"\n"1","a\x00b"\n', schema)
     assert batch.column(1).to_pylist() == ["a\x00b"]
 
 
 def test_given_bytes_that_are_not_utf8_then_conversion_error_names_field_row_and_id() -> None:
-    fields, schema = _small(FieldSpec("Name", "string"))
+    _, schema = _small(FieldSpec("Name", "string"))
     page = b'"Id","Name"\n"001A","ok"\n"001B","caf\xe9"\n'
     with pytest.raises(ConversionError) as caught:
-        batch_from_bulk_csv(page, fields, schema)
+        batch_from_bulk_csv(page, schema)
     message = str(caught.value)
     assert "Thing__c.Name" in message and "row 2" in message and "001B" in message
     assert "not UTF-8" in message
     assert caught.value.details["row"] == 2
 
 
+def test_given_a_page_larger_than_a_block_then_it_streams_in_batches_equal_to_the_whole() -> None:
+    _, schema = _small(FieldSpec("Name", "string"), FieldSpec("N", "int"))
+    padding = "x" * 200
+    rows = [f'"001{i:015d}","name {i} {padding}","{i}"\n' for i in range(3 * CSV_BLOCK_BYTES // 200)]
+    page = ('"Id","Name","N"\n' + "".join(rows)).encode()
+    batches = list(batches_from_bulk_csv(io.BytesIO(page), schema))
+    assert len(batches) > 2 and all(b.schema.equals(schema) for b in batches)
+    whole = pa.Table.from_batches(batches)
+    assert whole.num_rows == len(rows)
+    assert whole.column("N").to_pylist() == list(range(len(rows)))
+
+
+def test_given_a_bad_value_in_a_later_block_then_the_error_names_its_row_in_the_page() -> None:
+    _, schema = _small(FieldSpec("N", "int"))
+    count = 2 * CSV_BLOCK_BYTES // 20
+    rows = [f'"001{i:015d}","{i}"\n' for i in range(count)]
+    rows[count - 5] = f'"001{count - 5:015d}","five"\n'
+    page = ('"Id","N"\n' + "".join(rows)).encode()
+    with pytest.raises(ConversionError) as caught:
+        list(batches_from_bulk_csv(io.BytesIO(page), schema))
+    assert caught.value.details["row"] == count - 4  # 1-based, as the message says
+    assert f"001{count - 5:015d}" in str(caught.value)
+
+
 def test_given_empty_cells_quoted_or_not_then_they_are_null() -> None:
-    fields, schema = _small(FieldSpec("Name", "string"), FieldSpec("N", "int"))
-    batch = batch_from_bulk_csv(b'"Id","Name","N"\n"1","",""\n"2",,\n', fields, schema)
+    _, schema = _small(FieldSpec("Name", "string"), FieldSpec("N", "int"))
+    batch = batch_from_bulk_csv(b'"Id","Name","N"\n"1","",""\n"2",,\n', schema)
     assert batch.to_pylist() == [{"Id": "1", "Name": None, "N": None}, {"Id": "2", "Name": None, "N": None}]
 
 
@@ -184,11 +211,11 @@ def test_given_empty_cells_quoted_or_not_then_they_are_null() -> None:
 def test_given_a_value_that_does_not_fit_its_type_then_conversion_error_names_it(
     spec: FieldSpec, cell: str, problem: str | None
 ) -> None:
-    fields, schema = _small(spec)
+    _, schema = _small(spec)
     good = "1" if spec.type in ("int", "currency") else ""
     page = f'"Id","{spec.name}"\n"001A","{good}"\n"001B","{cell}"\n'.encode()
     with pytest.raises(ConversionError, match=problem) as caught:
-        batch_from_bulk_csv(page, fields, schema)
+        batch_from_bulk_csv(page, schema)
     message = str(caught.value)
     assert f"Thing__c.{spec.name}" in message
     assert "row 2" in message and "(Id 001B)" in message
@@ -196,14 +223,14 @@ def test_given_a_value_that_does_not_fit_its_type_then_conversion_error_names_it
 
 
 def test_given_decimals_in_scientific_notation_then_they_are_exact() -> None:
-    fields, schema = _small(FieldSpec("Lat", "double", precision=18, scale=15))
-    batch = batch_from_bulk_csv(b'"Id","Lat"\n"1","1.5E-7"\n"2","-179.999999999999999"\n', fields, schema)
+    _, schema = _small(FieldSpec("Lat", "double", precision=18, scale=15))
+    batch = batch_from_bulk_csv(b'"Id","Lat"\n"1","1.5E-7"\n"2","-179.999999999999999"\n', schema)
     assert batch.column(1).to_pylist() == [Decimal("1.5E-7"), Decimal("-179.999999999999999")]
 
 
 def test_given_far_future_datetimes_then_they_are_kept() -> None:
-    fields, schema = _small(FieldSpec("W", "datetime"))
-    batch = batch_from_bulk_csv(b'"Id","W"\n"1","3156-11-12T13:00:00.000Z"\n', fields, schema)
+    _, schema = _small(FieldSpec("W", "datetime"))
+    batch = batch_from_bulk_csv(b'"Id","W"\n"1","3156-11-12T13:00:00.000Z"\n', schema)
     assert batch.column(1).to_pylist() == [datetime(3156, 11, 12, 13, 0, tzinfo=UTC)]
 
 
@@ -212,8 +239,8 @@ def test_given_far_future_datetimes_then_they_are_kept() -> None:
     st.decimals(min_value=Decimal("-9999999999999999.99"), max_value=Decimal("9999999999999999.99"), places=2)
 )
 def test_given_any_currency_text_then_the_decimal_is_exactly_the_text(value: Decimal) -> None:
-    fields, schema = _small(FieldSpec("Amount__c", "currency", precision=18, scale=2))
-    batch = batch_from_bulk_csv(f'"Id","Amount__c"\n"1","{value}"\n'.encode(), fields, schema)
+    _, schema = _small(FieldSpec("Amount__c", "currency", precision=18, scale=2))
+    batch = batch_from_bulk_csv(f'"Id","Amount__c"\n"1","{value}"\n'.encode(), schema)
     assert batch.column(1).to_pylist() == [value]
 
 

@@ -140,7 +140,7 @@ def test_given_any_text_with_quotes_newlines_and_commas_when_read_from_bulk_csv_
     records: list[dict[str, Any]], line_ending: str, bom: bool,
 ) -> None:
     page = (b"\xef\xbb\xbf" if bom else b"") + bulk_csv(records, line_ending)
-    batch = batch_from_bulk_csv(page, FIELDS, SCHEMA)
+    batch = batch_from_bulk_csv(page, SCHEMA)
     got = [normalise(r) for r in batch.to_pylist()]
     assert got == [as_exported(r, empty_is_null=True) for r in records]
 
@@ -159,7 +159,7 @@ def test_given_bytes_that_are_not_utf8_in_a_bulk_page_when_read_then_conversion_
     broken = page[:at] + b'"' + bad + b'"' + page[at:] if page[at - 1 : at] in (b",", b"\n") else (
         page[:at] + bad + page[at:])
     try:
-        batch_from_bulk_csv(broken, FIELDS, SCHEMA)
+        batch_from_bulk_csv(broken, SCHEMA)
     except ConversionError as exc:
         assert "Thing__c" in str(exc)
     except SfbackupError as exc:  # a cell type broken by the insertion: still a clear sfbackup error
@@ -173,8 +173,8 @@ def test_given_bytes_that_are_not_utf8_in_a_bulk_page_when_read_then_conversion_
 def test_given_rows_split_across_pages_when_read_then_concatenation_equals_one_page(
     records: list[dict[str, Any]], page_rows: int
 ) -> None:
-    whole = pa.Table.from_batches([batch_from_bulk_csv(bulk_csv(records), FIELDS, SCHEMA)])
-    pages = [batch_from_bulk_csv(bulk_csv(records[i : i + page_rows]), FIELDS, SCHEMA)
+    whole = pa.Table.from_batches([batch_from_bulk_csv(bulk_csv(records), SCHEMA)])
+    pages = [batch_from_bulk_csv(bulk_csv(records[i : i + page_rows]), SCHEMA)
              for i in range(0, len(records), page_rows)]
     assert pa.Table.from_batches(pages, schema=SCHEMA).equals(whole)
 

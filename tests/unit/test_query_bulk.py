@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sfbackup.config import load_settings
-from sfbackup.errors import ApiReserveReached, OrgUnreachable, SalesforceError, UnsupportedQuery
+from sfbackup.errors import ApiReserveReached, OrgUnreachable, SalesforceError, StorageError, UnsupportedQuery
 from sfbackup.faults import FaultKind
 from sfbackup.http import SalesforceClient
-from sfbackup.query_bulk import BulkJobFailed, BulkQuery, count_csv_records
+from sfbackup.query_bulk import BulkJobFailed, BulkQuery, CsvRecordCounter, count_csv_records
 
 INSTANCE = "https://acme.my.salesforce.com"
 JOBS = f"{INSTANCE}/services/data/v62.0/jobs/query"
@@ -160,7 +161,7 @@ def test_given_three_pages_when_reading_then_locators_are_followed_until_null(
              match=[responses.matchers.query_param_matcher({"maxRecords": "2", "locator": "NDA"})])  # fmt: skip
     pages = list(BulkQuery.pages(client, JOB_ID, max_records=2))
     assert [(p.records, p.locator) for p in pages] == [(2, "MjA"), (2, "NDA"), (1, None)]
-    assert pages[0].csv == HEADER + rows(0, 2)
+    assert pages[0].read() == HEADER + rows(0, 2)
 
 
 def test_given_a_saved_locator_when_resuming_then_reading_starts_there(
@@ -180,7 +181,7 @@ def test_given_a_short_page_when_reading_then_the_same_locator_is_fetched_again(
     wire.get(RESULTS, body=full, headers=page_headers(3, "null"))
     pages = list(BulkQuery.pages(client, JOB_ID))
     assert [p.records for p in pages] == [3]
-    assert pages[0].csv == full
+    assert pages[0].read() == full
     assert len([c for c in wire.calls if c.request.url.startswith(RESULTS)]) == 2
 
 
@@ -206,7 +207,7 @@ def test_given_raw_bytes_with_nul_and_latin_text_when_reading_then_they_are_kept
     body = HEADER + '"001000000000000001","Société\x00 Générale","a ""quoted""\nmultiline, value"\n'.encode()
     wire.get(RESULTS, body=body, headers=page_headers(1, "null"))
     (page,) = BulkQuery.pages(client, JOB_ID)
-    assert page.csv == body and page.records == 1
+    assert page.read() == body and page.records == 1
 
 
 def test_given_a_job_when_deleted_then_gone_jobs_are_fine(
@@ -260,3 +261,36 @@ def test_given_any_rows_when_written_by_csv_and_counted_then_the_count_matches(
     writer.writerow(["Id", "Name"])
     writer.writerows(values)
     assert count_csv_records(out.getvalue().encode("utf-8")) == len(values)
+
+
+@given(st.binary(max_size=300).map(lambda b: HEADER + b.replace(b"\r", b"")), st.data())
+def test_given_any_split_into_chunks_when_counting_then_it_matches_counting_the_whole(
+    data: bytes, draw: st.DataObject
+) -> None:
+    cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=8)))
+    counter = CsvRecordCounter()
+    for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True):
+        counter.feed(data[start:end])
+    assert counter.records == count_csv_records(data)
+    assert counter.size == len(data)
+
+
+def test_given_a_page_when_read_then_its_body_is_an_unnamed_file_in_the_spool_folder(
+    wire: responses.RequestsMock, client: SalesforceClient, tmp_path: Path
+) -> None:
+    wire.get(RESULTS, body=HEADER + rows(0, 3), headers=page_headers(3, "null"))
+    (page,) = BulkQuery.pages(client, JOB_ID, spool_dir=tmp_path)
+    with page:
+        assert page.size == len(HEADER + rows(0, 3)) and page.records == 3
+        assert page.body.read() == HEADER + rows(0, 3)
+        assert list(tmp_path.iterdir()) == []  # nothing to leave behind, even after a SIGKILL
+    assert page.body.closed
+
+
+def test_given_a_spool_folder_that_cannot_hold_files_when_reading_then_storage_error_without_retries(
+    wire: responses.RequestsMock, client: SalesforceClient, tmp_path: Path
+) -> None:
+    wire.get(RESULTS, body=HEADER + rows(0, 3), headers=page_headers(3, "null"))
+    with pytest.raises(StorageError, match="temporary file"):
+        list(BulkQuery.pages(client, JOB_ID, spool_dir=tmp_path / "gone"))
+    assert len([c for c in wire.calls if c.request.url.startswith(RESULTS)]) == 1

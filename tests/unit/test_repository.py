@@ -27,7 +27,7 @@ def _write_object(repo: Repository, fmt: str, t0: datetime = T0) -> str:
     entry.schema_path = writer.write_schema(cases.ALL_TYPES, cases.EXPORTED_FIELDS, schema)
     for index, rows in enumerate(([cases.CSV_VALUES], [cases.null_csv_values()])):
         part = writer.open_part(cases.OBJECT_NAME, index, fmt, schema)
-        part.write(batch_from_bulk_csv(cases.bulk_csv(rows), cases.EXPORTED_FIELDS, schema))
+        part.write(batch_from_bulk_csv(cases.bulk_csv(rows), schema))
         entry.parts.append(part.close())
     entry.rows = 2
     writer.manifest.objects[cases.OBJECT_NAME] = entry

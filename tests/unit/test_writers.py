@@ -131,7 +131,7 @@ def test_given_neutralize_formulas_then_risky_text_gets_a_quote_prefix_and_numbe
     names = ["=1+1", "+SUM(A1)", "-2", "@cmd", "\tx", "\rx", "safe", None]
     page = "\n".join(['"Id","Name","N"', *[f'"{i}","{n or ""}","-5"' for i, n in enumerate(names)]])
     writer = CsvPartWriter(_part(tmp_path, "csv"), schema, neutralize_formulas=True)
-    writer.write(batch_from_bulk_csv(page.encode(), fields, schema))
+    writer.write(batch_from_bulk_csv(page.encode(), schema))
     info = writer.close()
     table = read_part(tmp_path / info.path, schema)
     assert table.column("Name").to_pylist() == [

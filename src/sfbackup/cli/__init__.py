@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -68,6 +69,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
+    _prefer_jemalloc()
     words = list(sys.argv[1:] if argv is None else argv)
     command = words[0] if words else None
     known = command in COMMAND_MODULES or command in _MODULE_OF_COMMAND
@@ -85,6 +87,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sfbackup: interrupted; what was saved stays saved, `--resume` continues", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+
+
+def _prefer_jemalloc() -> None:
+    """Have Arrow allocate from jemalloc unless the user chose (must run before pyarrow loads).
+
+    A Bulk export allocates and frees page-sized buffers over and over; jemalloc returns them to
+    the OS where pyarrow's default (mimalloc) keeps them: about a third less peak memory for a
+    run (docs/benchmarks.md). Linux wheels of pyarrow include jemalloc.
+    """
+    if sys.platform == "linux" and "pyarrow" not in sys.modules:
+        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
 
 def _print_error(exc: SfbackupError, *, as_json: bool) -> None:

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sfbackup.arrow_types import schema_from_json
+from sfbackup.arrow_types import count_deleted, schema_from_json
 from sfbackup.errors import UsageError
 from sfbackup.plan import FILE_OBJECTS
 from sfbackup.repository.layout import validate_relative_path
@@ -346,7 +346,7 @@ class _Checker:
                     deleted = 0
                     for batch in parquet.iter_batches(batch_size=65536):
                         rows += batch.num_rows
-                        deleted += _deleted_in(batch)
+                        deleted += count_deleted(batch)
                     if rows != footer_rows:
                         return None, None, f"the footer says {footer_rows} rows, decoding found {rows}"
                     return rows, deleted, None
@@ -356,7 +356,7 @@ class _Checker:
 
             with self.files.local_copy(relpath) as local:
                 table = read_csv_part(local, schema)
-            return table.num_rows, _deleted_in(table), None
+            return table.num_rows, count_deleted(table), None
         except FileNotFoundError:
             return None, None, "the file disappeared while it was read"
         except (pa.ArrowException, OSError, ValueError) as exc:
@@ -565,10 +565,3 @@ _BLOB_KINDS = frozenset(
     }
 )
 
-
-def _deleted_in(batch: pa.RecordBatch | pa.Table) -> int:
-    index = batch.schema.get_field_index("IsDeleted")
-    if index < 0 or not pa.types.is_boolean(batch.schema.field(index).type):
-        return 0
-    column = batch.column(index)
-    return int(pc.sum(pc.cast(pc.fill_null(column, False), pa.int64())).as_py() or 0)

@@ -289,7 +289,8 @@ class _Comparer:
         try:
             BulkQuery.wait(self.client, job_id)
             for page in BulkQuery.pages(self.client, job_id):
-                _add_table(found, _csv_ids(page.csv))
+                with page:
+                    _add_table(found, _csv_ids(page.read()))
         finally:
             BulkQuery.delete(self.client, job_id)
         return found
