@@ -355,6 +355,21 @@ def targets(rows: dict[str, Row], main_records: int) -> list[str]:
     return lines
 
 
+#: Peak RSS per Account row of `sf-query-all` (8.5 GB at 1M: a list of dicts, then a DataFrame).
+QUERY_ALL_BYTES_PER_ROW = 9_000
+
+
+def affordable(contenders: list[str], records: int) -> list[str]:
+    """The contenders without those this machine's memory cannot hold at this scale (said aloud)."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    needed = records * QUERY_ALL_BYTES_PER_ROW
+    if "sf-query-all" in contenders and needed > 0.8 * memory:
+        _say(f"skipping sf-query-all: it would need about {needed / 2**30:.0f} GiB at {records:,} rows "
+             f"(every record as a dict, then a DataFrame); this machine has {memory / 2**30:.0f} GiB")
+        return [c for c in contenders if c != "sf-query-all"]
+    return contenders
+
+
 def code_version() -> str:
     """The commit the contenders ran (and whether the working tree differed from it)."""
     def git(*args: str) -> str:
@@ -386,6 +401,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"unknown contenders {unknown}; choose from "
                          f"{', '.join(ALL_CONTENDERS + PEER_CONTENDERS)}")
     contenders = installed_peers(contenders, args.peers_dir)
+    contenders = affordable(contenders, args.records)
     if not contenders:
         raise SystemExit("no contender left to run")
     python = args.python
