@@ -25,7 +25,9 @@ import tempfile
 import threading
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 _INDEX_CHUNK = 16 << 20
+_GZIP_THREADS = 2
 _TERMINAL = ("JobComplete", "Failed", "Aborted")
 
 
@@ -182,11 +185,9 @@ class BulkJobs:
     def _render(self, job: QueryJob) -> None:
         result_path = os.path.join(self._dir, f"{job.id}.csv")
         with open(result_path, "wb") as out:
-            rows = int(job.cursor.write_csv(out, delimiter=DELIMITERS[job.column_delimiter],
-                                            line_ending=LINE_ENDINGS[job.line_ending]))
-        bounds = index_rows(result_path)
-        if len(bounds) - 1 != rows:
-            raise RuntimeError(f"the result CSV has {len(bounds) - 1} rows but write_csv reported {rows}")
+            bounds = job.cursor.render_csv(out, delimiter=DELIMITERS[job.column_delimiter],
+                                           line_ending=LINE_ENDINGS[job.line_ending])
+        rows = len(bounds) - 1
         blocks = compress_blocks(result_path, bounds, self._server.config.bulk_gzip_block_records)
         with job.lock:
             job.result_path, job.bounds, job.records, job.gzip = result_path, bounds, rows, blocks
@@ -220,17 +221,28 @@ def gzip_member(data: bytes) -> bytes:
 
 
 def compress_blocks(path: str, bounds: npt.NDArray[np.int64], block: int) -> GzipBlocks:
-    """Compress the rows of `path` in blocks of `block` rows into `path`.gz, one member each."""
+    """Compress the rows of `path` in blocks of `block` rows into `path`.gz, one member each.
+
+    Two threads compress (zlib releases the GIL); blocks are read and written in order."""
     rows = len(bounds) - 1
     offsets = [0]
     with open(path, "rb") as source, open(f"{path}.gz", "wb") as out:
         header = gzip_member(source.read(int(bounds[0])))
-        for first in range(0, rows, block):
-            start, end = int(bounds[first]), int(bounds[min(first + block, rows)])
-            source.seek(start)
-            member = gzip_member(source.read(end - start))
-            out.write(member)
-            offsets.append(offsets[-1] + len(member))
+
+        def blocks() -> Iterator[bytes]:
+            for first in range(0, rows, block):
+                start, end = int(bounds[first]), int(bounds[min(first + block, rows)])
+                source.seek(start)
+                yield source.read(end - start)
+
+        with ThreadPoolExecutor(max_workers=_GZIP_THREADS, thread_name_prefix="bulk-gzip") as pool:
+            pending: deque[Future[bytes]] = deque()
+            for data in blocks():
+                pending.append(pool.submit(gzip_member, data))
+                if len(pending) > 2 * _GZIP_THREADS:
+                    offsets.append(offsets[-1] + out.write(pending.popleft().result()))
+            while pending:
+                offsets.append(offsets[-1] + out.write(pending.popleft().result()))
     return GzipBlocks(f"{path}.gz", block, header, np.array(offsets, dtype=np.int64))
 
 

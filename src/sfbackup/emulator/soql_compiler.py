@@ -420,8 +420,10 @@ class Compiler:
             order.append(
                 f"{self.column(r)}{text}{' DESC' if desc else ''}{' NULLS ' + nulls if nulls else ''}"
             )
+            plan.order_terms.append((f"{self.column(r)}{text}", desc, nulls))
         if not plan.is_aggregate and not q.is_count:
             order.append(f"{self.alias}0.rowid")
+            plan.order_terms.append((f"{self.alias}0.rowid", False, None))
         plan.order_sql = (" ORDER BY " + ", ".join(order)) if order else ""
         plan.from_sql = f" FROM {quote_ident(obj.name)} AS {self.alias}0" + "".join(
             " " + j for j in self.join_sql
@@ -566,6 +568,8 @@ class Compiler:
                 plan.csv_cols.append(col)
             else:
                 node.items.append((fd.name, "value", self.add(plan, col)))
+                if fd.type in ("double", "currency", "percent"):
+                    plan.csv_real_cols.add(len(plan.csv_cols))
                 plan.csv_cols.append(col)
 
     def aggregate_select(self, plan: Plan) -> None:
@@ -615,6 +619,7 @@ class Plan:
     rest_cols: list[str] = field(default_factory=list)
     csv_cols: list[str] = field(default_factory=list)
     csv_header: list[str] = field(default_factory=list)
+    csv_real_cols: set[int] = field(default_factory=set)  # indexes of csv_cols holding REAL values
     nodes: dict[tuple[str, ...], Node] = field(default_factory=dict)
     root: Node | None = None
     agg_items: list[tuple[str, str, int]] = field(default_factory=list)
@@ -623,6 +628,7 @@ class Plan:
     where_sql: str = ""
     group_sql: str = ""
     order_sql: str = ""
+    order_terms: list[tuple[str, bool, str | None]] = field(default_factory=list)  # (sql, desc, nulls)
     params: list[Any] = field(default_factory=list)
     limit: int | None = None
     offset: int = 0
