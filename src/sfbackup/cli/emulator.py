@@ -28,7 +28,9 @@ def register(subparsers: Any) -> None:
         description=__doc__,
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default 0: a free port)")
-    parser.add_argument("--records", type=int, default=None, help="org scale: number of Accounts")
+    parser.add_argument("--records", type=int, default=None,
+                        help="org scale: number of Accounts (Contacts, Opportunities, Leads, invoices and "
+                             "files scale with it up to 1M Accounts, then stay at that size)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the synthetic org's data")
     parser.add_argument("--db", default=None, metavar="PATH", help="SQLite file for the org (default: temp)")
     parser.add_argument("--job-latency", type=float, default=1.0, metavar="SECONDS",
