@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sfbackup.emulator import datagen
 from sfbackup.emulator import org as org_module
 from sfbackup.emulator.org import Cursor, EmulatedOrg, OrgConfig
 from sfbackup.emulator.routes_bulk import index_rows
@@ -176,3 +177,34 @@ def test_given_a_related_sort_key_and_limit_offset_when_paged_then_pages_equal_o
     got = [r for start in range(0, 70, 20) for r in sequential.rest_records(start, 20)]
     assert got == org.query(soql, include_deleted=False, api="rest").rest_records(0, 100)
     assert len(got) == 70
+
+
+def test_given_more_accounts_than_the_derived_cap_when_generated_then_only_accounts_keep_growing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(datagen, "DERIVED_CAP", 40)
+    capped = EmulatedOrg(OrgConfig(records=100, seed=4, large_file_bytes=100))
+    try:
+        counts = {row["name"]: row["count"] for row in capped.record_counts(None)}
+        every = {
+            name: capped.query(f"SELECT COUNT() FROM {name}", include_deleted=True, api="rest").total_size
+            for name in ("Account", "Contact", "Opportunity", "Lead", "Invoice__c", "Attachment")
+        }
+        assert every == {
+            "Account": 100,
+            "Contact": 80,
+            "Opportunity": 40,
+            "Lead": 40,
+            "Invoice__c": 40,
+            "Attachment": 4,
+        }
+        assert counts["Account"] < 100  # some are in the recycle bin, as ever
+        assert '"derived_cap": 40' in capped.config.data_key()
+        assert "derived_cap" not in OrgConfig(records=40).data_key()
+        picked = capped.query("SELECT AccountId FROM Contact", include_deleted=True, api="rest")
+        account_ids = {r["AccountId"] for r in picked.rest_records(0, 1000)}
+        ids = capped.query("SELECT Id FROM Account ORDER BY Id", include_deleted=True, api="rest")
+        later = {r["Id"] for r in ids.rest_records(40, 100)}
+        assert account_ids & later  # derived records still point at any Account, not just the first
+    finally:
+        capped.close()

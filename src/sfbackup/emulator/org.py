@@ -53,7 +53,8 @@ _ADDRESS_KEYS = {
 
 @dataclass
 class OrgConfig:
-    """What the emulated org holds. `records` Accounts; other objects derive from it."""
+    """What the emulated org holds. `records` Accounts; other objects derive from it, from at most
+    `datagen.DERIVED_CAP` (1M) Accounts: a 5M org has 5M Accounts and a 1M org's other objects."""
 
     records: int = 200
     seed: int = 1
@@ -65,6 +66,8 @@ class OrgConfig:
         """Identity of the generated data (what a reused database must match)."""
         data = asdict(self)
         del data["daily_api_limit"]
+        if self.records > datagen.DERIVED_CAP:  # smaller orgs are what they were before the cap
+            data["derived_cap"] = datagen.DERIVED_CAP
         return json.dumps({**data, "generator": _GENERATOR_VERSION}, sort_keys=True)
 
 
