@@ -59,18 +59,26 @@ def _chunk_suffix(chunk: str) -> str:
     return _SUFFIX[int(chunk.translate(_UPPER_BITS)[::-1], 2)]
 
 
+_PAIR_UPPER = [("A" <= pair[0] <= "Z") | ("A" <= pair[1] <= "Z") << 1 for pair in _PAIRS]
+
+
 def make_id(prefix: str, n: int) -> str:
     """The n-th 18-character id with key prefix `prefix` (ids sort in creation order)."""
-    if n < 3844**3:
-        high, low = divmod(n, 3844)
-        digits = "0000" + _PAIRS[high // 3844] + _PAIRS[high % 3844] + _PAIRS[low]
-    else:
-        digits = ""
-        while n:
-            n, r = divmod(n, 62)
-            digits = _BASE62[r] + digits
-        digits = digits.rjust(10, "0")
     head = prefix + "Dx"  # ids are prefix + "Dx" + 10 digits: exactly the three 5-character chunks
+    if n < 3844**3:
+        # digits "0000" + pairs a, b, c: the checksum bits come from the pairs' upper-case flags
+        high, c = divmod(n, 3844)
+        a, b = divmod(high, 3844)
+        upper_a = _PAIR_UPPER[a]
+        return (
+            f"{head}0000{_PAIRS[a]}{_PAIRS[b]}{_PAIRS[c]}{_chunk_suffix(head)}{_SUFFIX[(upper_a & 1) << 4]}"
+            f"{_SUFFIX[upper_a >> 1 | _PAIR_UPPER[b] << 1 | _PAIR_UPPER[c] << 3]}"
+        )
+    digits = ""
+    while n:
+        n, r = divmod(n, 62)
+        digits = _BASE62[r] + digits
+    digits = digits.rjust(10, "0")
     return head + digits + _chunk_suffix(head) + _chunk_suffix(digits[:5]) + _chunk_suffix(digits[5:])
 
 
@@ -99,7 +107,8 @@ def fmt_ts(ts: int) -> str:
 
 
 def fmt_date(ts: int) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(ts))
+    """`YYYY-MM-DD` of a Unix timestamp."""
+    return _day_text(ts // 86400)[:-1]
 
 
 TRICKY_TEXT = (
