@@ -5,6 +5,7 @@ two-halves render, and keyset REST paging (the same pages as OFFSET paging)."""
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from sfbackup.emulator import datagen
 from sfbackup.emulator import org as org_module
 from sfbackup.emulator.org import Cursor, EmulatedOrg, OrgConfig
-from sfbackup.emulator.routes_bulk import index_rows
+from sfbackup.emulator.routes_bulk import BlockCompressor, compress_blocks, index_rows
 
 AWKWARD_REALS = [
     1e15,
@@ -208,3 +209,27 @@ def test_given_more_accounts_than_the_derived_cap_when_generated_then_only_accou
         assert account_ids & later  # derived records still point at any Account, not just the first
     finally:
         capped.close()
+
+
+@pytest.mark.parametrize("split_rows", [10, 10**9])
+def test_given_rows_compressed_while_rendered_when_members_are_read_then_each_holds_its_block_of_rows(
+    org: EmulatedOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split_rows: int
+) -> None:
+    monkeypatch.setattr(org_module, "_SPLIT_ROWS", split_rows)
+    soql = f"SELECT {', '.join(all_fields(org, 'Invoice__c'))} FROM Invoice__c"
+    path = tmp_path / "result.csv"
+    compressor = BlockCompressor(str(tmp_path / "result.csv.gz"), 7)
+    with open(path, "wb") as out:
+        bounds = org.query(soql, include_deleted=True, api="bulk").render_csv(out, on_rows=compressor.feed)
+    data = path.read_bytes()
+    blocks = compressor.finish(data[: int(bounds[0])])
+    packed = (tmp_path / "result.csv.gz").read_bytes()
+    rows = len(bounds) - 1
+    assert len(blocks.offsets) - 1 == -(-rows // 7) and int(blocks.offsets[-1]) == len(packed)
+    for k in range(len(blocks.offsets) - 1):
+        member = packed[int(blocks.offsets[k]) : int(blocks.offsets[k + 1])]
+        first, last = k * 7, min(k * 7 + 7, rows)
+        assert gzip.decompress(member) == data[int(bounds[first]) : int(bounds[last])]
+    assert gzip.decompress(blocks.header) == data[: int(bounds[0])]
+    again = compress_blocks(str(path), bounds, 7)  # the same blocks from the finished file
+    assert np.array_equal(again.offsets, blocks.offsets)

@@ -267,9 +267,15 @@ class Cursor:
         return len(self.render_csv(out, delimiter=delimiter, line_ending=line_ending)) - 1
 
     def render_csv(
-        self, out: BinaryIO, *, delimiter: str = ",", line_ending: str = "\n"
+        self,
+        out: BinaryIO,
+        *,
+        delimiter: str = ",",
+        line_ending: str = "\n",
+        on_rows: Callable[[bytes, npt.NDArray[np.int64]], None] | None = None,
     ) -> npt.NDArray[np.int64]:
         """`write_csv`, returning the byte offset where each row ends: [header end, row 1 end, ...].
+        `on_rows(data, ends)` sees the rows after the header as they are written, in file order.
 
         SQLite formats each row in C (`printf`) with every value between 0xFF bytes, which valid
         UTF-8 text never contains; quote doubling and the 0xFF -> quote swap then run on whole
@@ -291,19 +297,25 @@ class Cursor:
         formats = _printf_formats(field_format + line_ending.encode("utf-8"), len(p.csv_cols))
         split = self._split_rowid()
         if split is None:
-            ends += self._write_lines(out, sql, [*formats, *p.params], len(header))
+            ends += self._write_lines(out, sql, [*formats, *p.params], len(header), on_rows)
             return np.concatenate(ends)
         # Two halves by rowid, rendered at once on two connections (SQLite runs without the GIL).
         where = (p.where_sql + " AND " if p.where_sql else " WHERE ") + "t0.rowid BETWEEN ? AND ?"
         sql = f"SELECT {_csv_line_sql(p.csv_cols, p.csv_real_cols)}{p.from_sql}{where}{p.order_sql}"
         low, middle, high = split
         with tempfile.TemporaryFile() as tail, ThreadPoolExecutor(1) as pool:
-            tail_ends = pool.submit(self._write_lines, tail, sql, [*formats, *p.params, middle + 1, high], 0)
-            ends += self._write_lines(out, sql, [*formats, *p.params, low, middle], len(header))
+            tail_params = [*formats, *p.params, middle + 1, high]
+            tail_ends = pool.submit(self._write_lines, tail, sql, tail_params, 0, None)
+            ends += self._write_lines(out, sql, [*formats, *p.params, low, middle], len(header), on_rows)
             position = int(ends[-1][-1])
-            ends += [position + e for e in tail_ends.result()]
+            tail_batches = tail_ends.result()  # before touching the file the other thread writes
             tail.seek(0)
-            shutil.copyfileobj(tail, out, 1 << 22)
+            for batch_ends in tail_batches:
+                data = tail.read(int(batch_ends[-1]) - int(tail.tell()))
+                out.write(data)
+                ends.append(position + batch_ends)
+                if on_rows is not None:
+                    on_rows(data, ends[-1])
         return np.concatenate(ends)
 
     def _split_rowid(self) -> tuple[int, int, int] | None:
@@ -320,7 +332,12 @@ class Cursor:
         return None if low is None else (int(low), (int(low) + int(high)) // 2, int(high))
 
     def _write_lines(
-        self, out: BinaryIO, sql: str, params: list[Any], position: int
+        self,
+        out: BinaryIO,
+        sql: str,
+        params: list[Any],
+        position: int,
+        on_rows: Callable[[bytes, npt.NDArray[np.int64]], None] | None,
     ) -> list[npt.NDArray[np.int64]]:
         """Write the CSV lines `sql` selects; returns the end offset of each line, from `position`."""
         ends = []
@@ -334,7 +351,10 @@ class Cursor:
             sizes = np.diff(np.append(starts, len(raw))) + quotes
             ends.append(position + np.cumsum(sizes))
             position = int(ends[-1][-1])
-            out.write(raw.replace(b'"', b'""').replace(b"\xff", b'"'))
+            data = raw.replace(b'"', b'""').replace(b"\xff", b'"')
+            out.write(data)
+            if on_rows is not None:
+                on_rows(data, ends[-1])
         return ends
 
 

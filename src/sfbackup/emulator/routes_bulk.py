@@ -26,7 +26,6 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -184,11 +183,19 @@ class BulkJobs:
 
     def _render(self, job: QueryJob) -> None:
         result_path = os.path.join(self._dir, f"{job.id}.csv")
-        with open(result_path, "wb") as out:
-            bounds = job.cursor.render_csv(out, delimiter=DELIMITERS[job.column_delimiter],
-                                           line_ending=LINE_ENDINGS[job.line_ending])
+        compressor = BlockCompressor(f"{result_path}.gz", self._server.config.bulk_gzip_block_records)
+        try:
+            with open(result_path, "wb") as out:
+                bounds = job.cursor.render_csv(out, delimiter=DELIMITERS[job.column_delimiter],
+                                               line_ending=LINE_ENDINGS[job.line_ending],
+                                               on_rows=compressor.feed)
+            with open(result_path, "rb") as source:
+                header = source.read(int(bounds[0]))
+        except BaseException:
+            compressor.abandon()
+            raise
+        blocks = compressor.finish(header)
         rows = len(bounds) - 1
-        blocks = compress_blocks(result_path, bounds, self._server.config.bulk_gzip_block_records)
         with job.lock:
             job.result_path, job.bounds, job.records, job.gzip = result_path, bounds, rows, blocks
         with self._lock:
@@ -214,36 +221,74 @@ class BulkJobs:
         return self._server.org.now()
 
 
-def gzip_member(data: bytes) -> bytes:
+def gzip_member(data: bytes | bytearray) -> bytes:
     """One complete gzip member (level 1: fast, as a busy server would choose)."""
     compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
     return compressor.compress(data) + compressor.flush()
 
 
+class BlockCompressor:
+    """Gzip members of `block` rows each, compressed on two threads while the rows are still being
+    written (zlib and SQLite both run without the GIL), stored in order in `path`."""
+
+    def __init__(self, path: str, block: int) -> None:
+        self.path, self.block = path, block
+        self._out = open(path, "wb")  # noqa: SIM115 - closed by finish()
+        self._pool = ThreadPoolExecutor(max_workers=_GZIP_THREADS, thread_name_prefix="bulk-gzip")
+        self._pending: deque[Future[bytes]] = deque()
+        self._offsets = [0]
+        self._buffer = bytearray()
+        self._rows = 0  # rows in `_buffer`
+
+    def feed(self, data: bytes, ends: npt.NDArray[np.int64]) -> None:
+        """The next rows: their bytes and the file offset where each ends."""
+        base = int(ends[-1]) - len(data)  # file offset of data[0]
+        used_bytes = used_rows = 0
+        while len(ends) - used_rows >= self.block - self._rows:
+            used_rows += self.block - self._rows
+            cut = int(ends[used_rows - 1]) - base
+            self._buffer += data[used_bytes:cut]
+            used_bytes = cut
+            self._submit()
+        self._buffer += data[used_bytes:]
+        self._rows += len(ends) - used_rows
+
+    def _submit(self) -> None:
+        self._pending.append(self._pool.submit(gzip_member, self._buffer))
+        self._buffer, self._rows = bytearray(), 0
+        while len(self._pending) > 2 * _GZIP_THREADS:
+            self._write_oldest()
+
+    def _write_oldest(self) -> None:
+        self._offsets.append(self._offsets[-1] + self._out.write(self._pending.popleft().result()))
+
+    def abandon(self) -> None:
+        """Stop without finishing (the rendering failed)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._out.close()
+
+    def finish(self, header: bytes) -> GzipBlocks:
+        """Compress what is left; the file is complete and closed."""
+        try:
+            if self._rows:
+                self._submit()
+            while self._pending:
+                self._write_oldest()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._out.close()
+        return GzipBlocks(self.path, self.block, gzip_member(header), np.array(self._offsets, dtype=np.int64))
+
+
 def compress_blocks(path: str, bounds: npt.NDArray[np.int64], block: int) -> GzipBlocks:
-    """Compress the rows of `path` in blocks of `block` rows into `path`.gz, one member each.
-
-    Two threads compress (zlib releases the GIL); blocks are read and written in order."""
-    rows = len(bounds) - 1
-    offsets = [0]
-    with open(path, "rb") as source, open(f"{path}.gz", "wb") as out:
-        header = gzip_member(source.read(int(bounds[0])))
-
-        def blocks() -> Iterator[bytes]:
-            for first in range(0, rows, block):
-                start, end = int(bounds[first]), int(bounds[min(first + block, rows)])
-                source.seek(start)
-                yield source.read(end - start)
-
-        with ThreadPoolExecutor(max_workers=_GZIP_THREADS, thread_name_prefix="bulk-gzip") as pool:
-            pending: deque[Future[bytes]] = deque()
-            for data in blocks():
-                pending.append(pool.submit(gzip_member, data))
-                if len(pending) > 2 * _GZIP_THREADS:
-                    offsets.append(offsets[-1] + out.write(pending.popleft().result()))
-            while pending:
-                offsets.append(offsets[-1] + out.write(pending.popleft().result()))
-    return GzipBlocks(f"{path}.gz", block, header, np.array(offsets, dtype=np.int64))
+    """Compress the rows of a finished result file `path` in blocks of `block` rows into `path`.gz."""
+    compressor = BlockCompressor(f"{path}.gz", block)
+    with open(path, "rb") as source:
+        header = source.read(int(bounds[0]))
+        for first in range(1, len(bounds), block):
+            ends = bounds[first : first + block]
+            compressor.feed(source.read(int(ends[-1]) - source.tell()), ends)
+    return compressor.finish(header)
 
 
 def _gzip_page(job_path: str, bounds: npt.NDArray[np.int64], blocks: GzipBlocks, start: int,
