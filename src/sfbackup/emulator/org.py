@@ -35,6 +35,7 @@ import numpy.typing as npt
 from sfbackup.emulator import datagen
 from sfbackup.emulator.catalog import CASCADE_DELETE, ObjectDef, build_catalog
 from sfbackup.emulator.soql import Node, OrgError, Plan, compile_query, parse, parse_datetime, sql_datetime
+from sfbackup.emulator.sql_render import after_sql, csv_line_sql, printf_formats, real_text
 
 __all__ = ["Blob", "Cursor", "EmulatedOrg", "OrgConfig", "OrgCredentials", "OrgError"]
 
@@ -143,9 +144,8 @@ class Cursor:
         self.is_selective: bool = plan.is_selective
         self.fields: list[str] = plan.fields
         self._agg_rows: list[dict[str, Any]] | None = None
-        self._resume: tuple[int, tuple[Any, ...]] | None = (
-            None  # (next offset, last sort key) of a sequential read
-        )
+        # (next offset, last row's sort key) of a sequential read
+        self._resume: tuple[int, tuple[Any, ...]] | None = None
         self._subplans: dict[int, tuple[Plan, str]] = {}  # child subquery -> compiled plan and SQL
         if plan.is_aggregate:
             self._agg_rows = self._aggregate()
@@ -192,7 +192,7 @@ class Cursor:
         if resume is not None and resume[0] == offset and len(keys) == len(resume[1]):
             # The next page of a sequential read: continue after the last row's sort key (keyset
             # paging, so page k costs the same as page 1) instead of skipping `offset` rows.
-            after, after_params = _after_sql(p.order_terms, resume[1])
+            after, after_params = after_sql(p.order_terms, resume[1])
             where = (p.where_sql + " AND " if p.where_sql else " WHERE ") + after
             sql = f"SELECT {columns}{p.from_sql}{where}{p.order_sql} LIMIT ?"
             params = [*p.params, *after_params, count]
@@ -290,18 +290,18 @@ class Cursor:
         ends = [np.array([len(header)], dtype=np.int64)]
         if self.is_count or self._agg_rows is not None or not p.csv_cols:
             return ends[0]
-        sql = f"SELECT {_csv_line_sql(p.csv_cols, p.csv_real_cols)}{p.from_sql}{p.where_sql}{p.order_sql}"
+        sql = f"SELECT {csv_line_sql(p.csv_cols, p.csv_real_cols)}{p.from_sql}{p.where_sql}{p.order_sql}"
         if p.limit is not None or p.offset:
             sql += f" LIMIT {p.limit if p.limit is not None else -1} OFFSET {p.offset}"
         field_format = delimiter.encode("utf-8").join([b"\xff%s\xff"] * len(p.csv_cols))
-        formats = _printf_formats(field_format + line_ending.encode("utf-8"), len(p.csv_cols))
+        formats = printf_formats(field_format + line_ending.encode("utf-8"), len(p.csv_cols))
         split = self._split_rowid()
         if split is None:
             ends += self._write_lines(out, sql, [*formats, *p.params], len(header), on_rows)
             return np.concatenate(ends)
         # Two halves by rowid, rendered at once on two connections (SQLite runs without the GIL).
         where = (p.where_sql + " AND " if p.where_sql else " WHERE ") + "t0.rowid BETWEEN ? AND ?"
-        sql = f"SELECT {_csv_line_sql(p.csv_cols, p.csv_real_cols)}{p.from_sql}{where}{p.order_sql}"
+        sql = f"SELECT {csv_line_sql(p.csv_cols, p.csv_real_cols)}{p.from_sql}{where}{p.order_sql}"
         low, middle, high = split
         with tempfile.TemporaryFile() as tail, ThreadPoolExecutor(1) as pool:
             tail_params = [*formats, *p.params, middle + 1, high]
@@ -358,80 +358,7 @@ class Cursor:
         return ends
 
 
-_SPLIT_ROWS = 50_000
-
-
-def _after_sql(terms: list[tuple[str, bool, str | None]], last: tuple[Any, ...]) -> tuple[str, list[Any]]:
-    """SQL (and its parameters) true for the rows sorting after sort key `last` under ORDER BY `terms`.
-
-    Row r follows `last` when, for some i, r's first i-1 keys equal last's and its i-th sorts after.
-    NULLs sort where SQLite puts them: first ascending, last descending, unless NULLS FIRST/LAST."""
-    ors: list[str] = []
-    params: list[Any] = []
-    equal: list[str] = []
-    equal_params: list[Any] = []
-    for (expr, desc, nulls), value in zip(terms, last, strict=True):
-        nulls_first = nulls == "FIRST" if nulls else not desc
-        if value is None:
-            after = f"{expr} IS NOT NULL" if nulls_first else None  # nothing sorts after a last NULL
-            after_params: list[Any] = []
-        else:
-            after = f"{expr} {'<' if desc else '>'} ?"
-            after = after if nulls_first else f"({after} OR {expr} IS NULL)"
-            after_params = [value]
-        if after is not None:
-            ors.append(" AND ".join([*equal, after]))
-            params += [*equal_params, *after_params]
-        equal.append(f"{expr} IS ?")
-        equal_params.append(value)
-    clause = "(" + " OR ".join(ors or ["0"]) + ")"
-    expr, desc, nulls = terms[0]
-    if last[0] is not None and (nulls == "FIRST" if nulls else not desc):
-        # A plain range on the first key lets SQLite start from its index instead of scanning.
-        clause = f"{expr} {'<=' if desc else '>='} ? AND {clause}"
-        params.insert(0, last[0])
-    return clause, params
-
-
-_PRINTF_ARGS = 100  # below SQLite's default limit of 127 arguments per function call
-
-
-def _csv_line_sql(columns: list[str], real_columns: set[int]) -> str:
-    """SQL for one CSV line as a BLOB: `printf` calls (one per 100 columns) over the column texts."""
-    values = [_real_text_sql(col) if i in real_columns else col for i, col in enumerate(columns)]
-    calls = [
-        f"printf(CAST(? AS TEXT), {', '.join(values[i : i + _PRINTF_ARGS])})"
-        for i in range(0, len(values), _PRINTF_ARGS)
-    ]
-    return f"CAST({' || '.join(calls)} AS BLOB)"
-
-
-def _printf_formats(line_format: bytes, columns: int) -> list[bytes]:
-    """The format strings `_csv_line_sql` binds: `line_format` cut after every 100th value."""
-    formats, rest = [], line_format
-    for _ in range(0, columns - _PRINTF_ARGS, _PRINTF_ARGS):
-        cut = 0
-        for _ in range(_PRINTF_ARGS):
-            cut = rest.index(b"%s", cut) + 2
-        cut = rest.index(b"\xff", cut) + 1  # the closing 0xFF of the 100th value
-        formats.append(rest[:cut])
-        rest = rest[cut:]
-    return [*formats, rest]
-
-
-def _real_text_sql(col: str) -> str:
-    """SQL giving Python's `repr` of a REAL: SQLite's own text when it is the same, else `sfb_real`.
-
-    SQLite writes 15 significant digits; that equals the shortest round-trip form (Python's) when it
-    reads back as the same double and the number is between 1e-4 and 1e15 (no exponent either side)."""
-    return (
-        f"CASE WHEN {col} IS NULL THEN NULL WHEN abs({col}) >= 1e-4 AND abs({col}) < 1e15 "
-        f"AND CAST(CAST({col} AS TEXT) AS REAL) = {col} THEN CAST({col} AS TEXT) ELSE sfb_real({col}) END"
-    )
-
-
-def _real_text(value: Any) -> str | None:
-    return None if value is None else repr(value) if isinstance(value, float) else str(value)
+_SPLIT_ROWS = 50_000  # results this big render in two halves at once
 
 
 class _Connection(sqlite3.Connection):
@@ -492,7 +419,7 @@ class EmulatedOrg:
         )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.create_function("sfb_real", 1, _real_text, deterministic=True)
+        conn.create_function("sfb_real", 1, real_text, deterministic=True)
         with self._lock:
             self._connections.append(conn)
         return conn
