@@ -19,7 +19,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from sfbackup.arrow_types import csv_column_type, csv_parse_options, csv_read_options, time_from_text
+from sfbackup.arrow_types import (
+    SF_TYPE_KEY,
+    csv_column_type,
+    csv_parse_options,
+    csv_read_options,
+    time_from_text,
+)
 from sfbackup.errors import StorageError
 from sfbackup.repository.atomic import AtomicFile, storage_error
 from sfbackup.repository.manifest import PartInfo
@@ -30,6 +36,19 @@ CSV_LINE_END = "\r\n"  # RFC 4180
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 Batch: TypeAlias = "pa.RecordBatch | pa.Table"
+
+#: Salesforce types whose values repeat (picklists, lookups, flags): only these are dictionary
+#: encoded. Ids, names and free text are mostly unique, where building a dictionary only to fall
+#: back to plain encoding cost about a third of the Parquet write time and made files larger.
+DICTIONARY_SF_TYPES = frozenset({"picklist", "multipicklist", "combobox", "reference", "boolean"})
+
+
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """The columns of `schema` worth dictionary encoding (by their Salesforce type)."""
+    return [
+        fld.name for fld in schema
+        if (fld.metadata or {}).get(SF_TYPE_KEY, b"").decode() in DICTIONARY_SF_TYPES
+    ]  # fmt: skip
 
 
 class PartWriter(Protocol):
@@ -121,6 +140,7 @@ class ParquetPartWriter(_AtomicPart):
                 compression=compression,
                 store_schema=True,
                 write_statistics=True,
+                use_dictionary=dictionary_columns(schema),
             )
         except BaseException:
             self._file.abort()

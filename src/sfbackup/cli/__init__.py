@@ -74,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = words[0] if words else None
     known = command in COMMAND_MODULES or command in _MODULE_OF_COMMAND
     parser = build_parser(command if known else None)
+    _release_freed_memory_at_once()
     args = parser.parse_args(words)
     handler = getattr(args, "handler", None)
     if handler is None:
@@ -98,6 +99,17 @@ def _prefer_jemalloc() -> None:
     """
     if sys.platform == "linux" and "pyarrow" not in sys.modules:
         os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+
+
+def _release_freed_memory_at_once() -> None:
+    """Have jemalloc return freed pages to the OS right away (its default waits a second).
+
+    Page buffers are freed every few milliseconds; waiting lets several pages' worth pile up:
+    about 15 MB of peak memory for a Bulk export, for a little system CPU.
+    """
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None and pyarrow.default_memory_pool().backend_name == "jemalloc":
+        pyarrow.jemalloc_set_decay_ms(0)
 
 
 def _print_error(exc: SfbackupError, *, as_json: bool) -> None:
