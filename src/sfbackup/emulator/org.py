@@ -328,7 +328,8 @@ class Cursor:
             or p.order_sql != " ORDER BY t0.rowid"
         ):
             return None
-        low, high = self._org._fetchone(f"SELECT MIN(t0.rowid), MAX(t0.rowid){p.from_sql}", [])
+        # the base table alone: both ends come straight from its b-tree, whatever the query joins
+        low, high = self._org._fetchone(f'SELECT MIN(rowid), MAX(rowid) FROM "{p.obj.name}"', [])
         return None if low is None else (int(low), (int(low) + int(high)) // 2, int(high))
 
     def _write_lines(
