@@ -351,8 +351,8 @@ def _text_to(values: pa.ChunkedArray | pa.Array, data_type: pa.DataType) -> Any:
 def time_from_text(values: pa.ChunkedArray | pa.Array) -> Any:
     """`13:30:00.000Z` (REST, Bulk) or `13:30:00.000` -> time32[ms]. Salesforce times carry no
     date and no real zone; the trailing `Z` is dropped."""
-    bare = pc.replace_substring_regex(values, pattern="Z$", replacement="")
-    stamped = pc.binary_join_element_wise("1970-01-01T", bare, "")
+    # One regex, no Python scalars (converting those makes pyarrow import pandas, ~30 MB).
+    stamped = pc.replace_substring_regex(values, pattern=r"^(.*?)Z?$", replacement=r"1970-01-01T\1")
     return pc.cast(pc.cast(stamped, pa.timestamp("ms")), TIME_TYPE)
 
 

@@ -37,10 +37,10 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 Batch: TypeAlias = "pa.RecordBatch | pa.Table"
 
-#: Salesforce types whose values repeat (picklists, lookups, flags): only these are dictionary
+#: Salesforce types whose values repeat (picklists, lookups): only these are dictionary
 #: encoded. Ids, names and free text are mostly unique, where building a dictionary only to fall
 #: back to plain encoding cost about a third of the Parquet write time and made files larger.
-DICTIONARY_SF_TYPES = frozenset({"picklist", "multipicklist", "combobox", "reference", "boolean"})
+DICTIONARY_SF_TYPES = frozenset({"picklist", "multipicklist", "combobox", "reference"})
 
 
 def dictionary_columns(schema: pa.Schema) -> list[str]:

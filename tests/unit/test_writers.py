@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,7 +17,13 @@ from hypothesis import strategies as st
 from sfbackup.arrow_types import arrow_schema, batch_from_bulk_csv, batch_from_rest_records
 from sfbackup.repository.manifest import PartInfo
 from sfbackup.schema import FieldSpec
-from sfbackup.writers import CsvPartWriter, ParquetPartWriter, open_part_writer, read_part
+from sfbackup.writers import (
+    DICTIONARY_SF_TYPES,
+    CsvPartWriter,
+    ParquetPartWriter,
+    open_part_writer,
+    read_part,
+)
 from tests import cases
 
 SCHEMA = arrow_schema(cases.EXPORTED_FIELDS, object_name=cases.OBJECT_NAME)
@@ -195,3 +203,36 @@ def test_given_a_parquet_part_then_the_salesforce_types_are_in_the_file_schema(t
     stored = pq.read_schema(tmp_path / info.path)
     assert stored.field("Amount__c").metadata == {b"sf_type": b"currency"}
     assert stored.field("When__c").type == pa.timestamp("ms", tz="UTC")
+
+
+def test_given_a_parquet_part_then_only_repeating_salesforce_types_are_dictionary_encoded(tmp_path: Path) -> None:
+    writer = ParquetPartWriter(_part(tmp_path, "parquet"), SCHEMA, root=tmp_path)
+    writer.write(_batch())
+    info = writer.close()
+    metadata = pq.ParquetFile(tmp_path / info.path).metadata.row_group(0)
+    sf_types = {f.name: (f.metadata or {}).get(b"sf_type", b"").decode() for f in SCHEMA}
+    for index in range(metadata.num_columns):
+        column = metadata.column(index)
+        dictionary = column.dictionary_page_offset is not None
+        assert dictionary == (sf_types[column.path_in_schema] in DICTIONARY_SF_TYPES), column.path_in_schema
+
+
+def test_given_a_bulk_page_when_typed_and_written_then_pandas_is_never_imported(tmp_path: Path) -> None:
+    # pyarrow imports pandas (about 30 MB) for pa.scalar/pa.array of Python values; the Bulk path
+    # must not need either.
+    script = f"""
+import io, sys
+from sfbackup.arrow_types import arrow_schema, batches_from_bulk_csv, count_deleted
+from sfbackup.writers import ParquetPartWriter
+from tests import cases
+schema = arrow_schema(cases.EXPORTED_FIELDS, object_name=cases.OBJECT_NAME)
+writer = ParquetPartWriter({str(tmp_path / "p.parquet")!r}, schema)
+for batch in batches_from_bulk_csv(io.BytesIO(cases.bulk_csv([cases.CSV_VALUES] * 3)), schema):
+    count_deleted(batch)
+    writer.write(batch)
+writer.close()
+print("pandas" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == "False"
