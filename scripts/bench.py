@@ -393,6 +393,7 @@ def machine() -> str:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    code = code_version()  # at the start: commits landing during a long run must not relabel it
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     if args.peers:
         contenders += [name for name in PEER_CONTENDERS if name not in contenders]
@@ -449,7 +450,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(scratch, ignore_errors=True)
     report: dict[str, Any] = {
         "machine": machine(),
-        "code": code_version(),
+        "code": code,
         "settings": {"records": args.records, "rounds": args.rounds, "job_latency": args.job_latency,
                      "seed": args.seed, "flat_ref_records": flat_ref},
         "scales": scales,

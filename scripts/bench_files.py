@@ -446,6 +446,7 @@ def phase_lines(measurements: list[Measurement], contenders: list[str]) -> list[
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    code = code_version()  # at the start: commits landing during a long run must not relabel it
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     unknown = sorted(set(contenders) - set(ALL_CONTENDERS) - {FLAT_REF})
     if unknown:
@@ -479,7 +480,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(scratch, ignore_errors=True)
     report: dict[str, Any] = {
         "machine": machine(),
-        "code": code_version(),
+        "code": code,
         "settings": {"records": args.records, "rounds": args.rounds,
                      "large_file_bytes": args.large_file_bytes, "job_latency": args.job_latency,
                      "seed": args.seed,
