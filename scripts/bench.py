@@ -120,18 +120,24 @@ class Measurement:
 
 def start_emulator(python: str, records: int, args: argparse.Namespace, log: TextIO) -> Emulator:
     """`sfbackup emulator` on a free port, with the org from (or saved to) --db-dir."""
-    db_dir = Path(args.db_dir)
-    db_dir.mkdir(parents=True, exist_ok=True)
-    db_path = db_dir / f"org-{records}-seed{args.seed}.db"
+    db_path = Path(args.db_dir) / f"org-{records}-seed{args.seed}.db"
+    return launch_emulator(python, records, db_path, ["--job-latency", str(args.job_latency)], args.seed,
+                           log, label=f"{records} Accounts")
+
+
+def launch_emulator(python: str, records: int, db_path: Path, extra: list[str], seed: int, log: TextIO,
+                    *, label: str) -> Emulator:
+    """Start `sfbackup emulator` (this checkout's code) on a free port; the org is kept in db_path."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     command = [
         python, "-m", "sfbackup", "emulator", "--port", "0", "--records", str(records),
-        "--seed", str(args.seed), "--db", str(db_path), "--job-latency", str(args.job_latency),
+        "--seed", str(seed), "--db", str(db_path), *extra,
         "--session-ttl", "604800", "--daily-api-limit", "100000000",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SF_", "SFBACKUP_"))}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT / "src"), env.get("PYTHONPATH")) if p)
     fresh = "reusing" if db_path.exists() else "generating (once; kept for the next run)"
-    _say(f"emulator: {records} Accounts, {fresh} {db_path}")
+    _say(f"emulator: {label}, {fresh} {db_path}")
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     assert process.stdout is not None
@@ -172,42 +178,68 @@ def installed_peers(contenders: list[str], peers_dir: str) -> list[str]:
     return kept
 
 
-def measure(python: str, contender: str, emulator: Emulator, round_number: int, scratch: Path,
-            log: TextIO, peers_dir: str | None = None) -> Measurement:
-    """Run one contender in its own process; wall clock around it, CPU and peak RSS from wait4."""
-    out = Path(tempfile.mkdtemp(prefix=f"{contender.replace('@', '-')}-", dir=scratch))
+@dataclass
+class Finished:
+    """One measured process: how it ended, what it cost, its JSON stdout lines, what it wrote."""
+
+    exit_code: int
+    wall: float
+    cpu: float
+    peak_rss_mb: float
+    lines: list[str]
+    output_bytes: int
+    spawned_at: float
+
+
+def run_measured(command: list[str], env: dict[str, str], out: Path, log: TextIO) -> Finished:
+    """Run `command` writing into `out` (removed after); wall clock around it, CPU and RSS from wait4."""
     stdout_path = out.parent / f"{out.name}.stdout"
     try:
         with open(stdout_path, "w+") as stdout:
             spawned_at = time.time()
             started = time.perf_counter()
-            process = subprocess.Popen(contender_command(python, contender, emulator, out, peers_dir),
-                                       stdout=stdout, stderr=log, env=emulator.env())
+            process = subprocess.Popen(command, stdout=stdout, stderr=log, env=env)
             _, status, usage = os.wait4(process.pid, 0)
             wall = time.perf_counter() - started
-            process.returncode = os.waitstatus_to_exitcode(status)
             stdout.seek(0)
             lines = [line for line in stdout.read().splitlines() if line.startswith("{")]
-        result = json.loads(lines[-1]) if lines else {}
         output_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     finally:
         shutil.rmtree(out, ignore_errors=True)
         stdout_path.unlink(missing_ok=True)
-    if process.returncode != 0:
-        log.write(f"bench: {contender} round {round_number} exited {process.returncode}\n")
-        log.flush()
-    return Measurement(
-        contender=contender,
-        round=round_number,
-        exit_code=process.returncode,
+    return Finished(
+        exit_code=os.waitstatus_to_exitcode(status),
         wall=wall,
         cpu=usage.ru_utime + usage.ru_stime,
         peak_rss_mb=usage.ru_maxrss / 1024,  # Linux reports kilobytes
+        lines=lines,
+        output_bytes=output_bytes,
+        spawned_at=spawned_at,
+    )
+
+
+def measure(python: str, contender: str, emulator: Emulator, round_number: int, scratch: Path,
+            log: TextIO, peers_dir: str | None = None) -> Measurement:
+    """Run one contender in its own process and measure it."""
+    out = Path(tempfile.mkdtemp(prefix=f"{contender.replace('@', '-')}-", dir=scratch))
+    command = contender_command(python, contender, emulator, out, peers_dir)
+    done = run_measured(command, emulator.env(), out, log)
+    if done.exit_code != 0:
+        log.write(f"bench: {contender} round {round_number} exited {done.exit_code}\n")
+        log.flush()
+    result = json.loads(done.lines[-1]) if done.lines else {}
+    return Measurement(
+        contender=contender,
+        round=round_number,
+        exit_code=done.exit_code,
+        wall=done.wall,
+        cpu=done.cpu,
+        peak_rss_mb=done.peak_rss_mb,
         rows=result.get("rows"),
         csv_bytes=result.get("csv_bytes"),
-        output_bytes=output_bytes,
+        output_bytes=done.output_bytes,
         phases=result["seconds"] if isinstance(result.get("seconds"), dict)
-        else _ours_phases(lines, spawned_at, spawned_at + wall),
+        else _ours_phases(done.lines, done.spawned_at, done.spawned_at + done.wall),
     )
 
 

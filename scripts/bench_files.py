@@ -39,7 +39,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +49,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import Emulator, code_version, machine  # scripts/ is not a package: found via sys.path
+from bench import Emulator, code_version, launch_emulator, machine, run_measured  # scripts/ is not a package
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALL_CONTENDERS = ("ours", "concurrent", "sf-get-base64")
@@ -205,29 +204,10 @@ class OrgFiles:
 
 def start_emulator(python: str, large_file_bytes: int, args: argparse.Namespace, log: TextIO) -> Emulator:
     """`sfbackup emulator` on a free port, with the org from (or saved to) --db-dir."""
-    db_dir = Path(args.db_dir)
-    db_dir.mkdir(parents=True, exist_ok=True)
-    db_path = db_dir / f"files-{args.records}-large{large_file_bytes}-seed{args.seed}.db"
-    command = [
-        python, "-m", "sfbackup", "emulator", "--port", "0", "--records", str(args.records),
-        "--seed", str(args.seed), "--db", str(db_path), "--job-latency", str(args.job_latency),
-        "--large-file-bytes", str(large_file_bytes), "--session-ttl", "604800",
-        "--daily-api-limit", "100000000",
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SF_", "SFBACKUP_"))}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT / "src"), env.get("PYTHONPATH")) if p)
-    fresh = "reusing" if db_path.exists() else "generating (once; kept for the next run)"
-    _say(f"emulator: {args.records} Accounts, large bodies {large_file_bytes:,} B, {fresh} {db_path}")
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        process.wait()
-        raise SystemExit(f"the emulator exited ({process.returncode}) before it started; see {log.name}")
-    emulator = Emulator(args.records, process, json.loads(line), time.perf_counter() - started)
-    _say(f"emulator: ready in {emulator.started_seconds:.1f} s")
-    return emulator
+    db_path = Path(args.db_dir) / f"files-{args.records}-large{large_file_bytes}-seed{args.seed}.db"
+    extra = ["--job-latency", str(args.job_latency), "--large-file-bytes", str(large_file_bytes)]
+    return launch_emulator(python, args.records, db_path, extra, args.seed, log,
+                           label=f"{args.records} Accounts, large bodies {large_file_bytes:,} B")
 
 
 def org_files(emulator: Emulator) -> OrgFiles:
@@ -259,42 +239,27 @@ def contender_command(python: str, contender: str, emulator: Emulator, out: Path
 
 def measure(python: str, contender: str, emulator: Emulator, round_number: int, scratch: Path,
             log: TextIO) -> Measurement:
-    """Run one contender in its own process; wall clock around it, CPU and peak RSS from wait4."""
+    """Run one contender in its own process and measure it."""
     out = Path(tempfile.mkdtemp(prefix=f"{contender.replace('@', '-')}-", dir=scratch))
-    stdout_path = out.parent / f"{out.name}.stdout"
-    try:
-        with open(stdout_path, "w+") as stdout:
-            spawned_at = time.time()
-            started = time.perf_counter()
-            process = subprocess.Popen(contender_command(python, contender, emulator, out),
-                                       stdout=stdout, stderr=log, env=emulator.env())
-            _, status, usage = os.wait4(process.pid, 0)
-            wall = time.perf_counter() - started
-            process.returncode = os.waitstatus_to_exitcode(status)
-            stdout.seek(0)
-            lines = [line for line in stdout.read().splitlines() if line.startswith("{")]
-        output_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
-        stdout_path.unlink(missing_ok=True)
-    if process.returncode != 0:
-        log.write(f"bench_files: {contender} round {round_number} exited {process.returncode}\n")
+    done = run_measured(contender_command(python, contender, emulator, out), emulator.env(), out, log)
+    if done.exit_code != 0:
+        log.write(f"bench_files: {contender} round {round_number} exited {done.exit_code}\n")
         log.flush()
     if contender.startswith("ours"):
-        result = _ours_result(lines, spawned_at, spawned_at + wall)
+        result = _ours_result(done.lines, done.spawned_at, done.spawned_at + done.wall)
     else:
-        result = json.loads(lines[-1]) if lines else {}
+        result = json.loads(done.lines[-1]) if done.lines else {}
     return Measurement(
         contender=contender,
         round=round_number,
-        exit_code=process.returncode,
-        wall=wall,
-        cpu=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,  # Linux reports kilobytes
+        exit_code=done.exit_code,
+        wall=done.wall,
+        cpu=done.cpu,
+        peak_rss_mb=done.peak_rss_mb,
         files=result.get("files"),
         bytes=result.get("bytes"),
         unavailable=result.get("unavailable"),
-        output_bytes=output_bytes,
+        output_bytes=done.output_bytes,
         phases=result.get("seconds") or {},
     )
 
