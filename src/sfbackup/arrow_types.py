@@ -269,10 +269,7 @@ def batches_from_bulk_csv(page: bytes | IO[bytes], schema: pa.Schema) -> Iterato
 
 def batch_from_bulk_csv(page: bytes, schema: pa.Schema) -> pa.RecordBatch:
     """`batches_from_bulk_csv` of a page in memory, as one batch (for small pages and tests)."""
-    batches = list(batches_from_bulk_csv(page, schema))
-    if not batches:
-        return _empty_batch(schema)
-    return _to_batch(pa.Table.from_batches(batches, schema=schema))
+    return _to_batch(pa.Table.from_batches(list(batches_from_bulk_csv(page, schema)), schema=schema))
 
 
 def _csv_header(first_line: bytes, offset: int, schema: pa.Schema) -> list[str] | None:
@@ -570,28 +567,6 @@ def _first_failure_py(values: list[Any], data_type: pa.DataType, cause: Exceptio
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
             return row, str(exc)
     return 0, str(cause)
-
-
-def _safe_cast_to(data_type: pa.DataType) -> Callable[[Any], Any]:
-    def cast(values: Any) -> Any:
-        return values.cast(data_type, safe=True)
-
-    return cast
-
-
-def _convert_column(
-    column: pa.ChunkedArray,
-    fld: pa.Field,
-    schema: pa.Schema,
-    convert: Callable[[Any], Any],
-    table: pa.Table,
-) -> Any:
-    try:
-        return convert(column)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        found = _first_failure(column, convert)
-        row, message = found if found is not None else (0, str(exc))
-        raise _row_error(schema, fld, table, row, column[row].as_py(), message) from None
 
 
 def _as_array(values: Any) -> pa.Array:

@@ -25,7 +25,7 @@ import requests
 
 from .errors import SalesforceError
 from .faults import FaultKind, TruncatedBody, classify
-from .http import SalesforceClient
+from .http import CHUNK_SIZE, SalesforceClient
 from .repository.atomic import storage_error
 
 __all__ = ["BulkJobFailed", "BulkPage", "BulkQuery", "CsvRecordCounter", "count_csv_records"]
@@ -215,7 +215,6 @@ class BulkQuery:
 _QUOTE = ord('"')
 _NEWLINE = ord("\n")
 _COUNT_BLOCK = 4 << 20
-_SPOOL_CHUNK = 1 << 20
 
 
 class CsvRecordCounter:
@@ -282,7 +281,7 @@ def _spool_page(response: requests.Response, spool_dir: Path | None) -> BulkPage
     except OSError as exc:
         raise storage_error("create a temporary file in", folder, exc) from exc
     try:
-        for chunk in response.iter_content(_SPOOL_CHUNK):
+        for chunk in response.iter_content(CHUNK_SIZE):
             try:
                 body.write(chunk)
             except OSError as exc:  # not a network fault: must not be retried as one
