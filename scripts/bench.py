@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -337,10 +338,13 @@ def table(rows: dict[str, Row], csv_bytes: dict[int, int | None], main_records: 
     return lines
 
 
-def phase_lines(measurements: list[Measurement], scales: dict[str, int]) -> list[str]:
-    """Median seconds of each phase a contender reports (ours: from its progress events)."""
+def phase_lines(measurements: Sequence[Any], names: Iterable[str]) -> list[str]:
+    """Median seconds of each phase a contender reports (ours: from its progress events).
+
+    `measurements` are any records with `contender`, `exit_code` and `phases` (files too).
+    """
     lines = []
-    for name in scales:
+    for name in names:
         phases: dict[str, list[float]] = {}
         for m in measurements:
             if m.contender == name and m.exit_code == 0:

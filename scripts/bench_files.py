@@ -49,7 +49,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import Emulator, code_version, launch_emulator, machine, run_measured  # scripts/ is not a package
+from bench import (  # scripts/ is not a package
+    Emulator,
+    code_version,
+    launch_emulator,
+    machine,
+    phase_lines,
+    run_measured,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ALL_CONTENDERS = ("ours", "concurrent", "sf-get-base64")
@@ -392,21 +399,6 @@ def targets(rows: dict[str, Row]) -> list[str]:
         growth = ours.rss / reference.rss
         verdict(f"flat memory: ours peak RSS with the large bodies <= {TARGET_FLAT_RSS_GROWTH}x of without",
                 f"{growth:.2f}x ({ours.rss:.0f} vs {reference.rss:.0f} MB)", growth <= TARGET_FLAT_RSS_GROWTH)
-    return lines
-
-
-def phase_lines(measurements: list[Measurement], contenders: list[str]) -> list[str]:
-    """Median seconds of each phase a contender reports (ours: from its progress events)."""
-    lines = []
-    for name in contenders:
-        phases: dict[str, list[float]] = {}
-        for m in measurements:
-            if m.contender == name and m.exit_code == 0:
-                for phase, seconds in m.phases.items():
-                    phases.setdefault(phase, []).append(seconds)
-        if phases:
-            parts = ", ".join(f"{phase} {statistics.median(v):.2f}" for phase, v in phases.items())
-            lines.append(f"- {name}: {parts}")
     return lines
 
 
