@@ -188,7 +188,7 @@ def run_limit(args: argparse.Namespace) -> Result:
 def _simple_salesforce(instance_url: str) -> Any:
     from simple_salesforce.api import Salesforce
 
-    from sfbackup.transport import rewriting_session
+    from sfbackup.salesforce.transport import rewriting_session
 
     return Salesforce(
         username=os.environ["SF_USERNAME"],

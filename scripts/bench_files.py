@@ -141,7 +141,7 @@ def run_sf_get_base64(args: argparse.Namespace) -> Result:
     from simple_salesforce.api import Salesforce
     from simple_salesforce.exceptions import SalesforceResourceNotFound
 
-    from sfbackup.transport import rewriting_session
+    from sfbackup.salesforce.transport import rewriting_session
 
     started = time.perf_counter()
     sf = Salesforce(username=os.environ["SF_USERNAME"], password=os.environ["SF_PASSWORD"],

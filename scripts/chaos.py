@@ -44,13 +44,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from sfbackup.backup import run_backup
+from sfbackup.backup.run import run_backup
 from sfbackup.config import Settings, load_settings
-from sfbackup.emulator.faults import FAULT_KINDS, FaultConfig
+from sfbackup.emulator.http.faults import FAULT_KINDS, FaultConfig
 from sfbackup.errors import SfbackupError
-from sfbackup.http import SalesforceClient
 from sfbackup.repository import Repository
 from sfbackup.repository.atomic import is_temporary
+from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.testing import RunningEmulator, running_emulator
 from sfbackup.verify import verify_snapshot
 

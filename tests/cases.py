@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sfbackup.schema import FieldSpec, ObjectSchema
+from sfbackup.salesforce.schema import FieldSpec, ObjectSchema
 
 OBJECT_NAME = "AllTypes__c"
 RECORD_ID = "a01000000000001AAA"

@@ -21,7 +21,7 @@ import pytest
 from botocore.config import Config
 
 from sfbackup.config import S3Settings
-from sfbackup.store import S3Store
+from sfbackup.repository.store import S3Store
 
 REGION = "us-east-1"
 # moto accepts any credentials; these are fixed test values, never real keys.

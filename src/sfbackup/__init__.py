@@ -15,16 +15,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "run_backup": "sfbackup.backup",
-    "BackupResult": "sfbackup.backup",
+    "run_backup": "sfbackup.backup.run",
+    "BackupResult": "sfbackup.backup.run",
     "load_settings": "sfbackup.config",
     "Settings": "sfbackup.config",
     "Repository": "sfbackup.repository",
     "Snapshot": "sfbackup.repository",
     "verify_snapshot": "sfbackup.verify",
     "VerificationResult": "sfbackup.verify",
-    "upload_snapshot": "sfbackup.upload",
-    "SalesforceClient": "sfbackup.http",
+    "upload_snapshot": "sfbackup.maintain.upload",
+    "SalesforceClient": "sfbackup.salesforce.client",
     "SfbackupError": "sfbackup.errors",
     "ExitCode": "sfbackup.errors",
 }

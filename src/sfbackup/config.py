@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
-from .soql import validate_identifier
+from sfbackup.errors import ConfigError
+from sfbackup.salesforce.soql import validate_identifier
 
 __all__ = [
     "DEFAULT_OBJECTS",

@@ -23,9 +23,9 @@ from typing import Any
 
 import requests
 
-from sfbackup.emulator.faults import FaultConfig, Faults
-from sfbackup.emulator.server import EmulatorServer, ServerConfig, start_emulator
-from sfbackup.transport import rewriting_session
+from sfbackup.emulator.http.faults import FaultConfig, Faults
+from sfbackup.emulator.http.server import EmulatorServer, ServerConfig, start_emulator
+from sfbackup.salesforce.transport import rewriting_session
 
 __all__ = ["RunningEmulator", "running_emulator"]
 
@@ -72,7 +72,7 @@ def running_emulator(**config: Any) -> Iterator[RunningEmulator]:
     org = config.pop("org", None)
     org_config = None
     if org is None:
-        from sfbackup.emulator.org import OrgConfig
+        from sfbackup.emulator.org.store import OrgConfig
 
         org_config = OrgConfig(**config)
     elif config:

@@ -103,7 +103,7 @@ def test_given_a_realistic_catalog_when_run_objects_all_then_every_unexportable_
         assert all(manifest.objects[name].state == "skipped" for name in refused)
 
         settings = chaos.settings_for(emu)
-        from sfbackup.http import SalesforceClient
+        from sfbackup.salesforce.client import SalesforceClient
         from sfbackup.verify import verify_snapshot
 
         client = SalesforceClient(settings.connection, sleep=lambda seconds: None)

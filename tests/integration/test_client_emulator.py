@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from sfbackup import describe, query_rest
 from sfbackup.config import ConnectionSettings, load_settings
 from sfbackup.errors import ApiReserveReached, SalesforceError
-from sfbackup.http import SalesforceClient
-from sfbackup.query_bulk import BulkJobFailed, BulkQuery
+from sfbackup.salesforce import describe, query_rest
+from sfbackup.salesforce.client import SalesforceClient
+from sfbackup.salesforce.query_bulk import BulkJobFailed, BulkQuery
 
 testing = pytest.importorskip("sfbackup.testing", reason="sfbackup.testing.running_emulator is not available")
 
@@ -213,7 +213,7 @@ def test_given_parent_fields_and_a_compound_address_when_querying_then_only_attr
 def test_given_a_query_too_long_for_a_url_when_querying_rest_then_it_says_to_use_bulk(
     client: SalesforceClient,
 ) -> None:
-    from sfbackup import soql as soql_builder
+    from sfbackup.salesforce import soql as soql_builder
     from sfbackup.errors import UnsupportedQuery
 
     ids = [f"001{i:015d}" for i in range(900)]

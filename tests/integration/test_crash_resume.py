@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from sfbackup.emulator.faults import FaultConfig
+from sfbackup.emulator.http.faults import FaultConfig
 from sfbackup.repository import Repository
 from sfbackup.repository.atomic import is_temporary
 from tests.integration.test_chaos import chaos

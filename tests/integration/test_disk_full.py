@@ -48,8 +48,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[
 
 
 def run_records(emulator: Any, repo: Path, *, resume: bool) -> str:
-    from sfbackup.backup import run_backup
-    from sfbackup.http import SalesforceClient
+    from sfbackup.backup.run import run_backup
+    from sfbackup.salesforce.client import SalesforceClient
 
     settings = chaos.settings_for(emulator, verify_after_run=False, files=False)
     client = SalesforceClient(settings.connection, sleep=lambda seconds: None)

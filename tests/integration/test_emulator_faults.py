@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from sfbackup.emulator.faults import FAULT_KINDS, FaultConfig, Faults, parse_fault_flag
+from sfbackup.emulator.http.faults import FAULT_KINDS, FaultConfig, Faults, parse_fault_flag
 from sfbackup.testing import RunningEmulator, running_emulator
 
 V = "v62.0"

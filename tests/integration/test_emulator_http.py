@@ -24,7 +24,7 @@ import jwt
 import pytest
 import requests
 
-from sfbackup.emulator.routes_bulk import index_rows
+from sfbackup.emulator.http.routes_bulk import index_rows
 from sfbackup.testing import RunningEmulator, running_emulator
 
 V = "v62.0"

@@ -1,7 +1,7 @@
 """simple-salesforce 1.12.10, unchanged, against the running emulator.
 
 simple-salesforce builds every URL as ``https://{host}``; it reaches the plain-http emulator through
-its public ``session=`` argument with `sfbackup.transport.rewriting_session`, exactly as the product
+its public ``session=`` argument with `sfbackup.salesforce.transport.rewriting_session`, exactly as the product
 does. Nothing here patches the library.
 """
 

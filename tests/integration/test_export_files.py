@@ -18,12 +18,12 @@ import pyarrow.parquet as pq
 import pytest
 from simple_salesforce import Salesforce
 
-from sfbackup import soql
+from sfbackup.backup.files import FilesExportResult, export_files
 from sfbackup.config import load_settings
 from sfbackup.errors import ApiReserveReached
-from sfbackup.export_files import FilesExportResult, export_files
-from sfbackup.http import SalesforceClient
 from sfbackup.repository import Repository
+from sfbackup.salesforce import soql
+from sfbackup.salesforce.client import SalesforceClient
 
 testing = pytest.importorskip("sfbackup.testing", reason="sfbackup.testing.running_emulator is not available")
 

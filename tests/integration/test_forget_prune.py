@@ -15,10 +15,10 @@ import pytest
 
 from sfbackup.cli import main
 from sfbackup.errors import RepositoryLocked
+from sfbackup.maintain.retention import RetentionPolicy, forget_snapshots, prune_repository
+from sfbackup.maintain.upload import upload_snapshot
 from sfbackup.repository import Repository
 from sfbackup.repository.lock import acquire
-from sfbackup.retention import RetentionPolicy, forget_snapshots, prune_repository
-from sfbackup.upload import upload_snapshot
 from tests.s3_server import RunningS3, running_s3, set_test_credentials
 from tests.snapshot_builder import add_snapshot, blob_key, random_bodies
 

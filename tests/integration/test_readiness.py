@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from simple_salesforce import Salesforce
 
-from sfbackup.backup import run_backup
+from sfbackup.backup.run import run_backup
 from sfbackup.config import load_settings
-from sfbackup.readiness import notice_deadline, ownership_table
 from sfbackup.repository import Repository
+from sfbackup.salesforce.transport import rewriting_session
 from sfbackup.testing import running_emulator
-from sfbackup.transport import rewriting_session
+from sfbackup.verify.readiness import notice_deadline, ownership_table
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from simple_salesforce import Salesforce
 
 from sfbackup.cli import main
 from sfbackup.repository import Repository
-from sfbackup.transport import rewriting_session
+from sfbackup.salesforce.transport import rewriting_session
 
 OBJECTS = "Account,Contact,Lead,Opportunity,Invoice__c,ContentDocumentLink,ContentDocument,Attachment"
 

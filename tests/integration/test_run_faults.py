@@ -15,12 +15,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from sfbackup.backup import run_backup
+from sfbackup.backup.run import run_backup
 from sfbackup.config import Settings, load_settings
-from sfbackup.emulator.faults import FaultConfig
+from sfbackup.emulator.http.faults import FaultConfig
 from sfbackup.errors import ExitCode
-from sfbackup.http import SalesforceClient
 from sfbackup.repository import Repository
+from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.testing import running_emulator
 
 OBJECTS = ["Account", "Contact", "Opportunity", "Lead", "Invoice__c", "ContentDocumentLink", "ContentDocument"]

@@ -24,7 +24,7 @@ import pytest
 
 from sfbackup.cli import main
 from sfbackup.config import load_settings
-from sfbackup.emulator.faults import FaultConfig
+from sfbackup.emulator.http.faults import FaultConfig
 from sfbackup.errors import ExitCode
 from sfbackup.repository import Repository
 from sfbackup.testing import running_emulator

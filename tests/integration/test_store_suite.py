@@ -12,7 +12,7 @@ import pytest
 
 from sfbackup.config import S3Settings
 from sfbackup.errors import StorageError, UsageError
-from sfbackup.store import LocalStore, S3Store, Store, store_from_url
+from sfbackup.repository.store import LocalStore, S3Store, Store, store_from_url
 from tests.s3_server import RunningS3, running_s3, set_test_credentials
 
 

@@ -17,9 +17,9 @@ import pytest
 
 from sfbackup.cli import main
 from sfbackup.errors import StorageError, UsageError
+from sfbackup.maintain.upload import prefix_hash, upload_snapshot
 from sfbackup.repository import Repository
-from sfbackup.store import ObjectInfo, S3Store, StatInfo
-from sfbackup.upload import prefix_hash, upload_snapshot
+from sfbackup.repository.store import ObjectInfo, S3Store, StatInfo
 from tests.s3_server import RunningS3, running_s3, set_test_credentials
 from tests.snapshot_builder import add_snapshot, blob_key, random_bodies
 

@@ -18,8 +18,8 @@ import pytest
 
 from sfbackup.cli import main
 from sfbackup.config import load_settings
-from sfbackup.http import SalesforceClient
 from sfbackup.repository import Repository
+from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.verify import verify_snapshot
 from tests.conftest import emulator_env
 

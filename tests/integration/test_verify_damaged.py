@@ -21,11 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sfbackup.arrow_types import arrow_schema
 from sfbackup.cli import main
 from sfbackup.repository import CoverageEntry, FilesEntry, ObjectEntry, Repository
 from sfbackup.repository.manifest import PartInfo
-from sfbackup.schema import ObjectSchema
+from sfbackup.salesforce.arrow_types import arrow_schema
+from sfbackup.salesforce.schema import ObjectSchema
 from sfbackup.verify import verify_snapshot
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
@@ -545,7 +545,7 @@ def test_given_file_records_without_files_index_when_files_were_on_then_files_mi
 
 def test_given_manifest_changed_during_verification_when_promoting_then_refused(copy: Built) -> None:
     from sfbackup.errors import RepositoryError
-    from sfbackup.progress import NullProgress
+    from sfbackup.ui.progress import NullProgress
 
     class ResumeMidway(NullProgress):
         """Another process rewrites the manifest while the parts are being checked."""

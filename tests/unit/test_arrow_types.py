@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sfbackup.arrow_types import (
+from sfbackup.errors import SfbackupError
+from sfbackup.salesforce.arrow_types import (
     CSV_BLOCK_BYTES,
     ConversionError,
     arrow_schema,
@@ -23,8 +24,7 @@ from sfbackup.arrow_types import (
     schema_from_json,
     schema_to_json,
 )
-from sfbackup.errors import SfbackupError
-from sfbackup.schema import FieldSpec
+from sfbackup.salesforce.schema import FieldSpec
 from tests import cases
 
 SCHEMA = arrow_schema(cases.EXPORTED_FIELDS, object_name=cases.OBJECT_NAME)

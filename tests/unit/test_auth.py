@@ -13,10 +13,10 @@ import pytest
 import requests
 import responses
 
-from sfbackup import auth
 from sfbackup.config import ConnectionSettings, load_settings
 from sfbackup.errors import AuthenticationFailed, ConfigError, OrgUnreachable
-from sfbackup.transport import rewriting_session
+from sfbackup.salesforce import auth
+from sfbackup.salesforce.transport import rewriting_session
 
 
 def settings_for(env: dict[str, str], **overrides: Any) -> ConnectionSettings:

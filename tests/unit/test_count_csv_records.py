@@ -8,7 +8,7 @@ import io
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sfbackup.query_bulk import count_csv_records
+from sfbackup.salesforce.query_bulk import count_csv_records
 
 cells = st.text(alphabet=st.sampled_from(list('ab,"\n é😀')), max_size=12)
 

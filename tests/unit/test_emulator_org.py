@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from sfbackup.emulator.datagen import id_suffix, normalize_id
-from sfbackup.emulator.org import EmulatedOrg, OrgConfig, OrgError
+from sfbackup.emulator.org.datagen import id_suffix, normalize_id
+from sfbackup.emulator.org.store import EmulatedOrg, OrgConfig, OrgError
 
 LARGE = 3 * 2**20 + 17
 REST_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")

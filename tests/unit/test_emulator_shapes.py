@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sfbackup.emulator.org import EmulatedOrg, OrgConfig, OrgError
+from sfbackup.emulator.org.store import EmulatedOrg, OrgConfig, OrgError
 
 
 def _samples_dir() -> Path | None:

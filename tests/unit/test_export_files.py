@@ -19,8 +19,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from sfbackup.backup.files import FILE_OBJECT_SPECS, FilesExportResult, dedup_key, export_files
 from sfbackup.errors import ApiReserveReached, SalesforceError, SfbackupError
-from sfbackup.export_files import FILE_OBJECT_SPECS, FilesExportResult, dedup_key, export_files
 from sfbackup.repository import Repository
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from sfbackup.faults import Fault, FaultKind, TruncatedBody, classify, error_details
+from sfbackup.salesforce.faults import Fault, FaultKind, TruncatedBody, classify, error_details
 
 T, R, L, Q, U, F = (
     FaultKind.TRANSIENT,

@@ -25,7 +25,7 @@ from sfbackup.errors import (
     SalesforceError,
     UnsupportedQuery,
 )
-from sfbackup.http import SalesforceClient
+from sfbackup.salesforce.client import SalesforceClient
 
 INSTANCE = "https://acme.my.salesforce.com"
 TOKEN_URL = f"{INSTANCE}/services/oauth2/token"
@@ -408,7 +408,7 @@ class socket_closed_port:
 
 
 def test_given_a_local_base_when_rewriting_then_salesforce_and_base_host_urls_go_there() -> None:
-    from sfbackup.transport import RewritingAdapter
+    from sfbackup.salesforce.transport import RewritingAdapter
 
     adapter = RewritingAdapter("http://127.0.0.1:8080")
     assert adapter.rewrite("https://login.salesforce.com/services/oauth2/token?a=1") == (
@@ -427,7 +427,7 @@ def test_given_a_local_base_when_rewriting_then_salesforce_and_base_host_urls_go
 
 
 def test_given_a_proxy_base_with_a_path_when_rewriting_then_the_prefix_is_kept() -> None:
-    from sfbackup.transport import RewritingAdapter
+    from sfbackup.salesforce.transport import RewritingAdapter
 
     adapter = RewritingAdapter("https://proxy.internal/salesforce/")
     assert adapter.rewrite("https://login.salesforce.com/services/oauth2/token") == (
@@ -436,7 +436,7 @@ def test_given_a_proxy_base_with_a_path_when_rewriting_then_the_prefix_is_kept()
 
 
 def test_given_a_real_org_when_building_the_session_then_nothing_is_rewritten() -> None:
-    from sfbackup.transport import RewritingAdapter, needs_rewriting, rewriting_session
+    from sfbackup.salesforce.transport import RewritingAdapter, needs_rewriting, rewriting_session
 
     assert not needs_rewriting("https://acme.my.salesforce.com")
     assert needs_rewriting("http://127.0.0.1:1234") and needs_rewriting("https://proxy.internal")
@@ -448,7 +448,7 @@ def test_given_a_real_org_when_building_the_session_then_nothing_is_rewritten() 
 def test_given_a_rewriting_session_when_requesting_salesforce_urls_then_the_local_server_answers(
     org: ScriptedOrg,
 ) -> None:
-    from sfbackup.transport import rewriting_session
+    from sfbackup.salesforce.transport import rewriting_session
 
     org.default["/services/data/"] = lambda h: send(h, 200, b"[]")
     session = rewriting_session(org.url)

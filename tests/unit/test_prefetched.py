@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sfbackup.export_records import prefetched
+from sfbackup.backup.records import prefetched
 
 
 def test_given_items_when_prefetched_then_order_and_count_are_kept() -> None:

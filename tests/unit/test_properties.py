@@ -1,7 +1,7 @@
 """Properties over any input (hypothesis): Salesforce values survive REST JSON and Bulk CSV pages
 into Arrow exactly, CSV pages with any text (quotes, newlines, delimiters) parse back to the same
 text, bytes that are not UTF-8 give a ConversionError naming the object, never another exception,
-and SOQL built by `sfbackup.soql` never lets anything but an API name or an escaped literal through
+and SOQL built by `sfbackup.salesforce.soql` never lets anything but an API name or an escaped literal through
 (checked with the emulator's own SOQL tokenizer, independent of the builder).
 """
 
@@ -18,11 +18,22 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sfbackup.arrow_types import ConversionError, arrow_schema, batch_from_bulk_csv, batch_from_rest_records
-from sfbackup.emulator.soql import tokenize
+from sfbackup.emulator.org.soql import tokenize
 from sfbackup.errors import ConfigError, SfbackupError
-from sfbackup.schema import FieldSpec
-from sfbackup.soql import build_count, build_select, string_literal, validate_field_path, validate_identifier
+from sfbackup.salesforce.arrow_types import (
+    ConversionError,
+    arrow_schema,
+    batch_from_bulk_csv,
+    batch_from_rest_records,
+)
+from sfbackup.salesforce.schema import FieldSpec
+from sfbackup.salesforce.soql import (
+    build_count,
+    build_select,
+    string_literal,
+    validate_field_path,
+    validate_identifier,
+)
 
 FIELDS = [
     FieldSpec("Id", "id"),

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from sfbackup.config import load_settings
 from sfbackup.errors import ApiReserveReached, OrgUnreachable, SalesforceError, StorageError, UnsupportedQuery
-from sfbackup.faults import FaultKind
-from sfbackup.http import SalesforceClient
-from sfbackup.query_bulk import BulkJobFailed, BulkQuery, CsvRecordCounter, count_csv_records
+from sfbackup.salesforce.client import SalesforceClient
+from sfbackup.salesforce.faults import FaultKind
+from sfbackup.salesforce.query_bulk import BulkJobFailed, BulkQuery, CsvRecordCounter, count_csv_records
 
 INSTANCE = "https://acme.my.salesforce.com"
 JOBS = f"{INSTANCE}/services/data/v62.0/jobs/query"

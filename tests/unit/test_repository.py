@@ -10,10 +10,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from sfbackup.arrow_types import arrow_schema, batch_from_bulk_csv
 from sfbackup.errors import ExitCode, RepositoryError, RepositoryLocked, SnapshotNotFound, UsageError
 from sfbackup.repository import Repository, atomic, layout
 from sfbackup.repository.manifest import FilesEntry, ObjectEntry
+from sfbackup.salesforce.arrow_types import arrow_schema, batch_from_bulk_csv
 from tests import cases
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)

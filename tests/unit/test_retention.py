@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sfbackup.errors import UsageError
-from sfbackup.retention import ForgetPlan, RetentionPolicy, SnapshotInfo, parse_duration, plan_forget
+from sfbackup.maintain.retention import ForgetPlan, RetentionPolicy, SnapshotInfo, parse_duration, plan_forget
 
 
 def snap(when: datetime, state: str = "complete", suffix: str = "00000000") -> SnapshotInfo:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from sfbackup.emulator.org import EmulatedOrg, OrgConfig, OrgError
-from sfbackup.emulator.soql import BoolOp, Comparison, parse, parse_datetime
+from sfbackup.emulator.org.soql import BoolOp, Comparison, parse, parse_datetime
+from sfbackup.emulator.org.store import EmulatedOrg, OrgConfig, OrgError
 
 
 @pytest.fixture(scope="module")

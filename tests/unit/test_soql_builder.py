@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sfbackup import soql
 from sfbackup.errors import ConfigError
+from sfbackup.salesforce import soql
 
 
 @pytest.mark.parametrize(

@@ -14,16 +14,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sfbackup.arrow_types import arrow_schema, batch_from_bulk_csv, batch_from_rest_records
 from sfbackup.repository.manifest import PartInfo
-from sfbackup.schema import FieldSpec
-from sfbackup.writers import (
+from sfbackup.repository.writers import (
     DICTIONARY_SF_TYPES,
     CsvPartWriter,
     ParquetPartWriter,
     open_part_writer,
     read_part,
 )
+from sfbackup.salesforce.arrow_types import arrow_schema, batch_from_bulk_csv, batch_from_rest_records
+from sfbackup.salesforce.schema import FieldSpec
 from tests import cases
 
 SCHEMA = arrow_schema(cases.EXPORTED_FIELDS, object_name=cases.OBJECT_NAME)
@@ -222,8 +222,8 @@ def test_given_a_bulk_page_when_typed_and_written_then_pandas_is_never_imported(
     # must not need either.
     script = f"""
 import io, sys
-from sfbackup.arrow_types import arrow_schema, batches_from_bulk_csv, count_deleted
-from sfbackup.writers import ParquetPartWriter
+from sfbackup.salesforce.arrow_types import arrow_schema, batches_from_bulk_csv, count_deleted
+from sfbackup.repository.writers import ParquetPartWriter
 from tests import cases
 schema = arrow_schema(cases.EXPORTED_FIELDS, object_name=cases.OBJECT_NAME)
 writer = ParquetPartWriter({str(tmp_path / "p.parquet")!r}, schema)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sfbackup.backup import run_backup
+from sfbackup.backup.run import run_backup
 from sfbackup.cli.common import add_command
 from sfbackup.config import load_settings
 from sfbackup.ui import choose_renderer

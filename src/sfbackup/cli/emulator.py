@@ -15,7 +15,7 @@ from types import FrameType
 from typing import Any
 
 from sfbackup.cli.common import add_command
-from sfbackup.emulator.faults import FAULT_KINDS, FaultConfig, parse_fault_flag
+from sfbackup.emulator.http.faults import FAULT_KINDS, FaultConfig, parse_fault_flag
 from sfbackup.errors import UsageError
 
 
@@ -51,8 +51,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the emulator, print its connection line, serve until a signal."""
-    from sfbackup.emulator.org import OrgConfig
-    from sfbackup.emulator.server import ServerConfig, start_emulator
+    from sfbackup.emulator.http.server import ServerConfig, start_emulator
+    from sfbackup.emulator.org.store import OrgConfig
 
     try:
         rates = dict(parse_fault_flag(text) for text in args.fault)

@@ -9,7 +9,7 @@ from typing import Any
 from sfbackup.cli.common import add_command
 from sfbackup.cli.upload import add_s3_arguments, s3_settings_from_args
 from sfbackup.errors import ExitCode, UsageError
-from sfbackup.retention import (
+from sfbackup.maintain.retention import (
     ForgetResult,
     RetentionPolicy,
     forget_snapshots,

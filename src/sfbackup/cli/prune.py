@@ -10,7 +10,7 @@ from sfbackup.cli.common import add_command
 from sfbackup.cli.forget import repository_location
 from sfbackup.cli.upload import add_s3_arguments
 from sfbackup.errors import ExitCode
-from sfbackup.retention import PruneResult, prune_repository
+from sfbackup.maintain.retention import PruneResult, prune_repository
 
 DESCRIPTION = """\
 Delete the blobs (file bodies) that no remaining snapshot's files index names, and temporary

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from sfbackup.backup import run_backup
+from sfbackup.backup.run import run_backup
 from sfbackup.cli.common import add_command, add_config_arguments, settings_from_args
 from sfbackup.errors import UsageError
 from sfbackup.ui import choose_renderer
@@ -86,7 +86,7 @@ def handle(args: argparse.Namespace) -> int:
     _stop_on_signals(stop_event)
     result = run_backup(settings, repo, resume=args.resume, progress=progress, stop_event=stop_event)
     if args.upload and result.state == "complete":
-        from sfbackup.upload import upload_snapshot
+        from sfbackup.maintain.upload import upload_snapshot
 
         uploaded = upload_snapshot(repo, result.snapshot_id, settings.s3, progress=progress)
         result.summary["upload"] = {

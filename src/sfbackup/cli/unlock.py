@@ -10,9 +10,9 @@ from sfbackup.cli.common import add_command
 from sfbackup.cli.forget import repository_location
 from sfbackup.cli.upload import add_s3_arguments
 from sfbackup.errors import ExitCode
+from sfbackup.maintain.retention import open_repository_store
 from sfbackup.repository.lock import LockInfo, remove_all, remove_stale
-from sfbackup.retention import open_repository_store
-from sfbackup.store import is_s3_url, remove_store_locks
+from sfbackup.repository.store import is_s3_url, remove_store_locks
 
 DESCRIPTION = """\
 Remove stale locks: a lock is stale when its process is gone (same host) or when it has not

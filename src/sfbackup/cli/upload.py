@@ -12,8 +12,8 @@ from typing import Any
 from sfbackup.cli.common import add_command
 from sfbackup.config import S3Settings, load_settings
 from sfbackup.errors import ExitCode, UsageError, redact
-from sfbackup.progress import NullProgress
-from sfbackup.upload import UploadResult, upload_snapshot
+from sfbackup.maintain.upload import UploadResult, upload_snapshot
+from sfbackup.ui.progress import NullProgress
 
 DESCRIPTION = """\
 Upload a snapshot to S3 or an S3-compatible store (MinIO, Ceph, R2). The bucket gets the same

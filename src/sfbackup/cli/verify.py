@@ -10,7 +10,7 @@ from typing import Any
 
 from sfbackup.cli.common import add_command, add_config_arguments, settings_from_args
 from sfbackup.errors import ExitCode, UsageError, redact
-from sfbackup.progress import NullProgress
+from sfbackup.ui.progress import NullProgress
 from sfbackup.verify import VerificationResult, verify_snapshot
 
 DESCRIPTION = """\
@@ -80,7 +80,7 @@ def handle(args: argparse.Namespace) -> int:
     if not repo:
         raise UsageError("no repository given", hint="pass --repo DIR (or s3://bucket/prefix)")
     if str(repo).startswith("s3://"):
-        from sfbackup.store import store_from_url
+        from sfbackup.repository.store import store_from_url
 
         settings = settings or settings_from_args(args)
         repo = store_from_url(repo, settings.s3)  # endpoint, region, profile from [s3]
@@ -89,7 +89,7 @@ def handle(args: argparse.Namespace) -> int:
         connection = settings.connection
 
         def client_factory() -> Any:
-            from sfbackup.http import SalesforceClient
+            from sfbackup.salesforce.client import SalesforceClient
 
             return SalesforceClient(connection)
 

@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING, Any
 __all__ = ["EmulatorServer", "OrgConfig", "start_emulator"]
 
 if TYPE_CHECKING:
-    from sfbackup.emulator.org import OrgConfig
-    from sfbackup.emulator.server import EmulatorServer, start_emulator
+    from sfbackup.emulator.http.server import EmulatorServer, start_emulator
+    from sfbackup.emulator.org.store import OrgConfig
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: importing the package must not pull in the HTTP server or SQLite store.
     if name in ("EmulatorServer", "start_emulator"):
-        from sfbackup.emulator import server
+        from sfbackup.emulator.http import server
 
         return getattr(server, name)
     if name == "OrgConfig":
-        from sfbackup.emulator import org
+        from sfbackup.emulator.org import store as org
 
         return org.OrgConfig
     raise AttributeError(f"module 'sfbackup.emulator' has no attribute {name!r}")

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sfbackup.arrow_types import schema_from_json, schema_to_json
 from sfbackup.errors import RepositoryError, SnapshotNotFound, UsageError
 from sfbackup.repository import layout
 from sfbackup.repository import manifest as manifest_io
@@ -27,12 +26,13 @@ from sfbackup.repository.atomic import DIR_MODE, ensure_dir, write_atomic
 from sfbackup.repository.blobs import BlobStore
 from sfbackup.repository.lock import RepositoryLock, acquire
 from sfbackup.repository.manifest import Manifest, PartInfo, format_time, utc_now
-from sfbackup.schema import FieldSpec, ObjectSchema
+from sfbackup.salesforce.arrow_types import schema_from_json, schema_to_json
+from sfbackup.salesforce.schema import FieldSpec, ObjectSchema
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sfbackup.writers import CsvPartWriter, ParquetPartWriter
+    from sfbackup.repository.writers import CsvPartWriter, ParquetPartWriter
 
 
 class Repository:
@@ -239,7 +239,7 @@ class Snapshot:
 
     def iter_tables(self, object_name: str) -> Iterator[pa.Table]:
         """Each part of an object in order, as a typed table (memory: one part at a time)."""
-        from sfbackup.writers import read_part
+        from sfbackup.repository.writers import read_part
 
         entry = self._entry(object_name)
         schema = self.schema(object_name)
@@ -315,7 +315,7 @@ class SnapshotWriter(Snapshot):
         neutralize_formulas: bool = False,
     ) -> ParquetPartWriter | CsvPartWriter:
         """A part writer for `objects/<Object>/part-<index>.<fmt>`; its PartInfo path is manifest-ready."""
-        from sfbackup.writers import open_part_writer
+        from sfbackup.repository.writers import open_part_writer
 
         path = self.part_path(object_name, index, fmt)
         return open_part_writer(fmt, path, schema, root=self.path, neutralize_formulas=neutralize_formulas)
@@ -335,7 +335,7 @@ class SnapshotWriter(Snapshot):
 
     def write_files_index(self, object_name: str, table: pa.Table) -> PartInfo:
         """Write `files/<Object>.parquet` atomically; return its path, rows, bytes and SHA-256."""
-        from sfbackup.writers import ParquetPartWriter
+        from sfbackup.repository.writers import ParquetPartWriter
 
         relpath = layout.files_index_relpath(object_name)
         writer = ParquetPartWriter(self.resolve(relpath), table.schema, root=self.path)

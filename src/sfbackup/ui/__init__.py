@@ -1,12 +1,12 @@
-"""Renderers for `sfbackup.progress` events: rich on a terminal, JSON lines otherwise."""
+"""Renderers for `sfbackup.ui.progress` events: rich on a terminal, JSON lines otherwise."""
 
 from __future__ import annotations
 
 import sys
 from typing import TextIO
 
-from sfbackup.progress import Progress
 from sfbackup.ui.jsonlines import JsonLinesProgress
+from sfbackup.ui.progress import Progress
 
 
 def choose_renderer(*, json_output: bool, stream: TextIO | None = None) -> Progress:

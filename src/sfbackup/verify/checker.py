@@ -28,11 +28,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sfbackup.arrow_types import count_deleted, schema_from_json
+from sfbackup.backup.plan import FILE_OBJECTS
 from sfbackup.errors import UsageError
-from sfbackup.plan import FILE_OBJECTS
 from sfbackup.repository.layout import validate_relative_path
 from sfbackup.repository.manifest import FilesEntry, Manifest, ObjectEntry, PartInfo
+from sfbackup.salesforce.arrow_types import count_deleted, schema_from_json
 from sfbackup.verify.findings import Finding, FindingFactory, name_ids
 
 CHUNK = 1 << 20
@@ -352,7 +352,7 @@ class _Checker:
                     return rows, deleted, None
             if not decode or schema is None:
                 return None, None, None  # CSV has no footer: rows are counted under --read-data
-            from sfbackup.writers import read_csv_part
+            from sfbackup.repository.writers import read_csv_part
 
             with self.files.local_copy(relpath) as local:
                 table = read_csv_part(local, schema)

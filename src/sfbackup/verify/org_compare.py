@@ -24,12 +24,12 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from sfbackup import describe, query_rest, soql
+from sfbackup.backup.plan import FILE_OBJECTS, ID_FILTERED_OBJECTS
 from sfbackup.errors import SalesforceError
-from sfbackup.http import SalesforceClient
-from sfbackup.plan import FILE_OBJECTS, ID_FILTERED_OBJECTS
-from sfbackup.query_bulk import BulkQuery
 from sfbackup.repository.manifest import FilesEntry, Manifest, ObjectEntry
+from sfbackup.salesforce import describe, query_rest, soql
+from sfbackup.salesforce.client import SalesforceClient
+from sfbackup.salesforce.query_bulk import BulkQuery
 from sfbackup.verify.checker import RepoFiles
 from sfbackup.verify.findings import IDS_IN_DATA, Finding, FindingFactory, name_ids
 

@@ -22,19 +22,19 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sfbackup import __version__
 from sfbackup.errors import RepositoryError, SfbackupError, SnapshotNotFound, UsageError
-from sfbackup.progress import NullProgress, Progress
-from sfbackup.readiness import OwnerRow, notice_deadline, ownership_table, storage_check
 from sfbackup.repository import Repository, SnapshotWriter
 from sfbackup.repository.layout import is_snapshot_id, validate_snapshot_id
 from sfbackup.repository.manifest import Manifest, format_time, utc_now
+from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.verify.checker import CheckResult, LocalFiles, RepoFiles, check_snapshot, parse_subset
 from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity
 from sfbackup.verify.org_compare import BULK_ID_THRESHOLD, OrgComparison, compare_with_org, coverage_report
+from sfbackup.verify.readiness import OwnerRow, notice_deadline, ownership_table, storage_check
 from sfbackup.verify.report import ReportData, Verdict, report_documents, verdict, write_reports
 
 if TYPE_CHECKING:
-    from sfbackup.http import SalesforceClient
-    from sfbackup.store import Store
+    from sfbackup.repository.store import Store
+    from sfbackup.salesforce.client import SalesforceClient
 
 ClientFactory = Callable[[], "SalesforceClient"]
 
@@ -122,7 +122,7 @@ def verify_snapshot(
     )
     progress = progress or NullProgress()
     if isinstance(repo, str) and repo.startswith("s3://"):
-        from sfbackup.store import open_store
+        from sfbackup.repository.store import open_store
 
         repo = open_store(repo)
     if not isinstance(repo, str | os.PathLike | Repository):

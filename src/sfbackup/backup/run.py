@@ -1,0 +1,449 @@
+"""The `run` pipeline: connect, enumerate, plan, export records and files, write the manifest, verify.
+
+Write order follows the repository format: parts and blobs first, then file indexes and schemas,
+and `manifest.json` last (rewritten atomically at every checkpoint, so a crash leaves a manifest
+that names only files that exist, and `--resume` knows where to continue).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+from sfbackup import __version__
+from sfbackup.backup.plan import FILE_OBJECTS, ObjectPlan, plan_object, selected_objects
+from sfbackup.backup.records import ExportStopped, RecordExporter
+from sfbackup.config import Settings
+from sfbackup.errors import (
+    ApiReserveReached,
+    ExitCode,
+    SalesforceError,
+    SfbackupError,
+    UnsupportedQuery,
+    redact,
+)
+from sfbackup.repository import CoverageEntry, ObjectEntry, Repository
+from sfbackup.salesforce import describe, query_rest
+from sfbackup.salesforce.arrow_types import arrow_schema
+from sfbackup.salesforce.client import SalesforceClient
+from sfbackup.ui.progress import NullProgress, Progress
+
+_STATE_EXIT = {
+    "complete": ExitCode.OK,
+    "exported": ExitCode.OK,
+    "incomplete": ExitCode.INCOMPLETE,
+    "failed": ExitCode.FAILED,
+}
+
+
+@dataclass
+class BackupResult:
+    """How a run ended."""
+
+    snapshot_id: str
+    state: str
+    snapshot_dir: Path
+    summary: dict[str, Any]
+    exit_code: ExitCode
+    verification: Any | None = None
+
+
+def run_backup(
+    settings: Settings,
+    repo_path: Path,
+    *,
+    resume: bool = False,
+    progress: Progress | None = None,
+    client: SalesforceClient | None = None,
+    stop_event: threading.Event | None = None,
+) -> BackupResult:
+    """Back up the org described by `settings` into the repository at `repo_path`."""
+    progress = progress or NullProgress()
+    stop_event = stop_event or threading.Event()
+    repository = Repository.open_or_init(repo_path)
+    with repository.lock(exclusive=True, command="run"):
+        client = client or SalesforceClient(
+            settings.connection,
+            api_reserve_percent=settings.backup.api_reserve_percent,
+            pool_maxsize=settings.backup.concurrency + settings.backup.download_concurrency + 2,
+        )
+        run = _Run(settings, repository, client, progress, stop_event)
+        result = run.execute(resume=resume)
+    if result.state == "exported" and settings.backup.verify_after_run:
+        from sfbackup.verify import verify_snapshot
+
+        verification = verify_snapshot(
+            repository.path, result.snapshot_id, against_org=True, client=client, progress=progress
+        )
+        result.verification = verification
+        result.state = "complete" if verification.passed else "exported"
+        result.exit_code = ExitCode.OK if verification.passed else ExitCode.VERIFICATION_FAILED
+        result.summary["state"] = result.state
+    progress.run_finished(result.summary)
+    return result
+
+
+class _Run:
+    """One run's state: the manifest being written and the lock that guards it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        repository: Repository,
+        client: SalesforceClient,
+        progress: Progress,
+        stop_event: threading.Event,
+    ) -> None:
+        self.settings = settings
+        self.repository = repository
+        self.client = client
+        self.progress = progress
+        self.stop_event = stop_event
+        self._manifest_lock = threading.Lock()
+        self.started = time.monotonic()
+        self.schema_paths: dict[str, str] = {}
+        self.listed: set[str] = set()
+        self.limits: dict[str, Any] = {}
+        self.files_summary: dict[str, int] = {}
+
+    # -- the pipeline -------------------------------------------------------------------------
+
+    def execute(self, *, resume: bool) -> BackupResult:
+        limits = self._read_limits()
+        previous = self._resumable_snapshot() if resume else None
+        if previous is not None:
+            self.writer = self.repository.resume_snapshot(previous)
+            t0 = self.writer.manifest.t0
+            self.progress.message("info", f"resuming snapshot {previous} (T0 {t0.isoformat()})")
+        else:
+            t0 = limits["t0"]
+            self.writer = self.repository.new_snapshot(t0, parent=self._parent_snapshot_id())
+        self.manifest = self.writer.manifest
+        self.snapshot_dir = self.writer.path
+        self.manifest.program_version = __version__
+        self.manifest.state = "running"
+        self.manifest.finished_at = None
+        self.manifest.org = self._org_info()
+        self.manifest.settings = self._settings_record()
+        self.manifest.api["usage_at_start"] = limits["usage"]
+        self._save()
+
+        stopped: SfbackupError | None = None
+        coverage: list[CoverageEntry] = []
+        try:
+            sobjects = describe.describe_global(self.client)
+            self.listed = {str(s.get("name")) for s in sobjects}
+            names, coverage = selected_objects(sobjects, self.settings.backup)
+            self.progress.run_started(self.manifest.snapshot_id, _iso(t0), names)
+            plans, refused = self._plan(names, t0)
+            coverage += refused
+            self._export_records(plans)
+            self._export_files(plans)
+        except (ApiReserveReached, ExportStopped) as exc:
+            stopped = exc
+            self.progress.message("warning", f"stopped: {exc.message}; `sfbackup run --resume` continues")
+        except SfbackupError as exc:
+            # The org became unreachable, the login was refused, the disk filled up...: what was
+            # saved stays named in the manifest, which says why the run stopped, and `--resume`
+            # continues. Left `running`, the snapshot would look like a killed run.
+            self._stop_on_error(exc)
+            raise
+        coverage += [CoverageEntry(name, "backed_up") for name, entry in self.manifest.objects.items()
+                     if entry.state == "done"]
+        self.manifest.coverage = sorted(coverage, key=lambda c: c.object)
+        return self._finish(stopped)
+
+    def _read_limits(self) -> dict[str, Any]:
+        """T0 from the org's clock (the Date header of /limits) and the API usage at start."""
+        response = self.client.request("GET", self.client.data_path("limits/"))
+        date_header = response.headers.get("Date")
+        t0 = parsedate_to_datetime(date_header).astimezone(UTC) if date_header else datetime.now(UTC)
+        body = response.json()
+        daily = body.get("DailyApiRequests", {})
+        usage = None
+        if "Max" in daily and "Remaining" in daily:
+            usage = [int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"])]
+        self.limits = body
+        return {"t0": t0.replace(microsecond=0), "usage": usage}
+
+    def _org_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "org_id": self.client.org_id,
+            "instance_url": self.client.instance_url,
+            "api_version": self.client.api_version,
+            "username": self.settings.connection.username,
+        }
+        try:
+            for records in query_rest.iter_query_pages(
+                self.client,
+                "SELECT Id, Name, IsSandbox, InstanceName, OrganizationType FROM Organization",
+                include_deleted=False,
+            ):
+                for record in records:
+                    info.update(org_id=record.get("Id") or info["org_id"], org_name=record.get("Name"),
+                                is_sandbox=record.get("IsSandbox"),
+                                instance_name=record.get("InstanceName"),
+                                organization_type=record.get("OrganizationType"))
+        except SalesforceError as exc:
+            info["org_info_error"] = exc.message
+        return info
+
+    def _settings_record(self) -> dict[str, Any]:
+        backup = self.settings.backup
+        return {
+            "objects": backup.objects if backup.objects == "all" else list(backup.objects),
+            "include": list(backup.include),
+            "exclude": list(backup.exclude),
+            "preset": backup.preset,
+            "format": backup.format,
+            "include_deleted": backup.include_deleted,
+            "files": backup.files,
+            "content_versions": backup.content_versions,
+            "contract_end": backup.contract_end.isoformat() if backup.contract_end else None,
+            "notice_days": backup.notice_days,
+        }
+
+    def _plan(self, names: list[str], t0: datetime) -> tuple[list[ObjectPlan], list[CoverageEntry]]:
+        plans: list[ObjectPlan] = []
+        refused: list[CoverageEntry] = []
+        include_deleted = self.settings.backup.include_deleted
+        for name in names:
+            entry = self.manifest.objects.get(name)
+            try:
+                schema = describe.describe(self.client, name)
+                plan = plan_object(schema, t0=t0, settings=self.settings.backup, expected_rows=None)
+                if entry is not None and entry.state == "done":
+                    plans.append(plan)
+                    continue
+                expected = None
+                if plan.id_filter is None:
+                    expected = query_rest.count(
+                        self.client, name, where=plan.predicate, include_deleted=include_deleted
+                    )
+                plan = plan_object(schema, t0=t0, settings=self.settings.backup, expected_rows=expected)
+                self.schema_paths[name] = self.writer.write_schema(
+                    plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name)
+                )
+                plans.append(plan)
+            except UnsupportedQuery as exc:
+                reason = f"{exc.error_code}: {exc.message}" if exc.error_code else exc.message
+                refused.append(CoverageEntry(name, "not_exportable", reason))
+                self._record_refused(name, exc)
+            except SalesforceError as exc:
+                if exc.error_code != "NOT_FOUND" or name in self.listed:
+                    raise
+                # Named in the config but absent from describeGlobal: Salesforce's own error is
+                # recorded and the run goes on with the other objects (it ends incomplete).
+                missing = UnsupportedQuery(
+                    f"{name} is not an object of this org (describeGlobal does not list it; describe "
+                    f"answered {exc.message}); check the name in backup.objects",
+                    error_code="NOT_FOUND", status=exc.status,
+                )
+                refused.append(CoverageEntry(name, "not_exportable", f"NOT_FOUND: {missing.message}"))
+                self._record_refused(name, missing)
+        return plans, refused
+
+    def _export_records(self, plans: list[ObjectPlan]) -> None:
+        backup = self.settings.backup
+        exporter = RecordExporter(
+            self.client,
+            self.snapshot_dir,
+            file_format=backup.format,
+            bulk_page_records=backup.bulk_page_records,
+            csv_neutralize_formulas=backup.csv_neutralize_formulas,
+            progress=self.progress,
+            stop_event=self.stop_event,
+        )
+        todo = [p for p in plans if not self._is_done(p.name)]
+        jobs: dict[str, str | None] = {}
+        for plan in todo:  # submit every Bulk job first, so Salesforce works while we download
+            previous = self.manifest.objects.get(plan.name)
+            if previous is None or not previous.resume:
+                jobs[plan.name] = exporter.submit(plan)
+        stopped: list[SfbackupError] = []
+        with ThreadPoolExecutor(max_workers=max(1, backup.concurrency)) as pool:
+            futures: list[Future[ObjectEntry]] = []
+            for plan in todo:
+                previous = self.manifest.objects.get(plan.name)
+                resume = previous.resume if previous is not None else None
+                parts = list(previous.parts) if resume and previous else []
+                futures.append(pool.submit(
+                    exporter.export, plan, job_id=jobs.get(plan.name), checkpoint=self._checkpoint,
+                    resume=resume, previous_parts=parts,
+                ))
+            for future in futures:
+                try:
+                    future.result()
+                except (ApiReserveReached, ExportStopped) as exc:
+                    self.stop_event.set()
+                    stopped.append(exc)
+        if stopped:
+            raise stopped[0]
+
+    def _export_files(self, plans: list[ObjectPlan]) -> None:
+        backup = self.settings.backup
+        file_plans = [p for p in plans if p.name in FILE_OBJECTS]
+        if not backup.files or not file_plans:
+            return
+        from sfbackup.backup.files import export_files
+
+        results = export_files(
+            self.client,
+            self.repository,
+            self.snapshot_dir,
+            objects=tuple(p.name for p in file_plans),
+            predicates={p.name: p.predicate for p in file_plans},
+            include_deleted=backup.include_deleted,
+            content_versions=backup.content_versions,
+            download_concurrency=backup.download_concurrency,
+            parent_index=self._parent_indexes(),
+            progress=self.progress,
+            stop_event=self.stop_event,
+        )
+        with self._manifest_lock:
+            for name, files_entry in results.items():
+                self.manifest.files[name] = files_entry
+            self._save_locked()
+        self.files_summary = dict(results.summary)
+        if isinstance(results.stopped, ApiReserveReached | ExportStopped):
+            raise results.stopped
+        if results.stopped is not None or any(entry.missing for entry in results.values()):
+            raise ExportStopped(
+                "file downloads stopped before every file was saved; the missing files are listed "
+                "in the manifest",
+                hint="run `sfbackup run --resume` to download them",
+            )
+
+    # -- manifest bookkeeping -----------------------------------------------------------------
+
+    def _checkpoint(self, name: str, entry: ObjectEntry) -> None:
+        with self._manifest_lock:
+            entry.schema_path = self.schema_paths.get(name, entry.schema_path)
+            self.manifest.objects[name] = entry
+            self._save_locked()
+
+    def _record_refused(self, name: str, exc: UnsupportedQuery) -> None:
+        """Record an object Salesforce refuses to query for a known, permanent reason.
+
+        With `all` or `everything` the object set comes from describeGlobal, and such refusals
+        (objects that need filters Salesforce restricts, external objects...) are explained
+        coverage: `skipped`, so a nightly `all` run can still be complete (the report lists them
+        and says the backup lacks them). An object the user named explicitly is `failed`.
+        """
+        backup = self.settings.backup
+        from_org_list = (backup.objects == "all" or backup.preset == "everything") and name in self.listed
+        with self._manifest_lock:
+            self.manifest.objects[name] = ObjectEntry(
+                state="skipped" if from_org_list else "failed",
+                error={
+                    "code": exc.error_code or "UNSUPPORTED", "message": exc.message, "kind": "unsupported",
+                },
+            )
+            self._save_locked()
+
+    def _save(self) -> None:
+        with self._manifest_lock:
+            self._save_locked()
+
+    def _save_locked(self) -> None:
+        self.manifest.api["calls"] = self.client.calls_made
+        self.writer.save()
+
+    def _is_done(self, name: str) -> bool:
+        entry = self.manifest.objects.get(name)
+        return entry is not None and entry.state == "done"
+
+    def _resumable_snapshot(self) -> str | None:
+        """The newest snapshot if a run left it unfinished; None when the newest one finished."""
+        for snapshot in reversed(self.repository.snapshots()):
+            if snapshot.manifest.state in ("running", "incomplete", "failed"):
+                return snapshot.id
+            return None
+        return None
+
+    def _parent_snapshot_id(self) -> str | None:
+        for snapshot in reversed(self.repository.snapshots()):
+            if snapshot.manifest.files:
+                return snapshot.id
+        return None
+
+    def _parent_indexes(self) -> dict[str, Path]:
+        """The newest earlier files index of each file object, for deduplication."""
+        indexes: dict[str, Path] = {}
+        for snapshot in reversed(self.repository.snapshots()):
+            if snapshot.id == self.manifest.snapshot_id:
+                continue
+            for name, entry in snapshot.manifest.files.items():
+                if name in indexes or entry.index_path is None:
+                    continue
+                path = snapshot.resolve(entry.index_path)
+                if path.exists():
+                    indexes[name] = path
+        return indexes
+
+    def _stop_on_error(self, exc: SfbackupError) -> None:
+        manifest = self.manifest
+        manifest.state = "incomplete"
+        manifest.finished_at = datetime.now(UTC)
+        manifest.errors.append({"object": None, "code": type(exc).__name__, "message": redact(exc.message)})
+        try:
+            manifest.summary = self._summary()
+            self._save()
+        except SfbackupError:
+            pass  # the disk is full or gone: the manifest saved last still names only files that exist
+
+    def _finish(self, stopped: SfbackupError | None) -> BackupResult:
+        manifest = self.manifest
+        objects_ok = all(e.state in ("done", "skipped") for e in manifest.objects.values())
+        files_ok = all(not e.failed and not e.missing for e in manifest.files.values())
+        if stopped is not None or not objects_ok or not files_ok:
+            manifest.state = "incomplete"
+        else:
+            manifest.state = "exported"
+        manifest.finished_at = datetime.now(UTC)
+        manifest.summary = self._summary()
+        self._save()
+        exit_code = _STATE_EXIT[manifest.state]
+        if stopped is not None and isinstance(stopped, ApiReserveReached):
+            exit_code = ExitCode.API_RESERVE
+        return BackupResult(
+            snapshot_id=manifest.snapshot_id,
+            state=manifest.state,
+            snapshot_dir=self.snapshot_dir,
+            summary={**manifest.summary, "snapshot_id": manifest.snapshot_id, "state": manifest.state},
+            exit_code=exit_code,
+        )
+
+    def _summary(self) -> dict[str, Any]:
+        manifest = self.manifest
+        return {
+            "objects": len(manifest.objects),
+            "rows": sum(e.rows for e in manifest.objects.values()),
+            "files": sum(e.count for e in manifest.files.values()),
+            "bytes": sum(e.bytes for e in manifest.files.values())
+            + sum(p.bytes for e in manifest.objects.values() for p in e.parts),
+            "api_calls": self.client.calls_made,
+            "seconds": round(time.monotonic() - self.started, 3),
+            "files_downloaded": self.files_summary.get("downloaded", 0),
+            "files_deduplicated": self.files_summary.get("deduplicated", 0),
+            "file_results": {
+                name: {"count": e.count, "bytes": e.bytes, "downloaded": e.downloaded,
+                       "deduplicated": e.deduplicated, "failed": len(e.failed), "missing": len(e.missing)}
+                for name, e in sorted(manifest.files.items())
+            },
+            "object_results": [
+                {"object": name, "api": e.api, "state": e.state, "rows": e.rows, "seconds": e.seconds,
+                 "error": (e.error or {}).get("message")}
+                for name, e in sorted(manifest.objects.items())
+            ],
+        }
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""The emulated org: its SQLite store, generated data, object catalog and SOQL engine."""

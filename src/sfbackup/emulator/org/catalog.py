@@ -1,0 +1,89 @@
+"""The emulated org's objects and fields, and their describe JSON shaped like real Salesforce's.
+
+`build_catalog()` assembles the org: the objects of `catalog_objects` (standard, file, custom and
+restricted objects) plus, when asked, `catalog_extra`'s larger generated catalog, and links each
+lookup to its parent's child relationships. The model and describe builders live in
+`catalog_model`; this module re-exports their public names, so import from here.
+"""
+
+from __future__ import annotations
+
+from sfbackup.emulator.org.catalog_extra import generated_objects
+from sfbackup.emulator.org.catalog_model import (
+    ADDRESS_PARTS,
+    CASCADE_DELETE,
+    NUMBER_TYPES,
+    SOAP_TYPES,
+    TEXT_TYPES,
+    VIRTUAL_TYPES,
+    FieldDef,
+    ObjectDef,
+    QueryRule,
+    f_address,
+    f_area,
+    f_bool,
+    f_id,
+    f_num,
+    f_pick,
+    f_plain,
+    f_ref,
+    f_text,
+    system_head,
+    system_tail,
+)
+from sfbackup.emulator.org.catalog_objects import (
+    CHILD_NAMES,
+    INDUSTRIES,
+    LEAD_SOURCES,
+    PARENTS,
+    STAGES,
+    custom_objects,
+    file_objects,
+    restricted_objects,
+    standard_objects,
+)
+
+__all__ = [
+    "ADDRESS_PARTS",
+    "CASCADE_DELETE",
+    "INDUSTRIES",
+    "LEAD_SOURCES",
+    "NUMBER_TYPES",
+    "PARENTS",
+    "SOAP_TYPES",
+    "STAGES",
+    "TEXT_TYPES",
+    "VIRTUAL_TYPES",
+    "FieldDef",
+    "ObjectDef",
+    "QueryRule",
+    "build_catalog",
+    "f_address",
+    "f_area",
+    "f_bool",
+    "f_id",
+    "f_num",
+    "f_pick",
+    "f_plain",
+    "f_ref",
+    "f_text",
+    "system_head",
+    "system_tail",
+]
+
+
+def build_catalog(extra_objects: int = 0, *, seed: int = 1) -> dict[str, ObjectDef]:
+    """Every object of the emulated org, keyed by lower-case name; `extra_objects` adds that many
+    generated objects plus the companions and query-restricted objects a real org lists."""
+    objects = [*standard_objects(), *file_objects(), *custom_objects(), *restricted_objects()]
+    if extra_objects:
+        objects += generated_objects(extra_objects, seed)
+    by_name = {o.name: o for o in objects}
+    for child in objects:
+        for fd in child.fields:
+            for target in fd.reference_to:
+                if target in by_name and fd.name not in ("CreatedById", "LastModifiedById"):
+                    by_name[target].child_relationships.append(
+                        (child.name, fd.name, CHILD_NAMES.get((child.name, fd.name)))
+                    )
+    return {o.name.lower(): o for o in sorted(objects, key=lambda o: o.name)}

@@ -1,0 +1,1 @@
+"""Looking after a repository over time: retention (`forget`, `prune`) and uploads to S3."""

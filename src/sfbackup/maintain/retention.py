@@ -1,0 +1,435 @@
+"""Which snapshots to keep (`forget`) and which blobs nothing needs any more (`prune`), after
+restic's snapshot policy, for a local repository or an S3 prefix alike (through the Store).
+
+The policy (keep-last/-hourly/-daily/-weekly/-monthly/-yearly/-within) chooses among
+`complete` snapshots, newest first: for each rule, the newest snapshot of each period (UTC) is
+kept until the rule's count is used up. On top of the policy:
+
+- the newest `complete` snapshot is always kept;
+- `running` snapshots and snapshots whose manifest cannot be read are never touched;
+- `incomplete`, `failed` and unverified (`exported`) snapshots older than the newest complete
+  one are removed; newer ones are kept (they may still be resumed or verified).
+
+`forget` removes snapshot folders only (the manifest first, so a half-removed folder is no
+longer a snapshot). `prune` then deletes the blobs no remaining snapshot's files index names,
+and temporary files older than an hour. Both hold an exclusive lock.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import PurePosixPath
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sfbackup.config import S3Settings
+from sfbackup.errors import RepositoryError, StorageError, UsageError
+from sfbackup.maintain.upload import archive_key
+from sfbackup.repository import layout
+from sfbackup.repository.atomic import is_temporary
+from sfbackup.repository.manifest import Manifest
+from sfbackup.repository.store import ObjectInfo, Store, lock_location, store_from_url
+
+TEMPORARY_MIN_AGE = timedelta(hours=1)
+_DELETE_CONCURRENCY = 8
+_DURATION = re.compile(r"(\d+)([yYmwdh])")
+_UNIT = {"y": timedelta(days=365), "m": timedelta(days=30), "w": timedelta(weeks=1),
+         "d": timedelta(days=1), "h": timedelta(hours=1)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """What the policy needs of a snapshot: id, T0 and state (`damaged` when unreadable)."""
+
+    id: str
+    time: datetime
+    state: str
+    error: str | None = None
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest) -> SnapshotInfo:
+        return cls(manifest.snapshot_id, manifest.t0, manifest.state)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How many snapshots to keep per period; `keep_within` keeps everything that much younger
+    than the newest complete snapshot."""
+
+    keep_last: int = 0
+    keep_hourly: int = 0
+    keep_daily: int = 0
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+    keep_yearly: int = 0
+    keep_within: timedelta | None = None
+
+    def is_empty(self) -> bool:
+        counts = (self.keep_last, self.keep_hourly, self.keep_daily, self.keep_weekly,
+                  self.keep_monthly, self.keep_yearly)  # fmt: skip
+        return not any(counts) and not self.keep_within
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "keep_last": self.keep_last,
+            "keep_hourly": self.keep_hourly,
+            "keep_daily": self.keep_daily,
+            "keep_weekly": self.keep_weekly,
+            "keep_monthly": self.keep_monthly,
+            "keep_yearly": self.keep_yearly,
+            "keep_within_hours": None if self.keep_within is None else self.keep_within / timedelta(hours=1),
+        }
+
+
+@dataclass
+class ForgetPlan:
+    """Every snapshot, kept or removed, each with the reasons (oldest first)."""
+
+    keep: list[tuple[SnapshotInfo, list[str]]] = field(default_factory=list)
+    remove: list[tuple[SnapshotInfo, list[str]]] = field(default_factory=list)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per snapshot, oldest first: id, time, state, action, reasons."""
+        entries = [(s, r, "keep") for s, r in self.keep] + [(s, r, "remove") for s, r in self.remove]
+        entries.sort(key=lambda e: e[0].id)
+        return [
+            {"id": s.id, "time": s.time.isoformat(), "state": s.state, "action": action, "reasons": reasons}
+            for s, reasons, action in entries
+        ]
+
+
+def parse_duration(text: str) -> timedelta:
+    """`1y6m`, `30d`, `12h`, `2w` -> timedelta (y = 365 days, m = 30 days)."""
+    pieces = _DURATION.findall(text)
+    if not pieces or "".join(n + u for n, u in pieces) != text:
+        raise UsageError(f"{text!r} is not a duration", hint="write e.g. 30d, 2w, 6m, 1y, 1y6m or 36h")
+    return sum((int(n) * _UNIT[u.lower()] for n, u in pieces), timedelta())
+
+
+_BUCKETS: tuple[tuple[str, str, Callable[[datetime], str]], ...] = (
+    ("keep_hourly", "hourly", lambda t: t.strftime("%Y-%m-%d %H:00")),
+    ("keep_daily", "daily", lambda t: t.strftime("%Y-%m-%d")),
+    ("keep_weekly", "weekly", lambda t: "{}-W{:02d}".format(*t.isocalendar()[:2])),
+    ("keep_monthly", "monthly", lambda t: t.strftime("%Y-%m")),
+    ("keep_yearly", "yearly", lambda t: t.strftime("%Y")),
+)
+
+
+def plan_forget(snapshots: Iterable[SnapshotInfo], policy: RetentionPolicy) -> ForgetPlan:
+    """Decide, for every snapshot, keep or remove, with reasons (restic's forget semantics)."""
+    every = sorted(snapshots, key=lambda s: s.id)
+    complete = [s for s in every if s.state == "complete"]
+    newest = complete[-1] if complete else None
+    reasons: dict[str, list[str]] = {s.id: [] for s in every}
+    if newest is not None:
+        reasons[newest.id].append("newest complete snapshot (always kept)")
+        newest_first = list(reversed(complete))
+        for rank, snap in enumerate(newest_first):
+            if rank < policy.keep_last:
+                reasons[snap.id].append(f"last {policy.keep_last}")
+        for attribute, label, period in _BUCKETS:
+            remaining = int(getattr(policy, attribute))
+            last: str | None = None
+            for snap in newest_first:
+                if remaining <= 0:
+                    break
+                value = period(snap.time.astimezone(UTC))
+                if value != last:
+                    reasons[snap.id].append(f"{label} ({value})")
+                    last = value
+                    remaining -= 1
+        if policy.keep_within is not None:
+            cutoff = newest.time - policy.keep_within
+            for snap in complete:
+                if snap.time >= cutoff:
+                    reasons[snap.id].append(f"within {_human(policy.keep_within)} of the newest")
+    plan = ForgetPlan()
+    for snap in every:
+        why = reasons[snap.id]
+        if snap.state == "complete":
+            (plan.keep if why else plan.remove).append((snap, why or ["no keep rule matches"]))
+        elif snap.state == "running":
+            plan.keep.append((snap, ["running: never touched (a run may be using it; `run --resume`)"]))
+        elif snap.state == "damaged":
+            plan.keep.append((snap, [f"manifest unreadable, never removed automatically: {snap.error}"]))
+        elif newest is not None and snap.id < newest.id:
+            what = "exported but never verified" if snap.state == "exported" else snap.state
+            plan.remove.append((snap, [f"{what}, older than the newest complete snapshot {newest.id}"]))
+        else:
+            since = (
+                f"newer than the newest complete snapshot {newest.id}"
+                if newest
+                else "no complete snapshot yet"
+            )
+            plan.keep.append((snap, [f"{snap.state}, {since}: may still be resumed or verified"]))
+    return plan
+
+
+def _human(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
+
+
+# --- reading a repository through a Store -------------------------------------------------------
+
+
+def open_repository_store(location: str, s3: S3Settings | None = None, store: Store | None = None) -> Store:
+    """The Store of the repository at `location` (folder or s3://bucket/prefix), checked to hold
+    an sfbackup repository of a layout version this sfbackup reads."""
+    target = store if store is not None else store_from_url(location, s3)
+    try:
+        with target.open(layout.REPOSITORY_FILE) as handle:
+            info = json.loads(handle.read())
+    except StorageError:
+        raise RepositoryError(
+            f"no sfbackup repository at {target.describe()} ({layout.REPOSITORY_FILE} not found)",
+            hint="check --repo (a folder, or s3://bucket/prefix as `sfbackup upload` wrote it)",
+        ) from None
+    except ValueError as exc:
+        raise RepositoryError(f"{target.describe(layout.REPOSITORY_FILE)} is not valid JSON: {exc}") from None
+    version = info.get("layout_version") if isinstance(info, dict) else None
+    if version != layout.LAYOUT_VERSION:
+        raise RepositoryError(
+            f"{target.describe()} has layout version {version!r}; this sfbackup reads only "
+            f"layout version {layout.LAYOUT_VERSION}",
+            hint=f"use an sfbackup release that supports layout version {version}",
+        )
+    return target
+
+
+def read_snapshots(store: Store) -> list[SnapshotInfo]:
+    """Every snapshot in the store (folders with a manifest), oldest first; unreadable manifests
+    are listed as `damaged`."""
+    found: list[SnapshotInfo] = []
+    for snapshot_id in _snapshot_ids(store, with_manifest=True):
+        key = f"{layout.SNAPSHOTS_DIR}/{snapshot_id}/{layout.MANIFEST_FILE}"
+        try:
+            with store.open(key) as handle:
+                manifest = Manifest.from_dict(json.loads(handle.read()), source=store.describe(key))
+            found.append(SnapshotInfo.from_manifest(manifest))
+        except (RepositoryError, StorageError, ValueError) as exc:
+            message = exc.message if isinstance(exc, RepositoryError | StorageError) else str(exc)
+            found.append(SnapshotInfo(snapshot_id, layout.snapshot_time(snapshot_id), "damaged", message))
+    return found
+
+
+def _snapshot_ids(store: Store, *, with_manifest: bool) -> list[str]:
+    ids: set[str] = set()
+    for info in store.list(f"{layout.SNAPSHOTS_DIR}/"):
+        parts = info.key.split("/")
+        if len(parts) < 3 or not layout.is_snapshot_id(parts[1]):
+            continue
+        if not with_manifest or (len(parts) == 3 and parts[2] == layout.MANIFEST_FILE):
+            ids.add(parts[1])
+    return sorted(ids)
+
+
+# --- forget -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ForgetResult:
+    location: str
+    policy: RetentionPolicy
+    plan: ForgetPlan
+    dry_run: bool
+    removed: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repository": self.location,
+            "dry_run": self.dry_run,
+            "policy": self.policy.to_dict(),
+            "snapshots": self.plan.rows(),
+            "kept": len(self.plan.keep),
+            "removed": self.removed,
+        }
+
+
+def forget_snapshots(
+    location: str,
+    policy: RetentionPolicy,
+    *,
+    dry_run: bool = False,
+    s3: S3Settings | None = None,
+    store: Store | None = None,
+) -> ForgetResult:
+    """Apply `policy` to the repository at `location` (folder or s3://): plan, then (unless
+    `dry_run`) remove the snapshot folders the plan removes, under an exclusive lock."""
+    if policy.is_empty():
+        raise UsageError(
+            "no retention policy given: every snapshot would be kept",
+            hint="give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly, "
+            "--keep-yearly, --keep-within",
+        )
+    target = open_repository_store(location, s3, store)
+    if dry_run:
+        return ForgetResult(target.describe(), policy, plan_forget(read_snapshots(target), policy), True)
+    with lock_location(target, exclusive=True, command="sfbackup forget"):
+        plan = plan_forget(read_snapshots(target), policy)
+        result = ForgetResult(target.describe(), policy, plan, False)
+        for snap, _reasons in plan.remove:
+            remove_snapshot(target, snap.id)
+            result.removed.append(snap.id)
+    return result
+
+
+def remove_snapshot(store: Store, snapshot_id: str) -> None:
+    """Delete a snapshot folder: its manifest first (it stops being a snapshot), then the rest,
+    then its archive in `archives/` if there is one."""
+    base = f"{layout.SNAPSHOTS_DIR}/{layout.validate_snapshot_id(snapshot_id)}"
+    store.delete(f"{base}/{layout.MANIFEST_FILE}")
+    _delete_all(store, [info.key for info in store.list(f"{base}/")])
+    archive = archive_key(snapshot_id)  # `upload --archive` copies, if any
+    _delete_all(
+        store, [info.key for info in store.list(archive) if info.key in (archive, f"{archive}.sha256")]
+    )
+
+
+def _delete_all(store: Store, keys: list[str]) -> None:
+    if not keys:
+        return
+    with ThreadPoolExecutor(max_workers=_DELETE_CONCURRENCY, thread_name_prefix="sfbackup-delete") as pool:
+        list(pool.map(store.delete, keys))
+
+
+# --- prune --------------------------------------------------------------------------------------
+
+
+@dataclass
+class PrunePlan:
+    """What prune deletes: unreferenced blobs and old temporary files."""
+
+    snapshots: int = 0
+    blobs_total: int = 0
+    blobs_used: int = 0
+    remove_blobs: list[ObjectInfo] = field(default_factory=list)
+    remove_temporary: list[ObjectInfo] = field(default_factory=list)
+    missing_blobs: list[str] = field(default_factory=list)
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(o.size for o in self.remove_blobs) + sum(o.size for o in self.remove_temporary)
+
+
+@dataclass
+class PruneResult:
+    location: str
+    plan: PrunePlan
+    dry_run: bool
+    deleted: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        plan = self.plan
+        return {
+            "repository": self.location,
+            "dry_run": self.dry_run,
+            "snapshots": plan.snapshots,
+            "blobs_total": plan.blobs_total,
+            "blobs_used": plan.blobs_used,
+            "remove_blobs": [o.key for o in plan.remove_blobs],
+            "remove_temporary": [o.key for o in plan.remove_temporary],
+            "missing_blobs": plan.missing_blobs,
+            "bytes_freed": plan.bytes_freed,
+            "deleted": self.deleted,
+        }
+
+
+def plan_prune(store: Store, *, now: datetime | None = None) -> PrunePlan:
+    """Blobs no snapshot folder's files index names, and temporary files older than an hour.
+
+    Every folder under snapshots/ counts, with or without a manifest: when unsure, keep. An
+    unreadable files index stops the plan (RepositoryError) rather than risk deleting data.
+    """
+    now = now or datetime.now(UTC)
+    plan = PrunePlan()
+    used: set[str] = set()
+    snapshot_ids: set[str] = set()
+    for info in store.list(f"{layout.SNAPSHOTS_DIR}/"):
+        parts = info.key.split("/")
+        if _old_temporary(info, now):
+            plan.remove_temporary.append(info)
+        elif (
+            len(parts) == 4
+            and parts[2] == layout.FILES_DIR
+            and parts[3].endswith(".parquet")
+            and not is_temporary(parts[3])
+        ):
+            used |= _index_digests(store, info.key)
+        if len(parts) >= 3 and layout.is_snapshot_id(parts[1]):
+            snapshot_ids.add(parts[1])
+    plan.snapshots = len(snapshot_ids)
+    present: set[str] = set()
+    for info in store.list(f"{layout.BLOBS_DIR}/"):  # streamed: a bucket may hold millions
+        if _old_temporary(info, now):
+            plan.remove_temporary.append(info)
+        if not _is_blob_key(info.key):
+            continue
+        name = PurePosixPath(info.key).name
+        plan.blobs_total += 1
+        present.add(name)
+        if name in used:
+            plan.blobs_used += 1
+        else:
+            plan.remove_blobs.append(info)
+    plan.remove_temporary += [i for i in store.list(f"{layout.LOCKS_DIR}/") if _old_temporary(i, now)]
+    plan.missing_blobs = sorted(used - present)
+    return plan
+
+
+def _old_temporary(info: ObjectInfo, now: datetime) -> bool:
+    if not is_temporary(PurePosixPath(info.key).name):
+        return False
+    return info.modified is not None and now - info.modified > TEMPORARY_MIN_AGE
+
+
+def _is_blob_key(key: str) -> bool:
+    parts = key.split("/")
+    if len(parts) != 4:
+        return False
+    fan, name = parts[2], parts[3]
+    return (
+        len(name) == 64
+        and name.startswith(fan)
+        and len(fan) == 2
+        and all(c in "0123456789abcdef" for c in name)
+    )
+
+
+def _index_digests(store: Store, key: str) -> set[str]:
+    try:
+        with store.open(key) as handle:
+            table = pq.read_table(pa.BufferReader(handle.read()), columns=["sha256"])
+    except (StorageError, pa.ArrowException, KeyError, OSError) as exc:
+        raise RepositoryError(
+            f"cannot read the files index {store.describe(key)}: {exc}; nothing was pruned",
+            hint="run `sfbackup verify` on that snapshot, or forget it, then prune again",
+        ) from None
+    return {d for d in table.column("sha256").to_pylist() if d}
+
+
+def prune_repository(
+    location: str,
+    *,
+    dry_run: bool = False,
+    s3: S3Settings | None = None,
+    store: Store | None = None,
+    now: datetime | None = None,
+) -> PruneResult:
+    """Plan, then (unless `dry_run`) delete unreferenced blobs and old temporary files, under an
+    exclusive lock (a lock object in the bucket for S3)."""
+    target = open_repository_store(location, s3, store)
+    if dry_run:
+        return PruneResult(target.describe(), plan_prune(target, now=now), True)
+    with lock_location(target, exclusive=True, command="sfbackup prune"):
+        plan = plan_prune(target, now=now)
+        doomed = [o.key for o in plan.remove_temporary] + [o.key for o in plan.remove_blobs]
+        _delete_all(target, doomed)
+    return PruneResult(target.describe(), plan, False, deleted=len(doomed))

@@ -1,0 +1,452 @@
+"""`sfbackup upload`: mirror one snapshot of a local repository to S3, resumably, manifest last.
+
+The bucket gets the repository layout under the prefix: blobs and parts first, then files
+indexes, schemas and reports, then `manifest.json`, so a reader of the bucket never sees a
+manifest whose data is not there yet. An object already in the bucket with the same size and
+SHA-256 (our `sha256` metadata) is skipped: a rerun sends nothing, a nightly run sends only new
+blobs. Afterwards the prefix is listed and compared with the snapshot, and the result is
+recorded in `snapshots/<id>/uploads/<bucket>-<prefix-hash>.json` beside the (immutable) manifest.
+
+`archive=True` sends one streamed `archives/<snapshot-id>.tar.gz` instead (tar -> gzip -> a
+multipart upload through a bounded queue; nothing is staged on disk), plus `<name>.sha256`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from sfbackup.config import S3Settings
+from sfbackup.errors import RepositoryError, SnapshotNotFound, StorageError, UsageError
+from sfbackup.repository import Repository, Snapshot, layout
+from sfbackup.repository.atomic import is_temporary, write_atomic
+from sfbackup.repository.lock import acquire
+from sfbackup.repository.manifest import format_time, utc_now
+from sfbackup.repository.store import S3Store, Store, s3_store, sha256_file, store_lock
+from sfbackup.ui.progress import NullProgress, Progress
+
+UPLOADS_DIR = "uploads"
+ARCHIVES_DIR = "archives"
+DEFAULT_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class UploadItem:
+    """One local file and the key it gets in the bucket."""
+
+    key: str
+    path: Path
+    size: int
+    sha256: str | None  # known from the manifest or the blob's name; else hashed when needed
+
+
+@dataclass
+class UploadResult:
+    """What `upload_snapshot` did, as recorded in `snapshots/<id>/uploads/<bucket>-<hash>.json`."""
+
+    snapshot_id: str
+    bucket: str
+    prefix: str
+    endpoint_url: str | None
+    mode: str  # "mirror" | "archive"
+    objects: int = 0
+    uploaded: int = 0
+    skipped: int = 0
+    bytes_total: int = 0
+    bytes_uploaded: int = 0
+    verified: bool = False
+    missing: list[str] = field(default_factory=list)
+    archive_key: str | None = None
+    archive_sha256: str | None = None
+    started_at: str = ""
+    finished_at: str = ""
+    seconds: float = 0.0
+    record_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def upload_snapshot(
+    repo_path: str | Path,
+    snapshot_id: str,
+    s3: S3Settings,
+    *,
+    force: bool = False,
+    archive: bool = False,
+    progress: Progress | None = None,
+    store: Store | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> UploadResult:
+    """Upload snapshot `snapshot_id` (or `latest`: the newest complete one) of the repository at
+    `repo_path` to the bucket in `s3`. Only `complete` snapshots upload unless `force`.
+
+    `store` replaces the S3Store built from `s3` (tests inject failures at this seam).
+    Raises StorageError naming bucket, key and endpoint when S3 refuses; a rerun resumes.
+    """
+    progress = progress or NullProgress()
+    repository = Repository.open(repo_path)
+    snapshot = _pick_snapshot(repository, snapshot_id, force=force)
+    target = store if store is not None else s3_store(s3)
+    bucket = target.bucket if isinstance(target, S3Store) else (s3.bucket or "")
+    prefix = target.prefix if isinstance(target, S3Store) else s3.prefix.strip("/")
+    result = UploadResult(
+        snapshot_id=snapshot.id,
+        bucket=bucket,
+        prefix=prefix,
+        endpoint_url=s3.endpoint_url,
+        mode="archive" if archive else "mirror",
+        started_at=format_time(utc_now()),
+    )
+    started = time.monotonic()
+    with (
+        acquire(repository.path, exclusive=False, command="sfbackup upload"),
+        store_lock(target, exclusive=False, command="sfbackup upload"),
+    ):
+        _check_bucket_repository(repository, target)
+        if archive:
+            _upload_archive(repository, snapshot, target, result, progress)
+        else:
+            _upload_mirror(repository, snapshot, target, result, progress, concurrency)
+    result.finished_at = format_time(utc_now())
+    result.seconds = round(time.monotonic() - started, 3)
+    suffix = "-archive" if archive else ""
+    record = snapshot.path / UPLOADS_DIR / f"{_safe_name(bucket)}-{prefix_hash(prefix)}{suffix}.json"
+    result.record_path = str(record)
+    write_atomic(record, (json.dumps(result.to_dict(), indent=2) + "\n").encode())
+    progress.message(
+        "info" if result.verified else "error",
+        f"upload of {snapshot.id} to s3://{bucket}/{prefix}: {result.uploaded} sent, "
+        f"{result.skipped} already there, {'verified' if result.verified else 'NOT verified'}",
+        uploaded=result.uploaded,
+        skipped=result.skipped,
+    )
+    return result
+
+
+def prefix_hash(prefix: str) -> str:
+    """The 12 hex digits that name a prefix in upload records."""
+    return hashlib.sha256(prefix.strip("/").encode()).hexdigest()[:12]
+
+
+def _safe_name(bucket: str) -> str:
+    return "".join(c if c.isalnum() or c in "-._" else "_" for c in bucket) or "bucket"
+
+
+def _pick_snapshot(repository: Repository, snapshot_id: str, *, force: bool) -> Snapshot:
+    if snapshot_id == "latest":
+        found = repository.latest(None if force else "complete")
+        if found is None:
+            raise SnapshotNotFound(
+                f"repository {repository.path} has no {'' if force else 'complete '}snapshot to upload",
+                hint="run `sfbackup run` and `sfbackup verify`, or pass --force to upload it unverified",
+            )
+        return found
+    snapshot = repository.snapshot(snapshot_id)
+    if snapshot.manifest.state != "complete" and not force:
+        raise UsageError(
+            f"snapshot {snapshot.id} is {snapshot.manifest.state}, not complete; only verified "
+            "snapshots are uploaded",
+            hint=f"run `sfbackup verify {snapshot.id} --repo {repository.path}` first, or pass --force",
+        )
+    return snapshot
+
+
+def _check_bucket_repository(repository: Repository, target: Store) -> None:
+    """Refuse to mix two repositories under one prefix; write `repository.json` when absent."""
+    marker = repository.path / layout.REPOSITORY_FILE
+    if not target.exists(layout.REPOSITORY_FILE):
+        target.put_file(layout.REPOSITORY_FILE, marker)
+        return
+    with target.open(layout.REPOSITORY_FILE) as handle:
+        try:
+            remote = json.loads(handle.read())
+        except ValueError:
+            remote = {}
+    theirs = remote.get("repository_id") if isinstance(remote, dict) else None
+    if theirs and repository.repository_id and theirs != repository.repository_id:
+        raise UsageError(
+            f"{target.describe()} already holds another repository (id {theirs}); this one is "
+            f"{repository.repository_id}",
+            hint="give each repository its own --prefix",
+        )
+
+
+# --- what a snapshot consists of ----------------------------------------------------------------
+
+
+def snapshot_items(
+    repository: Repository, snapshot: Snapshot
+) -> tuple[list[UploadItem], list[UploadItem], UploadItem]:
+    """(blobs + parts, indexes + schemas + reports, manifest): the three upload phases, in order."""
+    base = f"{layout.SNAPSHOTS_DIR}/{snapshot.id}"
+    manifest = snapshot.manifest
+    data: list[UploadItem] = []
+    for entry in manifest.objects.values():
+        for part in entry.parts:
+            data.append(_item(f"{base}/{part.path}", snapshot.resolve(part.path), part.sha256))
+    for digest in sorted(referenced_blobs(snapshot)):
+        data.append(
+            _item(f"{layout.BLOBS_DIR}/sha256/{digest[:2]}/{digest}", repository.blobs.path(digest), digest)
+        )
+    named = {f"{base}/{part.path}" for e in manifest.objects.values() for part in e.parts}
+    index_sha = {f.index_path: f.index_sha256 for f in manifest.files.values() if f.index_path}
+    metadata: list[UploadItem] = []
+    for path in sorted(p for p in snapshot.path.rglob("*") if p.is_file()):
+        relative = path.relative_to(snapshot.path).as_posix()
+        key = f"{base}/{relative}"
+        first = relative.split("/", 1)[0]
+        if (
+            key in named
+            or relative == layout.MANIFEST_FILE
+            or first == UPLOADS_DIR
+            or is_temporary(path.name)
+        ):
+            continue
+        metadata.append(_item(key, path, index_sha.get(relative)))
+    manifest_path = snapshot.path / layout.MANIFEST_FILE
+    return data, metadata, _item(f"{base}/{layout.MANIFEST_FILE}", manifest_path, None)
+
+
+def referenced_blobs(snapshot: Snapshot) -> set[str]:
+    """SHA-256s of every blob the snapshot's files indexes name."""
+    digests: set[str] = set()
+    for entry in snapshot.manifest.files.values():
+        if entry.index_path:
+            table = pq.read_table(snapshot.resolve(entry.index_path), columns=["sha256"])
+            digests.update(d for d in table.column("sha256").to_pylist() if d)
+    for digest in digests:
+        layout.validate_sha256(digest)
+    return digests
+
+
+def _item(key: str, path: Path, sha256: str | None) -> UploadItem:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise RepositoryError(
+            f"{path} is named by the snapshot but missing locally; nothing was uploaded from it",
+            hint="run `sfbackup verify --repo <repository>` to see what is damaged",
+            path=str(path),
+        ) from None
+    return UploadItem(key, path, size, sha256)
+
+
+# --- mirror -------------------------------------------------------------------------------------
+
+
+def _upload_mirror(
+    repository: Repository,
+    snapshot: Snapshot,
+    target: Store,
+    result: UploadResult,
+    progress: Progress,
+    concurrency: int,
+) -> None:
+    data, metadata, manifest = snapshot_items(repository, snapshot)
+    everything = [*data, *metadata, manifest]
+    result.objects = len(everything)
+    result.bytes_total = sum(item.size for item in everything)
+    remote = _remote_sizes(target, snapshot.id)
+    counter = _Counter(progress, len(everything))
+    for phase in (data, metadata, [manifest]):  # each phase is complete before the next starts
+        _run_phase(phase, target, remote, result, counter, concurrency)
+    after = _remote_sizes(target, snapshot.id)
+    result.missing = [item.key for item in everything if after.get(item.key) != item.size]
+    result.verified = not result.missing
+
+
+def _remote_sizes(target: Store, snapshot_id: str) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for prefix in (f"{layout.BLOBS_DIR}/sha256/", f"{layout.SNAPSHOTS_DIR}/{snapshot_id}/"):
+        sizes.update((info.key, info.size) for info in target.list(prefix))
+    return sizes
+
+
+class _Counter:
+    """Thread-safe totals for progress events."""
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.done = 0
+        self.bytes = 0
+        self.lock = threading.Lock()
+
+    def add(self, size: int) -> None:
+        with self.lock:
+            self.done += 1
+            self.bytes += size
+            done, sent = self.done, self.bytes
+        self.progress.files_progress("upload", done, self.total, sent)
+
+
+def _run_phase(
+    items: list[UploadItem],
+    target: Store,
+    remote: dict[str, int],
+    result: UploadResult,
+    counter: _Counter,
+    concurrency: int,
+) -> None:
+    lock = threading.Lock()
+
+    def one(item: UploadItem) -> None:
+        sent = _upload_one(item, target, remote)
+        with lock:
+            if sent:
+                result.uploaded += 1
+                result.bytes_uploaded += item.size
+            else:
+                result.skipped += 1
+        counter.add(item.size if sent else 0)
+
+    if not items:
+        return
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sfbackup-upload")
+    futures = [pool.submit(one, item) for item in items]
+    try:
+        done, _pending = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f.exception() for f in done if f.exception() is not None]
+        if failed:
+            assert failed[0] is not None
+            raise failed[0]
+    finally:
+        # On a failure or Ctrl-C, queued uploads are dropped; running ones finish their object.
+        for future in futures:
+            future.cancel()
+        pool.shutdown(wait=True)
+
+
+def _upload_one(item: UploadItem, target: Store, remote: dict[str, int]) -> bool:
+    """Send `item` unless the bucket already has it with the same size and SHA-256."""
+    digest = item.sha256
+    if remote.get(item.key) == item.size:
+        stat = target.stat(item.key)
+        if stat is not None and stat.size == item.size and stat.sha256 is not None:
+            digest = digest or sha256_file(item.path)
+            if stat.sha256 == digest:
+                return False
+    target.put_file(item.key, item.path, sha256=digest)
+    return True
+
+
+# --- archive ------------------------------------------------------------------------------------
+
+
+def archive_key(snapshot_id: str) -> str:
+    return f"{ARCHIVES_DIR}/{snapshot_id}.tar.gz"
+
+
+def _upload_archive(
+    repository: Repository, snapshot: Snapshot, target: Store, result: UploadResult, progress: Progress
+) -> None:
+    key = archive_key(snapshot.id)
+    sidecar = f"{key}.sha256"
+    data, metadata, manifest = snapshot_items(repository, snapshot)
+    members = [
+        (layout.REPOSITORY_FILE, repository.path / layout.REPOSITORY_FILE),
+        *((item.key, item.path) for item in (*data, *metadata, manifest)),
+    ]
+    result.archive_key = key
+    result.objects = 1
+    result.bytes_total = sum(path.stat().st_size for _name, path in members)
+    existing = target.stat(key)
+    if existing is not None and target.exists(sidecar):
+        # the sidecar is written only after the archive arrived whole
+        with target.open(sidecar) as handle:
+            result.archive_sha256 = handle.read().decode().split()[0]
+        result.skipped = 1
+        result.verified = True
+        return
+    stream = _TarStream(members)
+    info = target.put_stream(key, stream.chunks())
+    result.archive_sha256 = info.sha256
+    target.put_stream(sidecar, [f"{info.sha256}  {snapshot.id}.tar.gz\n".encode()])
+    result.uploaded = 1
+    result.bytes_uploaded = info.size
+    progress.files_progress("upload", 1, 1, info.size)
+    stat = target.stat(key)
+    result.verified = stat is not None and stat.size == info.size
+    if not result.verified:
+        result.missing = [key]
+
+
+class _TarStream:
+    """tar.gz of `members` produced by a thread into a bounded queue; `chunks()` yields it.
+
+    Memory stays at `depth` chunks whatever the snapshot's size; if the consumer stops (upload
+    failed), the producer is told to stop too.
+    """
+
+    _END = b""
+
+    def __init__(self, members: list[tuple[str, Path]], *, depth: int = 16) -> None:
+        self.members = members
+        self.queue: queue.Queue[bytes] = queue.Queue(maxsize=depth)
+        self.stopped = threading.Event()
+        self.error: BaseException | None = None
+
+    def write(self, data: bytes) -> int:
+        if data:
+            self._put(bytes(data))
+        return len(data)
+
+    def _put(self, data: bytes) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(data, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def _produce(self) -> None:
+        try:
+            with tarfile.open(fileobj=self, mode="w|gz", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+                for name, path in self.members:
+                    tar.add(path, arcname=name, recursive=False, filter=_normalise)
+        except _Stopped:
+            return
+        except BaseException as exc:
+            self.error = exc
+        try:
+            self._put(self._END)
+        except _Stopped:
+            return
+
+    def chunks(self) -> Iterator[bytes]:
+        producer = threading.Thread(target=self._produce, name="sfbackup-archive", daemon=True)
+        producer.start()
+        try:
+            while True:
+                chunk = self.queue.get()
+                if chunk == self._END:
+                    break
+                yield chunk
+            if self.error is not None:
+                raise StorageError(f"building the archive failed: {self.error}") from self.error
+        finally:
+            self.stopped.set()
+            producer.join()
+
+
+class _Stopped(Exception):
+    """The consumer of a _TarStream went away."""
+
+
+def _normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info

@@ -1,0 +1,273 @@
+"""Log in to an org through simple-salesforce and describe the resulting session.
+
+Every flow simple-salesforce offers is reachable: SOAP username + password + security token, OAuth
+username-password (consumer key/secret), JWT bearer (consumer key + private key), client
+credentials (on the org's My Domain), and an existing access token with its instance URL. When the
+login or instance URL is not an https ``*.salesforce.com`` URL (the emulator, a proxy), the caller's
+session must rewrite simple-salesforce's hard-coded ``https://*.salesforce.com`` URLs: see
+`transport.rewriting_session`. Errors name the method and which settings were used, never values.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+import requests
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed
+from simple_salesforce.exceptions import SalesforceError as SimpleSalesforceError
+
+from sfbackup.config import SECRET_ENV, ConnectionSettings
+from sfbackup.errors import AuthenticationFailed, ConfigError, OrgUnreachable, redact
+from sfbackup.salesforce.transport import RewritingAdapter, needs_rewriting, rewriting_session
+
+__all__ = ["DEFAULT_LOGIN_URL", "OrgSession", "login", "login_base_url", "session_base_url"]
+
+log = logging.getLogger("sfbackup.salesforce.auth")
+
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+_SF_SUFFIX = ".salesforce.com"
+# Any *.salesforce.com domain works for simple-salesforce when the session rewrites it anyway.
+_REWRITTEN_MY_DOMAIN = "sfbackup-local.my"
+
+
+@dataclass(frozen=True)
+class OrgSession:
+    """A logged-in session: where the org's API is, the bearer token, and who we are."""
+
+    instance_url: str
+    access_token: str = field(repr=False)
+    api_version: str
+    org_id: str | None
+    user_id: str | None
+
+
+def login_base_url(settings: ConnectionSettings) -> str:
+    """Where login requests go: `login_url`, else a My Domain / emulator instance URL, else login."""
+    if settings.login_url:
+        return settings.login_url
+    instance = settings.instance_url
+    if instance and (settings.auth in ("client_credentials", "access_token") or needs_rewriting(instance)):
+        return instance
+    if instance and (urlsplit(instance).hostname or "").endswith(".my.salesforce.com"):
+        return instance  # every flow works on the My Domain, sandboxes included
+    return DEFAULT_LOGIN_URL
+
+
+def session_base_url(settings: ConnectionSettings) -> str:
+    """The base URL a `transport.rewriting_session` for these settings must send rewritten requests to."""
+    if settings.instance_url and needs_rewriting(settings.instance_url):
+        return settings.instance_url
+    return login_base_url(settings)
+
+
+def login(settings: ConnectionSettings, http: requests.Session) -> OrgSession:
+    """Log in with the flow `settings.auth` names and return the session, with org and user ids."""
+    method = settings.auth
+    base = login_base_url(settings)
+    used = _used_settings(settings)
+    if needs_rewriting(base) and not isinstance(
+        http.get_adapter("https://login.salesforce.com/"), RewritingAdapter
+    ):
+        # simple-salesforce only builds https://*.salesforce.com URLs; they must reach `base`.
+        http = rewriting_session(session_base_url(settings), verify=settings.verify)
+    try:
+        sf = _salesforce(settings, http, base)
+    except SalesforceAuthenticationFailed as exc:
+        raise _auth_failed(settings, base, used, exc) from None
+    except requests.exceptions.SSLError as exc:
+        raise OrgUnreachable(
+            f"TLS verification failed for {base} during the {method} login: {type(exc).__name__}",
+            hint="set connection.ca_bundle to your CA bundle (a TLS-inspecting proxy needs one)",
+            url=base,
+            tls=True,
+        ) from None
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise OrgUnreachable(
+            f"cannot reach {base} for the {method} login ({type(exc).__name__})",
+            hint="check the network, connection.login_url / connection.instance_url, and any proxy",
+            url=base,
+        ) from None
+    except SimpleSalesforceError as exc:
+        raise AuthenticationFailed(
+            f"the {method} login at {base} failed with HTTP {exc.status}; used {used}",
+        ) from None
+    except (ValueError, TypeError, jwt.PyJWTError) as exc:
+        # PyJWT / cryptography refuse a broken private key with these.
+        if method == "jwt":
+            raise AuthenticationFailed(
+                f"the private key from {settings.secrets.source('private_key')} cannot sign a JWT "
+                f"({type(exc).__name__})",
+                hint="give the unencrypted PEM RSA private key matching the connected app's certificate",
+            ) from None
+        raise
+
+    instance_url = _instance_url(str(sf.sf_instance), settings, base)
+    token = str(sf.session_id)
+    org_id, user_id = _identity(http, instance_url, token, settings, used)
+    log.info("logged in to %s with the %s flow (org %s)", instance_url, method, org_id or "unknown")
+    return OrgSession(
+        instance_url=instance_url,
+        access_token=token,
+        api_version=settings.api_version,
+        org_id=org_id,
+        user_id=user_id,
+    )
+
+
+def _salesforce(settings: ConnectionSettings, http: requests.Session, base: str) -> Any:
+    secrets = settings.secrets
+    method = settings.auth
+    domain = _domain(base)
+    common: dict[str, Any] = {"session": http, "version": settings.api_version}
+    if method == "access_token":
+        _require(settings, "access_token")
+        if not settings.instance_url:
+            raise ConfigError(
+                "the access_token login needs the instance URL the token belongs to",
+                hint="set connection.instance_url or SF_INSTANCE_URL",
+            )
+        return Salesforce(session_id=secrets.access_token, instance_url=settings.instance_url, **common)
+    if method == "jwt":
+        _require(settings, "consumer_key", "private_key", username=True)
+        # aud must be login or test; the token endpoint may be the My Domain host.
+        aud = "test" if domain and (domain == "test" or ".sandbox." in f".{domain}.") else "login"
+        token_host = domain if domain and domain not in ("login", "test") else None
+        return Salesforce(
+            username=settings.username,
+            consumer_key=secrets.consumer_key,
+            privatekey=secrets.private_key,
+            domain=aud,
+            instance_url=token_host,
+            **common,
+        )
+    if method == "client_credentials":
+        _require(settings, "consumer_key", "consumer_secret")
+        if domain in (None, "login", "test") and not needs_rewriting(base):
+            raise ConfigError(
+                "the client_credentials login must go to the org's My Domain, not login/test.salesforce.com",
+                hint="set connection.instance_url (or login_url) to https://<mydomain>.my.salesforce.com",
+            )
+        return Salesforce(
+            consumer_key=secrets.consumer_key,
+            consumer_secret=secrets.consumer_secret,
+            domain=domain if domain not in (None, "login", "test") else _REWRITTEN_MY_DOMAIN,
+            **common,
+        )
+    # password: OAuth when a connected app is configured, else SOAP login().
+    _require(settings, "password", username=True)
+    if secrets.is_set("consumer_key") and secrets.is_set("consumer_secret"):
+        return Salesforce(
+            username=settings.username,
+            password=(secrets.password or "") + (secrets.security_token or ""),
+            consumer_key=secrets.consumer_key,
+            consumer_secret=secrets.consumer_secret,
+            domain=domain or "login",
+            **common,
+        )
+    return Salesforce(
+        username=settings.username,
+        password=secrets.password,
+        security_token=secrets.security_token or "",
+        domain=domain or "login",
+        **common,
+    )
+
+
+def _domain(base: str) -> str | None:
+    """simple-salesforce's `domain` for a login URL: the host without ``.salesforce.com``."""
+    host = (urlsplit(base).hostname or "").lower()
+    if host.endswith(_SF_SUFFIX) and urlsplit(base).scheme == "https":
+        return host[: -len(_SF_SUFFIX)]
+    return None
+
+
+def _require(settings: ConnectionSettings, *secrets: str, username: bool = False) -> None:
+    missing = [
+        f"{s} ({SECRET_ENV[s]} or connection.{s}_file)" for s in secrets if not settings.secrets.is_set(s)
+    ]
+    if username and not settings.username:
+        missing.insert(0, "username (SF_USERNAME or connection.username)")
+    if missing:
+        raise ConfigError(
+            f"the {settings.auth} login needs " + ", ".join(missing),
+            hint="set them, or choose another flow with connection.auth",
+        )
+
+
+def _used_settings(settings: ConnectionSettings) -> str:
+    parts = ["connection.username"] if settings.username else []
+    parts += [f"{name} from {settings.secrets.sources[name]}" for name in sorted(settings.secrets.sources)]
+    return "; ".join(parts) or "no credentials"
+
+
+def _auth_failed(
+    settings: ConnectionSettings, base: str, used: str, exc: SalesforceAuthenticationFailed
+) -> Exception:
+    code = getattr(exc, "code", None)
+    content = getattr(exc, "content", b"")
+    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+    if isinstance(code, int) and (code >= 500 or code in (408, 420, 429)):
+        return OrgUnreachable(
+            f"{base} answered HTTP {code} to the {settings.auth} login",
+            hint="Salesforce is busy or down; retry later",
+            url=base,
+        )
+    detail = redact(" ".join(text.split())[:200]) if not isinstance(code, int) else f"HTTP {code}"
+    return AuthenticationFailed(
+        f"the {settings.auth} login at {base} was refused: {code or 'error'}: {detail}; used {used}",
+        hint="check those credentials (and, for SOAP logins from an untrusted IP, the security token)",
+        error_code=str(code) if code else None,
+    )
+
+
+def _instance_url(sf_instance: str, settings: ConnectionSettings, base: str) -> str:
+    """Turn simple-salesforce's ``host[:port]`` back into a URL, keeping http for a local emulator."""
+    host = sf_instance.split("/")[0]
+    for candidate in (settings.instance_url, base):
+        if candidate and urlsplit(candidate).netloc.lower() == host.lower():
+            return candidate.rstrip("/")
+    if (
+        needs_rewriting(base)
+        and urlsplit(base).scheme == "http"
+        and urlsplit(base).hostname == host.split(":")[0]
+    ):
+        return f"http://{host}"
+    return f"https://{host}"
+
+
+def _identity(
+    http: requests.Session, instance_url: str, token: str, settings: ConnectionSettings, used: str
+) -> tuple[str | None, str | None]:
+    """(org id, user id) from the userinfo endpoint; the token's ``00D…!`` prefix if that is refused."""
+    org_from_token = token.split("!", 1)[0] if "!" in token and token.startswith("00D") else None
+    try:
+        response = http.get(
+            f"{instance_url}/services/oauth2/userinfo",
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=settings.timeout_seconds,
+        )
+    except requests.RequestException as exc:
+        raise OrgUnreachable(
+            f"cannot reach {instance_url} after the {settings.auth} login ({type(exc).__name__})",
+            url=instance_url,
+        ) from None
+    if response.status_code == 401 and settings.auth == "access_token":
+        raise AuthenticationFailed(
+            f"the access token was refused by {instance_url} (expired or revoked); used {used}",
+            hint="get a fresh token (e.g. `sf org display`) or use a login flow that can renew itself",
+        )
+    if response.status_code != 200:
+        log.debug("userinfo answered HTTP %s; org id taken from the token", response.status_code)
+        return org_from_token, None
+    try:
+        info = response.json()
+    except ValueError:
+        return org_from_token, None
+    org_id = info.get("organization_id") or org_from_token
+    user_id = info.get("user_id")
+    return (str(org_id) if org_id else None), (str(user_id) if user_id else None)

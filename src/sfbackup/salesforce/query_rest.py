@@ -1,0 +1,165 @@
+"""REST query and queryAll: pages of records following nextRecordsUrl, and COUNT() queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sfbackup.errors import SalesforceError, UnsupportedQuery
+from sfbackup.salesforce.client import SalesforceClient
+from sfbackup.salesforce.soql import (
+    MAX_REST_QUERY_URL_BYTES,
+    build_count,
+    datetime_literal,
+    encoded_length,
+    validate_field_path,
+)
+
+__all__ = ["count", "count_by", "iter_query_pages", "iter_query_pages_splitting"]
+
+#: Bounds of the first CreatedDate window and of the halving done on QUERY_TIMEOUT.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
+MAX_SPLIT_DEPTH = 24
+MIN_SPLIT_WINDOW = timedelta(seconds=1)
+
+
+def iter_query_pages(
+    client: SalesforceClient, soql: str, *, include_deleted: bool, batch_size: int | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """Yield the records of `soql` page by page (``queryAll`` when `include_deleted`).
+
+    Records lose their ``attributes`` (nested parent records too); compound address/location
+    values stay as the objects Salesforce sends. Numbers with a fraction come back as `Decimal`
+    so currency keeps every digit. Empty pages are not yielded. `batch_size` (200-2000) asks for
+    smaller pages through ``Sforce-Query-Options`` (Salesforce treats it as a hint).
+    """
+    path = client.data_path("queryAll/" if include_deleted else "query/")
+    url_bytes = len(client.instance_url) + len(path) + 3 + encoded_length(soql)
+    if url_bytes > MAX_REST_QUERY_URL_BYTES:
+        raise UnsupportedQuery(
+            f"the query is {url_bytes} bytes as a REST URL, over Salesforce's 16,384-byte URI limit",
+            hint="use the Bulk API (the query goes in a POST body) or select fewer fields",
+            error_code="QUERY_TOO_LONG_FOR_REST",
+        )
+    headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else {}
+    body = client.get_json(path, params={"q": soql}, parse_float=Decimal, headers=headers)
+    while True:
+        records = _records(body)
+        if records:
+            yield [_without_attributes(r) for r in records]
+        next_url = body.get("nextRecordsUrl")
+        if body.get("done", True) or not next_url:
+            return
+        body = client.get_json(str(next_url), parse_float=Decimal, headers=headers)
+
+
+def count(
+    client: SalesforceClient,
+    object_or_soql: str,
+    *,
+    where: str | None = None,
+    include_deleted: bool,
+) -> int:
+    """Rows matching ``SELECT COUNT() FROM <object> [WHERE where]`` (or a full COUNT() query given)."""
+    if object_or_soql.lstrip().upper().startswith("SELECT "):
+        soql = object_or_soql
+    else:
+        soql = build_count(object_or_soql, where=where)
+    path = client.data_path("queryAll/" if include_deleted else "query/")
+    body = client.get_json(path, params={"q": soql})
+    total = body.get("totalSize") if isinstance(body, dict) else None
+    if not isinstance(total, int):
+        raise SalesforceError(f"COUNT() query answered without a totalSize: {soql[:200]}")
+    return total
+
+
+def count_by(
+    client: SalesforceClient,
+    object_name: str,
+    group_field: str,
+    *,
+    where: str | None = None,
+    include_deleted: bool,
+) -> dict[str | None, int]:
+    """Row counts per value of `group_field` (``GROUP BY`` with ``COUNT(Id)``); None for nulls."""
+    validate_field_path(group_field)
+    soql = build_count(object_name, where=where).replace(
+        "SELECT COUNT() FROM", f"SELECT {group_field}, COUNT(Id) FROM", 1
+    )
+    soql += f" GROUP BY {group_field}"
+    counts: dict[str | None, int] = {}
+    for records in iter_query_pages(client, soql, include_deleted=include_deleted):
+        for record in records:
+            key = record.get(group_field.split(".")[-1])
+            number = record.get("expr0", 0)
+            counts[None if key is None else str(key)] = int(number)
+    return counts
+
+
+def _records(body: Any) -> list[dict[str, Any]]:
+    if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+        raise SalesforceError("a query page came back without a 'records' list")
+    records: list[dict[str, Any]] = body["records"]
+    return records
+
+
+def _without_attributes(record: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if key == "attributes":
+            continue
+        if isinstance(value, dict) and "attributes" in value:
+            value = _without_attributes(value)
+        out[key] = value
+    return out
+
+
+def iter_query_pages_splitting(
+    client: SalesforceClient,
+    build_soql: Callable[[str | None], str],
+    *,
+    include_deleted: bool,
+    on_split: Callable[[datetime, datetime], None] | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Pages of ``build_soql(None)``; a QUERY_TIMEOUT reads CreatedDate ranges instead.
+
+    Salesforce times out queries that are not selective on large objects. CreatedDate is indexed,
+    so a range matching few enough rows is selective: on a timeout the range is halved until each
+    half answers. `build_soql(extra_where)` must add `extra_where` to the query's own conditions.
+    The object must have CreatedDate; otherwise the timeout propagates.
+    """
+    yield from _split_pages(client, build_soql, include_deleted, on_split, _EPOCH, _FAR_FUTURE, 0)
+
+
+def _split_pages(
+    client: SalesforceClient,
+    build_soql: Callable[[str | None], str],
+    include_deleted: bool,
+    on_split: Callable[[datetime, datetime], None] | None,
+    low: datetime,
+    high: datetime,
+    depth: int,
+) -> Iterator[list[dict[str, Any]]]:
+    window = None
+    if depth > 0:
+        window = f"CreatedDate >= {datetime_literal(low)} AND CreatedDate < {datetime_literal(high)}"
+    pages = iter_query_pages(client, build_soql(window), include_deleted=include_deleted)
+    try:
+        first = next(pages)
+    except StopIteration:
+        return
+    except SalesforceError as exc:
+        splittable = depth < MAX_SPLIT_DEPTH and high - low >= MIN_SPLIT_WINDOW
+        if exc.error_code != "QUERY_TIMEOUT" or not splittable:
+            raise
+        if on_split is not None:
+            on_split(low, high)
+        middle = low + (high - low) / 2
+        yield from _split_pages(client, build_soql, include_deleted, on_split, low, middle, depth + 1)
+        yield from _split_pages(client, build_soql, include_deleted, on_split, middle, high, depth + 1)
+        return
+    yield first
+    yield from pages
