@@ -25,6 +25,8 @@ interpolated into a message, and `redact()` scrubs anything that looks like a se
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from enum import IntEnum
 from typing import Any
@@ -187,3 +189,28 @@ def redact(text: str) -> str:
 
 def _is_json_scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for ENOSPC / EDQUOT, also when pyarrow reports it only in its message."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "errno 28" in text.lower() or "Disk quota exceeded" in text
+
+
+def storage_error(action: str, path: str | os.PathLike[str], exc: OSError) -> StorageError:
+    """The StorageError for an OSError while writing `path`; a full disk says so and how to go on."""
+    if is_disk_full(exc):
+        return StorageError(
+            f"cannot {action} {path}: the disk is full (ENOSPC: No space left on device)",
+            hint="free space on the disk that holds the repository (or move the repository to a larger "
+            "one), then run `sfbackup run --resume`: what was saved stays saved",
+            path=str(path),
+            reason="disk_full",
+        )
+    return StorageError(
+        f"cannot {action} {path}: {exc.strerror or exc}",
+        hint="check free disk space and the folder's permissions",
+        path=str(path),
+    )

@@ -131,7 +131,7 @@ def test_given_an_object_the_org_does_not_have_when_run_then_incomplete_with_sal
     assert manifest.state == "incomplete"
     assert manifest.objects["Account"].state == "done"
     error = manifest.objects["No_Such_Thing__c"].error
-    assert error is not None and error["code"] == "NOT_FOUND"
+    assert error is not None and error.code == "NOT_FOUND"
     coverage = {c.object: c for c in manifest.coverage}
     assert coverage["No_Such_Thing__c"].status == "not_exportable"
 

@@ -213,8 +213,8 @@ def test_given_parent_fields_and_a_compound_address_when_querying_then_only_attr
 def test_given_a_query_too_long_for_a_url_when_querying_rest_then_it_says_to_use_bulk(
     client: SalesforceClient,
 ) -> None:
-    from sfbackup.salesforce import soql as soql_builder
     from sfbackup.errors import UnsupportedQuery
+    from sfbackup.salesforce import soql as soql_builder
 
     ids = [f"001{i:015d}" for i in range(900)]
     soql = soql_builder.build_select("Account", ["Id"], where=soql_builder.in_clause("Id", ids))

@@ -24,6 +24,8 @@ from sfbackup.errors import ApiReserveReached
 from sfbackup.repository import Repository
 from sfbackup.salesforce import soql
 from sfbackup.salesforce.client import SalesforceClient
+from sfbackup.salesforce.cut import Cut
+from sfbackup.salesforce.objects import FILE_OBJECTS
 
 testing = pytest.importorskip("sfbackup.testing", reason="sfbackup.testing.running_emulator is not available")
 
@@ -58,7 +60,7 @@ def simple_salesforce(emu: Any) -> Salesforce:
 
 def export(emu: Any, client: SalesforceClient, repo: Repository, snap: Path, **kw: Any) -> FilesExportResult:
     snap.mkdir(parents=True, exist_ok=True)
-    kw.setdefault("predicate", f"CreatedDate <= {soql.datetime_literal(emu.org.now())}")
+    kw.setdefault("cuts", {name: Cut("CreatedDate", emu.org.now()) for name in FILE_OBJECTS})
     kw.setdefault("include_deleted", True)
     kw.setdefault("content_versions", "all")
     kw.setdefault("download_concurrency", 4)

@@ -140,3 +140,31 @@ def test_given_default_settings_when_run_then_snapshot_is_verified_complete_with
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["state"] == "complete"
     assert summary["rows"] > 0 and summary["api_calls"] > 0
+
+
+def test_given_objects_exported_in_parallel_when_run_then_their_api_calls_add_up_to_the_total(
+    emulator: Any, login_env: dict[str, str], repo_dir: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = repo_dir.parent / "bulk.toml"
+    config.write_text("[backup]\nbulk_min_records = 30\nbulk_page_records = 20\n")  # Bulk, several pages
+    code = run_cli("--repo", str(repo_dir), "--instance-url", emulator.instance_url, "--json", "--config",
+                   str(config), "--no-verify", "--concurrency", "4", "--objects", OBJECTS)
+    assert code == 0, capsys.readouterr().out
+    manifest = Repository.open(repo_dir).snapshot("latest").manifest
+    assert sum(entry.api == "bulk2" for entry in manifest.objects.values()) >= 4
+    per_object = {name: entry.api_calls for name, entry in manifest.objects.items()}
+    per_files = {name: entry.api_calls for name, entry in manifest.files.items()}
+    outside = manifest.api["calls_outside_objects"]
+
+    assert sum(per_object.values()) + sum(per_files.values()) + outside == manifest.api["calls"]
+    assert all(calls > 0 for calls in [*per_object.values(), *per_files.values()]), (per_object, per_files)
+    # Login, limits, describeGlobal and the Organization record; nothing an object spent.
+    assert 0 < outside <= 5, outside
+    for name, entry in manifest.objects.items():
+        if entry.api == "rest" and name != "ContentDocumentLink" and entry.rows <= 2000:
+            # describe, COUNT() and one page: no other object's calls counted in
+            assert entry.api_calls == 3, (name, entry.api_calls)
+        if entry.api == "bulk2":
+            # describe, COUNT(), submit, poll(s), one call per page of 20 rows, delete
+            pages = -(-entry.rows // 20)
+            assert 5 + pages <= entry.api_calls <= 8 + pages, (name, entry.rows, entry.api_calls)

@@ -198,7 +198,7 @@ def test_given_predicate_edited_to_another_cut_when_verify_against_org_then_refu
     shutil.copytree(backed_up, copy)
     manifest_path = next((copy / "snapshots").glob("*/manifest.json"))
     data = json.loads(manifest_path.read_text())
-    data["objects"]["Account"]["predicate"] = "CreatedDate <= 2001-01-01T00:00:00Z"
+    data["objects"]["Account"]["cut"]["t0"] = "2001-01-01T00:00:00.000Z"
     manifest_path.write_text(json.dumps(data))
 
     code, result = _verify(copy, org, capsys, "--against-org")

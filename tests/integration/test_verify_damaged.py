@@ -23,7 +23,7 @@ import pytest
 
 from sfbackup.cli import main
 from sfbackup.repository import CoverageEntry, FilesEntry, ObjectEntry, Repository
-from sfbackup.repository.manifest import PartInfo
+from sfbackup.repository.manifest import Cut, PartInfo
 from sfbackup.salesforce.arrow_types import arrow_schema
 from sfbackup.salesforce.schema import ObjectSchema
 from sfbackup.verify import verify_snapshot
@@ -125,7 +125,7 @@ def build_repository(
             state="done",
             api="rest",
             operation="queryAll",
-            predicate=PREDICATE,
+            cut=Cut("CreatedDate", T0),
             soql=f"SELECT {', '.join(f.name for f in fields)} FROM {name} WHERE {PREDICATE}",
             fields=[f.name for f in fields],
             schema_path=schema_path,

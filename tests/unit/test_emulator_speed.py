@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sfbackup.emulator.org import store as org_module
 from sfbackup.emulator.http.routes_bulk import BlockCompressor, compress_blocks, index_rows
+from sfbackup.emulator.org import store as org_module
 from sfbackup.emulator.org.store import Cursor, EmulatedOrg, OrgConfig, datagen
 
 AWKWARD_REALS = [

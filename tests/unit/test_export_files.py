@@ -7,6 +7,7 @@ the sink as an iterator of chunks and returns what the sink returns.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
@@ -22,6 +23,9 @@ import pytest
 from sfbackup.backup.files import FILE_OBJECT_SPECS, FilesExportResult, dedup_key, export_files
 from sfbackup.errors import ApiReserveReached, SalesforceError, SfbackupError
 from sfbackup.repository import Repository
+from sfbackup.salesforce.client import CallMeter
+from sfbackup.salesforce.cut import Cut
+from sfbackup.salesforce.objects import FILE_OBJECTS
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 STAMP = "2026-11-01T10:00:00.000+0000"
@@ -56,6 +60,9 @@ class FakeClient:
         self.active = 0
         self.max_active = 0
         self._lock = threading.Lock()
+
+    def metered(self, meter: CallMeter) -> contextlib.AbstractContextManager[CallMeter]:
+        return contextlib.nullcontext(meter)
 
     # -- building the org ---------------------------------------------------------------------
 
@@ -166,7 +173,7 @@ def snapshot(tmp_path: Path, name: str) -> Path:
 
 
 def run(client: FakeClient, repo: Repository, snap: Path, **kw: Any) -> FilesExportResult:
-    kw.setdefault("predicate", "CreatedDate <= 2026-11-27T02:00:00Z")
+    kw.setdefault("cuts", {name: Cut("CreatedDate", T0) for name in FILE_OBJECTS})
     kw.setdefault("include_deleted", True)
     kw.setdefault("download_concurrency", 3)
     return export_files(client, repo, snap, **kw)

@@ -11,7 +11,19 @@ import pytest
 
 from sfbackup.errors import ExitCode, RepositoryError
 from sfbackup.repository import manifest as manifest_io
-from sfbackup.repository.manifest import CoverageEntry, FilesEntry, Manifest, ObjectEntry, PartInfo
+from sfbackup.repository.manifest import (
+    CoverageEntry,
+    Cut,
+    ErrorKind,
+    ErrorRecord,
+    FilesEntry,
+    Manifest,
+    ObjectEntry,
+    ObjectState,
+    PartInfo,
+    ResumePoint,
+    SnapshotState,
+)
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 SNAPSHOT_ID = "20261127T020000Z-3f9a1c2e"
@@ -31,7 +43,7 @@ def _full_manifest() -> Manifest:
                 api="bulk2",
                 operation="queryAll",
                 soql="SELECT Id FROM Account WHERE CreatedDate <= 2026-11-27T02:00:00.000Z",
-                predicate="CreatedDate <= 2026-11-27T02:00:00.000Z",
+                cut=Cut("CreatedDate", T0),
                 fields=["Id"],
                 excluded_fields=[{"field": "BillingAddress", "reason": "compound"}],
                 rows=3,
@@ -42,7 +54,7 @@ def _full_manifest() -> Manifest:
                 finished_at=T0,
                 seconds=1.5,
                 api_calls=4,
-                resume={"bulk_job_id": "750x", "locator": None, "api_version": "62.0"},
+                resume=ResumePoint("750x", None, "62.0"),
             )
         },
         files={
@@ -189,3 +201,44 @@ def test_given_states_then_only_an_exported_snapshot_becomes_complete_and_comple
         manifest.transition("running")
     with pytest.raises(ValueError):
         manifest.transition("finished")
+
+
+def test_given_a_manifest_then_states_errors_resume_points_and_cuts_are_typed_values() -> None:
+    manifest = Manifest.from_dict(_full_manifest().to_dict())
+    entry = manifest.objects["Account"]
+    assert manifest.state is SnapshotState.RUNNING and entry.state is ObjectState.DONE
+    assert entry.cut == Cut("CreatedDate", T0) and entry.resume == ResumePoint("750x", None, "62.0")
+    data = entry.to_dict()
+    assert data["cut"] == {"field": "CreatedDate", "t0": "2026-11-27T02:00:00.000Z"}
+    assert data["predicate"] == "CreatedDate <= 2026-11-27T02:00:00Z"  # derived, for people and tools
+
+
+def test_given_an_object_error_when_saved_and_loaded_then_it_is_an_error_record() -> None:
+    original = _full_manifest()
+    original.objects["Account"].error = ErrorRecord("INVALID_TYPE", "no such object", ErrorKind.UNSUPPORTED)
+    original.errors.append(ErrorRecord("OrgUnreachable", "the org did not answer"))
+    loaded = Manifest.from_dict(original.to_dict())
+    assert loaded.objects["Account"].error == ErrorRecord("INVALID_TYPE", "no such object", ErrorKind.UNSUPPORTED)
+    assert loaded.errors == [ErrorRecord("OrgUnreachable", "the org did not answer")]
+
+
+def test_given_a_manifest_with_only_the_legacy_predicate_when_loaded_then_its_cut_is_read() -> None:
+    data = _full_manifest().to_dict()
+    del data["objects"]["Account"]["cut"]
+    data["objects"]["Account"]["predicate"] = "SystemModstamp <= 2026-11-27T02:00:00Z"
+    entry = Manifest.from_dict(data).objects["Account"]
+    assert entry.cut == Cut("SystemModstamp", T0)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("cut", {"field": "CreatedDate"}), ("cut", {"field": 3, "t0": "2026-11-27T02:00:00Z"}),
+     ("predicate", "CreatedDate < yesterday")],
+)
+def test_given_a_damaged_cut_when_loaded_then_refused_naming_the_key(key: str, value: Any) -> None:
+    data = _full_manifest().to_dict()
+    if key == "predicate":
+        del data["objects"]["Account"]["cut"]
+    data["objects"]["Account"][key] = value
+    with pytest.raises(RepositoryError, match=f"objects.Account.{key}"):
+        Manifest.from_dict(data)

@@ -29,6 +29,7 @@ import hashlib
 import re
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -50,7 +51,9 @@ from sfbackup.repository.layout import files_index_relpath
 from sfbackup.repository.manifest import FilesEntry
 from sfbackup.repository.writers import ParquetPartWriter
 from sfbackup.salesforce import describe, query_rest, soql
-from sfbackup.salesforce.client import SalesforceClient
+from sfbackup.salesforce.client import CallMeter, SalesforceClient
+from sfbackup.salesforce.cut import Cut
+from sfbackup.salesforce.objects import FileSelection
 
 __all__ = [
     "FILE_OBJECT_SPECS",
@@ -210,8 +213,7 @@ def export_files(
     snapshot_dir: Path,
     *,
     objects: Sequence[str] = ("Attachment", "ContentVersion", "Document"),
-    predicate: str | None = None,
-    predicates: Mapping[str, str | None] | None = None,
+    cuts: Mapping[str, Cut] | None = None,
     include_deleted: bool = True,
     content_versions: Literal["all", "latest"] = "all",
     download_concurrency: int = 8,
@@ -222,8 +224,8 @@ def export_files(
 ) -> FilesExportResult:
     """Save the bodies of `objects` into the repository's blob store and write their indexes.
 
-    `repository` is a `Repository` (its `blobs`) or a `BlobStore`. `predicate` is the snapshot's
-    WHERE clause for every object; `predicates` gives one per object and wins over it.
+    `repository` is a `Repository` (its `blobs`) or a `BlobStore`. `cuts` gives each object's
+    cut (the same `Cut` its records were exported under; an object without one is read whole).
     `parent_index` maps an object to an earlier snapshot's ``files/<Object>.parquet`` for
     deduplication (an index of this snapshot from an interrupted attempt is used too). Returns
     the manifest entry per object; ApiReserveReached propagates only when the budget runs out
@@ -234,23 +236,26 @@ def export_files(
         client, blobs, Path(snapshot_dir), progress, stop_event, max(1, mismatch_attempts)
     )
     rows_by_object: dict[str, list[_FileRow]] = {}
+    selections: dict[str, FileSelection] = {}
     for name in objects:
         spec = FILE_OBJECT_SPECS.get(name)
         if spec is None:
             raise SfbackupError(
                 f"{name} is not a file object; file bodies are exported for {sorted(FILE_OBJECT_SPECS)}"
             )
-        where = (predicates or {}).get(name, predicate)
-        rows_by_object[name] = exporter.read_metadata(
-            spec, where, include_deleted=include_deleted, latest_only=content_versions == "latest"
+        selection = FileSelection(
+            (cuts or {}).get(name), include_deleted=include_deleted, latest_only=content_versions == "latest"
         )
+        selections[name] = selection
+        with client.metered(exporter.meters[name]):
+            rows_by_object[name] = exporter.read_metadata(spec, selection)
     for name, rows in rows_by_object.items():
         previous = exporter.previous_rows(name, (parent_index or {}).get(name))
         exporter.resolve_known(rows, previous)
     exporter.download_all(rows_by_object, max(1, download_concurrency))
     result = FilesExportResult()
     for name, rows in rows_by_object.items():
-        result[name] = exporter.write_index(name, rows)
+        result[name] = exporter.write_index(name, rows, selections[name])
     result.stopped = exporter.stopped
     result.summary = exporter.summary(rows_by_object)
     return result
@@ -278,18 +283,17 @@ class _FilesExporter:
         self._totals: dict[str, int] = {}
         self._last_report = 0.0
         self._halt = threading.Event()  # set by a worker that met the API limit
+        self.meters: defaultdict[str, CallMeter] = defaultdict(CallMeter)
 
     # -- phase 1: metadata --------------------------------------------------------------------
 
-    def read_metadata(
-        self, spec: FileObjectSpec, where: str | None, *, include_deleted: bool, latest_only: bool
-    ) -> list[_FileRow]:
+    def read_metadata(self, spec: FileObjectSpec, selection: FileSelection) -> list[_FileRow]:
         schema = describe.describe(self.client, spec.name)
         present = [schema.field(f).name for f in spec.wanted_fields() if schema.has_field(f)]
-        clauses = [where] if where else []
-        if latest_only and spec.name == "ContentVersion":
-            clauses.append("IsLatest = true")
-        query = _MetadataQuery(spec.name, present, clauses, include_deleted, schema.has_field("CreatedDate"))
+        include_deleted = selection.include_deleted
+        conditions = selection.conditions(spec.name)
+        splittable = schema.has_field("CreatedDate")
+        query = _MetadataQuery(spec.name, present, conditions, include_deleted, splittable)
         rows: list[_FileRow] = []
         for page in self._pages(query):
             rows.extend(_row_from_record(spec, record) for record in page)
@@ -305,7 +309,7 @@ class _FilesExporter:
 
         def build(extra_where: str | None) -> str:
             clauses = [*query.clauses, *([extra_where] if extra_where else [])]
-            return soql.build_select(query.name, query.fields, where=_all_of(clauses))
+            return soql.build_select(query.name, query.fields, where=soql.all_of(*clauses))
 
         if query.splittable:
             return query_rest.iter_query_pages_splitting(
@@ -387,7 +391,7 @@ class _FilesExporter:
                     fatal = fatal or found
                 if fatal is not None:
                     break
-                running[pool.submit(self._download, row)] = row
+                running[pool.submit(self._metered_download, row)] = row
             while running:
                 found = self._collect(running)
                 fatal = fatal or found
@@ -419,6 +423,10 @@ class _FilesExporter:
                 self._bytes[row.object_name] += row.stored_bytes
                 self._report(row.object_name)
         return first_fatal
+
+    def _metered_download(self, row: _FileRow) -> None:
+        with self.client.metered(self.meters[row.object_name]):
+            self._download(row)
 
     def _download(self, row: _FileRow) -> None:
         """Fetch one body into the store; settle the row as downloaded, failed or unavailable.
@@ -472,7 +480,7 @@ class _FilesExporter:
 
     # -- phase 3: the index -------------------------------------------------------------------
 
-    def write_index(self, name: str, rows: list[_FileRow]) -> FilesEntry:
+    def write_index(self, name: str, rows: list[_FileRow], selection: FileSelection) -> FilesEntry:
         table = pa.Table.from_pylist([_index_row(r) for r in rows], schema=INDEX_SCHEMA)
         writer = ParquetPartWriter(
             self.snapshot_dir / files_index_relpath(name), INDEX_SCHEMA, root=self.snapshot_dir
@@ -495,6 +503,10 @@ class _FilesExporter:
             failed=[{"id": r.id, "reason": r.reason or "failed"} for r in rows if r.status == "failed"],
             missing=[r.id for r in rows if r.status == "missing"],
             api_calls_saved=deduplicated,
+            api_calls=self.meters[name].calls,
+            cut=selection.cut,
+            include_deleted=selection.include_deleted,
+            latest_only=selection.latest_only,
         )
 
     def summary(self, rows_by_object: Mapping[str, list[_FileRow]]) -> dict[str, int]:
@@ -535,12 +547,6 @@ def _checked_body(chunks: Iterable[bytes], row: _FileRow) -> Iterator[bytes]:
             f"{row.checksum}; it was not stored",
             hint="the body was damaged in transit or the version changed; the next run fetches it again",
         )
-
-
-def _all_of(clauses: Sequence[str]) -> str | None:
-    if len(clauses) <= 1:
-        return clauses[0] if clauses else None
-    return " AND ".join(f"({c})" for c in clauses)
 
 
 def _row_from_record(spec: FileObjectSpec, record: Mapping[str, Any]) -> _FileRow:

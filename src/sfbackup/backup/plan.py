@@ -15,22 +15,20 @@ from typing import Any, Literal
 from sfbackup.config import DEFAULT_OBJECTS, EVERYTHING_EXTRA_OBJECTS, BackupSettings
 from sfbackup.repository.manifest import CoverageEntry
 from sfbackup.salesforce import soql
+from sfbackup.salesforce.cut import Cut, cut_for
+from sfbackup.salesforce.objects import FILE_OBJECTS, ID_FILTERED_OBJECTS
 from sfbackup.salesforce.schema import ExcludedField, FieldSpec, ObjectSchema
 
+__all__ = [
+    "FILE_OBJECTS",
+    "ID_FILTERED_OBJECTS",
+    "ObjectPlan",
+    "plan_object",
+    "selected_objects",
+    "snapshot_cut",
+]
+
 Api = Literal["bulk2", "rest"]
-
-#: Objects whose query Salesforce refuses without an Id filter; exported in batches of parent Ids.
-#: Value: (filter field, parent object whose Ids drive the batches).
-ID_FILTERED_OBJECTS: dict[str, tuple[str, str]] = {
-    "ContentDocumentLink": ("ContentDocumentId", "ContentDocument"),
-}
-
-#: Objects with a base64 body exported as blobs by `export_files`.
-FILE_OBJECTS: tuple[str, ...] = ("Attachment", "ContentVersion", "Document")
-
-#: Fields tried, in order, for the snapshot predicate (records created after T0 belong to the
-#: next snapshot).
-_PREDICATE_FIELDS: tuple[str, ...] = ("CreatedDate", "SystemModstamp")
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class ObjectPlan:
     excluded: tuple[ExcludedField, ...]
     api: Api
     operation: Literal["query", "queryAll"]
-    predicate: str | None
+    cut: Cut
     id_filter: tuple[str, str] | None = None
     expected_rows: int | None = None
     notes: tuple[str, ...] = field(default=())
@@ -52,10 +50,13 @@ class ObjectPlan:
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
 
+    @property
+    def include_deleted(self) -> bool:
+        return self.operation == "queryAll"
+
     def soql(self, extra_where: str | None = None) -> str:
-        """The SELECT for this object, with the snapshot predicate and an optional extra clause."""
-        clauses = [c for c in (self.predicate, extra_where) if c]
-        where = " AND ".join(f"({c})" if len(clauses) > 1 else c for c in clauses) or None
+        """The SELECT for this object, with the snapshot's cut and an optional extra condition."""
+        where = soql.all_of(self.cut.condition(), extra_where)
         return soql.build_select(self.name, self.field_names, where=where)
 
 
@@ -94,22 +95,25 @@ def selected_objects(
     return wanted, coverage
 
 
-def snapshot_predicate(schema: ObjectSchema, t0: datetime) -> str | None:
-    """`CreatedDate <= T0` (or SystemModstamp), or None for objects without either field."""
-    for name in _PREDICATE_FIELDS:
-        if schema.has_field(name):
-            return f"{schema.field(name).name} <= {soql.datetime_literal(t0)}"
-    return None
+def snapshot_cut(schema: ObjectSchema, t0: datetime) -> Cut:
+    """The object's cut at T0: CreatedDate, else SystemModstamp, else none (every record)."""
+    return cut_for({f.name for f in schema.fields}, t0)
+
+
+def needs_count(schema: ObjectSchema) -> bool:
+    """Whether the plan wants the object's COUNT() (objects read in Id batches refuse it)."""
+    return schema.name not in ID_FILTERED_OBJECTS
 
 
 def plan_object(
     schema: ObjectSchema,
     *,
-    t0: datetime,
+    cut: Cut,
     settings: BackupSettings,
     expected_rows: int | None,
 ) -> ObjectPlan:
-    """The export plan for one described object."""
+    """The export plan for one described object, cut at `cut`, with `expected_rows` from its
+    COUNT() under that cut (None when not counted: the Bulk API is then chosen)."""
     fields, excluded = schema.exportable_fields(for_bulk=True)
     id_filter = ID_FILTERED_OBJECTS.get(schema.name)
     notes: list[str] = []
@@ -130,7 +134,7 @@ def plan_object(
         excluded=tuple(excluded),
         api=api,
         operation="queryAll" if settings.include_deleted else "query",
-        predicate=snapshot_predicate(schema, t0),
+        cut=cut,
         id_filter=id_filter,
         expected_rows=expected_rows,
         notes=tuple(notes),

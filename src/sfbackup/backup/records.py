@@ -8,6 +8,7 @@ job still exists. REST pages are grouped into parts of `REST_PART_ROWS` rows.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import time
@@ -26,7 +27,14 @@ from sfbackup.errors import (
     UnsupportedQuery,
 )
 from sfbackup.repository.layout import part_relpath
-from sfbackup.repository.manifest import ObjectEntry, PartInfo
+from sfbackup.repository.manifest import (
+    ErrorKind,
+    ErrorRecord,
+    ObjectEntry,
+    ObjectState,
+    PartInfo,
+    ResumePoint,
+)
 from sfbackup.repository.writers import PartWriter, open_part_writer
 from sfbackup.salesforce import query_bulk, query_rest, soql
 from sfbackup.salesforce.arrow_types import (
@@ -35,7 +43,7 @@ from sfbackup.salesforce.arrow_types import (
     batches_from_bulk_csv,
     count_deleted,
 )
-from sfbackup.salesforce.client import SalesforceClient
+from sfbackup.salesforce.client import CallMeter, SalesforceClient
 from sfbackup.ui.progress import NullProgress, Progress
 
 T = TypeVar("T")
@@ -82,11 +90,12 @@ class RecordExporter:
         if plan.api != "bulk2":
             return None
         try:
-            return query_bulk.BulkQuery.submit(
-                self.client, plan.soql(), include_deleted=plan.operation == "queryAll"
-            )
+            return self._submit(plan)
         except UnsupportedQuery:
             return None
+
+    def _submit(self, plan: ObjectPlan) -> str:
+        return query_bulk.BulkQuery.submit(self.client, plan.soql(), include_deleted=plan.include_deleted)
 
     def export(
         self,
@@ -94,20 +103,35 @@ class RecordExporter:
         *,
         job_id: str | None,
         checkpoint: Checkpoint,
-        resume: dict[str, Any] | None = None,
+        resume: ResumePoint | None = None,
         previous_parts: list[PartInfo] | None = None,
+        meter: CallMeter | None = None,
     ) -> ObjectEntry:
         """Export one object; always returns a result whose `state` says how it ended.
 
         ApiReserveReached and ExportStopped propagate after the result is checkpointed, so the
-        run can stop cleanly and resume later.
+        run can stop cleanly and resume later. The API calls made for the object, in any thread,
+        are counted in `meter` (which may already hold its planning calls) and recorded.
         """
+        meter = meter or CallMeter()
+        with self.client.metered(meter):
+            return self._export(plan, job_id, checkpoint, resume, previous_parts, meter)
+
+    def _export(
+        self,
+        plan: ObjectPlan,
+        job_id: str | None,
+        checkpoint: Checkpoint,
+        resume: ResumePoint | None,
+        previous_parts: list[PartInfo] | None,
+        meter: CallMeter,
+    ) -> ObjectEntry:
         result = ObjectEntry(
-            state="running",
+            state=ObjectState.RUNNING,
             api=plan.api if job_id or resume else "rest",
             operation=plan.operation,
             soql=plan.soql(),
-            predicate=plan.predicate,
+            cut=plan.cut,
             fields=plan.field_names,
             excluded_fields=[e.to_dict() for e in plan.excluded],
             format=self.file_format,
@@ -115,7 +139,6 @@ class RecordExporter:
         )
         if plan.notes:
             result.extra["notes"] = list(plan.notes)
-        calls_before = self.client.calls_made
         start = time.monotonic()
         self.progress.object_started(plan.name, result.api or "rest", plan.expected_rows)
         try:
@@ -127,24 +150,24 @@ class RecordExporter:
                     self._export_rest(plan, result)
             else:
                 self._export_rest(plan, result)
-            result.state = "done"
+            result.state = ObjectState.DONE
             result.resume = None
         except (ApiReserveReached, ExportStopped) as exc:
-            result.state = "pending"
-            result.error = {"code": type(exc).__name__, "message": exc.message, "kind": "stopped"}
+            result.state = ObjectState.PENDING
+            result.error = ErrorRecord(type(exc).__name__, exc.message, ErrorKind.STOPPED)
             raise
         except SalesforceError as exc:
-            result.state = "failed"
-            result.error = {"code": exc.error_code or type(exc).__name__, "message": exc.message,
-                            "kind": "unsupported" if isinstance(exc, UnsupportedQuery) else "error"}
+            result.state = ObjectState.FAILED
+            kind = ErrorKind.UNSUPPORTED if isinstance(exc, UnsupportedQuery) else ErrorKind.ERROR
+            result.error = ErrorRecord(exc.error_code or type(exc).__name__, exc.message, kind)
         finally:
             result.seconds = round(time.monotonic() - start, 3)
             result.finished_at = datetime.now(UTC)
-            result.api_calls = self.client.calls_made - calls_before
+            result.api_calls = meter.calls
             checkpoint(plan.name, result)
             self.progress.object_finished(
                 plan.name, result.state, result.rows, result.seconds,
-                result.error["message"] if result.error else None,
+                result.error.message if result.error else None,
             )
         return result
 
@@ -162,25 +185,23 @@ class RecordExporter:
         plan: ObjectPlan,
         result: ObjectEntry,
         job_id: str | None,
-        resume: dict[str, Any] | None,
+        resume: ResumePoint | None,
         previous_parts: list[PartInfo],
         checkpoint: Checkpoint,
     ) -> None:
         schema = arrow_schema(plan.fields, object_name=plan.name)
         start_locator: str | None = None
         finished = False
-        if resume and resume.get("bulk_job_id"):
-            job_id = str(resume["bulk_job_id"])
-            start_locator = resume.get("locator")
+        if resume is not None:
+            job_id = resume.bulk_job_id
+            start_locator = resume.locator
             # A checkpoint without a next locator was taken after the last page was written.
             finished = start_locator is None and bool(previous_parts)
             result.parts.extend(previous_parts)
             result.rows = sum(p.rows for p in previous_parts)
-            result.deleted_rows = int(resume.get("deleted_rows") or 0)
+            result.deleted_rows = resume.deleted_rows
         if job_id is None:
-            job_id = query_bulk.BulkQuery.submit(
-                self.client, plan.soql(), include_deleted=plan.operation == "queryAll"
-            )
+            job_id = self._submit(plan)
         try:
             info = query_bulk.BulkQuery.wait(self.client, job_id)
         except SalesforceError as exc:
@@ -190,9 +211,7 @@ class RecordExporter:
             result.parts.clear()
             result.rows = result.deleted_rows = 0
             finished, start_locator = False, None
-            job_id = query_bulk.BulkQuery.submit(
-                self.client, plan.soql(), include_deleted=plan.operation == "queryAll"
-            )
+            job_id = self._submit(plan)
             info = query_bulk.BulkQuery.wait(self.client, job_id)
         pages: Iterator[query_bulk.BulkPage] = iter(()) if finished else prefetched(
             query_bulk.BulkQuery.pages(
@@ -204,8 +223,7 @@ class RecordExporter:
             with page:
                 self._check_stop()
                 self._write_parts(plan.name, result, batches_from_bulk_csv(page.body, schema), schema)
-            result.resume = {"bulk_job_id": job_id, "locator": page.locator,
-                             "api_version": self.client.api_version, "deleted_rows": result.deleted_rows}
+            result.resume = ResumePoint(job_id, page.locator, self.client.api_version, result.deleted_rows)
             checkpoint(plan.name, result)
             self.progress.object_progress(plan.name, result.rows)
         expected = info.get("numberRecordsProcessed")
@@ -222,7 +240,7 @@ class RecordExporter:
 
     def _export_rest(self, plan: ObjectPlan, result: ObjectEntry) -> None:
         schema = arrow_schema(plan.fields, object_name=plan.name)
-        include_deleted = plan.operation == "queryAll"
+        include_deleted = plan.include_deleted
         if plan.id_filter is not None:
             pages = self._id_filtered_pages(plan, include_deleted)
         else:
@@ -343,7 +361,10 @@ def prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:
         except BaseException as exc:  # handed to the consumer, raised there
             put(("error", exc))
 
-    producer = threading.Thread(target=produce, name="sfbackup-prefetch", daemon=True)
+    # The producer runs in the consumer's context, so its API calls count for the same object.
+    producer = threading.Thread(
+        target=contextvars.copy_context().run, args=(produce,), name="sfbackup-prefetch", daemon=True
+    )
     producer.start()
     try:
         while True:

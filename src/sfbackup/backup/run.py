@@ -17,41 +17,54 @@ from pathlib import Path
 from typing import Any
 
 from sfbackup import __version__
-from sfbackup.backup.plan import FILE_OBJECTS, ObjectPlan, plan_object, selected_objects
+from sfbackup.backup.plan import (
+    FILE_OBJECTS,
+    ObjectPlan,
+    needs_count,
+    plan_object,
+    selected_objects,
+    snapshot_cut,
+)
 from sfbackup.backup.records import ExportStopped, RecordExporter
+from sfbackup.clock import format_time
 from sfbackup.config import Settings
 from sfbackup.errors import (
     ApiReserveReached,
     ExitCode,
     SalesforceError,
     SfbackupError,
+    SnapshotIncomplete,
     UnsupportedQuery,
+    VerificationFailed,
     redact,
 )
 from sfbackup.repository import CoverageEntry, ObjectEntry, Repository
+from sfbackup.repository.manifest import ErrorKind, ErrorRecord, ObjectState, SnapshotState
 from sfbackup.salesforce import describe, query_rest
 from sfbackup.salesforce.arrow_types import arrow_schema
-from sfbackup.salesforce.client import SalesforceClient
+from sfbackup.salesforce.client import CallMeter, SalesforceClient
 from sfbackup.ui.progress import NullProgress, Progress
 
-_STATE_EXIT = {
-    "complete": ExitCode.OK,
-    "exported": ExitCode.OK,
-    "incomplete": ExitCode.INCOMPLETE,
-    "failed": ExitCode.FAILED,
-}
+#: States of a snapshot `run --resume` continues.
+_RESUMABLE = (SnapshotState.RUNNING, SnapshotState.INCOMPLETE, SnapshotState.FAILED)
 
 
 @dataclass
 class BackupResult:
-    """How a run ended."""
+    """How a run ended: the snapshot's state and, when it is not a success, the error that says
+    why (its class gives the exit code: SnapshotIncomplete 3, VerificationFailed 4,
+    ApiReserveReached 13)."""
 
     snapshot_id: str
-    state: str
+    state: SnapshotState
     snapshot_dir: Path
     summary: dict[str, Any]
-    exit_code: ExitCode
+    problem: SfbackupError | None = None
     verification: Any | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return self.problem.exit_code if self.problem is not None else ExitCode.OK
 
 
 def run_backup(
@@ -75,16 +88,24 @@ def run_backup(
         )
         run = _Run(settings, repository, client, progress, stop_event)
         result = run.execute(resume=resume)
-    if result.state == "exported" and settings.backup.verify_after_run:
+    if result.state == SnapshotState.EXPORTED and settings.backup.verify_after_run:
         from sfbackup.verify import verify_snapshot
 
         verification = verify_snapshot(
             repository.path, result.snapshot_id, against_org=True, client=client, progress=progress
         )
         result.verification = verification
-        result.state = "complete" if verification.passed else "exported"
-        result.exit_code = ExitCode.OK if verification.passed else ExitCode.VERIFICATION_FAILED
-        result.summary["state"] = result.state
+        if verification.passed:
+            result.state = SnapshotState.COMPLETE
+        else:
+            failures = len(verification.failures)
+            result.problem = VerificationFailed(
+                f"snapshot {result.snapshot_id} was exported but failed verification ({failures} "
+                f"error{'s' if failures != 1 else ''}); it stays exported, not complete",
+                hint="read the report for each finding, then run `sfbackup verify` again or take a new "
+                "snapshot with `sfbackup run`",
+            )
+        result.summary["state"] = str(result.state)
     progress.run_finished(result.summary)
     return result
 
@@ -111,6 +132,8 @@ class _Run:
         self.listed: set[str] = set()
         self.limits: dict[str, Any] = {}
         self.files_summary: dict[str, int] = {}
+        self.meters: dict[str, CallMeter] = {}
+        self.files_calls = 0
 
     # -- the pipeline -------------------------------------------------------------------------
 
@@ -127,7 +150,7 @@ class _Run:
         self.manifest = self.writer.manifest
         self.snapshot_dir = self.writer.path
         self.manifest.program_version = __version__
-        self.manifest.state = "running"
+        self.manifest.transition(SnapshotState.RUNNING)
         self.manifest.finished_at = None
         self.manifest.org = self._org_info()
         self.manifest.settings = self._settings_record()
@@ -140,7 +163,7 @@ class _Run:
             sobjects = describe.describe_global(self.client)
             self.listed = {str(s.get("name")) for s in sobjects}
             names, coverage = selected_objects(sobjects, self.settings.backup)
-            self.progress.run_started(self.manifest.snapshot_id, _iso(t0), names)
+            self.progress.run_started(self.manifest.snapshot_id, format_time(t0), names)
             plans, refused = self._plan(names, t0)
             coverage += refused
             self._export_records(plans)
@@ -155,7 +178,7 @@ class _Run:
             self._stop_on_error(exc)
             raise
         coverage += [CoverageEntry(name, "backed_up") for name, entry in self.manifest.objects.items()
-                     if entry.state == "done"]
+                     if entry.state == ObjectState.DONE]
         self.manifest.coverage = sorted(coverage, key=lambda c: c.object)
         return self._finish(stopped)
 
@@ -215,21 +238,22 @@ class _Run:
         include_deleted = self.settings.backup.include_deleted
         for name in names:
             entry = self.manifest.objects.get(name)
+            meter = self.meters[name] = CallMeter()
             try:
-                schema = describe.describe(self.client, name)
-                plan = plan_object(schema, t0=t0, settings=self.settings.backup, expected_rows=None)
-                if entry is not None and entry.state == "done":
-                    plans.append(plan)
-                    continue
-                expected = None
-                if plan.id_filter is None:
-                    expected = query_rest.count(
-                        self.client, name, where=plan.predicate, include_deleted=include_deleted
+                with self.client.metered(meter):
+                    schema = describe.describe(self.client, name)
+                    cut = snapshot_cut(schema, t0)
+                    done = entry is not None and entry.state == ObjectState.DONE
+                    expected = None
+                    if not done and needs_count(schema):
+                        expected = query_rest.count(
+                            self.client, name, where=cut.condition(), include_deleted=include_deleted
+                        )
+                plan = plan_object(schema, cut=cut, settings=self.settings.backup, expected_rows=expected)
+                if not done:
+                    self.schema_paths[name] = self.writer.write_schema(
+                        plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name)
                     )
-                plan = plan_object(schema, t0=t0, settings=self.settings.backup, expected_rows=expected)
-                self.schema_paths[name] = self.writer.write_schema(
-                    plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name)
-                )
                 plans.append(plan)
             except UnsupportedQuery as exc:
                 reason = f"{exc.error_code}: {exc.message}" if exc.error_code else exc.message
@@ -265,7 +289,8 @@ class _Run:
         for plan in todo:  # submit every Bulk job first, so Salesforce works while we download
             previous = self.manifest.objects.get(plan.name)
             if previous is None or not previous.resume:
-                jobs[plan.name] = exporter.submit(plan)
+                with self.client.metered(self.meters[plan.name]):
+                    jobs[plan.name] = exporter.submit(plan)
         stopped: list[SfbackupError] = []
         with ThreadPoolExecutor(max_workers=max(1, backup.concurrency)) as pool:
             futures: list[Future[ObjectEntry]] = []
@@ -275,7 +300,7 @@ class _Run:
                 parts = list(previous.parts) if resume and previous else []
                 futures.append(pool.submit(
                     exporter.export, plan, job_id=jobs.get(plan.name), checkpoint=self._checkpoint,
-                    resume=resume, previous_parts=parts,
+                    resume=resume, previous_parts=parts, meter=self.meters[plan.name],
                 ))
             for future in futures:
                 try:
@@ -298,7 +323,7 @@ class _Run:
             self.repository,
             self.snapshot_dir,
             objects=tuple(p.name for p in file_plans),
-            predicates={p.name: p.predicate for p in file_plans},
+            cuts={p.name: p.cut for p in file_plans},
             include_deleted=backup.include_deleted,
             content_versions=backup.content_versions,
             download_concurrency=backup.download_concurrency,
@@ -309,6 +334,7 @@ class _Run:
         with self._manifest_lock:
             for name, files_entry in results.items():
                 self.manifest.files[name] = files_entry
+            self.files_calls = sum(e.api_calls for e in results.values())
             self._save_locked()
         self.files_summary = dict(results.summary)
         if isinstance(results.stopped, ApiReserveReached | ExportStopped):
@@ -340,10 +366,9 @@ class _Run:
         from_org_list = (backup.objects == "all" or backup.preset == "everything") and name in self.listed
         with self._manifest_lock:
             self.manifest.objects[name] = ObjectEntry(
-                state="skipped" if from_org_list else "failed",
-                error={
-                    "code": exc.error_code or "UNSUPPORTED", "message": exc.message, "kind": "unsupported",
-                },
+                state=ObjectState.SKIPPED if from_org_list else ObjectState.FAILED,
+                error=ErrorRecord(exc.error_code or "UNSUPPORTED", exc.message, ErrorKind.UNSUPPORTED),
+                api_calls=self.meters[name].calls if name in self.meters else 0,
             )
             self._save_locked()
 
@@ -352,17 +377,22 @@ class _Run:
             self._save_locked()
 
     def _save_locked(self) -> None:
-        self.manifest.api["calls"] = self.client.calls_made
+        manifest = self.manifest
+        calls = self.client.calls_made
+        counted = sum(m.calls for m in self.meters.values()) + self.files_calls
+        manifest.api["calls"] = calls  # this attempt's (a resumed run's earlier attempts had their own)
+        # Login, limits, describeGlobal, the Organization record: what no single object spent.
+        manifest.api["calls_outside_objects"] = calls - counted
         self.writer.save()
 
     def _is_done(self, name: str) -> bool:
         entry = self.manifest.objects.get(name)
-        return entry is not None and entry.state == "done"
+        return entry is not None and entry.state == ObjectState.DONE
 
     def _resumable_snapshot(self) -> str | None:
         """The newest snapshot if a run left it unfinished; None when the newest one finished."""
         for snapshot in reversed(self.repository.snapshots()):
-            if snapshot.manifest.state in ("running", "incomplete", "failed"):
+            if snapshot.manifest.state in _RESUMABLE:
                 return snapshot.id
             return None
         return None
@@ -389,9 +419,9 @@ class _Run:
 
     def _stop_on_error(self, exc: SfbackupError) -> None:
         manifest = self.manifest
-        manifest.state = "incomplete"
+        manifest.transition(SnapshotState.INCOMPLETE)
         manifest.finished_at = datetime.now(UTC)
-        manifest.errors.append({"object": None, "code": type(exc).__name__, "message": redact(exc.message)})
+        manifest.errors.append(ErrorRecord(type(exc).__name__, redact(exc.message)))
         try:
             manifest.summary = self._summary()
             self._save()
@@ -400,24 +430,31 @@ class _Run:
 
     def _finish(self, stopped: SfbackupError | None) -> BackupResult:
         manifest = self.manifest
-        objects_ok = all(e.state in ("done", "skipped") for e in manifest.objects.values())
-        files_ok = all(not e.failed and not e.missing for e in manifest.files.values())
-        if stopped is not None or not objects_ok or not files_ok:
-            manifest.state = "incomplete"
-        else:
-            manifest.state = "exported"
+        settled = (ObjectState.DONE, ObjectState.SKIPPED)
+        unfinished = sorted(name for name, e in manifest.objects.items() if e.state not in settled)
+        files_short = sorted(name for name, e in manifest.files.items() if e.failed or e.missing)
+        problem: SfbackupError | None = None
+        if isinstance(stopped, ApiReserveReached):
+            problem = stopped
+        elif stopped is not None or unfinished or files_short:
+            what = [f"objects not exported: {', '.join(unfinished)}"] if unfinished else []
+            what += [f"files missing or failed: {', '.join(files_short)}"] if files_short else []
+            problem = SnapshotIncomplete(
+                f"snapshot {manifest.snapshot_id} is incomplete: "
+                + ("; ".join(what) or (stopped.message if stopped else "the run stopped")),
+                hint="`sfbackup run --resume` continues where it stopped; `sfbackup show "
+                f"{manifest.snapshot_id}` lists each object's error",
+            )
+        manifest.transition(SnapshotState.EXPORTED if problem is None else SnapshotState.INCOMPLETE)
         manifest.finished_at = datetime.now(UTC)
         manifest.summary = self._summary()
         self._save()
-        exit_code = _STATE_EXIT[manifest.state]
-        if stopped is not None and isinstance(stopped, ApiReserveReached):
-            exit_code = ExitCode.API_RESERVE
         return BackupResult(
             snapshot_id=manifest.snapshot_id,
             state=manifest.state,
             snapshot_dir=self.snapshot_dir,
-            summary={**manifest.summary, "snapshot_id": manifest.snapshot_id, "state": manifest.state},
-            exit_code=exit_code,
+            summary={**manifest.summary, "snapshot_id": manifest.snapshot_id, "state": str(manifest.state)},
+            problem=problem,
         )
 
     def _summary(self) -> dict[str, Any]:
@@ -438,12 +475,9 @@ class _Run:
                 for name, e in sorted(manifest.files.items())
             },
             "object_results": [
-                {"object": name, "api": e.api, "state": e.state, "rows": e.rows, "seconds": e.seconds,
-                 "error": (e.error or {}).get("message")}
+                {"object": name, "api": e.api, "state": str(e.state), "rows": e.rows, "seconds": e.seconds,
+                 "api_calls": e.api_calls, "error": e.error.message if e.error else None}
                 for name, e in sorted(manifest.objects.items())
             ],
         }
 
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -15,6 +15,7 @@ from typing import Any
 from sfbackup.backup.run import run_backup
 from sfbackup.cli.common import add_command, add_config_arguments, settings_from_args
 from sfbackup.errors import UsageError
+from sfbackup.repository.manifest import SnapshotState
 from sfbackup.ui import choose_renderer
 from sfbackup.ui.summary import summary_line
 
@@ -85,7 +86,7 @@ def handle(args: argparse.Namespace) -> int:
     stop_event = threading.Event()
     _stop_on_signals(stop_event)
     result = run_backup(settings, repo, resume=args.resume, progress=progress, stop_event=stop_event)
-    if args.upload and result.state == "complete":
+    if args.upload and result.state == SnapshotState.COMPLETE:
         from sfbackup.maintain.upload import upload_snapshot
 
         uploaded = upload_snapshot(repo, result.snapshot_id, settings.s3, progress=progress)

@@ -156,7 +156,7 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
     ]
     object_rows = []
     for name, entry in sorted(manifest.objects.items()):
-        error = (entry.error or {}).get("message") or ""
+        error = entry.error.message if entry.error else ""
         object_rows.append(
             [
                 name,

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from sfbackup.cli.common import add_command, add_config_arguments, settings_from_args
-from sfbackup.errors import ExitCode, UsageError, redact
+from sfbackup.errors import UsageError, redact
 from sfbackup.ui.progress import NullProgress
 from sfbackup.verify import VerificationResult, verify_snapshot
 
@@ -122,7 +122,7 @@ def handle(args: argparse.Namespace) -> int:
         )
     else:
         print(render_text(result), flush=True)
-    return int(ExitCode.OK if result.passed else ExitCode.VERIFICATION_FAILED)
+    return int(result.exit_code)
 
 
 def render_text(result: VerificationResult) -> str:

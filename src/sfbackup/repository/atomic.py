@@ -8,7 +8,6 @@ Files are created 0600 and folders 0700: a repository holds an org's data.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import secrets
 from collections.abc import Iterable, Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from sfbackup.errors import StorageError
+from sfbackup.errors import StorageError, storage_error
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -84,7 +83,7 @@ class AtomicFile:
         try:
             fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except OSError as exc:
-            raise _storage_error("create", self.tmp_path, exc) from exc
+            raise storage_error("create", self.tmp_path, exc) from exc
         self.file: BinaryIO = os.fdopen(fd, "wb")
         self._done = False
 
@@ -93,7 +92,7 @@ class AtomicFile:
         try:
             return self.file.write(data)
         except OSError as exc:
-            raise _storage_error("write", self.tmp_path, exc) from exc
+            raise storage_error("write", self.tmp_path, exc) from exc
 
     def commit(self, *, overwrite: bool = True) -> bool:
         """fsync, rename to the final name, fsync the folder. Returns False when `overwrite` is
@@ -111,7 +110,7 @@ class AtomicFile:
             os.replace(self.tmp_path, self.path)
         except OSError as exc:
             self._discard()
-            raise _storage_error("save", self.path, exc) from exc
+            raise storage_error("save", self.path, exc) from exc
         fsync_dir(self.path.parent)
         return True
 
@@ -164,30 +163,3 @@ def write_atomic(
     return size
 
 
-def _storage_error(action: str, path: Path, exc: OSError) -> StorageError:
-    return storage_error(action, path, exc)
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """True for ENOSPC / EDQUOT, also when pyarrow reports it only in its message."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    text = str(exc)
-    return "No space left on device" in text or "errno 28" in text.lower() or "Disk quota exceeded" in text
-
-
-def storage_error(action: str, path: Path | str, exc: OSError) -> StorageError:
-    """The StorageError for an OSError while writing `path`; a full disk says so and how to go on."""
-    if is_disk_full(exc):
-        return StorageError(
-            f"cannot {action} {path}: the disk is full (ENOSPC: No space left on device)",
-            hint="free space on the disk that holds the repository (or move the repository to a larger "
-            "one), then run `sfbackup run --resume`: what was saved stays saved",
-            path=str(path),
-            reason="disk_full",
-        )
-    return StorageError(
-        f"cannot {action} {path}: {exc.strerror or exc}",
-        hint="check free disk space and the folder's permissions",
-        path=str(path),
-    )

@@ -10,20 +10,76 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from sfbackup.clock import format_time, parse_time, utc_now
 from sfbackup.errors import RepositoryError
 from sfbackup.repository.atomic import write_atomic
 from sfbackup.repository.layout import is_snapshot_id, validate_relative_path
+from sfbackup.salesforce.cut import Cut
+
+__all__ = [
+    "CoverageEntry",
+    "Cut",
+    "ErrorKind",
+    "ErrorRecord",
+    "FilesEntry",
+    "Manifest",
+    "ObjectEntry",
+    "ObjectState",
+    "PartInfo",
+    "ResumePoint",
+    "SnapshotState",
+    "format_time",
+    "load",
+    "parse_time",
+    "save",
+    "utc_now",
+]
 
 MANIFEST_FORMAT = "sfbackup-manifest"
 MANIFEST_FORMAT_VERSION = 1
 
-SNAPSHOT_STATES: tuple[str, ...] = ("running", "exported", "incomplete", "failed", "complete")
-OBJECT_STATES: tuple[str, ...] = ("pending", "running", "done", "failed", "skipped")
+
+
+class SnapshotState(StrEnum):
+    """`running` -> `exported` (every object and file saved) -> `complete` (verified), or
+    `incomplete` (resumable) / `failed`. Only the verifier moves a snapshot to `complete`."""
+
+    RUNNING = "running"
+    EXPORTED = "exported"
+    INCOMPLETE = "incomplete"
+    FAILED = "failed"
+    COMPLETE = "complete"
+
+
+class ObjectState(StrEnum):
+    """How the export of one object stands."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class ErrorKind(StrEnum):
+    """`unsupported`: Salesforce refuses the object for a known, permanent reason; `stopped`: the
+    run stopped on purpose (signal, API reserve) before the object finished; `error`: anything else."""
+
+    ERROR = "error"
+    UNSUPPORTED = "unsupported"
+    STOPPED = "stopped"
+
+
+SNAPSHOT_STATES: tuple[str, ...] = tuple(SnapshotState)
+_PROMOTABLE = (SnapshotState.EXPORTED, SnapshotState.COMPLETE)
+OBJECT_STATES: tuple[str, ...] = tuple(ObjectState)
 OBJECT_APIS: tuple[str, ...] = ("bulk2", "rest")
 OBJECT_OPERATIONS: tuple[str, ...] = ("query", "queryAll")
 PART_FORMATS: tuple[str, ...] = ("parquet", "csv")
@@ -32,26 +88,6 @@ PART_FORMATS: tuple[str, ...] = ("parquet", "csv")
 FILE_STATUSES: tuple[str, ...] = (
     "downloaded", "deduplicated", "failed", "missing", "no_body", "unavailable",
 )
-
-
-def format_time(value: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and `Z`: `2026-11-27T02:00:03.120Z`."""
-    if value.tzinfo is None:
-        raise ValueError("manifest times must be timezone-aware")
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def parse_time(value: str) -> datetime:
-    """Parse a time written by `format_time` (any ISO 8601 form with an offset is accepted)."""
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone")
-    return parsed.astimezone(UTC)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _Shape:
@@ -179,6 +215,15 @@ class _Shape:
             raise self.fail(key, "a SHA-256 hex digest", value)
         return value
 
+    def opt_cut(self, key: str) -> Cut | None:
+        value = self.opt_dict(key)
+        if value is None:
+            return None
+        try:
+            return Cut.from_dict(value)
+        except (KeyError, TypeError, ValueError, RepositoryError):
+            raise self.fail(key, 'a cut {"field": <field or null>, "t0": <ISO time>}', value) from None
+
     def extra(self) -> dict[str, Any]:
         return {k: v for k, v in self.data.items() if k not in self.used}
 
@@ -224,15 +269,85 @@ class PartInfo:
         return cls(path=s.path("path"), rows=s.int_("rows"), bytes=s.int_("bytes"), sha256=s.sha256("sha256"))
 
 
+@dataclass(frozen=True)
+class ErrorRecord:
+    """Why an object (or the run, when `object` is None) did not finish: Salesforce's error code
+    (or our error class's name) and message, never a secret."""
+
+    code: str
+    message: str
+    kind: ErrorKind = ErrorKind.ERROR
+    object: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"code": self.code, "message": self.message, "kind": str(self.kind)}
+        if self.object is not None:
+            data["object"] = self.object
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "error", source: str = "<manifest>") -> ErrorRecord:
+        s = _Shape(data, where, source)
+        kind = s.opt_str("kind") or ErrorKind.ERROR
+        if kind not in tuple(ErrorKind):
+            raise s.fail("kind", f"one of {list(ErrorKind)}", kind)
+        return cls(
+            code=s.opt_str("code") or "",
+            message=s.opt_str("message") or "",
+            kind=ErrorKind(kind),
+            object=s.opt_str("object"),
+        )
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where `run --resume` continues a Bulk export: the job, the locator of the next page (None
+    once the last page is written) and the deleted rows counted so far."""
+
+    bulk_job_id: str
+    locator: str | None
+    api_version: str
+    deleted_rows: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bulk_job_id": self.bulk_job_id, "locator": self.locator,
+                "api_version": self.api_version, "deleted_rows": self.deleted_rows}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "resume", source: str = "<manifest>") -> ResumePoint:
+        s = _Shape(data, where, source)
+        return cls(
+            bulk_job_id=s.str_("bulk_job_id"),
+            locator=s.opt_str("locator"),
+            api_version=s.opt_str("api_version") or "",
+            deleted_rows=s.int_("deleted_rows", 0),
+        )
+
+
+#: `CreatedDate <= 2026-11-27T02:00:00Z`, as manifests before the structured cut wrote it.
+_LEGACY_PREDICATE = re.compile(r"^(\w+) <= (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)$")
+
+
+def _legacy_cut(s: _Shape) -> Cut | None:
+    """The cut of an entry written with only its `predicate` text."""
+    predicate = s.opt_str("predicate")
+    if predicate is None:
+        return None
+    match = _LEGACY_PREDICATE.match(predicate)
+    if match is None:
+        raise s.fail("predicate", "a cut such as 'CreatedDate <= 2026-11-27T02:00:00Z'", predicate)
+    return Cut(match.group(1), parse_time(match.group(2)))
+
+
 @dataclass
 class ObjectEntry:
     """The export of one sObject inside a snapshot."""
 
-    state: str = "pending"
+    state: ObjectState = ObjectState.PENDING
     api: str | None = None
     operation: str | None = None
     soql: str | None = None
-    predicate: str | None = None
+    cut: Cut | None = None
     fields: list[str] = field(default_factory=list)
     excluded_fields: list[dict[str, str]] = field(default_factory=list)
     rows: int = 0
@@ -244,16 +359,22 @@ class ObjectEntry:
     finished_at: datetime | None = None
     seconds: float = 0.0
     api_calls: int = 0
-    error: dict[str, Any] | None = None
-    resume: dict[str, Any] | None = None
+    error: ErrorRecord | None = None
+    resume: ResumePoint | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def predicate(self) -> str | None:
+        """The cut as the SOQL condition the export used (None: the object has no cut field)."""
+        return self.cut.condition() if self.cut else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "state": self.state,
+            "state": str(self.state),
             "api": self.api,
             "operation": self.operation,
             "soql": self.soql,
+            "cut": self.cut.to_dict() if self.cut else None,
             "predicate": self.predicate,
             "fields": list(self.fields),
             "excluded_fields": [dict(e) for e in self.excluded_fields],
@@ -266,8 +387,8 @@ class ObjectEntry:
             "finished_at": _opt_time(self.finished_at),
             "seconds": self.seconds,
             "api_calls": self.api_calls,
-            "error": self.error,
-            "resume": self.resume,
+            "error": self.error.to_dict() if self.error else None,
+            "resume": self.resume.to_dict() if self.resume else None,
             **self.extra,
         }
 
@@ -283,12 +404,15 @@ class ObjectEntry:
         excluded = s.dict_list("excluded_fields")
         for i, item in enumerate(excluded):
             _Shape(item, f"{where}.excluded_fields[{i}]", source).str_("field")
+        cut = s.opt_cut("cut") if s.data.get("cut") is not None else _legacy_cut(s)
+        s.used.add("predicate")  # derived from the cut; written for people and other tools
+        error, resume = s.opt_dict("error"), s.opt_dict("resume")
         return cls(
-            state=s.str_("state", choices=OBJECT_STATES),
+            state=ObjectState(s.str_("state", choices=OBJECT_STATES)),
             api=api,
             operation=operation,
             soql=s.opt_str("soql"),
-            predicate=s.opt_str("predicate"),
+            cut=cut,
             fields=s.str_list("fields"),
             excluded_fields=excluded,
             rows=s.int_("rows", 0),
@@ -303,8 +427,12 @@ class ObjectEntry:
             finished_at=s.opt_time("finished_at"),
             seconds=s.number("seconds"),
             api_calls=s.int_("api_calls", 0),
-            error=s.opt_dict("error"),
-            resume=s.opt_dict("resume"),
+            error=None if error is None else ErrorRecord.from_dict(
+                error, where=f"{where}.error", source=source
+            ),
+            resume=None if resume is None else ResumePoint.from_dict(
+                resume, where=f"{where}.resume", source=source
+            ),
             extra=s.extra(),
         )
 
@@ -323,6 +451,10 @@ class FilesEntry:
     failed: list[dict[str, Any]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     api_calls_saved: int = 0
+    api_calls: int = 0
+    cut: Cut | None = None
+    include_deleted: bool = True
+    latest_only: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -337,6 +469,10 @@ class FilesEntry:
             "failed": [dict(f) for f in self.failed],
             "missing": list(self.missing),
             "api_calls_saved": self.api_calls_saved,
+            "api_calls": self.api_calls,
+            "cut": self.cut.to_dict() if self.cut else None,
+            "include_deleted": self.include_deleted,
+            "latest_only": self.latest_only,
             **self.extra,
         }
 
@@ -354,6 +490,10 @@ class FilesEntry:
             failed=s.dict_list("failed"),
             missing=s.str_list("missing"),
             api_calls_saved=s.int_("api_calls_saved", 0),
+            api_calls=s.int_("api_calls", 0),
+            cut=s.opt_cut("cut"),
+            include_deleted=s.bool_("include_deleted", True),
+            latest_only=s.bool_("latest_only", False),
             extra=s.extra(),
         )
 
@@ -383,7 +523,7 @@ class Manifest:
     t0: datetime
     created_at: datetime = field(default_factory=utc_now)
     program_version: str = ""
-    state: str = "running"
+    state: SnapshotState = SnapshotState.RUNNING
     finished_at: datetime | None = None
     parent: str | None = None
     org: dict[str, Any] = field(default_factory=dict)
@@ -393,7 +533,7 @@ class Manifest:
     coverage: list[CoverageEntry] = field(default_factory=list)
     api: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[ErrorRecord] = field(default_factory=list)
     verification: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -409,7 +549,7 @@ class Manifest:
             "format_version": MANIFEST_FORMAT_VERSION,
             "snapshot_id": self.snapshot_id,
             "program_version": self.program_version,
-            "state": self.state,
+            "state": str(self.state),
             "created_at": format_time(self.created_at),
             "finished_at": _opt_time(self.finished_at),
             "t0": format_time(self.t0),
@@ -421,7 +561,7 @@ class Manifest:
             "coverage": [c.to_dict() for c in self.coverage],
             "api": self.api,
             "summary": self.summary,
-            "errors": self.errors,
+            "errors": [e.to_dict() for e in self.errors],
             "verification": self.verification,
             **self.extra,
         }
@@ -463,7 +603,7 @@ class Manifest:
             t0=s.time("t0"),
             created_at=s.time("created_at"),
             program_version=s.str_("program_version"),
-            state=s.str_("state", choices=SNAPSHOT_STATES),
+            state=SnapshotState(s.str_("state", choices=SNAPSHOT_STATES)),
             finished_at=s.opt_time("finished_at"),
             parent=parent,
             org=s.dict_("org"),
@@ -476,19 +616,23 @@ class Manifest:
             ],
             api=s.dict_("api"),
             summary=s.dict_("summary"),
-            errors=s.dict_list("errors"),
+            errors=[
+                ErrorRecord.from_dict(e, where=f"errors[{i}]", source=source)
+                for i, e in enumerate(s.dict_list("errors"))
+            ],
             verification=s.opt_dict("verification"),
             extra=s.extra(),
         )
 
-    def transition(self, state: str) -> None:
+    def transition(self, state: SnapshotState | str) -> None:
         """Move to `state`, enforcing the format's rules: `complete` is reached only from
         `exported` (by verify) and is final; a resumed run may go back to `running`."""
         if state not in SNAPSHOT_STATES:
             raise ValueError(f"unknown snapshot state {state!r}; expected one of {SNAPSHOT_STATES}")
-        if self.state == "complete" and state != "complete":
+        state = SnapshotState(state)
+        if self.state == SnapshotState.COMPLETE and state != SnapshotState.COMPLETE:
             raise RepositoryError(f"snapshot {self.snapshot_id} is complete; its manifest is never changed")
-        if state == "complete" and self.state not in ("exported", "complete"):
+        if state == SnapshotState.COMPLETE and self.state not in _PROMOTABLE:
             raise RepositoryError(
                 f"snapshot {self.snapshot_id} is {self.state}; only an exported snapshot can become complete",
                 hint="finish the run (`sfbackup run --resume`) before verifying it",

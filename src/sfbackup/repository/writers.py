@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from sfbackup.errors import StorageError
-from sfbackup.repository.atomic import AtomicFile, storage_error
+from sfbackup.errors import StorageError, storage_error
+from sfbackup.repository.atomic import AtomicFile
 from sfbackup.repository.manifest import PartInfo
 from sfbackup.salesforce.arrow_types import (
     SF_TYPE_KEY,

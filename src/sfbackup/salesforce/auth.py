@@ -21,8 +21,8 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 from simple_salesforce.exceptions import SalesforceError as SimpleSalesforceError
 
-from sfbackup.config import SECRET_ENV, ConnectionSettings
 from sfbackup.errors import AuthenticationFailed, ConfigError, OrgUnreachable, redact
+from sfbackup.salesforce.connection import SECRET_ENV, ConnectionSettings
 from sfbackup.salesforce.transport import RewritingAdapter, needs_rewriting, rewriting_session
 
 __all__ = ["DEFAULT_LOGIN_URL", "OrgSession", "login", "login_base_url", "session_base_url"]

@@ -9,6 +9,8 @@ paths and statuses, never tokens, query strings or bodies.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json as jsonlib
 import logging
 import re
@@ -27,7 +29,6 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from sfbackup.config import ConnectionSettings
 from sfbackup.errors import (
     ApiReserveReached,
     AuthenticationFailed,
@@ -37,10 +38,11 @@ from sfbackup.errors import (
     UnsupportedQuery,
 )
 from sfbackup.salesforce import auth
+from sfbackup.salesforce.connection import ConnectionSettings
 from sfbackup.salesforce.faults import Fault, FaultKind, TruncatedBody, classify
 from sfbackup.salesforce.transport import rewriting_session
 
-__all__ = ["SalesforceClient"]
+__all__ = ["CallMeter", "SalesforceClient"]
 
 log = logging.getLogger("sfbackup.salesforce.client")
 
@@ -50,6 +52,25 @@ CHUNK_SIZE = 1 << 20
 _API_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 _MAX_RETRY_AFTER = 300.0
 _MAX_BACKOFF = 60.0
+
+
+class CallMeter:
+    """Counts the API calls made on behalf of one piece of work (an object's export), whatever
+    thread makes them: `with client.metered(meter):` sets it for the current context, and threads
+    started with that context (`contextvars.copy_context().run`) count into it too."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.calls += 1
+
+
+_ACTIVE_METER: contextvars.ContextVar[CallMeter | None] = contextvars.ContextVar(
+    "sfbackup_call_meter", default=None
+)
 
 
 class _Retry(Exception):
@@ -103,6 +124,16 @@ class SalesforceClient:
     def access_token(self) -> str:
         """The current bearer token (never log it)."""
         return self._org.access_token
+
+    @contextlib.contextmanager
+    def metered(self, meter: CallMeter) -> Iterator[CallMeter]:
+        """Count the calls made in this block (and in threads started from its context) in
+        `meter` as well as in `calls_made`."""
+        token = _ACTIVE_METER.set(meter)
+        try:
+            yield meter
+        finally:
+            _ACTIVE_METER.reset(token)
 
     def data_path(self, suffix: str) -> str:
         """``/services/data/v62.0/`` + `suffix`."""
@@ -270,8 +301,7 @@ class SalesforceClient:
             )  # fmt: skip
         except requests.RequestException as exc:
             fault = classify(exc=exc)
-            with self._lock:
-                self.calls_made += 1
+            self._count_call()
             if fault.kind is FaultKind.TRANSIENT:
                 log.info("%s %s: %s, will retry", method, _path(url), fault.message)
                 raise _Retry(fault) from None
@@ -283,14 +313,21 @@ class SalesforceClient:
                 else None,
                 url=_path(url),
             ) from None
+        self._count_call()
         with self._lock:
-            self.calls_made += 1
             usage = _API_USAGE.search(response.headers.get("Sforce-Limit-Info", ""))
             if usage:
                 self.api_usage = (int(usage.group(1)), int(usage.group(2)))
         log.debug("%s %s -> %s in %.0f ms", method, _path(url), response.status_code,
                   (time.monotonic() - started) * 1000)  # fmt: skip
         return response
+
+    def _count_call(self) -> None:
+        with self._lock:
+            self.calls_made += 1
+        meter = _ACTIVE_METER.get()
+        if meter is not None:
+            meter.add()
 
     def _with_retries(self, what: str, method: str, attempt: Callable[[], T]) -> T:
         attempts = self.settings.max_retries + 1

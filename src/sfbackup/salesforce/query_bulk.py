@@ -23,8 +23,7 @@ from typing import IO, Any
 import numpy as np
 import requests
 
-from sfbackup.errors import SalesforceError
-from sfbackup.repository.atomic import storage_error
+from sfbackup.errors import SalesforceError, storage_error
 from sfbackup.salesforce.client import CHUNK_SIZE, SalesforceClient
 from sfbackup.salesforce.faults import FaultKind, TruncatedBody, classify
 

@@ -17,6 +17,7 @@ from sfbackup.errors import ConfigError
 
 __all__ = [
     "MAX_REST_QUERY_URL_BYTES",
+    "all_of",
     "build_count",
     "build_select",
     "date_literal",
@@ -183,3 +184,11 @@ def in_clauses(
     validate_field_path(field)
     for batch in in_batches(values, batch_size, max_encoded_bytes=max_encoded_bytes):
         yield in_clause(field, batch)
+
+
+def all_of(*conditions: str | None) -> str | None:
+    """Join SOQL conditions with AND (each parenthesised when there are several); None if none."""
+    present = [c for c in conditions if c]
+    if len(present) <= 1:
+        return present[0] if present else None
+    return " AND ".join(f"({c})" for c in present)

@@ -28,11 +28,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sfbackup.backup.plan import FILE_OBJECTS
 from sfbackup.errors import UsageError
 from sfbackup.repository.layout import validate_relative_path
-from sfbackup.repository.manifest import FilesEntry, Manifest, ObjectEntry, PartInfo
+from sfbackup.repository.manifest import ErrorKind, FilesEntry, Manifest, ObjectEntry, ObjectState, PartInfo
 from sfbackup.salesforce.arrow_types import count_deleted, schema_from_json
+from sfbackup.salesforce.objects import FILE_OBJECTS
 from sfbackup.verify.findings import Finding, FindingFactory, name_ids
 
 CHUNK = 1 << 20
@@ -219,7 +219,8 @@ class _Checker:
         for name in FILE_OBJECTS:
             entry = self.manifest.objects.get(name)
             wanted = self.manifest.settings.get("files") is not False
-            if wanted and entry and entry.state == "done" and entry.rows and name not in self.manifest.files:
+            exported = entry is not None and entry.state == ObjectState.DONE and entry.rows > 0
+            if wanted and exported and entry and name not in self.manifest.files:
                 self.add("files_missing", f"the manifest holds {entry.rows} {name} records but no files "
                          f"index: their bodies were not exported", object=name, expected=entry.rows,
                          actual=0)  # fmt: skip
@@ -239,22 +240,24 @@ class _Checker:
             sum(p.bytes for p in entry.parts),
         )
         self.result.objects[name] = status
-        if entry.state == "failed":
-            error = entry.error or {}
-            reason = f"{error.get('code') or 'error'}: {error.get('message') or 'no message recorded'}"
+        if entry.state == ObjectState.FAILED:
+            error = entry.error
+            reason = f"{error.code or 'error'}: {error.message or 'no message recorded'}" if error else (
+                "error: no message recorded"
+            )
             self.add("object_failed",
                      f"the export of {name} failed ({reason}); its records are not (all) in this snapshot",
                      object=name, expected="done", actual="failed")  # fmt: skip
             return
-        if entry.state in ("pending", "running"):
+        if entry.state in (ObjectState.PENDING, ObjectState.RUNNING):
             self.add("object_pending", f"the export of {name} did not finish (state "
                      f"{entry.state}); {entry.rows} rows were saved so far", object=name, expected="done",
                      actual=entry.state)  # fmt: skip
-        elif entry.state == "skipped":
-            error = entry.error or {}
-            if error.get("kind") == "unsupported":
+        elif entry.state == ObjectState.SKIPPED:
+            error = entry.error
+            if error is not None and error.kind == ErrorKind.UNSUPPORTED:
                 self.add("not_exportable", f"Salesforce refuses to let any API client query {name} "
-                         f"this way ({error.get('code')}: {error.get('message')})", object=name,
+                         f"this way ({error.code}: {error.message})", object=name,
                          expected="done", actual="skipped")  # fmt: skip
             else:
                 self.add("object_skipped", f"{name} was skipped; its records are not in this snapshot",
@@ -286,7 +289,7 @@ class _Checker:
             and self.subset is None
             and counted_all
             and deleted_seen is not None
-            and entry.state == "done"
+            and entry.state == ObjectState.DONE
             and deleted_seen != entry.deleted_rows
         ):
             self.add("deleted_count_mismatch", f"the manifest says {name} has {entry.deleted_rows} "

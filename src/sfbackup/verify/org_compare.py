@@ -24,12 +24,14 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from sfbackup.backup.plan import FILE_OBJECTS, ID_FILTERED_OBJECTS
 from sfbackup.errors import SalesforceError
-from sfbackup.repository.manifest import FilesEntry, Manifest, ObjectEntry
+from sfbackup.repository.manifest import FilesEntry, Manifest, ObjectEntry, ObjectState
 from sfbackup.salesforce import describe, query_rest, soql
 from sfbackup.salesforce.client import SalesforceClient
+from sfbackup.salesforce.cut import Cut
+from sfbackup.salesforce.objects import FILE_OBJECTS, ID_FILTERED_OBJECTS, FileSelection
 from sfbackup.salesforce.query_bulk import BulkQuery
+from sfbackup.salesforce.soql import all_of
 from sfbackup.verify.checker import RepoFiles
 from sfbackup.verify.findings import IDS_IN_DATA, Finding, FindingFactory, name_ids
 
@@ -119,7 +121,7 @@ class _Comparer:
             return self.out
         self.out.sobjects = describe.describe_global(self.client)
         for name, entry in sorted(self.manifest.objects.items()):
-            if entry.state == "done":  # anything else is already a failure of the snapshot itself
+            if entry.state == ObjectState.DONE:  # anything else is already a failure of the snapshot itself
                 with self._guarded(name):
                     self.compare_object(name, entry)
         for name, files in sorted(self.manifest.files.items()):
@@ -142,17 +144,25 @@ class _Comparer:
 
     # --- records ------------------------------------------------------------------------------
 
+    def _cut_of(self, name: str, cut: Cut | None) -> Cut | bool | None:
+        """The entry's cut, checked to be at the snapshot's T0; False (with a finding) if not."""
+        if cut is not None and cut.t0 != self.manifest.t0:
+            # Counting under another cut would compare the backup with a different set of records.
+            t0 = self.manifest.t0.isoformat()
+            self.add("predicate_mismatch", f"{name} was cut at {cut.t0.isoformat()}, not at the "
+                     f"snapshot's T0 ({t0}); the org was not compared for it",
+                     object=name, expected=t0, actual=cut.t0.isoformat())  # fmt: skip
+            return False
+        return cut
+
     def compare_object(self, name: str, entry: ObjectEntry) -> None:
         include_deleted = entry.operation == "queryAll"
-        cut = soql.datetime_literal(self.manifest.t0)
-        if entry.predicate is not None and cut not in entry.predicate:
-            # Counting under another cut would compare the backup with a different set of records.
-            self.add("predicate_mismatch", f"the predicate of {name} ({entry.predicate}) does not cut at "
-                     f"the snapshot's T0 ({cut}); the org was not compared for it", object=name,
-                     expected=cut, actual=entry.predicate)  # fmt: skip
+        cut = self._cut_of(name, entry.cut)
+        if cut is False:
             return
+        predicate = cut.condition() if isinstance(cut, Cut) else None
         self.say(f"counting {name} in the org")
-        org_count = self._count(name, entry.predicate, include_deleted)
+        org_count = self._count(name, predicate, include_deleted)
         self.out.object_counts[name] = org_count
         if self.ids and "Id" in (entry.fields or ["Id"]):
             self._compare_ids(name, entry, include_deleted, org_count)
@@ -187,14 +197,14 @@ class _Comparer:
     def _count(
         self, name: str, predicate: str | None, include_deleted: bool, extra: str | None = None
     ) -> int:
-        where = _and(predicate, extra)
+        where = all_of(predicate, extra)
         id_filter = ID_FILTERED_OBJECTS.get(name)
         if id_filter is None:
             return query_rest.count(self.client, name, where=where, include_deleted=include_deleted)
         total = 0
         for clause in self._parent_clauses(id_filter, include_deleted):
             total += query_rest.count(
-                self.client, name, where=_and(where, clause), include_deleted=include_deleted
+                self.client, name, where=all_of(where, clause), include_deleted=include_deleted
             )
         return total
 
@@ -211,7 +221,7 @@ class _Comparer:
     def _compare_ids(self, name: str, entry: ObjectEntry, include_deleted: bool, org_count: int) -> None:
         has_deleted = "IsDeleted" in entry.fields
         self.say(f"listing {name} Ids in the org ({org_count})")
-        org = self._org_ids(name, entry.predicate, include_deleted, has_deleted, org_count)
+        org = self._org_ids(name, entry.predicate, include_deleted, has_deleted, org_count)  # cut checked
         backup = self._backup_ids(entry, has_deleted)
         self.out.ids_compared[name] = True
         self._judge_ids(name, org, backup, path=None)
@@ -269,12 +279,12 @@ class _Comparer:
     ) -> dict[str, tuple[str, bool]]:
         """{15-char key: (Id, IsDeleted)} of the records the org holds under the predicate."""
         fields = ["Id", "IsDeleted"] if has_deleted and include_deleted else ["Id"]
-        where = _and(predicate, extra)
+        where = all_of(predicate, extra)
         id_filter = ID_FILTERED_OBJECTS.get(name)
         found: dict[str, tuple[str, bool]] = {}
         if id_filter is not None:
             for clause in self._parent_clauses(id_filter, include_deleted):
-                query = soql.build_select(name, fields, where=_and(where, clause))
+                query = soql.build_select(name, fields, where=all_of(where, clause))
                 _add_records(
                     found, query_rest.iter_query_pages(self.client, query, include_deleted=include_deleted)
                 )
@@ -310,17 +320,29 @@ class _Comparer:
 
     # --- files --------------------------------------------------------------------------------
 
-    def compare_files(self, name: str, entry: FilesEntry) -> None:
+    def _file_selection(self, name: str, entry: FilesEntry) -> FileSelection:
+        """The files the export selected, as its manifest entry records them (manifests written
+        before the selection was recorded: the record entry's cut and the run's settings)."""
+        if entry.cut is not None:
+            return FileSelection(
+                entry.cut, include_deleted=entry.include_deleted, latest_only=entry.latest_only
+            )
         record_entry = self.manifest.objects.get(name)
-        predicate = record_entry.predicate if record_entry else None
-        include_deleted = (
-            record_entry.operation == "queryAll"
+        return FileSelection(
+            record_entry.cut if record_entry else None,
+            include_deleted=record_entry.operation == "queryAll"
             if record_entry and record_entry.operation
-            else bool(self.manifest.settings.get("include_deleted", True))
+            else bool(self.manifest.settings.get("include_deleted", True)),
+            latest_only=self.manifest.settings.get("content_versions") == "latest",
         )
-        extra = None
-        if name == "ContentVersion" and self.manifest.settings.get("content_versions") == "latest":
-            extra = "IsLatest = true"
+
+    def compare_files(self, name: str, entry: FilesEntry) -> None:
+        selection = self._file_selection(name, entry)
+        cut = self._cut_of(name, selection.cut)
+        if cut is False:
+            return
+        predicate = all_of(*selection.conditions(name))
+        include_deleted, extra = selection.include_deleted, None
         self.say(f"counting {name} files in the org")
         org_count = self._count(name, predicate, include_deleted, extra)
         self.out.file_counts[name] = org_count
@@ -346,15 +368,16 @@ def coverage_report(
     for item in manifest.coverage:
         rows[item.object] = CoverageRow(item.object, item.status, item.reason)
     for name, entry in manifest.objects.items():
-        if entry.state == "done":
+        if entry.state == ObjectState.DONE:
             rows.setdefault(name, CoverageRow(name, "backed_up"))
             continue
         known = rows.get(name)
-        error = entry.error or {}
+        error = entry.error
+        detail = f"{error.code} {error.message}" if error else ""
         reason = (
             known.reason
             if known and known.status == "not_exportable" and known.reason
-            else f"export {entry.state}: {error.get('code') or ''} {error.get('message') or ''}".strip()
+            else f"export {entry.state}: {detail}".strip()
         )
         rows[name] = CoverageRow(name, "not_exportable", reason)
     findings: list[Finding] = []
@@ -396,7 +419,7 @@ def coverage_report(
             record_entry = manifest.objects.get(name)
             if (
                 record_entry
-                and record_entry.state == "done"
+                and record_entry.state == ObjectState.DONE
                 and record_entry.rows
                 and name not in manifest.files
             ):
@@ -421,13 +444,6 @@ def coverage_report(
             )
         )
     return sorted(rows.values(), key=lambda r: r.object), findings
-
-
-def _and(*clauses: str | None) -> str | None:
-    present = [c for c in clauses if c]
-    if len(present) <= 1:
-        return present[0] if present else None
-    return " AND ".join(f"({c})" for c in present)
 
 
 def _key(record_id: str) -> str:

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sfbackup.repository import Snapshot
+from sfbackup.repository.manifest import ObjectState
 
 #: Days before the notice deadline from which the report warns that it is near.
 NOTICE_WARNING_DAYS = 14
@@ -99,7 +100,7 @@ def ownership_table(snapshot: Snapshot) -> list[OwnerRow]:
     owners: dict[str, OwnerRow] = {}
     for name in sorted(snapshot.manifest.objects):
         entry = snapshot.manifest.objects[name]
-        if entry.state != "done" or "OwnerId" not in entry.fields:
+        if entry.state != ObjectState.DONE or "OwnerId" not in entry.fields:
             continue
         columns = ["OwnerId", "IsDeleted"] if "IsDeleted" in entry.fields else ["OwnerId"]
         table = pa.concat_tables(t.select(columns) for t in snapshot.iter_tables(name))
@@ -118,7 +119,7 @@ def ownership_table(snapshot: Snapshot) -> list[OwnerRow]:
 
 def _add_user_details(snapshot: Snapshot, owners: dict[str, OwnerRow]) -> None:
     entry = snapshot.manifest.objects.get("User")
-    if entry is None or entry.state != "done":
+    if entry is None or entry.state != ObjectState.DONE:
         return
     wanted = [c for c in ("Id", "Username", "Name", "IsActive") if c in entry.fields]
     if "Id" not in wanted:

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sfbackup import __version__
-from sfbackup.errors import RepositoryError, SfbackupError, SnapshotNotFound, UsageError
+from sfbackup.errors import (
+    ExitCode,
+    RepositoryError,
+    SfbackupError,
+    SnapshotNotFound,
+    UsageError,
+    VerificationFailed,
+)
 from sfbackup.repository import Repository, SnapshotWriter
 from sfbackup.repository.layout import is_snapshot_id, validate_snapshot_id
 from sfbackup.repository.manifest import Manifest, format_time, utc_now
@@ -60,6 +67,21 @@ class VerificationResult:
     @property
     def failures(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def problem(self) -> VerificationFailed | None:
+        """Why the verification did not pass (its class gives exit code 4), or None."""
+        if self.passed:
+            return None
+        count = len(self.failures)
+        return VerificationFailed(
+            f"snapshot {self.snapshot_id} failed verification: {count} error{'s' if count != 1 else ''}",
+            hint="the report lists each finding and what to do",
+        )
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return self.problem.exit_code if self.problem is not None else ExitCode.OK
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary for `--json` output and the run summary."""
