@@ -135,6 +135,27 @@ def test_given_daily_limit_runs_out_when_run_then_stops_resumably_and_resume_com
     assert_same_data(repo, reference)
 
 
+def test_given_query_timeouts_when_verifying_ids_against_the_org_then_created_date_ranges_are_read(
+    org: Any, tmp_path: Path
+) -> None:
+    from sfbackup.verify import verify_snapshot
+
+    result = backup(org, tmp_path / "repo", bulk_min_records=10**9)
+    assert result.state == "exported"
+    org.faults.configure(FaultConfig(rates={"query_timeout": 1.0}, query_timeout_min_rows=30))
+    client = SalesforceClient(settings_for(org).connection, sleep=lambda seconds: None)
+
+    verification = verify_snapshot(
+        tmp_path / "repo", result.snapshot_id, against_org=True, ids=True, client=client,
+        bulk_id_threshold=10**9,
+    )
+
+    assert org.faults.injected["query_timeout"] > 0
+    assert verification.passed, [f.one_line() for f in verification.failures]
+    compared = {row["object"] for row in verification.report["objects"] if row["ids_compared"]}
+    assert compared >= {"Account", "Contact"}
+
+
 def test_given_query_timeout_on_a_large_object_when_run_then_created_date_ranges_are_read(
     org: Any, reference: dict[str, pa.Table], tmp_path: Path
 ) -> None:

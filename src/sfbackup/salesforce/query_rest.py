@@ -11,13 +11,14 @@ from sfbackup.errors import SalesforceError, UnsupportedQuery
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.soql import (
     MAX_REST_QUERY_URL_BYTES,
+    all_of,
     build_count,
     datetime_literal,
     encoded_length,
     validate_field_path,
 )
 
-__all__ = ["count", "count_by", "iter_query_pages", "iter_query_pages_splitting"]
+__all__ = ["count", "count_by", "count_splitting", "iter_query_pages", "iter_query_pages_splitting"]
 
 #: Bounds of the first CreatedDate window and of the halving done on QUERY_TIMEOUT.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -163,3 +164,44 @@ def _split_pages(
         return
     yield first
     yield from pages
+
+
+def count_splitting(
+    client: SalesforceClient,
+    object_name: str,
+    *,
+    where: str | None,
+    include_deleted: bool,
+    on_split: Callable[[datetime, datetime], None] | None = None,
+) -> int:
+    """`count()`, but a QUERY_TIMEOUT counts CreatedDate ranges instead and adds them up (the
+    same halving as `iter_query_pages_splitting`). The object must have CreatedDate."""
+    return _split_count(client, object_name, where, include_deleted, on_split, _EPOCH, _FAR_FUTURE, 0)
+
+
+def _split_count(
+    client: SalesforceClient,
+    object_name: str,
+    where: str | None,
+    include_deleted: bool,
+    on_split: Callable[[datetime, datetime], None] | None,
+    low: datetime,
+    high: datetime,
+    depth: int,
+) -> int:
+    window = None
+    if depth > 0:
+        window = f"CreatedDate >= {datetime_literal(low)} AND CreatedDate < {datetime_literal(high)}"
+    try:
+        return count(client, object_name, where=all_of(where, window), include_deleted=include_deleted)
+    except SalesforceError as exc:
+        splittable = depth < MAX_SPLIT_DEPTH and high - low >= MIN_SPLIT_WINDOW
+        if exc.error_code != "QUERY_TIMEOUT" or not splittable:
+            raise
+    if on_split is not None:
+        on_split(low, high)
+    middle = low + (high - low) / 2
+    return sum(
+        _split_count(client, object_name, where, include_deleted, on_split, start, end, depth + 1)
+        for start, end in ((low, middle), (middle, high))
+    )
