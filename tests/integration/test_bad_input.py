@@ -252,3 +252,54 @@ def test_given_wrong_password_when_run_then_exit_12_and_repo_untouched(
     assert_refused(code, output, ExitCode.AUTHENTICATION, "what to do")
     assert "not-the-password" not in output
     assert tree_digest(repo) == before
+
+
+@pytest.fixture
+def unfinished(
+    emulator: Any, login_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Path:
+    """A repository whose only snapshot (Parquet, files on) ended incomplete: one object is not the org's."""
+    repo = tmp_path / "unfinished"
+    code, output = run(capsys, "run", "--repo", str(repo), "--instance-url", emulator.instance_url,
+                       "--no-verify", "--objects", "Account,Attachment,No_Such_Thing__c", "--json")
+    assert code == ExitCode.INCOMPLETE, output
+    return repo
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--format", "csv"], "format: the snapshot has 'parquet', this run 'csv'"),
+        (["--objects", "Account"], "objects: the snapshot has ['Account', 'Attachment', 'No_Such_Thing__c']"),
+        (["--no-files"], "files: the snapshot has True, this run False"),
+    ],
+)
+def test_given_options_that_change_the_snapshot_when_resuming_then_refused_and_nothing_changes(
+    emulator: Any, unfinished: Path, capsys: pytest.CaptureFixture[str], flags: list[str], named: str
+) -> None:
+    before = tree_digest(unfinished)
+    objects = [] if "--objects" in flags else ["--objects", "Account,Attachment,No_Such_Thing__c"]
+    code, output = run(capsys, "run", "--repo", str(unfinished), "--instance-url", emulator.instance_url,
+                       "--no-verify", "--resume", *objects, *flags)
+    assert_refused(code, output, ExitCode.USAGE, "--resume continues snapshot", named, "without --resume")
+    assert tree_digest(unfinished) == before
+
+
+def test_given_a_csv_snapshot_when_resumed_without_format_then_it_stays_csv(
+    emulator: Any, login_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sfbackup.repository import Repository
+
+    repo = tmp_path / "csv"
+    args = ["run", "--repo", str(repo), "--instance-url", emulator.instance_url, "--no-verify", "--no-files"]
+    code, output = run(capsys, *args, "--format", "csv", "--objects", "Account,No_Such_Thing__c")
+    assert code == ExitCode.INCOMPLETE, output
+    first = Repository.open(repo).snapshot("latest")
+
+    code, output = run(capsys, *args, "--resume", "--objects", "Account,No_Such_Thing__c")
+
+    assert code == ExitCode.INCOMPLETE, output
+    assert "resuming with the snapshot's own settings: format='csv'" in output
+    resumed = Repository.open(repo).snapshot("latest")
+    assert resumed.id == first.id and resumed.manifest.settings["format"] == "csv"
+    assert all(p.path.endswith(".csv") for p in resumed.manifest.objects["Account"].parts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ from sfbackup.backup.plan import (
 )
 from sfbackup.backup.records import ExportStopped, RecordExporter
 from sfbackup.clock import format_time
-from sfbackup.config import Settings
+from sfbackup.config import BackupSettings, Settings
 from sfbackup.errors import (
     ApiReserveReached,
     ExitCode,
@@ -35,6 +35,7 @@ from sfbackup.errors import (
     SfbackupError,
     SnapshotIncomplete,
     UnsupportedQuery,
+    UsageError,
     VerificationFailed,
     redact,
 )
@@ -44,6 +45,39 @@ from sfbackup.salesforce import describe, query_rest
 from sfbackup.salesforce.arrow_types import arrow_schema
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
 from sfbackup.ui.progress import NullProgress, Progress
+
+#: Settings that decide what a snapshot holds: a resumed run keeps the snapshot's own.
+SNAPSHOT_DEFINING_SETTINGS: tuple[str, ...] = (
+    "objects", "include", "exclude", "preset", "format", "include_deleted", "files", "content_versions",
+)  # fmt: skip
+
+
+def settings_record(backup: BackupSettings) -> dict[str, Any]:
+    """The backup settings as the manifest records them (JSON values)."""
+    return {
+        "objects": backup.objects if backup.objects == "all" else list(backup.objects),
+        "include": list(backup.include),
+        "exclude": list(backup.exclude),
+        "preset": backup.preset,
+        "format": backup.format,
+        "include_deleted": backup.include_deleted,
+        "files": backup.files,
+        "content_versions": backup.content_versions,
+        "contract_end": backup.contract_end.isoformat() if backup.contract_end else None,
+        "notice_days": backup.notice_days,
+    }
+
+
+def _backup_values(recorded: dict[str, Any]) -> dict[str, Any]:
+    """`settings_record` values back as BackupSettings field values."""
+    values = dict(recorded)
+    for key in ("include", "exclude"):
+        if key in values:
+            values[key] = tuple(values[key])
+    if isinstance(values.get("objects"), list):
+        values["objects"] = tuple(values["objects"])
+    return values
+
 
 #: States of a snapshot `run --resume` continues.
 _RESUMABLE = (SnapshotState.RUNNING, SnapshotState.INCOMPLETE, SnapshotState.FAILED)
@@ -142,6 +176,7 @@ class _Run:
         previous = self._resumable_snapshot() if resume else None
         if previous is not None:
             self.writer = self.repository.resume_snapshot(previous)
+            self._adopt_snapshot_settings(self.writer.manifest.settings)
             t0 = self.writer.manifest.t0
             self.progress.message("info", f"resuming snapshot {previous} (T0 {t0.isoformat()})")
         else:
@@ -218,19 +253,38 @@ class _Run:
         return info
 
     def _settings_record(self) -> dict[str, Any]:
-        backup = self.settings.backup
-        return {
-            "objects": backup.objects if backup.objects == "all" else list(backup.objects),
-            "include": list(backup.include),
-            "exclude": list(backup.exclude),
-            "preset": backup.preset,
-            "format": backup.format,
-            "include_deleted": backup.include_deleted,
-            "files": backup.files,
-            "content_versions": backup.content_versions,
-            "contract_end": backup.contract_end.isoformat() if backup.contract_end else None,
-            "notice_days": backup.notice_days,
-        }
+        return settings_record(self.settings.backup)
+
+    def _adopt_snapshot_settings(self, recorded: dict[str, Any]) -> None:
+        """A resumed run continues the snapshot as it was started: its format, objects and files
+        come from the manifest. Options left at their defaults take the snapshot's values; an
+        option set (by flag or config) to something else is refused, since it would change what
+        the snapshot is (mixed formats, dropped objects, no files) while it still ends complete."""
+        mine = settings_record(self.settings.backup)
+        defaults = settings_record(BackupSettings())
+        adopted: dict[str, Any] = {}
+        conflicts: list[str] = []
+        for key in SNAPSHOT_DEFINING_SETTINGS:
+            if key not in recorded or recorded[key] == mine[key]:
+                continue
+            if mine[key] == defaults[key]:
+                adopted[key] = recorded[key]
+            else:
+                conflicts.append(f"{key}: the snapshot has {recorded[key]!r}, this run {mine[key]!r}")
+        if conflicts:
+            raise UsageError(
+                f"--resume continues snapshot {self.writer.id}, and these options would change what it "
+                f"holds: {'; '.join(conflicts)}",
+                hint="drop those options (or the config change) to continue the snapshot with its own "
+                "settings, or run without --resume to start a new snapshot with the new ones",
+                snapshot_id=self.writer.id,
+            )
+        if adopted:
+            self.settings = replace(
+                self.settings, backup=replace(self.settings.backup, **_backup_values(adopted))
+            )
+            shown = ", ".join(f"{k}={v!r}" for k, v in adopted.items())
+            self.progress.message("info", f"resuming with the snapshot's own settings: {shown}")
 
     def _plan(self, names: list[str], t0: datetime) -> tuple[list[ObjectPlan], list[CoverageEntry]]:
         plans: list[ObjectPlan] = []

@@ -39,7 +39,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--objects", help="comma-separated object names, or 'all'")
     parser.add_argument("--preset", choices=["default", "everything"], help="object set preset")
     parser.add_argument("--format", choices=["parquet", "csv"], help="record file format")
-    parser.add_argument("--resume", action="store_true", help="continue the last unfinished snapshot")
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue the last unfinished snapshot, with its own format, objects and files settings "
+        "(options that would change them are refused)",
+    )
     parser.add_argument("--no-files", action="store_true", help="skip file bodies (records only)")
     parser.add_argument("--no-verify", action="store_true", help="do not verify against the org at the end")
     parser.add_argument("--concurrency", type=int, help="objects exported in parallel")
