@@ -237,6 +237,10 @@ def _url(v: Any) -> str | None:
     if url is None:
         return None
     parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        # Never repeat the URL: the part before '@' may be a password.
+        raise _SecretInUrl("a URL without a user name or password in it (credentials go in SF_* variables "
+                           "or *_file settings, never in a URL)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("an absolute https:// URL")
     if parts.hostname.endswith((".lightning.force.com", ".visualforce.com")):
@@ -308,13 +312,19 @@ def _parse(key: str, value: Any, where: str) -> Any:
         return _OPTIONS[key](value)
     except ValueError as exc:
         raise ConfigError(
-            f"{key} in {where} is {_describe_value(key, value)}; it must be {exc}",
+            f"{key} in {where} is {_describe_value(key, value, exc)}; it must be {exc}",
             hint=f"fix {key} in {where}",
             key=key,
         ) from None
 
 
-def _describe_value(key: str, value: Any) -> str:
+class _SecretInUrl(ValueError):
+    """A value that must not be shown in the error about it."""
+
+
+def _describe_value(key: str, value: Any, exc: ValueError | None = None) -> str:
+    if isinstance(exc, _SecretInUrl):
+        return "a URL with credentials in it (not shown)"
     if isinstance(value, str) and len(value) < 80:
         return repr(value)
     return f"a {type(value).__name__}"
@@ -481,6 +491,7 @@ def _resolve_secrets(
 
 
 def _read_secret_file(path: Path, name: str, named_by: str) -> str:
+    _warn_if_readable_by_others(path, name)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -499,6 +510,19 @@ def _read_secret_file(path: Path, name: str, named_by: str) -> str:
     if not value:
         raise ConfigError(f"the {name} file {path} (named by {named_by}) is empty")
     return value
+
+
+def _warn_if_readable_by_others(path: Path, name: str) -> None:
+    """Secret files should be 0600 (or 0400): say so when other users can read one."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # reading it reports the problem
+    if mode & 0o077:
+        log.warning(
+            "the %s file %s is readable by other users (mode %04o); restrict it with `chmod 600 %s`",
+            name, path, mode & 0o777, path,
+        )
 
 
 def _connection(values: Mapping[str, Any], secrets: Secrets, origin: Mapping[str, str]) -> ConnectionSettings:

@@ -178,12 +178,15 @@ class StorageError(SfbackupError):
 
 
 _SESSION_ID = re.compile(r"00D[A-Za-z0-9]{12,15}![A-Za-z0-9._\-]{20,}")
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/\s@]+@")
 _BEARER = re.compile(r"(?i)(bearer\s+|sessionid>|access_token[\"'=:\s]+)[^\s\"'<&,}]+")
 
 
 def redact(text: str) -> str:
-    """Remove anything shaped like a Salesforce session id or bearer token from `text`."""
+    """Remove anything shaped like a Salesforce session id, a bearer token or the credentials of a
+    URL (`https://user:password@host`) from `text`."""
     text = _SESSION_ID.sub("[REDACTED]", text)
+    text = _URL_CREDENTIALS.sub("[REDACTED]@", text)
     return _BEARER.sub(lambda m: m.group(1) + "[REDACTED]", text)
 
 

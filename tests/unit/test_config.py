@@ -288,3 +288,40 @@ def test_given_flags_not_given_when_loading_then_they_do_not_hide_the_file(tmp_p
         config, env={}, overrides={"backup.format": None, "connection.instance_url": None}
     )
     assert settings.backup.format == "csv"
+
+
+def test_given_a_secret_file_other_users_can_read_when_loading_then_a_warning_says_how_to_restrict_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("file-password", encoding="utf-8")
+    secret.chmod(0o644)
+    config = write(tmp_path, "[connection]\nusername='u@acme.com'\npassword_file='pw'\n")
+    with caplog.at_level("WARNING", logger="sfbackup.config"):
+        load_settings(config, env={}, overrides={})
+    assert f"chmod 600 {secret}" in caplog.text and "0644" in caplog.text
+    assert "file-password" not in caplog.text
+
+    caplog.clear()
+    secret.chmod(0o600)
+    with caplog.at_level("WARNING", logger="sfbackup.config"):
+        load_settings(config, env={}, overrides={})
+    assert "chmod" not in caplog.text
+
+
+@pytest.mark.parametrize("key", ["instance_url", "login_url"])
+def test_given_credentials_inside_a_url_when_loading_then_refused_without_repeating_them(
+    tmp_path: Path, key: str
+) -> None:
+    config = write(tmp_path, f"[connection]\n{key} = 'https://bob:hunter2-secret@acme.my.salesforce.com'\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, env={}, overrides={})
+    assert "hunter2-secret" not in str(caught.value) and "bob" not in str(caught.value)
+    assert "without a user name or password" in str(caught.value)
+
+
+def test_given_a_message_with_url_credentials_when_redacted_then_they_are_gone() -> None:
+    from sfbackup.errors import redact
+
+    text = redact("GET http://bob:hunter2@127.0.0.1:8080/services/data failed")
+    assert "hunter2" not in text and "bob" not in text and "127.0.0.1:8080/services/data" in text
