@@ -544,9 +544,7 @@ class EmulatedOrg:
         now = datetime.now(UTC)
         return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
-    def describe_global(
-        self, api_version: str = "62.0", access: access_model.Access | None = None
-    ) -> dict[str, Any]:
+    def describe_global(self, api_version: str = "62.0") -> dict[str, Any]:
         """Body of `GET /sobjects` (the schema objects only the large catalog lists stay out)."""
         return {
             "encoding": "UTF-8",
