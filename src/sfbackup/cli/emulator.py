@@ -1,7 +1,7 @@
 """`sfbackup emulator`: run the local Salesforce API emulator until SIGINT/SIGTERM.
 
 Prints one JSON line with the instance URL and the emulator's throwaway test credentials (they
-exist only inside this process), then serves. Exit 0 on a clean shutdown.
+exist only inside this process) of the user `--user` picks, then serves. Exit 0 on a clean shutdown.
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ def register(subparsers: Any) -> None:
                         help="the org's daily API request limit")
     parser.add_argument("--large-file-bytes", type=int, default=None, metavar="BYTES",
                         help="size of the org's two large file bodies (default 20 MiB; 0: none)")
+    parser.add_argument("--user", choices=("admin", "restricted"), default="admin",
+                        help="whom the printed credentials log in as: the admin (sees everything) or the "
+                             "restricted integration user (no View All Data, Query All Files or View "
+                             "Encrypted Data; hidden fields); both users can always log in")
     parser.set_defaults(handler=run)
 
 
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         db_path=args.db,
         server_config=ServerConfig(job_latency=args.job_latency, session_ttl=args.session_ttl,
-                                   bulk_default_page_records=args.bulk_page_records),
+                                   bulk_default_page_records=args.bulk_page_records, user=args.user),
         faults=FaultConfig(rates=rates, seed=args.fault_seed),
     )
     stop = threading.Event()
@@ -85,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         creds = server.credentials
         line = {
             "instance_url": server.instance_url,
+            "user": args.user,
             "username": creds.username,
             "password": creds.password,
             "security_token": creds.security_token,

@@ -26,10 +26,12 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from sfbackup.emulator.http import wire
 from sfbackup.emulator.http.wire import Request, Response
+from sfbackup.emulator.org.access import ADMIN, RESTRICTED
 
 if TYPE_CHECKING:
     from sfbackup.emulator.http.server import EmulatorServer
 
+_NAMES = {ADMIN: ("Emulator", "Admin"), RESTRICTED: ("Integration", "User")}
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _INVALID_LOGIN = "Invalid username, password, security token; or user locked out."
 
@@ -39,6 +41,7 @@ class Session:
     token: str
     issued_at: float
     expires_at: float
+    user: str  # who logged in: access.ADMIN or access.RESTRICTED
 
 
 class Sessions:
@@ -49,14 +52,23 @@ class Sessions:
         self._lock = threading.Lock()
         self._sessions: dict[str, Session] = {}
 
-    def issue(self) -> str:
-        """A new session for the org's user."""
+    def issue(self, user: str | None = None) -> str:
+        """A new session for `user` (default: the user the server was started for)."""
         org_id = str(self._server.credentials.org_id)
         token = f"{org_id}!{wire.random_token(96)}"
         now = time.time()
         with self._lock:
-            self._sessions[token] = Session(token, now, now + self._server.config.session_ttl)
+            self._sessions[token] = Session(
+                token, now, now + self._server.config.session_ttl, user or self._server.config.user
+            )
         return token
+
+    def user_of(self, request: Request) -> str:
+        """Who the request's session belongs to (the server's user when it carries none)."""
+        token = bearer_token(request)
+        with self._lock:
+            session = self._sessions.get(token) if token is not None else None
+        return session.user if session is not None else self._server.config.user
 
     def invalidate(self, token: str) -> None:
         with self._lock:
@@ -78,8 +90,12 @@ class Sessions:
 
     @property
     def refresh_token(self) -> str:
-        """The org's long-lived refresh token (derived, so it is stable for a seed)."""
-        creds = self._server.credentials
+        """The long-lived refresh token of the server's user."""
+        return self.refresh_token_for(self._server.config.user)
+
+    def refresh_token_for(self, user: str) -> str:
+        """`user`'s long-lived refresh token (derived, so it is stable for a seed)."""
+        creds = self._server.org.users[user]
         digest = hashlib.sha256(f"refresh:{creds.consumer_secret}:{creds.username}".encode()).hexdigest()
         return "5Aep861" + digest[:80]
 
@@ -113,27 +129,31 @@ def token(server: EmulatorServer, request: Request, match: re.Match[str]) -> Res
             return _oauth_error(request, "invalid_client_id", "client identifier invalid")
         if form.get("client_secret") != creds.consumer_secret:
             return _oauth_error(request, "invalid_client", "invalid client credentials")
-        if not _password_ok(server, form.get("username"), form.get("password")):
+        user = _password_user(server, form.get("username"), form.get("password"))
+        if user is None:
             return _oauth_error(request, "invalid_grant", "authentication failure")
-        return _token_response(server, request)
+        return _token_response(server, request, user)
     if grant == "refresh_token":
         if form.get("client_id") != creds.consumer_key:
             return _oauth_error(request, "invalid_client_id", "client identifier invalid")
         if "client_secret" in form and form["client_secret"] != creds.consumer_secret:
             return _oauth_error(request, "invalid_client", "invalid client credentials")
-        if form.get("refresh_token") != server.sessions.refresh_token:
+        user = next((u for u in server.org.users
+                     if form.get("refresh_token") == server.sessions.refresh_token_for(u)), None)
+        if user is None:
             return _oauth_error(request, "invalid_grant", "expired access/refresh token")
-        return _token_response(server, request)
+        return _token_response(server, request, user)
     if grant == "client_credentials":
         key, secret = _client_credentials(request, form)
         if key != creds.consumer_key or secret != creds.consumer_secret:
             return _oauth_error(request, "invalid_client", "invalid client credentials")
-        return _token_response(server, request, scope="api")
+        # the connected app's "Run As" user is the one the server was started for
+        return _token_response(server, request, server.config.user, scope="api")
     if grant == JWT_GRANT:
-        problem = _jwt_problem(server, form.get("assertion", ""))
+        problem, user = _jwt_problem(server, form.get("assertion", ""))
         if problem is not None:
             return _oauth_error(request, *problem)
-        return _token_response(server, request)
+        return _token_response(server, request, user)
     return _oauth_error(request, "unsupported_grant_type", "grant type not supported")
 
 
@@ -143,11 +163,13 @@ def _form(request: Request) -> dict[str, list[str]]:
     return parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
 
 
-def _password_ok(server: EmulatorServer, username: str | None, password: str | None) -> bool:
-    creds = server.credentials
-    if username != creds.username or password is None:
-        return False
-    return password in (creds.password, f"{creds.password}{creds.security_token}")
+def _password_user(server: EmulatorServer, username: str | None, password: str | None) -> str | None:
+    """The user (access.ADMIN or access.RESTRICTED) these credentials log in as, or None."""
+    for user, creds in server.org.users.items():
+        accepted = (creds.password, f"{creds.password}{creds.security_token}")
+        if username == creds.username and password in accepted:
+            return user
+    return None
 
 
 def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str | None, str | None]:
@@ -162,23 +184,25 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str | N
     return form.get("client_id"), form.get("client_secret")
 
 
-def _jwt_problem(server: EmulatorServer, assertion: str) -> tuple[str, str] | None:
+def _jwt_problem(server: EmulatorServer, assertion: str) -> tuple[tuple[str, str] | None, str]:
+    """(None, the user its `sub` names) for a good assertion, else ((error, description), "")."""
     creds = server.credentials
     try:
         public_key = _jwt_public_key(str(creds.jwt_certificate_pem))
         claims = jwt.decode(assertion, public_key, algorithms=["RS256"],
                             options={"require": ["iss", "sub", "aud", "exp"], "verify_aud": False})
     except jwt.ExpiredSignatureError:
-        return "invalid_grant", "expired authorization code"
+        return ("invalid_grant", "expired authorization code"), ""
     except jwt.PyJWTError:
-        return "invalid_grant", "invalid assertion"
+        return ("invalid_grant", "invalid assertion"), ""
     if claims.get("iss") != creds.consumer_key:
-        return "invalid_client_id", "client identifier invalid"
+        return ("invalid_client_id", "client identifier invalid"), ""
     if not _audience_ok(server, claims.get("aud")):
-        return "invalid_grant", "audience is invalid"
-    if claims.get("sub") != creds.username:
-        return "invalid_grant", "user hasn't approved this consumer"
-    return None
+        return ("invalid_grant", "audience is invalid"), ""
+    user = next((u for u, c in server.org.users.items() if claims.get("sub") == c.username), None)
+    if user is None:
+        return ("invalid_grant", "user hasn't approved this consumer"), ""
+    return None, user
 
 
 def _jwt_public_key(pem: str) -> Any:
@@ -198,9 +222,10 @@ def _audience_ok(server: EmulatorServer, audience: Any) -> bool:
     )
 
 
-def _token_response(server: EmulatorServer, request: Request, scope: str | None = None) -> Response:
-    creds = server.credentials
-    access_token = server.sessions.issue()
+def _token_response(server: EmulatorServer, request: Request, user: str,
+                    scope: str | None = None) -> Response:
+    creds = server.org.users[user]
+    access_token = server.sessions.issue(user)
     issued_at = str(int(time.time() * 1000))
     identity = f"{server.instance_url}/id/{creds.org_id}/{creds.user_id}"
     secret = str(creds.consumer_secret).encode()
@@ -236,10 +261,11 @@ def soap_login(server: EmulatorServer, request: Request, match: re.Match[str]) -
     if "login" not in fields:
         return _soap_fault("INVALID_OPERATION", "Only the login operation is emulated",
                            code="UNKNOWN_EXCEPTION")
-    if not _password_ok(server, fields.get("username"), fields.get("password")):
+    user = _password_user(server, fields.get("username"), fields.get("password"))
+    if user is None:
         return _soap_fault("INVALID_LOGIN", _INVALID_LOGIN)
-    creds = server.credentials
-    session_id = server.sessions.issue()
+    creds = server.org.users[user]
+    session_id = server.sessions.issue(user)
     base = server.instance_url
     xml = f"""<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><loginResponse><result><metadataServerUrl>{base}/services/Soap/m/{version}/{creds.org_id}</metadataServerUrl><passwordExpired>false</passwordExpired><sandbox>false</sandbox><serverUrl>{base}/services/Soap/u/{version}/{creds.org_id}</serverUrl><sessionId>{session_id}</sessionId><userId>{creds.user_id}</userId><userInfo><accessibilityMode>false</accessibilityMode><currencySymbol>$</currencySymbol><orgAttachmentFileSizeLimit>5242880</orgAttachmentFileSizeLimit><orgDefaultCurrencyIsoCode>USD</orgDefaultCurrencyIsoCode><orgDisallowHtmlAttachments>false</orgDisallowHtmlAttachments><orgHasPersonAccounts>false</orgHasPersonAccounts><organizationId>{creds.org_id}</organizationId><organizationMultiCurrency>false</organizationMultiCurrency><organizationName>{escape(str(creds.organization_name))}</organizationName><profileId>00e000000000001AAA</profileId><roleId xsi:nil="true"/><sessionSecondsValid>{int(server.config.session_ttl)}</sessionSecondsValid><userDefaultCurrencyIsoCode xsi:nil="true"/><userEmail>{escape(str(creds.username))}</userEmail><userFullName>Emulator Admin</userFullName><userId>{creds.user_id}</userId><userLanguage>en_US</userLanguage><userLocale>en_US</userLocale><userName>{escape(str(creds.username))}</userName><userTimeZone>GMT</userTimeZone><userType>Standard</userType><userUiSkin>Theme3</userUiSkin></userInfo></result></loginResponse></soapenv:Body></soapenv:Envelope>"""  # noqa: E501
     return Response(200, xml.encode(), content_type=wire.XML_TYPE, compressible=True)
@@ -254,8 +280,10 @@ def _soap_fault(exception_code: str, message: str, code: str | None = None) -> R
 # -- identity -------------------------------------------------------------------------------------
 
 def userinfo(server: EmulatorServer, request: Request, match: re.Match[str]) -> Response:
-    """``GET /services/oauth2/userinfo`` (and the identity URL ``/id/{org}/{user}``)."""
-    creds = server.credentials
+    """``GET /services/oauth2/userinfo`` (and the identity URL ``/id/{org}/{user}``): the session's user."""
+    user = server.sessions.user_of(request)
+    creds = server.org.users[user]
+    given, family = _NAMES[user]
     base = server.instance_url
     identity = f"{base}/id/{creds.org_id}/{creds.user_id}"
     body = {
@@ -264,11 +292,11 @@ def userinfo(server: EmulatorServer, request: Request, match: re.Match[str]) -> 
         "organization_id": creds.org_id,
         "preferred_username": creds.username,
         "nickname": str(creds.username).split("@")[0],
-        "name": "Emulator Admin",
+        "name": f"{given} {family}",
         "email": creds.username,
         "email_verified": True,
-        "given_name": "Emulator",
-        "family_name": "Admin",
+        "given_name": given,
+        "family_name": family,
         "zoneinfo": "GMT",
         "profile": f"{base}/{creds.user_id}",
         "active": True,

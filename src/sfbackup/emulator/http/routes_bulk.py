@@ -362,7 +362,8 @@ def create_job(server: EmulatorServer, request: Request, match: re.Match[str]) -
                                    "contentType must be CSV, columnDelimiter one of "
                                    f"{', '.join(DELIMITERS)} and lineEnding LF or CRLF")
     version = match.group("version")[1:]
-    cursor = server.query(soql, include_deleted=operation == "queryAll", api="bulk", api_version=version)
+    cursor = server.query(soql, include_deleted=operation == "queryAll", api="bulk", api_version=version,
+                          request=request)
     now = server.jobs._now()
     job = QueryJob(id=wire.new_id("750"), operation=operation, object=str(cursor.object_name), query=soql,
                    cursor=cursor, api_version=version, column_delimiter=delimiter, line_ending=line_ending,

@@ -118,7 +118,7 @@ def add_batch(server: EmulatorServer, request: Request, match: re.Match[str]) ->
     now = server.org.now()
     try:
         cursor: Any = server.query(soql, include_deleted=job.operation == "queryAll", api="bulk",
-                                   api_version=job.api_version)
+                                   api_version=job.api_version, request=request)
     except OrgError as exc:
         cursor = None
         failure = f"InvalidBatch : Failed to process query: {exc.error_code}: {exc.message}"

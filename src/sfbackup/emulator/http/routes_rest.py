@@ -89,7 +89,8 @@ def describe_global(server: EmulatorServer, request: Request, match: re.Match[st
 
 
 def describe(server: EmulatorServer, request: Request, match: re.Match[str]) -> Response:
-    body = server.org.describe(match.group("object"), api_version=_version(match))
+    body = server.org.describe(match.group("object"), api_version=_version(match),
+                               access=server.access(request))
     return wire.json_response(request, 200, body)
 
 
@@ -106,7 +107,7 @@ def get_record(server: EmulatorServer, request: Request, match: re.Match[str]) -
     fields_param = request.param("fields")
     fields = [f.strip() for f in fields_param.split(",") if f.strip()] if fields_param else None
     record = server.org.get_record(match.group("object"), match.group("id"), fields,
-                                   api_version=_version(match))
+                                   api_version=_version(match), access=server.access(request))
     return wire.json_response(request, 200, record)
 
 
@@ -148,7 +149,7 @@ def blob(server: EmulatorServer, request: Request, match: re.Match[str]) -> Resp
     canonical = _BLOB_FIELDS.get(name.lower())
     if canonical is None or canonical.lower() != field_name.lower():
         return wire.error_response(request, 404, "NOT_FOUND", "The requested resource does not exist")
-    found = server.org.blob(name, match.group("id"), canonical)
+    found = server.org.blob(name, match.group("id"), canonical, access=server.access(request))
     return Response(200, found.chunks(), content_type=wire.OCTET_TYPE,
                     content_length=int(found.size), truncatable=True)
 
@@ -162,12 +163,12 @@ def query(server: EmulatorServer, request: Request, match: re.Match[str]) -> Res
         return wire.error_response(request, 400, "MALFORMED_QUERY", "A query string has to be specified")
     version = match.group("version")[1:]
     cursor = server.query(soql, include_deleted=match.group("kind") == "queryAll", api="rest",
-                          api_version=version)
+                          api_version=version, request=request)
     if _query_times_out(server, request, cursor):
         return wire.error_response(request, 400, "QUERY_TIMEOUT",
                                    "Your query request was running for too long.")
     if (request.param("columns") or "").lower() == "true":
-        return wire.json_response(request, 200, _column_metadata(server, cursor))
+        return wire.json_response(request, 200, _column_metadata(server, cursor, request))
     total = int(cursor.total_size)
     if cursor.is_count:
         return _page(request, {"totalSize": total, "done": True, "records": []})
@@ -225,12 +226,12 @@ def _query_times_out(server: EmulatorServer, request: Request, cursor: Any) -> b
     return faults.fires("query_timeout", request.method, request.path)
 
 
-def _column_metadata(server: EmulatorServer, cursor: Any) -> dict[str, Any]:
+def _column_metadata(server: EmulatorServer, cursor: Any, request: Request) -> dict[str, Any]:
     """``columns=true`` (the sf CLI's table header): columns from the first row and the describe."""
     rows = [] if cursor.is_count else cursor.rest_records(0, 1)
     name = str(cursor.object_name)
     try:
-        describe = server.org.describe(name)
+        describe = server.org.describe(name, access=server.access(request))
         described = {f["name"]: f for f in describe.get("fields", [])}
         key_prefix = describe.get("keyPrefix")
     except Exception:
@@ -258,14 +259,29 @@ def _columns(record: dict[str, Any], described: dict[str, Any]) -> list[dict[str
     return columns
 
 
+#: objects the Tooling API answers from the org's schema; other Tooling objects have no records here.
+TOOLING_OBJECTS = frozenset({"entitydefinition", "fielddefinition"})
+
+
 def tooling_query(server: EmulatorServer, request: Request, match: re.Match[str]) -> Response:
-    """``GET tooling/query``: the emulated org is a production org with no Tooling records."""
+    """``GET tooling/query``: EntityDefinition and FieldDefinition from the org's schema (every field,
+    whatever field-level security hides from the user), in one page; other objects have no records
+    (the emulated org is a production org without Tooling metadata records)."""
     soql = request.param("q") or ""
     found = _FROM.search(soql)
     if found is None:
         return wire.error_response(request, 400, "MALFORMED_QUERY", "A query string has to be specified")
-    body: dict[str, Any] = {"size": 0, "totalSize": 0, "done": True, "queryLocator": None,
-                            "entityTypeName": found.group(1), "records": []}
+    records: list[dict[str, Any]] = []
+    if found.group(1).lower() in TOOLING_OBJECTS:
+        version = _version(match)
+        cursor = server.query(soql, include_deleted=False, api="rest", api_version=version, request=request)
+        records = cursor.rest_records(0, int(cursor.total_size))
+        data = f"/services/data/v{version}/sobjects/"
+        for record in records:
+            url = record["attributes"]["url"]
+            record["attributes"]["url"] = url.replace(data, f"/services/data/v{version}/tooling/sobjects/", 1)
+    body: dict[str, Any] = {"size": len(records), "totalSize": len(records), "done": True,
+                            "queryLocator": None, "entityTypeName": found.group(1), "records": records}
     return wire.json_response(request, 200, body)
 
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from sfbackup.emulator.http import routes_auth, routes_bulk, routes_bulk1, routes_rest, wire
 from sfbackup.emulator.http.faults import FaultConfig, Faults
 from sfbackup.emulator.http.wire import Request, Response
+from sfbackup.emulator.org.access import ADMIN, USER_KINDS, Access
 from sfbackup.emulator.org.store import Cursor, EmulatedOrg, OrgConfig, OrgCredentials, OrgError
 
 _log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class ServerConfig:
     bulk_default_page_records: int = 100_000  # rows per Bulk result page without maxRecords
     bulk_gzip_block_records: int = 2000  # rows per pre-compressed gzip member of a Bulk result
     job_workers: int = 4  # Bulk jobs rendered in parallel
+    user: str = ADMIN  # whom the printed credentials and default sessions are for (org.access)
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,9 @@ class EmulatorServer:
         self.org = org
         self.owns_org = False  # True when start_emulator built the org: stop() then closes it
         self.config = config or ServerConfig()
+        if self.config.user not in USER_KINDS:
+            raise ValueError(f"unknown emulator user {self.config.user!r}: "
+                             f"use one of {', '.join(USER_KINDS)}")
         self.faults = Faults(faults)
         self.api_usage = ApiUsage(self._org_daily_limit())
         self.sessions = routes_auth.Sessions(self)
@@ -161,7 +166,12 @@ class EmulatorServer:
     # -- helpers for routes ------------------------------------------------------------------
     @property
     def credentials(self) -> OrgCredentials:
-        return self.org.credentials
+        """The logins of the user the server was started for (`ServerConfig.user`)."""
+        return self.org.users[self.config.user]
+
+    def access(self, request: Request) -> Access:
+        """What the user whose session `request` carries may read."""
+        return self.org.access(self.sessions.user_of(request))
 
     def daily_limit(self) -> int:
         override = self.faults.config.daily_api_limit
@@ -171,8 +181,10 @@ class EmulatorServer:
         return self.org.config.daily_api_limit
 
     def query(self, soql: str, *, include_deleted: bool, api: Literal["rest", "bulk"],
-              api_version: str) -> Cursor:
-        return self.org.query(soql, include_deleted=include_deleted, api=api, api_version=api_version)
+              api_version: str, request: Request) -> Cursor:
+        """Run SOQL as the user of `request`'s session."""
+        return self.org.query(soql, include_deleted=include_deleted, api=api, api_version=api_version,
+                              access=self.access(request))
 
     # -- request pipeline --------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response | None:

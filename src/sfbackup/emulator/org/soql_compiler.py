@@ -376,7 +376,7 @@ class Compiler:
                     raise OrgError(400, "INVALID_FIELD", rule.select_message)
         wanted = {f.lower() for f in rule.fields}
         for c in self.top_conjuncts():
-            if len(c.field.parts) == 1 and c.field.parts[0].lower() in wanted and c.op in ("=", "IN"):
+            if ".".join(c.field.parts).lower() in wanted and c.op in ("=", "IN"):
                 return
         raise OrgError(400, rule.error_code, rule.message)
 

@@ -32,6 +32,7 @@ from typing import Any, BinaryIO, Literal
 import numpy as np
 import numpy.typing as npt
 
+from sfbackup.emulator.org import access as access_model
 from sfbackup.emulator.org import datagen
 from sfbackup.emulator.org.catalog import CASCADE_DELETE, ObjectDef, build_catalog
 from sfbackup.emulator.org.soql import (
@@ -47,7 +48,7 @@ from sfbackup.emulator.org.sql_render import after_sql, csv_line_sql, printf_for
 
 __all__ = ["Blob", "Cursor", "EmulatedOrg", "OrgConfig", "OrgCredentials", "OrgError"]
 
-_GENERATOR_VERSION = 1
+_GENERATOR_VERSION = 2  # 2: users, permissions and schema objects (org.access)
 _ADDRESS_KEYS = {
     "City": "city",
     "Country": "country",
@@ -143,9 +144,12 @@ _AUDIT_FIELDS = frozenset({"CreatedDate", "CreatedById", "LastModifiedDate", "La
 class Cursor:
     """The result of one query: its size, and its rows as REST records or as a Bulk CSV."""
 
-    def __init__(self, org: EmulatedOrg, plan: Plan, api_version: str) -> None:
+    def __init__(
+        self, org: EmulatedOrg, plan: Plan, api_version: str, access: access_model.Access | None = None
+    ) -> None:
         self._org = org
         self._plan = plan
+        self._access = access or org.access(access_model.ADMIN)
         self._prefix = f"/services/data/v{api_version}"
         self.object_name: str = plan.obj.name
         self.is_count: bool = plan.is_count
@@ -253,11 +257,12 @@ class Cursor:
             sub.object_name = child_name
             plan = compile_query(
                 sub,
-                self._org._catalog,
+                self._access.catalog,
                 include_deleted=self._plan.include_deleted,  # queryAll returns deleted children too
                 api="rest",
                 today=self._org.now().date(),
             )
+            self._access.restrict(plan)
             where = (plan.where_sql + " AND " if plan.where_sql else " WHERE ") + f't0."{link_field}" = ?'
             sql = f"SELECT {', '.join(plan.rest_cols)}{plan.from_sql}{where}{plan.order_sql}"
             sql += f" LIMIT {plan.limit if plan.limit is not None else -1} OFFSET {plan.offset}"
@@ -379,7 +384,9 @@ class EmulatedOrg:
 
     def __init__(self, config: OrgConfig, db_path: str | None = None) -> None:
         self.config = config
-        self._catalog: dict[str, ObjectDef] = build_catalog(config.extra_objects, seed=config.seed)
+        generated = build_catalog(config.extra_objects, seed=config.seed)
+        self._catalog: dict[str, ObjectDef] = access_model.org_catalog(generated)
+        self._unlisted = access_model.unlisted(generated)
         self._tmpdir: str | None = None
         if db_path is None:
             self._tmpdir = tempfile.mkdtemp(prefix="sfbackup-emulator-")
@@ -390,23 +397,38 @@ class EmulatedOrg:
         self._writer: _Connection | None = None
         self._lock = threading.RLock()
         self._finalizer = weakref.finalize(self, EmulatedOrg._cleanup, self._connections, self._tmpdir)
-        self._open_or_generate()
+        self._open_or_generate(generated)
         org_id = self._fetchone('SELECT "Id" FROM "Organization"', [])[0]
-        admin_id, username = self._fetchone('SELECT "Id", "Username" FROM "User" ORDER BY rowid LIMIT 1', [])
+        admin = self._fetchone('SELECT "Id", "Username" FROM "User" ORDER BY rowid LIMIT 1', [])
+        restricted = self._fetchone(
+            'SELECT "Id", "Username" FROM "User" WHERE "Username" = ?', [access_model.INTEGRATION_USERNAME]
+        )
         cert, key = _jwt_material()
         seed = config.seed
-        self.credentials = OrgCredentials(
-            username=username,
-            password=f"emulator-password-{seed}",
-            security_token=f"EMUTOKEN{seed:06d}",
-            consumer_key=f"3MVG9emulator.consumer.key.{seed}",
-            consumer_secret=f"emulator-secret-{seed}",
-            org_id=org_id,
-            user_id=admin_id,
-            jwt_certificate_pem=cert,
-            jwt_private_key_pem=key,
-            organization_name="Emulated Org",
-        )
+        #: who can log in, by kind: the admin and the restricted integration user (org.access)
+        self.users: dict[str, OrgCredentials] = {
+            kind: OrgCredentials(
+                username=username,
+                password=f"emulator-password-{seed}" + suffix,
+                security_token=f"EMU{token}{seed:06d}",
+                consumer_key=f"3MVG9emulator.consumer.key.{seed}",
+                consumer_secret=f"emulator-secret-{seed}",
+                org_id=org_id,
+                user_id=user_id,
+                jwt_certificate_pem=cert,
+                jwt_private_key_pem=key,
+                organization_name="Emulated Org",
+            )
+            for kind, (user_id, username), suffix, token in (
+                (access_model.ADMIN, admin, "", "TOKEN"),
+                (access_model.RESTRICTED, restricted, "-integration", "INTEG"),
+            )
+        }
+        self.credentials = self.users[access_model.ADMIN]
+        self._access = {
+            kind: access_model.build_access(kind, creds.user_id, self._catalog, self._fetchall)
+            for kind, creds in self.users.items()
+        }
 
     # storage -------------------------------------------------------------------------------------
     @staticmethod
@@ -469,7 +491,11 @@ class EmulatedOrg:
             self._writer = self._open()
         return self._writer
 
-    def _open_or_generate(self) -> None:
+    def access(self, kind: str) -> access_model.Access:
+        """What user `kind` (`access.ADMIN` or `access.RESTRICTED`) may read."""
+        return self._access[kind]
+
+    def _open_or_generate(self, generated: dict[str, ObjectDef]) -> None:
         key = self.config.data_key()
         if os.path.exists(self.db_path):
             try:
@@ -492,21 +518,22 @@ class EmulatedOrg:
         conn.execute("PRAGMA journal_mode=OFF")
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("BEGIN")
-        datagen.create_schema(conn, self._catalog)
+        datagen.create_schema(conn, generated)
         datagen.Generator(
             conn,
-            self._catalog,
+            generated,
             seed=self.config.seed,
             records=self.config.records,
             large_file_bytes=self.config.large_file_bytes,
         ).run()
+        access_model.install(conn, self._catalog)
         conn.execute("INSERT INTO _meta VALUES ('config', ?)", (key,))
         conn.execute("COMMIT")
         conn.close()
         os.replace(building, self.db_path)
 
-    def _object(self, name: str) -> ObjectDef:
-        obj = self._catalog.get(name.lower())
+    def _object(self, name: str, access: access_model.Access | None = None) -> ObjectDef:
+        obj = (access.catalog if access is not None else self._catalog).get(name.lower())
         if obj is None:
             raise OrgError(404, "NOT_FOUND", "The requested resource does not exist")
         return obj
@@ -518,45 +545,73 @@ class EmulatedOrg:
         return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
     def describe_global(self, api_version: str = "62.0") -> dict[str, Any]:
-        """Body of `GET /sobjects`."""
+        """Body of `GET /sobjects` (the schema objects only the large catalog lists stay out)."""
         return {
             "encoding": "UTF-8",
             "maxBatchSize": 200,
-            "sobjects": [o.global_entry(api_version) for o in self._catalog.values()],
+            "sobjects": [
+                o.global_entry(api_version) for k, o in self._catalog.items() if k not in self._unlisted
+            ],
         }
 
-    def describe(self, name: str, api_version: str = "62.0") -> dict[str, Any]:
-        """Body of `GET /sobjects/{name}/describe`; OrgError NOT_FOUND for an unknown object."""
-        return self._object(name).describe(api_version)
+    def describe(
+        self, name: str, api_version: str = "62.0", access: access_model.Access | None = None
+    ) -> dict[str, Any]:
+        """Body of `GET /sobjects/{name}/describe` as `access`'s user sees it (default: the admin);
+        OrgError NOT_FOUND for an unknown object."""
+        return self._object(name, access).describe(api_version)
 
     def query(
-        self, soql: str, *, include_deleted: bool, api: Literal["rest", "bulk"], api_version: str = "62.0"
+        self,
+        soql: str,
+        *,
+        include_deleted: bool,
+        api: Literal["rest", "bulk"],
+        api_version: str = "62.0",
+        access: access_model.Access | None = None,
     ) -> Cursor:
-        """Run SOQL; raises OrgError with Salesforce's code and message when Salesforce would refuse it."""
+        """Run SOQL as `access`'s user (default: the admin); raises OrgError with Salesforce's code and
+        message when Salesforce would refuse it."""
+        access = access or self._access[access_model.ADMIN]
         plan = compile_query(
-            parse(soql), self._catalog, include_deleted=include_deleted, api=api, today=self.now().date()
+            parse(soql), access.catalog, include_deleted=include_deleted, api=api, today=self.now().date()
         )
-        return Cursor(self, plan, api_version)
+        access.restrict(plan)
+        return Cursor(self, plan, api_version, access)
 
     def get_record(
-        self, name: str, record_id: str, fields: list[str] | None = None, api_version: str = "62.0"
+        self,
+        name: str,
+        record_id: str,
+        fields: list[str] | None = None,
+        api_version: str = "62.0",
+        access: access_model.Access | None = None,
     ) -> dict[str, Any]:
         """REST JSON of one record (`GET /sobjects/{name}/{id}`)."""
-        obj = self._object(name)
-        row_id = self._existing(obj, record_id)
+        obj = self._object(name, access)
+        row_id = self._existing(obj, record_id, access)
         names = fields or [f.name for f in obj.fields]
         cursor = self.query(
             f"SELECT {', '.join(names)} FROM {obj.name} WHERE Id = '{row_id}'",
             include_deleted=True,
             api="rest",
             api_version=api_version,
+            access=access,
         )
         return cursor.rest_records(0, 1)[0]
 
-    def _existing(self, obj: ObjectDef, record_id: str) -> str:
+    def _existing(self, obj: ObjectDef, record_id: str, access: access_model.Access | None = None) -> str:
+        """The stored id of a live record `access`'s user can see; else Salesforce's 404 (the same
+        answer whether the record does not exist or is outside the user's sharing)."""
         row_id = datagen.normalize_id(record_id)
-        cols = '"Id", "IsDeleted"' if obj.has_is_deleted else '"Id", 0'
-        row = self._fetchone(f'SELECT {cols} FROM "{obj.name}" WHERE "Id" = ?', [row_id]) if row_id else None
+        cols = 't0."Id", t0."IsDeleted"' if obj.has_is_deleted else 't0."Id", 0'
+        shared = access.row_filter(obj) if access is not None else None
+        visible = f" AND ({shared})" if shared else ""
+        row = (
+            self._fetchone(f'SELECT {cols} FROM "{obj.name}" AS t0 WHERE t0."Id" = ?{visible}', [row_id])
+            if row_id
+            else None
+        )
         if row is None:
             raise OrgError(
                 404,
@@ -567,13 +622,16 @@ class EmulatedOrg:
             raise OrgError(404, "ENTITY_IS_DELETED", "entity is deleted")
         return str(row[0])
 
-    def blob(self, name: str, record_id: str, field_name: str) -> Blob:
-        """The body in base64 field `field_name` of a record; OrgError NOT_FOUND when there is none."""
-        obj = self._object(name)
+    def blob(
+        self, name: str, record_id: str, field_name: str, access: access_model.Access | None = None
+    ) -> Blob:
+        """The body in base64 field `field_name` of a record `access`'s user can see; OrgError
+        NOT_FOUND when there is none."""
+        obj = self._object(name, access)
         fd = obj.field(field_name)
         if fd is None or fd.type != "base64":
             raise OrgError(404, "NOT_FOUND", "The requested resource does not exist")
-        row_id = self._existing(obj, record_id)
+        row_id = self._existing(obj, record_id, access)
         row = self._fetchone(
             "SELECT rowid, size, content_type, gen_key, data IS NOT NULL FROM _blob "
             "WHERE record_id = ? AND field = ?",
@@ -613,17 +671,31 @@ class EmulatedOrg:
             "FileStorageMB": {"Max": 10240, "Remaining": 10240 - file_mb},
         }
 
+    def stats_time(self) -> datetime:
+        """When the org last gathered record statistics: the nightly run at 00:00 UTC (org clock)."""
+        return self.now().replace(hour=0, minute=0, second=0, microsecond=0)
+
     def record_counts(self, names: list[str] | None = None) -> list[dict[str, Any]]:
-        """`/limits/recordCount` entries (records not in the recycle bin); unknown names are ignored."""
+        """`/limits/recordCount` entries; unknown names are ignored. Org-wide (sharing does not
+        apply) and, as Salesforce documents, approximate: the counts of the last statistics run
+        (`stats_time`), so records created since are not counted yet and records deleted since
+        still are."""
         wanted = {n.lower() for n in names} if names else None
+        stats = sql_datetime(self.stats_time())
         out = []
         for key, obj in self._catalog.items():
             if not obj.queryable or obj.key_prefix is None or (wanted is not None and key not in wanted):
                 continue
-            where = ' WHERE "IsDeleted" = 0' if obj.has_is_deleted else ""
+            live = '"IsDeleted" = 0' if obj.has_is_deleted else "1"
+            if obj.field("CreatedDate") is not None:
+                deleted_since = ' OR "SystemModstamp" >= ?' if obj.has_is_deleted else ""
+                where, params = f' WHERE "CreatedDate" < ? AND ({live}{deleted_since})', [stats, stats]
+                params = params[: 1 + bool(deleted_since)]
+            else:
+                where, params = f" WHERE {live}", []
             out.append(
                 {
-                    "count": self._fetchone(f'SELECT COUNT(*) FROM "{obj.name}"{where}', [])[0],
+                    "count": self._fetchone(f'SELECT COUNT(*) FROM "{obj.name}"{where}', params)[0],
                     "name": obj.name,
                 }
             )
