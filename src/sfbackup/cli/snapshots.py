@@ -12,9 +12,9 @@ from sfbackup.repository import DamagedSnapshot, Repository, Snapshot
 from sfbackup.repository.manifest import Manifest, format_time
 
 SNAPSHOTS_DESCRIPTION = """\
-List the snapshots of a repository, oldest first: id, T0 (the org's clock at the cut), state,
-objects, rows, files and bytes. Only `complete` snapshots were verified; a damaged manifest is
-listed as `damaged` with the reason.
+List the snapshots of a repository (a folder or s3://bucket/prefix), oldest first: id, T0 (the
+org's clock at the cut), state, objects, rows, files and bytes. Only `complete` snapshots were
+verified; a damaged manifest is listed as `damaged` with the reason.
 
 examples:
   sfbackup snapshots --repo /backups/acme
