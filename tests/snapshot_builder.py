@@ -62,7 +62,12 @@ def add_snapshot(
     )
     info = writer.write_files_index("Attachment", index)
     writer.manifest.files["Attachment"] = FilesEntry(
-        index_path=info.path, index_bytes=info.bytes, index_sha256=info.sha256, count=len(digests)
+        index_path=info.path,
+        index_bytes=info.bytes,
+        index_sha256=info.sha256,
+        count=len(digests),
+        bytes=sum(len(b) for b in bodies or []),
+        downloaded=len(digests),
     )
     if state != "running":
         writer.manifest.transition("exported" if state == "complete" else state)

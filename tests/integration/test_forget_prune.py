@@ -18,7 +18,6 @@ from sfbackup.errors import RepositoryLocked
 from sfbackup.maintain.retention import RetentionPolicy, forget_snapshots, prune_repository
 from sfbackup.maintain.upload import upload_snapshot
 from sfbackup.repository import Repository
-from sfbackup.repository.lock import acquire
 from tests.s3_server import RunningS3, running_s3, set_test_credentials
 from tests.snapshot_builder import add_snapshot, blob_key, random_bodies
 
@@ -71,7 +70,7 @@ def test_given_a_local_history_when_forget_then_prune_then_exactly_the_policy_re
     history = History(repo)
     kept, blobs = history.expected_after_keep_last_2()
 
-    result = forget_snapshots(str(repo.path), RetentionPolicy(keep_last=2))
+    result = forget_snapshots(repo, RetentionPolicy(keep_last=2))
 
     assert set(result.removed) == {*history.ids[:-2], history.failed}
     assert local_snapshot_ids(repo) == kept
@@ -79,7 +78,7 @@ def test_given_a_local_history_when_forget_then_prune_then_exactly_the_policy_re
     reasons = {row["id"]: row["reasons"] for row in result.plan.rows()}
     assert reasons[history.failed] == [f"failed, older than the newest complete snapshot {history.ids[-1]}"]
 
-    pruned = prune_repository(str(repo.path))
+    pruned = prune_repository(repo)
 
     assert local_blob_keys(repo) == blobs
     assert pruned.deleted == len(history.ids) - 2 + 1  # own bodies of forgotten snapshots + the failed one's
@@ -91,8 +90,8 @@ def test_given_dry_run_when_forget_and_prune_then_nothing_changes(tmp_path: Path
     history = History(repo)
     before = (local_snapshot_ids(repo), local_blob_keys(repo))
 
-    plan = forget_snapshots(str(repo.path), RetentionPolicy(keep_last=1), dry_run=True)
-    prune = prune_repository(str(repo.path), dry_run=True)
+    plan = forget_snapshots(repo, RetentionPolicy(keep_last=1), dry_run=True)
+    prune = prune_repository(repo, dry_run=True)
 
     assert plan.removed == [] and len(plan.plan.remove) == len(history.ids)  # 5 complete + failed
     assert prune.deleted == 0
@@ -118,7 +117,7 @@ def test_given_temporary_leftovers_when_prune_then_only_those_older_than_an_hour
     os.utime(old, (two_hours_ago, two_hours_ago))
     os.utime(stale_part, (two_hours_ago, two_hours_ago))
 
-    result = prune_repository(str(repo.path))
+    result = prune_repository(repo)
 
     assert not old.exists() and not stale_part.exists()
     assert fresh.exists()
@@ -131,9 +130,9 @@ def test_given_a_running_backup_holding_a_shared_lock_when_forget_then_locked_ex
 ) -> None:
     repo = Repository.init(tmp_path / "repo")
     History(repo)
-    with acquire(repo.path, exclusive=False, command="sfbackup run"):
+    with repo.lock(exclusive=False, command="sfbackup run"):
         with pytest.raises(RepositoryLocked):
-            forget_snapshots(str(repo.path), RetentionPolicy(keep_last=1))
+            forget_snapshots(repo, RetentionPolicy(keep_last=1))
         code = main(["prune", "--repo", str(repo.path)])
     assert code == 11
     assert "sfbackup run" in capsys.readouterr().err
@@ -212,7 +211,7 @@ def test_given_a_stale_local_lock_when_unlock_then_removed_and_a_live_one_only_w
     stale = {"pid": 999_999_999, "hostname": os.uname().nodename, "exclusive": True,
              "created_at": "2026-01-01T00:00:00.000Z", "refreshed_at": "2026-01-01T00:00:00.000Z", "command": "x"}  # fmt: skip
     (locks / "aaaa.json").write_text(json.dumps(stale))
-    with acquire(repo.path, exclusive=False, command="sfbackup verify"):
+    with repo.lock(exclusive=False, command="sfbackup verify"):
         assert main(["unlock", "--repo", str(repo.path)]) == 0
         remaining = sorted(p.name for p in locks.iterdir())
         assert "aaaa.json" not in remaining and len(remaining) == 1

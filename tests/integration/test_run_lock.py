@@ -15,6 +15,7 @@ import pytest
 
 from sfbackup.errors import ExitCode
 from sfbackup.repository import list_locks
+from sfbackup.repository.store import LocalStore
 from sfbackup.testing import running_emulator
 from tests.conftest import emulator_env
 
@@ -43,7 +44,7 @@ def start_run(org: Any, repo: Path) -> subprocess.Popen[str]:
 def wait_for_lock(repo: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (repo / "locks").is_dir() and list_locks(repo):
+        if (repo / "locks").is_dir() and list_locks(LocalStore(repo)):
             return
         time.sleep(0.05)
     raise AssertionError("the first run never took the lock")
@@ -75,7 +76,7 @@ def test_given_run_killed_holding_the_lock_when_next_run_starts_then_the_stale_l
     wait_for_lock(repo)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
-    assert list_locks(repo), "a SIGKILLed run leaves its lock file behind"
+    assert list_locks(LocalStore(repo)), "a SIGKILLed run leaves its lock file behind"
 
     resumed = start_run(slow_org, repo)
     _out, err = resumed.communicate(timeout=120)

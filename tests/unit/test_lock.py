@@ -1,4 +1,5 @@
-"""Repository locks: shared locks coexist, exclusive ones exclude, stale ones never block."""
+"""Repository locks, in a folder and in a bucket (moto's S3 server) alike: shared locks coexist,
+exclusive ones exclude, stale ones never block, `remove_stale`/`remove_all` clear them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,34 +19,54 @@ import pytest
 
 from sfbackup.errors import ExitCode, RepositoryLocked
 from sfbackup.repository import lock
+from sfbackup.repository.store import LocalStore, Store
+from tests.s3_server import RunningS3, running_s3
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[RunningS3]:
+    with running_s3(set_env=False) as running:
+        yield running
+
+
+@pytest.fixture(params=["folder", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "folder":
+        return LocalStore(tmp_path)
+    server: RunningS3 = request.getfixturevalue("s3_server")
+    bucket = f"lock-{uuid.uuid4().hex[:12]}"
+    server.create_bucket(bucket)
+    return server.store(bucket, "repo")
+
+
+def _read(store: Store, key: str) -> dict[str, Any]:
+    with store.open(key) as handle:
+        data: dict[str, Any] = json.loads(handle.read())
+    return data
 
 
 def _write_foreign_lock(
-    root: Path,
+    store: Store,
     *,
     exclusive: bool,
     pid: int | None = None,
     hostname: str | None = None,
     age: timedelta = timedelta(0),
     command: str = "sfbackup prune",
-) -> Path:
-    folder = root / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
+    name: str = "f" * 32,
+) -> str:
     when = (datetime.now(UTC) - age).isoformat()
-    path = folder / f"{'f' * 32}.json"
-    path.write_text(
-        json.dumps(
-            {
-                "pid": os.getpid() if pid is None else pid,
-                "hostname": hostname or socket.gethostname(),
-                "exclusive": exclusive,
-                "created_at": when,
-                "refreshed_at": when,
-                "command": command,
-            }
-        )
-    )
-    return path
+    key = f"locks/{name}.json"
+    body = {
+        "pid": os.getpid() if pid is None else pid,
+        "hostname": hostname or socket.gethostname(),
+        "exclusive": exclusive,
+        "created_at": when,
+        "refreshed_at": when,
+        "command": command,
+    }
+    store.put_stream(key, [json.dumps(body).encode()])
+    return key
 
 
 def _dead_pid() -> int:
@@ -52,97 +75,115 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def test_given_a_lock_when_held_then_its_file_has_the_documented_fields_and_is_removed_after(
-    tmp_path: Path,
+def test_given_a_lock_when_held_then_its_object_has_the_documented_fields_and_is_removed_after(
+    store: Store,
 ) -> None:
-    with lock.acquire(tmp_path, exclusive=False, command="sfbackup run") as held:
-        data: dict[str, Any] = json.loads(held.path.read_text())
+    with lock.acquire(store, exclusive=False, command="sfbackup verify") as held:
+        data = _read(store, held.key)
         assert set(data) == {"pid", "hostname", "exclusive", "created_at", "refreshed_at", "command"}
-        assert data["pid"] == os.getpid() and data["exclusive"] is False and data["command"] == "sfbackup run"
-        assert held.path.parent == tmp_path / "locks"
-    assert lock.list_locks(tmp_path) == []
+        assert data["pid"] == os.getpid() and data["exclusive"] is False
+        assert data["command"] == "sfbackup verify"
+        assert held.key == f"locks/{held.id}.json"
+    assert lock.list_locks(store) == []
+    assert list(store.list("locks/")) == []
 
 
-def test_given_shared_locks_then_they_coexist(tmp_path: Path) -> None:
+def test_given_a_folder_lock_then_it_is_a_file_in_the_locks_folder(tmp_path: Path) -> None:
+    with lock.acquire(LocalStore(tmp_path), exclusive=True, command="sfbackup run") as held:
+        assert (tmp_path / "locks" / f"{held.id}.json").is_file()
+
+
+def test_given_shared_locks_then_they_coexist(store: Store) -> None:
     with (
-        lock.acquire(tmp_path, exclusive=False, command="sfbackup run"),
-        lock.acquire(tmp_path, exclusive=False, command="sfbackup verify"),
+        lock.acquire(store, exclusive=False, command="sfbackup upload"),
+        lock.acquire(store, exclusive=False, command="sfbackup verify"),
     ):
-        assert len(lock.list_locks(tmp_path)) == 2
+        assert sorted(info.command for info in lock.list_locks(store)) == [
+            "sfbackup upload",
+            "sfbackup verify",
+        ]
 
 
 @pytest.mark.parametrize(("held_exclusive", "want_exclusive"), [(True, False), (False, True), (True, True)])
 def test_given_a_live_conflicting_lock_then_acquire_raises_locked_naming_the_holder(
-    tmp_path: Path, held_exclusive: bool, want_exclusive: bool
+    store: Store, held_exclusive: bool, want_exclusive: bool
 ) -> None:
-    _write_foreign_lock(tmp_path, exclusive=held_exclusive, command="sfbackup prune")
+    _write_foreign_lock(store, exclusive=held_exclusive, command="sfbackup prune")
     with (
         pytest.raises(RepositoryLocked) as caught,
-        lock.acquire(tmp_path, exclusive=want_exclusive, command="x"),
+        lock.acquire(store, exclusive=want_exclusive, command="x"),
     ):
         pass
     error = caught.value
     assert error.exit_code == ExitCode.LOCKED
     text = str(error)
     assert f"pid {os.getpid()}" in text and socket.gethostname() in text and "sfbackup prune" in text
-    assert "ago" in text and "sfbackup unlock" in text
-    assert len(lock.list_locks(tmp_path)) == 1  # our own attempt was withdrawn
+    assert "ago" in text and "sfbackup unlock --repo " in text
+    assert len(lock.list_locks(store)) == 1  # our own attempt was withdrawn
 
 
 def test_given_a_lock_of_a_dead_process_on_this_host_then_it_is_stale_and_does_not_block(
-    tmp_path: Path,
+    store: Store,
 ) -> None:
-    _write_foreign_lock(tmp_path, exclusive=True, pid=_dead_pid())
-    [info] = lock.list_locks(tmp_path)
+    _write_foreign_lock(store, exclusive=True, pid=_dead_pid())
+    [info] = lock.list_locks(store)
     assert info.is_stale()
-    with lock.acquire(tmp_path, exclusive=True, command="sfbackup prune"):
-        pass
+    with lock.acquire(store, exclusive=True, command="sfbackup prune"):
+        assert len(lock.list_locks(store)) == 2  # stale locks are not removed, only ignored
 
 
-def test_given_a_lock_on_another_host_then_only_age_makes_it_stale(tmp_path: Path) -> None:
-    _write_foreign_lock(tmp_path, exclusive=True, pid=_dead_pid(), hostname="elsewhere")
-    [fresh] = lock.list_locks(tmp_path)
+def test_given_a_lock_on_another_host_then_only_age_makes_it_stale(store: Store) -> None:
+    _write_foreign_lock(store, exclusive=True, pid=_dead_pid(), hostname="elsewhere")
+    [fresh] = lock.list_locks(store)
     assert not fresh.is_stale()
     assert fresh.is_stale(now=datetime.now(UTC) + timedelta(minutes=31))
-
-
-def test_given_an_old_unrefreshed_lock_then_it_is_stale(tmp_path: Path) -> None:
-    _write_foreign_lock(tmp_path, exclusive=True, hostname="elsewhere", age=timedelta(hours=1))
-    with lock.acquire(tmp_path, exclusive=False, command="sfbackup run"):
+    with pytest.raises(RepositoryLocked), lock.acquire(store, exclusive=False, command="sfbackup verify"):
         pass
 
 
-def test_given_stale_and_live_locks_then_remove_stale_removes_only_the_stale_ones(tmp_path: Path) -> None:
-    stale = _write_foreign_lock(tmp_path, exclusive=True, pid=_dead_pid())
-    with lock.acquire(tmp_path, exclusive=False, command="sfbackup run") as held:
-        removed = lock.remove_stale(tmp_path)
-        assert [r.path for r in removed] == [stale]
-        assert [i.path for i in lock.list_locks(tmp_path)] == [held.path]
-        assert [r.path for r in lock.remove_all(tmp_path)] == [held.path]
-        assert lock.list_locks(tmp_path) == []
+def test_given_an_old_unrefreshed_lock_on_another_host_then_it_is_stale_and_does_not_block(
+    store: Store,
+) -> None:
+    old = _write_foreign_lock(store, exclusive=True, hostname="elsewhere", age=timedelta(hours=1))
+    [info] = lock.list_locks(store)
+    assert info.key == old and info.is_stale()
+    assert not info.is_stale(stale_after=timedelta(hours=2))
+    with lock.acquire(store, exclusive=True, command="sfbackup prune") as held:
+        assert {i.key for i in lock.list_locks(store)} == {old, held.key}
 
 
-def test_given_a_held_lock_then_the_background_thread_refreshes_it(tmp_path: Path) -> None:
+def test_given_stale_and_live_locks_then_remove_stale_removes_only_the_stale_ones(store: Store) -> None:
+    stale = _write_foreign_lock(store, exclusive=True, pid=_dead_pid())
+    with lock.acquire(store, exclusive=False, command="sfbackup verify") as held:
+        removed = lock.remove_stale(store)
+        assert [r.key for r in removed] == [stale]
+        assert [i.key for i in lock.list_locks(store)] == [held.key]
+        assert [r.key for r in lock.remove_all(store)] == [held.key]
+        assert lock.list_locks(store) == []
+
+
+def test_given_a_held_lock_then_the_background_thread_refreshes_it(store: Store) -> None:
     ticks = iter(datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=i) for i in range(1000))
     with lock.acquire(
-        tmp_path,
+        store,
         exclusive=False,
-        command="sfbackup run",
+        command="sfbackup verify",
         refresh_interval=timedelta(milliseconds=20),
         clock=lambda: next(ticks),
     ) as held:
-        first = json.loads(held.path.read_text())["refreshed_at"]
+        first = _read(store, held.key)["refreshed_at"]
         deadline = time.monotonic() + 5
-        while json.loads(held.path.read_text())["refreshed_at"] == first and time.monotonic() < deadline:
+        while _read(store, held.key)["refreshed_at"] == first and time.monotonic() < deadline:
             time.sleep(0.01)
-        data = json.loads(held.path.read_text())
+        data = _read(store, held.key)
         assert data["refreshed_at"] > first
         assert data["created_at"] == "2026-01-01T00:00:00.000Z"
 
 
-def test_given_a_malformed_lock_file_then_it_is_ignored_by_listing(tmp_path: Path) -> None:
-    (tmp_path / "locks").mkdir()
-    (tmp_path / "locks" / "broken.json").write_text("{")
-    assert lock.list_locks(tmp_path) == []
-    lock.remove_all(tmp_path)
-    assert list((tmp_path / "locks").iterdir()) == []
+def test_given_a_malformed_lock_object_then_listing_skips_it_and_remove_all_removes_it(store: Store) -> None:
+    store.put_stream("locks/broken.json", [b"{"])
+    assert lock.list_locks(store) == []
+    with lock.acquire(store, exclusive=True, command="sfbackup prune"):
+        pass  # an unreadable lock blocks nobody
+    assert lock.remove_all(store) == []
+    assert list(store.list("locks/")) == []

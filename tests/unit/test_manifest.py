@@ -24,6 +24,7 @@ from sfbackup.repository.manifest import (
     ResumePoint,
     SnapshotState,
 )
+from sfbackup.repository.store import LocalStore
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 SNAPSHOT_ID = "20261127T020000Z-3f9a1c2e"
@@ -69,6 +70,10 @@ def _full_manifest() -> Manifest:
     )
 
 
+def _load(path: Path) -> Manifest:
+    return manifest_io.load(LocalStore(path.parent), path.name)
+
+
 def _saved(tmp_path: Path, data: dict[str, Any]) -> Path:
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(data))
@@ -77,8 +82,8 @@ def _saved(tmp_path: Path, data: dict[str, Any]) -> Path:
 
 def test_given_a_manifest_when_saved_and_loaded_then_it_is_equal(tmp_path: Path) -> None:
     original = _full_manifest()
-    manifest_io.save(original, tmp_path / "manifest.json")
-    assert manifest_io.load(tmp_path / "manifest.json") == original
+    manifest_io.save(original, LocalStore(tmp_path), "manifest.json")
+    assert _load(tmp_path / "manifest.json") == original
 
 
 def test_given_a_manifest_then_its_json_has_the_documented_keys_and_time_format() -> None:
@@ -99,7 +104,7 @@ def test_given_keys_this_version_does_not_know_then_they_survive_a_rewrite(tmp_p
     data = _full_manifest().to_dict()
     data["tags"] = ["nightly"]
     data["objects"]["Account"]["future_field"] = {"x": 1}
-    loaded = manifest_io.load(_saved(tmp_path, data))
+    loaded = _load(_saved(tmp_path, data))
     assert loaded.extra == {"tags": ["nightly"]}
     assert loaded.to_dict()["objects"]["Account"]["future_field"] == {"x": 1}
 
@@ -108,7 +113,7 @@ def test_given_an_unknown_format_version_then_it_is_refused_with_exit_10(tmp_pat
     data = _full_manifest().to_dict()
     data["format_version"] = 2
     with pytest.raises(RepositoryError, match="format_version 2") as caught:
-        manifest_io.load(_saved(tmp_path, data))
+        _load(_saved(tmp_path, data))
     assert caught.value.exit_code == ExitCode.NO_REPOSITORY
 
 
@@ -161,7 +166,7 @@ def test_given_a_manifest_edited_into_an_invalid_shape_then_repository_error_nam
     _edit(data, edit)
     path = _saved(tmp_path, data)
     with pytest.raises(RepositoryError) as caught:
-        manifest_io.load(path)
+        _load(path)
     assert str(path) in caught.value.message
     assert where in caught.value.message
 
@@ -170,12 +175,12 @@ def test_given_a_file_that_is_not_json_then_repository_error(tmp_path: Path) -> 
     path = tmp_path / "manifest.json"
     path.write_text("{ not json")
     with pytest.raises(RepositoryError, match="not valid JSON"):
-        manifest_io.load(path)
+        _load(path)
 
 
 def test_given_no_file_then_repository_error_says_it_does_not_exist(tmp_path: Path) -> None:
     with pytest.raises(RepositoryError, match="does not exist"):
-        manifest_io.load(tmp_path / "manifest.json")
+        _load(tmp_path / "manifest.json")
 
 
 def test_given_a_manifest_then_part_paths_lists_every_file_it_names() -> None:

@@ -1,13 +1,21 @@
-"""Arguments shared by the commands that talk to an org, and turning them into Settings."""
+"""Arguments shared by the commands (the org, the repository and S3), and turning them into
+Settings or an opened Repository."""
 
 from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sfbackup.cli import exit_status_epilog
 from sfbackup.config import Settings, load_settings
+from sfbackup.errors import UsageError
+
+if TYPE_CHECKING:
+    from sfbackup.repository import Repository
+
+#: Flags that become [s3] settings (those a command does not define are left out).
+_S3_FLAGS = ("bucket", "prefix", "endpoint_url", "region", "profile", "sse", "kms_key_id", "storage_class")
 
 
 def add_command(subparsers: Any, name: str, *, help: str, description: str | None) -> argparse.ArgumentParser:
@@ -22,15 +30,56 @@ def add_command(subparsers: Any, name: str, *, help: str, description: str | Non
     return parser
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """--config and --instance-url: where the settings come from (secrets never as flags)."""
+def add_config_arguments(parser: argparse.ArgumentParser, *, org: bool = True) -> None:
+    """--config (and with `org`, --instance-url): where the settings come from (secrets never as flags)."""
     parser.add_argument("--config", help="TOML config file (see configs/sfbackup.example.toml)")
-    parser.add_argument("--instance-url", help="the org's URL, e.g. https://acme.my.salesforce.com")
+    if org:
+        parser.add_argument("--instance-url", help="the org's URL, e.g. https://acme.my.salesforce.com")
+
+
+def add_s3_arguments(parser: argparse.ArgumentParser, *, bucket: bool = False) -> None:
+    """Where S3 is: endpoint, region, profile (and with `bucket`, --bucket/--prefix for `upload`)."""
+    if bucket:
+        parser.add_argument("--bucket", help="S3 bucket")
+        parser.add_argument("--prefix", help="key prefix inside the bucket")
+    parser.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO, Ceph, R2); default AWS")
+    parser.add_argument("--region", help="AWS region of the bucket")
+    parser.add_argument("--profile", help="AWS named profile")
+
+
+def add_repo_arguments(parser: argparse.ArgumentParser) -> None:
+    """--repo (a folder or s3://bucket/prefix) and the S3 flags that reach the bucket."""
+    parser.add_argument(
+        "--repo", help="repository folder, or s3://bucket/prefix (default: `repository` in the config)"
+    )
+    add_s3_arguments(parser)
 
 
 def settings_from_args(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
-    """Settings from defaults < config file < environment < flags."""
+    """Settings from defaults < config file < environment < flags (--instance-url and the S3 flags)."""
     merged = dict(overrides or {})
     if getattr(args, "instance_url", None):
         merged["connection.instance_url"] = args.instance_url
+    for name in _S3_FLAGS:
+        merged.setdefault(f"s3.{name}", getattr(args, name, None))
     return load_settings(getattr(args, "config", None), env=os.environ, overrides=merged)
+
+
+def repository_location(args: argparse.Namespace, settings: Settings) -> str:
+    """--repo, else the configured `repository`; UsageError when neither is given."""
+    location = getattr(args, "repo", None) or settings.repository
+    if not location:
+        raise UsageError(
+            "no repository given",
+            hint="pass --repo DIR or --repo s3://bucket/prefix (or set `repository` in the config)",
+        )
+    return str(location)
+
+
+def open_repository(args: argparse.Namespace, settings: Settings | None = None) -> Repository:
+    """The repository `--repo` names (a folder or s3://bucket/prefix, reached with the [s3]
+    endpoint, region and profile), opened; `settings` when the command already resolved them."""
+    from sfbackup.repository import Repository
+
+    settings = settings or settings_from_args(args)
+    return Repository.open(repository_location(args, settings), settings.s3)

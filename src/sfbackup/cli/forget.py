@@ -6,9 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from sfbackup.cli.common import add_command
-from sfbackup.cli.upload import add_s3_arguments, s3_settings_from_args
-from sfbackup.errors import ExitCode, UsageError
+from sfbackup.cli.common import add_command, add_config_arguments, add_repo_arguments, open_repository
+from sfbackup.cli.prune import render_text as render_prune
+from sfbackup.errors import ExitCode
 from sfbackup.maintain.retention import (
     ForgetResult,
     RetentionPolicy,
@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
         help="remove snapshots a retention policy does not keep",
         description=DESCRIPTION,
     )
-    parser.add_argument("--repo", help="repository folder, or s3://bucket/prefix")
+    add_repo_arguments(parser)
     for name, what in (
         ("last", "the N newest complete snapshots"),
         ("hourly", "the newest snapshot of each of the last N hours that have one"),
@@ -56,8 +56,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="show the plan, remove nothing")
     parser.add_argument("--prune", action="store_true", help="then delete the blobs nothing refers to")
-    add_s3_arguments(parser, bucket=False)
-    parser.add_argument("--config", help="TOML config file ([s3] endpoint/region/profile, repository)")
+    add_config_arguments(parser, org=False)
     parser.add_argument("--json", action="store_true", help="print one JSON result line instead of a table")
     parser.set_defaults(handler=handle)
 
@@ -84,19 +83,10 @@ def policy_from_args(args: argparse.Namespace) -> RetentionPolicy:
     )
 
 
-def repository_location(args: argparse.Namespace) -> tuple[str, Any]:
-    """(--repo or the configured repository, the [s3] settings)."""
-    s3, configured = s3_settings_from_args(args)
-    location = args.repo or configured
-    if not location:
-        raise UsageError("no repository given", hint="pass --repo DIR or --repo s3://bucket/prefix")
-    return str(location), s3
-
-
 def handle(args: argparse.Namespace) -> int:
-    location, s3 = repository_location(args)
-    result = forget_snapshots(location, policy_from_args(args), dry_run=args.dry_run, s3=s3)
-    pruned = prune_repository(location, s3=s3) if args.prune and not args.dry_run else None
+    repository = open_repository(args)
+    result = forget_snapshots(repository, policy_from_args(args), dry_run=args.dry_run)
+    pruned = prune_repository(repository) if args.prune and not args.dry_run else None
     if args.json:
         document = {"type": "result", "command": "forget", **result.to_dict()}
         if pruned is not None:
@@ -105,9 +95,7 @@ def handle(args: argparse.Namespace) -> int:
     else:
         print(render_table(result, pruning=pruned is not None), flush=True)
         if pruned is not None:
-            from sfbackup.cli.prune import render_text
-
-            print(render_text(pruned), flush=True)
+            print(render_prune(pruned), flush=True)
     return int(ExitCode.OK)
 
 

@@ -6,9 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from sfbackup.cli.common import add_command
-from sfbackup.cli.forget import repository_location
-from sfbackup.cli.upload import add_s3_arguments
+from sfbackup.cli.common import add_command, add_config_arguments, add_repo_arguments, open_repository
 from sfbackup.errors import ExitCode
 from sfbackup.maintain.retention import PruneResult, prune_repository
 
@@ -31,17 +29,15 @@ def register(subparsers: Any) -> None:
         help="delete file bodies no snapshot refers to",
         description=DESCRIPTION,
     )
-    parser.add_argument("--repo", help="repository folder, or s3://bucket/prefix")
+    add_repo_arguments(parser)
     parser.add_argument("--dry-run", action="store_true", help="show what would be deleted, delete nothing")
-    add_s3_arguments(parser, bucket=False)
-    parser.add_argument("--config", help="TOML config file ([s3] endpoint/region/profile, repository)")
+    add_config_arguments(parser, org=False)
     parser.add_argument("--json", action="store_true", help="print one JSON result line instead of text")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    location, s3 = repository_location(args)
-    result = prune_repository(location, dry_run=args.dry_run, s3=s3)
+    result = prune_repository(open_repository(args), dry_run=args.dry_run)
     if args.json:
         print(json.dumps({"type": "result", "command": "prune", **result.to_dict()}), flush=True)
     else:

@@ -8,13 +8,13 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from sfbackup.backup.run import run_backup
-from sfbackup.cli.common import add_command, add_config_arguments, settings_from_args
+from sfbackup.cli.common import add_command, add_config_arguments, repository_location, settings_from_args
 from sfbackup.errors import UsageError
+from sfbackup.repository import local_folder
 from sfbackup.repository.manifest import SnapshotState
 from sfbackup.ui import choose_renderer
 from sfbackup.ui.summary import summary_line
@@ -81,9 +81,7 @@ def handle(args: argparse.Namespace) -> int:
         if getattr(args, flag):
             overrides[key] = getattr(args, flag)
     settings = settings_from_args(args, overrides)
-    repo = Path(args.repo or settings.repository or "")
-    if not str(repo):
-        raise UsageError("no repository given", hint="pass --repo DIR or set `repository` in the config")
+    repo = local_folder(repository_location(args, settings))
     if args.upload and not settings.s3.bucket:
         raise UsageError("--upload needs a bucket", hint="pass --bucket B or set bucket in the [s3] section")
     progress = choose_renderer(json_output=args.json)

@@ -6,19 +6,20 @@ import argparse
 import json
 from typing import Any
 
-from sfbackup.cli.common import add_command
-from sfbackup.errors import ExitCode, RepositoryError
-from sfbackup.repository import Repository, Snapshot
-from sfbackup.repository.manifest import Manifest, format_time
+from sfbackup.cli.common import add_command, add_config_arguments, add_repo_arguments, open_repository
+from sfbackup.clock import format_time
+from sfbackup.errors import ExitCode
+from sfbackup.repository import DamagedSnapshot, Repository, Snapshot
+from sfbackup.repository.manifest import Manifest
 
 SNAPSHOTS_DESCRIPTION = """\
-List the snapshots of a repository, oldest first: id, T0 (the org's clock at the cut), state,
-objects, rows, files and bytes. Only `complete` snapshots were verified; a damaged manifest is
-listed as `damaged` with the reason.
+List the snapshots of a repository (a folder or s3://bucket/prefix), oldest first: id, T0 (the
+org's clock at the cut), state, objects, rows, files and bytes. Only `complete` snapshots were
+verified; a damaged manifest is listed as `damaged` with the reason.
 
 examples:
   sfbackup snapshots --repo /backups/acme
-  sfbackup snapshots --repo /backups/acme --json
+  sfbackup snapshots --repo s3://acme-sf-backups/prod --json
 """
 
 SHOW_DESCRIPTION = """\
@@ -28,7 +29,7 @@ lists that is not backed up.
 
 examples:
   sfbackup show latest --repo /backups/acme
-  sfbackup show 20261127T020000Z-3f9a1c2e --repo /backups/acme --json
+  sfbackup show 20261127T020000Z-3f9a1c2e --repo s3://acme-sf-backups/prod --json
 """
 
 
@@ -39,13 +40,15 @@ def register(subparsers: Any) -> None:
         help="list the snapshots in a repository",
         description=SNAPSHOTS_DESCRIPTION,
     )
-    listing.add_argument("--repo", required=True, help="repository folder")
+    add_repo_arguments(listing)
+    add_config_arguments(listing, org=False)
     listing.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     listing.set_defaults(handler=handle_snapshots)
 
     show = add_command(subparsers, "show", help="show one snapshot in detail", description=SHOW_DESCRIPTION)
     show.add_argument("snapshot", nargs="?", default="latest", help="snapshot id, or 'latest' (default)")
-    show.add_argument("--repo", required=True, help="repository folder")
+    add_repo_arguments(show)
+    add_config_arguments(show, org=False)
     show.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     show.set_defaults(handler=handle_show)
 
@@ -68,13 +71,11 @@ def snapshot_row(manifest: Manifest) -> dict[str, Any]:
 def list_snapshots(repository: Repository) -> list[dict[str, Any]]:
     """Every snapshot's row, oldest first; a manifest that cannot be read is listed as damaged."""
     rows = []
-    for snapshot_id in repository.snapshot_ids():
-        try:
-            rows.append(snapshot_row(repository.snapshot(snapshot_id).manifest))
-        except RepositoryError as exc:
+    for snapshot in repository.read_snapshots():
+        if isinstance(snapshot, DamagedSnapshot):
             rows.append(
                 {
-                    "id": snapshot_id,
+                    "id": snapshot.id,
                     "t0": None,
                     "state": "damaged",
                     "objects": None,
@@ -82,26 +83,28 @@ def list_snapshots(repository: Repository) -> list[dict[str, Any]]:
                     "files": None,
                     "bytes": None,
                     "verified": False,
-                    "error": exc.message,
+                    "error": snapshot.error,
                 }
             )
+        else:
+            rows.append(snapshot_row(snapshot.manifest))
     return rows
 
 
 def handle_snapshots(args: argparse.Namespace) -> int:
-    repository = Repository.open(args.repo)
+    repository = open_repository(args)
     rows = list_snapshots(repository)
     if args.json:
         document = {
             "type": "result",
             "command": "snapshots",
-            "repository": str(repository.path),
+            "repository": repository.location,
             "snapshots": rows,
         }
         print(json.dumps(document), flush=True)
         return int(ExitCode.OK)
     if not rows:
-        print(f"no snapshots in {repository.path} yet (`sfbackup run --repo {repository.path}` takes one)")
+        print(f"no snapshots in {repository.location} yet (`sfbackup run --repo PATH` takes one)")
         return int(ExitCode.OK)
     columns = ("id", "t0", "state", "objects", "rows", "files", "bytes")
     table = [[_cell(row.get(c), c) for c in columns] for row in rows]
@@ -113,21 +116,26 @@ def handle_snapshots(args: argparse.Namespace) -> int:
 
 
 def handle_show(args: argparse.Namespace) -> int:
-    repository = Repository.open(args.repo)
-    snapshot = repository.snapshot(args.snapshot)
-    reports = sorted(p.name for p in snapshot.path.glob("report.*") if p.is_file())
+    snapshot = open_repository(args).snapshot(args.snapshot)
+    reports = report_locations(snapshot)
     if args.json:
         document = {
             "type": "result",
             "command": "show",
             "snapshot": snapshot_row(snapshot.manifest),
             "manifest": snapshot.manifest.to_dict(),
-            "reports": [str(snapshot.path / name) for name in reports],
+            "reports": reports,
         }
         print(json.dumps(document, default=str), flush=True)
         return int(ExitCode.OK)
     print(render_show(snapshot, reports))
     return int(ExitCode.OK)
+
+
+def report_locations(snapshot: Snapshot) -> list[str]:
+    """Where the snapshot's verification reports are: local paths, or s3:// URLs."""
+    base = snapshot.repository.location
+    return [f"{base}/{snapshot.key(name)}" for name in snapshot.reports()]
 
 
 def render_show(snapshot: Snapshot, reports: list[str]) -> str:
@@ -209,7 +217,7 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
             lines.append(f"{status} ({len(names)}): {shown}")
         lines.append("")
     if reports:
-        lines.append("reports    " + ", ".join(str(snapshot.path / name) for name in reports))
+        lines.append("reports    " + ", ".join(reports))
     return "\n".join(lines).rstrip()
 
 

@@ -6,13 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from sfbackup.cli.common import add_command
-from sfbackup.cli.forget import repository_location
-from sfbackup.cli.upload import add_s3_arguments
+from sfbackup.cli.common import add_command, add_config_arguments, add_repo_arguments, open_repository
 from sfbackup.errors import ExitCode
-from sfbackup.maintain.retention import open_repository_store
-from sfbackup.repository.lock import LockInfo, remove_all, remove_stale
-from sfbackup.repository.store import is_s3_url, remove_store_locks
+from sfbackup.repository.lock import remove_all, remove_stale
 
 DESCRIPTION = """\
 Remove stale locks: a lock is stale when its process is gone (same host) or when it has not
@@ -28,22 +24,17 @@ examples:
 
 def register(subparsers: Any) -> None:
     parser = add_command(subparsers, "unlock", help="remove stale repository locks", description=DESCRIPTION)
-    parser.add_argument("--repo", help="repository folder, or s3://bucket/prefix")
+    add_repo_arguments(parser)
     parser.add_argument("--remove-all", action="store_true", help="remove live locks too")
-    add_s3_arguments(parser, bucket=False)
-    parser.add_argument("--config", help="TOML config file ([s3] endpoint/region/profile, repository)")
+    add_config_arguments(parser, org=False)
     parser.add_argument("--json", action="store_true", help="print one JSON result line instead of text")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    location, s3 = repository_location(args)
-    store = open_repository_store(location, s3)
-    removed: list[LockInfo]
-    if is_s3_url(location):
-        removed = remove_store_locks(store, remove_all=args.remove_all)
-    else:
-        removed = remove_all(location) if args.remove_all else remove_stale(location)
+    repository = open_repository(args)
+    store = repository.store
+    removed = remove_all(store) if args.remove_all else remove_stale(store)
     if args.json:
         document = {
             "type": "result",

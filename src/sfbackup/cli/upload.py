@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Any
 
-from sfbackup.cli.common import add_command
-from sfbackup.config import S3Settings, load_settings
+from sfbackup.cli.common import (
+    add_command,
+    add_config_arguments,
+    add_s3_arguments,
+    repository_location,
+    settings_from_args,
+)
 from sfbackup.errors import ExitCode, UsageError, redact
 from sfbackup.maintain.upload import UploadResult, upload_snapshot
 from sfbackup.ui.progress import NullProgress
@@ -54,35 +58,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--storage-class", help="e.g. STANDARD_IA, GLACIER_IR (default: the bucket's)")
     parser.add_argument("--force", action="store_true", help="upload a snapshot that is not complete")
     parser.add_argument("--archive", action="store_true", help="upload one streamed .tar.gz instead")
-    parser.add_argument("--config", help="TOML config file (its [s3] section)")
+    add_config_arguments(parser, org=False)
     parser.add_argument("--json", action="store_true", help="print one JSON result line instead of text")
     parser.set_defaults(handler=handle)
-
-
-def add_s3_arguments(parser: argparse.ArgumentParser, *, bucket: bool) -> None:
-    """Where S3 is: endpoint, region, profile (and bucket/prefix for `upload`)."""
-    if bucket:
-        parser.add_argument("--bucket", help="S3 bucket")
-        parser.add_argument("--prefix", help="key prefix inside the bucket")
-    parser.add_argument("--endpoint-url", help="S3-compatible endpoint (MinIO, Ceph, R2); default AWS")
-    parser.add_argument("--region", help="AWS region of the bucket")
-    parser.add_argument("--profile", help="AWS named profile")
-
-
-def s3_settings_from_args(args: argparse.Namespace) -> tuple[S3Settings, str | None]:
-    """The [s3] settings (defaults < config < environment < flags) and the configured repository."""
-    overrides = {
-        "s3.bucket": getattr(args, "bucket", None),
-        "s3.prefix": getattr(args, "prefix", None),
-        "s3.endpoint_url": args.endpoint_url,
-        "s3.region": args.region,
-        "s3.profile": args.profile,
-        "s3.sse": getattr(args, "sse", None),
-        "s3.kms_key_id": getattr(args, "kms_key_id", None),
-        "s3.storage_class": getattr(args, "storage_class", None),
-    }
-    settings = load_settings(getattr(args, "config", None), env=os.environ, overrides=overrides)
-    return settings.s3, settings.repository
 
 
 class _StderrMessages(NullProgress):
@@ -107,10 +85,9 @@ class _StderrMessages(NullProgress):
 
 
 def handle(args: argparse.Namespace) -> int:
-    s3, configured_repo = s3_settings_from_args(args)
-    repo = args.repo or configured_repo
-    if not repo:
-        raise UsageError("no repository given", hint="pass --repo DIR (or set repository in the config)")
+    settings = settings_from_args(args)
+    repo = repository_location(args, settings)
+    s3 = settings.s3
     if not s3.bucket:
         raise UsageError("no bucket given", hint="pass --bucket NAME (or set [s3] bucket in the config)")
     if s3.kms_key_id and s3.sse != "aws:kms":

@@ -8,7 +8,13 @@ import sys
 from datetime import date
 from typing import Any
 
-from sfbackup.cli.common import add_command, add_config_arguments, settings_from_args
+from sfbackup.cli.common import (
+    add_command,
+    add_config_arguments,
+    add_repo_arguments,
+    open_repository,
+    settings_from_args,
+)
 from sfbackup.errors import UsageError, redact
 from sfbackup.ui.progress import NullProgress
 from sfbackup.verify import VerificationResult, verify_snapshot
@@ -41,7 +47,7 @@ def register(subparsers: Any) -> None:
         description=DESCRIPTION,
     )
     parser.add_argument("snapshot", nargs="?", default="latest", help="snapshot id, or 'latest' (default)")
-    parser.add_argument("--repo", help="repository folder, or s3://bucket/prefix")
+    add_repo_arguments(parser)
     parser.add_argument(
         "--read-data", action="store_true", help="re-read and re-hash every part and file body"
     )
@@ -74,18 +80,10 @@ class _StderrMessages(NullProgress):
 def handle(args: argparse.Namespace) -> int:
     if args.ids and not args.against_org:
         raise UsageError("--ids compares Id lists with the org", hint="add --against-org")
-    wanted = args.against_org or not args.repo or args.config or str(args.repo).startswith("s3://")
-    settings = settings_from_args(args) if wanted else None
-    repo: Any = args.repo or (settings.repository if settings else None)
-    if not repo:
-        raise UsageError("no repository given", hint="pass --repo DIR (or s3://bucket/prefix)")
-    if str(repo).startswith("s3://"):
-        from sfbackup.repository.store import store_from_url
-
-        settings = settings or settings_from_args(args)
-        repo = store_from_url(repo, settings.s3)  # endpoint, region, profile from [s3]
+    settings = settings_from_args(args)
+    repository = open_repository(args, settings)
     client_factory = None
-    if args.against_org and settings is not None:
+    if args.against_org:
         connection = settings.connection
 
         def client_factory() -> Any:
@@ -93,7 +91,7 @@ def handle(args: argparse.Namespace) -> int:
 
             return SalesforceClient(connection)
 
-    contract_end = settings.backup.contract_end if settings else None
+    contract_end = settings.backup.contract_end
     if args.contract_end:
         try:
             contract_end = date.fromisoformat(args.contract_end)
@@ -102,10 +100,10 @@ def handle(args: argparse.Namespace) -> int:
                 f"--contract-end {args.contract_end!r} is not a date", hint="write YYYY-MM-DD"
             ) from None
     notice_days = args.notice_days
-    if notice_days is None and settings is not None and settings.backup.contract_end is not None:
+    if notice_days is None and settings.backup.contract_end is not None:
         notice_days = settings.backup.notice_days
     result = verify_snapshot(
-        repo,
+        repository,
         args.snapshot,
         read_data=args.read_data,
         read_data_subset=args.read_data_subset,

@@ -12,12 +12,12 @@ kept until the rule's count is used up. On top of the policy:
 
 `forget` removes snapshot folders only (the manifest first, so a half-removed folder is no
 longer a snapshot). `prune` then deletes the blobs no remaining snapshot's files index names,
-and temporary files older than an hour. Both hold an exclusive lock.
+and temporary files older than an hour. Both work on an opened `Repository` and hold its
+exclusive lock.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,13 +29,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sfbackup.config import S3Settings
 from sfbackup.errors import RepositoryError, StorageError, UsageError
-from sfbackup.maintain.upload import archive_key
-from sfbackup.repository import layout
+from sfbackup.repository import DamagedSnapshot, Repository, layout
 from sfbackup.repository.atomic import is_temporary
-from sfbackup.repository.manifest import Manifest
-from sfbackup.repository.store import ObjectInfo, Store, lock_location, store_from_url
+from sfbackup.repository.store import ObjectInfo, Store, local_copy
 
 TEMPORARY_MIN_AGE = timedelta(hours=1)
 _DELETE_CONCURRENCY = 8
@@ -54,8 +51,14 @@ class SnapshotInfo:
     error: str | None = None
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest) -> SnapshotInfo:
-        return cls(manifest.snapshot_id, manifest.t0, manifest.state)
+    def of(cls, repository: Repository) -> list[SnapshotInfo]:
+        """Every snapshot of `repository`, oldest first; an unreadable manifest is `damaged`."""
+        return [
+            cls(s.id, layout.snapshot_time(s.id), "damaged", s.error)
+            if isinstance(s, DamagedSnapshot)
+            else cls(s.id, s.manifest.t0, s.manifest.state)
+            for s in repository.read_snapshots()
+        ]
 
 
 @dataclass(frozen=True)
@@ -177,60 +180,6 @@ def _human(delta: timedelta) -> str:
     return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
 
 
-# --- reading a repository through a Store -------------------------------------------------------
-
-
-def open_repository_store(location: str, s3: S3Settings | None = None, store: Store | None = None) -> Store:
-    """The Store of the repository at `location` (folder or s3://bucket/prefix), checked to hold
-    an sfbackup repository of a layout version this sfbackup reads."""
-    target = store if store is not None else store_from_url(location, s3)
-    try:
-        with target.open(layout.REPOSITORY_FILE) as handle:
-            info = json.loads(handle.read())
-    except StorageError:
-        raise RepositoryError(
-            f"no sfbackup repository at {target.describe()} ({layout.REPOSITORY_FILE} not found)",
-            hint="check --repo (a folder, or s3://bucket/prefix as `sfbackup upload` wrote it)",
-        ) from None
-    except ValueError as exc:
-        raise RepositoryError(f"{target.describe(layout.REPOSITORY_FILE)} is not valid JSON: {exc}") from None
-    version = info.get("layout_version") if isinstance(info, dict) else None
-    if version != layout.LAYOUT_VERSION:
-        raise RepositoryError(
-            f"{target.describe()} has layout version {version!r}; this sfbackup reads only "
-            f"layout version {layout.LAYOUT_VERSION}",
-            hint=f"use an sfbackup release that supports layout version {version}",
-        )
-    return target
-
-
-def read_snapshots(store: Store) -> list[SnapshotInfo]:
-    """Every snapshot in the store (folders with a manifest), oldest first; unreadable manifests
-    are listed as `damaged`."""
-    found: list[SnapshotInfo] = []
-    for snapshot_id in _snapshot_ids(store, with_manifest=True):
-        key = f"{layout.SNAPSHOTS_DIR}/{snapshot_id}/{layout.MANIFEST_FILE}"
-        try:
-            with store.open(key) as handle:
-                manifest = Manifest.from_dict(json.loads(handle.read()), source=store.describe(key))
-            found.append(SnapshotInfo.from_manifest(manifest))
-        except (RepositoryError, StorageError, ValueError) as exc:
-            message = exc.message if isinstance(exc, RepositoryError | StorageError) else str(exc)
-            found.append(SnapshotInfo(snapshot_id, layout.snapshot_time(snapshot_id), "damaged", message))
-    return found
-
-
-def _snapshot_ids(store: Store, *, with_manifest: bool) -> list[str]:
-    ids: set[str] = set()
-    for info in store.list(f"{layout.SNAPSHOTS_DIR}/"):
-        parts = info.key.split("/")
-        if len(parts) < 3 or not layout.is_snapshot_id(parts[1]):
-            continue
-        if not with_manifest or (len(parts) == 3 and parts[2] == layout.MANIFEST_FILE):
-            ids.add(parts[1])
-    return sorted(ids)
-
-
 # --- forget -------------------------------------------------------------------------------------
 
 
@@ -254,29 +203,24 @@ class ForgetResult:
 
 
 def forget_snapshots(
-    location: str,
-    policy: RetentionPolicy,
-    *,
-    dry_run: bool = False,
-    s3: S3Settings | None = None,
-    store: Store | None = None,
+    repository: Repository, policy: RetentionPolicy, *, dry_run: bool = False
 ) -> ForgetResult:
-    """Apply `policy` to the repository at `location` (folder or s3://): plan, then (unless
-    `dry_run`) remove the snapshot folders the plan removes, under an exclusive lock."""
+    """Apply `policy` to the repository (folder or S3): plan, then (unless `dry_run`) remove the
+    snapshot folders the plan removes, under an exclusive lock."""
     if policy.is_empty():
         raise UsageError(
             "no retention policy given: every snapshot would be kept",
             hint="give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly, "
             "--keep-yearly, --keep-within",
         )
-    target = open_repository_store(location, s3, store)
+    where = repository.store.describe()
     if dry_run:
-        return ForgetResult(target.describe(), policy, plan_forget(read_snapshots(target), policy), True)
-    with lock_location(target, exclusive=True, command="sfbackup forget"):
-        plan = plan_forget(read_snapshots(target), policy)
-        result = ForgetResult(target.describe(), policy, plan, False)
+        return ForgetResult(where, policy, plan_forget(SnapshotInfo.of(repository), policy), True)
+    with repository.lock(exclusive=True, command="sfbackup forget"):
+        plan = plan_forget(SnapshotInfo.of(repository), policy)
+        result = ForgetResult(where, policy, plan, False)
         for snap, _reasons in plan.remove:
-            remove_snapshot(target, snap.id)
+            remove_snapshot(repository.store, snap.id)
             result.removed.append(snap.id)
     return result
 
@@ -287,7 +231,7 @@ def remove_snapshot(store: Store, snapshot_id: str) -> None:
     base = f"{layout.SNAPSHOTS_DIR}/{layout.validate_snapshot_id(snapshot_id)}"
     store.delete(f"{base}/{layout.MANIFEST_FILE}")
     _delete_all(store, [info.key for info in store.list(f"{base}/")])
-    archive = archive_key(snapshot_id)  # `upload --archive` copies, if any
+    archive = layout.archive_key(snapshot_id)  # `upload --archive` copies, if any
     _delete_all(
         store, [info.key for info in store.list(archive) if info.key in (archive, f"{archive}.sha256")]
     )
@@ -405,8 +349,8 @@ def _is_blob_key(key: str) -> bool:
 
 def _index_digests(store: Store, key: str) -> set[str]:
     try:
-        with store.open(key) as handle:
-            table = pq.read_table(pa.BufferReader(handle.read()), columns=["sha256"])
+        with local_copy(store, key) as path:
+            table = pq.read_table(path, columns=["sha256"])
     except (StorageError, pa.ArrowException, KeyError, OSError) as exc:
         raise RepositoryError(
             f"cannot read the files index {store.describe(key)}: {exc}; nothing was pruned",
@@ -416,20 +360,15 @@ def _index_digests(store: Store, key: str) -> set[str]:
 
 
 def prune_repository(
-    location: str,
-    *,
-    dry_run: bool = False,
-    s3: S3Settings | None = None,
-    store: Store | None = None,
-    now: datetime | None = None,
+    repository: Repository, *, dry_run: bool = False, now: datetime | None = None
 ) -> PruneResult:
     """Plan, then (unless `dry_run`) delete unreferenced blobs and old temporary files, under an
-    exclusive lock (a lock object in the bucket for S3)."""
-    target = open_repository_store(location, s3, store)
+    exclusive lock."""
+    store = repository.store
     if dry_run:
-        return PruneResult(target.describe(), plan_prune(target, now=now), True)
-    with lock_location(target, exclusive=True, command="sfbackup prune"):
-        plan = plan_prune(target, now=now)
+        return PruneResult(store.describe(), plan_prune(store, now=now), True)
+    with repository.lock(exclusive=True, command="sfbackup prune"):
+        plan = plan_prune(store, now=now)
         doomed = [o.key for o in plan.remove_temporary] + [o.key for o in plan.remove_blobs]
-        _delete_all(target, doomed)
-    return PruneResult(target.describe(), plan, False, deleted=len(doomed))
+        _delete_all(store, doomed)
+    return PruneResult(store.describe(), plan, False, deleted=len(doomed))

@@ -27,17 +27,15 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from sfbackup.clock import format_time, utc_now
 from sfbackup.config import S3Settings
 from sfbackup.errors import RepositoryError, SnapshotNotFound, StorageError, UsageError
 from sfbackup.repository import Repository, Snapshot, layout
 from sfbackup.repository.atomic import is_temporary, write_atomic
-from sfbackup.repository.lock import acquire
-from sfbackup.repository.manifest import format_time, utc_now
-from sfbackup.repository.store import S3Store, Store, s3_store, sha256_file, store_lock
+from sfbackup.repository.store import S3Store, Store, s3_store, sha256_file
 from sfbackup.ui.progress import NullProgress, Progress
 
 UPLOADS_DIR = "uploads"
-ARCHIVES_DIR = "archives"
 DEFAULT_CONCURRENCY = 8
 
 
@@ -97,6 +95,12 @@ def upload_snapshot(
     """
     progress = progress or NullProgress()
     repository = Repository.open(repo_path)
+    if not repository.is_local:
+        raise UsageError(
+            f"upload copies a snapshot of a local repository to S3; {repository.store.describe()} "
+            "is already in S3",
+            hint="pass the local repository folder as --repo, and the bucket as --bucket/--prefix",
+        )
     snapshot = _pick_snapshot(repository, snapshot_id, force=force)
     target = store if store is not None else s3_store(s3)
     bucket = target.bucket if isinstance(target, S3Store) else (s3.bucket or "")
@@ -110,15 +114,13 @@ def upload_snapshot(
         started_at=format_time(utc_now()),
     )
     started = time.monotonic()
-    with (
-        acquire(repository.path, exclusive=False, command="sfbackup upload"),
-        store_lock(target, exclusive=False, command="sfbackup upload"),
-    ):
+    with repository.lock(exclusive=False, command="sfbackup upload"):
         _check_bucket_repository(repository, target)
-        if archive:
-            _upload_archive(repository, snapshot, target, result, progress)
-        else:
-            _upload_mirror(repository, snapshot, target, result, progress, concurrency)
+        with Repository.open(target).lock(exclusive=False, command="sfbackup upload"):
+            if archive:
+                _upload_archive(repository, snapshot, target, result, progress)
+            else:
+                _upload_mirror(repository, snapshot, target, result, progress, concurrency)
     result.finished_at = format_time(utc_now())
     result.seconds = round(time.monotonic() - started, 3)
     suffix = "-archive" if archive else ""
@@ -164,7 +166,8 @@ def _pick_snapshot(repository: Repository, snapshot_id: str, *, force: bool) -> 
 
 
 def _check_bucket_repository(repository: Repository, target: Store) -> None:
-    """Refuse to mix two repositories under one prefix; write `repository.json` when absent."""
+    """Refuse to mix two repositories under one prefix; write `repository.json` when absent
+    (before the bucket's lock can be taken: the lock belongs to the repository there)."""
     marker = repository.path / layout.REPOSITORY_FILE
     if not target.exists(layout.REPOSITORY_FILE):
         target.put_file(layout.REPOSITORY_FILE, marker)
@@ -345,14 +348,10 @@ def _upload_one(item: UploadItem, target: Store, remote: dict[str, int]) -> bool
 # --- archive ------------------------------------------------------------------------------------
 
 
-def archive_key(snapshot_id: str) -> str:
-    return f"{ARCHIVES_DIR}/{snapshot_id}.tar.gz"
-
-
 def _upload_archive(
     repository: Repository, snapshot: Snapshot, target: Store, result: UploadResult, progress: Progress
 ) -> None:
-    key = archive_key(snapshot.id)
+    key = layout.archive_key(snapshot.id)
     sidecar = f"{key}.sha256"
     data, metadata, manifest = snapshot_items(repository, snapshot)
     members = [

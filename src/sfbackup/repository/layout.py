@@ -20,6 +20,7 @@ REPOSITORY_FILE = "repository.json"
 SNAPSHOTS_DIR = "snapshots"
 BLOBS_DIR = "blobs"
 LOCKS_DIR = "locks"
+ARCHIVES_DIR = "archives"
 MANIFEST_FILE = "manifest.json"
 SCHEMA_DIR = "schema"
 OBJECTS_DIR = "objects"
@@ -118,6 +119,19 @@ def schema_relpath(object_name: str) -> str:
 def files_index_relpath(object_name: str) -> str:
     """`files/<Object>.parquet`."""
     return f"{FILES_DIR}/{validate_object_name(object_name)}.parquet"
+
+
+# Keys relative to the repository root (the same in a folder and under an S3 prefix).
+
+
+def snapshot_key(snapshot_id: str, relpath: str = MANIFEST_FILE) -> str:
+    """`snapshots/<id>/<relpath>` (the manifest by default), both parts validated."""
+    return f"{SNAPSHOTS_DIR}/{validate_snapshot_id(snapshot_id)}/{validate_relative_path(relpath)}"
+
+
+def archive_key(snapshot_id: str) -> str:
+    """`archives/<snapshot-id>.tar.gz`: where `sfbackup upload --archive` puts a snapshot."""
+    return f"{ARCHIVES_DIR}/{validate_snapshot_id(snapshot_id)}.tar.gz"
 
 
 # Absolute paths under a repository root.

@@ -1,12 +1,15 @@
-"""Repository locks, after restic: one JSON file per holder in `locks/<uuid>.json`.
+"""Repository locks, after restic: one JSON object per holder, `locks/<uuid>.json`, in the
+repository's Store (a local folder or an S3 prefix alike).
 
-Shared locks (run, verify, upload) coexist; an exclusive lock (forget, prune) excludes every
-other lock. A lock is stale when its process is gone (same host, dead PID) or when it has not
-been refreshed for `stale_after` (30 minutes by default); stale locks never block and
-`sfbackup unlock` removes them. A holder refreshes its lock from a background thread.
+`run`, `forget` and `prune` take an exclusive lock; `verify` and `upload` take shared ones
+(`upload` one on the local repository and one on the bucket). Shared locks coexist; an exclusive
+lock excludes every other lock. A lock is stale when its process is gone (same host, dead PID)
+or when it has not been refreshed for `stale_after` (30 minutes by default); stale locks never
+block and `sfbackup unlock` removes them. A holder refreshes its lock from a background thread.
 
 Acquiring writes our lock first and only then looks for conflicting ones, so two processes
-racing for the repository may both back off, but never both proceed.
+racing for the repository may both back off, but never both proceed. Commands take it through
+`Repository.lock`.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, Protocol
+from pathlib import PurePosixPath
+from typing import Any
 
-from sfbackup.errors import RepositoryLocked
-from sfbackup.repository.atomic import ensure_dir, is_temporary, write_atomic
-from sfbackup.repository.layout import locks_dir
+from sfbackup.clock import format_time, parse_time
+from sfbackup.errors import RepositoryLocked, StorageError
+from sfbackup.repository.atomic import is_temporary
+from sfbackup.repository.layout import LOCKS_DIR
+from sfbackup.repository.store import Store, store_url
 
 DEFAULT_STALE_AFTER = timedelta(minutes=30)
 DEFAULT_REFRESH_INTERVAL = timedelta(minutes=5)
@@ -33,19 +38,12 @@ DEFAULT_REFRESH_INTERVAL = timedelta(minutes=5)
 Clock = Callable[[], datetime]
 
 
-class _HasPath(Protocol):
-    path: Path
-
-
-RepoRef = str | os.PathLike[str] | _HasPath
-
-
 @dataclass(frozen=True)
 class LockInfo:
-    """One lock file, as read from disk."""
+    """One lock object, as read from the store (`key` is `locks/<id>.json`)."""
 
     id: str
-    path: Path
+    key: str
     pid: int
     hostname: str
     exclusive: bool
@@ -58,8 +56,8 @@ class LockInfo:
             "pid": self.pid,
             "hostname": self.hostname,
             "exclusive": self.exclusive,
-            "created_at": _fmt(self.created_at),
-            "refreshed_at": _fmt(self.refreshed_at),
+            "created_at": format_time(self.created_at),
+            "refreshed_at": format_time(self.refreshed_at),
             "command": self.command,
         }
 
@@ -80,45 +78,36 @@ class LockInfo:
         )
 
 
-def list_locks(repo: RepoRef) -> list[LockInfo]:
-    """Every readable lock file (unreadable or malformed ones are skipped: a lock being written)."""
-    folder = locks_dir(_root(repo))
-    if not folder.is_dir():
-        return []
+def list_locks(store: Store) -> list[LockInfo]:
+    """Every readable lock (unreadable or malformed ones are skipped: a lock being written)."""
     found = []
-    for entry in sorted(folder.iterdir()):
-        if is_temporary(entry.name) or not entry.name.endswith(".json"):
-            continue
-        info = _read(entry)
-        if info is not None:
-            found.append(info)
+    for item in store.list(f"{LOCKS_DIR}/"):
+        if _is_lock_key(item.key):
+            info = _read(store, item.key)
+            if info is not None:
+                found.append(info)
     return found
 
 
 def remove_stale(
-    repo: RepoRef, *, stale_after: timedelta = DEFAULT_STALE_AFTER, clock: Clock | None = None
+    store: Store, *, stale_after: timedelta = DEFAULT_STALE_AFTER, clock: Clock | None = None
 ) -> list[LockInfo]:
     """Remove stale locks; return what was removed."""
     now = (clock or _utc_now)()
-    removed = []
-    for info in list_locks(repo):
-        if info.is_stale(now=now, stale_after=stale_after):
-            with contextlib.suppress(FileNotFoundError):
-                info.path.unlink()
-            removed.append(info)
+    removed = [info for info in list_locks(store) if info.is_stale(now=now, stale_after=stale_after)]
+    for info in removed:
+        store.delete(info.key)
     return removed
 
 
-def remove_all(repo: RepoRef) -> list[LockInfo]:
-    """Remove every lock, live or not, and unreadable lock files (`sfbackup unlock --remove-all`);
+def remove_all(store: Store) -> list[LockInfo]:
+    """Remove every lock, live or not, and unreadable lock objects (`sfbackup unlock --remove-all`);
     return the readable ones that were removed."""
-    removed = list_locks(repo)
-    folder = locks_dir(_root(repo))
-    if folder.is_dir():
-        for entry in folder.iterdir():
-            if entry.name.endswith(".json") or is_temporary(entry.name):
-                with contextlib.suppress(FileNotFoundError):
-                    entry.unlink()
+    removed = list_locks(store)
+    for item in store.list(f"{LOCKS_DIR}/"):
+        name = PurePosixPath(item.key).name
+        if name.endswith(".json") or is_temporary(name):
+            store.delete(item.key)
     return removed
 
 
@@ -127,16 +116,16 @@ class RepositoryLock:
 
     def __init__(
         self,
-        root: Path,
+        store: Store,
         *,
         exclusive: bool,
         command: str,
         clock: Clock,
         refresh_interval: timedelta,
     ) -> None:
-        self.root = root
+        self.store = store
         self.id = uuid.uuid4().hex
-        self.path = locks_dir(root) / f"{self.id}.json"
+        self.key = f"{LOCKS_DIR}/{self.id}.json"
         self.exclusive = exclusive
         self.command = command
         self._clock = clock
@@ -146,16 +135,16 @@ class RepositoryLock:
         self._thread: threading.Thread | None = None
 
     def write(self) -> None:
-        """(Re)write the lock file with a fresh `refreshed_at`."""
+        """(Re)write the lock object with a fresh `refreshed_at`."""
         body = {
             "pid": os.getpid(),
             "hostname": socket.gethostname(),
             "exclusive": self.exclusive,
-            "created_at": _fmt(self._created_at),
-            "refreshed_at": _fmt(self._clock()),
+            "created_at": format_time(self._created_at),
+            "refreshed_at": format_time(self._clock()),
             "command": self.command,
         }
-        write_atomic(self.path, json.dumps(body).encode())
+        self.store.put_stream(self.key, [json.dumps(body).encode()])
 
     def start_refreshing(self) -> None:
         self._thread = threading.Thread(
@@ -169,17 +158,17 @@ class RepositoryLock:
                 self.write()
 
     def release(self) -> None:
-        """Stop refreshing and remove the lock file."""
+        """Stop refreshing and remove the lock object."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        with contextlib.suppress(StorageError):  # left behind, it goes stale
+            self.store.delete(self.key)
 
 
 @contextlib.contextmanager
 def acquire(
-    repo: RepoRef,
+    store: Store,
     *,
     exclusive: bool,
     command: str,
@@ -187,14 +176,12 @@ def acquire(
     refresh_interval: timedelta = DEFAULT_REFRESH_INTERVAL,
     clock: Clock | None = None,
 ) -> Iterator[RepositoryLock]:
-    """Hold a shared or exclusive lock on the repository for the `with` block.
+    """Hold a shared or exclusive lock on the repository in `store` for the `with` block.
 
     Raises RepositoryLocked (exit 11) naming the holder when a live conflicting lock exists.
     """
-    root = _root(repo)
-    ensure_dir(locks_dir(root))
     lock = RepositoryLock(
-        root,
+        store,
         exclusive=exclusive,
         command=command,
         clock=clock or _utc_now,
@@ -202,7 +189,7 @@ def acquire(
     )
     lock.write()
     try:
-        _check_conflicts(root, lock, stale_after, clock or _utc_now)
+        _check_conflicts(lock, stale_after, clock or _utc_now)
     except BaseException:
         lock.release()
         raise
@@ -213,47 +200,48 @@ def acquire(
         lock.release()
 
 
-def _check_conflicts(root: Path, mine: RepositoryLock, stale_after: timedelta, clock: Clock) -> None:
+def _check_conflicts(mine: RepositoryLock, stale_after: timedelta, clock: Clock) -> None:
     now = clock()
-    for other in list_locks(root):
+    for other in list_locks(mine.store):
         if other.id == mine.id or not (mine.exclusive or other.exclusive):
             continue
         if other.is_stale(now=now, stale_after=stale_after):
             continue
         wanted = "an exclusive" if mine.exclusive else "a shared"
         raise RepositoryLocked(
-            f"repository {root} is locked: {other.describe(now)}; "
+            f"repository {mine.store.describe()} is locked: {other.describe(now)}; "
             f"{wanted} lock is needed for {mine.command!r}",
             hint=f"wait for that command to finish; if it is no longer running, run "
-            f"`sfbackup unlock --repository {root}` (add --remove-all if the holder's host is gone)",
+            f"`sfbackup unlock --repo {store_url(mine.store)}` (add --remove-all if the holder's "
+            "host is gone)",
             pid=other.pid,
             hostname=other.hostname,
             holder_command=other.command,
-            lock_path=str(other.path),
+            lock_path=mine.store.describe(other.key),
         )
 
 
-def _read(path: Path) -> LockInfo | None:
+def _is_lock_key(key: str) -> bool:
+    name = PurePosixPath(key).name
+    return key.count("/") == 1 and name.endswith(".json") and not is_temporary(name)
+
+
+def _read(store: Store, key: str) -> LockInfo | None:
     try:
-        data = json.loads(path.read_bytes())
+        with store.open(key) as handle:
+            data = json.loads(handle.read())
         return LockInfo(
-            id=path.stem,
-            path=path,
+            id=PurePosixPath(key).stem,
+            key=key,
             pid=int(data["pid"]),
             hostname=str(data["hostname"]),
             exclusive=bool(data["exclusive"]),
-            created_at=_parse(data["created_at"]),
-            refreshed_at=_parse(data.get("refreshed_at") or data["created_at"]),
+            created_at=parse_time(str(data["created_at"])),
+            refreshed_at=parse_time(str(data.get("refreshed_at") or data["created_at"])),
             command=str(data.get("command") or ""),
         )
-    except (OSError, ValueError, KeyError, TypeError):
+    except (StorageError, OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _root(repo: RepoRef) -> Path:
-    if isinstance(repo, str | os.PathLike):
-        return Path(repo)
-    return Path(repo.path)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -272,17 +260,6 @@ def _pid_alive(pid: int) -> bool:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _fmt(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _parse(value: str) -> datetime:
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
 
 
 def _human_age(age: timedelta) -> str:

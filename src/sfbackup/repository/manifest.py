@@ -9,17 +9,14 @@ so a newer sfbackup's additions survive a rewrite by this one.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sfbackup.clock import format_time, parse_time, utc_now
-from sfbackup.errors import RepositoryError
-from sfbackup.repository.atomic import write_atomic
+from sfbackup.errors import RepositoryError, StorageError
 from sfbackup.repository.layout import is_snapshot_id, validate_relative_path
 from sfbackup.salesforce.cut import Cut
 
@@ -35,12 +32,12 @@ __all__ = [
     "PartInfo",
     "ResumePoint",
     "SnapshotState",
-    "format_time",
     "load",
-    "parse_time",
     "save",
-    "utc_now",
 ]
+
+if TYPE_CHECKING:
+    from sfbackup.repository.store import Store
 
 MANIFEST_FORMAT = "sfbackup-manifest"
 MANIFEST_FORMAT_VERSION = 1
@@ -650,19 +647,20 @@ class Manifest:
         return paths
 
 
-def load(path: str | os.PathLike[str]) -> Manifest:
-    """Read and validate a manifest file."""
-    source = str(path)
+def load(store: Store, key: str) -> Manifest:
+    """Read and validate the manifest stored under `key`."""
+    source = store.describe(key)
     try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
+        with store.open(key) as handle:
+            raw = handle.read()
+    except StorageError as exc:
+        if store.exists(key):
+            raise RepositoryError(f"cannot read {source}: {exc.message}", path=source) from exc
         raise RepositoryError(
             f"{source} does not exist",
             hint="the snapshot folder has no manifest: it was interrupted before its first save",
             path=source,
         ) from None
-    except OSError as exc:
-        raise RepositoryError(f"cannot read {source}: {exc.strerror or exc}", path=source) from exc
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -670,9 +668,9 @@ def load(path: str | os.PathLike[str]) -> Manifest:
     return Manifest.from_dict(data, source=source)
 
 
-def save(manifest: Manifest, path: str | os.PathLike[str]) -> None:
-    """Write the manifest atomically (temp file, fsync, rename, fsync folder)."""
-    write_atomic(path, manifest.to_json())
+def save(manifest: Manifest, store: Store, key: str) -> None:
+    """Write the manifest under `key` (atomically in a folder: temp file, fsync, rename)."""
+    store.put_stream(key, [manifest.to_json()])
 
 
 def _opt_time(value: datetime | None) -> str | None:

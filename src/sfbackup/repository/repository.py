@@ -1,8 +1,11 @@
-"""A repository on local disk: create, open, list snapshots, write a new one, read one back.
+"""A repository, in a local folder or under an S3 prefix: open it, list and read its snapshots,
+lock it; in a folder also create it and write a new snapshot.
 
-Reading follows restic's order (manifests first); writing keeps the format's rule that a
-manifest only names files that already exist: parts, indexes and schemas are written (each
-atomically) before the manifest that points at them is saved.
+Everything is read through the repository's Store (`sfbackup.repository.store`), so a folder and
+`s3://bucket/prefix` are read the same way. Writing is local only: a run writes a folder and
+`sfbackup upload` mirrors a snapshot to S3. Reading follows restic's order (manifests first);
+writing keeps the format's rule that a manifest only names files that already exist: parts,
+indexes and schemas are written (each atomically) before the manifest that points at them is saved.
 """
 
 from __future__ import annotations
@@ -12,45 +15,83 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sfbackup.errors import RepositoryError, SnapshotNotFound, UsageError
+from sfbackup.clock import format_time, utc_now
+from sfbackup.errors import RepositoryError, SnapshotNotFound, StorageError, UsageError
 from sfbackup.repository import layout
 from sfbackup.repository import manifest as manifest_io
 from sfbackup.repository.atomic import DIR_MODE, ensure_dir, write_atomic
 from sfbackup.repository.blobs import BlobStore
 from sfbackup.repository.lock import RepositoryLock, acquire
-from sfbackup.repository.manifest import Manifest, PartInfo, format_time, utc_now
+from sfbackup.repository.manifest import Manifest, PartInfo
+from sfbackup.repository.store import (
+    LocalStore,
+    Store,
+    StoreFiles,
+    is_s3_url,
+    local_copy,
+    store_from_url,
+    store_url,
+)
 from sfbackup.salesforce.arrow_types import schema_from_json, schema_to_json
 from sfbackup.salesforce.schema import FieldSpec, ObjectSchema
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from sfbackup.config import S3Settings
     from sfbackup.repository.writers import CsvPartWriter, ParquetPartWriter
+
+_LOCAL_ONLY_HINT = "runs write to a local folder; `sfbackup upload` mirrors a snapshot from it to S3"
 
 
 class Repository:
-    """An opened repository folder (use `Repository.open` or `Repository.init`)."""
+    """An opened repository (use `Repository.open`, or `init` / `open_or_init` for a folder)."""
 
-    def __init__(self, path: Path, info: dict[str, Any]) -> None:
-        self.path = path
+    def __init__(self, store: Store, info: dict[str, Any]) -> None:
+        self.store = store
         self.info = info
-        self.blobs = BlobStore(path)
+        self.location = store_url(store)
+        self.files = StoreFiles(store)
+
+    def __repr__(self) -> str:
+        return f"Repository({self.location!r})"
 
     @property
     def repository_id(self) -> str:
         return str(self.info.get("repository_id", ""))
 
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.store, LocalStore)
+
+    @property
+    def path(self) -> Path:
+        """The repository folder; UsageError for a repository in S3 (writing is local only)."""
+        if not isinstance(self.store, LocalStore):
+            raise UsageError(
+                f"{self.store.describe()} is in S3: only a local repository folder can be written to",
+                hint=_LOCAL_ONLY_HINT,
+            )
+        return self.store.root
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        """The blob store that runs write file bodies into (local only)."""
+        return BlobStore(self.path)
+
     @classmethod
     def init(cls, path: str | os.PathLike[str]) -> Repository:
-        """Create a repository in `path` (a new or empty folder); UsageError if one is there."""
-        root = Path(path)
+        """Create a repository in folder `path` (new or empty); UsageError if one is there."""
+        root = local_folder(path)
         if layout.repository_file(root).exists():
             raise UsageError(
                 f"{root} already holds an sfbackup repository", hint="open it instead of creating it"
@@ -72,66 +113,82 @@ class Repository:
             "created_at": format_time(utc_now()),
         }
         write_atomic(layout.repository_file(root), (json.dumps(info, indent=2) + "\n").encode())
-        return cls(root, info)
+        return cls(LocalStore(root), info)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Repository:
-        """Open an existing repository; RepositoryError (exit 10) if there is none or its layout
-        version is one this sfbackup does not know."""
-        root = Path(path)
-        marker = layout.repository_file(root)
+    def open(cls, location: str | os.PathLike[str] | Store, s3: S3Settings | None = None) -> Repository:
+        """Open the repository at `location`: a folder, `s3://bucket/prefix` (endpoint, region,
+        SSE... from `s3`), or a Store. RepositoryError (exit 10) if there is none or its layout
+        version is one this sfbackup does not know; StorageError when S3 cannot be reached."""
+        store = store_from_url(location, s3) if isinstance(location, str | os.PathLike) else location
+        where = store.describe()
+        marker = store.describe(layout.REPOSITORY_FILE)
         try:
-            info = json.loads(marker.read_bytes())
-        except FileNotFoundError:
+            with store.open(layout.REPOSITORY_FILE) as handle:
+                raw = handle.read()
+        except StorageError as exc:
+            if store.stat(layout.REPOSITORY_FILE) is not None:
+                raise RepositoryError(f"cannot read {marker}: {exc.message}", path=marker) from exc
             raise RepositoryError(
-                f"no sfbackup repository at {root} ({layout.REPOSITORY_FILE} not found)",
-                hint="check the path; `sfbackup run --repository PATH` creates a repository on first "
-                "use (or call Repository.init)",
-                path=str(root),
+                f"no sfbackup repository at {where} ({layout.REPOSITORY_FILE} not found)",
+                hint="check --repo: `sfbackup run --repo PATH` creates a repository folder on first "
+                "use, and `sfbackup upload` fills an s3://bucket/prefix",
+                path=where,
             ) from None
-        except (OSError, ValueError) as exc:
-            raise RepositoryError(f"cannot read {marker}: {exc}", path=str(marker)) from exc
+        try:
+            info = json.loads(raw)
+        except ValueError as exc:
+            raise RepositoryError(f"{marker} is not valid JSON: {exc}", path=marker) from None
         if not isinstance(info, dict) or info.get("format") != layout.REPOSITORY_FORMAT:
-            raise RepositoryError(f"{marker} is not an sfbackup repository marker", path=str(marker))
+            raise RepositoryError(f"{marker} is not an sfbackup repository marker", path=marker)
         version = info.get("layout_version")
         if version != layout.LAYOUT_VERSION:
             raise RepositoryError(
-                f"repository {root} has layout version {version!r}; this sfbackup reads only layout "
+                f"repository {where} has layout version {version!r}; this sfbackup reads only layout "
                 f"version {layout.LAYOUT_VERSION}",
                 hint=f"use an sfbackup release that supports layout version {version}",
-                path=str(root),
+                path=where,
                 layout_version=version if isinstance(version, int) else None,
             )
-        return cls(root, info)
+        return cls(store, info)
 
     @classmethod
     def open_or_init(cls, path: str | os.PathLike[str]) -> Repository:
-        """Open the repository at `path`, creating it when the folder is new or empty."""
-        root = Path(path)
+        """Open the repository folder `path`, creating it when the folder is new or empty."""
+        root = local_folder(path)
         if not layout.repository_file(root).exists() and (not root.exists() or not any(root.iterdir())):
             return cls.init(root)
         return cls.open(root)
 
     def lock(self, *, exclusive: bool, command: str) -> contextlib.AbstractContextManager[RepositoryLock]:
-        """`with repo.lock(exclusive=False, command="sfbackup run"):` (see lock.acquire)."""
-        return acquire(self, exclusive=exclusive, command=command)
+        """`with repo.lock(exclusive=True, command="sfbackup prune"):` the repository lock
+        (`sfbackup.repository.lock`), in the folder or the bucket; the only way to take it."""
+        return acquire(self.store, exclusive=exclusive, command=command)
 
     # --- snapshots ---------------------------------------------------------------------------------
 
     def snapshot_ids(self) -> list[str]:
         """Ids of snapshot folders holding a manifest, oldest first (manifests are not read)."""
-        folder = layout.snapshots_dir(self.path)
-        if not folder.is_dir():
-            return []
-        return sorted(
-            entry.name
-            for entry in folder.iterdir()
-            if layout.is_snapshot_id(entry.name) and (entry / layout.MANIFEST_FILE).is_file()
-        )
+        ids = set()
+        for item in self.store.list(f"{layout.SNAPSHOTS_DIR}/"):
+            parts = item.key.split("/")
+            if len(parts) == 3 and parts[2] == layout.MANIFEST_FILE and layout.is_snapshot_id(parts[1]):
+                ids.add(parts[1])
+        return sorted(ids)
 
     def snapshots(self) -> list[Snapshot]:
         """Every snapshot, oldest first; RepositoryError on a damaged manifest."""
         return [self.snapshot(sid) for sid in self.snapshot_ids()]
+
+    def read_snapshots(self) -> list[Snapshot | DamagedSnapshot]:
+        """Every snapshot, oldest first, one whose manifest cannot be read as a DamagedSnapshot."""
+        found: list[Snapshot | DamagedSnapshot] = []
+        for sid in self.snapshot_ids():
+            try:
+                found.append(self.snapshot(sid))
+            except (RepositoryError, StorageError) as exc:
+                found.append(DamagedSnapshot(sid, exc.message))
+        return found
 
     def latest(self, state: str | None = None) -> Snapshot | None:
         """The newest snapshot (in `state`, when given), or None."""
@@ -147,18 +204,19 @@ class Repository:
             found = self.latest()
             if found is None:
                 raise SnapshotNotFound(
-                    f"repository {self.path} has no snapshot yet", hint="run `sfbackup run` first"
+                    f"repository {self.store.describe()} has no snapshot yet",
+                    hint="`sfbackup run --repo PATH` takes one; `sfbackup upload` copies one to S3",
                 )
             return found
         sid = layout.validate_snapshot_id(id_or_latest)
-        path = layout.manifest_path(self.path, sid)
-        if not path.is_file():
+        key = layout.snapshot_key(sid)
+        if not self.store.exists(key):
             raise SnapshotNotFound(
-                f"no snapshot {sid} in {self.path}",
-                hint="`sfbackup snapshots` lists the snapshots there",
+                f"no snapshot {sid} in {self.store.describe()}",
+                hint=f"`sfbackup snapshots --repo {self.location}` lists the snapshots there",
                 snapshot_id=sid,
             )
-        return Snapshot(self, sid, manifest_io.load(path))
+        return Snapshot(self, sid, manifest_io.load(self.store, key))
 
     def new_snapshot(
         self,
@@ -168,7 +226,7 @@ class Repository:
         settings: Mapping[str, Any] | None = None,
         parent: str | None = None,
     ) -> SnapshotWriter:
-        """Create the folder and the `running` manifest of a new snapshot cut at `t0`."""
+        """Create the folder and the `running` manifest of a new snapshot cut at `t0` (local only)."""
         sid = layout.new_snapshot_id(t0)
         folder = layout.snapshot_dir(self.path, sid)
         ensure_dir(folder.parent)
@@ -181,29 +239,60 @@ class Repository:
         return writer
 
     def resume_snapshot(self, snapshot_id: str) -> SnapshotWriter:
-        """A writer over an existing snapshot (`run --resume`)."""
+        """A writer over an existing snapshot (`run --resume`; local only)."""
         snap = self.snapshot(snapshot_id)
         return SnapshotWriter(self, snap.id, snap.manifest)
 
 
+def local_folder(location: str | os.PathLike[str]) -> Path:
+    """`location` as a folder to write a repository in; UsageError for `s3://` (writing is local only)."""
+    if is_s3_url(location):
+        raise UsageError(
+            f"cannot write a snapshot to {location}: only a local repository folder can be written to",
+            hint=_LOCAL_ONLY_HINT,
+        )
+    return Path(location)
+
+
+@dataclass(frozen=True)
+class DamagedSnapshot:
+    """A snapshot folder whose manifest cannot be read, and why."""
+
+    id: str
+    error: str
+
+
 class Snapshot:
-    """A snapshot read back: its manifest, tables and file indexes."""
+    """A snapshot read back through the repository's Store: its manifest, tables and file indexes."""
 
     def __init__(self, repository: Repository, snapshot_id: str, manifest: Manifest) -> None:
         self.repository = repository
         self.id = snapshot_id
         self.manifest = manifest
-        self.path = layout.snapshot_dir(repository.path, snapshot_id)
 
     def __repr__(self) -> str:
         return f"Snapshot({self.id!r}, state={self.manifest.state!r})"
 
+    @property
+    def path(self) -> Path:
+        """The snapshot folder (a local repository only)."""
+        return layout.snapshot_dir(self.repository.path, self.id)
+
+    def key(self, relpath: str = layout.MANIFEST_FILE) -> str:
+        """The store key of a manifest-relative path (checked to stay inside the snapshot)."""
+        return layout.snapshot_key(self.id, relpath)
+
     def resolve(self, relpath: str) -> Path:
-        """Absolute path of a manifest-relative path (checked to stay inside the snapshot)."""
+        """Absolute path of a manifest-relative path (a local repository only)."""
         return layout.resolve_in_snapshot(self.path, relpath)
 
     def objects(self) -> list[str]:
         return sorted(self.manifest.objects)
+
+    def reports(self) -> list[str]:
+        """Names of the verification reports stored beside the manifest (`report.html`, ...)."""
+        prefix = self.key("report.")
+        return sorted(item.key.rsplit("/", 1)[-1] for item in self.repository.store.list(prefix))
 
     def _entry(self, object_name: str) -> manifest_io.ObjectEntry:
         entry = self.manifest.objects.get(object_name)
@@ -217,13 +306,18 @@ class Snapshot:
     def schema_document(self, object_name: str) -> dict[str, Any]:
         """The parsed `schema/<Object>.json` (describe, arrow_schema, fields)."""
         entry = self._entry(object_name)
-        path = self.resolve(entry.schema_path or layout.schema_relpath(object_name))
+        store = self.repository.store
+        key = self.key(entry.schema_path or layout.schema_relpath(object_name))
         try:
-            document = json.loads(path.read_bytes())
-        except (OSError, ValueError) as exc:
-            raise RepositoryError(f"cannot read the schema {path}: {exc}", path=str(path)) from exc
+            with store.open(key) as handle:
+                document = json.loads(handle.read())
+        except (StorageError, OSError, ValueError) as exc:
+            reason = exc.message if isinstance(exc, StorageError) else str(exc)
+            raise RepositoryError(
+                f"cannot read the schema {store.describe(key)}: {reason}", path=store.describe(key)
+            ) from None
         if not isinstance(document, dict) or not isinstance(document.get("arrow_schema"), list):
-            raise RepositoryError(f"{path} has no arrow_schema list", path=str(path))
+            raise RepositoryError(f"{store.describe(key)} has no arrow_schema list", path=store.describe(key))
         return document
 
     def schema(self, object_name: str) -> pa.Schema:
@@ -238,23 +332,30 @@ class Snapshot:
             ) from exc
 
     def iter_tables(self, object_name: str) -> Iterator[pa.Table]:
-        """Each part of an object in order, as a typed table (memory: one part at a time)."""
+        """Each part of an object in order, as a typed table (memory: one part at a time; a part
+        in S3 is spooled to a temporary file first)."""
         from sfbackup.repository.writers import read_part
 
         entry = self._entry(object_name)
         schema = self.schema(object_name)
+        store = self.repository.store
         for part in entry.parts:
-            path = self.resolve(part.path)
+            key = self.key(part.path)
             try:
-                yield read_part(path, schema)
+                with local_copy(store, key) as path:
+                    table = read_part(path, schema)
             except FileNotFoundError:
                 raise RepositoryError(
                     f"part {part.path} of {object_name} is missing from snapshot {self.id}",
-                    hint="run `sfbackup verify` for the full list of problems",
-                    path=str(path),
+                    hint=f"run `sfbackup verify --repo {self.repository.location}` for the full list "
+                    "of problems",
+                    path=store.describe(key),
                 ) from None
             except (pa.ArrowInvalid, OSError) as exc:
-                raise RepositoryError(f"cannot read {path}: {exc}", path=str(path)) from exc
+                raise RepositoryError(
+                    f"cannot read {store.describe(key)}: {exc}", path=store.describe(key)
+                ) from exc
+            yield table
 
     def read(self, object_name: str) -> pa.Table:
         """Every part of an object as one typed table (Parquet, or CSV typed by the saved schema)."""
@@ -272,15 +373,20 @@ class Snapshot:
         entry = self.manifest.files.get(object_name)
         if entry is None or entry.index_path is None:
             raise SnapshotNotFound(f"snapshot {self.id} has no files index for {object_name}")
-        path = self.resolve(entry.index_path)
+        store = self.repository.store
+        key = self.key(entry.index_path)
         try:
-            return pq.read_table(path)
+            with local_copy(store, key) as path:
+                return pq.read_table(path)
         except (FileNotFoundError, pa.ArrowInvalid, OSError) as exc:
-            raise RepositoryError(f"cannot read the files index {path}: {exc}", path=str(path)) from exc
+            raise RepositoryError(
+                f"cannot read the files index {store.describe(key)}: {exc}", path=store.describe(key)
+            ) from exc
 
 
 class SnapshotWriter(Snapshot):
-    """A snapshot being written: create parts, schemas and file indexes, then `save()` the manifest."""
+    """A snapshot being written in a local folder: create parts, schemas and file indexes, then
+    `save()` the manifest."""
 
     def save(self) -> None:
         """Write the manifest atomically (call after the files it names are closed)."""
@@ -299,7 +405,7 @@ class SnapshotWriter(Snapshot):
                 f"it names files that do not exist: {missing[:5]}",
                 hint="close part writers and write indexes before saving the manifest",
             )
-        manifest_io.save(self.manifest, self.path / layout.MANIFEST_FILE)
+        manifest_io.save(self.manifest, self.repository.store, self.key())
 
     def part_path(self, object_name: str, index: int, fmt: str) -> Path:
         """Absolute path of part `index` of an object."""

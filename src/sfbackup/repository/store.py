@@ -16,6 +16,8 @@ import hashlib
 import io
 import os
 import re
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,10 +29,6 @@ from sfbackup.config import S3Settings
 from sfbackup.errors import StorageError, UsageError
 from sfbackup.repository.atomic import AtomicFile
 from sfbackup.repository.layout import LOCKS_DIR
-from sfbackup.repository.lock import acquire
-from sfbackup.repository.store_locks import list_store_locks as list_store_locks
-from sfbackup.repository.store_locks import remove_store_locks as remove_store_locks
-from sfbackup.repository.store_locks import store_lock as store_lock
 
 #: Part size for multipart uploads; S3's minimum is 5 MiB, 10000 parts at most (so 80 GB per object).
 DEFAULT_PART_SIZE = 8 * 2**20
@@ -119,9 +117,10 @@ class LocalStore:
         self.root = Path(root)
 
     def describe(self, key: str = "") -> str:
-        return str(self._path(key)) if key else str(self.root)
+        return str(self.path(key)) if key else str(self.root)
 
-    def _path(self, key: str) -> Path:
+    def path(self, key: str) -> Path:
+        """The local file that holds `key`."""
         return self.root.joinpath(*PurePosixPath(validate_key(key)).parts)
 
     def put_file(self, key: str, path: str | os.PathLike[str], *, sha256: str | None = None) -> StatInfo:
@@ -132,7 +131,7 @@ class LocalStore:
         digest = hashlib.sha256()
         size = 0
         try:
-            with AtomicFile(self._path(key)) as target:
+            with AtomicFile(self.path(key)) as target:
                 for chunk in chunks:
                     digest.update(chunk)
                     size += target.write(chunk)
@@ -142,14 +141,14 @@ class LocalStore:
 
     def open(self, key: str) -> BinaryIO:
         try:
-            return self._path(key).open("rb")
+            return self.path(key).open("rb")
         except FileNotFoundError:
             raise StorageError(f"{self.describe(key)} does not exist", path=self.describe(key)) from None
         except OSError as exc:
             raise StorageError(f"cannot read {self.describe(key)}: {exc.strerror or exc}") from exc
 
     def stat(self, key: str) -> StatInfo | None:
-        path = self._path(key)
+        path = self.path(key)
         try:
             result = path.stat()
         except (FileNotFoundError, NotADirectoryError):
@@ -159,7 +158,7 @@ class LocalStore:
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         found: list[ObjectInfo] = []
         head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = self._path(head) if head else self.root  # walk only the folder the prefix names
+        start = self.path(head) if head else self.root  # walk only the folder the prefix names
         if not start.is_dir():
             return iter(found)
         for folder, _dirs, files in os.walk(start):
@@ -177,7 +176,7 @@ class LocalStore:
         return iter(sorted(found, key=lambda item: item.key))
 
     def delete(self, key: str) -> None:
-        path = self._path(key)
+        path = self.path(key)
         try:
             path.unlink()
         except FileNotFoundError:
@@ -534,20 +533,52 @@ def store_from_url(
     return LocalStore(location)
 
 
-def open_store(location: str, s3_settings: S3Settings | None = None) -> Store:
-    """Alias of `store_from_url` (the name `sfbackup.verify` looks for)."""
-    return store_from_url(location, s3_settings)
-
-
-# ---------------------------------------------------------------------------------------------
-# Locks: the on-disk lock for a folder, a lock object (`sfbackup.repository.store_locks`) for S3
-
-
-def lock_location(
-    store: Store, *, exclusive: bool, command: str
-) -> contextlib.AbstractContextManager[object]:
-    """The repository lock for `store`: the on-disk lock of `sfbackup.repository.lock` for a local
-    folder, a lock object for S3."""
+def store_url(store: Store) -> str:
+    """What `--repo` takes to reach `store` again: its folder, or `s3://bucket/prefix`."""
     if isinstance(store, LocalStore):
-        return acquire(store.root, exclusive=exclusive, command=command)
-    return store_lock(store, exclusive=exclusive, command=command)
+        return str(store.root)
+    if isinstance(store, S3Store):
+        return f"s3://{store.bucket}/{store.prefix}".rstrip("/")
+    return store.describe()
+
+
+@contextlib.contextmanager
+def local_copy(store: Store, key: str) -> Iterator[Path]:
+    """A local file with the content of `key` for the `with` block: the file itself in a
+    LocalStore, else a temporary copy spooled in 1 MiB chunks and removed afterwards (Parquet
+    readers need to seek; memory stays flat). FileNotFoundError when `key` does not exist."""
+    if isinstance(store, LocalStore):
+        path = store.path(key)
+        if not path.is_file():
+            raise FileNotFoundError(store.describe(key))
+        yield path
+        return
+    if store.stat(key) is None:
+        raise FileNotFoundError(store.describe(key))
+    with tempfile.TemporaryDirectory(prefix="sfbackup-") as folder:
+        target = Path(folder) / PurePosixPath(key).name
+        with store.open(key) as source, target.open("wb") as sink:
+            shutil.copyfileobj(source, sink, _CHUNK)
+        yield target
+
+
+class StoreFiles:
+    """Files of the repository in a Store by repository-relative path (`verify.checker.RepoFiles`)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def describe(self) -> str:
+        return self.store.describe()
+
+    def size(self, relpath: str) -> int | None:
+        stat = self.store.stat(relpath)
+        return None if stat is None else stat.size
+
+    def open(self, relpath: str) -> BinaryIO:
+        if self.store.stat(relpath) is None:
+            raise FileNotFoundError(self.store.describe(relpath))
+        return self.store.open(relpath)
+
+    def local_copy(self, relpath: str) -> contextlib.AbstractContextManager[Path]:
+        return local_copy(self.store, relpath)

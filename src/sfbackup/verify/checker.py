@@ -9,17 +9,16 @@ name), MD5 of ContentVersion bodies against Salesforce's `Checksum`, every Parqu
 decoded and its rows counted. `subset=(n, t)` re-reads only the parts and blobs whose SHA-256
 falls in subset n of t (by hash prefix), so a large repository is read in full over t runs.
 
-Files are reached through `RepoFiles` (paths relative to the repository root), so the same checks
-run on a local folder and on a Store such as S3.
+Files are reached through `RepoFiles` (paths relative to the repository root; a Repository's
+`files`, over its Store), so the same checks run on a local folder and on S3.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -29,7 +28,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sfbackup.errors import UsageError
-from sfbackup.repository.layout import validate_relative_path
 from sfbackup.repository.manifest import ErrorKind, FilesEntry, Manifest, ObjectEntry, ObjectState, PartInfo
 from sfbackup.salesforce.arrow_types import count_deleted, schema_from_json
 from sfbackup.salesforce.objects import FILE_OBJECTS
@@ -61,33 +59,6 @@ class RepoFiles(Protocol):
         """A local file with the content for the `with` block (the file itself, or a temporary
         copy of a remote one, removed afterwards): Parquet readers need to seek."""
         ...
-
-
-class LocalFiles:
-    """`RepoFiles` over a local repository folder."""
-
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-
-    def describe(self) -> str:
-        return str(self.root)
-
-    def _path(self, relpath: str) -> Path:
-        return self.root.joinpath(*validate_relative_path(relpath).split("/"))
-
-    def size(self, relpath: str) -> int | None:
-        try:
-            path = self._path(relpath)
-            return path.stat().st_size if path.is_file() else None
-        except FileNotFoundError:
-            return None
-
-    def open(self, relpath: str) -> BinaryIO:
-        return self._path(relpath).open("rb")
-
-    @contextmanager
-    def local_copy(self, relpath: str) -> Iterator[Path]:
-        yield self._path(relpath)
 
 
 def parse_subset(text: str) -> tuple[int, int]:

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from sfbackup.clock import format_time
 from sfbackup.errors import SalesforceError, UnsupportedQuery
 from sfbackup.repository.manifest import FilesEntry, Manifest, ObjectEntry, ObjectState
 from sfbackup.salesforce import describe, query_rest, soql
@@ -148,10 +149,10 @@ class _Comparer:
         """The entry's cut, checked to be at the snapshot's T0; False (with a finding) if not."""
         if cut is not None and cut.t0 != self.manifest.t0:
             # Counting under another cut would compare the backup with a different set of records.
-            t0 = self.manifest.t0.isoformat()
-            self.add("predicate_mismatch", f"{name} was cut at {cut.t0.isoformat()}, not at the "
+            t0 = format_time(self.manifest.t0)
+            self.add("predicate_mismatch", f"{name} was cut at {format_time(cut.t0)}, not at the "
                      f"snapshot's T0 ({t0}); the org was not compared for it",
-                     object=name, expected=t0, actual=cut.t0.isoformat())  # fmt: skip
+                     object=name, expected=t0, actual=format_time(cut.t0))  # fmt: skip
             return False
         return cut
 

@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sfbackup.clock import format_time
 from sfbackup.repository.atomic import write_atomic
-from sfbackup.repository.manifest import format_time
 from sfbackup.verify.findings import Finding, count_by_severity
 
 REPORT_FORMAT = "sfbackup-verification-report"

@@ -9,37 +9,35 @@ snapshot's manifest is never rewritten; a failed verification never touches any 
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from sfbackup import __version__
+from sfbackup.clock import format_time, utc_now
 from sfbackup.errors import (
     ExitCode,
     RepositoryError,
     SfbackupError,
-    SnapshotNotFound,
     UsageError,
     VerificationFailed,
 )
-from sfbackup.repository import Repository, SnapshotWriter
-from sfbackup.repository.layout import is_snapshot_id, validate_snapshot_id
-from sfbackup.repository.manifest import Manifest, format_time, utc_now
+from sfbackup.repository import Repository, Snapshot
+from sfbackup.repository import manifest as manifest_io
+from sfbackup.repository.manifest import Manifest
+from sfbackup.repository.store import LocalStore
 from sfbackup.ui.progress import NullProgress, Progress
-from sfbackup.verify.checker import CheckResult, LocalFiles, RepoFiles, check_snapshot, parse_subset
+from sfbackup.verify.checker import CheckResult, RepoFiles, check_snapshot, parse_subset
 from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity
 from sfbackup.verify.org_compare import BULK_ID_THRESHOLD, OrgComparison, compare_with_org, coverage_report
 from sfbackup.verify.readiness import OwnerRow, notice_deadline, ownership_table, storage_check
-from sfbackup.verify.report import ReportData, Verdict, report_documents, verdict, write_reports
+from sfbackup.verify.report import ReportData, Verdict, report_documents, verdict
 
 if TYPE_CHECKING:
+    from sfbackup.config import S3Settings
     from sfbackup.repository.store import Store
     from sfbackup.salesforce.client import SalesforceClient
 
@@ -103,6 +101,7 @@ def verify_snapshot(
     repo: str | os.PathLike[str] | Repository | Store,
     snapshot: str = "latest",
     *,
+    s3: S3Settings | None = None,
     read_data: bool = False,
     read_data_subset: str | tuple[int, int] | None = None,
     against_org: bool = False,
@@ -115,9 +114,10 @@ def verify_snapshot(
     contract_end: date | None = None,
     notice_days: int | None = None,
 ) -> VerificationResult:
-    """Verify `snapshot` ("latest" or an id) of the repository `repo` (a folder, a Repository, a
-    Store such as an S3Store, or `s3://bucket/prefix`), write report.json/md/html into the
-    snapshot folder and promote an `exported` snapshot that passed to `complete`.
+    """Verify `snapshot` ("latest" or an id) of the repository `repo` (a Repository, or what
+    `Repository.open` takes: a folder, `s3://bucket/prefix` with `s3` settings, a Store), under a
+    shared lock; write report.json/md/html into the snapshot folder (in the bucket for S3) and
+    promote an `exported` snapshot that passed to `complete` there.
 
     `against_org` compares with the org through `client` (or one made by `client_factory`);
     `ids` adds the exact Id comparison (Id lists of objects with at least `bulk_id_threshold`
@@ -143,23 +143,15 @@ def verify_snapshot(
         notice_days,
     )
     progress = progress or NullProgress()
-    if isinstance(repo, str) and repo.startswith("s3://"):
-        from sfbackup.repository.store import open_store
-
-        repo = open_store(repo)
-    if not isinstance(repo, str | os.PathLike | Repository):
-        return _verify_in_store(repo, snapshot, options, progress, clock)
-    repository = repo if isinstance(repo, Repository) else Repository.open(repo)
-    with repository.lock(exclusive=False, command="verify"):
+    repository = repo if isinstance(repo, Repository) else Repository.open(repo, s3)
+    with repository.lock(exclusive=False, command="sfbackup verify"):
         chosen = repository.snapshot(snapshot)
-        run = _Verification(
-            chosen.manifest, LocalFiles(repository.path), str(repository.path), progress, clock
-        )
+        run = _Verification(chosen.manifest, repository.files, repository.store.describe(), progress, clock)
         run.check(options)
         run.add_readiness(options, ownership=lambda: ownership_table(chosen))
         as_read = chosen.manifest.to_json()
-        promoted = run.promote_if_passed(lambda m: _save_manifest(repository, chosen.id, m, as_read))
-        paths = write_reports(run.report_data(), chosen.path)
+        promoted = run.promote_if_passed(lambda m: _save_manifest(chosen, m, as_read))
+        paths = _write_reports(chosen, run.report_data())
     return run.result(paths, promoted)
 
 
@@ -437,98 +429,29 @@ class _Verification:
         )
 
 
-def _save_manifest(repository: Repository, snapshot_id: str, manifest: Manifest, as_read: bytes) -> None:
-    """Save the promoted manifest, unless the snapshot changed on disk while it was verified."""
-    on_disk = repository.snapshot(snapshot_id).manifest
-    if on_disk.to_json() != as_read:
+def _save_manifest(snapshot: Snapshot, manifest: Manifest, as_read: bytes) -> None:
+    """Save the promoted manifest, unless the snapshot changed while it was verified."""
+    repository = snapshot.repository
+    now = repository.snapshot(snapshot.id).manifest
+    if now.to_json() != as_read:
         raise RepositoryError(
-            f"snapshot {snapshot_id} changed while it was verified (now {on_disk.state}); not promoted",
+            f"snapshot {snapshot.id} changed while it was verified (now {now.state}, in "
+            f"{repository.store.describe()}); not promoted",
             hint="verify it again once the other command has finished",
         )
-    SnapshotWriter(repository, snapshot_id, manifest).save()
+    manifest_io.save(manifest, repository.store, snapshot.key())
 
 
-def _verify_in_store(
-    store: Store, snapshot: str, options: _Options, progress: Progress, clock: Callable[[], datetime]
-) -> VerificationResult:
-    """Verify a repository held in a Store (S3). No lock: stores have none; promotion rewrites the
-    manifest only if it is unchanged since it was read."""
-    files = _StoreFiles(store)
-    snapshot_id = files.resolve_snapshot(snapshot)
-    key = f"snapshots/{snapshot_id}/manifest.json"
-    original = files.read(key)
-    try:
-        manifest = Manifest.from_dict(json.loads(original), source=store.describe(key))
-    except ValueError as exc:
-        raise RepositoryError(f"{store.describe(key)} is not valid JSON: {exc}") from None
-    run = _Verification(manifest, files, files.describe(), progress, clock)
-    run.check(options)
-    run.add_readiness(options, ownership=None)  # owners are read from local parts only
-
-    def save(promoted: Manifest) -> None:
-        if files.read(key) != original:
-            raise RepositoryError(
-                f"snapshot {snapshot_id} changed in {files.describe()} while it was verified; not promoted",
-                hint="verify it again once the other command has finished",
-            )
-        store.put_stream(key, iter([promoted.to_json()]))
-
-    promoted = run.promote_if_passed(save)
+def _write_reports(snapshot: Snapshot, data: ReportData) -> dict[str, Path]:
+    """Store report.json/md/html beside the manifest; return where each is (a local path for a
+    folder, the key for S3)."""
+    store = snapshot.repository.store
     paths: dict[str, Path] = {}
-    for name, body in report_documents(run.report_data()).items():
-        store.put_stream(f"snapshots/{snapshot_id}/{name}", iter([body]))
-        paths[name] = Path(f"snapshots/{snapshot_id}/{name}")
-    return run.result(paths, promoted)
-
-
-class _StoreFiles:
-    """`RepoFiles` over a Store (keys are the repository's relative paths)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def describe(self) -> str:
-        return self.store.describe()
-
-    def size(self, relpath: str) -> int | None:
-        stat = self.store.stat(relpath)
-        return None if stat is None else stat.size
-
-    def open(self, relpath: str) -> BinaryIO:
-        if self.store.stat(relpath) is None:
-            raise FileNotFoundError(relpath)
-        return self.store.open(relpath)
-
-    def read(self, relpath: str) -> bytes:
-        with self.open(relpath) as handle:
-            return handle.read()
-
-    @contextmanager
-    def local_copy(self, relpath: str) -> Iterator[Path]:
-        with tempfile.TemporaryDirectory(prefix="sfbackup-verify-") as folder:
-            target = Path(folder) / relpath.rsplit("/", 1)[-1]
-            with self.open(relpath) as source, target.open("wb") as sink:
-                shutil.copyfileobj(source, sink, 1 << 20)
-            yield target
-
-    def resolve_snapshot(self, snapshot: str) -> str:
-        if snapshot != "latest":
-            sid = validate_snapshot_id(snapshot)
-            if self.store.stat(f"snapshots/{sid}/manifest.json") is None:
-                raise SnapshotNotFound(f"no snapshot {sid} in {self.describe()}", snapshot_id=sid)
-            return sid
-        ids = sorted(
-            item.key.split("/")[1]
-            for item in self.store.list("snapshots/")
-            if item.key.endswith("/manifest.json")
-            and item.key.count("/") == 2
-            and is_snapshot_id(item.key.split("/")[1])
-        )
-        if not ids:
-            raise SnapshotNotFound(
-                f"no snapshot in {self.describe()}", hint="upload one with `sfbackup upload`"
-            )
-        return ids[-1]
+    for name, body in report_documents(data).items():
+        key = snapshot.key(name)
+        store.put_stream(key, [body])
+        paths[name] = store.path(key) if isinstance(store, LocalStore) else Path(key)
+    return paths
 
 
 def _date_or_none(value: Any) -> date | None:
