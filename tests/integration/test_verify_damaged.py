@@ -119,7 +119,7 @@ def build_repository(
         schema = ObjectSchema.from_describe(SCHEMAS[name])
         fields, _excluded = schema.exportable_fields(for_bulk=True)
         arrow = arrow_schema(fields, object_name=name)
-        schema_path = writer.write_schema(schema, fields, arrow)
+        schema_file = writer.write_schema(schema, fields, arrow)
         table = pa.Table.from_pydict(_rows(name, ids), schema=arrow)
         entry = ObjectEntry(
             state="done",
@@ -128,7 +128,8 @@ def build_repository(
             cut=Cut("CreatedDate", T0),
             soql=f"SELECT {', '.join(f.name for f in fields)} FROM {name} WHERE {PREDICATE}",
             fields=[f.name for f in fields],
-            schema_path=schema_path,
+            schema_path=schema_file.path,
+            schema_sha256=schema_file.sha256,
             format="parquet",
         )
         for index, start in enumerate(range(0, table.num_rows, part_rows)):
@@ -300,6 +301,21 @@ def test_given_truncated_part_when_verify_then_size_mismatch_and_undecodable(
 
     assert code == 4
     assert {"part_size_mismatch", "part_undecodable"} <= _kinds(result)
+
+
+def test_given_junk_appended_to_a_schema_when_verify_read_data_then_schema_damaged(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = copy.snapshot_dir / "schema" / "Account.json"
+    schema.chmod(0o600)
+    schema.write_bytes(schema.read_bytes() + b"junk")
+
+    code, result = _verify_cli(copy, "--read-data", capsys=capsys)
+
+    assert code == 4
+    damaged = [f for f in result["findings"] if f["kind"] == "schema_damaged"]
+    assert [(f["object"], f["path"]) for f in damaged] == [("Account", "schema/Account.json")]
+    assert copy.manifest()["state"] == "exported"
 
 
 def test_given_one_flipped_byte_in_a_blob_when_verify_then_only_read_data_catches_it(

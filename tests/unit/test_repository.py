@@ -24,7 +24,8 @@ def _write_object(repo: Repository, fmt: str, t0: datetime = T0) -> str:
     writer = repo.new_snapshot(t0, org={"org_id": "00D000000000001"})
     schema = arrow_schema(cases.EXPORTED_FIELDS, object_name=cases.OBJECT_NAME)
     entry = ObjectEntry(state="done", api="bulk2", operation="queryAll", format=fmt)
-    entry.schema_path = writer.write_schema(cases.ALL_TYPES, cases.EXPORTED_FIELDS, schema)
+    schema_file = writer.write_schema(cases.ALL_TYPES, cases.EXPORTED_FIELDS, schema)
+    entry.schema_path, entry.schema_sha256 = schema_file.path, schema_file.sha256
     for index, rows in enumerate(([cases.CSV_VALUES], [cases.null_csv_values()])):
         part = writer.open_part(cases.OBJECT_NAME, index, fmt, schema)
         part.write(batch_from_bulk_csv(cases.bulk_csv(rows), schema))

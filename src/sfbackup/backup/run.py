@@ -40,7 +40,7 @@ from sfbackup.errors import (
     redact,
 )
 from sfbackup.repository import CoverageEntry, ObjectEntry, Repository
-from sfbackup.repository.manifest import ErrorKind, ErrorRecord, ObjectState, SnapshotState
+from sfbackup.repository.manifest import ErrorKind, ErrorRecord, ObjectState, PartInfo, SnapshotState
 from sfbackup.salesforce import describe, query_rest
 from sfbackup.salesforce.arrow_types import arrow_schema
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
@@ -162,7 +162,7 @@ class _Run:
         self.stop_event = stop_event
         self._manifest_lock = threading.Lock()
         self.started = time.monotonic()
-        self.schema_paths: dict[str, str] = {}
+        self.schemas: dict[str, PartInfo] = {}
         self.listed: set[str] = set()
         self.limits: dict[str, Any] = {}
         self.files_summary: dict[str, int] = {}
@@ -305,7 +305,7 @@ class _Run:
                         )
                 plan = plan_object(schema, cut=cut, settings=self.settings.backup, expected_rows=expected)
                 if not done:
-                    self.schema_paths[name] = self.writer.write_schema(
+                    self.schemas[name] = self.writer.write_schema(
                         plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name)
                     )
                 plans.append(plan)
@@ -404,7 +404,9 @@ class _Run:
 
     def _checkpoint(self, name: str, entry: ObjectEntry) -> None:
         with self._manifest_lock:
-            entry.schema_path = self.schema_paths.get(name, entry.schema_path)
+            schema = self.schemas.get(name)
+            if schema is not None:
+                entry.schema_path, entry.schema_sha256 = schema.path, schema.sha256
             self.manifest.objects[name] = entry
             self._save_locked()
 

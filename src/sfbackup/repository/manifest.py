@@ -351,6 +351,7 @@ class ObjectEntry:
     deleted_rows: int = 0
     parts: list[PartInfo] = field(default_factory=list)
     schema_path: str | None = None
+    schema_sha256: str | None = None
     format: str = "parquet"
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -379,6 +380,7 @@ class ObjectEntry:
             "deleted_rows": self.deleted_rows,
             "parts": [p.to_dict() for p in self.parts],
             "schema_path": self.schema_path,
+            "schema_sha256": self.schema_sha256,
             "format": self.format,
             "started_at": _opt_time(self.started_at),
             "finished_at": _opt_time(self.finished_at),
@@ -419,6 +421,7 @@ class ObjectEntry:
                 for i, p in enumerate(s.list_("parts"))
             ],
             schema_path=s.opt_path("schema_path"),
+            schema_sha256=None if s.opt_str("schema_sha256") is None else s.sha256("schema_sha256"),
             format=s.str_("format", choices=PART_FORMATS) if "format" in s.data else "parquet",
             started_at=s.opt_time("started_at"),
             finished_at=s.opt_time("finished_at"),
@@ -479,7 +482,7 @@ class FilesEntry:
         return cls(
             index_path=s.opt_path("index_path"),
             index_bytes=s.int_("index_bytes", 0),
-            index_sha256=None if s.data.get("index_sha256") is None else s.sha256("index_sha256"),
+            index_sha256=None if s.opt_str("index_sha256") is None else s.sha256("index_sha256"),
             count=s.int_("count", 0),
             bytes=s.int_("bytes", 0),
             downloaded=s.int_("downloaded", 0),

@@ -11,6 +11,7 @@ indexes and schemas are written (each atomically) before the manifest that point
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import uuid
@@ -428,16 +429,17 @@ class SnapshotWriter(Snapshot):
 
     def write_schema(
         self, object_schema: ObjectSchema, fields: Sequence[FieldSpec], arrow_schema: pa.Schema
-    ) -> str:
-        """Write `schema/<Object>.json`; return its manifest-relative path."""
+    ) -> PartInfo:
+        """Write `schema/<Object>.json`; return its manifest-relative path, size and SHA-256."""
         relpath = layout.schema_relpath(object_schema.name)
         document = {
             "describe": object_schema.raw,
             "arrow_schema": schema_to_json(arrow_schema),
             "fields": [spec.to_dict() for spec in fields],
         }
-        write_atomic(self.resolve(relpath), json.dumps(document, indent=1, ensure_ascii=False).encode())
-        return relpath
+        body = json.dumps(document, indent=1, ensure_ascii=False).encode()
+        write_atomic(self.resolve(relpath), body)
+        return PartInfo(relpath, rows=0, bytes=len(body), sha256=hashlib.sha256(body).hexdigest())
 
     def write_files_index(self, object_name: str, table: pa.Table) -> PartInfo:
         """Write `files/<Object>.parquet` atomically; return its path, rows, bytes and SHA-256."""

@@ -237,6 +237,13 @@ class _Checker:
         if entry.schema_path and self.files.size(self.base + entry.schema_path) is None:
             self.add("missing_schema", f"the saved schema of {name} is missing", object=name,
                      path=entry.schema_path)  # fmt: skip
+        elif entry.schema_path and entry.schema_sha256 and self.read_data:
+            actual = self._sha256(self.base + entry.schema_path)
+            if actual != entry.schema_sha256:
+                self.add("schema_damaged", f"the saved schema of {name} has SHA-256 {actual}, the manifest "
+                         f"recorded {entry.schema_sha256}: its parts cannot be read back typed",
+                         object=name, path=entry.schema_path, expected=entry.schema_sha256,
+                         actual=actual)  # fmt: skip
         schema = self._schema(entry) if self.read_data else None
         rows_seen = 0
         counted_all = True

@@ -39,6 +39,7 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "object_skipped": ("warning", "check why the object was skipped; include it and run again if it matters"),
     "files_missing": ("error", _RESUME),
     "missing_schema": ("error", _RERUN),
+    "schema_damaged": ("error", _RERUN),
     "missing_part": ("error", _RERUN),
     "part_size_mismatch": ("error", _RERUN),
     "part_checksum_mismatch": ("error", _RERUN),
