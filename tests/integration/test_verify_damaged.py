@@ -550,7 +550,7 @@ def test_given_manifest_changed_during_verification_when_promoting_then_refused(
     class ResumeMidway(NullProgress):
         """Another process rewrites the manifest while the parts are being checked."""
 
-        def message(self, level: str, text: str, **fields: Any) -> None:
+        def phase(self, name: str, text: str) -> None:
             if text.startswith("verifying"):
                 data = copy.manifest()
                 data["objects"]["Contact"]["rows"] = 3

@@ -22,6 +22,7 @@ import pytest
 from sfbackup.backup.files import FILE_OBJECT_SPECS, FilesExportResult, dedup_key, export_files
 from sfbackup.errors import ApiReserveReached, SalesforceError, SfbackupError
 from sfbackup.repository import Repository
+from sfbackup.ui.progress import NullProgress
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 STAMP = "2026-11-01T10:00:00.000+0000"
@@ -508,7 +509,7 @@ def test_given_progress_then_files_and_bytes_are_reported_to_the_end(
 ) -> None:
     events: list[tuple[str, int, int, int]] = []
 
-    class Progress:
+    class Progress(NullProgress):
         def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None:
             events.append((name, done, total, bytes_done))
 

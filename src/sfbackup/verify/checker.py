@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ from sfbackup.errors import UsageError
 from sfbackup.repository.layout import validate_relative_path
 from sfbackup.repository.manifest import FilesEntry, Manifest, ObjectEntry, PartInfo
 from sfbackup.salesforce.arrow_types import count_deleted, schema_from_json
+from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.verify.findings import Finding, FindingFactory, name_ids
 
 CHUNK = 1 << 20
@@ -172,9 +173,6 @@ class CheckResult:
     files: dict[str, FilesCheck] = field(default_factory=dict)
 
 
-Progress = Callable[[str], None]
-
-
 def check_snapshot(
     manifest: Manifest,
     files: RepoFiles,
@@ -204,7 +202,7 @@ class _Checker:
         self.f = finding
         self.read_data = read_data
         self.subset = subset
-        self.say = progress or (lambda _text: None)
+        self.progress = progress or NullProgress()
         self.base = f"snapshots/{manifest.snapshot_id}/"
         self.result = CheckResult()
 
@@ -431,10 +429,11 @@ class _Checker:
             if digest:
                 blobs.setdefault(str(digest), []).append(row)
         status.blobs = len(blobs)
+        checked_bytes = 0
         for count, (digest, owners) in enumerate(sorted(blobs.items()), start=1):
             self.check_blob(name, digest, owners, status)
-            if count % 500 == 0:
-                self.say(f"{name}: {count} of {len(blobs)} file bodies checked")
+            checked_bytes += int(owners[0].get("Size") or 0)
+            self.progress.transfer(f"{name} bodies", count, len(blobs), checked_bytes)
         status.problems = sum(1 for x in self.result.findings if x.object == name and x.kind in _BLOB_KINDS)
 
     def _read_index(self, name: str, entry: FilesEntry) -> pa.Table | None:
