@@ -65,7 +65,9 @@ def test_given_a_transfer_when_rendered_as_json_lines_then_throttled_with_rates_
     clock.now += 1
     progress.transfer("upload", 2, 3, 2 * 2**20)  # within 5 s of the last line: not written
     clock.now += 1
-    progress.transfer("upload", 3, 3, 4 * 2**20)  # the total: always written
+    progress.transfer("upload", 3, 3, 4 * 2**20)  # the total: always written, once
+    clock.now += 10
+    progress.transfer("upload", 3, 3, 4 * 2**20)
     phase, first, last = json_lines(out)
     assert (phase["event"], phase["phase"], phase["message"]) == (
         "phase", "data", "3 file bodies and record parts (3.0 MiB)"
@@ -163,3 +165,12 @@ def test_summary_line_is_one_parseable_line() -> None:
 )
 def test_human_size(count: int, text: str) -> None:
     assert human_size(count) == text
+
+
+def test_given_a_transfer_that_moves_no_bytes_when_rendered_for_a_terminal_then_items_per_second() -> None:
+    console = terminal()
+    progress = RichProgress(console)
+    progress.transfer("Attachment bodies", 3, 3, 0)
+    progress.close()
+    text = screen(console)
+    assert "3/3" in text and "/s" in text and "MiB" not in text

@@ -28,6 +28,7 @@ class JsonLinesProgress:
         self._clock = clock
         self._lock = threading.Lock()
         self._last_progress: dict[str, float] = {}
+        self._finished: set[str] = set()  # counts that reached their total: their last line is written
         self._stopwatch = Stopwatch(clock)
 
     def _emit(self, kind: str, event: str, **fields: Any) -> None:
@@ -69,9 +70,19 @@ class JsonLinesProgress:
             seconds=round(seconds, 3), error=error,
         )
 
+    def _count_due(self, key: str, done: int, total: int) -> bool:
+        """Whether to write a count: every few seconds, and once when it reaches its total."""
+        if done < total:
+            return self._due(key)
+        with self._lock:
+            if key in self._finished:
+                return False
+            self._finished.add(key)
+            return True
+
     def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None:
         elapsed = self._stopwatch.elapsed(f"files:{name}")
-        if done >= total or self._due(f"files:{name}"):
+        if self._count_due(f"files:{name}", done, total):
             self._emit(
                 "status", "files_progress", object=name, done=done, total=total, bytes=bytes_done,
                 files_per_second=round(per_second(done, elapsed), 2),
@@ -83,7 +94,7 @@ class JsonLinesProgress:
 
     def transfer(self, name: str, done: int, total: int, bytes_done: int) -> None:
         elapsed = self._stopwatch.elapsed(f"transfer:{name}")
-        if done >= total or self._due(f"transfer:{name}"):
+        if self._count_due(f"transfer:{name}", done, total):
             self._emit(
                 "status", "transfer", name=name, done=done, total=total, bytes=bytes_done,
                 items_per_second=round(per_second(done, elapsed), 2),

@@ -91,8 +91,11 @@ class RichProgress:
 
     def _count_and_bytes(self, key: str, description: str, done: int, total: int, bytes_done: int) -> None:
         bars, task = self._task(key, description, total)
-        mib = bytes_done / 2**20
-        detail = f"{mib:,.1f} MiB, {per_second(bytes_done, self._stopwatch.elapsed(key)) / 2**20:,.1f} MiB/s"
+        elapsed = self._stopwatch.elapsed(key)
+        if bytes_done:
+            detail = f"{bytes_done / 2**20:,.1f} MiB, {per_second(bytes_done, elapsed) / 2**20:,.1f} MiB/s"
+        else:  # nothing moved yet, or only checked (a verify without --read-data)
+            detail = f"{per_second(done, elapsed):,.0f}/s"
         bars.update(task, completed=done, total=total, detail=detail)
 
     def message(self, level: str, text: str, **fields: Any) -> None:

@@ -429,11 +429,13 @@ class _Checker:
             if digest:
                 blobs.setdefault(str(digest), []).append(row)
         status.blobs = len(blobs)
-        checked_bytes = 0
+        bytes_read = 0
         for count, (digest, owners) in enumerate(sorted(blobs.items()), start=1):
+            read_before = status.blobs_read
             self.check_blob(name, digest, owners, status)
-            checked_bytes += int(owners[0].get("Size") or 0)
-            self.progress.transfer(f"{name} bodies", count, len(blobs), checked_bytes)
+            if status.blobs_read > read_before:
+                bytes_read += int(owners[0].get("Size") or 0)
+            self.progress.transfer(f"{name} bodies", count, len(blobs), bytes_read)
         status.problems = sum(1 for x in self.result.findings if x.object == name and x.kind in _BLOB_KINDS)
 
     def _read_index(self, name: str, entry: FilesEntry) -> pa.Table | None:
