@@ -260,16 +260,16 @@ def _upload_mirror(
     result.objects = len(everything)
     result.bytes_total = sum(item.size for item in everything)
     where = f"s3://{result.bucket}/{result.prefix}".rstrip("/")
-    progress.phase("list", f"what {where} already holds")
+    progress.phase("list", f"listing what {where} already holds")
     remote = _remote_sizes(target, snapshot.id)
     counter = _Counter(progress, len(everything))
     phases = (
-        ("data", data, "file bodies and record parts"),
-        ("metadata", metadata, "files indexes, schemas and reports"),
-        ("manifest", [manifest], "the manifest, last"),
+        ("data", data, f"{len(data)} file bodies and record parts"),
+        ("metadata", metadata, f"{len(metadata)} files indexes, schemas and reports"),
+        ("manifest", [manifest], "manifest.json, last"),
     )
     for name, items, what in phases:  # each phase is complete before the next starts
-        progress.phase(name, f"{len(items)} {what} ({human_size(sum(item.size for item in items))})")
+        progress.phase(name, f"{what} ({human_size(sum(item.size for item in items))})")
         _run_phase(items, target, remote, result, counter, concurrency)
     progress.phase("check", f"every object of the snapshot is in {where} with its size")
     after = _remote_sizes(target, snapshot.id)
