@@ -5,8 +5,6 @@ The tree::
     SfbackupError                     exit 1   root; message says what, where and what to do
     ├── UsageError                    exit 2   bad flags or arguments
     │   └── ConfigError               exit 2   a config file or environment value is wrong
-    ├── SnapshotIncomplete            exit 3   the run stopped with data missing; `run --resume` continues
-    ├── VerificationFailed            exit 4   verify found a problem; the findings say which
     ├── RepositoryError               exit 10  no repository, unknown layout version, damaged metadata
     │   └── SnapshotNotFound          exit 10
     ├── RepositoryLocked              exit 11  another process holds the repository lock
@@ -17,7 +15,9 @@ The tree::
     │   └── UnsupportedQuery          exit 1   the object or query is refused by Salesforce for a known reason
     └── StorageError                  exit 1   local disk or S3 failed (disk full, permission denied)
 
-`Interrupted` (exit 130) is not an error class: the CLI maps KeyboardInterrupt and SIGTERM to it.
+Exits 3 (snapshot incomplete) and 4 (verification failed) are outcomes, not errors: `run` and
+`verify` return them with their result. `Interrupted` (exit 130) is not an error class either: the
+CLI maps KeyboardInterrupt and SIGTERM to it.
 
 Messages never contain secrets: values that come from the secrets of a login are never
 interpolated into a message, and `redact()` scrubs anything that looks like a session id.
@@ -102,18 +102,6 @@ class UsageError(SfbackupError):
 
 class ConfigError(UsageError):
     """A config file, config value or environment variable is missing or wrong."""
-
-
-class SnapshotIncomplete(SfbackupError):
-    """The run ended with objects or files missing; the snapshot is `incomplete` and resumable."""
-
-    exit_code = ExitCode.INCOMPLETE
-
-
-class VerificationFailed(SfbackupError):
-    """Verification found at least one problem."""
-
-    exit_code = ExitCode.VERIFICATION_FAILED
 
 
 class RepositoryError(SfbackupError):
