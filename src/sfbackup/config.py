@@ -87,13 +87,6 @@ class BackupSettings:
     contract_end: date | None = None
     notice_days: int = 60
 
-    def requested_objects(self) -> tuple[str, ...] | Literal["all"]:
-        """`objects`, plus the administrative objects when the preset is ``everything``."""
-        if self.objects == "all" or self.preset != "everything":
-            return self.objects
-        extra = tuple(o for o in EVERYTHING_EXTRA_OBJECTS if o not in self.objects)
-        return (*self.objects, *extra)
-
 
 @dataclass(frozen=True)
 class S3Settings:

@@ -17,7 +17,10 @@ The tree::
     │   └── UnsupportedQuery          exit 1   the object or query is refused by Salesforce for a known reason
     └── StorageError                  exit 1   local disk or S3 failed (disk full, permission denied)
 
-`Interrupted` (exit 130) is not an error class: the CLI maps KeyboardInterrupt and SIGTERM to it.
+`run` and `verify` return SnapshotIncomplete, VerificationFailed or ApiReserveReached as their
+result's `problem` (with everything the run saved) rather than raising them: the class still gives
+the exit code. `Interrupted` (exit 130) is not an error class: the CLI maps KeyboardInterrupt and
+SIGTERM to it.
 
 Messages never contain secrets: values that come from the secrets of a login are never
 interpolated into a message, and `redact()` scrubs anything that looks like a session id.

@@ -266,6 +266,11 @@ def test_given_cli_upload_when_run_with_json_then_one_result_line_and_exit_0(
     document = json.loads(out[-1])
     assert document["type"] == "result" and document["verified"] is True
     assert "testing" not in "\n".join(out)
+    progress = [json.loads(line) for line in out[:-1]]
+    assert [e["phase"] for e in progress if e["event"] == "phase"] == ["list", "data", "metadata", "manifest", "check"]
+    transfers = [e for e in progress if e["event"] == "transfer"]
+    assert transfers[-1]["done"] == transfers[-1]["total"] == document["objects"]
+    assert transfers[-1]["bytes"] == document["bytes_uploaded"]
 
 
 def test_given_a_missing_bucket_when_cli_upload_then_exit_1_naming_bucket_and_fix(

@@ -246,6 +246,18 @@ def test_given_valid_repository_when_verify_read_data_then_passes_and_promotes_t
     assert "against-org" in result["verdict"]["line"]
 
 
+def test_given_verify_read_data_with_json_then_progress_lines_show_the_level_and_bytes_reread(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["verify", copy.snapshot_id, "--repo", str(copy.root), "--json", "--read-data"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0 and lines[-1]["type"] == "result"
+    assert [e["phase"] for e in lines if e.get("event") == "phase"] == ["read-data"]
+    bodies = [e for e in lines if e.get("event") == "transfer" and e["done"] == e["total"]]
+    sizes = {name: entry["bytes"] for name, entry in copy.manifest()["files"].items()}
+    assert bodies and {e["name"]: e["bytes"] for e in bodies} == {f"{n} bodies": b for n, b in sizes.items()}
+
+
 def test_given_complete_snapshot_when_verified_again_then_manifest_is_not_rewritten(copy: Built) -> None:
     verify_snapshot(copy.root, copy.snapshot_id)
     before = (copy.snapshot_dir / "manifest.json").read_bytes()
@@ -566,7 +578,7 @@ def test_given_manifest_changed_during_verification_when_promoting_then_refused(
     class ResumeMidway(NullProgress):
         """Another process rewrites the manifest while the parts are being checked."""
 
-        def message(self, level: str, text: str, **fields: Any) -> None:
+        def phase(self, name: str, text: str) -> None:
             if text.startswith("verifying"):
                 data = copy.manifest()
                 data["objects"]["Contact"]["rows"] = 3

@@ -153,7 +153,7 @@ SOAP_OK = (
 
 @pytest.fixture
 def wire() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    with responses.RequestsMock() as mock:
         yield mock
 
 

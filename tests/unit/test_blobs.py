@@ -85,13 +85,6 @@ def test_given_a_name_that_is_not_a_sha256_then_it_never_becomes_a_path(tmp_path
         BlobStore(tmp_path).path("../../etc/passwd")
 
 
-def test_given_a_stored_blob_then_hash_file_recomputes_its_name(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path)
-    written = store.put_bytes(b"body")
-    assert store.hash_file(written.sha256) == written.sha256
-    store.path(written.sha256).write_bytes(b"tampered")
-    assert store.hash_file(written.sha256) != written.sha256
-
 
 def test_given_extra_hashers_then_each_digest_is_returned(tmp_path: Path) -> None:
     written = BlobStore(tmp_path).put_stream(iter([b"abc"]), extra_hashers=("md5", "sha1"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sfbackup.config import DEFAULT_OBJECTS, EVERYTHING_EXTRA_OBJECTS, Secrets, load_settings
+from sfbackup.config import DEFAULT_OBJECTS, Secrets, load_settings
 from sfbackup.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "sfbackup.example.toml"
@@ -249,13 +249,6 @@ def test_given_objects_all_or_a_comma_list_from_a_flag_when_loading_then_both_pa
     assert load_settings(None, env={}, overrides={"backup.objects": "all"}).backup.objects == "all"
     parsed = load_settings(None, env={}, overrides={"backup.objects": "Account, Case"}).backup.objects
     assert parsed == ("Account", "Case")
-
-
-def test_given_the_everything_preset_when_asking_for_objects_then_admin_objects_are_added() -> None:
-    backup = load_settings(None, env={}, overrides={"backup.preset": "everything"}).backup
-    requested = backup.requested_objects()
-    assert requested != "all"
-    assert set(DEFAULT_OBJECTS) | set(EVERYTHING_EXTRA_OBJECTS) == set(requested)
 
 
 def test_given_an_unknown_override_when_loading_then_config_error() -> None:

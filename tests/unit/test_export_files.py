@@ -26,6 +26,7 @@ from sfbackup.repository import Repository
 from sfbackup.salesforce.client import CallMeter
 from sfbackup.salesforce.cut import Cut
 from sfbackup.salesforce.objects import FILE_OBJECTS
+from sfbackup.ui.progress import NullProgress
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 STAMP = "2026-11-01T10:00:00.000+0000"
@@ -515,7 +516,7 @@ def test_given_progress_then_files_and_bytes_are_reported_to_the_end(
 ) -> None:
     events: list[tuple[str, int, int, int]] = []
 
-    class Progress:
+    class Progress(NullProgress):
         def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None:
             events.append((name, done, total, bytes_done))
 

@@ -101,6 +101,31 @@ def test_given_a_salesforce_response_when_classified_then_kind_and_code_follow_t
     assert (fault.kind, fault.code) == (kind, code)
 
 
+@pytest.mark.parametrize(
+    ("code", "message", "kind"),
+    [
+        # A code that means one thing decides, whatever wording rides along.
+        ("INSUFFICIENT_ACCESS", "insufficient access rights: Implementation restriction on ContentNote", F),
+        ("INVALID_SESSION_ID", "Session expired: the query request was running for too long", R),
+        ("SERVER_UNAVAILABLE", "TotalRequests Limit exceeded", T),
+        # A code Salesforce sends for several faults is told apart by its wording...
+        ("REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded", T),
+        ("MALFORMED_QUERY", "EntityParticle: a filter on a reified column is required [EntityDefinitionId]", U),
+        # ...and without wording that says more, its own meaning stands.
+        ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", L),
+        ("MALFORMED_QUERY", "unexpected token: 'FORM'", F),
+        # No code (or one not listed): the wording decides.
+        ("", "Max bulk v2 query jobs reached", L),
+        ("FeatureNotEnabled", "Binary field not supported", U),
+    ],
+)
+def test_given_a_code_and_a_message_when_classified_then_the_code_decides_unless_salesforce_overloads_it(
+    code: str, message: str, kind: FaultKind
+) -> None:
+    body = json.dumps([{"message": message, **({"errorCode": code} if code else {})}])
+    assert classify(status=400, body=body).kind == kind
+
+
 def test_given_a_bytes_body_when_classified_then_it_reads_like_text() -> None:
     body = sf_error("INVALID_SESSION_ID", "Session expired or invalid").encode()
     assert classify(status=401, body=body) == classify(status=401, body=body.decode())

@@ -55,7 +55,7 @@ def report(**overrides: Any) -> ReportData:
 def test_given_a_kind_when_made_then_severity_and_what_to_do_come_from_the_table() -> None:
     finding = make("missing_part", "part gone", object="Account", path="objects/Account/part-00000.parquet")
 
-    assert finding.severity == "error" and finding.is_failure
+    assert finding.severity == "error"
     assert finding.snapshot_id == SNAPSHOT
     assert "/backups/acme" in finding.what_to_do and "{repo}" not in finding.what_to_do
 

@@ -59,7 +59,7 @@ class Sleeps(list[float]):
 
 @pytest.fixture
 def wire() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    with responses.RequestsMock() as mock:
         tokens = iter(f"00D000000000001!token-{n}" for n in range(1, 100))
         mock.add_callback(
             responses.POST,

@@ -45,7 +45,7 @@ class Sleeps(list[float]):
 
 @pytest.fixture
 def wire() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    with responses.RequestsMock() as mock:
         mock.get(f"{INSTANCE}/services/oauth2/userinfo", json={"organization_id": "00D000000000001AAA"})
         yield mock
 
@@ -210,15 +210,20 @@ def test_given_raw_bytes_with_nul_and_latin_text_when_reading_then_they_are_kept
     assert page.read() == body and page.records == 1
 
 
-def test_given_a_job_when_deleted_then_gone_jobs_are_fine(
+def test_given_a_job_when_deleted_then_gone_jobs_are_fine_and_a_refusal_is_raised(
     wire: responses.RequestsMock, client: SalesforceClient
 ) -> None:
-    wire.delete(f"{JOBS}/{JOB_ID}", status=204)
+    job = f"{JOBS}/{JOB_ID}"
+    wire.delete(job, status=204)
     BulkQuery.delete(client, JOB_ID)
+    wire.replace(responses.DELETE, job, status=404, json=[{"errorCode": "NOT_FOUND", "message": "x"}])
+    BulkQuery.delete(client, JOB_ID)  # already gone: nothing left to clean up
+    assert [c.request.url for c in wire.calls if c.request.method == "DELETE"] == [job] * 2
     wire.replace(
-        responses.DELETE, f"{JOBS}/{JOB_ID}", status=404, json=[{"errorCode": "NOT_FOUND", "message": "x"}]
+        responses.DELETE, job, status=403, json=[{"errorCode": "INSUFFICIENT_ACCESS", "message": "no delete"}]
     )
-    BulkQuery.delete(client, JOB_ID)
+    with pytest.raises(SalesforceError, match="INSUFFICIENT_ACCESS"):
+        BulkQuery.delete(client, JOB_ID)
 
 
 def test_given_a_hostile_job_id_when_used_then_nothing_is_sent(client: SalesforceClient) -> None:

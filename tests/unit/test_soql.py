@@ -219,7 +219,7 @@ def test_given_parent_fields_when_queried_then_nested_objects_with_attributes(or
 def test_given_child_subquery_when_queried_then_children_or_null(org: EmulatedOrg) -> None:
     found = rows(org, "SELECT Id, (SELECT Id, AccountId FROM Contacts) FROM Account")
     with_children = [r for r in found if r["Contacts"] is not None]
-    assert with_children and any(r["Contacts"] is None for r in found) is not None
+    assert with_children and any(r["Contacts"] is None for r in found)
     child = with_children[0]["Contacts"]
     assert child["done"] is True and child["totalSize"] == len(child["records"])
     assert all(c["AccountId"] == with_children[0]["Id"] for c in child["records"])

@@ -1,13 +1,18 @@
-"""Renderers: the JSON lines a monitoring system reads and the summary table people read."""
+"""Renderers: the JSON lines a monitoring system reads and the bars and summary table people read."""
 
 from __future__ import annotations
 
 import io
 import json
+import sys
+from typing import Any
 
+import pytest
 from rich.console import Console
 
+from sfbackup.ui import choose_renderer
 from sfbackup.ui.jsonlines import JsonLinesProgress
+from sfbackup.ui.rates import human_size
 from sfbackup.ui.rich_console import RichProgress
 from sfbackup.ui.summary import summary_line
 
@@ -21,28 +26,151 @@ SUMMARY = {
 }
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def json_lines(out: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def terminal() -> Console:
+    return Console(file=io.StringIO(), width=160)
+
+
+def screen(console: Console) -> str:
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
 def test_given_events_when_rendered_as_json_lines_then_each_line_has_a_type() -> None:
     out = io.StringIO()
     progress = JsonLinesProgress(out)
     progress.run_started("s", "t0", ["Account"])
     progress.object_finished("Account", "done", 20, 1.0, None)
     progress.run_finished(SUMMARY)
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    lines = json_lines(out)
     assert [line["type"] for line in lines] == ["status", "status", "summary"]
     assert lines[-1]["state"] == "complete"
 
 
+def test_given_a_transfer_when_rendered_as_json_lines_then_throttled_with_rates_and_last_line_kept() -> None:
+    out, clock = io.StringIO(), Clock()
+    progress = JsonLinesProgress(out, clock=clock)
+    progress.phase("data", "3 file bodies and record parts (3.0 MiB)")
+    progress.transfer("upload", 1, 3, 2**20)
+    clock.now += 1
+    progress.transfer("upload", 2, 3, 2 * 2**20)  # within 5 s of the last line: not written
+    clock.now += 1
+    progress.transfer("upload", 3, 3, 4 * 2**20)  # the total: always written, once
+    clock.now += 10
+    progress.transfer("upload", 3, 3, 4 * 2**20)
+    phase, first, last = json_lines(out)
+    assert (phase["event"], phase["phase"], phase["message"]) == (
+        "phase", "data", "3 file bodies and record parts (3.0 MiB)"
+    )
+    assert (first["event"], first["name"], first["done"], first["total"]) == ("transfer", "upload", 1, 3)
+    assert (last["done"], last["bytes"]) == (3, 4 * 2**20)
+    assert last["items_per_second"] == 1.5 and last["bytes_per_second"] == 2 * 2**20
+
+
+def test_given_file_downloads_when_rendered_as_json_lines_then_files_and_bytes_per_second() -> None:
+    out, clock = io.StringIO(), Clock()
+    progress = JsonLinesProgress(out, clock=clock)
+    progress.files_progress("Attachment", 0, 10, 0)
+    clock.now += 4
+    progress.files_progress("Attachment", 10, 10, 8000)
+    start, end = json_lines(out)
+    assert start["event"] == end["event"] == "files_progress" and end["object"] == "Attachment"
+    assert (end["done"], end["total"], end["bytes"]) == (10, 10, 8000)
+    assert end["files_per_second"] == 2.5 and end["bytes_per_second"] == 2000
+
+
 def test_given_summary_when_rendered_for_a_terminal_then_objects_and_files_are_listed() -> None:
-    console = Console(file=io.StringIO(), width=160)
+    console = terminal()
     progress = RichProgress(console)
     progress.object_started("Account", "bulk2", 20)
     progress.object_finished("Account", "done", 20, 1.0, None)
     progress.run_finished(SUMMARY)
-    text = console.file.getvalue()  # type: ignore[attr-defined]
+    text = screen(console)
     assert "Account" in text and "Attachment files" in text and "2 deduplicated" in text
+
+
+def test_given_an_upload_when_rendered_for_a_terminal_and_closed_then_phases_and_rate_shown() -> None:
+    console = terminal()
+    progress = RichProgress(console)
+    progress.phase("data", "2 file bodies and record parts")
+    progress.transfer("upload", 1, 2, 3 * 2**20)
+    progress.transfer("upload", 2, 2, 5 * 2**20)
+    progress.close()  # stops the live bars: their last state stays on the screen
+    text = screen(console)
+    assert "data: 2 file bodies and record parts" in text
+    assert "upload" in text and "2/2" in text and "5.0 MiB" in text and "MiB/s" in text
+
+
+def test_given_text_with_brackets_when_rendered_for_a_terminal_then_shown_as_written() -> None:
+    console = terminal()
+    progress = RichProgress(console)
+    progress.message("warning", "[bold]Account[/] has no Id field")
+    progress.object_started("Weird[Name]__c", "rest", 1)
+    progress.close()
+    text = screen(console)
+    assert "[bold]Account[/] has no Id field" in text and "Weird[Name]__c" in text
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize(
+    ("json_output", "stderr_is_a_terminal", "renderer", "written_to"),
+    [
+        (True, True, JsonLinesProgress, "stdout"),
+        (False, False, JsonLinesProgress, "stderr"),
+        (False, True, RichProgress, "stderr"),
+    ],
+)
+def test_choose_renderer_json_on_stdout_when_asked_rich_on_a_terminal_json_on_stderr_otherwise(
+    monkeypatch: pytest.MonkeyPatch, json_output: bool, stderr_is_a_terminal: bool, renderer: type,
+    written_to: str,
+) -> None:
+    streams = {"stdout": _Stream(tty=False), "stderr": _Stream(tty=stderr_is_a_terminal)}
+    monkeypatch.setattr(sys, "stdout", streams["stdout"])
+    monkeypatch.setattr(sys, "stderr", streams["stderr"])
+    progress = choose_renderer(json_output=json_output)
+    assert isinstance(progress, renderer)
+    progress.message("info", "hello")
+    progress.close()
+    assert "hello" in streams[written_to].getvalue()
+    assert "hello" not in streams["stdout" if written_to == "stderr" else "stderr"].getvalue()
 
 
 def test_summary_line_is_one_parseable_line() -> None:
     line = summary_line(SUMMARY)
     assert "\n" not in line
     assert "state=complete" in line and "api_calls=12" in line
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (5 * 2**20, "5.0 MiB"), (3 * 2**40, "3.0 TiB")],
+)
+def test_human_size(count: int, text: str) -> None:
+    assert human_size(count) == text
+
+
+def test_given_a_transfer_that_moves_no_bytes_when_rendered_for_a_terminal_then_items_per_second() -> None:
+    console = terminal()
+    progress = RichProgress(console)
+    progress.transfer("Attachment bodies", 3, 3, 0)
+    progress.close()
+    text = screen(console)
+    assert "3/3" in text and "/s" in text and "MiB" not in text

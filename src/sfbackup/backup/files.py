@@ -28,14 +28,13 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -54,6 +53,7 @@ from sfbackup.salesforce import describe, query_rest, soql
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
 from sfbackup.salesforce.cut import Cut
 from sfbackup.salesforce.objects import FileSelection
+from sfbackup.ui.progress import NullProgress, Progress
 
 __all__ = [
     "FILE_OBJECT_SPECS",
@@ -69,7 +69,6 @@ __all__ = [
 MISMATCH_ATTEMPTS = 3
 #: Owners are looked up for this many ContentDocuments per ContentDocumentLink query.
 LINK_BATCH = 200
-_PROGRESS_INTERVAL = 0.25
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
@@ -135,10 +134,6 @@ FILE_OBJECT_SPECS: dict[str, FileObjectSpec] = {
 
 class FileBodyMismatch(SfbackupError):
     """A downloaded body's size or MD5 differs from what Salesforce announced (it was not stored)."""
-
-
-class FilesProgress(Protocol):
-    def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None: ...
 
 
 class FilesExportResult(dict[str, FilesEntry]):
@@ -218,7 +213,7 @@ def export_files(
     content_versions: Literal["all", "latest"] = "all",
     download_concurrency: int = 8,
     parent_index: Mapping[str, Path] | None = None,
-    progress: FilesProgress | None = None,
+    progress: Progress | None = None,
     stop_event: threading.Event | None = None,
     mismatch_attempts: int = MISMATCH_ATTEMPTS,
 ) -> FilesExportResult:
@@ -233,7 +228,7 @@ def export_files(
     """
     blobs: BlobStore = repository if isinstance(repository, BlobStore) else repository.blobs
     exporter = _FilesExporter(
-        client, blobs, Path(snapshot_dir), progress, stop_event, max(1, mismatch_attempts)
+        client, blobs, Path(snapshot_dir), progress or NullProgress(), stop_event, max(1, mismatch_attempts)
     )
     rows_by_object: dict[str, list[_FileRow]] = {}
     selections: dict[str, FileSelection] = {}
@@ -267,7 +262,7 @@ class _FilesExporter:
         client: SalesforceClient,
         blobs: BlobStore,
         snapshot_dir: Path,
-        progress: FilesProgress | None,
+        progress: Progress,
         stop_event: threading.Event | None,
         mismatch_attempts: int,
     ) -> None:
@@ -281,7 +276,6 @@ class _FilesExporter:
         self._done: dict[str, int] = {}
         self._bytes: dict[str, int] = {}
         self._totals: dict[str, int] = {}
-        self._last_report = 0.0
         self._halt = threading.Event()  # set by a worker that met the API limit
         self.meters: defaultdict[str, CallMeter] = defaultdict(CallMeter)
 
@@ -368,7 +362,7 @@ class _FilesExporter:
             self._totals[name] = len(rows)
             self._done[name] = sum(1 for r in rows if r.status != "missing")
             self._bytes[name] = 0
-            self._report(name, force=True)
+            self._report(name)
         if not todo:
             return
         fatal: BaseException | None = None
@@ -396,7 +390,7 @@ class _FilesExporter:
                 found = self._collect(running)
                 fatal = fatal or found
         for name in rows_by_object:
-            self._report(name, force=True)
+            self._report(name)
         if self.stopped is None and any(r.status == "missing" for r in todo):
             self.stopped = SfbackupError(
                 "file downloads were stopped on request; the rest are recorded as missing",
@@ -469,13 +463,7 @@ class _FilesExporter:
         checked = _checked_body(chunks, row)
         return self.blobs.put_stream(checked, expected_size=row.size, extra_hashers=())
 
-    def _report(self, name: str, *, force: bool = False) -> None:
-        if self.progress is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._last_report < _PROGRESS_INTERVAL:
-            return
-        self._last_report = now
+    def _report(self, name: str) -> None:
         self.progress.files_progress(name, self._done[name], self._totals[name], self._bytes[name])
 
     # -- phase 3: the index -------------------------------------------------------------------

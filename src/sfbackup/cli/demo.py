@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,11 @@ def register(subparsers: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     from sfbackup.testing import running_emulator
 
-    progress = choose_renderer(json_output=args.json)
     repo = Path(args.repo)
-    with running_emulator(records=args.records, seed=args.seed) as emulator:
+    with (
+        closing(choose_renderer(json_output=args.json or not sys.stdout.isatty())) as progress,
+        running_emulator(records=args.records, seed=args.seed) as emulator,
+    ):
         credentials = emulator.credentials
         env = {
             "SF_USERNAME": credentials.username,

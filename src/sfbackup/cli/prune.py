@@ -9,6 +9,7 @@ from typing import Any
 from sfbackup.cli.common import add_command, add_config_arguments, add_repo_arguments, open_repository
 from sfbackup.errors import ExitCode
 from sfbackup.maintain.retention import PruneResult, prune_repository
+from sfbackup.ui.rates import human_size
 
 DESCRIPTION = """\
 Delete the blobs (file bodies) that no remaining snapshot's files index names, and temporary
@@ -51,7 +52,7 @@ def render_text(result: PruneResult) -> str:
     lines = [
         f"{result.location}: {plan.snapshots} snapshots, {plan.blobs_total} blobs, {plan.blobs_used} in use",
         f"  {verb} {len(plan.remove_blobs)} unreferenced blobs and {len(plan.remove_temporary)} "
-        f"temporary files ({_size(plan.bytes_freed)})",
+        f"temporary files ({human_size(plan.bytes_freed)})",
     ]
     for info in plan.remove_temporary[:20]:
         lines.append(f"    temporary: {info.key}")
@@ -62,11 +63,3 @@ def render_text(result: PruneResult) -> str:
         )
     return "\n".join(lines)
 
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from contextlib import closing
 from types import FrameType
 from typing import Any
 
@@ -84,21 +85,22 @@ def handle(args: argparse.Namespace) -> int:
     repo = local_folder(repository_location(args, settings))
     if args.upload and not settings.s3.bucket:
         raise UsageError("--upload needs a bucket", hint="pass --bucket B or set bucket in the [s3] section")
-    progress = choose_renderer(json_output=args.json)
+    as_json = args.json or not sys.stdout.isatty()
     stop_event = threading.Event()
     _stop_on_signals(stop_event)
-    result = run_backup(settings, repo, resume=args.resume, progress=progress, stop_event=stop_event)
-    if args.upload and result.state == SnapshotState.COMPLETE:
-        from sfbackup.maintain.upload import upload_snapshot
+    with closing(choose_renderer(json_output=as_json)) as progress:
+        result = run_backup(settings, repo, resume=args.resume, progress=progress, stop_event=stop_event)
+        if args.upload and result.state == SnapshotState.COMPLETE:
+            from sfbackup.maintain.upload import upload_snapshot
 
-        uploaded = upload_snapshot(repo, result.snapshot_id, settings.s3, progress=progress)
-        result.summary["upload"] = {
-            "bucket": uploaded.bucket, "prefix": uploaded.prefix, "uploaded": uploaded.uploaded,
-            "skipped": uploaded.skipped, "verified": uploaded.verified,
-        }
-    elif args.upload:
-        progress.message("warning", f"not uploading: snapshot {result.snapshot_id} is {result.state}")
-    if args.json or not sys.stdout.isatty():
+            uploaded = upload_snapshot(repo, result.snapshot_id, settings.s3, progress=progress)
+            result.summary["upload"] = {
+                "bucket": uploaded.bucket, "prefix": uploaded.prefix, "uploaded": uploaded.uploaded,
+                "skipped": uploaded.skipped, "verified": uploaded.verified,
+            }
+        elif args.upload:
+            progress.message("warning", f"not uploading: snapshot {result.snapshot_id} is {result.state}")
+    if as_json:
         print(json.dumps({"type": "result", **result.summary}, default=str), flush=True)
     else:
         print(summary_line(result.summary), flush=True)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
+from contextlib import closing
 from typing import Any
 
 from sfbackup.cli.common import (
@@ -15,9 +14,9 @@ from sfbackup.cli.common import (
     repository_location,
     settings_from_args,
 )
-from sfbackup.errors import ExitCode, UsageError, redact
+from sfbackup.errors import ExitCode, UsageError
 from sfbackup.maintain.upload import UploadResult, upload_snapshot
-from sfbackup.ui.progress import NullProgress
+from sfbackup.ui import choose_renderer
 
 DESCRIPTION = """\
 Upload a snapshot to S3 or an S3-compatible store (MinIO, Ceph, R2). The bucket gets the same
@@ -63,25 +62,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
-class _StderrMessages(NullProgress):
-    """Messages and a one-line object counter on stderr, only for a person watching a terminal."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
-
-    def message(self, level: str, text: str, **fields: Any) -> None:
-        if self.tty:
-            newline = "\n" if self.last else ""  # end the counter line first
-            self.last = 0.0
-            print(redact(f"{newline}{level}: {text}"), file=sys.stderr, flush=True)
-
-    def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None:
-        now = time.monotonic()
-        if self.tty and (now - self.last > 0.5 or done == total):
-            self.last = now
-            mib = bytes_done / 2**20
-            print(f"\r{name}: {done}/{total} objects checked, {mib:.1f} MiB sent", end="", file=sys.stderr)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -92,14 +72,10 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError("no bucket given", hint="pass --bucket NAME (or set [s3] bucket in the config)")
     if s3.kms_key_id and s3.sse != "aws:kms":
         raise UsageError("--kms-key-id is only used with --sse aws:kms", hint="add --sse aws:kms")
-    result = upload_snapshot(
-        repo,
-        args.snapshot,
-        s3,
-        force=args.force,
-        archive=args.archive,
-        progress=NullProgress() if args.json else _StderrMessages(),
-    )
+    with closing(choose_renderer(json_output=args.json)) as progress:
+        result = upload_snapshot(
+            repo, args.snapshot, s3, force=args.force, archive=args.archive, progress=progress
+        )
     if args.json:
         print(json.dumps({"type": "result", "command": "upload", **result.to_dict()}), flush=True)
     else:

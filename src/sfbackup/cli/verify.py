@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from contextlib import closing
 from datetime import date
 from typing import Any
 
@@ -15,8 +15,8 @@ from sfbackup.cli.common import (
     open_repository,
     settings_from_args,
 )
-from sfbackup.errors import UsageError, redact
-from sfbackup.ui.progress import NullProgress
+from sfbackup.errors import UsageError
+from sfbackup.ui import choose_renderer
 from sfbackup.verify import VerificationResult, verify_snapshot
 
 DESCRIPTION = """\
@@ -69,14 +69,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
-class _StderrMessages(NullProgress):
-    """Progress messages on stderr, only for a person watching a terminal."""
-
-    def message(self, level: str, text: str, **fields: Any) -> None:
-        if sys.stderr.isatty():
-            print(redact(f"{level}: {text}"), file=sys.stderr, flush=True)
-
-
 def handle(args: argparse.Namespace) -> int:
     if args.ids and not args.against_org:
         raise UsageError("--ids compares Id lists with the org", hint="add --against-org")
@@ -102,18 +94,19 @@ def handle(args: argparse.Namespace) -> int:
     notice_days = args.notice_days
     if notice_days is None and settings.backup.contract_end is not None:
         notice_days = settings.backup.notice_days
-    result = verify_snapshot(
-        repository,
-        args.snapshot,
-        read_data=args.read_data,
-        read_data_subset=args.read_data_subset,
-        against_org=args.against_org,
-        ids=args.ids,
-        client_factory=client_factory,
-        progress=NullProgress() if args.json else _StderrMessages(),
-        contract_end=contract_end,
-        notice_days=notice_days,
-    )
+    with closing(choose_renderer(json_output=args.json)) as progress:
+        result = verify_snapshot(
+            repository,
+            args.snapshot,
+            read_data=args.read_data,
+            read_data_subset=args.read_data_subset,
+            against_org=args.against_org,
+            ids=args.ids,
+            client_factory=client_factory,
+            progress=progress,
+            contract_end=contract_end,
+            notice_days=notice_days,
+        )
     if args.json:
         print(
             json.dumps({"type": "result", "command": "verify", **result.summary()}, default=str), flush=True

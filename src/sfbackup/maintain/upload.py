@@ -34,6 +34,7 @@ from sfbackup.repository import Repository, Snapshot, layout
 from sfbackup.repository.atomic import is_temporary, write_atomic
 from sfbackup.repository.store import S3Store, Store, s3_store, sha256_file
 from sfbackup.ui.progress import NullProgress, Progress
+from sfbackup.ui.rates import human_size
 
 UPLOADS_DIR = "uploads"
 DEFAULT_CONCURRENCY = 8
@@ -261,10 +262,19 @@ def _upload_mirror(
     everything = [*data, *metadata, manifest]
     result.objects = len(everything)
     result.bytes_total = sum(item.size for item in everything)
+    where = f"s3://{result.bucket}/{result.prefix}".rstrip("/")
+    progress.phase("list", f"listing what {where} already holds")
     remote = _remote_sizes(target, snapshot.id)
     counter = _Counter(progress, len(everything))
-    for phase in (data, metadata, [manifest]):  # each phase is complete before the next starts
-        _run_phase(phase, target, remote, result, counter, concurrency)
+    phases = (
+        ("data", data, f"{len(data)} file bodies and record parts"),
+        ("metadata", metadata, f"{len(metadata)} files indexes, schemas and reports"),
+        ("manifest", [manifest], "manifest.json, last"),
+    )
+    for name, items, what in phases:  # each phase is complete before the next starts
+        progress.phase(name, f"{what} ({human_size(sum(item.size for item in items))})")
+        _run_phase(items, target, remote, result, counter, concurrency)
+    progress.phase("check", f"every object of the snapshot is in {where} with its size")
     after = _remote_sizes(target, snapshot.id)
     result.missing = [item.key for item in everything if after.get(item.key) != item.size]
     result.verified = not result.missing
@@ -292,7 +302,7 @@ class _Counter:
             self.done += 1
             self.bytes += size
             done, sent = self.done, self.bytes
-        self.progress.files_progress("upload", done, self.total, sent)
+        self.progress.transfer("upload", done, self.total, sent)
 
 
 def _run_phase(
@@ -369,13 +379,14 @@ def _upload_archive(
         result.skipped = 1
         result.verified = True
         return
+    progress.phase("archive", f"{len(members)} files as one stream to {target.describe(key)}")
     stream = _TarStream(members)
     info = target.put_stream(key, stream.chunks())
     result.archive_sha256 = info.sha256
     target.put_stream(sidecar, [f"{info.sha256}  {snapshot.id}.tar.gz\n".encode()])
     result.uploaded = 1
     result.bytes_uploaded = info.size
-    progress.files_progress("upload", 1, 1, info.size)
+    progress.transfer("upload", 1, 1, info.size)
     stat = target.stat(key)
     result.verified = stat is not None and stat.size == info.size
     if not result.verified:

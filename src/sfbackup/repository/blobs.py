@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from sfbackup.errors import RepositoryError, StorageError
 from sfbackup.repository.atomic import AtomicFile, ensure_dir, fsync_dir, is_temporary
-from sfbackup.repository.layout import blob_path, blobs_dir, validate_sha256
+from sfbackup.repository.layout import blob_path, blobs_dir
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -144,11 +144,3 @@ class BlobStore:
             if fan.is_dir():
                 yield from (e for e in fan.iterdir() if is_temporary(e.name))
 
-    def hash_file(self, sha256: str, *, chunk_size: int = 1 << 20) -> str:
-        """Re-read a blob and return its actual SHA-256 (for `verify --read-data`)."""
-        validate_sha256(sha256)
-        digest = hashlib.sha256()
-        with self.open(sha256) as handle:
-            while chunk := handle.read(chunk_size):
-                digest.update(chunk)
-        return digest.hexdigest()

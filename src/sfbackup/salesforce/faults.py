@@ -3,9 +3,12 @@
 `classify()` looks at a response's status and body, or at the exception a call raised, and answers
 with a `Fault` whose kind tells the caller what to do: retry (TRANSIENT), log in again (REAUTH),
 stop resumably (LIMIT), split the query (QUERY_TIMEOUT), record the object as not exportable
-(UNSUPPORTED), or fail (FATAL). It decides by Salesforce's ``errorCode`` first, then by known
-message wording, and only then by HTTP status. Messages carry the code and Salesforce's own
-message (truncated, redacted); never a response body, which could hold record data.
+(UNSUPPORTED), or fail (FATAL). Salesforce's ``errorCode`` is the contract and decides first. Known
+message wording decides only where the code cannot: a body without a code (or with one not listed
+here), and the few codes Salesforce sends for different faults (`_REFINED_BY_MESSAGE`: a daily or a
+concurrent request limit, a syntax error or an object's implementation restriction). HTTP status
+decides last. Messages carry the code and Salesforce's own message (truncated, redacted); never a
+response body, which could hold record data.
 """
 
 from __future__ import annotations
@@ -84,7 +87,10 @@ _BY_CODE: dict[str, FaultKind] = {
     "NOT_FOUND": FaultKind.FATAL,
 }
 
-# Wording that decides regardless of the code (checked in order, case-insensitive).
+# Codes Salesforce sends for more than one fault: the message tells which (the code's entry otherwise).
+_REFINED_BY_MESSAGE = frozenset({"REQUEST_LIMIT_EXCEEDED", "MALFORMED_QUERY", "API_ERROR"})
+
+# Wording for bodies the code does not decide (checked in order, case-insensitive).
 _BY_MESSAGE: tuple[tuple[re.Pattern[str], FaultKind], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), kind)
     for pattern, kind in (
@@ -180,19 +186,27 @@ def classify(
 
 
 def _kind_for(status: int | None, code: str | None, message: str) -> FaultKind:
+    by_code = _kind_of_code(code)
+    if by_code is not None and code not in _REFINED_BY_MESSAGE:
+        return by_code
     for pattern, kind in _BY_MESSAGE:
         if message and pattern.search(message):
             return kind
-    if code:
-        if code in _BY_CODE:
-            return _BY_CODE[code]
-        if code.startswith("EXTERNAL_OBJECT_"):
-            return FaultKind.UNSUPPORTED
+    if by_code is not None:
+        return by_code
     if status == 401:
         return FaultKind.REAUTH
     if status in _TRANSIENT_STATUS or (status is not None and status >= 500):
         return FaultKind.TRANSIENT
     return FaultKind.FATAL
+
+
+def _kind_of_code(code: str | None) -> FaultKind | None:
+    if not code:
+        return None
+    if code.startswith("EXTERNAL_OBJECT_"):
+        return _BY_CODE.get(code, FaultKind.UNSUPPORTED)
+    return _BY_CODE.get(code)
 
 
 _QUERY_STRING = re.compile(r"\?[^\s)'\"]*")

@@ -10,10 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Field types whose values a Bulk API 2.0 query cannot return ("Selecting compound data not
-#: supported in Bulk Query"; base64 bodies are downloaded through the blob endpoints instead).
-BULK_UNSELECTABLE_TYPES: frozenset[str] = frozenset({"address", "location", "base64"})
-
 #: Compound types: their component fields (compoundFieldName == the compound) hold the same data.
 COMPOUND_TYPES: frozenset[str] = frozenset({"address", "location"})
 

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Protocol
 
 from sfbackup.ui.jsonlines import JsonLinesProgress
 from sfbackup.ui.progress import Progress
 
 
-def choose_renderer(*, json_output: bool, stream: TextIO | None = None) -> Progress:
-    """JSON lines when asked or when the output is not a terminal; rich progress otherwise."""
-    out = stream if stream is not None else sys.stdout
-    if json_output or not out.isatty():
-        return JsonLinesProgress(out)
+class Renderer(Progress, Protocol):
+    """A Progress the CLI owns: `close()` it when the command ends (stops rich's live display)."""
+
+    def close(self) -> None: ...
+
+
+def choose_renderer(*, json_output: bool) -> Renderer:
+    """How a command shows progress.
+
+    `json_output`: JSON lines on stdout, beside the command's JSON result. Otherwise rich progress
+    on stderr when stderr is a terminal, JSON lines on stderr when it is not (cron, systemd,
+    Kubernetes logs), so stdout keeps only the command's own output.
+    """
+    if json_output:
+        return JsonLinesProgress(sys.stdout)
+    if not sys.stderr.isatty():
+        return JsonLinesProgress(sys.stderr)
     from sfbackup.ui.rich_console import RichProgress
 
     return RichProgress()
 
 
-__all__ = ["choose_renderer"]
+__all__ = ["Renderer", "choose_renderer"]

@@ -1,7 +1,8 @@
 """JSON-lines progress for cron, systemd and Kubernetes logs: one object per line, each with a `type`.
 
 `type` is `status` for progress events, `summary` for the end of a run, `error` for failures
-(the CLI writes those). Object progress is throttled to one line per object every few seconds.
+(the CLI writes those). Per-object and per-transfer progress is throttled to one line every few
+seconds, plus the line that reaches the total.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from sfbackup.errors import redact
+from sfbackup.ui.rates import Stopwatch, per_second
 
 _THROTTLE_SECONDS = 5.0
 
@@ -20,12 +23,13 @@ _THROTTLE_SECONDS = 5.0
 class JsonLinesProgress:
     """Writes progress events as JSON lines to a text stream."""
 
-    def __init__(self, out: TextIO, *, clock: Any = time.monotonic) -> None:
+    def __init__(self, out: TextIO, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._out = out
         self._clock = clock
         self._lock = threading.Lock()
         self._last_progress: dict[str, float] = {}
-        self._files_started: dict[str, float] = {}
+        self._finished: set[str] = set()  # counts that reached their total: their last line is written
+        self._stopwatch = Stopwatch(clock)
 
     def _emit(self, kind: str, event: str, **fields: Any) -> None:
         record = {
@@ -66,14 +70,35 @@ class JsonLinesProgress:
             seconds=round(seconds, 3), error=error,
         )
 
-    def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None:
+    def _count_due(self, key: str, done: int, total: int) -> bool:
+        """Whether to write a count: every few seconds, and once when it reaches its total."""
+        if done < total:
+            return self._due(key)
         with self._lock:
-            started = self._files_started.setdefault(name, self._clock())
-        if done >= total or self._due(f"files:{name}"):
-            elapsed = max(self._clock() - started, 1e-6)
+            if key in self._finished:
+                return False
+            self._finished.add(key)
+            return True
+
+    def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None:
+        elapsed = self._stopwatch.elapsed(f"files:{name}")
+        if self._count_due(f"files:{name}", done, total):
             self._emit(
                 "status", "files_progress", object=name, done=done, total=total, bytes=bytes_done,
-                files_per_second=round(done / elapsed, 2), bytes_per_second=round(bytes_done / elapsed),
+                files_per_second=round(per_second(done, elapsed), 2),
+                bytes_per_second=round(per_second(bytes_done, elapsed)),
+            )
+
+    def phase(self, name: str, text: str) -> None:
+        self._emit("status", "phase", phase=name, message=text)
+
+    def transfer(self, name: str, done: int, total: int, bytes_done: int) -> None:
+        elapsed = self._stopwatch.elapsed(f"transfer:{name}")
+        if self._count_due(f"transfer:{name}", done, total):
+            self._emit(
+                "status", "transfer", name=name, done=done, total=total, bytes=bytes_done,
+                items_per_second=round(per_second(done, elapsed), 2),
+                bytes_per_second=round(per_second(bytes_done, elapsed)),
             )
 
     def message(self, level: str, text: str, **fields: Any) -> None:
@@ -81,3 +106,6 @@ class JsonLinesProgress:
 
     def run_finished(self, summary: dict[str, Any]) -> None:
         self._emit("summary", "run_finished", **summary)
+
+    def close(self) -> None:
+        """Nothing to finish: every line is flushed as it is written."""

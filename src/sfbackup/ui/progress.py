@@ -2,7 +2,7 @@
 
 Library code calls these methods and never prints. The CLI picks a renderer from `sfbackup.ui`
 (rich on a terminal, JSON lines otherwise). Every method must be cheap and thread-safe: objects and
-files are exported in parallel.
+files are exported in parallel, and renderers do their own throttling.
 """
 
 from __future__ import annotations
@@ -23,7 +23,14 @@ class Progress(Protocol):
         self, name: str, state: str, rows: int, seconds: float, error: str | None
     ) -> None: ...
 
-    def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None: ...
+    def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None:
+        """File bodies of object `name` settled so far (downloaded or reused), and bytes downloaded."""
+
+    def phase(self, name: str, text: str) -> None:
+        """A command enters one of its stages, e.g. an upload's `data`, `metadata`, `manifest`."""
+
+    def transfer(self, name: str, done: int, total: int, bytes_done: int) -> None:
+        """Items of a copy or re-read handled so far (upload to S3, verify reading bodies), bytes moved."""
 
     def message(self, level: str, text: str, **fields: Any) -> None: ...
 
@@ -50,35 +57,14 @@ class NullProgress:
     def files_progress(self, name: str, done: int, total: int, bytes_done: int) -> None:
         pass
 
+    def phase(self, name: str, text: str) -> None:
+        pass
+
+    def transfer(self, name: str, done: int, total: int, bytes_done: int) -> None:
+        pass
+
     def message(self, level: str, text: str, **fields: Any) -> None:
         pass
 
     def run_finished(self, summary: dict[str, Any]) -> None:
         pass
-
-
-class RecordingProgress(NullProgress):
-    """Keeps every event as (name, kwargs); for tests and for the end-of-run summary."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def _record(self, event: str, **fields: Any) -> None:
-        self.events.append((event, fields))
-
-    def run_started(self, snapshot_id: str, t0: str, objects: list[str]) -> None:
-        self._record("run_started", snapshot_id=snapshot_id, t0=t0, objects=objects)
-
-    def object_started(self, name: str, api: str, expected_rows: int | None) -> None:
-        self._record("object_started", name=name, api=api, expected_rows=expected_rows)
-
-    def object_finished(
-        self, name: str, state: str, rows: int, seconds: float, error: str | None
-    ) -> None:
-        self._record("object_finished", name=name, state=state, rows=rows, error=error)
-
-    def message(self, level: str, text: str, **fields: Any) -> None:
-        self._record("message", level=level, text=text, **fields)
-
-    def run_finished(self, summary: dict[str, Any]) -> None:
-        self._record("run_finished", summary=summary)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from sfbackup.errors import UsageError
 from sfbackup.repository.manifest import ErrorKind, FilesEntry, Manifest, ObjectEntry, ObjectState, PartInfo
 from sfbackup.salesforce.arrow_types import count_deleted, schema_from_json
 from sfbackup.salesforce.objects import FILE_OBJECTS
+from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.verify.findings import Finding, FindingFactory, name_ids
 
 CHUNK = 1 << 20
@@ -143,9 +144,6 @@ class CheckResult:
     files: dict[str, FilesCheck] = field(default_factory=dict)
 
 
-Progress = Callable[[str], None]
-
-
 def check_snapshot(
     manifest: Manifest,
     files: RepoFiles,
@@ -175,7 +173,7 @@ class _Checker:
         self.f = finding
         self.read_data = read_data
         self.subset = subset
-        self.say = progress or (lambda _text: None)
+        self.progress = progress or NullProgress()
         self.base = f"snapshots/{manifest.snapshot_id}/"
         self.result = CheckResult()
 
@@ -412,10 +410,13 @@ class _Checker:
             if digest:
                 blobs.setdefault(str(digest), []).append(row)
         status.blobs = len(blobs)
+        bytes_read = 0
         for count, (digest, owners) in enumerate(sorted(blobs.items()), start=1):
+            read_before = status.blobs_read
             self.check_blob(name, digest, owners, status)
-            if count % 500 == 0:
-                self.say(f"{name}: {count} of {len(blobs)} file bodies checked")
+            if status.blobs_read > read_before:
+                bytes_read += int(owners[0].get("Size") or 0)
+            self.progress.transfer(f"{name} bodies", count, len(blobs), bytes_read)
         status.problems = sum(1 for x in self.result.findings if x.object == name and x.kind in _BLOB_KINDS)
 
     def _read_index(self, name: str, entry: FilesEntry) -> pa.Table | None:

@@ -124,10 +124,6 @@ class Finding:
     explanation: str = ""
     what_to_do: str = ""
 
-    @property
-    def is_failure(self) -> bool:
-        return self.severity == "error"
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -202,10 +198,6 @@ def name_ids(ids: Iterable[str], limit: int = IDS_IN_TEXT) -> str:
     listed = sorted(ids)
     shown = ", ".join(listed[:limit])
     return f"{shown} and {len(listed) - limit} more" if len(listed) > limit else shown
-
-
-def failures(findings: Iterable[Finding]) -> list[Finding]:
-    return [f for f in findings if f.severity == "error"]
 
 
 def count_by_severity(findings: Iterable[Finding]) -> dict[str, int]:

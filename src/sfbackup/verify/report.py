@@ -20,7 +20,6 @@ from sfbackup.repository.atomic import write_atomic
 from sfbackup.verify.findings import Finding, count_by_severity
 
 REPORT_FORMAT = "sfbackup-verification-report"
-REPORT_FILES = ("report.json", "report.md", "report.html")
 SAFE = "SAFE TO CANCEL"
 NOT_SAFE = "NOT SAFE TO CANCEL"
 

@@ -208,7 +208,7 @@ class _Verification:
             else ("read-data" if options.read_data else "structure")
         )
         self.against_org, self.ids = options.against_org, options.ids
-        self.say(f"verifying snapshot {manifest.snapshot_id} ({manifest.state}) at level {self.level}")
+        self.progress.phase(self.level, f"verifying snapshot {manifest.snapshot_id} ({manifest.state})")
         if manifest.state not in ("exported", "complete"):
             ended = (
                 "stopped before it finished"
@@ -230,7 +230,7 @@ class _Verification:
             self.f,
             read_data=options.read_data,
             subset=options.subset,
-            progress=self.say,
+            progress=self.progress,
         )
         self.findings += self.checked.findings
         sobjects = None
@@ -244,7 +244,7 @@ class _Verification:
                     )
                 client = options.client_factory()
             self.client = client
-            self.say(f"comparing snapshot {manifest.snapshot_id} with the org at {client.instance_url}")
+            self.progress.phase("against-org", f"comparing with the org at {client.instance_url}")
             self.org = compare_with_org(
                 manifest,
                 self.files,
