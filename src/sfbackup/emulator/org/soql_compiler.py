@@ -181,7 +181,9 @@ class Compiler:
             raise OrgError(
                 400,
                 "INVALID_FIELD",
-                located(self.q.soql, cond.field.pos, f"field '{fd.name}' can not be filtered in query call"),
+                located(
+                    self.q.soql, cond.field.pos, f"field '{fd.name}' can not be filtered in a query call"
+                ),
             )
         col = self.column(r)
         text = fd.type in _STRINGY
