@@ -8,10 +8,11 @@
         ...
 
 Keyword arguments go to `OrgConfig` (``records``, ``seed``, ``large_file_bytes``,
-``daily_api_limit``), to `ServerConfig` (``job_latency``, ``session_ttl``,
-``bulk_default_page_records``, ``job_workers``, ``user``: ``"admin"`` or ``"restricted"``, whom
-``credentials`` and ``access_token()`` are for), or are ``faults`` (a `FaultConfig`), ``db_path``,
-``port`` and ``org`` (an already built org store, for tests with a stand-in).
+``daily_api_limit``, ``org_shape="enterprise"``, ``operation_too_large``), to `ServerConfig`
+(``job_latency``, ``session_ttl``, ``bulk_default_page_records``, ``job_workers``, ``user``:
+``"admin"`` or ``"restricted"``, whom ``credentials`` and ``access_token()`` are for), or are
+``faults`` (a `FaultConfig`), ``db_path``, ``port`` and ``org`` (an already built org store, for
+tests with a stand-in).
 """
 
 from __future__ import annotations

@@ -5,12 +5,16 @@ from sfbackup.errors import (
     ExitCode,
     RepositoryLocked,
     SfbackupError,
+    SnapshotIncomplete,
+    VerificationFailed,
     redact,
 )
 
 
 def test_each_error_class_carries_its_documented_exit_code() -> None:
     assert SfbackupError("x").exit_code == ExitCode.FAILED
+    assert SnapshotIncomplete("x").exit_code == 3
+    assert VerificationFailed("x").exit_code == 4
     assert RepositoryLocked("x").exit_code == 11
     assert ApiReserveReached("x").exit_code == 13
 

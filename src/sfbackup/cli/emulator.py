@@ -50,6 +50,13 @@ def register(subparsers: Any) -> None:
                         help="whom the printed credentials log in as: the admin (sees everything) or the "
                              "restricted integration user (no View All Data, Query All Files or View "
                              "Encrypted Data; hidden fields); both users can always log in")
+    parser.add_argument("--org-shape", choices=("default", "enterprise"), default="default",
+                        help="default: a tidy org; enterprise: about 1,000 objects and the refusals real "
+                             "enterprise orgs give (filter-required and big objects, COUNT() timeouts, wide "
+                             "objects, rich text images...; see docs/emulator.md)")
+    parser.add_argument("--operation-too-large", action="store_true",
+                        help="Task/Event queries without a record-id filter answer OPERATION_TOO_LARGE, as "
+                             "for a user without View All Data (enterprise shape)")
     parser.set_defaults(handler=run)
 
 
@@ -71,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
         org_options["daily_api_limit"] = args.daily_api_limit
     if args.large_file_bytes is not None:
         org_options["large_file_bytes"] = args.large_file_bytes
+    if args.operation_too_large and args.org_shape != "enterprise":
+        raise UsageError("--operation-too-large applies to the enterprise org's Task and Event",
+                         hint="add --org-shape enterprise")
+    org_options["org_shape"] = args.org_shape
+    org_options["operation_too_large"] = args.operation_too_large
     server = start_emulator(
         OrgConfig(**org_options),
         port=args.port,

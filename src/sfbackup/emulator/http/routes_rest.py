@@ -147,10 +147,20 @@ def blob(server: EmulatorServer, request: Request, match: re.Match[str]) -> Resp
     """``GET sobjects/{Object}/{id}/{blobField}``: the raw bytes, streamed with Content-Length."""
     name, field_name = match.group("object"), match.group("field")
     canonical = _BLOB_FIELDS.get(name.lower())
-    if canonical is None or canonical.lower() != field_name.lower():
+    if canonical is not None and canonical.lower() != field_name.lower():
         return wire.error_response(request, 404, "NOT_FOUND", "The requested resource does not exist")
-    found = server.org.blob(name, match.group("id"), canonical, access=server.access(request))
+    # other objects' base64 fields (QuoteDocument.Document, EventLogFile.LogFile...): the org checks
+    found = server.org.blob(name, match.group("id"), canonical or field_name, access=server.access(request))
     return Response(200, found.chunks(), content_type=wire.OCTET_TYPE,
+                    content_length=int(found.size), truncatable=True)
+
+
+def rich_text_image(server: EmulatorServer, request: Request, match: re.Match[str]) -> Response:
+    """``GET sobjects/{Object}/{id}/richTextImageFields/{field}/{refid}``: an image of a rich text
+    area field (REST API "sObject Rich Text Image Get"), streamed with its content type."""
+    found = server.org.rich_text_image(match.group("object"), match.group("id"), match.group("field"),
+                                       match.group("refid"), access=server.access(request))
+    return Response(200, found.chunks(), content_type=found.content_type,
                     content_length=int(found.size), truncatable=True)
 
 
@@ -173,6 +183,9 @@ def query(server: EmulatorServer, request: Request, match: re.Match[str]) -> Res
     if cursor.is_count:
         return _page(request, {"totalSize": total, "done": True, "records": []})
     entry = OpenCursor(cursor, _batch_size(request), version, time.time())
+    refusal = getattr(cursor, "paging_refusal", None)
+    if refusal is not None and total > entry.batch_size:  # an object without queryMore
+        raise refusal
     return _serve_page(server, request, entry, None, 0)
 
 

@@ -72,6 +72,8 @@ def _routes() -> list[Route]:
         ("DELETE", data + r"/sobjects/(?P<object>\w+)/(?P<id>\w{15,18})/?", routes_rest.delete, True, True),
         ("GET", data + r"/sobjects/(?P<object>\w+)/(?P<id>\w{15,18})/(?P<field>\w+)/?", routes_rest.blob,
          True, True),
+        ("GET", data + r"/sobjects/(?P<object>\w+)/(?P<id>\w{15,18})/richTextImageFields/(?P<field>\w+)/"
+         r"(?P<refid>\w{15,18})/?", routes_rest.rich_text_image, True, True),
         ("GET", data + r"/(?P<kind>query|queryAll)/?", routes_rest.query, True, True),
         ("GET", data + r"/(?:query|queryAll)/(?P<locator>01g\w+)-(?P<offset>\d+)/?", routes_rest.query_more,
          True, True),

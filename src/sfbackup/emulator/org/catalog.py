@@ -2,11 +2,16 @@
 
 `build_catalog()` assembles the org: the objects of `catalog_objects` (standard, file, custom and
 restricted objects) plus, when asked, `catalog_extra`'s larger generated catalog, and links each
-lookup to its parent's child relationships. The model and describe builders live in
-`catalog_model`; this module re-exports their public names, so import from here.
+lookup to its parent's child relationships; `shape="enterprise"` adds `shape_enterprise`'s objects
+(replacing generated ones of the same name) and `shape_rows()` names what generates their rows.
+The model and describe builders live in `catalog_model`; this module re-exports their public
+names, so import from here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from sfbackup.emulator.org.catalog_extra import generated_objects
 from sfbackup.emulator.org.catalog_model import (
@@ -67,17 +72,27 @@ __all__ = [
     "f_plain",
     "f_ref",
     "f_text",
+    "shape_rows",
     "system_head",
     "system_tail",
 ]
 
 
-def build_catalog(extra_objects: int = 0, *, seed: int = 1) -> dict[str, ObjectDef]:
+def build_catalog(
+    extra_objects: int = 0, *, seed: int = 1, shape: str = "default", operation_too_large: bool = False
+) -> dict[str, ObjectDef]:
     """Every object of the emulated org, keyed by lower-case name; `extra_objects` adds that many
-    generated objects plus the companions and query-restricted objects a real org lists."""
+    generated objects plus the companions and query-restricted objects a real org lists, `shape`
+    "enterprise" a real enterprise org's (`operation_too_large`: Task/Event refuse plain queries)."""
     objects = [*standard_objects(), *file_objects(), *custom_objects(), *restricted_objects()]
     if extra_objects:
         objects += generated_objects(extra_objects, seed)
+    if shape == "enterprise":
+        from sfbackup.emulator.org import shape_enterprise
+
+        objects = shape_enterprise.objects(objects, seed=seed, operation_too_large=operation_too_large)
+    elif shape != "default":
+        raise ValueError(f"unknown org shape {shape!r}; use default or enterprise")
     by_name = {o.name: o for o in objects}
     for child in objects:
         for fd in child.fields:
@@ -87,3 +102,12 @@ def build_catalog(extra_objects: int = 0, *, seed: int = 1) -> dict[str, ObjectD
                         (child.name, fd.name, CHILD_NAMES.get((child.name, fd.name)))
                     )
     return {o.name.lower(): o for o in sorted(objects, key=lambda o: o.name)}
+
+
+def shape_rows(shape: str) -> Callable[[Any], None] | None:
+    """What fills a shape's own objects once the generic data is generated (None: nothing)."""
+    if shape != "enterprise":
+        return None
+    from sfbackup.emulator.org import shape_enterprise
+
+    return shape_enterprise.populate

@@ -11,7 +11,10 @@ text, compound fields (`address`, `location`) whose components name them in `com
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sfbackup.emulator.org.restrictions import Restriction
 
 #: describe `type` -> `soapType`.
 SOAP_TYPES: dict[str, str] = {
@@ -88,6 +91,8 @@ class FieldDef:
     external_id: bool = False
     unique: bool = False
     calculated: bool = False
+    not_filterable: bool = False  # describe filterable false (ActivityFieldHistory.SystemModstamp)
+    csv_sql: str | None = None  # SQL for the Bulk CSV cell, `{col}` the column (Bulk's own number text)
 
     @property
     def stored(self) -> bool:
@@ -102,7 +107,7 @@ class FieldDef:
         """This field's entry in a describe's `fields` list (keys sorted, as Salesforce sends them)."""
         t = self.type
         text = t in TEXT_TYPES and t not in ("id", "reference")
-        filterable = not (self.long_text or t in ("encryptedstring", "base64"))
+        filterable = not (self.not_filterable or self.long_text or t in ("encryptedstring", "base64"))
         sortable = filterable and t not in ("multipicklist", "address", "location")
         groupable = sortable and t not in ("double", "currency", "percent", "datetime", "time", "long")
         return {
@@ -135,7 +140,7 @@ class FieldDef:
             "formulaTreatNullNumberAsZero": False,
             "groupable": groupable,
             "highScaleNumber": False,
-            "htmlFormatted": False,
+            "htmlFormatted": self.extra_type_info == "richtextarea",
             "idLookup": self.id_lookup,
             "inlineHelpText": None,
             "label": self.label or _label(self.name),
@@ -175,14 +180,17 @@ class FieldDef:
 
 @dataclass(frozen=True)
 class QueryRule:
-    """A query Salesforce refuses unless its WHERE clause filters (at the top level, with = or IN) on
-    one of `fields`; `select_only` (fnmatch patterns) limits the fields a query may select."""
+    """A query Salesforce refuses unless its WHERE clause filters (at the top level, with one of
+    `operators`; `=` alone for those in `equals_only`) on one of `fields`; an entry that is a tuple
+    needs all of its fields filtered. `select_only` (fnmatch patterns) limits the fields selected."""
 
-    fields: tuple[str, ...]
+    fields: tuple[str | tuple[str, ...], ...]
     error_code: str
     message: str
     select_only: tuple[str, ...] = ()
     select_message: str = ""
+    operators: tuple[str, ...] = ("=", "IN")
+    equals_only: tuple[str, ...] = ()
 
 
 @dataclass
@@ -206,6 +214,8 @@ class ObjectDef:
     child_relationships: list[tuple[str, str, str | None]] = field(default_factory=list)
     query_rule: QueryRule | None = None
     refuses_query: bool = False  # listed as queryable, but a query gets INVALID_TYPE_FOR_OPERATION
+    restrictions: tuple[Restriction, ...] = ()  # further rules its queries must follow
+    generated_rows: int | None = None  # rows the generic data generator makes (None: 3 to 5)
     by_lower: dict[str, FieldDef] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

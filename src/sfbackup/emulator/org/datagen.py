@@ -284,8 +284,10 @@ class Generator:
         seed: int,
         records: int,
         large_file_bytes: int,
+        shape_rows: Callable[[Generator], None] | None = None,
     ) -> None:
         self.conn = conn
+        self.shape_rows = shape_rows
         self.catalog = catalog
         self.rng = random.Random(seed)
         self.seed = seed
@@ -364,7 +366,11 @@ class Generator:
             o for o in self.catalog.values() if o.name not in self.ids and o.queryable and not o.refuses_query
         ]
         for obj in sorted(generic, key=lambda o: o.associate_entity_type is not None):
-            self.generic(obj, 3 + int(self.rng.random() * 3))
+            count = obj.generated_rows if obj.generated_rows is not None else 3 + int(self.rng.random() * 3)
+            if count:
+                self.generic(obj, count)
+        if self.shape_rows is not None:
+            self.shape_rows(self)
         for table, column in _INDEXES:
             self.conn.execute(f'CREATE INDEX "ix_{table}_{column}" ON "{table}" ("{column}")')
         for obj in self.catalog.values():

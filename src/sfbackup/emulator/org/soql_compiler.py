@@ -40,7 +40,7 @@ _BAD_RELATIONSHIP = (
     "Please reference your WSDL or the describe call for the appropriate names."
 )
 #: base64 field -> the field holding its size (null size = no body).
-BLOB_LENGTH_FIELDS = {"Body": "BodyLength", "VersionData": "ContentSize"}
+BLOB_LENGTH_FIELDS = {"Body": "BodyLength", "VersionData": "ContentSize", "LogFile": "LogFileLength"}
 #: Text types compared case-insensitively, as SOQL does (Ids are matched as written).
 _STRINGY = TEXT_TYPES - {"id", "reference"}
 _INDEXED = frozenset(
@@ -176,11 +176,14 @@ class Compiler:
     def comparison(self, cond: Comparison) -> str:
         r = self.resolve(cond.field)
         fd = r.fd
-        if fd.type in ("address", "location", "base64", "encryptedstring") or fd.long_text:
+        unfilterable = fd.type in ("address", "location", "base64", "encryptedstring")
+        if unfilterable or fd.long_text or fd.not_filterable:
             raise OrgError(
                 400,
                 "INVALID_FIELD",
-                located(self.q.soql, cond.field.pos, f"field '{fd.name}' can not be filtered in query call"),
+                located(
+                    self.q.soql, cond.field.pos, f"field '{fd.name}' can not be filtered in a query call"
+                ),
             )
         col = self.column(r)
         text = fd.type in _STRINGY
@@ -374,9 +377,15 @@ class Compiler:
                 name = item.path.text.lower() if item.path is not None else ""
                 if not any(fnmatch.fnmatchcase(name, pattern) for pattern in rule.select_only):
                     raise OrgError(400, "INVALID_FIELD", rule.select_message)
-        wanted = {f.lower() for f in rule.fields}
-        for c in self.top_conjuncts():
-            if ".".join(c.field.parts).lower() in wanted and c.op in ("=", "IN"):
+        equals_only = {f.lower() for f in rule.equals_only}
+        filtered = {
+            ".".join(c.field.parts).lower()
+            for c in self.top_conjuncts()
+            if c.op in rule.operators
+            and (c.op == "=" or ".".join(c.field.parts).lower() not in equals_only)
+        }
+        for wanted in rule.fields:
+            if all(name.lower() in filtered for name in ((wanted,) if isinstance(wanted, str) else wanted)):
                 return
         raise OrgError(400, rule.error_code, rule.message)
 
@@ -410,6 +419,7 @@ class Compiler:
             if (
                 r.fd.type in ("address", "location", "base64", "multipicklist", "encryptedstring")
                 or r.fd.long_text
+                or r.fd.not_filterable
             ):
                 raise OrgError(
                     400,
@@ -433,6 +443,8 @@ class Compiler:
         plan.include_deleted = include_deleted
         plan.is_selective = self.is_selective()
         self.check_query_rule()
+        for restriction in obj.restrictions:
+            restriction.check(self, plan)
         if self.api == "bulk":
             self.check_bulk(plan)
         return plan
@@ -568,6 +580,9 @@ class Compiler:
                 plan.csv_cols.append(col)
             else:
                 node.items.append((fd.name, "value", self.add(plan, col)))
+                if fd.csv_sql is not None:
+                    plan.csv_cols.append(fd.csv_sql.format(col=col))
+                    continue
                 if fd.type in ("double", "currency", "percent"):
                     plan.csv_real_cols.add(len(plan.csv_cols))
                 plan.csv_cols.append(col)
@@ -633,6 +648,7 @@ class Plan:
     limit: int | None = None
     offset: int = 0
     include_deleted: bool = False
+    paging_refusal: OrgError | None = None  # raised when the result needs more than one REST batch
 
 
 def compile_query(

@@ -3,13 +3,28 @@
 `after_sql` gives the rows after a sort key (so REST page k costs what page 1 does); `csv_line_sql`
 and `printf_formats` make SQLite print each CSV line in C, byte for byte what
 `csv.writer(quoting=QUOTE_ALL)` writes (`real_text` is the SQL function the rare REALs need).
+`java_double_text` and `nul_marked_text` are the SQL functions of the enterprise shape's Bulk quirks.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-__all__ = ["PRINTF_ARGS", "after_sql", "csv_line_sql", "printf_formats", "real_text"]
+__all__ = [
+    "NUL_MARK",
+    "PRINTF_ARGS",
+    "after_sql",
+    "csv_line_sql",
+    "java_double_text",
+    "nul_marked_text",
+    "printf_formats",
+    "real_text",
+]
+
+#: Stands for a NUL byte inside a CSV line until the line leaves SQLite (whose printf stops at NUL);
+#: valid UTF-8 never contains it.
+NUL_MARK = b"\xfe"
 
 
 def after_sql(terms: list[tuple[str, bool, str | None]], last: tuple[Any, ...]) -> tuple[str, list[Any]]:
@@ -84,3 +99,21 @@ def _real_text_sql(col: str) -> str:
 def real_text(value: Any) -> str | None:
     """Python's text of a value (`repr` for floats): register it on each connection as `sfb_real`."""
     return None if value is None else repr(value) if isinstance(value, float) else str(value)
+
+
+def java_double_text(value: Any) -> str | None:
+    """A double as Java's `Double.toString` writes it (Salesforce's Bulk text): `1.5E7`, `1234.5`."""
+    if value is None:
+        return None
+    number = float(value)
+    if number == 0 or 1e-3 <= abs(number) < 1e7:
+        return repr(number)
+    sign, digits, exponent = Decimal(repr(number)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, digits))
+    return f"{'-' if sign else ''}{text[0]}.{text[1:] or '0'}E{len(text) + exponent - 1}"
+
+
+def nul_marked_text(value: Any) -> bytes | None:
+    """Text whose NUL bytes are `NUL_MARK`, for printf; the CSV writer turns the marks back."""
+    return None if value is None else str(value).encode("utf-8").replace(b"\x00", NUL_MARK)

@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from sfbackup.emulator.org import access as access_model
 from sfbackup.emulator.org import datagen
-from sfbackup.emulator.org.catalog import CASCADE_DELETE, ObjectDef, build_catalog
+from sfbackup.emulator.org.catalog import CASCADE_DELETE, ObjectDef, build_catalog, shape_rows
 from sfbackup.emulator.org.soql import (
     Node,
     OrgError,
@@ -44,7 +44,15 @@ from sfbackup.emulator.org.soql import (
     parse_datetime,
     sql_datetime,
 )
-from sfbackup.emulator.org.sql_render import after_sql, csv_line_sql, printf_formats, real_text
+from sfbackup.emulator.org.sql_render import (
+    NUL_MARK,
+    after_sql,
+    csv_line_sql,
+    java_double_text,
+    nul_marked_text,
+    printf_formats,
+    real_text,
+)
 
 __all__ = ["Blob", "Cursor", "EmulatedOrg", "OrgConfig", "OrgCredentials", "OrgError"]
 
@@ -64,18 +72,25 @@ _ADDRESS_KEYS = {
 @dataclass
 class OrgConfig:
     """What the emulated org holds. `records` Accounts; other objects derive from it, from at most
-    `datagen.DERIVED_CAP` (1M) Accounts: a 5M org has 5M Accounts and a 1M org's other objects."""
+    `datagen.DERIVED_CAP` (1M) Accounts: a 5M org has 5M Accounts and a 1M org's other objects.
+    `org_shape` "enterprise" adds the objects and quirks of a real enterprise org (docs/emulator.md);
+    `operation_too_large` makes its Task/Event queries answer OPERATION_TOO_LARGE, as they do for a
+    user without View All Data."""
 
     records: int = 200
     seed: int = 1
     large_file_bytes: int = 20 * 2**20
     daily_api_limit: int = 100_000
     extra_objects: int = 0
+    org_shape: Literal["default", "enterprise"] = "default"
+    operation_too_large: bool = False
 
     def data_key(self) -> str:
         """Identity of the generated data (what a reused database must match)."""
         data = asdict(self)
         del data["daily_api_limit"]
+        if self.org_shape == "default":  # the default org's data is what it was before shapes
+            del data["org_shape"], data["operation_too_large"]
         if self.records > datagen.DERIVED_CAP:  # smaller orgs are what they were before the cap
             data["derived_cap"] = datagen.DERIVED_CAP
         return json.dumps({**data, "generator": _GENERATOR_VERSION}, sort_keys=True)
@@ -155,6 +170,7 @@ class Cursor:
         self.is_count: bool = plan.is_count
         self.is_selective: bool = plan.is_selective
         self.fields: list[str] = plan.fields
+        self.paging_refusal: OrgError | None = plan.paging_refusal
         self._agg_rows: list[dict[str, Any]] | None = None
         # (next offset, last row's sort key) of a sequential read
         self._resume: tuple[int, tuple[Any, ...]] | None = None
@@ -365,7 +381,7 @@ class Cursor:
             sizes = np.diff(np.append(starts, len(raw))) + quotes
             ends.append(position + np.cumsum(sizes))
             position = int(ends[-1][-1])
-            data = raw.replace(b'"', b'""').replace(b"\xff", b'"')
+            data = raw.replace(b'"', b'""').replace(b"\xff", b'"').replace(NUL_MARK, b"\x00")
             out.write(data)
             if on_rows is not None:
                 on_rows(data, ends[-1])
@@ -384,7 +400,12 @@ class EmulatedOrg:
 
     def __init__(self, config: OrgConfig, db_path: str | None = None) -> None:
         self.config = config
-        generated = build_catalog(config.extra_objects, seed=config.seed)
+        generated = build_catalog(
+            config.extra_objects,
+            seed=config.seed,
+            shape=config.org_shape,
+            operation_too_large=config.operation_too_large,
+        )
         self._catalog: dict[str, ObjectDef] = access_model.org_catalog(generated)
         self._unlisted = access_model.unlisted(generated)
         self._tmpdir: str | None = None
@@ -451,6 +472,8 @@ class EmulatedOrg:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.create_function("sfb_real", 1, real_text, deterministic=True)
+        conn.create_function("sfb_java_double", 1, java_double_text, deterministic=True)
+        conn.create_function("sfb_nul_marked", 1, nul_marked_text, deterministic=True)
         with self._lock:
             self._connections.append(conn)
         return conn
@@ -525,6 +548,7 @@ class EmulatedOrg:
             seed=self.config.seed,
             records=self.config.records,
             large_file_bytes=self.config.large_file_bytes,
+            shape_rows=shape_rows(self.config.org_shape),
         ).run()
         access_model.install(conn, self._catalog)
         conn.execute("INSERT INTO _meta VALUES ('config', ?)", (key,))
@@ -631,11 +655,30 @@ class EmulatedOrg:
         fd = obj.field(field_name)
         if fd is None or fd.type != "base64":
             raise OrgError(404, "NOT_FOUND", "The requested resource does not exist")
-        row_id = self._existing(obj, record_id, access)
+        return self._stored_blob(self._existing(obj, record_id, access), fd.name)
+
+    def rich_text_image(
+        self,
+        name: str,
+        record_id: str,
+        field_name: str,
+        reference_id: str,
+        access: access_model.Access | None = None,
+    ) -> Blob:
+        """An image of a rich text area field (`<img src=".../servlet/rtaImage?...refid=0EM...">`)
+        of a record `access`'s user can see."""
+        obj = self._object(name, access)
+        fd = obj.field(field_name)
+        if fd is None or fd.extra_type_info != "richtextarea":
+            raise OrgError(404, "NOT_FOUND", "The requested resource does not exist")
+        return self._stored_blob(self._existing(obj, record_id, access), f"{fd.name}/{reference_id}")
+
+    def _stored_blob(self, row_id: str, key: str) -> Blob:
+        """The body stored under (`row_id`, `key`) in `_blob`; OrgError NOT_FOUND when there is none."""
         row = self._fetchone(
             "SELECT rowid, size, content_type, gen_key, data IS NOT NULL FROM _blob "
             "WHERE record_id = ? AND field = ?",
-            [row_id, fd.name],
+            [row_id, key],
         )
         if row is None:
             raise OrgError(404, "NOT_FOUND", "The requested resource does not exist")
