@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sfbackup.emulator.org.catalog_model import FieldDef, ObjectDef, QueryRule, f_bool, f_num, f_plain, f_text
+from sfbackup.emulator.org.restrictions import SingleBatchSetupObject
 
 __all__ = [
     "ADMIN",
@@ -202,6 +203,8 @@ def schema_objects() -> list[ObjectDef]:
         ],
         id_prefix="000",
         bulk_supported=False,
+        # Tooling API "SOQL Operation Limitations": no COUNT(), OR, != or queryMore
+        restrictions=(SingleBatchSetupObject(),),
     )
     field_definition = ObjectDef(
         "FieldDefinition",
@@ -298,10 +301,11 @@ def _without_hidden(catalog: dict[str, ObjectDef]) -> dict[str, ObjectDef]:
 _INSTALL_STAMP = "2025-06-01T00:00:00.000Z"  # datagen.ANCHOR: when the users were set up
 
 
-def install(conn: sqlite3.Connection, catalog: dict[str, ObjectDef]) -> None:
+def install(conn: sqlite3.Connection, catalog: dict[str, ObjectDef], *, internal_entities: int = 0) -> None:
     """Add users' data to a freshly generated org (inside its generation transaction): the
     permission columns and values, the integration user with its profile and permission set, and
-    the rows of EntityDefinition, FieldDefinition and UserPermissionAccess. `catalog` is `org_catalog`'s."""
+    the rows of EntityDefinition, FieldDefinition and UserPermissionAccess. `catalog` is `org_catalog`'s;
+    `internal_entities` more EntityDefinition rows stand for entities the API does not describe."""
     from sfbackup.emulator.org.datagen import make_id
 
     def next_id(prefix: str) -> str:
@@ -379,7 +383,7 @@ def install(conn: sqlite3.Connection, catalog: dict[str, ObjectDef]) -> None:
         for owner, granted in grants.items():
             sets = ", ".join(f'"{name}" = 1' for name in sorted(granted))
             conn.execute(f'UPDATE "{table}" SET {sets} WHERE "{column}" = ?', (owner,))
-    _install_schema_rows(conn, catalog)
+    _install_schema_rows(conn, catalog, internal_entities)
     conn.execute(
         'CREATE TABLE "UserPermissionAccess" ("Id" TEXT, "UserId" TEXT, "LastCacheUpdate" TEXT, '
         + ", ".join(f'"{name}" INTEGER' for name, _ in PERMISSION_FIELDS)
@@ -474,7 +478,9 @@ def _data_type(fd: FieldDef) -> str:
     return _UI_TYPES.get(t, t)
 
 
-def _install_schema_rows(conn: sqlite3.Connection, catalog: dict[str, ObjectDef]) -> None:
+def _install_schema_rows(
+    conn: sqlite3.Connection, catalog: dict[str, ObjectDef], internal_entities: int
+) -> None:
     entity = catalog["entitydefinition"]
     field_def = catalog["fielddefinition"]
     for obj in (entity, field_def):
@@ -541,6 +547,10 @@ def _install_schema_rows(conn: sqlite3.Connection, catalog: dict[str, ObjectDef]
                     0,
                 )
             )
+    for i in range(internal_entities):  # real orgs list internal entities the API does not describe
+        name = f"Internal{i:05d}"
+        flags = (0,) * 10
+        entities.append((name, name, name, name, name, name, name, None, None, *flags, "None", "None"))
     for obj, rows in ((entity, entities), (field_def, fields)):
         marks = ", ".join("?" * len(obj.stored_fields))
         conn.executemany(f'INSERT INTO "{obj.name}" VALUES ({marks})', rows)

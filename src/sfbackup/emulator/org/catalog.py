@@ -104,6 +104,15 @@ def build_catalog(
     return {o.name.lower(): o for o in sorted(objects, key=lambda o: o.name)}
 
 
+def internal_entities(shape: str) -> int:
+    """How many undescribed internal entities the shape's EntityDefinition lists."""
+    if shape != "enterprise":
+        return 0
+    from sfbackup.emulator.org import shape_enterprise
+
+    return shape_enterprise.INTERNAL_ENTITIES
+
+
 def shape_rows(shape: str) -> Callable[[Any], None] | None:
     """What fills a shape's own objects once the generic data is generated (None: nothing)."""
     if shape != "enterprise":

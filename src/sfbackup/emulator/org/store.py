@@ -34,7 +34,13 @@ import numpy.typing as npt
 
 from sfbackup.emulator.org import access as access_model
 from sfbackup.emulator.org import datagen
-from sfbackup.emulator.org.catalog import CASCADE_DELETE, ObjectDef, build_catalog, shape_rows
+from sfbackup.emulator.org.catalog import (
+    CASCADE_DELETE,
+    ObjectDef,
+    build_catalog,
+    internal_entities,
+    shape_rows,
+)
 from sfbackup.emulator.org.soql import (
     Node,
     OrgError,
@@ -56,7 +62,7 @@ from sfbackup.emulator.org.sql_render import (
 
 __all__ = ["Blob", "Cursor", "EmulatedOrg", "OrgConfig", "OrgCredentials", "OrgError"]
 
-_GENERATOR_VERSION = 2  # 2: users, permissions and schema objects (org.access)
+_GENERATOR_VERSION = 3  # 2: users, permissions and schema objects (org.access); 3: enterprise shape
 _ADDRESS_KEYS = {
     "City": "city",
     "Country": "country",
@@ -550,7 +556,7 @@ class EmulatedOrg:
             large_file_bytes=self.config.large_file_bytes,
             shape_rows=shape_rows(self.config.org_shape),
         ).run()
-        access_model.install(conn, self._catalog)
+        access_model.install(conn, self._catalog, internal_entities=internal_entities(self.config.org_shape))
         conn.execute("INSERT INTO _meta VALUES ('config', ?)", (key,))
         conn.execute("COMMIT")
         conn.close()
