@@ -46,6 +46,12 @@ def register(subparsers: Any) -> None:
                         help="the org's daily API request limit")
     parser.add_argument("--large-file-bytes", type=int, default=None, metavar="BYTES",
                         help="size of the org's two large file bodies (default 20 MiB; 0: none)")
+    parser.add_argument("--rotate-refresh-tokens", action="store_true",
+                        help="answer every refresh_token grant with a new refresh token (the old one dies)")
+    parser.add_argument("--device-interval", type=int, default=5, metavar="SECONDS",
+                        help="polling interval the device flow asks for (default 5)")
+    parser.add_argument("--soap-login-disabled", action="store_true",
+                        help="act as an org created since Winter '26: SOAP login() is refused")
     parser.set_defaults(handler=run)
 
 
@@ -72,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         db_path=args.db,
         server_config=ServerConfig(job_latency=args.job_latency, session_ttl=args.session_ttl,
-                                   bulk_default_page_records=args.bulk_page_records),
+                                   bulk_default_page_records=args.bulk_page_records,
+                                   rotate_refresh_tokens=args.rotate_refresh_tokens,
+                                   device_interval=args.device_interval,
+                                   soap_login_disabled=args.soap_login_disabled),
         faults=FaultConfig(rates=rates, seed=args.fault_seed),
     )
     stop = threading.Event()

@@ -104,7 +104,7 @@ def bearer_token(request: Request) -> str | None:
 # -- OAuth token endpoint -------------------------------------------------------------------------
 
 def token(server: EmulatorServer, request: Request, match: re.Match[str]) -> Response:
-    """``POST /services/oauth2/token``."""
+    """``POST /services/oauth2/token`` (refresh, code and device grants: `routes_oauth.token`)."""
     form = {k: v[0] for k, v in _form(request).items()}
     grant = form.get("grant_type", "")
     creds = server.credentials
@@ -115,14 +115,6 @@ def token(server: EmulatorServer, request: Request, match: re.Match[str]) -> Res
             return _oauth_error(request, "invalid_client", "invalid client credentials")
         if not _password_ok(server, form.get("username"), form.get("password")):
             return _oauth_error(request, "invalid_grant", "authentication failure")
-        return _token_response(server, request)
-    if grant == "refresh_token":
-        if form.get("client_id") != creds.consumer_key:
-            return _oauth_error(request, "invalid_client_id", "client identifier invalid")
-        if "client_secret" in form and form["client_secret"] != creds.consumer_secret:
-            return _oauth_error(request, "invalid_client", "invalid client credentials")
-        if form.get("refresh_token") != server.sessions.refresh_token:
-            return _oauth_error(request, "invalid_grant", "expired access/refresh token")
         return _token_response(server, request)
     if grant == "client_credentials":
         key, secret = _client_credentials(request, form)
