@@ -2,8 +2,9 @@
 
 The default login is ``oauth``: the refresh token `sfbackup login` keeps in the OS keyring or in
 ``connection.token_file``. Secrets (password, security token, access token, consumer key/secret,
-private key) are read from ``SF_*`` environment variables or from files the config names (``password_file`` ...), never from
-the config file itself and never from flags, so they stay out of shell history and version control.
+private key) are read from ``SF_*`` environment variables or from files the config names
+(``password_file`` ...), never from the config file itself and never from flags, so they stay out
+of shell history and version control.
 A secret given both ways is refused as ambiguous. `Secrets` never shows a value in repr/str.
 """
 

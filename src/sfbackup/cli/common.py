@@ -23,9 +23,11 @@ def add_command(subparsers: Any, name: str, *, help: str, description: str | Non
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """--config and --instance-url: where the settings come from (secrets never as flags)."""
+    """--config, --instance-url and --sf-org: where the settings come from (secrets never as flags)."""
     parser.add_argument("--config", help="TOML config file (see configs/sfbackup.example.toml)")
     parser.add_argument("--instance-url", help="the org's URL, e.g. https://acme.my.salesforce.com")
+    parser.add_argument("--sf-org", metavar="ALIAS",
+                        help="log in as the Salesforce CLI's org ALIAS (`sf org display`); sets sf_org")
 
 
 def settings_from_args(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
@@ -33,4 +35,6 @@ def settings_from_args(args: argparse.Namespace, overrides: dict[str, Any] | Non
     merged = dict(overrides or {})
     if getattr(args, "instance_url", None):
         merged["connection.instance_url"] = args.instance_url
+    if getattr(args, "sf_org", None):
+        merged.update({"connection.sf_org": args.sf_org, "connection.auth": "sf_org"})
     return load_settings(getattr(args, "config", None), env=os.environ, overrides=merged)
