@@ -194,19 +194,40 @@ def _sf_org_login(settings: ConnectionSettings, http: requests.Session) -> OrgSe
             "--sf-org needs the Salesforce CLI (`sf`), which is not on PATH",
             hint="install it (`npm install -g @salesforce/cli`) or log in with `sfbackup login`",
         )
-    shown = f"`sf org display --target-org {alias} --json`"
+    result = _sf_json(executable, ["org", "display"], alias, settings.timeout_seconds)
+    token = str(result.get("accessToken") or "")
+    if not token or token.startswith("[REDACTED"):
+        # sf 2.x hides the token from `org display`; `org auth show-access-token` is its replacement.
+        token = str(_sf_json(executable, ["org", "auth", "show-access-token"], alias,
+                             settings.timeout_seconds).get("accessToken") or "")  # fmt: skip
+    if not token or not result.get("instanceUrl"):
+        raise AuthenticationFailed(
+            f"the Salesforce CLI gave no access token or instance URL for {alias!r}",
+            hint=f"log the CLI in again: `sf org login web --alias {alias}`",
+        )
+    instance_url = str(result["instanceUrl"]).rstrip("/")
+    org_id, user_id = _identity(http, instance_url, token, settings, f"the sf CLI login {alias!r}")
+    log.info("logged in to %s with the sf CLI's login %r (org %s)", instance_url, alias, org_id or "unknown")
+    return OrgSession(
+        instance_url=instance_url, access_token=token, api_version=settings.api_version,
+        org_id=org_id or (str(result["id"]) if result.get("id") else None), user_id=user_id, flow="sf_org",
+    )  # fmt: skip
+
+
+def _sf_json(executable: str, command: list[str], alias: str, timeout: float) -> dict[str, Any]:
+    """The ``result`` of ``sf <command> --target-org <alias> --json`` (its output is never logged)."""
+    shown = f"`sf {' '.join(command)} --target-org {alias} --json`"
     try:
-        done = subprocess.run([executable, "org", "display", "--target-org", alias, "--json"],
-                              capture_output=True, timeout=settings.timeout_seconds, check=False)  # fmt: skip
+        done = subprocess.run([executable, *command, "--target-org", alias, "--json"],
+                              capture_output=True, timeout=timeout, check=False)  # fmt: skip
     except subprocess.TimeoutExpired:
-        raise OrgUnreachable(f"{shown} did not answer within {settings.timeout_seconds:g} s",
-                             url=alias) from None  # fmt: skip
+        raise OrgUnreachable(f"{shown} did not answer within {timeout:g} s", url=alias) from None
     try:
         answer = json.loads(done.stdout)
     except ValueError:
         answer = None
     result = answer.get("result") if isinstance(answer, dict) else None
-    if not isinstance(result, dict) or not result.get("accessToken") or not result.get("instanceUrl"):
+    if done.returncode != 0 or not isinstance(result, dict):
         what = "no JSON answer"
         if isinstance(answer, dict):
             what = f"{answer.get('name', 'error')}: {' '.join(str(answer.get('message', '')).split())}"
@@ -215,14 +236,7 @@ def _sf_org_login(settings: ConnectionSettings, http: requests.Session) -> OrgSe
             hint=f"log the CLI in first: `sf org login web --alias {alias}` (add --instance-url for a "
             "sandbox or My Domain), or check the alias with `sf org list`",
         )
-    instance_url = str(result["instanceUrl"]).rstrip("/")
-    token = str(result["accessToken"])
-    org_id, user_id = _identity(http, instance_url, token, settings, f"the sf CLI login {alias!r}")
-    log.info("logged in to %s with the sf CLI's login %r (org %s)", instance_url, alias, org_id or "unknown")
-    return OrgSession(
-        instance_url=instance_url, access_token=token, api_version=settings.api_version,
-        org_id=org_id or (str(result["id"]) if result.get("id") else None), user_id=user_id, flow="sf_org",
-    )  # fmt: skip
+    return result
 
 
 def _salesforce(settings: ConnectionSettings, http: requests.Session, base: str) -> Any:
