@@ -558,8 +558,9 @@ def infer_auth(secrets: Secrets, username: str | None, *, sf_org: str | None = N
         return "access_token"
     if secrets.is_set("private_key"):
         return "jwt"
-    if secrets.is_set("consumer_key") and secrets.is_set("consumer_secret") and not username:
+    connected_app = secrets.is_set("consumer_key") and secrets.is_set("consumer_secret")
+    if connected_app and not username:
         return "client_credentials"
-    if secrets.is_set("password"):
+    if secrets.is_set("password") or connected_app:  # the username-password flows
         return "password"
     return "oauth"
