@@ -48,6 +48,16 @@ def approve_login_page(url: str, username: str, password: str, *, decision: str 
                         "decision": decision}, timeout=10, allow_redirects=follow)  # fmt: skip
 
 
+def browser_stand_in(url: str, username: str, password: str) -> bool:
+    """`webbrowser.open` for in-process tests: approve, then follow the redirect to sfbackup's
+    listener with urllib (a browser's own traffic never reaches sfbackup's log; requests' would)."""
+    import urllib.request
+
+    redirect = approve_login_page(url, username, password, follow=False)
+    with urllib.request.urlopen(redirect.headers["Location"], timeout=10) as answer:
+        return bool(answer.status == 200)
+
+
 class LoginProcess:
     """`sfbackup login ...` in a child process; `next_line` reads its stderr up to a match."""
 
