@@ -141,7 +141,7 @@ def test_given_no_flow_secrets_when_logging_in_then_the_oauth_default_asks_for_a
     """A username alone is no login: the default is the stored OAuth login, which needs a home."""
     settings = settings_for({"SF_USERNAME": "u"}, **{"connection.token_store": "file"})
     assert settings.auth == "oauth"
-    with pytest.raises(ConfigError, match="connection.token_file"):
+    with pytest.raises(ConfigError, match=r"connection\.token_file"):
         log_in(settings)
 
 
