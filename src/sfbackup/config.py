@@ -1,8 +1,10 @@
 """Settings: defaults < config file (TOML) < environment < flags, with secrets by reference only.
 
-Secrets (password, security token, access token, consumer key/secret, private key) are read from
-``SF_*`` environment variables or from files the config names (``password_file`` ...), never from
-the config file itself and never from flags, so they stay out of shell history and version control.
+The default login is ``oauth``: the refresh token `sfbackup login` keeps in the OS keyring or in
+``connection.token_file``. Secrets (password, security token, access token, consumer key/secret,
+private key) are read from ``SF_*`` environment variables or from files the config names
+(``password_file`` ...), never from the config file itself and never from flags, so they stay out
+of shell history and version control.
 A secret given both ways is refused as ambiguous. `Secrets` never shows a value in repr/str.
 """
 
@@ -60,6 +62,7 @@ PLAIN_ENV: dict[str, str] = {
     "SF_INSTANCE_URL": "connection.instance_url",
     "SF_LOGIN_URL": "connection.login_url",
     "SF_API_VERSION": "connection.api_version",
+    "SFBACKUP_TOKEN_FILE": "connection.token_file",
     "SFBACKUP_REPOSITORY": "repository",
 }
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -263,6 +266,9 @@ _OPTIONS: dict[str, Parser] = {
     "connection.timeout_seconds": _float(1, 3600),
     "connection.max_retries": _int(1),
     "connection.consumer_key": _opt_str,
+    "connection.token_store": _choice("auto", "keyring", "file"),
+    "connection.token_file": _opt_str,
+    "connection.sf_org": _opt_str,
     "backup.objects": _objects,
     "backup.include": _patterns,
     "backup.exclude": _patterns,
@@ -409,7 +415,7 @@ def load_settings(
         file_dirs.pop(key, None)
 
     secrets = _resolve_secrets(values, origin, file_dirs, env)
-    connection = _connection(values, secrets, origin)
+    connection = _connection(values, secrets, origin, file_dirs)
     backup = BackupSettings(**_section(values, "backup"))
     s3 = S3Settings(**_section(values, "s3"))
     if s3.sse == "aws:kms" and not s3.kms_key_id:
@@ -421,6 +427,8 @@ def load_settings(
             f"set in {origin['connection.insecure_skip_tls_verify']}): the connection to Salesforce can be "
             "intercepted; use ca_bundle instead"
         )
+    if connection.auth == "password":
+        warnings.append(_PASSWORD_RETIREMENT[_flow_of_password(secrets)])
     for warning in warnings:
         log.warning(warning)
     return Settings(
@@ -518,7 +526,9 @@ def _warn_if_readable_by_others(path: Path, name: str) -> None:
         )
 
 
-def _connection(values: Mapping[str, Any], secrets: Secrets, origin: Mapping[str, str]) -> ConnectionSettings:
+def _connection(
+    values: Mapping[str, Any], secrets: Secrets, origin: Mapping[str, str], file_dirs: Mapping[str, Path]
+) -> ConnectionSettings:
     kwargs = _section(values, "connection")
     for name in SECRET_NAMES:
         kwargs.pop(f"{name}_file", None)
@@ -531,16 +541,43 @@ def _connection(values: Mapping[str, Any], secrets: Secrets, origin: Mapping[str
     if kwargs.get("ca_bundle") and not os.path.exists(kwargs["ca_bundle"]):
         raise ConfigError(f"connection.ca_bundle {kwargs['ca_bundle']} does not exist")
     if "auth" not in kwargs:
-        kwargs["auth"] = infer_auth(secrets, kwargs.get("username"))
+        kwargs["auth"] = infer_auth(secrets, kwargs.get("username"), sf_org=kwargs.get("sf_org"))
+    token_file = Path(kwargs["token_file"]).expanduser() if kwargs.get("token_file") else None
+    if token_file and not token_file.is_absolute() and "connection.token_file" in file_dirs:
+        kwargs["token_file"] = str(file_dirs["connection.token_file"] / token_file)  # relative to the config
     return ConnectionSettings(secrets=secrets, **kwargs)
 
 
-def infer_auth(secrets: Secrets, username: str | None) -> AuthMethod:
-    """The login flow the given credentials imply (``password`` when nothing decides)."""
+_PASSWORD_RETIREMENT = {
+    "soap": (
+        "logging in with username + password + security token uses SOAP login(), which Salesforce "
+        "limits to API 64.0 and earlier, disables by default in orgs created since Winter '26 and "
+        "retires in Summer '27: run `sfbackup login` once (OAuth with a refresh token) and drop "
+        "SF_PASSWORD / SF_SECURITY_TOKEN (docs/connected-app.md)"
+    ),
+    "oauth": (
+        "the OAuth username-password flow is being blocked by Salesforce: run `sfbackup login` once "
+        "(OAuth with a refresh token), or use the JWT or client-credentials flow (docs/connected-app.md)"
+    ),
+}
+
+
+def _flow_of_password(secrets: Secrets) -> str:
+    return "oauth" if secrets.is_set("consumer_key") and secrets.is_set("consumer_secret") else "soap"
+
+
+def infer_auth(secrets: Secrets, username: str | None, *, sf_org: str | None = None) -> AuthMethod:
+    """The login flow the given settings imply: ``sf_org`` when one is named, a flow whose secrets
+    are set, else ``oauth`` (the refresh token `sfbackup login` stored)."""
+    if sf_org:
+        return "sf_org"
     if secrets.is_set("access_token"):
         return "access_token"
     if secrets.is_set("private_key"):
         return "jwt"
-    if secrets.is_set("consumer_key") and secrets.is_set("consumer_secret") and not username:
+    connected_app = secrets.is_set("consumer_key") and secrets.is_set("consumer_secret")
+    if connected_app and not username:
         return "client_credentials"
-    return "password"
+    if secrets.is_set("password") or connected_app:  # the username-password flows
+        return "password"
+    return "oauth"

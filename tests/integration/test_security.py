@@ -5,7 +5,8 @@ The secrets test runs the CLI in every login mode and in failures (wrong passwor
 forged session, 500s, an unreachable org), with logging at DEBUG, and greps everything written:
 stdout, stderr, log records and every file of the repository, for the password, the security
 token, every session id the emulator issued (and anything shaped `<org id>!...`), the private key,
-the consumer secret and the AWS keys of the environment.
+the consumer secret, every OAuth authorization code, PKCE verifier, device code and refresh token
+the emulator saw, and the AWS keys of the environment.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import stat
 import subprocess
 import sys
+import webbrowser
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from sfbackup.emulator.http.faults import FaultConfig
 from sfbackup.errors import ExitCode
 from sfbackup.repository import Repository
 from sfbackup.testing import running_emulator
+from tests.oauth_helpers import browser_stand_in, oauth_config
 
 AWS_CANARY = {"AWS_ACCESS_KEY_ID": "AKIACANARYKEY0000001", "AWS_SECRET_ACCESS_KEY": "canary/secret+aws+key/XYZ123"}
 #: Records the tests add are dated well before T0 (T0 has whole seconds; a record created in the
@@ -54,8 +57,10 @@ def secrets_of(org: Any) -> list[str]:
     c = org.credentials
     key_lines = [line for line in c.jwt_private_key_pem.splitlines() if line and "-----" not in line]
     issued = list(getattr(org.server.sessions, "_sessions", {}))
+    oauth_seen = list(org.server.oauth.secrets_seen)  # codes, verifiers, device codes, refresh tokens
     return [c.password, c.security_token, c.consumer_secret, c.password + c.security_token,
-            *key_lines[1:3], *issued, f"{c.org_id}!", *AWS_CANARY.values()]
+            *key_lines[1:3], *issued, f"{c.org_id}!", org.server.sessions.refresh_token, *oauth_seen,
+            *AWS_CANARY.values()]
 
 
 def everything_written(repo: Path, output: str, records: list[logging.LogRecord]) -> Iterator[tuple[str, bytes]]:
@@ -183,6 +188,37 @@ def test_given_a_real_process_with_failures_when_it_runs_then_stdout_and_stderr_
     assert failed.returncode == ExitCode.AUTHENTICATION
     output = (done.stdout + done.stderr + failed.stdout + failed.stderr).decode()
     assert_no_secret(org, repo, output, [])
+
+
+def test_given_oauth_logins_refreshes_and_revocation_when_cli_runs_then_no_token_code_or_verifier_leaks(
+    org: Any, cli: Cli, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = org.credentials
+    config = oauth_config(tmp_path / "oauth.toml", c.consumer_key)
+    login = ["--config", str(config), "--instance-url", org.instance_url]
+    monkeypatch.setattr(webbrowser, "open", lambda url: browser_stand_in(url, c.username, c.password))
+    cli.login()
+    codes: dict[str, int] = {}
+    codes["login"] = cli("login", *login, "--port", "0", "--timeout", "30")
+    org.faults.add_rule("session_expiry", path_pattern="/query", times=1)
+    org.server.config.rotate_refresh_tokens = True
+    try:
+        codes["run-refreshing"] = cli.run("--no-files", "--config", str(config))
+    finally:
+        org.server.config.rotate_refresh_tokens = False
+    codes["logout"] = cli("logout", *login)
+    codes["login-again"] = cli("login", *login, "--port", "0", "--timeout", "30")
+    stored = (tmp_path / "tokens.json").read_text()
+    for token in list(org.server.oauth.refresh_tokens):
+        if token in stored:
+            org.server.oauth.revoked.add(token)  # revoked by an admin behind sfbackup's back
+    codes["revoked"] = cli.run("--no-files", "--no-verify", "--config", str(config))
+
+    assert codes == {"login": 0, "run-refreshing": 0, "logout": 0, "login-again": 0,
+                     "revoked": ExitCode.AUTHENTICATION}, cli.output[-3000:]
+    assert org.server.oauth.grants["authorization_code"] >= 2 and org.server.oauth.grants["refresh_token"] >= 2
+    assert any(len(s) > 40 for s in org.server.oauth.secrets_seen), "codes and verifiers were recorded"
+    assert_no_secret(org, cli.repo, cli.output, caplog.records)
 
 
 def test_given_permissive_umask_when_run_then_repository_is_owner_only(org: Any, tmp_path: Path) -> None:

@@ -126,7 +126,6 @@ def test_given_nothing_listening_when_logging_in_then_org_unreachable_names_the_
 @pytest.mark.parametrize(
     ("env", "missing"),
     [
-        ({"SF_USERNAME": "u"}, "SF_PASSWORD"),
         ({"SF_PASSWORD": "p"}, "SF_USERNAME"),
         ({"SF_CONSUMER_KEY": "k", "SF_CONSUMER_SECRET": "s", "SF_USERNAME": "u"}, "SF_PASSWORD"),
     ],
@@ -136,6 +135,23 @@ def test_given_missing_credentials_when_logging_in_then_config_error_names_the_v
 ) -> None:
     with pytest.raises(ConfigError, match=missing):
         log_in(settings_for(env))
+
+
+def test_given_no_flow_secrets_when_logging_in_then_the_oauth_default_asks_for_a_token_store() -> None:
+    """A username alone is no login: the default is the stored OAuth login, which needs a home."""
+    settings = settings_for({"SF_USERNAME": "u"}, **{"connection.token_store": "file"})
+    assert settings.auth == "oauth"
+    with pytest.raises(ConfigError, match=r"connection\.token_file"):
+        log_in(settings)
+
+
+def test_given_a_password_login_when_loading_then_a_warning_names_the_retirement_and_the_way_out() -> None:
+    soap = load_settings(None, env={"SF_USERNAME": "u", "SF_PASSWORD": "p"}, overrides={})
+    assert any("Summer '27" in w and "sfbackup login" in w for w in soap.warnings), soap.warnings
+    oauth_password = load_settings(None, env={"SF_USERNAME": "u", "SF_PASSWORD": "p", "SF_CONSUMER_KEY": "k",
+                                              "SF_CONSUMER_SECRET": "s"}, overrides={})
+    assert any("being blocked" in w for w in oauth_password.warnings), oauth_password.warnings
+    assert load_settings(None, env={}, overrides={}).warnings == ()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def test_given_nothing_when_loading_then_every_default_holds() -> None:
     assert settings.connection.api_version == "62.0"
     assert settings.connection.timeout_seconds == 120.0
     assert settings.connection.max_retries == 6
-    assert settings.connection.auth == "password"
+    assert settings.connection.auth == "oauth"  # the refresh token `sfbackup login` stored
     assert settings.connection.verify is True
     assert settings.backup.objects == DEFAULT_OBJECTS
     assert settings.backup.format == "parquet"
@@ -98,7 +98,7 @@ def test_given_an_unknown_section_when_loading_then_it_is_refused(tmp_path: Path
         ("[backup]\ncontract_end = 'next year'\n", "YYYY-MM-DD"),
         ("[connection]\napi_version = 'v62.0'\n", "62.0"),
         ("[connection]\ninstance_url = 'http://acme.my.salesforce.com'\n", "https://"),
-        ("[connection]\nauth = 'oauth'\n", "'password', 'jwt'"),
+        ("[connection]\nauth = 'kerberos'\n", "'oauth', 'sf_org', 'password', 'jwt'"),
     ],
 )
 def test_given_a_wrong_type_when_loading_then_the_error_says_what_is_allowed(

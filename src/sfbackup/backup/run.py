@@ -236,6 +236,7 @@ class _Run:
             "instance_url": self.client.instance_url,
             "api_version": self.client.api_version,
             "username": self.settings.connection.username,
+            "login_flow": self.client.login_flow,
         }
         try:
             for records in query_rest.iter_query_pages(

@@ -19,6 +19,7 @@ from sfbackup.errors import EXIT_CODE_MEANINGS, ExitCode, SfbackupError, redact
 
 #: Command modules, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "login",
     "run",
     "verify",
     "snapshots",
@@ -39,7 +40,7 @@ def exit_status_epilog() -> str:
 
 
 #: Commands registered by a module of another name.
-_MODULE_OF_COMMAND: dict[str, str] = {"show": "snapshots"}
+_MODULE_OF_COMMAND: dict[str, str] = {"show": "snapshots", "logout": "login"}
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

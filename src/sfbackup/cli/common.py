@@ -31,10 +31,12 @@ def add_command(subparsers: Any, name: str, *, help: str, description: str | Non
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, *, org: bool = True) -> None:
-    """--config (and with `org`, --instance-url): where the settings come from (secrets never as flags)."""
+    """--config (and with `org`, --instance-url and --sf-org): where settings come from (never secrets)."""
     parser.add_argument("--config", help="TOML config file (see configs/sfbackup.example.toml)")
     if org:
         parser.add_argument("--instance-url", help="the org's URL, e.g. https://acme.my.salesforce.com")
+        parser.add_argument("--sf-org", metavar="ALIAS",
+                            help="log in as the Salesforce CLI's org ALIAS (`sf org display`); sets sf_org")
 
 
 def add_s3_arguments(parser: argparse.ArgumentParser, *, bucket: bool = False) -> None:
@@ -62,6 +64,8 @@ def settings_from_args(args: argparse.Namespace, overrides: dict[str, Any] | Non
         merged["connection.instance_url"] = args.instance_url
     for name in _S3_FLAGS:
         merged.setdefault(f"s3.{name}", getattr(args, name, None))
+    if getattr(args, "sf_org", None):
+        merged.update({"connection.sf_org": args.sf_org, "connection.auth": "sf_org"})
     return load_settings(getattr(args, "config", None), env=os.environ, overrides=merged)
 
 

@@ -57,6 +57,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--operation-too-large", action="store_true",
                         help="Task/Event queries without a record-id filter answer OPERATION_TOO_LARGE, as "
                              "for a user without View All Data (enterprise shape)")
+    parser.add_argument("--rotate-refresh-tokens", action="store_true",
+                        help="answer every refresh_token grant with a new refresh token (the old one dies)")
+    parser.add_argument("--device-interval", type=int, default=5, metavar="SECONDS",
+                        help="polling interval the device flow asks for (default 5)")
+    parser.add_argument("--soap-login-disabled", action="store_true",
+                        help="act as an org created since Winter '26: SOAP login() is refused")
     parser.set_defaults(handler=run)
 
 
@@ -88,7 +94,10 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         db_path=args.db,
         server_config=ServerConfig(job_latency=args.job_latency, session_ttl=args.session_ttl,
-                                   bulk_default_page_records=args.bulk_page_records, user=args.user),
+                                   bulk_default_page_records=args.bulk_page_records, user=args.user,
+                                   rotate_refresh_tokens=args.rotate_refresh_tokens,
+                                   device_interval=args.device_interval,
+                                   soap_login_disabled=args.soap_login_disabled),
         faults=FaultConfig(rates=rates, seed=args.fault_seed),
     )
     stop = threading.Event()

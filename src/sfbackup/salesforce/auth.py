@@ -1,6 +1,8 @@
-"""Log in to an org through simple-salesforce and describe the resulting session.
+"""Log in to an org and describe the resulting session.
 
-Every flow simple-salesforce offers is reachable: SOAP username + password + security token, OAuth
+``oauth`` (the default) renews the refresh token `sfbackup login` stored (`oauth`, `token_store`);
+``sf_org`` takes the access token of a Salesforce CLI login (`sf org display --json`). Every flow
+simple-salesforce offers is reachable too: SOAP username + password + security token, OAuth
 username-password (consumer key/secret), JWT bearer (consumer key + private key), client
 credentials (on the org's My Domain), and an existing access token with its instance URL. When the
 login or instance URL is not an https ``*.salesforce.com`` URL (the emulator, a proxy), the caller's
@@ -10,8 +12,11 @@ session must rewrite simple-salesforce's hard-coded ``https://*.salesforce.com``
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass, field
+import shutil
+import subprocess
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,10 +27,13 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 from simple_salesforce.exceptions import SalesforceError as SimpleSalesforceError
 
 from sfbackup.errors import AuthenticationFailed, ConfigError, OrgUnreachable, redact
+from sfbackup.salesforce import oauth, token_store
 from sfbackup.salesforce.connection import SECRET_ENV, ConnectionSettings
 from sfbackup.salesforce.transport import RewritingAdapter, needs_rewriting, rewriting_session
 
-__all__ = ["DEFAULT_LOGIN_URL", "OrgSession", "login", "login_base_url", "session_base_url"]
+__all__ = [
+    "DEFAULT_LOGIN_URL", "OrgSession", "login", "login_base_url", "open_token_store", "session_base_url",
+]
 
 log = logging.getLogger("sfbackup.salesforce.auth")
 
@@ -44,6 +52,8 @@ class OrgSession:
     api_version: str
     org_id: str | None
     user_id: str | None
+    #: How the session was obtained (for the manifest; never a secret): e.g. ``oauth_refresh_token``.
+    flow: str = ""
 
 
 def login_base_url(settings: ConnectionSettings) -> str:
@@ -67,6 +77,10 @@ def session_base_url(settings: ConnectionSettings) -> str:
 
 def login(settings: ConnectionSettings, http: requests.Session) -> OrgSession:
     """Log in with the flow `settings.auth` names and return the session, with org and user ids."""
+    if settings.auth == "oauth":
+        return _stored_oauth_login(settings, http)
+    if settings.auth == "sf_org":
+        return _sf_org_login(settings, http)
     method = settings.auth
     base = login_base_url(settings)
     used = _used_settings(settings)
@@ -116,7 +130,113 @@ def login(settings: ConnectionSettings, http: requests.Session) -> OrgSession:
         api_version=settings.api_version,
         org_id=org_id,
         user_id=user_id,
+        flow=_flow_name(settings),
     )
+
+
+def open_token_store(settings: ConnectionSettings) -> token_store.TokenStore:
+    """Where `sfbackup login` keeps refresh tokens for these settings."""
+    return token_store.open_store(settings.token_store, settings.token_file)
+
+
+def _flow_name(settings: ConnectionSettings) -> str:
+    if settings.auth == "password":
+        secrets = settings.secrets
+        oauth_password = secrets.is_set("consumer_key") and secrets.is_set("consumer_secret")
+        return "oauth_username_password" if oauth_password else "soap_login"
+    return settings.auth
+
+
+def _stored_oauth_login(settings: ConnectionSettings, http: requests.Session) -> OrgSession:
+    """A fresh access token from the refresh token `sfbackup login` stored; a rotated one is saved."""
+    key = login_base_url(settings)
+    store = open_token_store(settings)
+    stored = store.load(key)
+    if stored is None:
+        raise AuthenticationFailed(
+            f"no stored login for {key} in {store.description}",
+            hint="run `sfbackup login` once (same --config / --instance-url as the runs), or pick another "
+            "flow with connection.auth (docs/connected-app.md)",
+        )
+    client = oauth.OAuthClient(stored.login_url, stored.client_id, settings.secrets.consumer_secret,
+                               timeout_seconds=settings.timeout_seconds)  # fmt: skip
+    try:
+        grant = oauth.refresh(http, client, stored.refresh_token)
+    except AuthenticationFailed as exc:
+        if exc.details.get("error_code") not in ("invalid_grant", "inactive_user", "inactive_org"):
+            raise
+        raise AuthenticationFailed(
+            f"the refresh token stored in {store.description} for {key} was refused ({exc.message}): "
+            "it was revoked, expired under the connected app's refresh-token policy, or rotated elsewhere",
+            hint="run `sfbackup login` again",
+            error_code=exc.details.get("error_code"),
+        ) from None
+    if grant.refresh_token and grant.refresh_token != stored.refresh_token:
+        store.save(key, replace(stored, refresh_token=grant.refresh_token))
+        log.info("the org rotated the refresh token; the new one is saved in %s", store.description)
+    org_id, user_id = _identity(http, grant.instance_url, grant.access_token, settings, "the stored login")
+    log.info("logged in to %s with the stored refresh token (org %s)", grant.instance_url, org_id or "-")
+    return OrgSession(
+        instance_url=grant.instance_url, access_token=grant.access_token, api_version=settings.api_version,
+        org_id=org_id or grant.org_id, user_id=user_id or grant.user_id, flow="oauth_refresh_token",
+    )  # fmt: skip
+
+
+def _sf_org_login(settings: ConnectionSettings, http: requests.Session) -> OrgSession:
+    """The access token and instance URL of a Salesforce CLI login (`sf org display --json`)."""
+    alias = settings.sf_org
+    if not alias:
+        raise ConfigError("the sf_org login needs the CLI's alias or username",
+                          hint="pass --sf-org ALIAS or set connection.sf_org")  # fmt: skip
+    executable = shutil.which("sf")
+    if executable is None:
+        raise ConfigError(
+            "--sf-org needs the Salesforce CLI (`sf`), which is not on PATH",
+            hint="install it (`npm install -g @salesforce/cli`) or log in with `sfbackup login`",
+        )
+    result = _sf_json(executable, ["org", "display"], alias, settings.timeout_seconds)
+    token = str(result.get("accessToken") or "")
+    if not token or token.startswith("[REDACTED"):
+        # sf 2.x hides the token from `org display`; `org auth show-access-token` is its replacement.
+        token = str(_sf_json(executable, ["org", "auth", "show-access-token"], alias,
+                             settings.timeout_seconds).get("accessToken") or "")  # fmt: skip
+    if not token or not result.get("instanceUrl"):
+        raise AuthenticationFailed(
+            f"the Salesforce CLI gave no access token or instance URL for {alias!r}",
+            hint=f"log the CLI in again: `sf org login web --alias {alias}`",
+        )
+    instance_url = str(result["instanceUrl"]).rstrip("/")
+    org_id, user_id = _identity(http, instance_url, token, settings, f"the sf CLI login {alias!r}")
+    log.info("logged in to %s with the sf CLI's login %r (org %s)", instance_url, alias, org_id or "unknown")
+    return OrgSession(
+        instance_url=instance_url, access_token=token, api_version=settings.api_version,
+        org_id=org_id or (str(result["id"]) if result.get("id") else None), user_id=user_id, flow="sf_org",
+    )  # fmt: skip
+
+
+def _sf_json(executable: str, command: list[str], alias: str, timeout: float) -> dict[str, Any]:
+    """The ``result`` of ``sf <command> --target-org <alias> --json`` (its output is never logged)."""
+    shown = f"`sf {' '.join(command)} --target-org {alias} --json`"
+    try:
+        done = subprocess.run([executable, *command, "--target-org", alias, "--json"],
+                              capture_output=True, timeout=timeout, check=False)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise OrgUnreachable(f"{shown} did not answer within {timeout:g} s", url=alias) from None
+    try:
+        answer = json.loads(done.stdout)
+    except ValueError:
+        answer = None
+    result = answer.get("result") if isinstance(answer, dict) else None
+    if done.returncode != 0 or not isinstance(result, dict):
+        what = "no JSON answer"
+        if isinstance(answer, dict):
+            what = f"{answer.get('name', 'error')}: {' '.join(str(answer.get('message', '')).split())}"
+        raise AuthenticationFailed(
+            f"{shown} failed (exit {done.returncode}): {redact(what)[:300]}",
+            hint=f"log the CLI in first: `sf org login web --alias {alias}` (add --instance-url for a "
+            "sandbox or My Domain), or check the alias with `sf org list`",
+        )
+    return result
 
 
 def _salesforce(settings: ConnectionSettings, http: requests.Session, base: str) -> Any:
@@ -256,10 +376,12 @@ def _identity(
             f"cannot reach {instance_url} after the {settings.auth} login ({type(exc).__name__})",
             url=instance_url,
         ) from None
-    if response.status_code == 401 and settings.auth == "access_token":
+    if response.status_code == 401 and settings.auth in ("access_token", "sf_org"):
         raise AuthenticationFailed(
             f"the access token was refused by {instance_url} (expired or revoked); used {used}",
-            hint="get a fresh token (e.g. `sf org display`) or use a login flow that can renew itself",
+            hint=f"log the Salesforce CLI in again: `sf org login web --alias {settings.sf_org}`"
+            if settings.auth == "sf_org"
+            else "get a fresh token (e.g. `sf org display`) or use a login flow that can renew itself",
         )
     if response.status_code != 200:
         log.debug("userinfo answered HTTP %s; org id taken from the token", response.status_code)

@@ -112,6 +112,8 @@ class SalesforceClient:
         self.api_version = self._org.api_version
         self.org_id = self._org.org_id or ""
         self.user_id = self._org.user_id
+        #: How this client logged in (e.g. ``oauth_refresh_token``); never a secret.
+        self.login_flow = self._org.flow
 
     # ------------------------------------------------------------------ public API
 

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-AuthMethod = Literal["password", "jwt", "client_credentials", "access_token"]
-AUTH_METHODS: tuple[str, ...] = ("password", "jwt", "client_credentials", "access_token")
+AuthMethod = Literal["oauth", "sf_org", "password", "jwt", "client_credentials", "access_token"]
+AUTH_METHODS: tuple[str, ...] = ("oauth", "sf_org", "password", "jwt", "client_credentials", "access_token")
+TokenStoreKind = Literal["auto", "keyring", "file"]
 SECRET_NAMES: tuple[str, ...] = (
     "password", "security_token", "access_token", "consumer_key", "consumer_secret", "private_key",
 )  # fmt: skip
@@ -55,8 +56,13 @@ class ConnectionSettings:
 
     instance_url: str | None = None
     login_url: str | None = None
-    auth: AuthMethod = "password"
+    auth: AuthMethod = "oauth"
     username: str | None = None
+    #: oauth: where `sfbackup login` keeps the refresh token (keyring, else this 0600 file).
+    token_store: TokenStoreKind = "auto"
+    token_file: str | None = None
+    #: sf_org: the Salesforce CLI alias or username whose login `sf org display` hands over.
+    sf_org: str | None = None
     api_version: str = "62.0"
     secrets: Secrets = field(default_factory=Secrets)
     ca_bundle: str | None = None

@@ -120,7 +120,7 @@ def bearer_token(request: Request) -> str | None:
 # -- OAuth token endpoint -------------------------------------------------------------------------
 
 def token(server: EmulatorServer, request: Request, match: re.Match[str]) -> Response:
-    """``POST /services/oauth2/token``."""
+    """``POST /services/oauth2/token`` (refresh, code and device grants: `routes_oauth.token`)."""
     form = {k: v[0] for k, v in _form(request).items()}
     grant = form.get("grant_type", "")
     creds = server.credentials
@@ -132,16 +132,6 @@ def token(server: EmulatorServer, request: Request, match: re.Match[str]) -> Res
         user = _password_user(server, form.get("username"), form.get("password"))
         if user is None:
             return _oauth_error(request, "invalid_grant", "authentication failure")
-        return _token_response(server, request, user)
-    if grant == "refresh_token":
-        if form.get("client_id") != creds.consumer_key:
-            return _oauth_error(request, "invalid_client_id", "client identifier invalid")
-        if "client_secret" in form and form["client_secret"] != creds.consumer_secret:
-            return _oauth_error(request, "invalid_client", "invalid client credentials")
-        user = next((u for u in server.org.users
-                     if form.get("refresh_token") == server.sessions.refresh_token_for(u)), None)
-        if user is None:
-            return _oauth_error(request, "invalid_grant", "expired access/refresh token")
         return _token_response(server, request, user)
     if grant == "client_credentials":
         key, secret = _client_credentials(request, form)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-from sfbackup.emulator.http import routes_auth, routes_bulk, routes_bulk1, routes_rest, wire
+from sfbackup.emulator.http import routes_auth, routes_bulk, routes_bulk1, routes_oauth, routes_rest, wire
 from sfbackup.emulator.http.faults import FaultConfig, Faults
 from sfbackup.emulator.http.wire import Request, Response
 from sfbackup.emulator.org.access import ADMIN, USER_KINDS, Access
@@ -42,6 +42,9 @@ class ServerConfig:
     bulk_gzip_block_records: int = 2000  # rows per pre-compressed gzip member of a Bulk result
     job_workers: int = 4  # Bulk jobs rendered in parallel
     user: str = ADMIN  # whom the printed credentials and default sessions are for (org.access)
+    rotate_refresh_tokens: bool = False  # every refresh_token grant answers with a new one
+    device_interval: int = 5  # seconds the device flow asks clients to wait between polls
+    soap_login_disabled: bool = False  # an org created since Winter '26: SOAP login() is off
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,14 @@ def _routes() -> list[Route]:
     data = r"/services/data/(?P<version>v[0-9.]+)"
     job1 = r"/services/async/(?P<bulk1_version>[0-9.]+)/job/(?P<job>750\w+)"
     table: list[tuple[str, str, RouteFn, bool, bool]] = [
-        ("POST", r"/services/oauth2/token", routes_auth.token, False, False),
-        ("POST", r"/services/Soap/u/(?P<version>[0-9.]+)(?:/[^/]*)?", routes_auth.soap_login, False, False),
+        ("POST", r"/services/oauth2/token", routes_oauth.token, False, False),
+        ("GET", r"/services/oauth2/authorize", routes_oauth.authorize, False, False),
+        ("POST", r"/services/oauth2/authorize", routes_oauth.authorize, False, False),
+        ("POST", r"/services/oauth2/revoke", routes_oauth.revoke, False, False),
+        ("GET", r"/services/oauth2/revoke", routes_oauth.revoke, False, False),
+        ("GET", r"/setup/connect", routes_oauth.device_page, False, False),
+        ("POST", r"/setup/connect", routes_oauth.device_page, False, False),
+        ("POST", r"/services/Soap/u/(?P<version>[0-9.]+)(?:/[^/]*)?", routes_oauth.soap_login, False, False),
         ("GET", r"/services/oauth2/userinfo", routes_auth.userinfo, True, False),
         ("GET", r"/id/(?P<org>\w+)/(?P<user>\w+)", routes_auth.userinfo, True, False),
         ("GET", r"/services/data/?", routes_rest.versions, False, False),
@@ -134,6 +143,7 @@ class EmulatorServer:
         self.faults = Faults(faults)
         self.api_usage = ApiUsage(self._org_daily_limit())
         self.sessions = routes_auth.Sessions(self)
+        self.oauth = routes_oauth.OAuthState()
         self.cursors = routes_rest.QueryCursors()
         self.jobs = routes_bulk.BulkJobs(self)
         self.bulk1 = routes_bulk1.Bulk1Jobs()
