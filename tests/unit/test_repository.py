@@ -97,6 +97,20 @@ def test_given_t0_then_snapshot_ids_are_sortable_and_validated(tmp_path: Path) -
         layout.new_snapshot_id(datetime(2026, 1, 1))
 
 
+def test_given_two_snapshots_cut_in_the_same_second_then_latest_is_the_one_created_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = Repository.init(tmp_path / "repo")
+    t0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+    ids = iter(["20261127T020000Z-ffffffff", "20261127T020000Z-00000000"])  # the second sorts first
+    monkeypatch.setattr(layout, "new_snapshot_id", lambda _t0: next(ids))
+    first = repo.new_snapshot(t0)
+    second = repo.new_snapshot(t0)
+    assert second.id < first.id
+    assert repo.snapshot("latest").id == second.id
+    assert repo.latest(state="running") is not None and repo.latest(state="running").id == second.id  # type: ignore[union-attr]
+
+
 def test_given_object_names_that_could_escape_then_layout_refuses_them() -> None:
     assert layout.part_relpath("Invoice__c", 3, "csv") == "objects/Invoice__c/part-00003.csv"
     for bad in ("../x", "a/b", "", "Acc ount"):

@@ -192,11 +192,19 @@ class Repository:
         return found
 
     def latest(self, state: str | None = None) -> Snapshot | None:
-        """The newest snapshot (in `state`, when given), or None."""
-        for sid in reversed(self.snapshot_ids()):
-            snap = self.snapshot(sid)
-            if state is None or snap.manifest.state == state:
-                return snap
+        """The newest snapshot (in `state`, when given), or None.
+
+        Ids sort by T0 to the second; snapshots cut in the same second are ordered by when their
+        manifests were created (milliseconds), not by the ids' random suffixes."""
+        ids = self.snapshot_ids()
+        while ids:
+            stamp = ids[-1].split("-", 1)[0]
+            same_second = [sid for sid in ids if sid.startswith(stamp)]
+            ids = ids[: len(ids) - len(same_second)]
+            group = sorted((self.snapshot(sid) for sid in same_second), key=lambda s: s.manifest.created_at)
+            for snap in reversed(group):
+                if state is None or snap.manifest.state == state:
+                    return snap
         return None
 
     def snapshot(self, id_or_latest: str) -> Snapshot:
