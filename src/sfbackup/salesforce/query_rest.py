@@ -144,26 +144,41 @@ def _split_pages(
     high: datetime,
     depth: int,
 ) -> Iterator[list[dict[str, Any]]]:
-    window = None
-    if depth > 0:
-        window = f"CreatedDate >= {datetime_literal(low)} AND CreatedDate < {datetime_literal(high)}"
-    pages = iter_query_pages(client, build_soql(window), include_deleted=include_deleted)
+    pages = iter_query_pages(client, build_soql(_window(low, high, depth)), include_deleted=include_deleted)
     try:
         first = next(pages)
     except StopIteration:
         return
     except SalesforceError as exc:
-        splittable = depth < MAX_SPLIT_DEPTH and high - low >= MIN_SPLIT_WINDOW
-        if exc.error_code != "QUERY_TIMEOUT" or not splittable:
-            raise
-        if on_split is not None:
-            on_split(low, high)
-        middle = low + (high - low) / 2
-        yield from _split_pages(client, build_soql, include_deleted, on_split, low, middle, depth + 1)
-        yield from _split_pages(client, build_soql, include_deleted, on_split, middle, high, depth + 1)
+        for start, end in _halves(exc, low, high, depth, on_split):
+            yield from _split_pages(client, build_soql, include_deleted, on_split, start, end, depth + 1)
         return
     yield first
     yield from pages
+
+
+def _window(low: datetime, high: datetime, depth: int) -> str | None:
+    """The CreatedDate range of a split query (None for the unsplit one)."""
+    if depth == 0:
+        return None
+    return f"CreatedDate >= {datetime_literal(low)} AND CreatedDate < {datetime_literal(high)}"
+
+
+def _halves(
+    exc: SalesforceError,
+    low: datetime,
+    high: datetime,
+    depth: int,
+    on_split: Callable[[datetime, datetime], None] | None,
+) -> tuple[tuple[datetime, datetime], tuple[datetime, datetime]]:
+    """The two halves to read after `exc`, a QUERY_TIMEOUT of the range low..high; `exc` itself
+    when it is another error or the range cannot be halved further."""
+    if exc.error_code != "QUERY_TIMEOUT" or depth >= MAX_SPLIT_DEPTH or high - low < MIN_SPLIT_WINDOW:
+        raise exc
+    if on_split is not None:
+        on_split(low, high)
+    middle = low + (high - low) / 2
+    return (low, middle), (middle, high)
 
 
 def count_splitting(
@@ -189,19 +204,12 @@ def _split_count(
     high: datetime,
     depth: int,
 ) -> int:
-    window = None
-    if depth > 0:
-        window = f"CreatedDate >= {datetime_literal(low)} AND CreatedDate < {datetime_literal(high)}"
+    window = all_of(where, _window(low, high, depth))
     try:
-        return count(client, object_name, where=all_of(where, window), include_deleted=include_deleted)
+        return count(client, object_name, where=window, include_deleted=include_deleted)
     except SalesforceError as exc:
-        splittable = depth < MAX_SPLIT_DEPTH and high - low >= MIN_SPLIT_WINDOW
-        if exc.error_code != "QUERY_TIMEOUT" or not splittable:
-            raise
-    if on_split is not None:
-        on_split(low, high)
-    middle = low + (high - low) / 2
+        halves = _halves(exc, low, high, depth, on_split)
     return sum(
         _split_count(client, object_name, where, include_deleted, on_split, start, end, depth + 1)
-        for start, end in ((low, middle), (middle, high))
+        for start, end in halves
     )
