@@ -578,3 +578,52 @@ def test_given_a_record_deleted_during_the_run_then_its_body_is_unavailable(
     client.errors[att] = SalesforceError("entity is deleted", status=404, error_code="ENTITY_IS_DELETED")
     result = run(client, repo, snapshot(tmp_path, "s1"))
     assert result["Attachment"].failed == [] and result.summary["unavailable"] == 1
+
+
+def test_given_downloads_under_way_then_the_files_index_on_disk_keeps_up_with_them(
+    tmp_path: Path, repo: Repository
+) -> None:
+    snap = snapshot(tmp_path, "s1")
+    seen_downloaded: list[int] = []
+
+    class Watching(FakeClient):
+        def download(self, path: str, sink: Callable[[Iterator[bytes]], Any], **kw: Any) -> Any:
+            on_disk = snap / "files" / "Attachment.parquet"
+            rows = pq.read_table(on_disk).to_pylist() if on_disk.exists() else []
+            seen_downloaded.append(sum(r["status"] == "downloaded" for r in rows))
+            return super().download(path, sink, **kw)
+
+    client = Watching()
+    for n in range(20):
+        client.attachment(n, body(n, 50))
+    run(client, repo, snap, download_concurrency=1, index_checkpoint_seconds=0.0)
+    # the 20th download starts with (nearly) all 19 earlier ones already in the index on disk
+    assert seen_downloaded[-1] >= 17, seen_downloaded
+
+
+def test_given_a_run_that_dies_midway_through_downloads_when_run_again_then_only_the_rest_download(
+    tmp_path: Path, repo: Repository
+) -> None:
+    from sfbackup.errors import StorageError
+
+    class DiskFails(FakeClient):
+        def download(self, path: str, sink: Callable[[Iterator[bytes]], Any], **kw: Any) -> Any:
+            if len(self.downloads) >= 12:
+                raise StorageError("cannot write the blob: the disk is full")
+            return super().download(path, sink, **kw)
+
+    dying = DiskFails()
+    ids = [dying.attachment(n, body(n, 50)) for n in range(30)]
+    snap = snapshot(tmp_path, "s1")
+    with pytest.raises(StorageError):
+        run(dying, repo, snap, download_concurrency=1, index_checkpoint_seconds=0.0)
+    saved = len(dying.downloads)
+
+    healthy = FakeClient()
+    for n in range(30):
+        healthy.attachment(n, body(n, 50))
+    result = run(healthy, repo, snap, download_concurrency=1)
+
+    assert result["Attachment"].downloaded == 30 and not result["Attachment"].missing
+    assert len(healthy.downloads) == 30 - saved, (saved, len(healthy.downloads))
+    assert sorted(index(snap, "Attachment")) == sorted(ids)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -47,7 +48,7 @@ from sfbackup.errors import (
 )
 from sfbackup.repository.blobs import BlobStore, BlobWrite
 from sfbackup.repository.layout import files_index_relpath
-from sfbackup.repository.manifest import FilesEntry
+from sfbackup.repository.manifest import FilesEntry, PartInfo
 from sfbackup.repository.writers import ParquetPartWriter
 from sfbackup.salesforce import describe, query_rest, soql
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
@@ -67,6 +68,9 @@ __all__ = [
 
 #: How many times a body whose size or MD5 disagrees with Salesforce is downloaded in all.
 MISMATCH_ATTEMPTS = 3
+#: While bodies download, the files index is rewritten this often (seconds), so that a run killed
+#: mid-way resumes with what it had downloaded instead of downloading everything again.
+INDEX_CHECKPOINT_SECONDS = 5.0
 #: Owners are looked up for this many ContentDocuments per ContentDocumentLink query.
 LINK_BATCH = 200
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -216,6 +220,7 @@ def export_files(
     progress: Progress | None = None,
     stop_event: threading.Event | None = None,
     mismatch_attempts: int = MISMATCH_ATTEMPTS,
+    index_checkpoint_seconds: float = INDEX_CHECKPOINT_SECONDS,
 ) -> FilesExportResult:
     """Save the bodies of `objects` into the repository's blob store and write their indexes.
 
@@ -247,6 +252,7 @@ def export_files(
     for name, rows in rows_by_object.items():
         previous = exporter.previous_rows(name, (parent_index or {}).get(name))
         exporter.resolve_known(rows, previous)
+    exporter.checkpoint_seconds = index_checkpoint_seconds
     exporter.download_all(rows_by_object, max(1, download_concurrency))
     result = FilesExportResult()
     for name, rows in rows_by_object.items():
@@ -278,6 +284,8 @@ class _FilesExporter:
         self._totals: dict[str, int] = {}
         self._halt = threading.Event()  # set by a worker that met the API limit
         self.meters: defaultdict[str, CallMeter] = defaultdict(CallMeter)
+        self.checkpoint_seconds = INDEX_CHECKPOINT_SECONDS
+        self._last_checkpoint = time.monotonic()
 
     # -- phase 1: metadata --------------------------------------------------------------------
 
@@ -383,12 +391,14 @@ class _FilesExporter:
                     # the first fatal error and spin here forever.
                     found = self._collect(running)
                     fatal = fatal or found
+                    self._checkpoint(rows_by_object)
                 if fatal is not None:
                     break
                 running[pool.submit(self._metered_download, row)] = row
             while running:
                 found = self._collect(running)
                 fatal = fatal or found
+                self._checkpoint(rows_by_object)
         for name in rows_by_object:
             self._report(name)
         if self.stopped is None and any(r.status == "missing" for r in todo):
@@ -397,7 +407,17 @@ class _FilesExporter:
                 hint="`sfbackup run --resume` continues",
             )
         if fatal is not None:
+            self._checkpoint(rows_by_object, force=True)
             raise fatal
+
+    def _checkpoint(self, rows_by_object: Mapping[str, list[_FileRow]], *, force: bool = False) -> None:
+        """Rewrite every files index with the downloads settled so far (every `checkpoint_seconds`)."""
+        now = time.monotonic()
+        if not force and now - self._last_checkpoint < self.checkpoint_seconds:
+            return
+        self._last_checkpoint = now
+        for name, rows in rows_by_object.items():
+            self._write_index_file(name, rows)
 
     def _collect(self, running: dict[Future[None], _FileRow]) -> BaseException | None:
         """Settle the downloads that have finished; return the first error that ends the run."""
@@ -468,7 +488,7 @@ class _FilesExporter:
 
     # -- phase 3: the index -------------------------------------------------------------------
 
-    def write_index(self, name: str, rows: list[_FileRow], selection: FileSelection) -> FilesEntry:
+    def _write_index_file(self, name: str, rows: list[_FileRow]) -> PartInfo:
         table = pa.Table.from_pylist([_index_row(r) for r in rows], schema=INDEX_SCHEMA)
         writer = ParquetPartWriter(
             self.snapshot_dir / files_index_relpath(name), INDEX_SCHEMA, root=self.snapshot_dir
@@ -478,7 +498,10 @@ class _FilesExporter:
         except BaseException:
             writer.abort()
             raise
-        info = writer.close()
+        return writer.close()
+
+    def write_index(self, name: str, rows: list[_FileRow], selection: FileSelection) -> FilesEntry:
+        info = self._write_index_file(name, rows)
         deduplicated = sum(1 for r in rows if r.status == "deduplicated")
         return FilesEntry(
             index_path=info.path,

@@ -11,9 +11,9 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from sfbackup.clock import format_time, utc_now
 from sfbackup.errors import redact
 from sfbackup.ui.rates import Stopwatch, per_second
 
@@ -35,7 +35,7 @@ class JsonLinesProgress:
         record = {
             "type": kind,
             "event": event,
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": format_time(utc_now()),
             **fields,
         }
         line = redact(json.dumps(record, default=str, ensure_ascii=False))

@@ -9,6 +9,7 @@ snapshot's manifest is never rewritten; a failed verification never touches any 
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from sfbackup.errors import (
 )
 from sfbackup.repository import Repository, Snapshot
 from sfbackup.repository import manifest as manifest_io
-from sfbackup.repository.manifest import Manifest
+from sfbackup.repository.manifest import Manifest, SnapshotState
 from sfbackup.repository.store import LocalStore
 from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.verify.checker import CheckResult, RepoFiles, check_snapshot, parse_subset
@@ -300,11 +301,12 @@ class _Verification:
 
     def promote_if_passed(self, save: Callable[[Manifest], None]) -> bool:
         """Move an exported snapshot that passed to complete (manifest rewritten atomically)."""
-        if not self.passed or self.manifest.state != "exported":
+        if not self.passed or self.manifest.state != SnapshotState.EXPORTED:
             return False
         counts = count_by_severity(self.findings)
-        self.manifest.transition("complete")
-        self.manifest.verification = {
+        promoted = copy.deepcopy(self.manifest)  # kept only once it is saved
+        promoted.transition(SnapshotState.COMPLETE)
+        promoted.verification = {
             "verified_at": format_time(self.verified_at),
             "level": self.level,
             "passed": True,
@@ -313,21 +315,18 @@ class _Verification:
             "warnings": counts["warning"],
             "against_org": self.against_org,
             "ids": self.ids,
-            "verdict": verdict(self.report_data()).line,
+            "verdict": verdict(self.report_data(promoted.state)).line,
             "report": "report.json",
         }
-        try:
-            save(self.manifest)
-        except BaseException:
-            self.manifest.state = self.previous_state
-            self.manifest.verification = None
-            raise
+        save(promoted)
+        self.manifest = promoted
         return True
 
-    def report_data(self) -> ReportData:
+    def report_data(self, state: SnapshotState | None = None) -> ReportData:
+        """What the report shows; `state` as it will be (promotion), else the manifest's."""
         return ReportData(
             snapshot_id=self.manifest.snapshot_id,
-            state=self.manifest.state,
+            state=state or self.manifest.state,
             t0=self.manifest.t0,
             org=dict(self.manifest.org),
             repository=self.where,
