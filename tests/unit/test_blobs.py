@@ -92,3 +92,40 @@ def test_given_extra_hashers_then_each_digest_is_returned(tmp_path: Path) -> Non
         "md5": hashlib.md5(b"abc").hexdigest(),
         "sha1": hashlib.sha1(b"abc").hexdigest(),
     }
+
+
+def test_given_a_damaged_blob_when_the_same_body_is_stored_again_then_the_good_copy_replaces_it(
+    tmp_path: Path,
+) -> None:
+    store = BlobStore(tmp_path)
+    first = store.put_bytes(b"the contract, signed")
+    path = store.path(first.sha256)
+    path.chmod(0o600)
+    damaged = bytearray(path.read_bytes())
+    damaged[3] ^= 0x01
+    path.write_bytes(bytes(damaged))
+    assert store.has(first.sha256, size=first.size) and not store.intact(first.sha256)
+
+    again = store.put_bytes(b"the contract, signed")
+
+    assert again.repaired and again.created
+    assert store.intact(first.sha256, first.size)
+    assert path.read_bytes() == b"the contract, signed"
+
+
+def test_given_an_intact_blob_when_stored_again_then_it_is_left_alone(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    first = store.put_bytes(b"abc")
+    before = store.path(first.sha256).stat().st_mtime_ns
+    again = store.put_bytes(b"abc")
+    assert not again.created and not again.repaired
+    assert store.path(first.sha256).stat().st_mtime_ns == before
+
+
+def test_given_a_truncated_blob_then_has_with_its_size_says_no(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    blob = store.put_bytes(b"0123456789")
+    path = store.path(blob.sha256)
+    path.chmod(0o600)
+    path.write_bytes(b"01234")
+    assert store.has(blob.sha256) and not store.has(blob.sha256, size=10)

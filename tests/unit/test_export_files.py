@@ -302,6 +302,25 @@ def test_given_parallel_downloads_then_several_run_at_once(tmp_path: Path, repo:
 # -- deduplication ------------------------------------------------------------------------------
 
 
+def test_given_a_truncated_blob_when_run_again_then_it_is_downloaded_and_repaired_not_reused(
+    tmp_path: Path, repo: Repository
+) -> None:
+    client = FakeClient()
+    att = client.attachment(1, body(1, 300))
+    first = snapshot(tmp_path, "s1")
+    result = run(client, repo, first)
+    sha = index(first, "Attachment")[att]["sha256"]
+    path = repo.blobs.path(sha)
+    path.chmod(0o600)
+    path.write_bytes(path.read_bytes()[:100])  # the disk lost its tail
+    client.downloads.clear()
+
+    again = run(client, repo, snapshot(tmp_path, "s2"), parent_index=parents(result, first))
+
+    assert client.downloads == [att] and again["Attachment"].downloaded == 1
+    assert repo.blobs.intact(sha, 300)
+
+
 def test_given_an_unchanged_org_when_run_again_then_nothing_is_downloaded(
     tmp_path: Path, repo: Repository
 ) -> None:

@@ -357,7 +357,7 @@ class _FilesExporter:
                 row.object_name, row.size, row.checksum, row.modstamp
             ):
                 continue
-            if earlier.sha256 and self.blobs.has(earlier.sha256):
+            if earlier.sha256 and self.blobs.has(earlier.sha256, size=row.size):
                 row.sha256 = earlier.sha256
                 kept = earlier.same_snapshot and earlier.status == "downloaded"
                 row.status = "downloaded" if kept else "deduplicated"

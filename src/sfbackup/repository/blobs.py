@@ -1,7 +1,9 @@
 """The content-addressed store of file bodies: `blobs/sha256/<2 hex>/<64 hex>`.
 
 A blob is streamed to a temporary file while it is hashed, then renamed to its SHA-256. A blob
-that exists is never rewritten, so `sha256sum` of any blob always equals its name. Temporary
+that exists is rewritten only when it is damaged (its size or bytes no longer match its name, as
+found when a new download of the same body arrives): a good copy always replaces a bad one, and
+`sha256sum` of an intact blob equals its name. Temporary
 files sit in `blobs/sha256/` itself (the name is not known until the last byte) and are renamed
 into their fan-out folder on the same filesystem.
 """
@@ -34,6 +36,7 @@ class BlobWrite:
     size: int
     md5: str | None = None
     created: bool = True  # False when the blob was already in the store
+    repaired: bool = False  # the stored copy was damaged and this body replaced it
     digests: dict[str, str] = field(default_factory=dict)  # every extra hasher, by name
 
 
@@ -79,21 +82,38 @@ class BlobStore:
             final = self.path(digest)
             ensure_dir(final.parent)
             pending.path = final
-            created = pending.commit(overwrite=False)
+            damaged = final.exists() and not self.intact(digest, size)
+            created = pending.commit(overwrite=damaged)
         except BaseException:
             pending.abort()
             raise
         if created:
             fsync_dir(self.dir)  # the temporary name left this folder
         digests = {name: h.hexdigest() for name, h in hashers.items()}
-        return BlobWrite(digest, size, digests.get("md5"), created, digests)
+        return BlobWrite(digest, size, digests.get("md5"), created, digests=digests, repaired=damaged)
 
     def put_bytes(self, data: bytes) -> BlobWrite:
         """Store `data` (small bodies, tests)."""
         return self.put_stream((data,), expected_size=len(data))
 
-    def has(self, sha256: str) -> bool:
-        return self.path(sha256).is_file()
+    def has(self, sha256: str, *, size: int | None = None) -> bool:
+        """True when the blob is stored (with `size` bytes, when given: a truncated or padded copy
+        is not one to reuse)."""
+        try:
+            stored = self.path(sha256).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return size is None or stored.st_size == size
+
+    def intact(self, sha256: str, size: int | None = None) -> bool:
+        """True when the stored blob's bytes hash to its name (and it has `size` bytes, when given)."""
+        if not self.has(sha256, size=size):
+            return False
+        digest = hashlib.sha256()
+        with self.path(sha256).open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest() == sha256
 
     def path(self, sha256: str) -> Path:
         """Where the blob named `sha256` lives (whether or not it exists)."""
