@@ -258,14 +258,20 @@ def test_given_verify_read_data_with_json_then_progress_lines_show_the_level_and
     assert bodies and {e["name"]: e["bytes"] for e in bodies} == {f"{n} bodies": b for n, b in sizes.items()}
 
 
-def test_given_complete_snapshot_when_verified_again_then_manifest_is_not_rewritten(copy: Built) -> None:
+def test_given_complete_snapshot_when_verified_again_then_only_the_check_is_added_to_its_manifest(
+    copy: Built,
+) -> None:
     verify_snapshot(copy.root, copy.snapshot_id)
-    before = (copy.snapshot_dir / "manifest.json").read_bytes()
+    before = json.loads((copy.snapshot_dir / "manifest.json").read_bytes())
 
     result = verify_snapshot(copy.root, "latest", read_data=True)
 
     assert result.passed and not result.promoted and result.state == "complete"
-    assert (copy.snapshot_dir / "manifest.json").read_bytes() == before
+    after = json.loads((copy.snapshot_dir / "manifest.json").read_bytes())
+    checks = after.pop("verifications")
+    assert [(c["level"], c["passed"]) for c in checks] == [("structure", True), ("read-data", True)]
+    before.pop("verifications")
+    assert after == before
 
 
 def test_given_incomplete_snapshot_when_verify_then_fails_and_says_resume(tmp_path: Path) -> None:
@@ -588,3 +594,42 @@ def test_given_manifest_changed_during_verification_when_promoting_then_refused(
     with pytest.raises(RepositoryError, match="changed while it was verified"):
         verify_snapshot(copy.root, copy.snapshot_id, progress=ResumeMidway())
     assert copy.manifest()["state"] == "exported"
+
+
+def test_given_a_failed_read_data_check_then_the_snapshot_is_not_complete_for_listing_forget_or_verdict(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _verify_cli(copy, capsys=capsys)[0] == 0  # complete
+    newer_id = "20261128T020000Z-aaaaaaaa"
+    newer = Built(copy.root, newer_id)
+    shutil.copytree(copy.snapshot_dir, newer.snapshot_dir)
+    data = json.loads((newer.snapshot_dir / "manifest.json").read_text())
+    data["snapshot_id"], data["t0"] = newer_id, "2026-11-28T02:00:00.000Z"
+    (newer.snapshot_dir / "manifest.json").write_text(json.dumps(data))
+    blob = copy.blob(FILE_BODIES["068000000000002AAA"])  # same size: only --read-data sees it
+    damaged = bytearray(blob.read_bytes())
+    damaged[100] ^= 0x01
+    blob.chmod(0o600)
+    blob.write_bytes(bytes(damaged))
+
+    code, result = _verify_cli(newer, "--read-data", capsys=capsys)
+    assert code == 4 and "blob_checksum_mismatch" in _kinds(result)
+
+    assert main(["snapshots", "--repo", str(copy.root), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = listed["snapshots"] if isinstance(listed, dict) else listed
+    states = {row["id"]: row["state"] for row in rows}
+    assert states == {copy.snapshot_id: "complete", newer_id: "check_failed"}
+
+    assert main(["show", newer_id, "--repo", str(copy.root)]) == 0
+    shown = capsys.readouterr().out
+    assert "check_failed" in shown and "read-data: FAILED" in shown
+
+    code, result = _verify_cli(newer, capsys=capsys)  # a weaker check cannot make it safe again
+    assert code == 0, [f for f in result["findings"] if f["severity"] == "error"]
+    assert "NOT SAFE TO CANCEL" in result["verdict"]["line"]
+    assert "last full check" in result["verdict"]["line"]
+
+    assert main(["forget", "--repo", str(copy.root), "--keep-last", "1"]) == 0
+    capsys.readouterr()
+    assert copy.snapshot_dir.is_dir(), "the newest snapshot whose data is intact is kept"

@@ -59,12 +59,14 @@ def snapshot_row(manifest: Manifest) -> dict[str, Any]:
     return {
         "id": manifest.snapshot_id,
         "t0": format_time(manifest.t0),
-        "state": manifest.state,
+        "state": manifest.status,
         "objects": len(manifest.objects),
         "rows": sum(e.rows for e in manifest.objects.values()),
         "files": sum(f.count for f in manifest.files.values()),
         "bytes": part_bytes + sum(f.bytes for f in manifest.files.values()),
-        "verified": bool(manifest.verification and manifest.verification.get("passed")),
+        "verified": bool(manifest.verifications[-1].passed) if manifest.verifications else bool(
+            manifest.verification and manifest.verification.get("passed")
+        ),
     }
 
 
@@ -143,13 +145,14 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
     manifest = snapshot.manifest
     org = manifest.org
     row = snapshot_row(manifest)
-    verification = manifest.verification or {}
+    latest = manifest.verifications[-1].to_dict() if manifest.verifications else None
+    verification = latest or manifest.verification or {}
     lines = [
         f"snapshot   {manifest.snapshot_id}",
         f"org        {org.get('org_name') or '-'} ({org.get('org_id') or '-'})",
         f"instance   {org.get('instance_url') or '-'}",
         f"T0         {format_time(manifest.t0)}",
-        f"state      {manifest.state}"
+        f"state      {manifest.status}"
         + (f" (finished {format_time(manifest.finished_at)})" if manifest.finished_at else ""),
         "verified   "
         + (
@@ -157,6 +160,12 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
             f"{'passed' if verification.get('passed') else 'FAILED'}"
             if verification
             else "no"
+        ),
+        *(
+            f"  check    {format_time(v.verified_at)} {v.level}"
+            + (" against the org" if v.against_org else "") + (" with Ids" if v.ids else "")
+            + f": {'passed' if v.passed else f'FAILED ({v.errors} errors)'}"
+            for v in manifest.verifications
         ),
         f"totals     {row['objects']} objects, {row['rows']:,} rows, {row['files']:,} files, "
         f"{_human_bytes(row['bytes'])}",

@@ -56,7 +56,7 @@ class SnapshotInfo:
         return [
             cls(s.id, layout.snapshot_time(s.id), "damaged", s.error)
             if isinstance(s, DamagedSnapshot)
-            else cls(s.id, s.manifest.t0, s.manifest.state)
+            else cls(s.id, s.manifest.t0, s.manifest.status)
             for s in repository.read_snapshots()
         ]
 

@@ -157,10 +157,10 @@ def _pick_snapshot(repository: Repository, snapshot_id: str, *, force: bool) -> 
             )
         return found
     snapshot = repository.snapshot(snapshot_id)
-    if snapshot.manifest.state != "complete" and not force:
+    if snapshot.manifest.status != "complete" and not force:
         raise UsageError(
-            f"snapshot {snapshot.id} is {snapshot.manifest.state}, not complete; only verified "
-            "snapshots are uploaded",
+            f"snapshot {snapshot.id} is {snapshot.manifest.status}, not complete; only verified "
+            "snapshots whose last full check passed are uploaded",
             hint=f"run `sfbackup verify {snapshot.id} --repo {repository.path}` first, or pass --force",
         )
     return snapshot

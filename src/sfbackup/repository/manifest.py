@@ -32,6 +32,7 @@ __all__ = [
     "PartInfo",
     "ResumePoint",
     "SnapshotState",
+    "VerificationRecord",
     "load",
     "save",
 ]
@@ -336,6 +337,45 @@ def _legacy_cut(s: _Shape) -> Cut | None:
     return Cut(match.group(1), parse_time(match.group(2)))
 
 
+@dataclass(frozen=True)
+class VerificationRecord:
+    """One verification of the snapshot, passed or not (every `verify` adds one)."""
+
+    verified_at: datetime
+    level: str  # structure | read-data | read-data-subset n/t
+    passed: bool
+    errors: int = 0
+    warnings: int = 0
+    against_org: bool = False
+    ids: bool = False
+    verdict: str = ""
+
+    @property
+    def reads_every_byte(self) -> bool:
+        return self.level == "read-data"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verified_at": format_time(self.verified_at), "level": self.level, "passed": self.passed,
+            "errors": self.errors, "warnings": self.warnings, "against_org": self.against_org,
+            "ids": self.ids, "verdict": self.verdict,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str, source: str) -> VerificationRecord:
+        s = _Shape(data, where, source)
+        return cls(
+            verified_at=s.time("verified_at"),
+            level=s.str_("level"),
+            passed=s.bool_("passed", False),
+            errors=s.int_("errors", 0),
+            warnings=s.int_("warnings", 0),
+            against_org=s.bool_("against_org", False),
+            ids=s.bool_("ids", False),
+            verdict=s.opt_str("verdict") or "",
+        )
+
+
 @dataclass
 class ObjectEntry:
     """The export of one sObject inside a snapshot."""
@@ -534,8 +574,24 @@ class Manifest:
     api: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     errors: list[ErrorRecord] = field(default_factory=list)
-    verification: dict[str, Any] | None = None
+    verification: dict[str, Any] | None = None  # the verification that made it complete
+    verifications: list[VerificationRecord] = field(default_factory=list)  # every one, oldest first
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def check_failed(self) -> bool:
+        """True when the newest verification that re-read every byte failed: the data on disk is
+        damaged, whatever the state says, until a later full check passes."""
+        deep = [v for v in self.verifications if v.reads_every_byte]
+        return bool(deep) and not deep[-1].passed
+
+    @property
+    def status(self) -> str:
+        """The state as commands should treat it: `check_failed` for a complete snapshot whose
+        newest full read-data check failed (not complete for upload, forget or the verdict)."""
+        if self.state == SnapshotState.COMPLETE and self.check_failed:
+            return "check_failed"
+        return str(self.state)
 
     def __post_init__(self) -> None:
         if not self.program_version:
@@ -563,6 +619,7 @@ class Manifest:
             "summary": self.summary,
             "errors": [e.to_dict() for e in self.errors],
             "verification": self.verification,
+            "verifications": [v.to_dict() for v in self.verifications],
             **self.extra,
         }
 
@@ -621,6 +678,10 @@ class Manifest:
                 for i, e in enumerate(s.dict_list("errors"))
             ],
             verification=s.opt_dict("verification"),
+            verifications=[
+                VerificationRecord.from_dict(v, where=f"verifications[{i}]", source=source)
+                for i, v in enumerate(s.dict_list("verifications"))
+            ],
             extra=s.extra(),
         )
 

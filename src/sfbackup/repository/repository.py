@@ -192,7 +192,8 @@ class Repository:
         return found
 
     def latest(self, state: str | None = None) -> Snapshot | None:
-        """The newest snapshot (in `state`, when given), or None.
+        """The newest snapshot (with `state` as its status, when given: a complete snapshot whose
+        last full check failed is `check_failed`), or None.
 
         Ids sort by T0 to the second; snapshots cut in the same second are ordered by when their
         manifests were created (milliseconds), not by the ids' random suffixes."""
@@ -203,7 +204,7 @@ class Repository:
             ids = ids[: len(ids) - len(same_second)]
             group = sorted((self.snapshot(sid) for sid in same_second), key=lambda s: s.manifest.created_at)
             for snap in reversed(group):
-                if state is None or snap.manifest.state == state:
+                if state is None or snap.manifest.status == state:
                     return snap
         return None
 

@@ -66,11 +66,16 @@ def verdict(data: ReportData) -> Verdict:
             + "; ".join(_short(f) for f in errors[:5])
             + (" ..." if len(errors) > 5 else "")
         )
+    if data.passed and data.state == "check_failed":
+        reasons.append(
+            "the snapshot's last full check (verify --read-data) found damaged data; run `sfbackup "
+            "verify --read-data` again to see what, and take a new snapshot before cancelling"
+        )
     if not data.against_org:
         reasons.append("the backup was not compared with the org (run `sfbackup verify --against-org`)")
     for warning in (f for f in data.findings if f.severity == "warning"):
         reasons.append(_short(warning))
-    if data.passed and data.state != "complete":
+    if data.passed and data.state != "complete" and data.state != "check_failed":
         reasons.append(f"the snapshot is {data.state}, not complete")
     excluded = [str(c.get("object")) for c in data.coverage if c.get("status") == "excluded_by_config"]
     if excluded:

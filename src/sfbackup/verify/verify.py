@@ -3,8 +3,10 @@
 
 Promotion rule: a snapshot becomes `complete` only when its run finished with every object done
 and every file stored (state `exported`) AND this verification found no error. `running`,
-`incomplete` and `failed` snapshots are checked and reported, never promoted. A `complete`
-snapshot's manifest is never rewritten; a failed verification never touches any data or manifest.
+`incomplete` and `failed` snapshots are checked and reported, never promoted. Every verification,
+passed or not, is added to the manifest's `verifications`; a complete snapshot whose newest full
+`--read-data` check failed has status `check_failed` and is not treated as complete (upload,
+forget, the verdict) until a full check passes again. Verification never changes any data.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sfbackup.errors import (
 )
 from sfbackup.repository import Repository, Snapshot
 from sfbackup.repository import manifest as manifest_io
-from sfbackup.repository.manifest import Manifest, SnapshotState
+from sfbackup.repository.manifest import Manifest, SnapshotState, VerificationRecord
 from sfbackup.repository.store import LocalStore
 from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.verify.checker import CheckResult, RepoFiles, check_snapshot, parse_subset
@@ -151,7 +153,7 @@ def verify_snapshot(
         run.check(options)
         run.add_readiness(options, ownership=lambda: ownership_table(chosen))
         as_read = chosen.manifest.to_json()
-        promoted = run.promote_if_passed(lambda m: _save_manifest(chosen, m, as_read))
+        promoted = run.record(lambda m: _save_manifest(chosen, m, as_read))
         paths = _write_reports(chosen, run.report_data())
     return run.result(paths, promoted)
 
@@ -299,34 +301,41 @@ class _Verification:
     def passed(self) -> bool:
         return not any(f.severity == "error" for f in self.findings)
 
-    def promote_if_passed(self, save: Callable[[Manifest], None]) -> bool:
-        """Move an exported snapshot that passed to complete (manifest rewritten atomically)."""
-        if not self.passed or self.manifest.state != SnapshotState.EXPORTED:
-            return False
+    def record(self, save: Callable[[Manifest], None]) -> bool:
+        """Add this verification to the manifest's history and, when an exported snapshot passed,
+        move it to complete; the manifest is rewritten atomically. Returns whether it was promoted."""
         counts = count_by_severity(self.findings)
-        promoted = copy.deepcopy(self.manifest)  # kept only once it is saved
-        promoted.transition(SnapshotState.COMPLETE)
-        promoted.verification = {
-            "verified_at": format_time(self.verified_at),
-            "level": self.level,
-            "passed": True,
-            "findings": len(self.findings),
-            "errors": counts["error"],
-            "warnings": counts["warning"],
-            "against_org": self.against_org,
-            "ids": self.ids,
-            "verdict": verdict(self.report_data(promoted.state)).line,
-            "report": "report.json",
-        }
-        save(promoted)
-        self.manifest = promoted
-        return True
+        updated = copy.deepcopy(self.manifest)  # kept only once it is saved
+        promote = self.passed and updated.state == SnapshotState.EXPORTED
+        if promote:
+            updated.transition(SnapshotState.COMPLETE)
+        line = verdict(self.report_data(updated.state)).line
+        updated.verifications.append(VerificationRecord(
+            self.verified_at, self.level, self.passed, counts["error"], counts["warning"],
+            self.against_org, self.ids, line,
+        ))  # fmt: skip
+        if promote:
+            updated.verification = {
+                "verified_at": format_time(self.verified_at),
+                "level": self.level,
+                "passed": True,
+                "findings": len(self.findings),
+                "errors": counts["error"],
+                "warnings": counts["warning"],
+                "against_org": self.against_org,
+                "ids": self.ids,
+                "verdict": line,
+                "report": "report.json",
+            }
+        save(updated)
+        self.manifest = updated
+        return promote
 
     def report_data(self, state: SnapshotState | None = None) -> ReportData:
         """What the report shows; `state` as it will be (promotion), else the manifest's."""
         return ReportData(
             snapshot_id=self.manifest.snapshot_id,
-            state=state or self.manifest.state,
+            state=state or self.manifest.status,
             t0=self.manifest.t0,
             org=dict(self.manifest.org),
             repository=self.where,
@@ -429,13 +438,14 @@ class _Verification:
 
 
 def _save_manifest(snapshot: Snapshot, manifest: Manifest, as_read: bytes) -> None:
-    """Save the promoted manifest, unless the snapshot changed while it was verified."""
+    """Save the manifest with this verification recorded, unless the snapshot changed while it was
+    verified."""
     repository = snapshot.repository
     now = repository.snapshot(snapshot.id).manifest
     if now.to_json() != as_read:
         raise RepositoryError(
             f"snapshot {snapshot.id} changed while it was verified (now {now.state}, in "
-            f"{repository.store.describe()}); not promoted",
+            f"{repository.store.describe()}); the verification was not recorded",
             hint="verify it again once the other command has finished",
         )
     manifest_io.save(manifest, repository.store, snapshot.key())
