@@ -121,6 +121,23 @@ def test_given_a_complete_snapshot_when_uploaded_then_the_bucket_mirrors_it_and_
     assert not s3_server.keys(bucket, "prod/acme/locks/")  # the shared lock object is gone
 
 
+def test_given_a_damaged_blob_when_uploading_then_it_is_refused_and_never_reaches_the_bucket(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    bodies = random_bodies(3)
+    add_snapshot(repo, T1, bodies=bodies)
+    damaged = repo.path / blob_key(bodies[1])
+    damaged.chmod(0o600)
+    flipped = bytearray(damaged.read_bytes())
+    flipped[10] ^= 0x01
+    damaged.write_bytes(bytes(flipped))
+
+    with pytest.raises(StorageError, match="is damaged"):
+        upload_snapshot(repo.path, "latest", s3_server.settings(bucket, "d"))
+
+    assert f"d/{blob_key(bodies[1])}" not in s3_server.keys(bucket, "d/")
+
+
 def test_given_an_uploaded_snapshot_when_uploaded_again_then_nothing_is_sent(
     s3_server: RunningS3, bucket: str, repo: Repository
 ) -> None:

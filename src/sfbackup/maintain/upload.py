@@ -351,7 +351,18 @@ def _upload_one(item: UploadItem, target: Store, remote: dict[str, int]) -> bool
             digest = digest or sha256_file(item.path)
             if stat.sha256 == digest:
                 return False
-    target.put_file(item.key, item.path, sha256=digest)
+    # What is sent is hashed as it is on disk: a damaged local copy must never reach the bucket
+    # with the checksum of the good one (its name, or the manifest's).
+    actual = sha256_file(item.path)
+    if item.sha256 is not None and actual != item.sha256:
+        raise StorageError(
+            f"{item.path} is damaged: its bytes hash to {actual}, not to the {item.sha256} it should "
+            "have; it was not uploaded",
+            hint="run `sfbackup verify --read-data` to see which snapshots it affects; the next run "
+            "that downloads that file again repairs it",
+            path=str(item.path),
+        )
+    target.put_file(item.key, item.path, sha256=actual)
     return True
 
 
