@@ -54,6 +54,7 @@ def _write_foreign_lock(
     age: timedelta = timedelta(0),
     command: str = "sfbackup prune",
     name: str = "f" * 32,
+    process_start: int | None = None,
 ) -> str:
     when = (datetime.now(UTC) - age).isoformat()
     key = f"locks/{name}.json"
@@ -64,6 +65,7 @@ def _write_foreign_lock(
         "created_at": when,
         "refreshed_at": when,
         "command": command,
+        **({"process_start": process_start} if process_start is not None else {}),
     }
     store.put_stream(key, [json.dumps(body).encode()])
     return key
@@ -80,7 +82,7 @@ def test_given_a_lock_when_held_then_its_object_has_the_documented_fields_and_is
 ) -> None:
     with lock.acquire(store, exclusive=False, command="sfbackup verify") as held:
         data = _read(store, held.key)
-        assert set(data) == {"pid", "hostname", "exclusive", "created_at", "refreshed_at", "command"}
+        assert set(data) == {"pid", "hostname", "exclusive", "created_at", "refreshed_at", "command", "process_start"}
         assert data["pid"] == os.getpid() and data["exclusive"] is False
         assert data["command"] == "sfbackup verify"
         assert held.key == f"locks/{held.id}.json"
@@ -150,6 +152,27 @@ def test_given_an_old_unrefreshed_lock_on_another_host_then_it_is_stale_and_does
     assert not info.is_stale(stale_after=timedelta(hours=2))
     with lock.acquire(store, exclusive=True, command="sfbackup prune") as held:
         assert {i.key for i in lock.list_locks(store)} == {old, held.key}
+
+
+def test_given_a_lock_dated_in_the_future_by_another_host_then_it_is_stale_and_says_so(
+    store: Store,
+) -> None:
+    _write_foreign_lock(store, exclusive=True, hostname="elsewhere", age=-timedelta(days=2))
+    [info] = lock.list_locks(store)
+    assert info.is_stale()
+    assert "in the future (that host's clock is wrong)" in info.describe()
+    with lock.acquire(store, exclusive=True, command="sfbackup prune"):
+        pass
+
+
+def test_given_a_lock_whose_pid_now_belongs_to_another_process_then_it_is_stale_and_unlock_removes_it(
+    store: Store,
+) -> None:
+    # our own (live) pid, but a process start time that is not ours: the holder died, the pid was reused
+    reused = _write_foreign_lock(store, exclusive=True, process_start=1)
+    [info] = lock.list_locks(store)
+    assert info.is_stale()
+    assert [removed.key for removed in lock.remove_stale(store)] == [reused]
 
 
 def test_given_stale_and_live_locks_then_remove_stale_removes_only_the_stale_ones(store: Store) -> None:

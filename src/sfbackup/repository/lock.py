@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sfbackup.clock import format_time, parse_time
@@ -34,6 +34,9 @@ from sfbackup.repository.store import Store, store_url
 
 DEFAULT_STALE_AFTER = timedelta(minutes=30)
 DEFAULT_REFRESH_INTERVAL = timedelta(minutes=5)
+#: A lock refreshed further ahead than this was written by a host whose clock is wrong: it cannot
+#: be judged by its age, so it is treated as stale rather than blocking until that date.
+MAX_CLOCK_SKEW = timedelta(minutes=10)
 
 Clock = Callable[[], datetime]
 
@@ -50,6 +53,7 @@ class LockInfo:
     created_at: datetime
     refreshed_at: datetime
     command: str
+    process_start: int | None = None  # the holder's start time (Linux /proc ticks), to tell a reused pid
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,20 +66,28 @@ class LockInfo:
         }
 
     def is_stale(self, *, now: datetime | None = None, stale_after: timedelta = DEFAULT_STALE_AFTER) -> bool:
-        """Dead process on this host, or no refresh for longer than `stale_after`."""
+        """Dead process on this host (or its pid now belongs to another process), no refresh for
+        longer than `stale_after`, or a refresh time in the future beyond any honest clock skew."""
         now = now or datetime.now(UTC)
-        if now - self.refreshed_at > stale_after:
+        if now - self.refreshed_at > stale_after or self.refreshed_at - now > MAX_CLOCK_SKEW:
             return True
-        return self.hostname == socket.gethostname() and not _pid_alive(self.pid)
+        if self.hostname != socket.gethostname():
+            return False
+        if not _pid_alive(self.pid):
+            return True
+        started = _process_start(self.pid)
+        return self.process_start is not None and started is not None and started != self.process_start
 
     def describe(self, now: datetime | None = None) -> str:
         """`exclusive lock held by pid 42 on host h for 'sfbackup prune', created 3m ago`."""
         age = (now or datetime.now(UTC)) - self.created_at
         kind = "exclusive" if self.exclusive else "shared"
-        return (
-            f"{kind} lock held by pid {self.pid} on host {self.hostname} for {self.command!r}, "
+        when = (
             f"created {_human_age(age)} ago"
+            if age >= timedelta(0)
+            else f"dated {_human_age(-age)} in the future (that host's clock is wrong)"
         )
+        return f"{kind} lock held by pid {self.pid} on host {self.hostname} for {self.command!r}, {when}"
 
 
 def list_locks(store: Store) -> list[LockInfo]:
@@ -143,6 +155,7 @@ class RepositoryLock:
             "created_at": format_time(self._created_at),
             "refreshed_at": format_time(self._clock()),
             "command": self.command,
+            "process_start": _process_start(os.getpid()),
         }
         self.store.put_stream(self.key, [json.dumps(body).encode()])
 
@@ -239,6 +252,7 @@ def _read(store: Store, key: str) -> LockInfo | None:
             created_at=parse_time(str(data["created_at"])),
             refreshed_at=parse_time(str(data.get("refreshed_at") or data["created_at"])),
             command=str(data.get("command") or ""),
+            process_start=int(data["process_start"]) if data.get("process_start") is not None else None,
         )
     except (StorageError, OSError, ValueError, KeyError, TypeError):
         return None
@@ -256,6 +270,20 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return True
     return True
+
+
+def _process_start(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (Linux); None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) is in parentheses and may hold spaces: count from its end
+    fields = stat[stat.rfind(")") + 2 :].split()
+    try:
+        return int(fields[19])  # field 22 of proc(5): starttime
+    except (IndexError, ValueError):
+        return None
 
 
 def _utc_now() -> datetime:
