@@ -85,6 +85,23 @@ def test_given_a_local_history_when_forget_then_prune_then_exactly_the_policy_re
     assert Repository.open(repo.path).snapshot(history.ids[-1]).files("Attachment").num_rows == 2
 
 
+def test_given_a_folder_left_without_its_manifest_when_forget_then_it_goes_and_its_blobs_can_be_pruned(
+    tmp_path: Path,
+) -> None:
+    repo = Repository.init(tmp_path / "repo")
+    history = History(repo)
+    victim = history.ids[0]
+    (repo.path / "snapshots" / victim / "manifest.json").unlink()  # a forget killed right after this
+    assert victim in repo.orphaned_snapshot_ids() and victim not in repo.snapshot_ids()
+
+    result = forget_snapshots(repo, RetentionPolicy(keep_last=10))
+
+    assert victim in result.removed and not (repo.path / "snapshots" / victim).exists()
+    reasons = {row["id"]: row["reasons"] for row in result.plan.rows()}
+    assert "without a manifest" in reasons[victim][0]
+    assert prune_repository(repo).deleted >= 1  # its own bodies are no longer kept alive by its index
+
+
 def test_given_dry_run_when_forget_and_prune_then_nothing_changes(tmp_path: Path) -> None:
     repo = Repository.init(tmp_path / "repo")
     history = History(repo)

@@ -91,13 +91,22 @@ def test_given_failed_and_incomplete_older_than_the_newest_complete_when_planned
     assert "newer than the newest complete snapshot" in reasons[newer_incomplete.id][0]
 
 
-def test_given_running_and_damaged_snapshots_when_planned_then_never_touched() -> None:
+def test_given_damaged_snapshots_and_a_running_one_newer_than_every_complete_then_never_touched() -> None:
     base = datetime(2026, 5, 1, 2, tzinfo=UTC)
-    running = snap(base, "running")
     damaged = SnapshotInfo(snap(base + timedelta(hours=1)).id, base, "damaged", "not JSON")
-    snapshots = [running, damaged, *nightly(5, base + timedelta(days=1))]
+    running = snap(base + timedelta(days=9), "running")
+    snapshots = [damaged, *nightly(5, base + timedelta(days=1)), running]
     plan = plan_forget(snapshots, RetentionPolicy(keep_last=1))
     assert {running.id, damaged.id} <= kept_ids(plan)
+
+
+def test_given_a_running_snapshot_older_than_the_newest_complete_then_it_is_a_dead_run_and_removed() -> None:
+    base = datetime(2026, 5, 1, 2, tzinfo=UTC)
+    dead = snap(base, "running")
+    plan = plan_forget([dead, *nightly(3, base + timedelta(days=1))], RetentionPolicy(keep_last=3))
+    assert dead.id in removed_ids(plan)
+    reasons = {s.id: r for s, r in plan.remove}
+    assert "a run that died" in reasons[dead.id][0]
 
 
 def test_given_no_complete_snapshot_when_planned_then_nothing_is_removed() -> None:
@@ -155,7 +164,7 @@ def test_given_any_history_when_planned_then_safety_rules_hold(
     if complete:
         assert complete[-1] in kept_ids(plan)
     for s in snapshots:
-        if s.state == "running":
+        if s.state == "running" and (not complete or s.id > complete[-1]):
             assert s.id in kept_ids(plan)
         if s.state != "complete" and complete and s.id > complete[-1]:
             assert s.id in kept_ids(plan)

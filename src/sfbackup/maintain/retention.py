@@ -158,8 +158,12 @@ def plan_forget(snapshots: Iterable[SnapshotInfo], policy: RetentionPolicy) -> F
         why = reasons[snap.id]
         if snap.state == "complete":
             (plan.keep if why else plan.remove).append((snap, why or ["no keep rule matches"]))
+        elif snap.state == "running" and newest is not None and snap.id < newest.id:
+            # forget holds the exclusive lock, so no run is writing it: a run that died
+            plan.remove.append((snap, [f"running but no run holds it (a run that died), older than the "
+                                       f"newest complete snapshot {newest.id}"]))
         elif snap.state == "running":
-            plan.keep.append((snap, ["running: never touched (a run may be using it; `run --resume`)"]))
+            plan.keep.append((snap, ["running: a run may be using it or `run --resume` continues it"]))
         elif snap.state == "damaged":
             plan.keep.append((snap, [f"manifest unreadable, never removed automatically: {snap.error}"]))
         elif newest is not None and snap.id < newest.id:
@@ -218,6 +222,11 @@ def forget_snapshots(
         return ForgetResult(where, policy, plan_forget(SnapshotInfo.of(repository), policy), True)
     with repository.lock(exclusive=True, command="sfbackup forget"):
         plan = plan_forget(SnapshotInfo.of(repository), policy)
+        # Under the exclusive lock no run or forget is at work: a folder without a manifest is
+        # what an interrupted forget or a run killed before its first save left behind.
+        for orphan in repository.orphaned_snapshot_ids():
+            info = SnapshotInfo(orphan, layout.snapshot_time(orphan), "orphaned")
+            plan.remove.append((info, ["folder without a manifest, left by an interrupted forget or run"]))
         result = ForgetResult(where, policy, plan, False)
         for snap, _reasons in plan.remove:
             remove_snapshot(repository.store, snap.id)

@@ -177,6 +177,16 @@ class Repository:
                 ids.add(parts[1])
         return sorted(ids)
 
+    def orphaned_snapshot_ids(self) -> list[str]:
+        """Ids of snapshot folders without a manifest (left by an interrupted `forget`, or by a run
+        killed before its first save), oldest first."""
+        folders = set()
+        for item in self.store.list(f"{layout.SNAPSHOTS_DIR}/"):
+            parts = item.key.split("/")
+            if len(parts) >= 3 and layout.is_snapshot_id(parts[1]):
+                folders.add(parts[1])
+        return sorted(folders - set(self.snapshot_ids()))
+
     def snapshots(self) -> list[Snapshot]:
         """Every snapshot, oldest first; RepositoryError on a damaged manifest."""
         return [self.snapshot(sid) for sid in self.snapshot_ids()]
