@@ -7,6 +7,7 @@ The tree::
     │   └── ConfigError               exit 2   a config file or environment value is wrong
     ├── SnapshotIncomplete            exit 3   the run stopped with data missing; `run --resume` continues
     ├── VerificationFailed            exit 4   verify found a problem; the findings say which
+    ├── NotSafeToCancel               exit 5   verified, but the verdict is NOT SAFE (--require-safe)
     ├── RepositoryError               exit 10  no repository, unknown layout version, damaged metadata
     │   └── SnapshotNotFound          exit 10
     ├── RepositoryLocked              exit 11  another process holds the repository lock
@@ -43,6 +44,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     INCOMPLETE = 3
     VERIFICATION_FAILED = 4
+    NOT_SAFE = 5
     NO_REPOSITORY = 10
     LOCKED = 11
     AUTHENTICATION = 12
@@ -59,6 +61,10 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
         "snapshot incomplete: some objects or files are missing; `sfbackup run --resume` continues"
     ),
     ExitCode.VERIFICATION_FAILED: "verification failed: the report lists every finding",
+    ExitCode.NOT_SAFE: (
+        "with --require-safe: the snapshot verified, but the verdict is NOT SAFE TO CANCEL; "
+        "the report says why"
+    ),
     ExitCode.NO_REPOSITORY: "no repository at that path, or a layout version this sfbackup cannot read",
     ExitCode.LOCKED: (
         "the repository is locked by another process (`sfbackup unlock` removes stale locks)"
@@ -119,6 +125,12 @@ class VerificationFailed(SfbackupError):
     """Verification found at least one problem."""
 
     exit_code = ExitCode.VERIFICATION_FAILED
+
+
+class NotSafeToCancel(SfbackupError):
+    """The snapshot verified, but the readiness verdict is NOT SAFE TO CANCEL (`--require-safe`)."""
+
+    exit_code = ExitCode.NOT_SAFE
 
 
 class RepositoryError(SfbackupError):

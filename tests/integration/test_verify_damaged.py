@@ -633,3 +633,18 @@ def test_given_a_failed_read_data_check_then_the_snapshot_is_not_complete_for_li
     assert main(["forget", "--repo", str(copy.root), "--keep-last", "1"]) == 0
     capsys.readouterr()
     assert copy.snapshot_dir.is_dir(), "the newest snapshot whose data is intact is kept"
+
+
+def test_given_require_safe_when_the_verdict_is_not_safe_then_exit_5_and_the_text_ends_with_verdict_and_report(
+    copy: Built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["verify", copy.snapshot_id, "--repo", str(copy.root), "--require-safe"])
+    out = capsys.readouterr().out.strip().splitlines()
+
+    assert code == 5  # verified (structure), but never compared with the org: not safe
+    report_line = out[-1]
+    assert report_line.startswith("report: ") and report_line.endswith("(also report.md, report.json)")
+    verdict_at = next(i for i, line in enumerate(out) if line.startswith("NOT SAFE TO CANCEL: "))
+    assert all(line.startswith("  - ") for line in out[verdict_at + 1 : -1])
+
+    assert main(["verify", copy.snapshot_id, "--repo", str(copy.root)]) == 0  # without the flag

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sfbackup.cli import exit_status_epilog
 from sfbackup.config import Settings, load_settings
-from sfbackup.errors import UsageError
+from sfbackup.errors import ExitCode, NotSafeToCancel, UsageError
 
 if TYPE_CHECKING:
     from sfbackup.repository import Repository
@@ -28,6 +28,35 @@ def add_command(subparsers: Any, name: str, *, help: str, description: str | Non
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
+
+
+def add_require_safe_argument(parser: argparse.ArgumentParser) -> None:
+    """--require-safe: exit 5 unless the verdict is SAFE TO CANCEL (for the script before cancelling)."""
+    parser.add_argument(
+        "--require-safe", action="store_true",
+        help="exit 5 when the snapshot verified but the verdict is NOT SAFE TO CANCEL "
+        "(by default a verified snapshot exits 0 whatever the verdict)",
+    )
+
+
+def exit_code_for(code: ExitCode, verdict: Any, *, require_safe: bool) -> ExitCode:
+    """`code`, or NOT_SAFE (5) when `require_safe` and a successful command's verdict is not SAFE."""
+    if require_safe and code == ExitCode.OK and (verdict is None or not verdict.safe):
+        return NotSafeToCancel.exit_code
+    return code
+
+
+def verdict_lines(verdict: Any, report: Any) -> list[str]:
+    """The end of a run or verify for a person: the verdict, its first reasons in full, the report."""
+    if verdict is None:
+        return []
+    lines = [verdict.line]
+    lines += [f"  - {reason}" for reason in verdict.reasons[1:4]]
+    if len(verdict.reasons) > 4:
+        lines.append(f"  - and {len(verdict.reasons) - 4} more in the report")
+    if report is not None:
+        lines.append(f"report: {report}")
+    return lines
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, *, org: bool = True) -> None:

@@ -13,7 +13,15 @@ from types import FrameType
 from typing import Any
 
 from sfbackup.backup.run import run_backup
-from sfbackup.cli.common import add_command, add_config_arguments, repository_location, settings_from_args
+from sfbackup.cli.common import (
+    add_command,
+    add_config_arguments,
+    add_require_safe_argument,
+    exit_code_for,
+    repository_location,
+    settings_from_args,
+    verdict_lines,
+)
 from sfbackup.errors import UsageError
 from sfbackup.repository import local_folder
 from sfbackup.repository.manifest import SnapshotState
@@ -37,6 +45,7 @@ def register(subparsers: Any) -> None:
     parser = add_command(subparsers, "run", help="back up an org into a repository", description=DESCRIPTION)
     parser.add_argument("--repo", required=False, help="repository folder (created if missing)")
     add_config_arguments(parser)
+    add_require_safe_argument(parser)
     parser.add_argument("--objects", help="comma-separated object names, or 'all'")
     parser.add_argument("--preset", choices=["default", "everything"], help="object set preset")
     parser.add_argument("--format", choices=["parquet", "csv"], help="record file format")
@@ -100,11 +109,17 @@ def handle(args: argparse.Namespace) -> int:
             }
         elif args.upload:
             progress.message("warning", f"not uploading: snapshot {result.snapshot_id} is {result.state}")
+    verification = result.verification
+    verdict = verification.verdict if verification is not None else None
+    report = verification.report_paths.get("report.html") if verification is not None else None
+    if verdict is not None:
+        result.summary["verdict"] = verdict.to_dict()
+        result.summary["report"] = str(report) if report else None
     if as_json:
         print(json.dumps({"type": "result", **result.summary}, default=str), flush=True)
     else:
-        print(summary_line(result.summary), flush=True)
-    return int(result.exit_code)
+        print("\n".join([summary_line(result.summary), *verdict_lines(verdict, report)]), flush=True)
+    return int(exit_code_for(result.exit_code, verdict, require_safe=args.require_safe))
 
 
 def _stop_on_signals(stop_event: threading.Event) -> None:

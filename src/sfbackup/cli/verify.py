@@ -12,8 +12,11 @@ from sfbackup.cli.common import (
     add_command,
     add_config_arguments,
     add_repo_arguments,
+    add_require_safe_argument,
+    exit_code_for,
     open_repository,
     settings_from_args,
+    verdict_lines,
 )
 from sfbackup.errors import UsageError
 from sfbackup.ui import choose_renderer
@@ -65,6 +68,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--notice-days", type=int, help="days of notice the contract requires (default 60)")
     add_config_arguments(parser)
+    add_require_safe_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(handler=handle)
 
@@ -113,7 +117,7 @@ def handle(args: argparse.Namespace) -> int:
         )
     else:
         print(render_text(result), flush=True)
-    return int(result.exit_code)
+    return int(exit_code_for(result.exit_code, result.verdict, require_safe=args.require_safe))
 
 
 def render_text(result: VerificationResult) -> str:
@@ -124,7 +128,6 @@ def render_text(result: VerificationResult) -> str:
     lines = [
         f"snapshot {result.snapshot_id}: verification {'passed' if result.passed else 'FAILED'} "
         f"({result.level}), {transition}",
-        result.verdict.line if result.verdict else "",
         f"  {counts['error']} errors, {counts['warning']} warnings, {counts['info']} explained differences",
         f"  notice: {notice['message']}" if notice else "",
     ]
@@ -138,6 +141,5 @@ def render_text(result: VerificationResult) -> str:
         if finding.severity == "info":
             lines.append("  " + finding.one_line())
     html = result.report_paths.get("report.html")
-    if html is not None:
-        lines.append(f"report: {html} (also report.md, report.json)")
+    lines += verdict_lines(result.verdict, f"{html} (also report.md, report.json)" if html else None)
     return "\n".join(line for line in lines if line)
