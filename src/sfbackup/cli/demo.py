@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sfbackup.backup.run import run_backup
-from sfbackup.cli.common import add_command
+from sfbackup.cli.common import add_command, verdict_lines
 from sfbackup.config import load_settings
 from sfbackup.ui import choose_renderer
 
@@ -66,6 +66,9 @@ def handle(args: argparse.Namespace) -> int:
     snapshot_dir = result.snapshot_dir
     report = snapshot_dir / "report.html"
     print(f"snapshot {result.snapshot_id}: {result.state}", file=sys.stderr)
+    verdict = result.verification.verdict if result.verification is not None else None
+    for line in verdict_lines(verdict, None):
+        print(line, file=sys.stderr)
     print(f"repository: {repo.resolve()}", file=sys.stderr)
     if report.exists():
         print(f"readiness report: {report.resolve()}", file=sys.stderr)
