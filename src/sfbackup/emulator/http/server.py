@@ -272,6 +272,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self._workers = 0
         self._idle = 0
 
+    def get_request(self) -> tuple[Any, Any]:
+        connection, address = super().get_request()
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm holds
+        # the body until the client's delayed ACK, about 40 ms on every response.
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, address
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._workers_lock:
             spawn = self._idle == 0 and self._workers < self.max_workers
