@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -222,3 +223,18 @@ def test_given_a_query_too_long_for_a_url_when_querying_rest_then_it_says_to_use
     with pytest.raises(UnsupportedQuery, match="Bulk"):
         next(query_rest.iter_query_pages(client, soql, include_deleted=False))
     assert client.calls_made == calls
+
+
+def test_given_a_netrc_entry_for_the_org_host_when_calling_then_the_bearer_token_is_still_sent(
+    emu: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password not-a-salesforce-token\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    client = SalesforceClient(connection(emu), sleep=Sleeps())
+
+    body = client.get_json(client.data_path("limits/"))
+
+    assert "DailyApiRequests" in body
+    assert fired(emu, "session_expiry") == 0

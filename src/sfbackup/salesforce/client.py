@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+import requests.auth
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -52,6 +53,20 @@ CHUNK_SIZE = 1 << 20
 _API_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 _MAX_RETRY_AFTER = 300.0
 _MAX_BACKOFF = 60.0
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """`Authorization: Bearer <token>` on a request (never shown in repr)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<token hidden>)"
 
 
 class CallMeter:
@@ -294,12 +309,14 @@ class SalesforceClient:
         headers: Mapping[str, str] | None,
         stream: bool,
     ) -> requests.Response:
-        merged = {"Accept-Encoding": "gzip", **(headers or {}), "Authorization": f"Bearer {token}"}
+        merged = {"Accept-Encoding": "gzip", **(headers or {})}
         started = time.monotonic()
         try:
+            # The token goes in as `auth`: with no auth of its own, requests reads ~/.netrc on
+            # every call (and a netrc entry for the host would replace our header).
             response = self._session.request(
                 method, url, params=params, json=json, headers=merged, stream=stream,
-                timeout=self.settings.timeout_seconds,
+                timeout=self.settings.timeout_seconds, auth=_BearerAuth(token),
             )  # fmt: skip
         except requests.RequestException as exc:
             fault = classify(exc=exc)
