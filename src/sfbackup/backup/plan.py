@@ -45,6 +45,8 @@ class ObjectPlan:
     id_filter: tuple[str, str] | None = None
     expected_rows: int | None = None
     notes: tuple[str, ...] = field(default=())
+    #: Salesforce's words when it refused the object's COUNT(): exported without an expected count.
+    count_refused: str | None = None
 
     @property
     def field_names(self) -> list[str]:
@@ -111,6 +113,7 @@ def plan_object(
     cut: Cut,
     settings: BackupSettings,
     expected_rows: int | None,
+    count_refused: str | None = None,
 ) -> ObjectPlan:
     """The export plan for one described object, cut at `cut`, with `expected_rows` from its
     COUNT() under that cut (None when not counted: the Bulk API is then chosen)."""
@@ -118,6 +121,8 @@ def plan_object(
     id_filter = ID_FILTERED_OBJECTS.get(schema.name)
     notes: list[str] = []
     api: Api
+    if count_refused is not None:
+        notes.append(f"COUNT() refused ({count_refused}): exported without an expected count")
     if id_filter is not None:
         api = "rest"
         notes.append(
@@ -138,6 +143,7 @@ def plan_object(
         id_filter=id_filter,
         expected_rows=expected_rows,
         notes=tuple(notes),
+        count_refused=count_refused,
     )
 
 

@@ -38,6 +38,7 @@ from sfbackup.repository.manifest import (
 from sfbackup.repository.writers import PartWriter, open_part_writer
 from sfbackup.salesforce import query_bulk, query_rest, soql
 from sfbackup.salesforce.arrow_types import (
+    ConversionError,
     arrow_schema,
     batch_from_rest_records,
     batches_from_bulk_csv,
@@ -80,18 +81,21 @@ class RecordExporter:
         self.csv_neutralize_formulas = csv_neutralize_formulas
         self.progress = progress or NullProgress()
         self.stop_event = stop_event or threading.Event()
+        self.bulk_refusals: dict[str, str] = {}
 
     def submit(self, plan: ObjectPlan) -> str | None:
         """Submit the Bulk job for `plan` early; None when the object goes through REST.
 
-        A refusal Salesforce gives for a known, permanent reason (object not supported by Bulk,
-        compound data) is not an error: the object falls back to REST.
+        A refusal (object not supported by Bulk, compound data, or any other Salesforce error) is
+        not the object's end: it falls back to REST, and its entry notes why.
         """
         if plan.api != "bulk2":
             return None
         try:
             return self._submit(plan)
-        except UnsupportedQuery:
+        except SalesforceError as exc:
+            # Whatever Bulk says about this object, REST may still read it: export() notes why.
+            self.bulk_refusals[plan.name] = exc.message
             return None
 
     def _submit(self, plan: ObjectPlan) -> str:
@@ -137,8 +141,14 @@ class RecordExporter:
             format=self.file_format,
             started_at=datetime.now(UTC),
         )
-        if plan.notes:
-            result.extra["notes"] = list(plan.notes)
+        notes = [*plan.notes]
+        if plan.name in self.bulk_refusals and not job_id:
+            notes.append(f"Bulk API refused the job ({self.bulk_refusals[plan.name]}); exported through REST")
+        if notes:
+            result.extra["notes"] = notes
+        result.extra["expected_rows"] = plan.expected_rows
+        if plan.count_refused is not None:
+            result.extra["count_refused"] = plan.count_refused
         start = time.monotonic()
         self.progress.object_started(plan.name, result.api or "rest", plan.expected_rows)
         try:
@@ -156,10 +166,12 @@ class RecordExporter:
             result.state = ObjectState.PENDING
             result.error = ErrorRecord(type(exc).__name__, exc.message, ErrorKind.STOPPED)
             raise
-        except SalesforceError as exc:
+        except (SalesforceError, ConversionError) as exc:
+            # One object's refusal or unconvertible value ends that object only: the run goes on.
             result.state = ObjectState.FAILED
             kind = ErrorKind.UNSUPPORTED if isinstance(exc, UnsupportedQuery) else ErrorKind.ERROR
-            result.error = ErrorRecord(exc.error_code or type(exc).__name__, exc.message, kind)
+            code = exc.error_code if isinstance(exc, SalesforceError) else None
+            result.error = ErrorRecord(code or type(exc).__name__, exc.message, kind)
         finally:
             result.seconds = round(time.monotonic() - start, 3)
             result.finished_at = datetime.now(UTC)

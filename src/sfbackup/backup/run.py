@@ -288,45 +288,57 @@ class _Run:
             self.progress.message("info", f"resuming with the snapshot's own settings: {shown}")
 
     def _plan(self, names: list[str], t0: datetime) -> tuple[list[ObjectPlan], list[CoverageEntry]]:
+        """Describe and count every object; one object's error never stops the others (it is
+        recorded for that object: refused for a known reason, or failed with Salesforce's words)."""
         plans: list[ObjectPlan] = []
         refused: list[CoverageEntry] = []
-        include_deleted = self.settings.backup.include_deleted
         for name in names:
-            entry = self.manifest.objects.get(name)
-            meter = self.meters[name] = CallMeter()
+            self.meters[name] = CallMeter()
             try:
-                with self.client.metered(meter):
-                    schema = describe.describe(self.client, name)
-                    cut = snapshot_cut(schema, t0)
-                    done = entry is not None and entry.state == ObjectState.DONE
-                    expected = None
-                    if not done and needs_count(schema):
-                        expected = query_rest.count(
-                            self.client, name, where=cut.condition(), include_deleted=include_deleted
-                        )
-                plan = plan_object(schema, cut=cut, settings=self.settings.backup, expected_rows=expected)
-                if not done:
-                    self.schemas[name] = self.writer.write_schema(
-                        plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name)
-                    )
-                plans.append(plan)
+                plans.append(self._plan_one(name, t0))
             except UnsupportedQuery as exc:
                 reason = f"{exc.error_code}: {exc.message}" if exc.error_code else exc.message
                 refused.append(CoverageEntry(name, "not_exportable", reason))
                 self._record_refused(name, exc)
             except SalesforceError as exc:
-                if exc.error_code != "NOT_FOUND" or name in self.listed:
-                    raise
-                # Named in the config but absent from describeGlobal: Salesforce's own error is
-                # recorded and the run goes on with the other objects (it ends incomplete).
-                missing = UnsupportedQuery(
-                    f"{name} is not an object of this org (describeGlobal does not list it; describe "
-                    f"answered {exc.message}); check the name in backup.objects",
-                    error_code="NOT_FOUND", status=exc.status,
-                )
-                refused.append(CoverageEntry(name, "not_exportable", f"NOT_FOUND: {missing.message}"))
-                self._record_refused(name, missing)
+                if exc.error_code == "NOT_FOUND" and name not in self.listed:
+                    # Named in the config but absent from describeGlobal: Salesforce's own error is
+                    # recorded and the run goes on with the other objects (it ends incomplete).
+                    missing = UnsupportedQuery(
+                        f"{name} is not an object of this org (describeGlobal does not list it; describe "
+                        f"answered {exc.message}); check the name in backup.objects",
+                        error_code="NOT_FOUND", status=exc.status,
+                    )
+                    refused.append(CoverageEntry(name, "not_exportable", f"NOT_FOUND: {missing.message}"))
+                    self._record_refused(name, missing)
+                else:
+                    self._record_failed(name, exc, "describe")
         return plans, refused
+
+    def _plan_one(self, name: str, t0: datetime) -> ObjectPlan:
+        entry = self.manifest.objects.get(name)
+        done = entry is not None and entry.state == ObjectState.DONE
+        with self.client.metered(self.meters[name]):
+            schema = describe.describe(self.client, name)
+            cut = snapshot_cut(schema, t0)
+            expected, count_refused = None, None
+            if not done and needs_count(schema):
+                try:
+                    expected = query_rest.count(
+                        self.client, name, where=cut.condition(),
+                        include_deleted=self.settings.backup.include_deleted,
+                    )
+                except SalesforceError as exc:
+                    # A huge table's COUNT() times out, a setup object refuses it: the rows may still
+                    # be readable, so the object is exported without an expected count.
+                    count_refused = _salesforce_words(exc)
+        plan = plan_object(schema, cut=cut, settings=self.settings.backup, expected_rows=expected,
+                           count_refused=count_refused)  # fmt: skip
+        if not done:
+            self.schemas[name] = self.writer.write_schema(
+                plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name)
+            )
+        return plan
 
     def _export_records(self, plans: list[ObjectPlan]) -> None:
         backup = self.settings.backup
@@ -428,6 +440,20 @@ class _Run:
                 api_calls=self.meters[name].calls if name in self.meters else 0,
             )
             self._save_locked()
+
+    def _record_failed(self, name: str, exc: SalesforceError, step: str) -> None:
+        """Record an object whose `step` Salesforce refused with an error we do not know: failed,
+        with Salesforce's own words; the run goes on with the other objects and ends incomplete."""
+        with self._manifest_lock:
+            self.manifest.objects[name] = ObjectEntry(
+                state=ObjectState.FAILED,
+                error=ErrorRecord(
+                    exc.error_code or type(exc).__name__, f"{step}: {exc.message}", ErrorKind.ERROR
+                ),
+                api_calls=self.meters[name].calls if name in self.meters else 0,
+            )
+            self._save_locked()
+        self.progress.message("warning", f"{name}: {step} failed: {_salesforce_words(exc)}")
 
     def _save(self) -> None:
         with self._manifest_lock:
@@ -538,3 +564,10 @@ class _Run:
             ],
         }
 
+
+
+def _salesforce_words(exc: SalesforceError) -> str:
+    """Salesforce's error code and message, as recorded for an object."""
+    if exc.error_code and exc.error_code not in exc.message:
+        return f"{exc.error_code}: {exc.message}"
+    return exc.message

@@ -115,10 +115,14 @@ def handle(args: argparse.Namespace) -> int:
     if verdict is not None:
         result.summary["verdict"] = verdict.to_dict()
         result.summary["report"] = str(report) if report else None
+    if result.problem is not None:  # e.g. exit 3 with the objects not exported, by name
+        result.summary["problem"] = result.problem.to_dict()
     if as_json:
         print(json.dumps({"type": "result", **result.summary}, default=str), flush=True)
     else:
-        print("\n".join([summary_line(result.summary), *verdict_lines(verdict, report)]), flush=True)
+        problem = [str(result.problem)] if result.problem is not None else []
+        print("\n".join([summary_line(result.summary), *problem, *verdict_lines(verdict, report)]),
+              flush=True)  # fmt: skip
     return int(exit_code_for(result.exit_code, verdict, require_safe=args.require_safe))
 
 
