@@ -36,7 +36,7 @@ from sfbackup.repository.manifest import (
     ResumePoint,
 )
 from sfbackup.repository.writers import PartWriter, open_part_writer
-from sfbackup.salesforce import query_bulk, query_rest, soql
+from sfbackup.salesforce import partitions, query_bulk, query_rest, soql
 from sfbackup.salesforce.arrow_types import (
     ConversionError,
     arrow_schema,
@@ -252,21 +252,21 @@ class RecordExporter:
 
     def _export_rest(self, plan: ObjectPlan, result: ObjectEntry) -> None:
         schema = arrow_schema(plan.fields, object_name=plan.name)
-        include_deleted = plan.include_deleted
-        if plan.id_filter is not None:
-            pages = self._id_filtered_pages(plan, include_deleted)
-        else:
-            if plan.schema.has_field("CreatedDate"):
-                pages = query_rest.iter_query_pages_splitting(
-                    self.client, plan.soql, include_deleted=include_deleted,
-                    on_split=lambda low, high: self.progress.message(
-                        "info", f"{plan.name}: query timed out; reading CreatedDate "
-                        f"{low:%Y-%m-%d}..{high:%Y-%m-%d} in two halves",
-                    ),
-                )
-            else:
-                pages = query_rest.iter_query_pages(self.client, plan.soql(), include_deleted=include_deleted)
+        if not plan.read.plain:
+            result.extra["read"] = plan.read.to_dict()
+        try:
+            self._write_rest(plan, result, schema, self._rest_pages(plan))
+        except SalesforceError as exc:
+            if not _too_wide(exc) or result.rows:
+                raise
+            # Salesforce refuses to select this many fields at once: read them in chunks (each
+            # with Id) and merge the rows by Id.
+            self._restart_as_chunks(result, exc)
+            self._write_rest(plan, result, schema, self._chunked_pages(plan))
 
+    def _write_rest(
+        self, plan: ObjectPlan, result: ObjectEntry, schema: pa.Schema, pages: Iterator[list[dict[str, Any]]]
+    ) -> None:
         def batches() -> Iterator[pa.RecordBatch]:
             for records in pages:
                 self._check_stop()
@@ -275,18 +275,76 @@ class RecordExporter:
         self._write_parts(plan.name, result, batches(), schema, rows_per_part=REST_PART_ROWS)
         self.progress.object_progress(plan.name, result.rows)
 
-    def _id_filtered_pages(self, plan: ObjectPlan, include_deleted: bool) -> Iterator[list[dict[str, Any]]]:
-        assert plan.id_filter is not None
-        filter_field, parent = plan.id_filter
-        parent_ids: list[str] = []
-        for records in query_rest.iter_query_pages(
-            self.client, soql.build_select(parent, ["Id"]), include_deleted=include_deleted
-        ):
-            parent_ids.extend(str(r["Id"]) for r in records)
-        for where in soql.in_clauses(filter_field, parent_ids, batch_size=ID_BATCH_SIZE):
-            yield from query_rest.iter_query_pages(
-                self.client, plan.soql(extra_where=where), include_deleted=include_deleted
-            )
+    def _rest_pages(
+        self, plan: ObjectPlan, fields: list[str] | None = None, extra_where: str | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """REST pages of `fields` (default: the plan's) of every row the plan reads."""
+        include_deleted = plan.include_deleted
+        fields = fields or plan.field_names
+        if not plan.read.plain:
+            return partitions.iter_pages(
+                self.client, plan.name, fields, plan.read, plan.cut, include_deleted=include_deleted,
+                extra_where=extra_where,
+            )  # fmt: skip
+
+        def build(window: str | None) -> str:
+            where = soql.all_of(plan.cut.condition(), extra_where, window)
+            return soql.build_select(plan.name, fields, where=where)
+
+        if plan.schema.has_field("CreatedDate"):
+            return query_rest.iter_query_pages_splitting(
+                self.client, build, include_deleted=include_deleted,
+                on_split=lambda low, high: self.progress.message(
+                    "info", f"{plan.name}: query timed out; reading CreatedDate "
+                    f"{low:%Y-%m-%d}..{high:%Y-%m-%d} in two halves",
+                ),
+            )  # fmt: skip
+        return query_rest.iter_query_pages(self.client, build(None), include_deleted=include_deleted)
+
+    def _restart_as_chunks(self, result: ObjectEntry, reason: SalesforceError) -> None:
+        notes = result.extra.setdefault("notes", [])
+        notes.append(f"Salesforce refused to select every field at once ({reason.message}); the fields "
+                     "were read in chunks, each with Id, and merged by Id")  # fmt: skip
+        result.parts.clear()
+        result.rows = result.deleted_rows = 0
+
+    def _chunked_pages(self, plan: ObjectPlan) -> Iterator[list[dict[str, Any]]]:
+        """Every row, its fields read in chunks Salesforce accepts and merged by Id. A record one
+        chunk has and another lacks (created or deleted between two reads) is read again by Id for
+        the missing fields, so no record is dropped; fields still unread stay null (noted)."""
+        others = [name for name in plan.field_names if name != "Id"]
+        chunks = self._read_chunks(plan, others)
+        merged: dict[str, dict[str, Any]] = {}
+        for rows in chunks.values():
+            for record_id, row in rows.items():
+                merged.setdefault(record_id, {"Id": record_id}).update(row)
+        for fields, rows in chunks.items():
+            absent = sorted(set(merged) - set(rows))
+            for clause in soql.in_clauses("Id", absent, batch_size=ID_BATCH_SIZE):
+                for records in self._rest_pages(plan, ["Id", *fields], extra_where=clause):
+                    for record in records:
+                        merged[str(record["Id"])].update(record)
+        ordered = [merged[k] for k in sorted(merged)]
+        for start in range(0, len(ordered), 2000):
+            page = ordered[start : start + 2000]
+            yield [{name: row.get(name) for name in plan.field_names} for row in page]
+
+    def _read_chunks(
+        self, plan: ObjectPlan, fields: list[str]
+    ) -> dict[tuple[str, ...], dict[str, dict[str, Any]]]:
+        """{chunk fields: {Id: row}}, halving a chunk Salesforce still finds too wide."""
+        rows: dict[str, dict[str, Any]] = {}
+        try:
+            for records in self._rest_pages(plan, ["Id", *fields]):
+                self._check_stop()
+                for record in records:
+                    rows[str(record["Id"])] = record
+        except SalesforceError as exc:
+            if not _too_wide(exc) or len(fields) < 2:
+                raise
+            middle = len(fields) // 2
+            return {**self._read_chunks(plan, fields[:middle]), **self._read_chunks(plan, fields[middle:])}
+        return {tuple(fields): rows}
 
     def _write_parts(
         self,
@@ -343,6 +401,11 @@ class RecordExporter:
         if self.stop_event.is_set():
             raise ExportStopped("export stopped on request", hint="run again with --resume to continue")
         self.client.check_reserve()
+
+
+def _too_wide(exc: SalesforceError) -> bool:
+    """Salesforce refuses the select list itself: too many fields, or a GET too long (414)."""
+    return exc.error_code in ("QUERY_TOO_COMPLICATED", "HTTP_414") or exc.status == 414
 
 
 def prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:

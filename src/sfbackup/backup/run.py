@@ -41,7 +41,7 @@ from sfbackup.errors import (
 )
 from sfbackup.repository import CoverageEntry, ObjectEntry, Repository
 from sfbackup.repository.manifest import ErrorKind, ErrorRecord, ObjectState, PartInfo, SnapshotState
-from sfbackup.salesforce import describe, query_rest
+from sfbackup.salesforce import describe, faults, query_rest
 from sfbackup.salesforce.arrow_types import arrow_schema
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
 from sfbackup.ui.progress import NullProgress, Progress
@@ -202,6 +202,7 @@ class _Run:
             plans, refused = self._plan(names, t0)
             coverage += refused
             self._export_records(plans)
+            coverage += self._settle_refusals()
             self._export_files(plans)
         except (ApiReserveReached, ExportStopped) as exc:
             stopped = exc
@@ -321,7 +322,7 @@ class _Run:
         with self.client.metered(self.meters[name]):
             schema = describe.describe(self.client, name)
             cut = snapshot_cut(schema, t0)
-            expected, count_refused = None, None
+            expected, count_refused, refusal_code = None, None, None
             if not done and needs_count(schema):
                 try:
                     expected = query_rest.count(
@@ -331,9 +332,9 @@ class _Run:
                 except SalesforceError as exc:
                     # A huge table's COUNT() times out, a setup object refuses it: the rows may still
                     # be readable, so the object is exported without an expected count.
-                    count_refused = _salesforce_words(exc)
+                    count_refused, refusal_code = _salesforce_words(exc), exc.error_code
         plan = plan_object(schema, cut=cut, settings=self.settings.backup, expected_rows=expected,
-                           count_refused=count_refused)  # fmt: skip
+                           count_refused=count_refused, count_refusal_code=refusal_code)  # fmt: skip
         if not done:
             self.schemas[name] = self.writer.write_schema(
                 plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name)
@@ -440,6 +441,35 @@ class _Run:
                 api_calls=self.meters[name].calls if name in self.meters else 0,
             )
             self._save_locked()
+
+    def _settle_refusals(self) -> list[CoverageEntry]:
+        """Objects of the org's list whose export Salesforce refused: `not_exportable` when no
+        documented API can read them, `blocked` (skipped, with what to do; the verdict stays NOT
+        SAFE) when Salesforce would serve them with another query or permission. Other failures,
+        and objects named explicitly, stay failed (the run ends incomplete)."""
+        backup = self.settings.backup
+        if not (backup.objects == "all" or backup.preset == "everything"):
+            return []
+        coverage: list[CoverageEntry] = []
+        with self._manifest_lock:
+            for name, entry in self.manifest.objects.items():
+                error = entry.error
+                if entry.state != ObjectState.FAILED or error is None or name not in self.listed:
+                    continue
+                status = faults.refusal_coverage(error.code, error.message)
+                if status is None:
+                    continue
+                entry.state = ObjectState.SKIPPED
+                kind = ErrorKind.UNSUPPORTED if status == "not_exportable" else ErrorKind.BLOCKED
+                entry.error = replace(error, kind=kind)
+                api = "REST query, and Bulk API 2.0 which refuses what REST refuses"
+                reason = (f"no documented API reads it ({api}): {error.code}: {error.message}"
+                          if status == "not_exportable" else
+                          f"Salesforce serves it only with another query or permission: {error.code}: "
+                          f"{error.message}")  # fmt: skip
+                coverage.append(CoverageEntry(name, status, reason))
+            self._save_locked()
+        return coverage
 
     def _record_failed(self, name: str, exc: SalesforceError, step: str) -> None:
         """Record an object whose `step` Salesforce refused with an error we do not know: failed,

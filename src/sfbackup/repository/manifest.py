@@ -67,11 +67,14 @@ class ObjectState(StrEnum):
 
 
 class ErrorKind(StrEnum):
-    """`unsupported`: Salesforce refuses the object for a known, permanent reason; `stopped`: the
-    run stopped on purpose (signal, API reserve) before the object finished; `error`: anything else."""
+    """`unsupported`: Salesforce refuses the object for a known, permanent reason; `blocked`:
+    Salesforce would serve its data with another query or permission than sfbackup has (the
+    snapshot lacks it, and says what to do); `stopped`: the run stopped on purpose (signal, API
+    reserve) before the object finished; `error`: anything else."""
 
     ERROR = "error"
     UNSUPPORTED = "unsupported"
+    BLOCKED = "blocked"
     STOPPED = "stopped"
 
 

@@ -26,7 +26,7 @@ import urllib3.exceptions
 
 from sfbackup.errors import redact
 
-__all__ = ["Fault", "FaultKind", "TruncatedBody", "classify", "error_details"]
+__all__ = ["Fault", "FaultKind", "TruncatedBody", "classify", "error_details", "refusal_coverage"]
 
 _MESSAGE_LIMIT = 300
 
@@ -220,3 +220,33 @@ def _classify_exception(exc: BaseException) -> Fault:
     if isinstance(exc, _TRANSIENT_EXCEPTIONS):
         return Fault(FaultKind.TRANSIENT, name, f"{name}: {_short(text) or 'connection failed'}")
     return Fault(FaultKind.FATAL, name, f"{name}: {_short(text)}")
+
+
+#: Refusals no query of any documented API gets past: the object holds no rows a query can read.
+_NO_API_CODES = frozenset({"INVALID_TYPE_FOR_OPERATION", "EXTERNAL_OBJECT_EXCEPTION"})
+_NO_API_WORDS = re.compile(r"does not support query|not supported by the Bulk API and REST", re.IGNORECASE)
+#: Refusals Salesforce lifts for another query (a required filter, fewer fields, a LIMIT) or for a
+#: user with more permissions (View All Data, an object permission).
+_BLOCKED_CODES = frozenset({
+    "OPERATION_TOO_LARGE", "INSUFFICIENT_ACCESS", "EXCEEDED_ID_LIMIT", "QUERY_TOO_COMPLICATED",
+    "INVALID_OPERATION", "API_DISABLED_FOR_ORG", "FUNCTIONALITY_NOT_ENABLED",
+})  # fmt: skip
+_BLOCKED_WORDS = re.compile(
+    r"must filter|requires? a filter|filter .*is required|should contain|must contain|must be specified"
+    r"|Can select only|Implementation restriction|does not support queryMore|not yet supported by this"
+    r" SObject storage type",
+    re.IGNORECASE,
+)
+
+
+def refusal_coverage(code: str | None, message: str) -> str | None:
+    """What an object Salesforce refused to read means for a backup: `not_exportable` (no documented
+    API can read it), `blocked` (Salesforce would serve it with another query or permission), or
+    None (an error that is neither: the object failed)."""
+    if (code in _NO_API_CODES or _NO_API_WORDS.search(message)) and not _BLOCKED_WORDS.search(message):
+        return "not_exportable"
+    if code in _BLOCKED_CODES or _BLOCKED_WORDS.search(message):
+        return "blocked"
+    if code and code.startswith("EXTERNAL_OBJECT_"):
+        return "not_exportable"
+    return None
