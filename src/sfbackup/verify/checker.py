@@ -224,7 +224,11 @@ class _Checker:
                      actual=entry.state)  # fmt: skip
         elif entry.state == ObjectState.SKIPPED:
             error = entry.error
-            if error is not None and error.kind == ErrorKind.UNSUPPORTED:
+            if error is not None and error.kind == ErrorKind.BLOCKED:
+                self.add("object_blocked", f"{name} is not in this snapshot: Salesforce serves it only with "
+                         f"another query or permission ({error.code}: {error.message})", object=name,
+                         expected="done", actual="skipped")  # fmt: skip
+            elif error is not None and error.kind == ErrorKind.UNSUPPORTED:
                 self.add("not_exportable", f"Salesforce refuses to let any API client query {name} "
                          f"this way ({error.code}: {error.message})", object=name,
                          expected="done", actual="skipped")  # fmt: skip

@@ -37,6 +37,18 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "object_failed": ("error", _RESUME),
     "object_pending": ("error", _RESUME),
     "object_skipped": ("warning", "check why the object was skipped; include it and run again if it matters"),
+    "object_blocked": (
+        "warning",
+        "Salesforce serves this object's data only with the query or permission its refusal names: "
+        "give the backup user that permission (e.g. View All Data) and run again, or export it with "
+        "the filter Salesforce asks for (Data Loader, a filtered SOQL export); exclude it on purpose "
+        "(`--exclude`) only if its data is not needed",
+    ),
+    "count_unavailable": (
+        "info",
+        "nothing: Salesforce refuses COUNT() on this object, so the org's records were counted by "
+        "reading them, as the export read them",
+    ),
     "files_missing": ("error", _RESUME),
     "missing_schema": ("error", _RERUN),
     "schema_damaged": ("error", _RERUN),
