@@ -9,6 +9,7 @@ job still exists. REST pages are grouped into parts of `REST_PART_ROWS` rows.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import queue
 import threading
 import time
@@ -82,6 +83,8 @@ class RecordExporter:
         self.progress = progress or NullProgress()
         self.stop_event = stop_event or threading.Event()
         self.bulk_refusals: dict[str, str] = {}
+        #: Plans whose number fields were widened to text during the export (see `_export_widening`).
+        self.widened: dict[str, ObjectPlan] = {}
 
     def submit(self, plan: ObjectPlan) -> str | None:
         """Submit the Bulk job for `plan` early; None when the object goes through REST.
@@ -152,14 +155,7 @@ class RecordExporter:
         start = time.monotonic()
         self.progress.object_started(plan.name, result.api or "rest", plan.expected_rows)
         try:
-            if result.api == "bulk2":
-                try:
-                    self._export_bulk(plan, result, job_id, resume, previous_parts or [], checkpoint)
-                except (UnsupportedQuery, query_bulk.BulkJobFailed) as exc:
-                    self._restart_as_rest(result, exc)
-                    self._export_rest(plan, result)
-            else:
-                self._export_rest(plan, result)
+            self._export_widening(plan, result, job_id, resume, previous_parts or [], checkpoint)
             result.state = ObjectState.DONE
             result.resume = None
         except (ApiReserveReached, ExportStopped) as exc:
@@ -182,6 +178,46 @@ class RecordExporter:
                 result.error.message if result.error else None,
             )
         return result
+
+    def _export_widening(
+        self,
+        plan: ObjectPlan,
+        result: ObjectEntry,
+        job_id: str | None,
+        resume: ResumePoint | None,
+        previous_parts: list[PartInfo],
+        checkpoint: Checkpoint,
+    ) -> None:
+        """Export; a number field holding a value its describe's precision or scale cannot hold
+        (Salesforce serves such values) is exported again as text, exactly as Salesforce sent it,
+        rather than rounded or dropped. The widened plan is kept in `widened` for the run to
+        rewrite the object's schema."""
+        while True:
+            try:
+                if result.api == "bulk2":
+                    try:
+                        self._export_bulk(plan, result, job_id, resume, previous_parts, checkpoint)
+                    except (UnsupportedQuery, query_bulk.BulkJobFailed) as exc:
+                        self._restart_as_rest(result, exc)
+                        self._export_rest(plan, result)
+                else:
+                    self._export_rest(plan, result)
+                return
+            except ConversionError as exc:
+                widened = _as_text(plan, exc.details.get("field"))
+                if widened is None:
+                    raise
+                name = str(exc.details.get("field"))
+                result.extra.setdefault("notes", []).append(
+                    f"{name} holds a value its describe's type cannot hold ({exc.message}); the field is "
+                    "kept as text, exactly as Salesforce sent it"
+                )
+                result.extra.setdefault("text_fields", []).append(name)
+                plan, job_id, resume, previous_parts = widened, None, None, []
+                self.widened[plan.name] = plan
+                result.parts.clear()
+                result.rows = result.deleted_rows = 0
+                result.resume = None
 
     def _restart_as_rest(self, result: ObjectEntry, reason: SfbackupError) -> None:
         notes = result.extra.setdefault("notes", [])
@@ -401,6 +437,20 @@ class RecordExporter:
         if self.stop_event.is_set():
             raise ExportStopped("export stopped on request", hint="run again with --resume to continue")
         self.client.check_reserve()
+
+
+#: Describe types whose values are converted to numbers (and can fail to fit).
+_NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
+
+
+def _as_text(plan: ObjectPlan, field_name: Any) -> ObjectPlan | None:
+    """`plan` with the number field `field_name` read as text; None if it is no such field."""
+    fields = list(plan.fields)
+    for i, spec in enumerate(fields):
+        if spec.name == field_name and spec.type in _NUMBER_TYPES:
+            fields[i] = dataclasses.replace(spec, type="string", precision=0, scale=0)
+            return dataclasses.replace(plan, fields=tuple(fields))
+    return None
 
 
 def _too_wide(exc: SalesforceError) -> bool:

@@ -376,6 +376,15 @@ class _Run:
                 except (ApiReserveReached, ExportStopped) as exc:
                     self.stop_event.set()
                     stopped.append(exc)
+        for name, widened in exporter.widened.items():
+            # Fields kept as text: the saved schema says so, so the parts read back as written.
+            info = self.writer.write_schema(widened.schema, widened.fields,
+                                            arrow_schema(widened.fields, object_name=name))  # fmt: skip
+            with self._manifest_lock:
+                self.schemas[name] = info
+                entry = self.manifest.objects[name]
+                entry.schema_path, entry.schema_sha256 = info.path, info.sha256
+                self._save_locked()
         if stopped:
             raise stopped[0]
 
