@@ -5,11 +5,15 @@ refusal calls for; rows checked against a separate simple-salesforce reading of 
 
 from __future__ import annotations
 
+import hashlib
+import re
+import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from simple_salesforce import Salesforce
 
@@ -224,3 +228,78 @@ def test_given_numbers_beyond_their_describe_when_run_then_kept_as_text_exactly(
     assert entry.extra["text_fields"] == ["Revenue__c"]
     sf = independent(enterprise)
     assert_rows_equal(quirks_repo, name, theirs(sf, name, entry.fields, [""]))
+
+
+BINARY_OBJECTS = {"QuoteDocument": "Document", "EventLogFile": "LogFile", "StaticResource": "Body"}
+
+
+@pytest.fixture(scope="module")
+def binaries_repo(enterprise: RunningEmulator, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("binaries") / "repo"
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in emulator_env(enterprise).items():
+            mp.setenv(key, value)
+        objects = ",".join([*BINARY_OBJECTS, "Field_Report__c"])
+        assert run(enterprise, repo, "--objects", objects, "--no-verify") == ExitCode.OK
+    return repo
+
+
+def body_sha256(sf: Salesforce, path: str) -> str:
+    response = sf.session.get(f"https://{sf.sf_instance}{path}", headers=sf.headers)
+    assert response.status_code == 200, response.text
+    return hashlib.sha256(response.content).hexdigest()
+
+
+def binaries_index(repo: Path, name: str) -> list[dict[str, Any]]:
+    snapshot = Repository.open(repo).snapshot("latest")
+    saved = snapshot.manifest.objects[name].extra["binaries"]
+    assert saved["failed"] == []
+    return pq.read_table(snapshot.resolve(saved["index_path"])).to_pylist()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("name", sorted(BINARY_OBJECTS))
+def test_given_base64_fields_beyond_file_objects_when_run_then_every_body_is_in_the_blob_store(
+    enterprise: RunningEmulator, binaries_repo: Path, name: str
+) -> None:
+    field = BINARY_OBJECTS[name]
+    sf = independent(enterprise)
+    records = sf.query_all(f"SELECT Id, {field} FROM {name}", include_deleted=True)["records"]
+    want = {r["Id"]: body_sha256(sf, r[field]) for r in records if r[field]}
+    index = binaries_index(binaries_repo, name)
+    got = {r["Id"]: r["sha256"] for r in index if r["Field"] == field and r["status"] == "downloaded"}
+    assert want and got == want
+    blobs = Repository.open(binaries_repo).blobs
+    for digest in got.values():
+        assert hashlib.sha256(blobs.path(digest).read_bytes()).hexdigest() == digest
+
+
+def test_given_rich_text_images_when_run_then_each_is_indexed_by_record_field_and_refid(
+    enterprise: RunningEmulator, binaries_repo: Path
+) -> None:
+    sf = independent(enterprise)
+    want: dict[tuple[str, str], str] = {}
+    for record in sf.query_all("SELECT Id, Summary__c FROM Field_Report__c")["records"]:
+        for refid in re.findall(r"refid=(0EM[A-Za-z0-9]+)", record["Summary__c"] or ""):
+            path = f"/services/data/v{sf.sf_version}/sobjects/Field_Report__c/{record['Id']}/richTextImageFields/Summary__c/{refid}"
+            want[(record["Id"], refid)] = body_sha256(sf, path)
+    index = binaries_index(binaries_repo, "Field_Report__c")
+    got = {(r["Id"], r["RefId"]): r["sha256"] for r in index if r["Field"] == "Summary__c"}
+    assert len(want) > 5 and got == want
+    blobs = Repository.open(binaries_repo).blobs
+    assert all(blobs.path(d).read_bytes().startswith(b"\x89PNG") for d in got.values())
+
+
+def test_given_a_damaged_binary_when_verify_read_data_then_it_fails_naming_it(
+    enterprise: RunningEmulator, binaries_repo: Path, env: None, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo = tmp_path / "copy"
+    shutil.copytree(binaries_repo, repo)
+    [first, *_] = binaries_index(repo, "StaticResource")
+    path = Repository.open(repo).blobs.path(first["sha256"])
+    path.chmod(0o644)
+    path.write_bytes(b"x" * first["Size"])
+    code = main(["verify", "--repo", str(repo), "--read-data", "--json"])
+    out = capsys.readouterr().out
+    assert code == ExitCode.VERIFICATION_FAILED
+    assert "blob_checksum_mismatch" in out and "StaticResource" in out

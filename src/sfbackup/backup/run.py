@@ -203,6 +203,7 @@ class _Run:
             coverage += refused
             self._export_records(plans)
             coverage += self._settle_refusals()
+            self._export_binaries(plans)
             self._export_files(plans)
         except (ApiReserveReached, ExportStopped) as exc:
             stopped = exc
@@ -388,6 +389,30 @@ class _Run:
         if stopped:
             raise stopped[0]
 
+    def _export_binaries(self, plans: list[ObjectPlan]) -> None:
+        """Base64 fields and rich-text images of every exported object beyond the file objects."""
+        backup = self.settings.backup
+        if not backup.files:
+            return
+        from sfbackup.backup.binaries import binary_fields, export_binaries, wants_binaries
+
+        for plan in plans:
+            fields = binary_fields(plan.schema)
+            entry = self.manifest.objects.get(plan.name)
+            if plan.name in FILE_OBJECTS or not fields or entry is None or not wants_binaries(entry):
+                continue
+            shown = ", ".join([*fields.base64, *fields.rich_text])
+            self.progress.message("info", f"{plan.name}: saving the binaries of {shown}")
+            result = export_binaries(
+                self.client, self.repository.blobs, self.snapshot_dir, plan.name, entry, fields,
+                concurrency=backup.download_concurrency, meter=self.meters[plan.name],
+                stop_event=self.stop_event,
+            )  # fmt: skip
+            with self._manifest_lock:
+                entry.extra["binaries"] = result.to_dict()
+                entry.api_calls = self.meters[plan.name].calls
+                self._save_locked()
+
     def _export_files(self, plans: list[ObjectPlan]) -> None:
         backup = self.settings.backup
         file_plans = [p for p in plans if p.name in FILE_OBJECTS]
@@ -555,6 +580,10 @@ class _Run:
         settled = (ObjectState.DONE, ObjectState.SKIPPED)
         unfinished = sorted(name for name, e in manifest.objects.items() if e.state not in settled)
         files_short = sorted(name for name, e in manifest.files.items() if e.failed or e.missing)
+        files_short += sorted(
+            name for name, e in manifest.objects.items()
+            if isinstance(e.extra.get("binaries"), dict) and e.extra["binaries"].get("failed")
+        )  # fmt: skip
         problem: SfbackupError | None = None
         if isinstance(stopped, ApiReserveReached):
             problem = stopped
