@@ -329,3 +329,22 @@ def test_given_bulk_refusing_or_failing_past_the_bulk_threshold_when_verify_ids_
     assert not result.failures, [f.explanation for f in result.failures]
     compared = {row["object"]: row["ids_compared"] for row in result.report["objects"]}
     assert all(compared[name] for name in objects.split(",")), compared
+
+
+def test_given_query_timeouts_on_an_object_without_created_date_when_run_and_verify_then_read_in_date_ranges(
+    enterprise: RunningEmulator, env: None, repo_dir: Path
+) -> None:
+    # AccountShare has LastModifiedDate but neither CreatedDate nor SystemModstamp. Every query of
+    # the run times out once (the Organization record, the COUNT(), the row query), then verify's.
+    enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=3)
+    try:
+        assert run(enterprise, repo_dir, "--objects", "AccountShare", "--no-verify") == ExitCode.OK
+        enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=1)
+        settings = load_settings(None, env=dict(os.environ),
+                                 overrides={"connection.instance_url": enterprise.instance_url})  # fmt: skip
+        result = verify_snapshot(repo_dir, "latest", against_org=True, ids=True,
+                                 client_factory=lambda: SalesforceClient(settings.connection))  # fmt: skip
+    finally:
+        enterprise.faults.clear()
+    assert not result.failures, [f.explanation for f in result.failures]
+    assert enterprise.faults.injected["query_timeout"] >= 3

@@ -327,11 +327,12 @@ class RecordExporter:
             where = soql.all_of(plan.cut.condition(), extra_where, window)
             return soql.build_select(plan.name, fields, where=where)
 
-        if plan.schema.has_field("CreatedDate"):
+        split = query_rest.split_field(f.name for f in plan.fields)
+        if split is not None:
             return query_rest.iter_query_pages_splitting(
-                self.client, build, include_deleted=include_deleted,
+                self.client, build, include_deleted=include_deleted, field=split,
                 on_split=lambda low, high: self.progress.message(
-                    "info", f"{plan.name}: query timed out; reading CreatedDate "
+                    "info", f"{plan.name}: query timed out; reading {split} "
                     f"{low:%Y-%m-%d}..{high:%Y-%m-%d} in two halves",
                 ),
             )  # fmt: skip

@@ -134,9 +134,20 @@ def iter_pages(
     if by_us is not None and not any(f.lower() == str(by_us.field).lower() for f in select):
         select.append(str(by_us.field))
     seen: set[str] = set()
+    # A timed-out query is read in date ranges, where a condition beside the filter is allowed.
+    split = query_rest.split_field(select) if plan.cut_in_soql else None
     for clause in where_clauses(client, plan, include_deleted=include_deleted):
-        query = soql.build_select(object_name, select, where=conjunction(cut_where, clause, extra_where))
-        for records in query_rest.iter_query_pages(client, query, include_deleted=include_deleted):
+
+        def build(window: str | None, clause: str | None = clause) -> str:
+            where = conjunction(cut_where, clause, extra_where, window)
+            return soql.build_select(object_name, select, where=where)
+
+        pages = (
+            query_rest.iter_query_pages_splitting(client, build, include_deleted=include_deleted, field=split)
+            if split is not None
+            else query_rest.iter_query_pages(client, build(None), include_deleted=include_deleted)
+        )
+        for records in pages:
             kept = [r for r in records if by_us is None or cut_admits(by_us, r.get(str(by_us.field)))]
             kept = _once(kept, seen)
             if select != fields:

@@ -169,7 +169,8 @@ class _Comparer:
             return
         predicate = cut.condition() if isinstance(cut, Cut) else None
         self.say(f"counting {name} in the org")
-        org_count = self._count(name, predicate, include_deleted, splittable="CreatedDate" in entry.fields)
+        split = query_rest.split_field(entry.fields)
+        org_count = self._count(name, predicate, include_deleted, split=split)
         self.out.object_counts[name] = org_count
         if self.ids and "Id" in (entry.fields or ["Id"]):
             self._compare_ids(name, entry, include_deleted, org_count)
@@ -190,7 +191,8 @@ class _Comparer:
             _add_records(org, pages)
         else:
             predicate = cut.condition() if cut is not None else None
-            org = self._org_ids(name, predicate, include_deleted, has_deleted, entry.rows)
+            org = self._org_ids(name, predicate, include_deleted, has_deleted, entry.rows,
+                                split=query_rest.split_field(entry.fields))  # fmt: skip
         self.out.object_counts[name] = len(org)
         if read is None or not read.countable:
             why = entry.extra.get("count_refused") or (read.reason if read else "")
@@ -236,15 +238,15 @@ class _Comparer:
         include_deleted: bool,
         extra: str | None = None,
         *,
-        splittable: bool = True,
+        split: str | None = "CreatedDate",
     ) -> int:
         """COUNT() under the cut, as the export read the object: in parent-Id batches for the
-        objects that need them, in CreatedDate ranges after a QUERY_TIMEOUT (`splittable`)."""
+        objects that need them, in date ranges of `split` after a QUERY_TIMEOUT."""
         where = all_of(predicate, extra)
         id_filter = ID_FILTERED_OBJECTS.get(name)
-        if id_filter is None and splittable:
+        if id_filter is None and split is not None:
             return query_rest.count_splitting(
-                self.client, name, where=where, include_deleted=include_deleted,
+                self.client, name, where=where, include_deleted=include_deleted, field=split,
                 on_split=lambda low, high: self.say(f"{name}: COUNT() timed out; counting "
                                                     f"{low:%Y-%m-%d}..{high:%Y-%m-%d} in two halves"),
             )  # fmt: skip
@@ -270,7 +272,8 @@ class _Comparer:
     def _compare_ids(self, name: str, entry: ObjectEntry, include_deleted: bool, org_count: int) -> None:
         has_deleted = "IsDeleted" in entry.fields
         self.say(f"listing {name} Ids in the org ({org_count})")
-        org = self._org_ids(name, entry.predicate, include_deleted, has_deleted, org_count)  # cut checked
+        org = self._org_ids(name, entry.predicate, include_deleted, has_deleted, org_count,  # cut checked
+                            split=query_rest.split_field(entry.fields))  # fmt: skip
         backup = self._backup_ids(entry, has_deleted)
         self.out.ids_compared[name] = True
         self._judge_ids(name, org, backup, path=None)
@@ -325,6 +328,8 @@ class _Comparer:
         has_deleted: bool,
         expected: int,
         extra: str | None = None,
+        *,
+        split: str | None = "CreatedDate",
     ) -> dict[str, tuple[str, bool]]:
         """{15-char key: (Id, IsDeleted)} of the records the org holds under the predicate."""
         fields = ["Id", "IsDeleted"] if has_deleted and include_deleted else ["Id"]
@@ -356,9 +361,14 @@ class _Comparer:
                 if job_id is not None:
                     with suppress(SalesforceError):
                         BulkQuery.delete(self.client, job_id)
+        if split is None:  # no datetime field to read in ranges after a QUERY_TIMEOUT
+            query = soql.build_select(name, fields, where=where)
+            pages = query_rest.iter_query_pages(self.client, query, include_deleted=include_deleted)
+            _add_records(found, pages)
+            return found
         pages = query_rest.iter_query_pages_splitting(
             self.client, lambda window: soql.build_select(name, fields, where=all_of(where, window)),
-            include_deleted=include_deleted,
+            include_deleted=include_deleted, field=split,
         )
         _add_records(found, pages)
         return found
