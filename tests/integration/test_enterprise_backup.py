@@ -64,7 +64,7 @@ def not_exported(output: str) -> list[str]:
 def test_given_count_timeout_and_unknown_refusal_when_run_then_others_export_and_exit_3_names_failed(
     enterprise: RunningEmulator, env: None, repo_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    objects = "Account,LoginHistory,EntityDefinition,Contact"
+    objects = "Account,LoginHistory,EntityDefinition,Contact,ApexClass"
     code = run(enterprise, repo_dir, "--objects", objects, "--no-files", "--no-verify")
     captured = capsys.readouterr()
     assert code == ExitCode.INCOMPLETE, captured.err[-2000:]
@@ -84,6 +84,8 @@ def test_given_count_timeout_and_unknown_refusal_when_run_then_others_export_and
     for name in ("Account", "Contact"):
         assert manifest.objects[name].state == "done"
         assert manifest.objects[name].extra["expected_rows"] == manifest.objects[name].rows
+    empty = manifest.objects["ApexClass"]  # COUNT() said 0: describe and COUNT(), no rows query
+    assert (empty.state, empty.rows, empty.api_calls, len(empty.parts)) == ("done", 0, 2, 1)
 
     # --resume retries only what did not finish, and ends the same way (nothing fixed it)
     code = run(enterprise, repo_dir, "--resume", "--no-verify")
@@ -331,20 +333,20 @@ def test_given_bulk_refusing_or_failing_past_the_bulk_threshold_when_verify_ids_
     assert all(compared[name] for name in objects.split(",")), compared
 
 
-def test_given_query_timeouts_on_an_object_without_created_date_when_run_and_verify_then_read_in_date_ranges(
+def test_given_query_timeout_on_an_object_without_created_date_when_verify_ids_then_read_in_date_ranges(
     enterprise: RunningEmulator, env: None, repo_dir: Path
 ) -> None:
-    # AccountShare has LastModifiedDate but neither CreatedDate nor SystemModstamp. Every query of
-    # the run times out once (the Organization record, the COUNT(), the row query), then verify's.
-    enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=3)
+    # AccountShare has LastModifiedDate but neither CreatedDate nor SystemModstamp: the Id listing
+    # that times out is read in LastModifiedDate ranges (it was split on CreatedDate: INVALID_FIELD).
+    assert run(enterprise, repo_dir, "--objects", "AccountShare", "--no-verify") == ExitCode.OK
+    settings = load_settings(None, env=dict(os.environ),
+                             overrides={"connection.instance_url": enterprise.instance_url})  # fmt: skip
+    before = enterprise.faults.injected["query_timeout"]
+    enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=1)
     try:
-        assert run(enterprise, repo_dir, "--objects", "AccountShare", "--no-verify") == ExitCode.OK
-        enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=1)
-        settings = load_settings(None, env=dict(os.environ),
-                                 overrides={"connection.instance_url": enterprise.instance_url})  # fmt: skip
         result = verify_snapshot(repo_dir, "latest", against_org=True, ids=True,
                                  client_factory=lambda: SalesforceClient(settings.connection))  # fmt: skip
     finally:
         enterprise.faults.clear()
+    assert enterprise.faults.injected["query_timeout"] - before == 1
     assert not result.failures, [f.explanation for f in result.failures]
-    assert enterprise.faults.injected["query_timeout"] >= 3

@@ -200,6 +200,9 @@ class RecordExporter:
                     except (UnsupportedQuery, query_bulk.BulkJobFailed) as exc:
                         self._restart_as_rest(result, exc)
                         self._export_rest(plan, result)
+                elif plan.expected_rows == 0 and plan.read.plain:
+                    # COUNT() under the same cut said none: no query is spent to read nothing.
+                    self._write_rest(plan, result, arrow_schema(plan.fields, object_name=plan.name), iter(()))
                 else:
                     self._export_rest(plan, result)
                 return

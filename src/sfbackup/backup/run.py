@@ -331,6 +331,8 @@ class _Run:
                         include_deleted=self.settings.backup.include_deleted,
                     )
                 except SalesforceError as exc:
+                    if faults.refusal_coverage(exc.error_code, exc.message) == "not_exportable":
+                        raise  # "does not support query": no row query would be served either
                     # A huge table's COUNT() times out, a setup object refuses it: the rows may still
                     # be readable, so the object is exported without an expected count.
                     count_refused, refusal_code = _salesforce_words(exc), exc.error_code
