@@ -18,8 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 from simple_salesforce import Salesforce
 
+from sfbackup.backup.run import run_backup
 from sfbackup.cli import main
 from sfbackup.config import load_settings
+from sfbackup.emulator.http.faults import FaultConfig
 from sfbackup.errors import ExitCode
 from sfbackup.repository import Repository
 from sfbackup.salesforce.client import SalesforceClient
@@ -350,3 +352,42 @@ def test_given_query_timeout_on_an_object_without_created_date_when_verify_ids_t
         enterprise.faults.clear()
     assert enterprise.faults.injected["query_timeout"] - before == 1
     assert not result.failures, [f.explanation for f in result.failures]
+
+
+ENTERPRISE_FAULTS = {"http_500": 0.01, "http_503": 0.01, "drop": 0.005, "truncate": 0.005,
+                     "bulk_failed": 0.2, "query_timeout": 0.05}  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("faults", [None, ENTERPRISE_FAULTS], ids=["clean", "faults"])
+def test_given_enterprise_org_when_run_objects_all_then_every_object_exported_or_explained_and_verify_passes(
+    tmp_path: Path, faults: dict[str, float] | None
+) -> None:
+    with running_emulator(records=30, org_shape="enterprise", operation_too_large=True, large_file_bytes=0,
+                          job_latency=0.02) as emu:  # fmt: skip
+        c = emu.credentials
+        env = {"SF_USERNAME": c.username, "SF_PASSWORD": c.password, "SF_SECURITY_TOKEN": c.security_token}
+        settings = load_settings(None, env=env, overrides={
+            "connection.instance_url": emu.instance_url, "backup.objects": "all",
+            "backup.verify_after_run": False,
+        })  # fmt: skip
+        client = SalesforceClient(settings.connection, sleep=lambda seconds: None)
+        if faults:
+            emu.faults.configure(FaultConfig(rates=dict(faults), seed=5))
+        result = run_backup(settings, tmp_path / "repo", client=client)
+        assert result.exit_code == ExitCode.OK, result.problem
+        verified = verify_snapshot(tmp_path / "repo", "latest", read_data=True, against_org=True, ids=True,
+                                   client=client)  # fmt: skip
+        emu.faults.clear()
+        assert verified.passed, [f.explanation for f in verified.failures]
+        manifest = Repository.open(tmp_path / "repo").snapshot("latest").manifest
+        listed = {s["name"] for s in emu.org.describe_global()["sobjects"]}
+        assert {c.object for c in manifest.coverage} == listed  # every object accounted for
+        for name, entry in manifest.objects.items():
+            assert entry.state in ("done", "skipped"), (name, entry.error)
+            if entry.state == "skipped":
+                assert entry.error is not None and entry.error.kind in ("unsupported", "blocked"), name
+        blocked = sorted(n for n, e in manifest.objects.items() if e.error and e.error.kind == "blocked")
+        assert not verified.verdict.safe and blocked  # what Salesforce would serve otherwise blocks SAFE
+        if faults:
+            assert sum(emu.faults.injected.values()) > 20
