@@ -323,7 +323,7 @@ class RecordExporter:
         if not plan.read.plain:
             return partitions.iter_pages(
                 self.client, plan.name, fields, plan.read, plan.cut, include_deleted=include_deleted,
-                extra_where=extra_where,
+                extra_where=extra_where, object_fields=plan.field_names,
             )  # fmt: skip
 
         def build(window: str | None) -> str:

@@ -100,8 +100,10 @@ def where_clauses(
     if plan.parents is not None:
         parents = plan.parents
         ids: list[str] = []
-        for records in query_rest.iter_query_pages(
-            client, soql.build_select(parents.parent, ["Id"]), include_deleted=include_deleted
+        # Parents (Idea, ContentFolder, User...) have CreatedDate: a timed-out read goes by ranges.
+        for records in query_rest.iter_query_pages_splitting(
+            client, lambda window: soql.build_select(parents.parent, ["Id"], where=window),
+            include_deleted=include_deleted,
         ):
             ids.extend(str(r["Id"]) for r in records)
         if parents.equals_only:
@@ -125,9 +127,11 @@ def iter_pages(
     *,
     include_deleted: bool,
     extra_where: str | None = None,
+    object_fields: Iterable[str] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """REST pages of every row the plan reads, each row once, under the cut (applied in the SOQL,
-    or by us to the rows read when `plan.cut_in_soql` is False)."""
+    or by us to the rows read when `plan.cut_in_soql` is False). A timed-out query is read in
+    date ranges of a field of `object_fields` (default: the selected ones)."""
     cut_where = cut.condition() if cut is not None and plan.cut_in_soql else None
     by_us = cut if cut is not None and cut.field is not None and not plan.cut_in_soql else None
     select = list(fields)
@@ -135,7 +139,7 @@ def iter_pages(
         select.append(str(by_us.field))
     seen: set[str] = set()
     # A timed-out query is read in date ranges, where a condition beside the filter is allowed.
-    split = query_rest.split_field(select) if plan.cut_in_soql else None
+    split = query_rest.split_field(object_fields or select) if plan.cut_in_soql else None
     for clause in where_clauses(client, plan, include_deleted=include_deleted):
 
         def build(window: str | None, clause: str | None = clause) -> str:

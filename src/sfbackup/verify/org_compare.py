@@ -187,7 +187,8 @@ class _Comparer:
         self.say(f"reading {name} Ids in the org" + (f" ({read.reason})" if read else ""))
         org: dict[str, tuple[str, bool]] = {}
         if read is not None:
-            pages = iter_pages(self.client, name, fields, read, cut, include_deleted=include_deleted)
+            pages = iter_pages(self.client, name, fields, read, cut, include_deleted=include_deleted,
+                               object_fields=entry.fields)  # fmt: skip
             _add_records(org, pages)
         else:
             predicate = cut.condition() if cut is not None else None
