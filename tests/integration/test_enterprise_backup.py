@@ -397,3 +397,36 @@ def test_given_enterprise_org_when_run_objects_all_then_every_object_exported_or
         assert not verified.verdict.safe and blocked  # what Salesforce would serve otherwise blocks SAFE
         if faults:
             assert sum(emu.faults.injected.values()) > 20
+
+
+def test_given_a_record_vanishing_between_two_field_chunks_when_run_then_it_is_kept_not_dropped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with running_emulator(records=30, org_shape="enterprise", large_file_bytes=0) as emu:
+        for key, value in emulator_env(emu).items():
+            monkeypatch.setenv(key, value)
+        victim = emu.org.query("SELECT Id FROM Wide_Formula__c", include_deleted=False, api="rest")
+        victim_id = victim.rest_records(0, 1)[0]["Id"]
+        real_get_json = SalesforceClient.get_json
+        chunks_read: list[str] = []
+
+        def get_json(self: SalesforceClient, path: str, **kw: Any) -> Any:
+            body = real_get_json(self, path, **kw)
+            query = str((kw.get("params") or {}).get("q", ""))
+            if "FROM Wide_Formula__c" in query and "COUNT()" not in query:
+                chunks_read.append(query)
+                if len(chunks_read) == 1:  # the first chunk was read: the record is purged
+                    emu.org.purge("Wide_Formula__c", victim_id)
+            return body
+
+        monkeypatch.setattr(SalesforceClient, "get_json", get_json)
+        code = run(emu, tmp_path / "repo", "--objects", "Wide_Formula__c", "--no-files", "--no-verify")
+    assert code == ExitCode.OK
+    assert len(chunks_read) >= 3  # chunk 1, chunk 2, then the victim read again by Id
+    snapshot = Repository.open(tmp_path / "repo").snapshot("latest")
+    entry = snapshot.manifest.objects["Wide_Formula__c"]
+    rows = {r["Id"]: r for r in snapshot.read("Wide_Formula__c").to_pylist()}
+    assert victim_id in rows and entry.rows == 4
+    assert any("left the org between two chunk reads" in note for note in entry.extra["notes"])
+    second_half = entry.fields[len(entry.fields) // 2 + 1]
+    assert rows[victim_id]["Name"] is not None and rows[victim_id][second_half] is None
