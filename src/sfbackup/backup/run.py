@@ -20,6 +20,7 @@ from sfbackup import __version__
 from sfbackup.backup.plan import (
     FILE_OBJECTS,
     ObjectPlan,
+    check_object_names,
     needs_count,
     plan_object,
     selected_objects,
@@ -31,6 +32,7 @@ from sfbackup.config import BackupSettings, Settings
 from sfbackup.errors import (
     ApiReserveReached,
     ExitCode,
+    Interrupted,
     SalesforceError,
     SfbackupError,
     SnapshotIncomplete,
@@ -173,6 +175,12 @@ class _Run:
 
     def execute(self, *, resume: bool) -> BackupResult:
         limits = self._read_limits()
+        sobjects = describe.describe_global(self.client)
+        self.listed = {str(s.get("name")) for s in sobjects}
+        if isinstance(self.settings.backup.objects, tuple) and "backup.objects" in self.settings.origins:
+            check_object_names(
+                sobjects, self.settings.backup.objects, origin=self.settings.origin_of("backup.objects")
+            )
         previous = self._resumable_snapshot() if resume else None
         if previous is not None:
             self.writer = self.repository.resume_snapshot(previous)
@@ -195,8 +203,6 @@ class _Run:
         stopped: SfbackupError | None = None
         coverage: list[CoverageEntry] = []
         try:
-            sobjects = describe.describe_global(self.client)
-            self.listed = {str(s.get("name")) for s in sobjects}
             names, coverage = selected_objects(sobjects, self.settings.backup)
             self.progress.run_started(self.manifest.snapshot_id, format_time(t0), names)
             plans, refused = self._plan(names, t0)
@@ -211,6 +217,10 @@ class _Run:
             # saved stays named in the manifest, which says why the run stopped, and `--resume`
             # continues. Left `running`, the snapshot would look like a killed run.
             self._stop_on_error(exc)
+            raise
+        except KeyboardInterrupt:
+            # A second signal: stop now, but the snapshot still says it was interrupted.
+            self._stop_on_error(Interrupted("aborted by a second signal"))
             raise
         coverage += [CoverageEntry(name, "backed_up") for name, entry in self.manifest.objects.items()
                      if entry.state == ObjectState.DONE]
@@ -493,6 +503,12 @@ class _Run:
         problem: SfbackupError | None = None
         if isinstance(stopped, ApiReserveReached):
             problem = stopped
+        elif isinstance(stopped, ExportStopped) and self.stop_event.is_set():
+            problem = Interrupted(
+                f"snapshot {manifest.snapshot_id} stopped on a signal"
+                + (f"; objects not exported: {', '.join(unfinished)}" if unfinished else ""),
+                hint="`sfbackup run --resume` continues where it stopped",
+            )
         elif stopped is not None or unfinished or files_short:
             what = [f"objects not exported: {', '.join(unfinished)}"] if unfinished else []
             what += [f"files missing or failed: {', '.join(files_short)}"] if files_short else []

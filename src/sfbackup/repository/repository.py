@@ -271,7 +271,13 @@ def local_folder(location: str | os.PathLike[str]) -> Path:
             f"cannot write a snapshot to {location}: only a local repository folder can be written to",
             hint=_LOCAL_ONLY_HINT,
         )
-    return Path(location)
+    path = Path(location)
+    if path.exists() and not path.is_dir():
+        raise UsageError(
+            f"the repository {path} is a file, not a folder",
+            hint="pass --repo a folder (an existing repository, or a new one to create)",
+        )
+    return path
 
 
 @dataclass(frozen=True)
