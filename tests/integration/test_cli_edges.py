@@ -177,3 +177,84 @@ def test_given_piped_output_when_run_ends_then_exactly_one_summary_object(emulat
     finals = [line for line in lines if line["type"] in ("result", "summary")]
     assert len(finals) == 1 and finals[0] is lines[-1] and finals[0]["command"] == "run"
     assert finals[0]["rows"] > 0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    (f"http://127.0.0.1:{free_port()}", "connection refused"),
+    ("https://no-such-host.invalid", "host name not found"),
+])
+def test_given_an_instance_nobody_answers_at_when_run_then_exit_14_at_once_saying_why(
+    tmp_path: Path, url: str, says: str
+) -> None:
+    started = time.monotonic()
+    code, out, err = finished(sfbackup(
+        "run", "--repo", str(tmp_path / "repo"), "--instance-url", url,
+        env={"SF_USERNAME": "u@example.com", "SF_PASSWORD": "pw-not-shown", "SF_SECURITY_TOKEN": "tok"},
+    ))
+    assert code == ExitCode.UNREACHABLE, err
+    assert says in err and "Traceback" not in err and "pw-not-shown" not in out + err
+    assert time.monotonic() - started < 15, "a typo in the URL is not retried for a minute"
+
+
+@pytest.fixture
+def dropping_server() -> Iterator[str]:
+    """A server that accepts each connection and closes it at once: a network that fails transiently."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    stopped = threading.Event()
+
+    def serve() -> None:
+        while not stopped.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stopped.set()
+    listener.close()
+
+
+def test_given_a_flaky_network_when_run_verbose_then_each_retry_is_shown_and_logged_to_the_file(
+    dropping_server: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "retries.toml"
+    config.write_text("[connection]\nmax_retries = 2\n")
+    log_file = tmp_path / "logs" / "sfbackup.jsonl"
+    env = {"SF_USERNAME": "u@example.com", "SF_PASSWORD": "pw-not-shown", "SF_SECURITY_TOKEN": "tok"}
+    args = ["run", "--repo", str(tmp_path / "repo"), "--instance-url", dropping_server, "--config", str(config)]
+    code, out, err = finished(sfbackup(*args, "-v", "--log-file", str(log_file), env=env))
+    assert code == ExitCode.UNREACHABLE, err
+    assert "retry 1 of 2" in err and "retry 2 of 2" in err, err
+    records = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert any("retry 2 of 2" in r["message"] for r in records)
+    assert all(r["type"] == "log" and r["level"] in ("debug", "info", "warning", "error") for r in records)
+    assert "pw-not-shown" not in log_file.read_text() + out + err
+
+    code, out, err = finished(sfbackup(*args, env=env))
+    assert code == ExitCode.UNREACHABLE and "retry 1 of 2" not in err  # without -v: the outcome only
+
+
+def test_given_quiet_when_run_then_no_progress_only_the_result(emulator: Any, tmp_path: Path) -> None:
+    code, out, err = finished(sfbackup(
+        "run", "--repo", str(tmp_path / "repo"), "--instance-url", emulator.instance_url, "--objects",
+        "Account", "--no-files", "--no-verify", "-q", env=emulator_env(emulator),
+    ))
+    assert code == ExitCode.OK, err
+    assert [json.loads(line)["type"] for line in out.strip().splitlines()] == ["result"]
+    assert "object_started" not in err

@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from sfbackup import __version__
 from sfbackup.errors import EXIT_CODE_MEANINGS, ExitCode, SfbackupError, redact
+from sfbackup.ui.logs import configure_logging
 
 #: Command modules, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -109,6 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return int(ExitCode.USAGE)
+    try:
+        configure_logging(verbose=getattr(args, "verbose", 0), quiet=getattr(args, "quiet", False),
+                          log_file=getattr(args, "log_file", None))  # fmt: skip
+    except SfbackupError as exc:
+        _print_error(exc, as_json=False)
+        return int(exc.exit_code)
     # Commands that write JSON lines when stdout is not a terminal set json_when_piped: their errors
     # then go out as JSON lines too.
     as_json = bool(getattr(args, "json", False)) or (

@@ -27,6 +27,13 @@ def add_command(subparsers: Any, name: str, *, help: str, description: str | Non
         epilog=exit_status_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    output = parser.add_argument_group("output")
+    output.add_argument("-v", "--verbose", action="count", default=0,
+                        help="show each retry and re-login as it happens (-vv: every API call)")
+    output.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress: errors and the final result only")
+    output.add_argument("--log-file", metavar="PATH",
+                        help="append every log record (debug level, JSON lines, redacted) to PATH")
     return parser
 
 
