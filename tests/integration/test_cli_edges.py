@@ -258,3 +258,16 @@ def test_given_quiet_when_run_then_no_progress_only_the_result(emulator: Any, tm
     assert code == ExitCode.OK, err
     assert [json.loads(line)["type"] for line in out.strip().splitlines()] == ["result"]
     assert "object_started" not in err
+
+
+def test_given_nothing_to_resume_when_run_resume_then_it_says_so_and_starts_a_new_snapshot(
+    emulator: Any, tmp_path: Path
+) -> None:
+    args = ["run", "--repo", str(tmp_path / "repo"), "--instance-url", emulator.instance_url, "--objects",
+            "Account", "--no-files", "--no-verify"]
+    code, out, err = finished(sfbackup(*args, "--resume", env=emulator_env(emulator)))
+    assert code == ExitCode.OK, err
+    assert "nothing to resume (the repository has no snapshot yet); starting a new snapshot" in out
+    code, out, err = finished(sfbackup(*args, "--resume", env=emulator_env(emulator)))
+    assert code == ExitCode.OK, err
+    assert "nothing to resume (the newest snapshot, " in out and ", is exported); starting a new" in out

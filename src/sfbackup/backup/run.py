@@ -188,6 +188,15 @@ class _Run:
             t0 = self.writer.manifest.t0
             self.progress.message("info", f"resuming snapshot {previous} (T0 {t0.isoformat()})")
         else:
+            if resume:
+                snapshots = self.repository.snapshots()
+                newest = (
+                    f"the newest snapshot, {snapshots[-1].id}, is {snapshots[-1].manifest.state}"
+                    if snapshots else "the repository has no snapshot yet"
+                )
+                self.progress.message(
+                    "warning", f"--resume: nothing to resume ({newest}); starting a new snapshot"
+                )
             t0 = limits["t0"]
             self.writer = self.repository.new_snapshot(t0, parent=self._parent_snapshot_id())
         self.manifest = self.writer.manifest
