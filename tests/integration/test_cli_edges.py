@@ -271,3 +271,26 @@ def test_given_nothing_to_resume_when_run_resume_then_it_says_so_and_starts_a_ne
     code, out, err = finished(sfbackup(*args, "--resume", env=emulator_env(emulator)))
     assert code == ExitCode.OK, err
     assert "nothing to resume (the newest snapshot, " in out and ", is exported); starting a new" in out
+
+
+def test_given_several_snapshots_when_reading_the_readme_way_then_one_snapshots_live_rows_are_counted(
+    emulator: Any, tmp_path: Path
+) -> None:
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    repo = tmp_path / "repo"
+    args = ["run", "--repo", str(repo), "--instance-url", emulator.instance_url, "--objects", "Account",
+            "--no-files"]
+    for _ in range(2):
+        code, out, err = finished(sfbackup(*args, env=emulator_env(emulator)))
+        assert code == ExitCode.OK, err
+    code, out, err = finished(sfbackup("show", "latest-complete", "--path", "--repo", str(repo)))
+    assert code == ExitCode.OK, err
+    folder = Path(out.strip())
+    assert folder.parent == repo / "snapshots"
+    table = ds.dataset(sorted(folder.glob("objects/Account/*.parquet"))).to_table()
+    live = table.filter(pc.invert(table["IsDeleted"])).num_rows
+    in_org = emulator.org.query("SELECT COUNT() FROM Account", include_deleted=False, api="rest",
+                                api_version="62.0").total_size
+    assert live == in_org and table.num_rows > live  # deleted rows are in the part, and left out

@@ -219,7 +219,17 @@ class Repository:
         return None
 
     def snapshot(self, id_or_latest: str) -> Snapshot:
-        """The snapshot with that id, or the newest for `latest`; SnapshotNotFound otherwise."""
+        """The snapshot with that id, the newest for `latest`, the newest complete one for
+        `latest-complete` (what to read a backup from); SnapshotNotFound otherwise."""
+        if id_or_latest == LATEST_COMPLETE:
+            complete = self.latest(state="complete")
+            if complete is None:
+                raise SnapshotNotFound(
+                    f"repository {self.store.describe()} has no complete snapshot",
+                    hint=f"`sfbackup snapshots --repo {self.location}` lists each snapshot's state; "
+                    "`sfbackup verify` completes an exported one",
+                )
+            return complete
         if id_or_latest == "latest":
             found = self.latest()
             if found is None:
@@ -262,6 +272,10 @@ class Repository:
         """A writer over an existing snapshot (`run --resume`; local only)."""
         snap = self.snapshot(snapshot_id)
         return SnapshotWriter(self, snap.id, snap.manifest)
+
+
+#: The snapshot name meaning "the newest snapshot whose state is complete".
+LATEST_COMPLETE = "latest-complete"
 
 
 def local_folder(location: str | os.PathLike[str]) -> Path:
