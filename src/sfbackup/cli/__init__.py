@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (shell completion: `eval "$(register-python-argcomplete sfbackup)"`)
 """The `sfbackup` command line: argument parsing and exit codes, nothing else.
 
 Each command lives in its own module under `sfbackup.cli` and exposes `register(subparsers)`,
@@ -103,7 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     command = words[0] if words else None
     known = command in COMMAND_MODULES or command in _MODULE_OF_COMMAND
-    parser = build_parser(command if known else None)
+    completing = "_ARGCOMPLETE" in os.environ
+    parser = build_parser(command if known and not completing else None)
+    if completing:
+        import argcomplete
+
+        argcomplete.autocomplete(parser)  # answers the shell and exits
     _release_freed_memory_at_once()
     args = parser.parse_args(words)
     handler = getattr(args, "handler", None)
