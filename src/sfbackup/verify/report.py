@@ -84,7 +84,8 @@ def verdict(data: ReportData) -> Verdict:
         shown = ", ".join(excluded[:8]) + (" ..." if len(excluded) > 8 else "")
         reasons.append(
             f"{len(excluded)} objects the org lists are not in this backup because the configuration "
-            f"left them out ({shown}): back them up with `sfbackup run --preset everything`"
+            f"left them out ({shown}): back them up with `sfbackup run --preset everything` "
+            "(the default when no objects are named)"
         )
     if reasons:
         return Verdict(False, f"{NOT_SAFE}: " + reasons[0], tuple(reasons))
