@@ -22,6 +22,7 @@ from sfbackup.verify.findings import NOT_SERVED, Finding, count_by_severity, cou
 REPORT_FORMAT = "sfbackup-verification-report"
 SAFE = "SAFE TO CANCEL"
 NOT_SAFE = "NOT SAFE TO CANCEL"
+REPORT_FILES: tuple[str, ...] = ("report.json", "report.md", "report.html")
 
 
 @dataclass
