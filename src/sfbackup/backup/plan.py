@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sfbackup.config import DEFAULT_OBJECTS, EVERYTHING_EXTRA_OBJECTS, BackupSettings
+from sfbackup.config import BackupSettings
 from sfbackup.errors import UsageError
 from sfbackup.repository.manifest import CoverageEntry
 from sfbackup.salesforce import soql
@@ -72,15 +72,14 @@ def selected_objects(
     Salesforce's own error for them rather than guessing.
     """
     listed = {str(s["name"]): s for s in sobjects}
+    selection = settings.object_selection
     wanted: list[str]
-    if settings.objects == "all" or settings.preset == "everything":
+    if selection == "all":
         wanted = [name for name, s in listed.items() if s.get("queryable", False)]
         if settings.include:
             wanted = [n for n in wanted if _matches_any(n, settings.include)]
-        if settings.preset == "everything":
-            wanted += [n for n in (*DEFAULT_OBJECTS, *EVERYTHING_EXTRA_OBJECTS) if n not in wanted]
     else:
-        wanted = list(settings.objects) if settings.objects else list(DEFAULT_OBJECTS)
+        wanted = list(selection)
     wanted = [n for n in wanted if not _matches_any(n, settings.exclude)]
     wanted = list(dict.fromkeys(wanted))
     for name in wanted:
@@ -176,6 +175,6 @@ def _matches_any(name: str, patterns: Iterable[str]) -> bool:
 def _exclusion_reason(name: str, settings: BackupSettings) -> str:
     if _matches_any(name, settings.exclude):
         return "matched an exclude pattern"
-    if settings.objects == "all" and settings.include:
+    if settings.object_selection == "all" and settings.include:
         return "did not match an include pattern"
-    return "not in the selected objects (use --objects all or --preset everything to include it)"
+    return "not in the selected objects (back up every object with `--preset everything`, the default)"

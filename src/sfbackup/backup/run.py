@@ -56,8 +56,9 @@ SNAPSHOT_DEFINING_SETTINGS: tuple[str, ...] = (
 
 def settings_record(backup: BackupSettings) -> dict[str, Any]:
     """The backup settings as the manifest records them (JSON values)."""
+    selection = backup.object_selection
     return {
-        "objects": backup.objects if backup.objects == "all" else list(backup.objects),
+        "objects": selection if selection == "all" else list(selection),
         "include": list(backup.include),
         "exclude": list(backup.exclude),
         "preset": backup.preset,
@@ -78,6 +79,8 @@ def _backup_values(recorded: dict[str, Any]) -> dict[str, Any]:
             values[key] = tuple(values[key])
     if isinstance(values.get("objects"), list):
         values["objects"] = tuple(values["objects"])
+    if values.get("preset") == "default":  # snapshots from before `core`: their objects are recorded
+        values["preset"] = "everything"
     return values
 
 
@@ -433,13 +436,13 @@ class _Run:
     def _record_refused(self, name: str, exc: UnsupportedQuery) -> None:
         """Record an object Salesforce refuses to query for a known, permanent reason.
 
-        With `all` or `everything` the object set comes from describeGlobal, and such refusals
+        With `all` (the `everything` preset) the object set comes from describeGlobal, and such refusals
         (objects that need filters Salesforce restricts, external objects...) are explained
         coverage: `skipped`, so a nightly `all` run can still be complete (the report lists them
         and says the backup lacks them). An object the user named explicitly is `failed`.
         """
         backup = self.settings.backup
-        from_org_list = (backup.objects == "all" or backup.preset == "everything") and name in self.listed
+        from_org_list = backup.object_selection == "all" and name in self.listed
         with self._manifest_lock:
             self.manifest.objects[name] = ObjectEntry(
                 state=ObjectState.SKIPPED if from_org_list else ObjectState.FAILED,

@@ -61,6 +61,12 @@ def verdict_lines(verdict: Any, report: Any) -> list[str]:
     lines += [f"  - {reason}" for reason in verdict.reasons[1:4]]
     if len(verdict.reasons) > 4:
         lines.append(f"  - and {len(verdict.reasons) - 4} more in the report")
+    notes = getattr(verdict, "notes", ())
+    if notes:
+        lines.append("Before you cancel, Salesforce itself no longer serves (or never offers):")
+        lines += [f"  - {note}" for note in notes[:3]]
+        if len(notes) > 3:
+            lines.append(f"  - and {len(notes) - 3} more in the report")
     if report is not None:
         lines.append(f"report: {report}")
     return lines

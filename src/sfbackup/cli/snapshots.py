@@ -11,6 +11,7 @@ from sfbackup.clock import format_time
 from sfbackup.errors import ExitCode
 from sfbackup.repository import DamagedSnapshot, Repository, Snapshot, layout
 from sfbackup.repository.manifest import Manifest
+from sfbackup.verify.findings import counted
 
 SNAPSHOTS_DESCRIPTION = """\
 List the snapshots of a repository (a folder or s3://bucket/prefix), oldest first: id, T0 (the
@@ -61,6 +62,7 @@ def register(subparsers: Any) -> None:
 def snapshot_row(manifest: Manifest) -> dict[str, Any]:
     """The listing's numbers for one snapshot."""
     part_bytes = sum(p.bytes for e in manifest.objects.values() for p in e.parts)
+    standing = manifest.standing_verification
     return {
         "id": manifest.snapshot_id,
         "t0": format_time(manifest.t0),
@@ -69,9 +71,11 @@ def snapshot_row(manifest: Manifest) -> dict[str, Any]:
         "rows": sum(e.rows for e in manifest.objects.values()),
         "files": sum(f.count for f in manifest.files.values()),
         "bytes": part_bytes + sum(f.bytes for f in manifest.files.values()),
-        "verified": bool(manifest.verifications[-1].passed) if manifest.verifications else bool(
-            manifest.verification and manifest.verification.get("passed")
-        ),
+        "verified": standing.passed
+        if standing is not None
+        else bool(manifest.verification and manifest.verification.get("passed")),
+        "verified_level": standing.describe() if standing is not None else None,
+        "safe": standing.safe if standing is not None else None,
     }
 
 
@@ -153,8 +157,8 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
     manifest = snapshot.manifest
     org = manifest.org
     row = snapshot_row(manifest)
-    latest = manifest.verifications[-1].to_dict() if manifest.verifications else None
-    verification = latest or manifest.verification or {}
+    standing = manifest.standing_verification
+    legacy = manifest.verification or {}
     lines = [
         f"snapshot   {manifest.snapshot_id}",
         f"org        {org.get('org_name') or '-'} ({org.get('org_id') or '-'})",
@@ -164,15 +168,23 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
         + (f" (finished {format_time(manifest.finished_at)})" if manifest.finished_at else ""),
         "verified   "
         + (
-            f"{verification.get('verified_at')} at level {verification.get('level')}, "
-            f"{'passed' if verification.get('passed') else 'FAILED'}"
-            if verification
+            f"{format_time(standing.verified_at)} at level {standing.describe()}, "
+            + (
+                "passed (the strongest check)"
+                if standing.passed
+                else f"FAILED ({counted(standing.errors, 'error')}) (the newest check found damage)"
+            )
+            if standing is not None
+            else f"{legacy.get('verified_at')} at level {legacy.get('level')}, passed"
+            if legacy
             else "no"
         ),
+        *([f"verdict    {standing.verdict}"] if standing is not None and standing.verdict else []),
         *(
-            f"  check    {format_time(v.verified_at)} {v.level}"
-            + (" against the org" if v.against_org else "") + (" with Ids" if v.ids else "")
-            + f": {'passed' if v.passed else f'FAILED ({v.errors} errors)'}"
+            f"  check    {format_time(v.verified_at)} {v.describe()}"
+            + (": passed" if v.passed else f": FAILED ({counted(v.errors, 'error')})")
+            + (f", {'SAFE' if v.safe else 'NOT SAFE'}" if v.verdict else "")
+            + (f" ({v.report}/)" if v.report else "")
             for v in manifest.verifications
         ),
         f"totals     {row['objects']} objects, {row['rows']:,} rows, {row['files']:,} files, "
