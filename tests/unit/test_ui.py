@@ -220,3 +220,15 @@ def test_compact_count(count: int, text: str) -> None:
 @pytest.mark.parametrize(("seconds", "text"), [(None, "ETA -:--"), (65.2, "ETA 1:05"), (3723, "ETA 1:02:03")])
 def test_eta_text(seconds: float | None, text: str) -> None:
     assert eta_text(seconds) == text
+
+
+def test_given_a_terminal_when_the_verdict_is_wrapped_then_no_id_is_cut_in_two() -> None:
+    from sfbackup.cli.common import wrap_for_terminal
+
+    ids = ", ".join(f"068Dx00000000{i:02d}aIAA" for i in range(12))
+    line = f"  - 12 ContentVersion files in the Recycle Bin: {ids}. What to do: undelete them"
+    wrapped = wrap_for_terminal([line], _Stream(tty=True))
+    assert len(wrapped) > 1 and all(len(w) < 80 for w in wrapped)
+    assert all(w.startswith("    ") for w in wrapped[1:])
+    assert " ".join(w.strip() for w in wrapped) == line.strip()
+    assert wrap_for_terminal([line], _Stream(tty=False)) == [line]
