@@ -24,7 +24,9 @@ from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.schema import ObjectSchema
 
 __all__ = [
+    "LABELS",
     "PERMISSIONS",
+    "QUERY_ALL_FILES_OBJECTS",
     "PermissionSource",
     "UserAccess",
     "encrypted_fields",
@@ -43,6 +45,11 @@ PERMISSIONS: tuple[tuple[str, str, str], ...] = (
     ("modify_all_data", "PermissionsModifyAllData", "Modify All Data"),
 )
 LABELS = {key: label for key, _, label in PERMISSIONS}
+#: The objects Query All Files governs: without it, queries on them leave out files the user can
+#: see only through a record ("Depending on how files are shared, queries on ContentDocument and
+#: ContentVersion without specifying an ID don't return all files a user has access to",
+#: ContentVersion, Object Reference); ContentDocumentLink rows follow their document.
+QUERY_ALL_FILES_OBJECTS: tuple[str, ...] = ("ContentDocument", "ContentDocumentLink", "ContentVersion")
 
 #: Objects per FieldDefinition query: its pages stay small (FieldDefinition pages like Tooling ones).
 _FIELD_DEFINITION_OBJECTS = 25

@@ -1,0 +1,264 @@
+"""Preflight: what the backup user cannot see, found before anything is exported.
+
+A backup, and a COUNT() reconciliation run as the same user, both miss what that user cannot
+see: records outside its sharing, fields field-level security hides, encrypted values it reads
+masked, files without Query All Files. The verdict would then call a backup SAFE TO CANCEL while
+data is missing. The preflight reads the user's permissions, compares FieldDefinition with each
+describe, and compares `/limits/recordCount` (org-wide, sharing does not apply) with the user's
+own COUNT(). Each gap names its object and fields, its effect, and the exact fix.
+
+It runs at the start of `run` (after the describes, before the export), of `verify
+--against-org`, and alone as `sfbackup check`. Its calls are counted as the run's calls outside
+any object.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sfbackup.errors import SalesforceError
+from sfbackup.salesforce import access, describe, query_rest
+from sfbackup.salesforce.access import LABELS, QUERY_ALL_FILES_OBJECTS, UserAccess
+from sfbackup.salesforce.client import SalesforceClient
+from sfbackup.salesforce.objects import ID_FILTERED_OBJECTS
+from sfbackup.salesforce.schema import ObjectSchema
+
+__all__ = ["BLIND_SPOT_KINDS", "Gap", "Preflight", "describe_objects", "run_preflight"]
+
+#: Gaps that make a backup by this user NOT SAFE TO CANCEL.
+BLIND_SPOT_KINDS = ("records_not_visible", "hidden_field", "masked_field", "files_not_visible")
+
+_PERMISSION_SET_STEPS = (
+    "Setup > Users > Permission Sets > New (or the backup user's permission set) > System "
+    "Permissions > Edit > tick {label} > Save; then Manage Assignments > Add Assignment > {user}"
+)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One thing the backup user cannot see (or do): where, its effect, and how to fix it."""
+
+    kind: str  # BLIND_SPOT_KINDS, or missing_permission (blocks nothing)
+    object: str | None
+    fields: tuple[str, ...]
+    effect: str
+    fix: str
+    blocks_safe: bool
+    org_count: int | None = None
+    visible_count: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "object": self.object,
+            "fields": list(self.fields),
+            "effect": self.effect,
+            "fix": self.fix,
+            "blocks_safe": self.blocks_safe,
+            "org_count": self.org_count,
+            "visible_count": self.visible_count,
+        }
+
+    def one_line(self) -> str:
+        where = ".".join(x for x in (self.object, ",".join(self.fields)) if x)
+        label = "BLOCKS SAFE" if self.blocks_safe else "note"
+        return f"{label:<11} {self.kind}{' ' + where if where else ''}: {self.effect}"
+
+
+@dataclass
+class Preflight:
+    """What the preflight found about one user and a set of objects."""
+
+    user: UserAccess
+    username: str | None
+    objects: list[str]
+    gaps: list[Gap] = field(default_factory=list)
+    hidden: dict[str, list[str]] = field(default_factory=dict)  # object -> FLS-hidden fields
+    masked: dict[str, list[str]] = field(default_factory=dict)  # object -> fields read masked
+    record_counts: dict[str, int] = field(default_factory=dict)  # /limits/recordCount
+    visible_counts: dict[str, int] = field(default_factory=dict)  # the user's COUNT()
+    api_calls: int = 0
+    seconds: float = 0.0
+
+    @property
+    def blocking(self) -> list[Gap]:
+        return [g for g in self.gaps if g.blocks_safe]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user": {**self.user.to_dict(), "username": self.username},
+            "objects": list(self.objects),
+            "blocking": len(self.blocking),
+            "gaps": [g.to_dict() for g in self.gaps],
+            "hidden_fields": {k: list(v) for k, v in sorted(self.hidden.items())},
+            "masked_fields": {k: list(v) for k, v in sorted(self.masked.items())},
+            "record_counts": dict(sorted(self.record_counts.items())),
+            "visible_counts": dict(sorted(self.visible_counts.items())),
+            "api_calls": self.api_calls,
+            "seconds": self.seconds,
+        }
+
+
+def describe_objects(client: SalesforceClient, names: Iterable[str]) -> dict[str, ObjectSchema]:
+    """The describes of `names` as this user sees them; objects it cannot describe are left out."""
+    out: dict[str, ObjectSchema] = {}
+    for name in names:
+        try:
+            out[name] = describe.describe(client, name)
+        except SalesforceError as exc:
+            if exc.error_code not in ("NOT_FOUND", "INVALID_TYPE"):
+                raise
+    return out
+
+
+def run_preflight(
+    client: SalesforceClient,
+    schemas: Mapping[str, ObjectSchema],
+    *,
+    username: str | None = None,
+    files: bool = True,
+) -> Preflight:
+    """Find what the client's user cannot see of the described objects `schemas` (as it sees
+    them). `files`: file bodies are backed up, so Query All Files matters."""
+    started, calls_before = time.monotonic(), client.calls_made
+    user = access.read_user_access(client)
+    result = Preflight(user, username, sorted(schemas))
+    who = username or user.user_id or "the backup user"
+    definitions = access.field_definitions(client, result.objects)
+    for name in result.objects:
+        schema = schemas[name]
+        hidden = access.hidden_fields(schema, definitions.get(name, {}))
+        if hidden:
+            result.hidden[name] = hidden
+            result.gaps.append(_hidden_gap(name, hidden, who, user))
+        encrypted = access.encrypted_fields(schema)
+        if encrypted and not user.has("view_encrypted_data"):
+            result.masked[name] = encrypted
+            result.gaps.append(
+                Gap(
+                    "masked_field",
+                    name,
+                    tuple(encrypted),
+                    f"{name}.{', '.join(encrypted)} (Text (Encrypted)) come back masked (****) to this "
+                    "user: the backup stores them as null, the values are not in it",
+                    "grant View Encrypted Data: " + _steps("view_encrypted_data", who),
+                    True,
+                )
+            )
+    result.record_counts = access.record_counts(client, result.objects)
+    _visibility(client, result, schemas, who, files=files)
+    if not user.has("modify_all_data"):
+        result.gaps.append(
+            Gap(
+                "missing_permission",
+                None,
+                (),
+                "the user lacks Modify All Data: backups are not affected, but a restore as this user "
+                "cannot write every record",
+                "before restoring, grant Modify All Data: " + _steps("modify_all_data", who),
+                False,
+            )
+        )
+    result.gaps.sort(key=lambda g: (not g.blocks_safe, g.kind, g.object or "", g.fields))
+    result.api_calls = client.calls_made - calls_before
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _visibility(
+    client: SalesforceClient,
+    result: Preflight,
+    schemas: Mapping[str, ObjectSchema],
+    who: str,
+    *,
+    files: bool,
+) -> None:
+    """Sharing and files: the user's COUNT() against /limits/recordCount where they may differ."""
+    user = result.user
+    for name in result.objects:
+        governed_by_files = name in QUERY_ALL_FILES_OBJECTS
+        if user.has("view_all_data") and (user.has("query_all_files") or not governed_by_files):
+            continue  # View All Data (and Query All Files for files): nothing is outside its sharing
+        org = result.record_counts.get(name)
+        visible = None
+        if org is not None and name not in ID_FILTERED_OBJECTS:  # those refuse an unfiltered COUNT()
+            if schemas[name].has_field("CreatedDate"):  # split on QUERY_TIMEOUT, as the export reads
+                visible = query_rest.count_splitting(client, name, where=None, include_deleted=False)
+            else:
+                visible = query_rest.count(client, name, include_deleted=False)
+        if visible is not None:
+            result.visible_counts[name] = visible
+        unseen = org - visible if org is not None and visible is not None else None
+        numbers = (
+            f"{unseen} of the org's {org} {name} records (/limits/recordCount, approximate) are not "
+            f"visible to this user (its COUNT(): {visible})"
+            if unseen
+            else None
+        )
+        if governed_by_files and files and not user.has("query_all_files"):
+            effect = numbers or (
+                f"without Query All Files, queries on {name} return only the files this user owns, is "
+                "linked to or reaches through a library; others are left out"
+            )
+            result.gaps.append(
+                Gap(
+                    "files_not_visible",
+                    name,
+                    (),
+                    effect,
+                    "grant Query All Files (it needs View All Data): " + _steps("query_all_files", who),
+                    True,
+                    org,
+                    visible,
+                )
+            )
+        elif unseen and unseen > 0:
+            result.gaps.append(
+                Gap(
+                    "records_not_visible",
+                    name,
+                    (),
+                    numbers or "",
+                    "grant View All Data: "
+                    + _steps("view_all_data", who)
+                    + f" (or, for this object only, the object permission View All on {name}: Setup > "
+                    f"Users > Permission Sets > the set > Object Settings > {name} > Edit > View All)",
+                    True,
+                    org,
+                    visible,
+                )
+            )
+    if not user.has("view_all_data") and not any(g.kind == "records_not_visible" for g in result.gaps):
+        result.gaps.append(
+            Gap(
+                "missing_permission",
+                None,
+                (),
+                "the user lacks View All Data; it sees every record of the objects checked today, but "
+                "records shared differently later would be left out",
+                "grant View All Data: " + _steps("view_all_data", who),
+                False,
+            )
+        )
+
+
+def _hidden_gap(name: str, hidden: list[str], who: str, user: UserAccess) -> Gap:
+    profile = user.profile or "the user's profile"
+    return Gap(
+        "hidden_field",
+        name,
+        tuple(hidden),
+        f"field-level security hides {name}.{', '.join(hidden)} from this user: the describe leaves "
+        "them out (FieldDefinition lists them), so no backup by this user holds their values",
+        f"make them readable for {who}: Setup > Object Manager > {name} > Fields & Relationships > "
+        f"<field> > Set Field-Level Security > Visible for the profile '{profile}' (or in a permission "
+        f"set: Permission Sets > the set > Object Settings > {name} > Edit > Read Access on each field)",
+        True,
+    )
+
+
+def _steps(permission: str, who: str) -> str:
+    return _PERMISSION_SET_STEPS.format(label=LABELS[permission], user=who)
