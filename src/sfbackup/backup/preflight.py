@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sfbackup.backup.plan import selected_objects
+from sfbackup.config import BackupSettings
 from sfbackup.errors import SalesforceError
 from sfbackup.salesforce import access, describe, query_rest
 from sfbackup.salesforce.access import LABELS, QUERY_ALL_FILES_OBJECTS, UserAccess
@@ -26,7 +28,7 @@ from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.objects import ID_FILTERED_OBJECTS
 from sfbackup.salesforce.schema import ObjectSchema
 
-__all__ = ["BLIND_SPOT_KINDS", "Gap", "Preflight", "describe_objects", "run_preflight"]
+__all__ = ["BLIND_SPOT_KINDS", "Gap", "Preflight", "check_access", "describe_objects", "run_preflight"]
 
 #: Gaps that make a backup by this user NOT SAFE TO CANCEL.
 BLIND_SPOT_KINDS = ("records_not_visible", "hidden_field", "masked_field", "files_not_visible")
@@ -102,6 +104,16 @@ class Preflight:
         }
 
 
+def check_access(client: SalesforceClient, backup: BackupSettings, *, username: str | None) -> Preflight:
+    """`sfbackup check`: the preflight of the objects a run with `backup` would export."""
+    started, calls_before = time.monotonic(), client.calls_made
+    names, _ = selected_objects(describe.describe_global(client), backup)
+    found = run_preflight(client, describe_objects(client, names), username=username, files=backup.files)
+    found.api_calls = client.calls_made - calls_before  # the describes too: what `check` cost
+    found.seconds = round(time.monotonic() - started, 3)
+    return found
+
+
 def describe_objects(client: SalesforceClient, names: Iterable[str]) -> dict[str, ObjectSchema]:
     """The describes of `names` as this user sees them; objects it cannot describe are left out."""
     out: dict[str, ObjectSchema] = {}
@@ -142,8 +154,9 @@ def run_preflight(
                     "masked_field",
                     name,
                     tuple(encrypted),
-                    f"{name}.{', '.join(encrypted)} (Text (Encrypted)) come back masked (****) to this "
-                    "user: the backup stores them as null, the values are not in it",
+                    f"{', '.join(f'{name}.{f}' for f in encrypted)} (Text (Encrypted)) "
+                    f"{'comes' if len(encrypted) == 1 else 'come'} back masked (****) to this user: "
+                    "the backup stores null, never the mask, so the values are not in it",
                     "grant View Encrypted Data: " + _steps("view_encrypted_data", who),
                     True,
                 )
@@ -247,15 +260,18 @@ def _visibility(
 
 def _hidden_gap(name: str, hidden: list[str], who: str, user: UserAccess) -> Gap:
     profile = user.profile or "the user's profile"
+    named = ", ".join(f"{name}.{f}" for f in hidden)
+    each = hidden[0] if len(hidden) == 1 else f"each of {', '.join(hidden)}"
     return Gap(
         "hidden_field",
         name,
         tuple(hidden),
-        f"field-level security hides {name}.{', '.join(hidden)} from this user: the describe leaves "
-        "them out (FieldDefinition lists them), so no backup by this user holds their values",
-        f"make them readable for {who}: Setup > Object Manager > {name} > Fields & Relationships > "
-        f"<field> > Set Field-Level Security > Visible for the profile '{profile}' (or in a permission "
-        f"set: Permission Sets > the set > Object Settings > {name} > Edit > Read Access on each field)",
+        f"field-level security hides {named} from this user: its describe leaves "
+        f"{'it' if len(hidden) == 1 else 'them'} out (FieldDefinition lists "
+        f"{'it' if len(hidden) == 1 else 'them'}), so no backup made as this user holds the values",
+        f"make {each} readable for {who}: Setup > Object Manager > {name} > Fields & Relationships > "
+        f"{each} > Set Field-Level Security > Visible for the profile '{profile}' (or in a permission "
+        f"set: Permission Sets > the set > Object Settings > {name} > Edit > Read Access)",
         True,
     )
 

@@ -20,6 +20,7 @@ from sfbackup.errors import EXIT_CODE_MEANINGS, ExitCode, SfbackupError, redact
 #: Command modules, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "login",
+    "check",
     "run",
     "verify",
     "snapshots",
