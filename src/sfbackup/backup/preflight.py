@@ -27,11 +27,10 @@ from sfbackup.salesforce.access import LABELS, QUERY_ALL_FILES_OBJECTS, UserAcce
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.objects import ID_FILTERED_OBJECTS
 from sfbackup.salesforce.schema import ObjectSchema
+from sfbackup.verify.findings import BLIND_SPOT_KINDS  # the gaps that block SAFE TO CANCEL
 
 __all__ = ["BLIND_SPOT_KINDS", "Gap", "Preflight", "check_access", "describe_objects", "run_preflight"]
 
-#: Gaps that make a backup by this user NOT SAFE TO CANCEL.
-BLIND_SPOT_KINDS = ("records_not_visible", "hidden_field", "masked_field", "files_not_visible")
 
 _PERMISSION_SET_STEPS = (
     "Setup > Users > Permission Sets > New (or the backup user's permission set) > System "
