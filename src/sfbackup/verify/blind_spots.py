@@ -106,17 +106,15 @@ def compare_record_counts(
         except SalesforceError as exc:
             say(f"{name}: records changed before T0 not counted ({exc.message}); no staleness allowed")
             recent = 0
-        numbers = (
-            f"/limits/recordCount counts {org} {name} records in the org, the backup holds {live} "
-            f"(not deleted): {shortfall} fewer"
-        )
+        numbers = f"/limits/recordCount counts {org} {name} records, the backup holds {live}"
         if shortfall > recent:
             out.findings.append(
                 finding(
                     "records_not_visible",
-                    f"{numbers}, more than the {recent} changed in the 24 hours before T0 that the "
-                    f"cached count may not reflect: {shortfall - recent} or more {name} records were not "
-                    f"visible to {_who(manifest)} (sharing) and are not in the backup",
+                    f"{numbers}: {shortfall} {name} records not visible to {_who(manifest)} (sharing) are "
+                    "not in the backup"
+                    + (f" (at most {recent} of them may be the cached count lagging on recent changes)"
+                       if recent else ""),
                     object=name,
                     expected=org,
                     actual=live,
@@ -126,7 +124,8 @@ def compare_record_counts(
             out.findings.append(
                 finding(
                     "record_count_stale",
-                    f"{numbers}, within the {recent} changed in the 24 hours before T0 (the count is cached)",
+                    f"{numbers} (not deleted): {shortfall} fewer, within the {recent} changed in the "
+                    "24 hours before T0 (the count is cached and approximate)",
                     object=name,
                     expected=org,
                     actual=live,

@@ -70,7 +70,7 @@ def verdict(data: ReportData) -> Verdict:
     reasons: list[str] = []
     blind = [f for f in data.findings if f.kind in BLIND_SPOT_KINDS]
     for finding in blind:  # first: a backup that cannot see everything is never safe
-        reasons.append(f"the backup user could not see everything: {_short(finding)}")
+        reasons.append(f"the backup user could not see everything: {finding.explanation}")
     errors = [f for f in data.findings if f.severity == "error" and f.kind not in BLIND_SPOT_KINDS]
     if errors:
         reasons.append(
