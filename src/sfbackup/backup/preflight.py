@@ -43,7 +43,7 @@ _PERMISSION_SET_STEPS = (
 class Gap:
     """One thing the backup user cannot see (or do): where, its effect, and how to fix it."""
 
-    kind: str  # BLIND_SPOT_KINDS, or missing_permission (blocks nothing)
+    kind: str  # BLIND_SPOT_KINDS, missing_permission (a note), unchecked (what could not be read)
     object: str | None
     fields: tuple[str, ...]
     effect: str
@@ -151,7 +151,19 @@ def run_preflight(
     user = access.read_user_access(client)
     result = Preflight(user, username, sorted(schemas))
     who = username or user.user_id or "the backup user"
-    definitions = access.field_definitions(client, result.objects)
+    definitions, unreadable = access.field_definitions(client, result.objects)
+    for name, why in sorted(unreadable.items()):
+        result.gaps.append(
+            Gap(
+                "unchecked",
+                name,
+                (),
+                f"field-level security of {name} could not be checked: FieldDefinition answered {why}",
+                "run `sfbackup check` again later; if it keeps failing, compare the object's fields in "
+                "Setup > Object Manager with the backup's schema/<Object>.json by hand",
+                False,
+            )
+        )
     for name in result.objects:
         schema = schemas[name]
         hidden = access.hidden_fields(schema, definitions.get(name, {}))
@@ -173,7 +185,20 @@ def run_preflight(
                     True,
                 )
             )
-    result.record_counts = access.record_counts(client, result.objects)
+    try:
+        result.record_counts = access.record_counts(client, result.objects)
+    except SalesforceError as exc:  # older API versions have no /limits/recordCount
+        result.gaps.append(
+            Gap(
+                "unchecked",
+                None,
+                (),
+                f"/limits/recordCount could not be read ({exc.message}): records outside the user's "
+                "sharing were not counted",
+                "use API version 40.0 or later (connection.api_version)",
+                not user.has("view_all_data"),
+            )
+        )
     _visibility(client, result, schemas, who, files=files)
     if not user.has("modify_all_data"):
         result.gaps.append(

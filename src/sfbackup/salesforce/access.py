@@ -143,26 +143,47 @@ def _assigned_sets(client: SalesforceClient, fields: list[str]) -> tuple[Permiss
     return tuple(sorted(out, key=lambda s: (s.profile is None, s.name)))
 
 
-def field_definitions(client: SalesforceClient, objects: Sequence[str]) -> dict[str, dict[str, str]]:
-    """{object: {field: DataType}} from FieldDefinition, which lists fields whatever the user's
-    field-level security (it needs a filter on the entity: a few objects per query)."""
+def field_definitions(
+    client: SalesforceClient, objects: Sequence[str]
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """({object: {field: DataType}}, {object: why it could not be read}) from FieldDefinition,
+    which lists fields whatever the user's field-level security. It needs a filter on the entity:
+    a few objects per query, one at a time when a query of several is refused (QUERY_TIMEOUT...)."""
     out: dict[str, dict[str, str]] = {name: {} for name in objects}
-    by_lower = {name.lower(): name for name in objects}
+    failed: dict[str, str] = {}
     for batch in _chunks(list(objects), _FIELD_DEFINITION_OBJECTS):
-        names = ", ".join(soql.string_literal(soql.validate_identifier(n, what="object name")) for n in batch)
-        query = soql.build_select(
-            "FieldDefinition",
-            ["QualifiedApiName", "EntityDefinition.QualifiedApiName", "DataType"],
-            where=f"EntityDefinition.QualifiedApiName IN ({names})",
-        )
-        for row in _rows(client, query):
-            entity = row.get("EntityDefinition")
-            owner = by_lower.get(
-                str(entity.get("QualifiedApiName") if isinstance(entity, dict) else "").lower()
-            )
-            if owner is not None and row.get("QualifiedApiName"):
-                out[owner][str(row["QualifiedApiName"])] = str(row.get("DataType") or "")
-    return out
+        try:
+            _read_definitions(client, batch, out)
+        except SalesforceError as exc:
+            if len(batch) == 1:
+                failed[batch[0]] = f"{exc.error_code + ': ' if exc.error_code else ''}{exc.message}"
+                continue
+            for name in batch:
+                try:
+                    _read_definitions(client, [name], out)
+                except SalesforceError as one:
+                    failed[name] = f"{one.error_code + ': ' if one.error_code else ''}{one.message}"
+    for name in failed:
+        out.pop(name, None)
+    return out, failed
+
+
+def _read_definitions(client: SalesforceClient, batch: list[str], out: dict[str, dict[str, str]]) -> None:
+    by_lower = {name.lower(): name for name in batch}
+    names = ", ".join(soql.string_literal(soql.validate_identifier(n, what="object name")) for n in batch)
+    query = soql.build_select(
+        "FieldDefinition",
+        ["QualifiedApiName", "EntityDefinition.QualifiedApiName", "DataType"],
+        where=f"EntityDefinition.QualifiedApiName IN ({names})",
+    )
+    found: dict[str, dict[str, str]] = {name: {} for name in batch}
+    for row in _rows(client, query):
+        entity = row.get("EntityDefinition")
+        entity_name = entity.get("QualifiedApiName") if isinstance(entity, dict) else None
+        owner = by_lower.get(str(entity_name or "").lower())
+        if owner is not None and row.get("QualifiedApiName"):
+            found[owner][str(row["QualifiedApiName"])] = str(row.get("DataType") or "")
+    out.update(found)  # only once the whole query was read
 
 
 def hidden_fields(schema: ObjectSchema, definitions: Mapping[str, str]) -> list[str]:

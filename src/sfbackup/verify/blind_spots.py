@@ -94,7 +94,11 @@ def compare_record_counts(
     if not done:
         return out
     say("reading /limits/recordCount (org-wide counts, independent of the user's sharing)")
-    out.record_counts = access.record_counts(client, done)
+    try:
+        out.record_counts = access.record_counts(client, done)
+    except SalesforceError as exc:  # no /limits/recordCount (API before 40.0): nothing to compare
+        say(f"/limits/recordCount not read ({exc.message}); the independent count was skipped")
+        return out
     for name, entry in sorted(done.items()):
         org = out.record_counts.get(name)
         live = entry.rows - entry.deleted_rows
