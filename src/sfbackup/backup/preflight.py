@@ -235,10 +235,23 @@ def _visibility(
         org = result.record_counts.get(name)
         visible = None
         if org is not None and name not in ID_FILTERED_OBJECTS:  # those refuse an unfiltered COUNT()
-            if schemas[name].has_field("CreatedDate"):  # split on QUERY_TIMEOUT, as the export reads
-                visible = query_rest.count_splitting(client, name, where=None, include_deleted=False)
-            else:
-                visible = query_rest.count(client, name, include_deleted=False)
+            try:
+                if schemas[name].has_field("CreatedDate"):  # split on QUERY_TIMEOUT, as the export
+                    visible = query_rest.count_splitting(client, name, where=None, include_deleted=False)
+                else:
+                    visible = query_rest.count(client, name, include_deleted=False)
+            except SalesforceError as exc:  # a required filter, an external object: the run records it
+                why = f"{exc.error_code + ': ' if exc.error_code else ''}{exc.message}"
+                result.gaps.append(
+                    Gap(
+                        "unchecked",
+                        name,
+                        (),
+                        f"{name} could not be counted as this user, so its sharing was not checked: {why}",
+                        "nothing for the preflight; a run records the object's refusal in its coverage",
+                        False,
+                    )
+                )
         if visible is not None:
             result.visible_counts[name] = visible
         unseen = org - visible if org is not None and visible is not None else None
