@@ -15,14 +15,15 @@ The tree::
     ├── AuthenticationFailed          exit 12  login refused, key unreadable, token expired for good
     ├── ApiReserveReached             exit 13  the org's daily API calls are down to the reserve
     ├── OrgUnreachable                exit 14  network failure or repeated 5xx after all retries
+    ├── Interrupted                   exit 130 SIGINT/SIGTERM stopped the run; `run --resume` continues
     ├── SalesforceError               exit 1   Salesforce answered with an error we cannot work around
     │   └── UnsupportedQuery          exit 1   the object or query is refused by Salesforce for a known reason
     └── StorageError                  exit 1   local disk or S3 failed (disk full, permission denied)
 
 `run` and `verify` return SnapshotIncomplete, VerificationFailed or ApiReserveReached as their
 result's `problem` (with everything the run saved) rather than raising them: the class still gives
-the exit code. `Interrupted` (exit 130) is not an error class: the CLI maps KeyboardInterrupt and
-SIGTERM to it.
+the exit code. A run stopped by SIGINT/SIGTERM ends with `Interrupted` (exit 130) as its problem;
+the CLI maps a KeyboardInterrupt anywhere else to the same exit code.
 
 Messages never contain secrets: values that come from the secrets of a login are never
 interpolated into a message, and `redact()` scrubs anything that looks like a session id.
@@ -53,6 +54,7 @@ class ExitCode(IntEnum):
     API_RESERVE = 13
     UNREACHABLE = 14
     INTERRUPTED = 130
+    BROKEN_PIPE = 141
 
 
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
@@ -81,6 +83,9 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ),
     ExitCode.UNREACHABLE: "the org could not be reached after all retries (network or Salesforce outage)",
     ExitCode.INTERRUPTED: "interrupted by SIGINT/SIGTERM; what was saved stays saved, `--resume` continues",
+    ExitCode.BROKEN_PIPE: (
+        "the reader of stdout went away (`sfbackup snapshots` piped into `head`), as with SIGPIPE"
+    ),
 }
 
 
@@ -177,6 +182,12 @@ class OrgUnreachable(SfbackupError):
     """The org did not answer (connection errors or 5xx) after every retry."""
 
     exit_code = ExitCode.UNREACHABLE
+
+
+class Interrupted(SfbackupError):
+    """A signal (SIGINT, SIGTERM) stopped the command; what was saved stays saved and resumable."""
+
+    exit_code = ExitCode.INTERRUPTED
 
 
 class SalesforceError(SfbackupError):

@@ -53,8 +53,9 @@ def test_given_events_when_rendered_as_json_lines_then_each_line_has_a_type() ->
     progress.object_finished("Account", "done", 20, 1.0, None)
     progress.run_finished(SUMMARY)
     lines = json_lines(out)
-    assert [line["type"] for line in lines] == ["status", "status", "summary"]
-    assert lines[-1]["state"] == "complete"
+    assert [line["type"] for line in lines] == ["status", "status", "status"]
+    assert lines[-1]["event"] == "run_finished" and lines[-1]["state"] == "complete"
+    assert "rows" not in lines[-1]  # the summary is the command's one `result` line, not repeated
 
 
 def test_given_a_transfer_when_rendered_as_json_lines_then_throttled_with_rates_and_last_line_kept() -> None:

@@ -20,6 +20,7 @@ from sfbackup import __version__
 from sfbackup.backup.plan import (
     FILE_OBJECTS,
     ObjectPlan,
+    check_object_names,
     needs_count,
     plan_object,
     selected_objects,
@@ -31,6 +32,7 @@ from sfbackup.config import BackupSettings, Settings
 from sfbackup.errors import (
     ApiReserveReached,
     ExitCode,
+    Interrupted,
     SalesforceError,
     SfbackupError,
     SnapshotIncomplete,
@@ -61,8 +63,9 @@ SNAPSHOT_DEFINING_SETTINGS: tuple[str, ...] = (
 
 def settings_record(backup: BackupSettings) -> dict[str, Any]:
     """The backup settings as the manifest records them (JSON values)."""
+    selection = backup.object_selection
     return {
-        "objects": backup.objects if backup.objects == "all" else list(backup.objects),
+        "objects": selection if selection == "all" else list(selection),
         "include": list(backup.include),
         "exclude": list(backup.exclude),
         "preset": backup.preset,
@@ -83,6 +86,8 @@ def _backup_values(recorded: dict[str, Any]) -> dict[str, Any]:
             values[key] = tuple(values[key])
     if isinstance(values.get("objects"), list):
         values["objects"] = tuple(values["objects"])
+    if values.get("preset") == "default":  # snapshots from before `core`: their objects are recorded
+        values["preset"] = "everything"
     return values
 
 
@@ -180,6 +185,12 @@ class _Run:
 
     def execute(self, *, resume: bool) -> BackupResult:
         limits = self._read_limits()
+        sobjects = describe.describe_global(self.client)
+        self.listed = {str(s.get("name")) for s in sobjects}
+        if isinstance(self.settings.backup.objects, tuple) and "backup.objects" in self.settings.origins:
+            check_object_names(
+                sobjects, self.settings.backup.objects, origin=self.settings.origin_of("backup.objects")
+            )
         previous = self._resumable_snapshot() if resume else None
         if previous is not None:
             self.writer = self.repository.resume_snapshot(previous)
@@ -187,6 +198,15 @@ class _Run:
             t0 = self.writer.manifest.t0
             self.progress.message("info", f"resuming snapshot {previous} (T0 {t0.isoformat()})")
         else:
+            if resume:
+                snapshots = self.repository.snapshots()
+                newest = (
+                    f"the newest snapshot, {snapshots[-1].id}, is {snapshots[-1].manifest.state}"
+                    if snapshots else "the repository has no snapshot yet"
+                )
+                self.progress.message(
+                    "warning", f"--resume: nothing to resume ({newest}); starting a new snapshot"
+                )
             t0 = limits["t0"]
             self.writer = self.repository.new_snapshot(t0, parent=self._parent_snapshot_id())
         self.manifest = self.writer.manifest
@@ -202,8 +222,6 @@ class _Run:
         stopped: SfbackupError | None = None
         coverage: list[CoverageEntry] = []
         try:
-            sobjects = describe.describe_global(self.client)
-            self.listed = {str(s.get("name")) for s in sobjects}
             names, coverage = selected_objects(sobjects, self.settings.backup)
             self.progress.run_started(self.manifest.snapshot_id, format_time(t0), names)
             plans, refused = self._plan(names, t0)
@@ -219,6 +237,10 @@ class _Run:
             # saved stays named in the manifest, which says why the run stopped, and `--resume`
             # continues. Left `running`, the snapshot would look like a killed run.
             self._stop_on_error(exc)
+            raise
+        except KeyboardInterrupt:
+            # A second signal: stop now, but the snapshot still says it was interrupted.
+            self._stop_on_error(Interrupted("aborted by a second signal"))
             raise
         coverage += [CoverageEntry(name, "backed_up") for name, entry in self.manifest.objects.items()
                      if entry.state == ObjectState.DONE]
@@ -454,13 +476,13 @@ class _Run:
     def _record_refused(self, name: str, exc: UnsupportedQuery) -> None:
         """Record an object Salesforce refuses to query for a known, permanent reason.
 
-        With `all` or `everything` the object set comes from describeGlobal, and such refusals
+        With `all` (the `everything` preset) the object set comes from describeGlobal, and such refusals
         (objects that need filters Salesforce restricts, external objects...) are explained
         coverage: `skipped`, so a nightly `all` run can still be complete (the report lists them
         and says the backup lacks them). An object the user named explicitly is `failed`.
         """
         backup = self.settings.backup
-        from_org_list = (backup.objects == "all" or backup.preset == "everything") and name in self.listed
+        from_org_list = backup.object_selection == "all" and name in self.listed
         with self._manifest_lock:
             self.manifest.objects[name] = ObjectEntry(
                 state=ObjectState.SKIPPED if from_org_list else ObjectState.FAILED,
@@ -533,6 +555,12 @@ class _Run:
         problem: SfbackupError | None = None
         if isinstance(stopped, ApiReserveReached):
             problem = stopped
+        elif isinstance(stopped, ExportStopped) and self.stop_event.is_set():
+            problem = Interrupted(
+                f"snapshot {manifest.snapshot_id} stopped on a signal"
+                + (f"; objects not exported: {', '.join(unfinished)}" if unfinished else ""),
+                hint="`sfbackup run --resume` continues where it stopped",
+            )
         elif stopped is not None or unfinished or files_short:
             what = [f"objects not exported: {', '.join(unfinished)}"] if unfinished else []
             what += [f"files missing or failed: {', '.join(files_short)}"] if files_short else []

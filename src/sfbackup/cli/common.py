@@ -27,6 +27,13 @@ def add_command(subparsers: Any, name: str, *, help: str, description: str | Non
         epilog=exit_status_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    output = parser.add_argument_group("output")
+    output.add_argument("-v", "--verbose", action="count", default=0,
+                        help="show each retry and re-login as it happens (-vv: every API call)")
+    output.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress: errors and the final result only")
+    output.add_argument("--log-file", metavar="PATH",
+                        help="append every log record (debug level, JSON lines, redacted) to PATH")
     return parser
 
 
@@ -54,6 +61,12 @@ def verdict_lines(verdict: Any, report: Any) -> list[str]:
     lines += [f"  - {reason}" for reason in verdict.reasons[1:4]]
     if len(verdict.reasons) > 4:
         lines.append(f"  - and {len(verdict.reasons) - 4} more in the report")
+    notes = getattr(verdict, "notes", ())
+    if notes:
+        lines.append("Before you cancel, Salesforce itself no longer serves (or never offers):")
+        lines += [f"  - {note}" for note in notes[:3]]
+        if len(notes) > 3:
+            lines.append(f"  - and {len(notes) - 3} more in the report")
     if report is not None:
         lines.append(f"report: {report}")
     return lines

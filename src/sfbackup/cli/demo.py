@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic org")
     parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     parser.add_argument("--json", action="store_true", help="JSON lines instead of rich progress")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, json_when_piped=True)
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -45,7 +45,6 @@ MANIFEST_FORMAT = "sfbackup-manifest"
 MANIFEST_FORMAT_VERSION = 1
 
 
-
 class SnapshotState(StrEnum):
     """`running` -> `exported` (every object and file saved) -> `complete` (verified), or
     `incomplete` (resumable) / `failed`. Only the verifier moves a snapshot to `complete`."""
@@ -85,7 +84,12 @@ PART_FORMATS: tuple[str, ...] = ("parquet", "csv")
 #: `no_body`: Salesforce holds no body (a URL-only Document, an external link);
 #: `unavailable`: a deleted record whose body Salesforce no longer serves.
 FILE_STATUSES: tuple[str, ...] = (
-    "downloaded", "deduplicated", "failed", "missing", "no_body", "unavailable",
+    "downloaded",
+    "deduplicated",
+    "failed",
+    "missing",
+    "no_body",
+    "unavailable",
 )
 
 
@@ -350,16 +354,34 @@ class VerificationRecord:
     against_org: bool = False
     ids: bool = False
     verdict: str = ""
+    report: str = ""  # its reports' folder in the snapshot, `reports/<time>-<level>` ("" before 0.x)
 
     @property
     def reads_every_byte(self) -> bool:
         return self.level == "read-data"
 
+    @property
+    def safe(self) -> bool:
+        return self.verdict.startswith("SAFE TO CANCEL")
+
+    @property
+    def strength(self) -> tuple[bool, bool, int]:
+        """How much this verification proves: compared with the org, with exact Ids, then how much
+        data it re-read (structure < a read-data subset < read-data)."""
+        depth = 2 if self.level == "read-data" else 1 if self.level.startswith("read-data") else 0
+        return (self.against_org, self.ids, depth)
+
+    def describe(self) -> str:
+        """`read-data against the org with Ids`, for people."""
+        return (
+            self.level + (" against the org" if self.against_org else "") + (" with Ids" if self.ids else "")
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "verified_at": format_time(self.verified_at), "level": self.level, "passed": self.passed,
             "errors": self.errors, "warnings": self.warnings, "against_org": self.against_org,
-            "ids": self.ids, "verdict": self.verdict,
+            "ids": self.ids, "verdict": self.verdict, "report": self.report,
         }  # fmt: skip
 
     @classmethod
@@ -374,7 +396,22 @@ class VerificationRecord:
             against_org=s.bool_("against_org", False),
             ids=s.bool_("ids", False),
             verdict=s.opt_str("verdict") or "",
+            report=s.opt_str("report") or "",
         )
+
+
+def standing_verification(records: list[VerificationRecord]) -> VerificationRecord | None:
+    """The verification that stands for the snapshot: the newest one when it found errors (damage
+    found later is never hidden by an older proof), else the strongest one that passed, the newest
+    among equals. A weaker check (read-data without --against-org after a check against the org)
+    therefore never replaces the evidence of a stronger one, which may be impossible to redo once
+    the org is gone."""
+    if not records:
+        return None
+    if not records[-1].passed:
+        return records[-1]
+    passed = [v for v in records if v.passed]
+    return max(reversed(passed), key=lambda v: v.strength)
 
 
 @dataclass
@@ -477,12 +514,12 @@ class ObjectEntry:
             finished_at=s.opt_time("finished_at"),
             seconds=s.number("seconds"),
             api_calls=s.int_("api_calls", 0),
-            error=None if error is None else ErrorRecord.from_dict(
-                error, where=f"{where}.error", source=source
-            ),
-            resume=None if resume is None else ResumePoint.from_dict(
-                resume, where=f"{where}.resume", source=source
-            ),
+            error=None
+            if error is None
+            else ErrorRecord.from_dict(error, where=f"{where}.error", source=source),
+            resume=None
+            if resume is None
+            else ResumePoint.from_dict(resume, where=f"{where}.resume", source=source),
             extra=s.extra(),
         )
 
@@ -632,6 +669,11 @@ class Manifest:
     verifications: list[VerificationRecord] = field(default_factory=list)  # every one, oldest first
     access: AccessRecord | None = None  # the backup user and its blind spots (the run's preflight)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def standing_verification(self) -> VerificationRecord | None:
+        """The verification whose report stands for the snapshot (`standing_verification`)."""
+        return standing_verification(self.verifications)
 
     @property
     def check_failed(self) -> bool:

@@ -7,8 +7,10 @@ Severities, from the point of view of a person about to cancel Salesforce:
 - ``warning``: the snapshot is faithful to what was asked, but something in the org is not in it
   (an object Salesforce refused, an object that appeared since). Verification passes; the
   cancellation verdict is NOT SAFE until it is resolved or excluded on purpose.
-- ``info``: a difference that is explained and loses nothing (a record deleted in the org since
-  the export: the backup still holds it).
+- ``info``: a difference that is explained and loses nothing the backup could hold (a record
+  deleted in the org since the export: the backup still holds it). The kinds in `NOT_SERVED` are
+  data Salesforce itself no longer serves or never offers to the API: no backup can hold it, so it
+  does not block SAFE TO CANCEL, but the verdict lists it with what to do before cancelling.
 """
 
 from __future__ import annotations
@@ -111,9 +113,9 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "a link or URL); their metadata is kept",
     ),
     "file_body_unavailable": (
-        "warning",
-        "these files are in Salesforce's Recycle Bin and their bodies are no longer served: undelete "
-        "them in Salesforce and run the backup again if they are needed, or accept their loss",
+        "info",
+        "if they matter, undelete them from Salesforce's Recycle Bin before cancelling and run the "
+        "backup again (their details are in the backup already)",
     ),
     "coverage_gap": (
         "warning",
@@ -136,6 +138,10 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "run `sfbackup verify --against-org` so the org's object list is compared with the snapshot",
     ),
 }
+
+
+#: Info kinds for data Salesforce itself does not serve: listed beside the verdict, never blocking.
+NOT_SERVED: frozenset[str] = frozenset({"file_body_unavailable", "not_queryable", "not_exportable"})
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,11 @@ class FindingFactory:
             explanation=explanation,
             what_to_do=(what_to_do if what_to_do is not None else default_todo).replace("{repo}", self.repo),
         )
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 file`, `3 files`, `1,204 entries` (with `plural`): a number with its noun agreeing."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
 
 
 def name_ids(ids: Iterable[str], limit: int = IDS_IN_TEXT) -> str:

@@ -20,11 +20,12 @@ from typing import Any
 
 from sfbackup.clock import format_time
 from sfbackup.repository.atomic import write_atomic
-from sfbackup.verify.findings import BLIND_SPOT_KINDS, Finding, count_by_severity
+from sfbackup.verify.findings import BLIND_SPOT_KINDS, NOT_SERVED, Finding, count_by_severity, counted
 
 REPORT_FORMAT = "sfbackup-verification-report"
 SAFE = "SAFE TO CANCEL"
 NOT_SAFE = "NOT SAFE TO CANCEL"
+REPORT_FILES: tuple[str, ...] = ("report.json", "report.md", "report.html")
 #: What a SAFE verdict vouches for, said plainly so that it is not read as "everything".
 SAFE_COVERS = (
     "records of the backed-up objects, their files (Attachments, Files/ContentVersions, Documents) "
@@ -57,12 +58,21 @@ class ReportData:
 
 @dataclass(frozen=True)
 class Verdict:
+    """The answer, the reasons it is NOT SAFE (blocking), and what to know before cancelling
+    whatever the answer (data Salesforce itself no longer serves: `findings.NOT_SERVED`)."""
+
     safe: bool
     line: str
     reasons: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"safe": self.safe, "line": self.line, "reasons": list(self.reasons)}
+        return {
+            "safe": self.safe,
+            "line": self.line,
+            "reasons": list(self.reasons),
+            "notes": list(self.notes),
+        }
 
 
 def verdict(data: ReportData) -> Verdict:
@@ -96,19 +106,41 @@ def verdict(data: ReportData) -> Verdict:
         shown = ", ".join(excluded[:8]) + (" ..." if len(excluded) > 8 else "")
         reasons.append(
             f"{len(excluded)} objects the org lists are not in this backup because the configuration "
-            f"left them out ({shown}): back them up with `sfbackup run --preset everything`"
+            f"left them out ({shown}): back them up with `sfbackup run --preset everything` "
+            "(the default when no objects are named)"
         )
+    notes = tuple(
+        f"{f.explanation}. What to do: {f.what_to_do}"
+        for f in data.findings
+        if f.severity == "info" and f.kind in NOT_SERVED
+    )
     if reasons:
-        return Verdict(False, f"{NOT_SAFE}: " + reasons[0], tuple(reasons))
-    unreadable = sum(1 for c in data.coverage if c.get("status") == "not_queryable")
-    left_out = [f"{unreadable} objects the API cannot query"] if unreadable else []
-    detail = f"; {' and '.join(left_out)} are listed below" if left_out else ""
+        return Verdict(False, f"{NOT_SAFE}: " + reasons[0], tuple(reasons), notes)
+    listed = _not_served_summary(data)
     line = (
         f"{SAFE}: every record and file of the {len(data.objects)} backed-up objects as of T0 "
         f"{format_time(data.t0)} is in snapshot {data.snapshot_id}, matched against the org and "
-        f"verified at level {data.level}{detail}. SAFE covers the {SAFE_COVERS}"
+        f"verified at level {data.level}"
+        + (f"; {' and '.join(listed)} are listed below" if listed else "")
+        + f". SAFE covers the {SAFE_COVERS}"
     )
-    return Verdict(True, line, ())
+    return Verdict(True, line, (), notes)
+
+
+def _not_served_summary(data: ReportData) -> list[str]:
+    """`2 objects the API cannot query`, `1 file Salesforce no longer serves`: for the SAFE line."""
+    listed = []
+    unreadable = sum(1 for c in data.coverage if c.get("status") == "not_queryable")
+    if unreadable:
+        listed.append(f"{counted(unreadable, 'object')} the API cannot query")
+    files = sum(
+        len(f.actual) if isinstance(f.actual, list) else 1
+        for f in data.findings
+        if f.kind == "file_body_unavailable"
+    )
+    if files:
+        listed.append(f"{counted(files, 'file')} Salesforce no longer serves")
+    return listed
 
 
 def _short(finding: Finding) -> str:
