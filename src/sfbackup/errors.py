@@ -8,6 +8,7 @@ The tree::
     ├── SnapshotIncomplete            exit 3   the run stopped with data missing; `run --resume` continues
     ├── VerificationFailed            exit 4   verify found a problem; the findings say which
     ├── NotSafeToCancel               exit 5   verified, but the verdict is NOT SAFE (--require-safe)
+    ├── BlindSpotsFound               exit 6   check: the backup user cannot see everything
     ├── RepositoryError               exit 10  no repository, unknown layout version, damaged metadata
     │   └── SnapshotNotFound          exit 10
     ├── RepositoryLocked              exit 11  another process holds the repository lock
@@ -46,6 +47,7 @@ class ExitCode(IntEnum):
     INCOMPLETE = 3
     VERIFICATION_FAILED = 4
     NOT_SAFE = 5
+    BLIND_SPOTS = 6
     NO_REPOSITORY = 10
     LOCKED = 11
     AUTHENTICATION = 12
@@ -66,6 +68,10 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.NOT_SAFE: (
         "with --require-safe: the snapshot verified, but the verdict is NOT SAFE TO CANCEL; "
         "the report says why"
+    ),
+    ExitCode.BLIND_SPOTS: (
+        "`sfbackup check`: the backup user cannot see everything (records, fields, encrypted values "
+        "or files); a backup made as it would be NOT SAFE TO CANCEL; each gap names its fix"
     ),
     ExitCode.NO_REPOSITORY: "no repository at that path, or a layout version this sfbackup cannot read",
     ExitCode.LOCKED: (
@@ -136,6 +142,12 @@ class NotSafeToCancel(SfbackupError):
     """The snapshot verified, but the readiness verdict is NOT SAFE TO CANCEL (`--require-safe`)."""
 
     exit_code = ExitCode.NOT_SAFE
+
+
+class BlindSpotsFound(SfbackupError):
+    """`sfbackup check` found what the backup user cannot see; a backup as it could not be SAFE."""
+
+    exit_code = ExitCode.BLIND_SPOTS
 
 
 class RepositoryError(SfbackupError):

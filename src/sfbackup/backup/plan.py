@@ -48,6 +48,8 @@ class ObjectPlan:
     id_filter: tuple[str, str] | None = None
     expected_rows: int | None = None
     notes: tuple[str, ...] = field(default=())
+    hidden: tuple[str, ...] = ()  # fields FLS hides from the user (preflight): not exported
+    masked: tuple[str, ...] = ()  # encrypted fields the user reads masked (preflight): stored null
 
     @property
     def field_names(self) -> list[str]:

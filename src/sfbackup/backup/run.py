@@ -42,7 +42,14 @@ from sfbackup.errors import (
     redact,
 )
 from sfbackup.repository import CoverageEntry, ObjectEntry, Repository
-from sfbackup.repository.manifest import ErrorKind, ErrorRecord, ObjectState, PartInfo, SnapshotState
+from sfbackup.repository.manifest import (
+    AccessRecord,
+    ErrorKind,
+    ErrorRecord,
+    ObjectState,
+    PartInfo,
+    SnapshotState,
+)
 from sfbackup.salesforce import describe, query_rest
 from sfbackup.salesforce.arrow_types import arrow_schema
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
@@ -219,6 +226,7 @@ class _Run:
             self.progress.run_started(self.manifest.snapshot_id, format_time(t0), names)
             plans, refused = self._plan(names, t0)
             coverage += refused
+            plans = self._preflight(plans)
             self._export_records(plans)
             self._export_files(plans)
         except (ApiReserveReached, ExportStopped) as exc:
@@ -349,6 +357,38 @@ class _Run:
                 refused.append(CoverageEntry(name, "not_exportable", f"NOT_FOUND: {missing.message}"))
                 self._record_refused(name, missing)
         return plans, refused
+
+    def _preflight(self, plans: list[ObjectPlan]) -> list[ObjectPlan]:
+        """What the backup user cannot see, before anything is exported: recorded in the manifest
+        (`access`, each object's hidden and masked fields), shown, and the verdict's to judge. Its
+        calls are the run's calls outside any object."""
+        from sfbackup.backup.preflight import run_preflight
+
+        found = run_preflight(
+            self.client,
+            {p.name: p.schema for p in plans},
+            username=self.settings.connection.username,
+            files=self.settings.backup.files,
+        )
+        self.manifest.api["preflight_calls"] = found.api_calls
+        self.manifest.access = AccessRecord(
+            user_id=found.user.user_id,
+            username=found.username,
+            permissions=dict(found.user.permissions),
+            gaps=[g.to_dict() for g in found.gaps],
+            checked_at=datetime.now(UTC),
+        )
+        self._save()
+        for gap in found.gaps:
+            self.progress.message("warning" if gap.blocks_safe else "info", gap.one_line())
+        return [
+            replace(
+                plan,
+                hidden=tuple(found.hidden.get(plan.name, ())),
+                masked=tuple(m for m in found.masked.get(plan.name, ()) if m in plan.field_names),
+            )
+            for plan in plans
+        ]
 
     def _export_records(self, plans: list[ObjectPlan]) -> None:
         backup = self.settings.backup

@@ -25,6 +25,7 @@ from sfbackup.ui.logs import configure_logging
 #: Command modules, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "login",
+    "check",
     "run",
     "verify",
     "snapshots",

@@ -3,7 +3,10 @@ report.html (inline CSS, no external assets) a manager can read, with ONE verdic
 
 SAFE TO CANCEL requires all of: verification passed (no error finding, so no failed objects or
 missing files, structure or read-data intact), the snapshot compared with the org and matching,
-and nothing in the org left out except what the configuration excluded on purpose (listed).
+nothing the backup user could not see (blind spots: records outside its sharing, hidden or
+masked fields, files without Query All Files; these come first among the reasons), and nothing in
+the org left out except what the configuration excluded on purpose (listed). SAFE covers what
+`SAFE_COVERS` says, and the report says so.
 """
 
 from __future__ import annotations
@@ -17,12 +20,18 @@ from typing import Any
 
 from sfbackup.clock import format_time
 from sfbackup.repository.atomic import write_atomic
-from sfbackup.verify.findings import NOT_SERVED, Finding, count_by_severity, counted
+from sfbackup.verify.findings import BLIND_SPOT_KINDS, NOT_SERVED, Finding, count_by_severity, counted
 
 REPORT_FORMAT = "sfbackup-verification-report"
 SAFE = "SAFE TO CANCEL"
 NOT_SAFE = "NOT SAFE TO CANCEL"
 REPORT_FILES: tuple[str, ...] = ("report.json", "report.md", "report.html")
+#: What a SAFE verdict vouches for, said plainly so that it is not read as "everything".
+SAFE_COVERS = (
+    "records of the backed-up objects, their files (Attachments, Files/ContentVersions, Documents) "
+    "and rich-text images; not metadata (layouts, code, flows, configuration), which sfbackup does "
+    "not back up yet"
+)
 
 
 @dataclass
@@ -69,7 +78,10 @@ class Verdict:
 def verdict(data: ReportData) -> Verdict:
     """The one-line answer to "is everything in the backup, and can I prove it?"."""
     reasons: list[str] = []
-    errors = [f for f in data.findings if f.severity == "error"]
+    blind = [f for f in data.findings if f.kind in BLIND_SPOT_KINDS]
+    for finding in blind:  # first: a backup that cannot see everything is never safe
+        reasons.append(f"the backup user could not see everything: {finding.explanation}")
+    errors = [f for f in data.findings if f.severity == "error" and f.kind not in BLIND_SPOT_KINDS]
     if errors:
         reasons.append(
             f"verification failed with {len(errors)} problem(s): "
@@ -83,7 +95,7 @@ def verdict(data: ReportData) -> Verdict:
         )
     if not data.against_org:
         reasons.append("the backup was not compared with the org (run `sfbackup verify --against-org`)")
-    for warning in (f for f in data.findings if f.severity == "warning"):
+    for warning in (f for f in data.findings if f.severity == "warning" and f.kind not in BLIND_SPOT_KINDS):
         reasons.append(_short(warning))
     if data.passed and data.state != "complete" and data.state != "check_failed":
         reasons.append(f"the snapshot is {data.state}, not complete")
@@ -108,7 +120,9 @@ def verdict(data: ReportData) -> Verdict:
     line = (
         f"{SAFE}: every record and file of the {len(data.objects)} backed-up objects as of T0 "
         f"{format_time(data.t0)} is in snapshot {data.snapshot_id}, matched against the org and "
-        f"verified at level {data.level}" + (f"; {' and '.join(listed)} are listed below" if listed else "")
+        f"verified at level {data.level}"
+        + (f"; {' and '.join(listed)} are listed below" if listed else "")
+        + f". SAFE covers the {SAFE_COVERS}"
     )
     return Verdict(True, line, (), notes)
 
@@ -152,6 +166,7 @@ def to_json(data: ReportData) -> dict[str, Any]:
         "ids": data.ids,
         "passed": data.passed,
         "verdict": decision.to_dict(),
+        "safe_covers": SAFE_COVERS,
         "counts": count_by_severity(data.findings),
         "objects": data.objects,
         "files": data.files,
@@ -195,6 +210,7 @@ def _summary_rows(data: ReportData) -> list[tuple[str, str]]:
             ("yes, exact Id lists" if data.ids else "yes, record counts") if data.against_org else "no",
         ),
         ("Result", "passed" if data.passed else "FAILED"),
+        ("What SAFE TO CANCEL covers", SAFE_COVERS),
     ]
 
 
