@@ -184,6 +184,7 @@ class _Run:
     # -- the pipeline -------------------------------------------------------------------------
 
     def execute(self, *, resume: bool) -> BackupResult:
+        self._settle_dead_runs()
         limits = self._read_limits()
         sobjects = describe.describe_global(self.client)
         self.listed = {str(s.get("name")) for s in sobjects}
@@ -507,6 +508,30 @@ class _Run:
     def _is_done(self, name: str) -> bool:
         entry = self.manifest.objects.get(name)
         return entry is not None and entry.state == ObjectState.DONE
+
+    def _settle_dead_runs(self) -> None:
+        """Snapshots still `running` belong to runs that died (killed, out of disk or memory): this
+        run holds the exclusive lock, so none of them is being written. Each becomes `incomplete`,
+        saying so, so that `snapshots` and `show` tell the truth and `--resume` or `forget` can
+        take it from there."""
+        for snapshot in self.repository.snapshots():
+            if snapshot.manifest.state != SnapshotState.RUNNING:
+                continue
+            try:
+                writer = self.repository.resume_snapshot(snapshot.id)
+                writer.manifest.transition(SnapshotState.INCOMPLETE)
+                writer.manifest.errors.append(ErrorRecord(
+                    "Interrupted",
+                    "the run that wrote this snapshot stopped without finishing (killed, or out of "
+                    "disk or memory); `sfbackup run --resume` continues it",
+                ))  # fmt: skip
+                writer.save()
+            except SfbackupError as exc:
+                self.progress.message("warning", f"snapshot {snapshot.id} is left running: {exc.message}")
+                continue
+            self.progress.message(
+                "warning", f"snapshot {snapshot.id} was left running by a run that died; marked incomplete"
+            )
 
     def _resumable_snapshot(self) -> str | None:
         """The newest snapshot if a run left it unfinished; None when the newest one finished."""
