@@ -420,11 +420,11 @@ class _Run:
             self.manifest.metadata = entry
             self.metadata_calls = entry.api_calls
             self._save_locked()
-        if entry.failed or entry.not_retrievable:
-            self.progress.message(
-                "warning", f"metadata: {len(entry.failed)} listed component(s) not retrieved, "
-                f"{len(entry.not_retrievable)} type(s) Salesforce would not list; the report names them",
-            )
+        gaps = [f"{len(entry.failed)} listed component(s) not retrieved"] if entry.failed else []
+        if entry.not_retrievable:
+            gaps.append(f"{len(entry.not_retrievable)} type(s) Salesforce would not list")
+        if gaps:
+            self.progress.message("warning", f"metadata: {', '.join(gaps)}; the report names them")
 
     # -- manifest bookkeeping -----------------------------------------------------------------
 

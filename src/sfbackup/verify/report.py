@@ -42,6 +42,7 @@ class ReportData:
     objects: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
     coverage: list[dict[str, Any]] = field(default_factory=list)
+    metadata: list[dict[str, Any]] | None = None  # per type: listed, retrieved, failed; None: not backed up
     program_version: str = ""
     readiness: dict[str, Any] = field(default_factory=dict)  # notice, owners, storage (readiness.py)
 
@@ -91,10 +92,14 @@ def verdict(data: ReportData) -> Verdict:
     unreadable = sum(1 for c in data.coverage if c.get("status") == "not_queryable")
     left_out = [f"{unreadable} objects the API cannot query"] if unreadable else []
     detail = f"; {' and '.join(left_out)} are listed below" if left_out else ""
+    components = sum(int(r.get("retrieved") or 0) for r in data.metadata or [])
+    types = sum(1 for r in data.metadata or [] if r.get("listed"))
+    configuration = (f", with the org's configuration ({components:,} metadata components of {types} "
+                     "types)") if data.metadata else ""
     line = (
         f"{SAFE}: every record and file of the {len(data.objects)} backed-up objects as of T0 "
-        f"{format_time(data.t0)} is in snapshot {data.snapshot_id}, matched against the org and "
-        f"verified at level {data.level}{detail}"
+        f"{format_time(data.t0)}{configuration} is in snapshot {data.snapshot_id}, matched against the "
+        f"org and verified at level {data.level}{detail}"
     )
     return Verdict(True, line, ())
 
@@ -126,6 +131,7 @@ def to_json(data: ReportData) -> dict[str, Any]:
         "objects": data.objects,
         "files": data.files,
         "coverage": data.coverage,
+        "metadata": data.metadata,
         "readiness": data.readiness,
         "findings": [f.to_dict() for f in data.findings],
     }
@@ -189,6 +195,14 @@ _FILE_COLUMNS = (
     "No body in Salesforce",
     "Checksums",
 )
+
+
+_METADATA_COLUMNS = ("Type", "Listed by the org", "In the backup", "Not retrieved")
+
+
+def _metadata_rows(data: ReportData) -> list[list[str]]:
+    return [[str(r["type"]), _fmt_count(r.get("listed")), _fmt_count(r.get("retrieved")),
+             _fmt_count(r.get("failed"))] for r in data.metadata or [] if r.get("listed")]  # fmt: skip
 
 
 def _object_row(row: dict[str, Any]) -> list[str]:
@@ -303,6 +317,8 @@ def render_markdown(data: ReportData) -> str:
     out += ["## Records", "", *_md_table(_OBJECT_COLUMNS, [_object_row(r) for r in data.objects]), ""]
     if data.files:
         out += ["## Files", "", *_md_table(_FILE_COLUMNS, [_file_row(r) for r in data.files]), ""]
+    if data.metadata:
+        out += ["## Configuration (metadata)", "", *_md_table(_METADATA_COLUMNS, _metadata_rows(data)), ""]
     out += ["## Not covered, and why", ""]
     missing = _not_covered(data)
     if missing:
@@ -398,6 +414,9 @@ def render_html(data: ReportData) -> str:
     if data.files:
         parts.append("<h2>Files</h2>")
         parts.append(_html_table(_FILE_COLUMNS, [_file_row(r) for r in data.files], {1, 2, 3, 4, 5, 6, 7}))
+    if data.metadata:
+        parts.append("<h2>Configuration (metadata)</h2>")
+        parts.append(_html_table(_METADATA_COLUMNS, _metadata_rows(data), {1, 2, 3}))
     parts.append("<h2>Not covered, and why</h2>")
     missing = _not_covered(data)
     if missing:

@@ -35,6 +35,7 @@ from sfbackup.repository.store import LocalStore
 from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.verify.checker import CheckResult, RepoFiles, check_snapshot, parse_subset
 from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity
+from sfbackup.verify.metadata_check import MetadataCheck, check_metadata
 from sfbackup.verify.org_compare import BULK_ID_THRESHOLD, OrgComparison, compare_with_org, coverage_report
 from sfbackup.verify.readiness import OwnerRow, notice_deadline, ownership_table, storage_check
 from sfbackup.verify.report import ReportData, Verdict, report_documents, verdict
@@ -199,6 +200,7 @@ class _Verification:
         self.verified_at = clock()
         self.client: SalesforceClient | None = None
         self.readiness: dict[str, Any] = {}
+        self.metadata = MetadataCheck()
 
     def say(self, text: str) -> None:
         self.progress.message("info", text, snapshot_id=self.manifest.snapshot_id)
@@ -259,6 +261,11 @@ class _Verification:
             )
             self.findings += self.org.findings
             sobjects = self.org.sobjects
+        self.metadata = check_metadata(
+            manifest, self.files, self.f, read_data=options.read_data, subset=options.subset,
+            client=self.client if options.against_org else None,
+        )
+        self.findings += self.metadata.findings
         rows, coverage_findings = coverage_report(manifest, sobjects, self.f)
         self.coverage = [r.to_dict() for r in rows]
         self.findings += coverage_findings
@@ -348,6 +355,7 @@ class _Verification:
             objects=self._object_rows(),
             files=self._file_rows(),
             coverage=self.coverage,
+            metadata=self.metadata.rows if self.metadata.backed_up else None,
             program_version=__version__,
             readiness=self.readiness,
         )
