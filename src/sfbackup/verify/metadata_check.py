@@ -117,6 +117,16 @@ def _read_index(entry: MetadataEntry, files: RepoFiles, base: str, finding: Find
         add(finding("index_mismatch", f"the metadata index is {size} bytes, the manifest recorded "
                     f"{entry.index_bytes}", object=OBJECT, path=entry.index_path, expected=entry.index_bytes,
                     actual=size))  # fmt: skip
+    if entry.index_sha256:
+        digest = hashlib.sha256()
+        with files.open(relpath) as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        if digest.hexdigest() != entry.index_sha256:
+            add(finding("index_mismatch", f"the metadata index has SHA-256 {digest.hexdigest()}, the "
+                        "manifest "
+                        f"recorded {entry.index_sha256}", object=OBJECT, path=entry.index_path,
+                        expected=entry.index_sha256, actual=digest.hexdigest()))  # fmt: skip
     try:
         with files.local_copy(relpath) as local:
             return pq.read_table(local)
