@@ -124,8 +124,7 @@ def _read_index(entry: MetadataEntry, files: RepoFiles, base: str, finding: Find
                 digest.update(chunk)
         if digest.hexdigest() != entry.index_sha256:
             add(finding("index_mismatch", f"the metadata index has SHA-256 {digest.hexdigest()}, the "
-                        "manifest "
-                        f"recorded {entry.index_sha256}", object=OBJECT, path=entry.index_path,
+                        f"manifest recorded {entry.index_sha256}", object=OBJECT, path=entry.index_path,
                         expected=entry.index_sha256, actual=digest.hexdigest()))  # fmt: skip
     try:
         with files.local_copy(relpath) as local:
