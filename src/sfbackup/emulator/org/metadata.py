@@ -93,7 +93,7 @@ class Scale:
     @classmethod
     def for_shape(cls, shape: str) -> Scale:
         if shape == "enterprise":  # a real enterprise org's order of magnitude: a retrieve must be chunked
-            return cls(apex_classes=2400, flows=320, report_folders=40, reports_per_folder=60,
+            return cls(apex_classes=3000, flows=320, report_folders=40, reports_per_folder=60,
                        dashboards_per_folder=4, email_folders=12, emails_per_folder=50, labels=900,
                        document_bytes=64 * 1024)  # fmt: skip
         return cls()
