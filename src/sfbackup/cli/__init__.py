@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "run",
     "verify",
     "snapshots",
+    "dictionary",
     "upload",
     "forget",
     "prune",

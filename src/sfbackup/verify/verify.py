@@ -34,6 +34,7 @@ from sfbackup.repository.manifest import Manifest, SnapshotState, VerificationRe
 from sfbackup.repository.store import LocalStore
 from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.verify.checker import CheckResult, RepoFiles, check_snapshot, parse_subset
+from sfbackup.verify.dictionary import write_dictionary
 from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity
 from sfbackup.verify.metadata_check import MetadataCheck, check_metadata
 from sfbackup.verify.org_compare import BULK_ID_THRESHOLD, OrgComparison, compare_with_org, coverage_report
@@ -156,6 +157,7 @@ def verify_snapshot(
         as_read = chosen.manifest.to_json()
         promoted = run.record(lambda m: _save_manifest(chosen, m, as_read))
         paths = _write_reports(chosen, run.report_data())
+        paths.update(_write_dictionary(chosen, run.say))
     return run.result(paths, promoted)
 
 
@@ -469,6 +471,19 @@ def _write_reports(snapshot: Snapshot, data: ReportData) -> dict[str, Path]:
         store.put_stream(key, [body])
         paths[name] = store.path(key) if isinstance(store, LocalStore) else Path(key)
     return paths
+
+
+def _write_dictionary(snapshot: Snapshot, say: Callable[[str], None]) -> dict[str, Path]:
+    """The data dictionary beside the report; a describe it cannot read is said, not raised (the
+    findings already name damaged files)."""
+    try:
+        keys = write_dictionary(snapshot)
+    except (SfbackupError, OSError) as exc:
+        say(f"data dictionary not written: {getattr(exc, 'message', exc)}")
+        return {}
+    store = snapshot.repository.store
+    return {key.rsplit("/", 1)[-1]: store.path(key) if isinstance(store, LocalStore) else Path(key)
+            for key in keys}  # fmt: skip
 
 
 def _date_or_none(value: Any) -> date | None:

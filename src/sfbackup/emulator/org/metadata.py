@@ -357,8 +357,10 @@ def _custom_object(obj: ObjectDef, record_types: list[tuple[str, str]]) -> bytes
             continue
         body = _el("fullName", f.name, 8) + _el("label", f.label or f.name, 8)
         kind = _FIELD_TYPES.get(f.type, "Text")
-        if f.calculated:
-            body += _el("formula", "TODAY() - DATEVALUE(CreatedDate)", 8)
+        if f.help_text:
+            body += _el("inlineHelpText", f.help_text, 8)
+        if f.calculated and f.formula:
+            body += _el("formula", f.formula, 8)
         if f.type in ("string", "encryptedstring"):
             body += _el("length", f.length, 8)
         if f.type == "textarea":
