@@ -234,3 +234,14 @@ def test_verify_names_a_component_whose_file_is_gone(
     assert main(["verify", "--repo", str(repo), "--json"]) == 4
     out = capsys.readouterr().out
     assert "metadata_missing" in out and "ApexClass Service0003 (classes/Service0003.cls)" in out
+
+
+def test_prune_and_upload_count_the_metadata_blobs_as_referenced(emu: RunningEmulator, tmp_path: Path) -> None:
+    from sfbackup.maintain.upload import referenced_blobs
+
+    repo = tmp_path / "repo"
+    assert run(emu, repo, "--no-verify") == 0
+    digests = {r["sha256"] for r in index_rows(repo)}
+    assert digests <= referenced_blobs(Repository.open(repo).snapshot("latest"))
+    assert main(["prune", "--repo", str(repo)]) == 0
+    assert all(blob(repo, d).exists() for d in digests)
