@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sfbackup import __version__
+from sfbackup.backup.metadata import MetadataOptions, export_metadata
 from sfbackup.backup.plan import (
     FILE_OBJECTS,
     ObjectPlan,
@@ -58,6 +59,7 @@ from sfbackup.ui.progress import NullProgress, Progress
 #: Settings that decide what a snapshot holds: a resumed run keeps the snapshot's own.
 SNAPSHOT_DEFINING_SETTINGS: tuple[str, ...] = (
     "objects", "include", "exclude", "preset", "format", "include_deleted", "files", "content_versions",
+    "metadata",
 )  # fmt: skip
 
 
@@ -72,6 +74,7 @@ def settings_record(backup: BackupSettings) -> dict[str, Any]:
         "format": backup.format,
         "include_deleted": backup.include_deleted,
         "files": backup.files,
+        "metadata": backup.metadata,
         "content_versions": backup.content_versions,
         "contract_end": backup.contract_end.isoformat() if backup.contract_end else None,
         "notice_days": backup.notice_days,
@@ -180,6 +183,7 @@ class _Run:
         self.files_summary: dict[str, int] = {}
         self.meters: dict[str, CallMeter] = {}
         self.files_calls = 0
+        self.metadata_calls = 0
 
     # -- the pipeline -------------------------------------------------------------------------
 
@@ -230,6 +234,7 @@ class _Run:
             plans = self._preflight(plans)
             self._export_records(plans)
             self._export_files(plans)
+            self._export_metadata()
         except (ApiReserveReached, ExportStopped) as exc:
             stopped = exc
             self.progress.message("warning", f"stopped: {exc.message}; `sfbackup run --resume` continues")
@@ -464,6 +469,26 @@ class _Run:
                 hint="run `sfbackup run --resume` to download them",
             )
 
+    def _export_metadata(self) -> None:
+        """The org's configuration, unless switched off or already in the snapshot (a resume)."""
+        backup = self.settings.backup
+        if not backup.metadata or self.manifest.metadata is not None:
+            return
+        entry = export_metadata(
+            self.client, self.repository.blobs, self.snapshot_dir,
+            options=MetadataOptions(max_files=backup.metadata_max_files),
+            progress=self.progress, stop_event=self.stop_event,
+        )  # fmt: skip
+        with self._manifest_lock:
+            self.manifest.metadata = entry
+            self.metadata_calls = entry.api_calls
+            self._save_locked()
+        gaps = [f"{len(entry.failed)} listed component(s) not retrieved"] if entry.failed else []
+        if entry.not_retrievable:
+            gaps.append(f"{len(entry.not_retrievable)} type(s) Salesforce would not list")
+        if gaps:
+            self.progress.message("warning", f"metadata: {', '.join(gaps)}; the report names them")
+
     # -- manifest bookkeeping -----------------------------------------------------------------
 
     def _checkpoint(self, name: str, entry: ObjectEntry) -> None:
@@ -499,7 +524,7 @@ class _Run:
     def _save_locked(self) -> None:
         manifest = self.manifest
         calls = self.client.calls_made
-        counted = sum(m.calls for m in self.meters.values()) + self.files_calls
+        counted = sum(m.calls for m in self.meters.values()) + self.files_calls + self.metadata_calls
         manifest.api["calls"] = calls  # this attempt's (a resumed run's earlier attempts had their own)
         # Login, limits, describeGlobal, the Organization record: what no single object spent.
         manifest.api["calls_outside_objects"] = calls - counted
@@ -619,6 +644,12 @@ class _Run:
             "seconds": round(time.monotonic() - self.started, 3),
             "files_downloaded": self.files_summary.get("downloaded", 0),
             "files_deduplicated": self.files_summary.get("deduplicated", 0),
+            "metadata": None if manifest.metadata is None else {
+                "components": manifest.metadata.components, "files": manifest.metadata.files,
+                "bytes": manifest.metadata.bytes, "new_blobs": manifest.metadata.new_blobs,
+                "failed": len(manifest.metadata.failed), "retrieves": manifest.metadata.retrieves,
+                "api_calls": manifest.metadata.api_calls,
+            },
             "file_results": {
                 name: {"count": e.count, "bytes": e.bytes, "downloaded": e.downloaded,
                        "deduplicated": e.deduplicated, "failed": len(e.failed), "missing": len(e.missing)}
