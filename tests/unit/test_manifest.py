@@ -12,12 +12,14 @@ import pytest
 from sfbackup.errors import ExitCode, RepositoryError
 from sfbackup.repository import manifest as manifest_io
 from sfbackup.repository.manifest import (
+    AccessRecord,
     CoverageEntry,
     Cut,
     ErrorKind,
     ErrorRecord,
     FilesEntry,
     Manifest,
+    MetadataEntry,
     ObjectEntry,
     ObjectState,
     PartInfo,
@@ -67,6 +69,14 @@ def _full_manifest() -> Manifest:
         ],
         api={"calls": 5, "usage_at_start": [1, 100]},
         summary={"objects": 1, "rows": 3},
+        metadata=MetadataEntry(
+            index_path="metadata/index.parquet", index_bytes=10, index_sha256=SHA,
+            package_path="metadata/package.xml", package_sha256=SHA, api_version="62.0",
+            types={"ApexClass": {"listed": 2, "retrieved": 1, "failed": 1}},
+            not_retrievable=[{"type": "WaveTemplateBundle", "reason": "INVALID_TYPE: not available"}],
+            failed=[{"type": "ApexClass", "full_name": "Old", "problem": "cannot be found"}],
+            components=2, files=2, bytes=100, new_blobs=2, retrieves=1, api_calls=9,
+        ),
     )
 
 
@@ -186,6 +196,8 @@ def test_given_no_file_then_repository_error_says_it_does_not_exist(tmp_path: Pa
 def test_given_a_manifest_then_part_paths_lists_every_file_it_names() -> None:
     assert sorted(_full_manifest().part_paths()) == [
         "files/ContentVersion.parquet",
+        "metadata/index.parquet",
+        "metadata/package.xml",
         "objects/Account/part-00000.parquet",
         "schema/Account.json",
     ]
@@ -247,3 +259,56 @@ def test_given_a_damaged_cut_when_loaded_then_refused_naming_the_key(key: str, v
     data["objects"]["Account"][key] = value
     with pytest.raises(RepositoryError, match=f"objects.Account.{key}"):
         Manifest.from_dict(data)
+
+
+def _with_blind_spots() -> Manifest:
+    manifest = _full_manifest()
+    manifest.objects["Account"].hidden_fields = ["AnnualRevenue"]
+    manifest.objects["Account"].masked_fields = ["Secret__c"]
+    manifest.access = AccessRecord(
+        user_id="005000000000002AAA",
+        username="integration.user@example.com",
+        permissions={"view_all_data": False, "query_all_files": False},
+        gaps=[{"kind": "hidden_field", "object": "Account", "fields": ["AnnualRevenue"], "blocks_safe": True}],
+        checked_at=T0,
+    )
+    return manifest
+
+
+def test_given_hidden_and_masked_fields_and_the_backup_user_then_typed_and_kept_on_round_trip(
+    tmp_path: Path,
+) -> None:
+    original = _with_blind_spots()
+    manifest_io.save(original, LocalStore(tmp_path), "manifest.json")
+    loaded = _load(tmp_path / "manifest.json")
+    assert loaded == original
+    assert loaded.objects["Account"].hidden_fields == ["AnnualRevenue"]
+    assert loaded.objects["Account"].masked_fields == ["Secret__c"]
+    assert isinstance(loaded.access, AccessRecord) and loaded.access.blocking == original.access.gaps  # type: ignore[union-attr]
+    data = loaded.to_dict()
+    assert data["access"]["checked_at"] == "2026-11-27T02:00:00.000Z"
+    assert "access" not in loaded.extra and "hidden_fields" not in loaded.objects["Account"].extra
+    assert _full_manifest().to_dict()["access"] is None  # a manifest without a preflight
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("objects", "Account", "hidden_fields"), "AnnualRevenue"),
+        (("objects", "Account", "masked_fields"), [1]),
+        (("access", "permissions"), {"view_all_data": "no"}),
+        (("access", "gaps"), [{"kind": "hidden_field", "blocks_safe": "yes", "fields": []}]),
+        (("access", "user_id"), None),
+    ],
+)
+def test_given_damaged_blind_spot_values_when_loaded_then_refused_naming_the_key(
+    tmp_path: Path, path: tuple[str, ...], value: Any
+) -> None:
+    data = _with_blind_spots().to_dict()
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(RepositoryError) as refused:
+        _load(_saved(tmp_path, data))
+    assert path[-1] in refused.value.message

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from sfbackup import __version__
+from sfbackup.backup.metadata import MetadataOptions, export_metadata
 from sfbackup.backup.plan import (
     FILE_OBJECTS,
     ObjectPlan,
+    check_object_names,
     needs_count,
     plan_object,
     selected_objects,
@@ -31,6 +33,7 @@ from sfbackup.config import BackupSettings, Settings
 from sfbackup.errors import (
     ApiReserveReached,
     ExitCode,
+    Interrupted,
     SalesforceError,
     SfbackupError,
     SnapshotIncomplete,
@@ -40,7 +43,14 @@ from sfbackup.errors import (
     redact,
 )
 from sfbackup.repository import CoverageEntry, ObjectEntry, Repository
-from sfbackup.repository.manifest import ErrorKind, ErrorRecord, ObjectState, PartInfo, SnapshotState
+from sfbackup.repository.manifest import (
+    AccessRecord,
+    ErrorKind,
+    ErrorRecord,
+    ObjectState,
+    PartInfo,
+    SnapshotState,
+)
 from sfbackup.salesforce import describe, faults, query_rest
 from sfbackup.salesforce.arrow_types import arrow_schema
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
@@ -49,19 +59,22 @@ from sfbackup.ui.progress import NullProgress, Progress
 #: Settings that decide what a snapshot holds: a resumed run keeps the snapshot's own.
 SNAPSHOT_DEFINING_SETTINGS: tuple[str, ...] = (
     "objects", "include", "exclude", "preset", "format", "include_deleted", "files", "content_versions",
+    "metadata",
 )  # fmt: skip
 
 
 def settings_record(backup: BackupSettings) -> dict[str, Any]:
     """The backup settings as the manifest records them (JSON values)."""
+    selection = backup.object_selection
     return {
-        "objects": backup.objects if backup.objects == "all" else list(backup.objects),
+        "objects": selection if selection == "all" else list(selection),
         "include": list(backup.include),
         "exclude": list(backup.exclude),
         "preset": backup.preset,
         "format": backup.format,
         "include_deleted": backup.include_deleted,
         "files": backup.files,
+        "metadata": backup.metadata,
         "content_versions": backup.content_versions,
         "contract_end": backup.contract_end.isoformat() if backup.contract_end else None,
         "notice_days": backup.notice_days,
@@ -76,6 +89,8 @@ def _backup_values(recorded: dict[str, Any]) -> dict[str, Any]:
             values[key] = tuple(values[key])
     if isinstance(values.get("objects"), list):
         values["objects"] = tuple(values["objects"])
+    if values.get("preset") == "default":  # snapshots from before `core`: their objects are recorded
+        values["preset"] = "everything"
     return values
 
 
@@ -168,11 +183,19 @@ class _Run:
         self.files_summary: dict[str, int] = {}
         self.meters: dict[str, CallMeter] = {}
         self.files_calls = 0
+        self.metadata_calls = 0
 
     # -- the pipeline -------------------------------------------------------------------------
 
     def execute(self, *, resume: bool) -> BackupResult:
+        self._settle_dead_runs()
         limits = self._read_limits()
+        sobjects = describe.describe_global(self.client)
+        self.listed = {str(s.get("name")) for s in sobjects}
+        if isinstance(self.settings.backup.objects, tuple) and "backup.objects" in self.settings.origins:
+            check_object_names(
+                sobjects, self.settings.backup.objects, origin=self.settings.origin_of("backup.objects")
+            )
         previous = self._resumable_snapshot() if resume else None
         if previous is not None:
             self.writer = self.repository.resume_snapshot(previous)
@@ -180,6 +203,15 @@ class _Run:
             t0 = self.writer.manifest.t0
             self.progress.message("info", f"resuming snapshot {previous} (T0 {t0.isoformat()})")
         else:
+            if resume:
+                snapshots = self.repository.snapshots()
+                newest = (
+                    f"the newest snapshot, {snapshots[-1].id}, is {snapshots[-1].manifest.state}"
+                    if snapshots else "the repository has no snapshot yet"
+                )
+                self.progress.message(
+                    "warning", f"--resume: nothing to resume ({newest}); starting a new snapshot"
+                )
             t0 = limits["t0"]
             self.writer = self.repository.new_snapshot(t0, parent=self._parent_snapshot_id())
         self.manifest = self.writer.manifest
@@ -195,16 +227,16 @@ class _Run:
         stopped: SfbackupError | None = None
         coverage: list[CoverageEntry] = []
         try:
-            sobjects = describe.describe_global(self.client)
-            self.listed = {str(s.get("name")) for s in sobjects}
             names, coverage = selected_objects(sobjects, self.settings.backup)
             self.progress.run_started(self.manifest.snapshot_id, format_time(t0), names)
             plans, refused = self._plan(names, t0)
             coverage += refused
+            plans = self._preflight(plans)
             self._export_records(plans)
             coverage += self._settle_refusals()
             self._export_binaries(plans)
             self._export_files(plans)
+            self._export_metadata()
         except (ApiReserveReached, ExportStopped) as exc:
             stopped = exc
             self.progress.message("warning", f"stopped: {exc.message}; `sfbackup run --resume` continues")
@@ -213,6 +245,10 @@ class _Run:
             # saved stays named in the manifest, which says why the run stopped, and `--resume`
             # continues. Left `running`, the snapshot would look like a killed run.
             self._stop_on_error(exc)
+            raise
+        except KeyboardInterrupt:
+            # A second signal: stop now, but the snapshot still says it was interrupted.
+            self._stop_on_error(Interrupted("aborted by a second signal"))
             raise
         coverage += [CoverageEntry(name, "backed_up") for name, entry in self.manifest.objects.items()
                      if entry.state == ObjectState.DONE]
@@ -344,6 +380,38 @@ class _Run:
             )
         return plan
 
+    def _preflight(self, plans: list[ObjectPlan]) -> list[ObjectPlan]:
+        """What the backup user cannot see, before anything is exported: recorded in the manifest
+        (`access`, each object's hidden and masked fields), shown, and the verdict's to judge. Its
+        calls are the run's calls outside any object."""
+        from sfbackup.backup.preflight import run_preflight
+
+        found = run_preflight(
+            self.client,
+            {p.name: p.schema for p in plans},
+            username=self.settings.connection.username,
+            files=self.settings.backup.files,
+        )
+        self.manifest.api["preflight_calls"] = found.api_calls
+        self.manifest.access = AccessRecord(
+            user_id=found.user.user_id,
+            username=found.username,
+            permissions=dict(found.user.permissions),
+            gaps=[g.to_dict() for g in found.gaps],
+            checked_at=datetime.now(UTC),
+        )
+        self._save()
+        for gap in found.gaps:
+            self.progress.message("warning" if gap.blocks_safe else "info", gap.one_line())
+        return [
+            replace(
+                plan,
+                hidden=tuple(found.hidden.get(plan.name, ())),
+                masked=tuple(m for m in found.masked.get(plan.name, ()) if m in plan.field_names),
+            )
+            for plan in plans
+        ]
+
     def _export_records(self, plans: list[ObjectPlan]) -> None:
         backup = self.settings.backup
         exporter = RecordExporter(
@@ -450,6 +518,26 @@ class _Run:
                 hint="run `sfbackup run --resume` to download them",
             )
 
+    def _export_metadata(self) -> None:
+        """The org's configuration, unless switched off or already in the snapshot (a resume)."""
+        backup = self.settings.backup
+        if not backup.metadata or self.manifest.metadata is not None:
+            return
+        entry = export_metadata(
+            self.client, self.repository.blobs, self.snapshot_dir,
+            options=MetadataOptions(max_files=backup.metadata_max_files),
+            progress=self.progress, stop_event=self.stop_event,
+        )  # fmt: skip
+        with self._manifest_lock:
+            self.manifest.metadata = entry
+            self.metadata_calls = entry.api_calls
+            self._save_locked()
+        gaps = [f"{len(entry.failed)} listed component(s) not retrieved"] if entry.failed else []
+        if entry.not_retrievable:
+            gaps.append(f"{len(entry.not_retrievable)} type(s) Salesforce would not list")
+        if gaps:
+            self.progress.message("warning", f"metadata: {', '.join(gaps)}; the report names them")
+
     # -- manifest bookkeeping -----------------------------------------------------------------
 
     def _checkpoint(self, name: str, entry: ObjectEntry) -> None:
@@ -463,13 +551,13 @@ class _Run:
     def _record_refused(self, name: str, exc: UnsupportedQuery) -> None:
         """Record an object Salesforce refuses to query for a known, permanent reason.
 
-        With `all` or `everything` the object set comes from describeGlobal, and such refusals
+        With `all` (the `everything` preset) the object set comes from describeGlobal, and such refusals
         (objects that need filters Salesforce restricts, external objects...) are explained
         coverage: `skipped`, so a nightly `all` run can still be complete (the report lists them
         and says the backup lacks them). An object the user named explicitly is `failed`.
         """
         backup = self.settings.backup
-        from_org_list = (backup.objects == "all" or backup.preset == "everything") and name in self.listed
+        from_org_list = backup.object_selection == "all" and name in self.listed
         with self._manifest_lock:
             self.manifest.objects[name] = ObjectEntry(
                 state=ObjectState.SKIPPED if from_org_list else ObjectState.FAILED,
@@ -484,7 +572,7 @@ class _Run:
         SAFE) when Salesforce would serve them with another query or permission. Other failures,
         and objects named explicitly, stay failed (the run ends incomplete)."""
         backup = self.settings.backup
-        if not (backup.objects == "all" or backup.preset == "everything"):
+        if backup.object_selection != "all":
             return []
         coverage: list[CoverageEntry] = []
         with self._manifest_lock:
@@ -528,7 +616,7 @@ class _Run:
     def _save_locked(self) -> None:
         manifest = self.manifest
         calls = self.client.calls_made
-        counted = sum(m.calls for m in self.meters.values()) + self.files_calls
+        counted = sum(m.calls for m in self.meters.values()) + self.files_calls + self.metadata_calls
         manifest.api["calls"] = calls  # this attempt's (a resumed run's earlier attempts had their own)
         # Login, limits, describeGlobal, the Organization record: what no single object spent.
         manifest.api["calls_outside_objects"] = calls - counted
@@ -537,6 +625,30 @@ class _Run:
     def _is_done(self, name: str) -> bool:
         entry = self.manifest.objects.get(name)
         return entry is not None and entry.state == ObjectState.DONE
+
+    def _settle_dead_runs(self) -> None:
+        """Snapshots still `running` belong to runs that died (killed, out of disk or memory): this
+        run holds the exclusive lock, so none of them is being written. Each becomes `incomplete`,
+        saying so, so that `snapshots` and `show` tell the truth and `--resume` or `forget` can
+        take it from there."""
+        for snapshot in self.repository.snapshots():
+            if snapshot.manifest.state != SnapshotState.RUNNING:
+                continue
+            try:
+                writer = self.repository.resume_snapshot(snapshot.id)
+                writer.manifest.transition(SnapshotState.INCOMPLETE)
+                writer.manifest.errors.append(ErrorRecord(
+                    "Interrupted",
+                    "the run that wrote this snapshot stopped without finishing (killed, or out of "
+                    "disk or memory); `sfbackup run --resume` continues it",
+                ))  # fmt: skip
+                writer.save()
+            except SfbackupError as exc:
+                self.progress.message("warning", f"snapshot {snapshot.id} is left running: {exc.message}")
+                continue
+            self.progress.message(
+                "warning", f"snapshot {snapshot.id} was left running by a run that died; marked incomplete"
+            )
 
     def _resumable_snapshot(self) -> str | None:
         """The newest snapshot if a run left it unfinished; None when the newest one finished."""
@@ -589,6 +701,12 @@ class _Run:
         problem: SfbackupError | None = None
         if isinstance(stopped, ApiReserveReached):
             problem = stopped
+        elif isinstance(stopped, ExportStopped) and self.stop_event.is_set():
+            problem = Interrupted(
+                f"snapshot {manifest.snapshot_id} stopped on a signal"
+                + (f"; objects not exported: {', '.join(unfinished)}" if unfinished else ""),
+                hint="`sfbackup run --resume` continues where it stopped",
+            )
         elif stopped is not None or unfinished or files_short:
             what = [f"objects not exported: {', '.join(unfinished)}"] if unfinished else []
             what += [f"files missing or failed: {', '.join(files_short)}"] if files_short else []
@@ -622,6 +740,12 @@ class _Run:
             "seconds": round(time.monotonic() - self.started, 3),
             "files_downloaded": self.files_summary.get("downloaded", 0),
             "files_deduplicated": self.files_summary.get("deduplicated", 0),
+            "metadata": None if manifest.metadata is None else {
+                "components": manifest.metadata.components, "files": manifest.metadata.files,
+                "bytes": manifest.metadata.bytes, "new_blobs": manifest.metadata.new_blobs,
+                "failed": len(manifest.metadata.failed), "retrieves": manifest.metadata.retrieves,
+                "api_calls": manifest.metadata.api_calls,
+            },
             "file_results": {
                 name: {"count": e.count, "bytes": e.bytes, "downloaded": e.downloaded,
                        "deduplicated": e.deduplicated, "failed": len(e.failed), "missing": len(e.missing)}

@@ -22,6 +22,7 @@ from sfbackup.cli.common import (
     settings_from_args,
     verdict_lines,
 )
+from sfbackup.config import CORE_OBJECTS, PRESETS
 from sfbackup.errors import UsageError
 from sfbackup.repository import local_folder
 from sfbackup.repository.manifest import SnapshotState
@@ -36,7 +37,7 @@ never from the command line.
 
 examples:
   SF_USERNAME=me@acme.com SF_PASSWORD=... SF_SECURITY_TOKEN=... sfbackup run --repo /backups/acme
-  sfbackup run --repo /backups/acme --config /etc/sfbackup.toml --objects all --json
+  sfbackup run --repo /backups/acme --config /etc/sfbackup.toml --preset core --json
   sfbackup run --repo /backups/acme --resume
 """
 
@@ -46,8 +47,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--repo", required=False, help="repository folder (created if missing)")
     add_config_arguments(parser)
     add_require_safe_argument(parser)
-    parser.add_argument("--objects", help="comma-separated object names, or 'all'")
-    parser.add_argument("--preset", choices=["default", "everything"], help="object set preset")
+    parser.add_argument(
+        "--objects",
+        help="comma-separated object API names, or 'all' (default: the preset's objects)",
+    )
+    parser.add_argument(
+        "--preset", choices=list(PRESETS),
+        help="objects to back up when --objects is not given: 'everything' (default), every object the "
+        "org lets us query, custom objects included; 'core': " + ", ".join(CORE_OBJECTS),
+    )
     parser.add_argument("--format", choices=["parquet", "csv"], help="record file format")
     parser.add_argument(
         "--resume", action="store_true",
@@ -55,6 +63,8 @@ def register(subparsers: Any) -> None:
         "(options that would change them are refused)",
     )
     parser.add_argument("--no-files", action="store_true", help="skip file bodies (records only)")
+    parser.add_argument("--no-metadata", action="store_true",
+                        help="skip the org's configuration (Metadata API components)")
     parser.add_argument("--no-verify", action="store_true", help="do not verify against the org at the end")
     parser.add_argument("--concurrency", type=int, help="objects exported in parallel")
     parser.add_argument("--contract-end", help="Salesforce contract end date (YYYY-MM-DD) for the report")
@@ -65,7 +75,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--prefix", help="key prefix in the bucket for --upload (overrides s3.prefix)")
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint for --upload (MinIO, Ceph, R2)")
     parser.add_argument("--json", action="store_true", help="JSON lines on stdout (default when not a tty)")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, json_when_piped=True)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -79,6 +89,8 @@ def handle(args: argparse.Namespace) -> int:
         overrides["backup.format"] = args.format
     if args.no_files:
         overrides["backup.files"] = False
+    if args.no_metadata:
+        overrides["backup.metadata"] = False
     if args.no_verify:
         overrides["backup.verify_after_run"] = False
     if args.concurrency:
@@ -118,7 +130,7 @@ def handle(args: argparse.Namespace) -> int:
     if result.problem is not None:  # e.g. exit 3 with the objects not exported, by name
         result.summary["problem"] = result.problem.to_dict()
     if as_json:
-        print(json.dumps({"type": "result", **result.summary}, default=str), flush=True)
+        print(json.dumps({"type": "result", "command": "run", **result.summary}, default=str), flush=True)
     else:
         problem = [str(result.problem)] if result.problem is not None else []
         print("\n".join([summary_line(result.summary), *problem, *verdict_lines(verdict, report)]),

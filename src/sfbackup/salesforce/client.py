@@ -122,7 +122,7 @@ class SalesforceClient:
         self._auth_lock = threading.Lock()
         self.calls_made = 0
         self.api_usage: tuple[int, int] | None = None
-        self._org = self._with_retries("login", "POST", self._login_attempt)
+        self._org = self._with_retries("login", "POST", self._first_login_attempt)
         self.instance_url = self._org.instance_url
         self.api_version = self._org.api_version
         self.org_id = self._org.org_id or ""
@@ -225,11 +225,14 @@ class SalesforceClient:
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
         ok: Iterable[int] = (200,),
+        data: Callable[[str], bytes] | None = None,
     ) -> T:
         """Like `request`, but `consume` runs inside the retry loop on an accepted response.
 
         If `consume` raises `faults.TruncatedBody` or a connection error, the whole call is made
-        again; any other exception from it propagates unchanged.
+        again; any other exception from it propagates unchanged. `data` builds a raw request body
+        from the current access token, on every attempt (a SOAP body carries the session, so a
+        call made again after a re-login must carry the new one).
         """
         url = self._url(path_or_url)
         accepted = frozenset(ok)
@@ -240,7 +243,8 @@ class SalesforceClient:
             self.check_reserve()
             token = self._org.access_token
             response = self._send(
-                method, url, token, params=params, json=json, headers=headers, stream=stream
+                method, url, token, params=params, json=json, headers=headers, stream=stream,
+                data=data(token) if data is not None else None,
             )
             if response.status_code in accepted:
                 try:
@@ -265,7 +269,7 @@ class SalesforceClient:
                 reauthenticated = True
                 raise _Retry(fault, immediate=True)
             if fault.kind is FaultKind.TRANSIENT:
-                log.info("%s %s: %s, will retry", method, _path(url), fault.message)
+                log.debug("%s %s: %s, will retry", method, _path(url), fault.message)
                 raise _Retry(fault, retry_after=_retry_after(response))
             raise self._error(fault, method, url, response.status_code)
 
@@ -308,6 +312,7 @@ class SalesforceClient:
         json: Any,
         headers: Mapping[str, str] | None,
         stream: bool,
+        data: bytes | None = None,
     ) -> requests.Response:
         merged = {"Accept-Encoding": "gzip", **(headers or {})}
         started = time.monotonic()
@@ -315,14 +320,14 @@ class SalesforceClient:
             # The token goes in as `auth`: with no auth of its own, requests reads ~/.netrc on
             # every call (and a netrc entry for the host would replace our header).
             response = self._session.request(
-                method, url, params=params, json=json, headers=merged, stream=stream,
+                method, url, params=params, json=json, data=data, headers=merged, stream=stream,
                 timeout=self.settings.timeout_seconds, auth=_BearerAuth(token),
             )  # fmt: skip
         except requests.RequestException as exc:
             fault = classify(exc=exc)
             self._count_call()
             if fault.kind is FaultKind.TRANSIENT:
-                log.info("%s %s: %s, will retry", method, _path(url), fault.message)
+                log.debug("%s %s: %s, will retry", method, _path(url), fault.message)
                 raise _Retry(fault) from None
             tls = isinstance(exc, requests.exceptions.SSLError)
             raise OrgUnreachable(
@@ -350,11 +355,19 @@ class SalesforceClient:
 
     def _with_retries(self, what: str, method: str, attempt: Callable[[], T]) -> T:
         attempts = self.settings.max_retries + 1
+        def announce(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            log.info("%s %s failed (%s); retry %d of %d in %.1f s", method, what,
+                     exc.fault.message if isinstance(exc, _Retry) else exc, state.attempt_number,
+                     attempts - 1, delay)  # fmt: skip
+
         retrying = Retrying(
             stop=stop_after_attempt(attempts),
             wait=self._wait,
             retry=retry_if_exception_type(_Retry),
             sleep=self._sleep,
+            before_sleep=announce,
             reraise=True,
         )
         try:
@@ -377,6 +390,16 @@ class SalesforceClient:
         if isinstance(exc, _Retry) and exc.retry_after:
             delay = max(delay, min(exc.retry_after, _MAX_RETRY_AFTER))
         return delay
+
+    def _first_login_attempt(self) -> auth.OrgSession:
+        """The first login: an address where nothing listens, or a name that does not resolve, fails
+        at once (a typo in the URL, not a network blip: retrying for a minute would only hide it)."""
+        try:
+            return auth.login(self.settings, self._session)
+        except OrgUnreachable as exc:
+            if exc.details.get("tls") or exc.details.get("no_such_server"):
+                raise
+            raise _Retry(Fault(FaultKind.TRANSIENT, "LOGIN_UNREACHABLE", exc.message)) from None
 
     def _login_attempt(self) -> auth.OrgSession:
         try:
