@@ -299,3 +299,17 @@ def test_given_an_enterprise_org_when_the_restricted_user_checks_all_then_refusa
     blocking = {(g["kind"], g["object"]) for g in body["gaps"] if g["blocks_safe"]}
     assert {("records_not_visible", n) for n in ("Account", "Contact", "Opportunity")} <= blocking
     assert ("masked_field", "Invoice__c") in blocking and ("hidden_field", "Account") in blocking
+
+
+def test_given_bad_input_when_check_then_the_usual_exit_codes(org: RunningEmulator) -> None:
+    typo = sfbackup(org, "restricted", "check", "--objects", "Acount,Contact")
+    assert typo.code == ExitCode.USAGE and "Acount (did you mean Account?)" in typo.out
+    c = org.org.users["restricted"]
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        patch.setenv("SF_USERNAME", c.username)
+        patch.setenv("SF_PASSWORD", "wrong-" + c.password)
+        patch.setenv("SF_SECURITY_TOKEN", c.security_token)
+        code = main(["check", "--instance-url", org.instance_url])
+    assert code == ExitCode.AUTHENTICATION, out.getvalue()[-2000:]
+    assert c.password not in out.getvalue()

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sfbackup.backup.plan import selected_objects
-from sfbackup.config import BackupSettings
+from sfbackup.backup.plan import check_object_names, selected_objects
+from sfbackup.config import Settings
 from sfbackup.errors import SalesforceError
 from sfbackup.salesforce import access, describe, query_rest
 from sfbackup.salesforce.access import LABELS, QUERY_ALL_FILES_OBJECTS, UserAccess
@@ -104,11 +104,16 @@ class Preflight:
         }
 
 
-def check_access(client: SalesforceClient, backup: BackupSettings, *, username: str | None) -> Preflight:
-    """`sfbackup check`: the preflight of the objects a run with `backup` would export."""
+def check_access(client: SalesforceClient, settings: Settings) -> Preflight:
+    """`sfbackup check`: the preflight of the objects a run with `settings` would export (names
+    describeGlobal does not list are refused as `run` refuses them: UsageError)."""
     started, calls_before = time.monotonic(), client.calls_made
-    names, _ = selected_objects(describe.describe_global(client), backup)
-    found = preflight_objects(client, names, username=username, files=backup.files)
+    backup = settings.backup
+    sobjects = describe.describe_global(client)
+    if isinstance(backup.objects, tuple) and "backup.objects" in settings.origins:
+        check_object_names(sobjects, backup.objects, origin=settings.origin_of("backup.objects"))
+    names, _ = selected_objects(sobjects, backup)
+    found = preflight_objects(client, names, username=settings.connection.username, files=backup.files)
     found.api_calls = client.calls_made - calls_before  # the describes too: what `check` cost
     found.seconds = round(time.monotonic() - started, 3)
     return found

@@ -54,7 +54,7 @@ def handle(args: argparse.Namespace) -> int:
     from sfbackup.salesforce.client import SalesforceClient
 
     client = SalesforceClient(settings.connection)
-    found = check_access(client, settings.backup, username=settings.connection.username)
+    found = check_access(client, settings)
     code = BlindSpotsFound.exit_code if found.blocking else ExitCode.OK
     if args.json:
         body = {"type": "result", "command": "check", "exit_code": int(code), **found.to_dict()}
