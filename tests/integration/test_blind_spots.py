@@ -20,6 +20,7 @@ import pytest
 from simple_salesforce import Salesforce
 
 from sfbackup.cli import main
+from sfbackup.emulator.http.faults import FaultConfig
 from sfbackup.errors import ExitCode
 from sfbackup.repository import Repository
 from sfbackup.testing import RunningEmulator, running_emulator
@@ -284,6 +285,15 @@ def test_given_records_deleted_since_the_counts_were_cached_when_admin_runs_then
         stale = by_kind[("record_count_stale", "Lead")]
         assert stale["severity"] == "info" and stale["expected"] - stale["actual"] == len(doomed)
         assert ("record_count_stale", "Account") not in by_kind  # nothing changed there
+
+        # the records changed before T0 are counted in CreatedDate ranges when COUNT() times out
+        small.faults.configure(FaultConfig(rates={"query_timeout": 1.0}, query_timeout_min_rows=2))
+        again = sfbackup(small, "admin", "verify", "--repo", str(repo), "--against-org", "--json")
+        small.faults.configure(FaultConfig())
+        assert again.code == 0, again.out[-3000:]
+        assert small.faults.injected["query_timeout"] > 0
+        kinds = {(f["kind"], f["object"]) for f in again.result()["findings"]}
+        assert ("record_count_stale", "Lead") in kinds and ("records_not_visible", "Lead") not in kinds
 
 
 def test_given_an_enterprise_org_when_the_restricted_user_checks_all_then_refusals_are_notes_not_a_crash() -> None:
