@@ -57,14 +57,15 @@ def login(org: RunningEmulator, user: str) -> Salesforce:
 
 
 def sfbackup(org: RunningEmulator, user: str, *args: str, repo: Path | None = None) -> Outcome:
-    """`sfbackup <args>` as `user` (SF_* set for it), its stdout and stderr captured."""
+    """`sfbackup <args>` as `user` (SF_* set for it, and --instance-url for the commands that reach
+    the org), its stdout and stderr captured."""
     c = org.org.users[user]
     env = {"SF_USERNAME": c.username, "SF_PASSWORD": c.password, "SF_SECURITY_TOKEN": c.security_token}
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         for key, value in env.items():
             patch.setenv(key, value)
-        code = main([*args, "--instance-url", org.instance_url])
+        code = main([*args, *(() if args[0] == "show" else ("--instance-url", org.instance_url))])
     return Outcome(code, out.getvalue(), repo or Path())
 
 
@@ -228,6 +229,19 @@ def test_given_the_restricted_user_when_verify_against_org_then_preflight_first_
     assert "preflight: BLOCKS SAFE records_not_visible Account" in out
     assert out.index("preflight: BLOCKS SAFE") < out.index("NOT SAFE TO CANCEL: the backup user could not see")
     assert "error   records_not_visible Account" in out
+
+
+def test_given_a_restricted_snapshot_when_shown_then_whom_it_was_read_as_and_its_blind_spots(
+    org: RunningEmulator, restricted_run: Outcome, admin_run: Outcome
+) -> None:
+    shown = sfbackup(org, "restricted", "show", "latest", "--repo", str(restricted_run.repo))
+    assert shown.code == 0, shown.out
+    line = next(x for x in shown.out.splitlines() if x.startswith("read as "))
+    assert line.startswith("read as    integration.user@emulated.example: ") and "blind spots blocking SAFE" in line
+    assert "hidden_field: Account.AnnualRevenue, Contact.Birthdate,Contact.MobilePhone" in line
+    assert "masked_field: Invoice__c.Secret__c" in line and "records_not_visible: Account" in line
+    clean = sfbackup(org, "admin", "show", "latest", "--repo", str(admin_run.repo))
+    assert "read as    admin.user@emulated.example: no blind spot" in clean.out
 
 
 # -- the admin on the same org ----------------------------------------------------------------------
