@@ -337,3 +337,21 @@ def test_given_bad_input_when_check_then_the_usual_exit_codes(org: RunningEmulat
         code = main(["check", "--instance-url", org.instance_url])
     assert code == ExitCode.AUTHENTICATION, out.getvalue()[-2000:]
     assert c.password not in out.getvalue()
+
+
+def test_given_fielddefinition_timing_out_when_check_then_one_object_at_a_time_and_the_rest_are_notes() -> None:
+    # QUERY_TIMEOUT for every non-selective query of 45 rows or more: the FieldDefinition query for
+    # all objects at once times out, then each object is asked alone; Account (more fields) stays
+    # unchecked, Contact's and Invoice__c's hidden fields are still found.
+    with running_emulator(records=12, seed=3, job_latency=0.02, large_file_bytes=0, user="restricted") as small:
+        small.faults.configure(FaultConfig(rates={"query_timeout": 1.0}, query_timeout_min_rows=45))
+        checked = sfbackup(small, "restricted", "check", "--objects", "Account,Contact,Invoice__c,Lead", "--json")
+        assert small.faults.injected["query_timeout"] > 0
+    assert checked.code == 6, checked.out[-2000:]
+    gaps = checked.result()["gaps"]
+    unchecked = {g["object"] for g in gaps if g["kind"] == "unchecked"}
+    hidden = {g["object"]: g["fields"] for g in gaps if g["kind"] == "hidden_field"}
+    assert unchecked and not any(g["blocks_safe"] for g in gaps if g["kind"] == "unchecked")
+    assert all("QUERY_TIMEOUT" in g["effect"] for g in gaps if g["kind"] == "unchecked")
+    assert unchecked == {"Account"}
+    assert hidden == {"Contact": ["Birthdate", "MobilePhone"], "Invoice__c": ["Rate__c"]}
