@@ -339,19 +339,31 @@ def test_given_bad_input_when_check_then_the_usual_exit_codes(org: RunningEmulat
     assert c.password not in out.getvalue()
 
 
-def test_given_fielddefinition_timing_out_when_check_then_one_object_at_a_time_and_the_rest_are_notes() -> None:
+def test_given_fielddefinition_timing_out_when_check_then_one_object_at_a_time_and_what_stays_unchecked_blocks(
+    tmp_path: Path,
+) -> None:
     # QUERY_TIMEOUT for every non-selective query of 45 rows or more: the FieldDefinition query for
     # all objects at once times out, then each object is asked alone; Account (more fields) stays
-    # unchecked, Contact's and Invoice__c's hidden fields are still found.
+    # unchecked, which blocks SAFE (a field FLS hides would go unnoticed), and Contact's and
+    # Invoice__c's hidden fields are still found.
     with running_emulator(records=12, seed=3, job_latency=0.02, large_file_bytes=0, user="restricted") as small:
         small.faults.configure(FaultConfig(rates={"query_timeout": 1.0}, query_timeout_min_rows=45))
         checked = sfbackup(small, "restricted", "check", "--objects", "Account,Contact,Invoice__c,Lead", "--json")
         assert small.faults.injected["query_timeout"] > 0
+        repo = tmp_path / "repo"  # the admin's run: its preflight cannot check Account either
+        ran = sfbackup(small, "admin", "run", "--repo", str(repo), "--objects", "Account,Lead", "--json")
+    assert ran.code == 0, ran.out[-3000:]
+    verdict = ran.result()["verdict"]
+    assert verdict["reasons"][0].startswith(
+        "the backup user could not see everything: the run's preflight could not check what "
+        "admin.user@emulated.example cannot see: field-level security of Account could not be checked"
+    )
+    assert not verdict["safe"]
     assert checked.code == 6, checked.out[-2000:]
     gaps = checked.result()["gaps"]
     unchecked = {g["object"] for g in gaps if g["kind"] == "unchecked"}
     hidden = {g["object"]: g["fields"] for g in gaps if g["kind"] == "hidden_field"}
-    assert unchecked and not any(g["blocks_safe"] for g in gaps if g["kind"] == "unchecked")
+    assert all(g["blocks_safe"] for g in gaps if g["kind"] == "unchecked")  # a hidden field could hide
     assert all("QUERY_TIMEOUT" in g["effect"] for g in gaps if g["kind"] == "unchecked")
     assert unchecked == {"Account"}
     assert hidden == {"Contact": ["Birthdate", "MobilePhone"], "Invoice__c": ["Rate__c"]}

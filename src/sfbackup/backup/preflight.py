@@ -166,7 +166,7 @@ def run_preflight(
                 f"field-level security of {name} could not be checked: FieldDefinition answered {why}",
                 "run `sfbackup check` again later; if it keeps failing, compare the object's fields in "
                 "Setup > Object Manager with the backup's schema/<Object>.json by hand",
-                False,
+                True,  # a field it hides would go unnoticed: not SAFE until it is checked
             )
         )
     for name in result.objects:

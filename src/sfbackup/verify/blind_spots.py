@@ -1,7 +1,8 @@
 """What the backup user could not see, as findings: the verdict must not call such a backup SAFE.
 
 From the manifest: each field field-level security hid (`hidden_fields`), each encrypted field
-read masked (`masked_fields`), the file objects read without Query All Files (`access`). Against
+read masked (`masked_fields`), the file objects read without Query All Files and what the run's
+preflight could not check (`access`). Against
 the org, the independent count: each object's exported rows (not deleted) against
 `/limits/recordCount`, which counts org-wide whatever the user's sharing. The user's own
 COUNT() (org_compare) agrees with a backup that misses the records it cannot see; this count
@@ -57,6 +58,19 @@ def manifest_blind_spots(manifest: Manifest, finding: FindingFactory) -> list[Fi
                     f"Encrypted Data): the backup holds null for its {entry.rows} rows, not the values",
                     object=name,
                     actual=field_name,
+                )
+            )
+    for gap in manifest.access.blocking if manifest.access is not None else []:
+        gap_object = str(gap["object"]) if gap.get("object") else None
+        exported = gap_object is None or (
+            gap_object in manifest.objects and manifest.objects[gap_object].state == ObjectState.DONE
+        )
+        if gap.get("kind") == "unchecked" and exported:
+            out.append(
+                finding(
+                    "access_unchecked",
+                    f"the run's preflight could not check what {who} cannot see: {gap.get('effect')}",
+                    object=gap_object,
                 )
             )
     if manifest.access is not None and manifest.access.permissions.get("query_all_files") is False:
