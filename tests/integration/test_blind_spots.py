@@ -197,6 +197,9 @@ def test_given_the_restricted_user_when_run_then_not_safe_naming_each_blind_spot
     ]
     markdown = (Path(result["report"]).parent / "report.md").read_text()
     assert markdown.index("the backup user could not see everything") < markdown.index("## Records")
+    account = next(row for row in report["objects"] if row["object"] == "Account")
+    assert account["org_record_count"] == shortfall["expected"] > account["backup_rows"] - account["deleted_rows"]
+    assert "| Org-wide (recordCount) |" in markdown
     assert "not metadata" in markdown
 
 
