@@ -20,6 +20,7 @@ import pytest
 from simple_salesforce import Salesforce
 
 from sfbackup.cli import main
+from sfbackup.config import CORE_OBJECTS
 from sfbackup.emulator.http.faults import FaultConfig
 from sfbackup.errors import ExitCode
 from sfbackup.repository import Repository
@@ -161,6 +162,8 @@ def test_given_the_admin_when_check_then_exit_0_with_no_gap(org: RunningEmulator
     assert all(body["user"]["permissions"].values())
     text = sfbackup(org, "admin", "check", "--objects", "all")
     assert text.code == 0 and "OK: this user sees every record, field, value and file" in text.out
+    core = sfbackup(org, "admin", "check", "--preset", "core", "--json")
+    assert core.code == 0 and set(core.result()["objects"]) == set(CORE_OBJECTS) & set(body["objects"])
 
 
 # -- run and verify as the restricted user ----------------------------------------------------------

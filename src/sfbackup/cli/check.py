@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from sfbackup.cli.common import add_command, add_config_arguments, settings_from_args
+from sfbackup.config import PRESETS
 from sfbackup.errors import BlindSpotsFound, ExitCode
 
 DESCRIPTION = """\
@@ -37,6 +38,9 @@ def register(subparsers: Any) -> None:
     )
     add_config_arguments(parser)
     parser.add_argument("--objects", help="comma-separated object names, or 'all' (default: the config's)")
+    parser.add_argument(
+        "--preset", choices=list(PRESETS), help="objects to check when --objects is not given, as for `run`"
+    )
     parser.add_argument("--no-files", action="store_true", help="file bodies will not be backed up")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(handler=handle)
@@ -47,6 +51,8 @@ def handle(args: argparse.Namespace) -> int:
     if args.objects:
         names = [o.strip() for o in args.objects.split(",") if o.strip()]
         overrides["backup.objects"] = "all" if names == ["all"] else names
+    if args.preset:
+        overrides["backup.preset"] = args.preset
     if args.no_files:
         overrides["backup.files"] = False
     settings = settings_from_args(args, overrides)
