@@ -373,3 +373,17 @@ def test_given_fielddefinition_timing_out_when_check_then_one_object_at_a_time_a
     assert all("QUERY_TIMEOUT" in g["effect"] for g in gaps if g["kind"] == "unchecked")
     assert unchecked == {"Account"}
     assert hidden == {"Contact": ["Birthdate", "MobilePhone"], "Invoice__c": ["Rate__c"]}
+
+
+def test_given_a_login_that_names_no_user_when_check_then_the_fixes_name_the_users_username(
+    org: RunningEmulator,
+) -> None:
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        patch.setenv("SF_ACCESS_TOKEN", org.access_token())  # the restricted user's session
+        code = main(["check", "--instance-url", org.instance_url, "--objects", "Account", "--json"])
+    assert code == 6, out.getvalue()[-2000:]
+    body = Outcome(code, out.getvalue(), Path()).result()
+    username = org.org.users["restricted"].username
+    assert body["user"]["username"] == username
+    assert all(username in g["fix"] for g in body["gaps"] if g["kind"] == "records_not_visible")

@@ -154,6 +154,8 @@ def run_preflight(
     them). `files`: file bodies are backed up, so Query All Files matters."""
     started, calls_before = time.monotonic(), client.calls_made
     user = access.read_user_access(client)
+    if not username:  # OAuth and client-credentials logins name no user: the fixes should
+        username = access.username_of(client)
     result = Preflight(user, username, sorted(schemas))
     who = username or user.user_id or "the backup user"
     definitions, unreadable = access.field_definitions(client, result.objects)

@@ -34,6 +34,7 @@ __all__ = [
     "hidden_fields",
     "read_user_access",
     "record_counts",
+    "username_of",
 ]
 
 #: (key, PermissionSet / UserPermissionAccess field, label in Setup) of the permissions that
@@ -116,6 +117,18 @@ def read_user_access(client: SalesforceClient) -> UserAccess:
         return UserAccess(client.user_id or "", held, sources, "UserPermissionAccess")
     held = {key: any(key in s.granted for s in sources) for key, _, _ in PERMISSIONS}
     return UserAccess(client.user_id or "", held, sources, "PermissionSet")
+
+
+def username_of(client: SalesforceClient) -> str | None:
+    """The running user's Username (its own User record), or None when it cannot be read."""
+    if not client.user_id:
+        return None
+    query = soql.build_select("User", ["Username"], where=f"Id = {soql.id_literal(client.user_id)}")
+    try:
+        rows = _rows(client, query)
+    except SalesforceError:
+        return None
+    return str(rows[0]["Username"]) if rows and rows[0].get("Username") else None
 
 
 def _assigned_sets(client: SalesforceClient, fields: list[str]) -> tuple[PermissionSource, ...]:
