@@ -152,6 +152,9 @@ def test_given_the_restricted_user_when_check_then_exit_6_and_each_blind_spot_wi
         assert f"BLOCKS SAFE hidden_field {name}.{','.join(fields)}:" in text.out
     assert "BLOCKS SAFE masked_field Invoice__c.Secret__c:" in text.out
     assert "NOT SAFE: " in text.out and "(exit 6)" in text.out
+    # each fix once, with what it fixes: one View All Data grant for the four shared objects
+    view_all = [line for line in text.out.splitlines() if line.startswith("  - grant View All Data")]
+    assert len(view_all) == 1 and all(f"records_not_visible {name}" in view_all[0] for name in SHARED)
 
 
 def test_given_the_admin_when_check_then_exit_0_with_no_gap(org: RunningEmulator) -> None:

@@ -294,8 +294,8 @@ def _visibility(
                     numbers or "",
                     "grant View All Data: "
                     + _steps("view_all_data", who)
-                    + f" (or, for this object only, the object permission View All on {name}: Setup > "
-                    f"Users > Permission Sets > the set > Object Settings > {name} > Edit > View All)",
+                    + " (or, for some objects only, the object permission View All: Setup > Users > "
+                    "Permission Sets > the set > Object Settings > the object > Edit > View All)",
                     True,
                     org,
                     visible,

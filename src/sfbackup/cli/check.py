@@ -71,7 +71,8 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def render_text(found: Any, instance_url: str) -> str:
-    """The human answer: who, which permissions, every gap with its fix, then the outcome."""
+    """The human answer: who, which permissions, every gap, each fix once (with what it fixes),
+    then the outcome."""
     user = found.user
     from sfbackup.salesforce.access import PERMISSIONS
 
@@ -82,9 +83,14 @@ def render_text(found: Any, instance_url: str) -> str:
         f"  permissions ({user.source}): {held}",
         f"  checked {len(found.objects)} objects in {found.seconds:.2f} s with {found.api_calls} API calls",
     ]
+    lines += ["  " + gap.one_line() for gap in found.gaps]
+    fixes: dict[str, list[str]] = {}
     for gap in found.gaps:
-        lines.append("  " + gap.one_line())
-        lines.append(f"      fix: {gap.fix}")
+        where = ".".join(x for x in (gap.object, ",".join(gap.fields)) if x)
+        fixes.setdefault(gap.fix, []).append(f"{gap.kind} {where}".strip())
+    if fixes:
+        lines.append("to fix:")
+        lines += [f"  - {fix} [{'; '.join(what)}]" for fix, what in fixes.items()]
     blocking = found.blocking
     if blocking:
         objects = sorted({g.object for g in blocking if g.object})
