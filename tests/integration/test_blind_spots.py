@@ -181,6 +181,9 @@ def test_given_the_restricted_user_when_run_then_not_safe_naming_each_blind_spot
     verdict = result["verdict"]
     assert not verdict["safe"]
     assert verdict["line"].startswith("NOT SAFE TO CANCEL: the backup user could not see everything: ")
+    assert "blind spots of the backup user: this snapshot cannot be SAFE TO CANCEL; `sfbackup check`" in (
+        restricted_run.out
+    )
     report = json.loads((Path(result["report"]).parent / "report.json").read_text())
     findings = report["findings"]
     kinds = {(f["kind"], f["object"], f["actual"] if f["kind"] in ("hidden_field", "masked_field") else None)
