@@ -393,3 +393,19 @@ def test_given_a_login_that_names_no_user_when_check_then_the_fixes_name_the_use
     username = org.org.users["restricted"].username
     assert body["user"]["username"] == username
     assert all(username in g["fix"] for g in body["gaps"] if g["kind"] == "records_not_visible")
+
+
+def test_given_public_records_deleted_since_the_counts_were_cached_when_restricted_checks_then_no_false_gap(
+) -> None:
+    # Lead is Public Read Only: the restricted user sees every Lead. /limits/recordCount still
+    # counts the 3 deleted today, which the user's COUNT() does not: staleness, not a blind spot.
+    with running_emulator(records=12, seed=3, job_latency=0.02, large_file_bytes=0, user="restricted") as small:
+        sf = login(small, "admin")
+        for row in sf.query("SELECT Id FROM Lead LIMIT 3")["records"]:
+            sf.Lead.delete(row["Id"])
+        checked = sfbackup(small, "restricted", "check", "--objects", "Lead,Account", "--json")
+    gaps = {(g["kind"], g["object"]): g for g in checked.result()["gaps"]}
+    assert ("records_not_visible", "Lead") not in gaps
+    stale = gaps[("record_count_stale", "Lead")]
+    assert not stale["blocks_safe"] and stale["org_count"] - stale["visible_count"] == 3
+    assert gaps[("records_not_visible", "Account")]["blocks_safe"]  # the real blind spot stays

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sfbackup.backup.plan import check_object_names, selected_objects
@@ -262,6 +263,30 @@ def _visibility(
         if visible is not None:
             result.visible_counts[name] = visible
         unseen = org - visible if org is not None and visible is not None else None
+        if unseen and unseen > 0 and not governed_by_files:
+            # the count is cached: records changed in the last day may not be in it yet
+            since = datetime.now(UTC) - access.RECORD_COUNT_STALENESS
+            try:
+                fields = [f.name for f in schemas[name].fields]
+                recent = access.changed_since(client, name, since, fields=fields)
+            except SalesforceError:
+                recent = 0
+            if unseen <= recent:
+                result.gaps.append(
+                    Gap(
+                        "record_count_stale",
+                        name,
+                        (),
+                        f"/limits/recordCount counts {org} {name} records and this user {visible}: the "
+                        f"{unseen} fewer are within the {recent} changed in the last 24 hours, which "
+                        "the cached count may not reflect yet",
+                        "nothing: run `sfbackup check` again tomorrow to compare fresh counts",
+                        False,
+                        org,
+                        visible,
+                    )
+                )
+                continue
         numbers = (
             f"{unseen} of the org's {org} {name} records (/limits/recordCount, approximate) are not "
             f"visible to this user (its COUNT(): {visible})"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sfbackup.errors import SalesforceError
@@ -27,8 +28,10 @@ __all__ = [
     "LABELS",
     "PERMISSIONS",
     "QUERY_ALL_FILES_OBJECTS",
+    "RECORD_COUNT_STALENESS",
     "PermissionSource",
     "UserAccess",
+    "changed_since",
     "encrypted_fields",
     "field_definitions",
     "hidden_fields",
@@ -222,6 +225,23 @@ def record_counts(client: SalesforceClient, objects: Iterable[str]) -> dict[str,
             if isinstance(entry, dict) and isinstance(entry.get("count"), int) and entry.get("name"):
                 out[str(entry["name"])] = int(entry["count"])
     return out
+
+
+#: How long before a moment /limits/recordCount may lag on changes (it is refreshed about daily):
+#: records changed in this window may be counted differently, and bound the staleness tolerated.
+RECORD_COUNT_STALENESS = timedelta(hours=24)
+
+
+def changed_since(client: SalesforceClient, name: str, since: datetime, *, fields: Iterable[str]) -> int:
+    """Records of `name` the user can count (deleted ones too) with SystemModstamp at or after
+    `since`: how far /limits/recordCount may be off for it. 0 without a SystemModstamp field."""
+    present = set(fields)
+    if "SystemModstamp" not in present:
+        return 0
+    where = f"SystemModstamp >= {soql.datetime_literal(since)}"
+    if "CreatedDate" in present:  # a QUERY_TIMEOUT counts CreatedDate ranges, as the export reads
+        return query_rest.count_splitting(client, name, where=where, include_deleted=True)
+    return query_rest.count(client, name, where=where, include_deleted=True)
 
 
 def _rows(client: SalesforceClient, query: str) -> list[dict[str, Any]]:

@@ -19,18 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from sfbackup.errors import SalesforceError
 from sfbackup.repository.manifest import Manifest, ObjectState
-from sfbackup.salesforce import access, query_rest, soql
+from sfbackup.salesforce import access
 from sfbackup.salesforce.access import QUERY_ALL_FILES_OBJECTS
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.verify.findings import Finding, FindingFactory
 
-#: How far before T0 a record's change may not be in /limits/recordCount yet (it is refreshed
-#: about daily); the records changed in this window bound the staleness tolerated.
-STALENESS = timedelta(hours=24)
+#: How far before T0 a record's change may not be in /limits/recordCount yet.
+STALENESS = access.RECORD_COUNT_STALENESS
 
 
 def manifest_blind_spots(manifest: Manifest, finding: FindingFactory) -> list[Finding]:
@@ -120,7 +118,7 @@ def compare_record_counts(
             continue
         shortfall = org - live
         try:
-            recent = _recently_changed(client, manifest, name, entry.fields)
+            recent = access.changed_since(client, name, manifest.t0 - STALENESS, fields=entry.fields)
         except SalesforceError as exc:
             say(f"{name}: records changed before T0 not counted ({exc.message}); no staleness allowed")
             recent = 0
@@ -150,16 +148,6 @@ def compare_record_counts(
                 )
             )
     return out
-
-
-def _recently_changed(client: SalesforceClient, manifest: Manifest, name: str, fields: list[str]) -> int:
-    """Records (deleted ones too) with SystemModstamp in the STALENESS window before T0, or later."""
-    if "SystemModstamp" not in fields:
-        return 0
-    where = f"SystemModstamp >= {soql.datetime_literal(manifest.t0 - STALENESS)}"
-    if "CreatedDate" in fields:  # a QUERY_TIMEOUT counts CreatedDate ranges, as the export reads
-        return query_rest.count_splitting(client, name, where=where, include_deleted=True)
-    return query_rest.count(client, name, where=where, include_deleted=True)
 
 
 def _who(manifest: Manifest) -> str:
