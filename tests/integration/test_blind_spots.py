@@ -209,7 +209,7 @@ def test_given_the_restricted_user_when_run_then_not_safe_naming_each_blind_spot
     account = next(row for row in report["objects"] if row["object"] == "Account")
     assert account["org_record_count"] == shortfall["expected"] > account["backup_rows"] - account["deleted_rows"]
     assert "| Org-wide (recordCount) |" in markdown
-    assert "not metadata" in markdown
+    assert "and the org's configuration (metadata" in markdown  # what SAFE covers, metadata included
 
 
 def test_given_the_restricted_user_when_run_then_masked_values_are_stored_null_and_hidden_fields_flagged(
@@ -266,7 +266,7 @@ def test_given_the_admin_on_the_same_org_when_run_then_safe_with_every_hidden_ro
     assert admin_run.code == 0, admin_run.out[-3000:]  # --require-safe: SAFE, no false alarm
     result = admin_run.result()
     assert result["verdict"]["safe"] and result["verdict"]["reasons"] == []
-    assert "not metadata" in result["verdict"]["line"]
+    assert "and the org's configuration (metadata" in result["verdict"]["line"]
     report = json.loads((Path(result["report"]).parent / "report.json").read_text())
     assert not [f for f in report["findings"] if f["severity"] != "info"]
     assert all(row["org_record_count"] == row["backup_rows"] - row["deleted_rows"]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sfbackup import __version__
+from sfbackup.backup.metadata import MetadataOptions, export_metadata
 from sfbackup.backup.plan import (
     FILE_OBJECTS,
     ObjectPlan,
@@ -58,6 +59,7 @@ from sfbackup.ui.progress import NullProgress, Progress
 #: Settings that decide what a snapshot holds: a resumed run keeps the snapshot's own.
 SNAPSHOT_DEFINING_SETTINGS: tuple[str, ...] = (
     "objects", "include", "exclude", "preset", "format", "include_deleted", "files", "content_versions",
+    "metadata",
 )  # fmt: skip
 
 
@@ -72,6 +74,7 @@ def settings_record(backup: BackupSettings) -> dict[str, Any]:
         "format": backup.format,
         "include_deleted": backup.include_deleted,
         "files": backup.files,
+        "metadata": backup.metadata,
         "content_versions": backup.content_versions,
         "contract_end": backup.contract_end.isoformat() if backup.contract_end else None,
         "notice_days": backup.notice_days,
@@ -180,10 +183,12 @@ class _Run:
         self.files_summary: dict[str, int] = {}
         self.meters: dict[str, CallMeter] = {}
         self.files_calls = 0
+        self.metadata_calls = 0
 
     # -- the pipeline -------------------------------------------------------------------------
 
     def execute(self, *, resume: bool) -> BackupResult:
+        self._settle_dead_runs()
         limits = self._read_limits()
         sobjects = describe.describe_global(self.client)
         self.listed = {str(s.get("name")) for s in sobjects}
@@ -229,6 +234,7 @@ class _Run:
             plans = self._preflight(plans)
             self._export_records(plans)
             self._export_files(plans)
+            self._export_metadata()
         except (ApiReserveReached, ExportStopped) as exc:
             stopped = exc
             self.progress.message("warning", f"stopped: {exc.message}; `sfbackup run --resume` continues")
@@ -470,6 +476,26 @@ class _Run:
                 hint="run `sfbackup run --resume` to download them",
             )
 
+    def _export_metadata(self) -> None:
+        """The org's configuration, unless switched off or already in the snapshot (a resume)."""
+        backup = self.settings.backup
+        if not backup.metadata or self.manifest.metadata is not None:
+            return
+        entry = export_metadata(
+            self.client, self.repository.blobs, self.snapshot_dir,
+            options=MetadataOptions(max_files=backup.metadata_max_files),
+            progress=self.progress, stop_event=self.stop_event,
+        )  # fmt: skip
+        with self._manifest_lock:
+            self.manifest.metadata = entry
+            self.metadata_calls = entry.api_calls
+            self._save_locked()
+        gaps = [f"{len(entry.failed)} listed component(s) not retrieved"] if entry.failed else []
+        if entry.not_retrievable:
+            gaps.append(f"{len(entry.not_retrievable)} type(s) Salesforce would not list")
+        if gaps:
+            self.progress.message("warning", f"metadata: {', '.join(gaps)}; the report names them")
+
     # -- manifest bookkeeping -----------------------------------------------------------------
 
     def _checkpoint(self, name: str, entry: ObjectEntry) -> None:
@@ -505,7 +531,7 @@ class _Run:
     def _save_locked(self) -> None:
         manifest = self.manifest
         calls = self.client.calls_made
-        counted = sum(m.calls for m in self.meters.values()) + self.files_calls
+        counted = sum(m.calls for m in self.meters.values()) + self.files_calls + self.metadata_calls
         manifest.api["calls"] = calls  # this attempt's (a resumed run's earlier attempts had their own)
         # Login, limits, describeGlobal, the Organization record: what no single object spent.
         manifest.api["calls_outside_objects"] = calls - counted
@@ -514,6 +540,30 @@ class _Run:
     def _is_done(self, name: str) -> bool:
         entry = self.manifest.objects.get(name)
         return entry is not None and entry.state == ObjectState.DONE
+
+    def _settle_dead_runs(self) -> None:
+        """Snapshots still `running` belong to runs that died (killed, out of disk or memory): this
+        run holds the exclusive lock, so none of them is being written. Each becomes `incomplete`,
+        saying so, so that `snapshots` and `show` tell the truth and `--resume` or `forget` can
+        take it from there."""
+        for snapshot in self.repository.snapshots():
+            if snapshot.manifest.state != SnapshotState.RUNNING:
+                continue
+            try:
+                writer = self.repository.resume_snapshot(snapshot.id)
+                writer.manifest.transition(SnapshotState.INCOMPLETE)
+                writer.manifest.errors.append(ErrorRecord(
+                    "Interrupted",
+                    "the run that wrote this snapshot stopped without finishing (killed, or out of "
+                    "disk or memory); `sfbackup run --resume` continues it",
+                ))  # fmt: skip
+                writer.save()
+            except SfbackupError as exc:
+                self.progress.message("warning", f"snapshot {snapshot.id} is left running: {exc.message}")
+                continue
+            self.progress.message(
+                "warning", f"snapshot {snapshot.id} was left running by a run that died; marked incomplete"
+            )
 
     def _resumable_snapshot(self) -> str | None:
         """The newest snapshot if a run left it unfinished; None when the newest one finished."""
@@ -601,6 +651,12 @@ class _Run:
             "seconds": round(time.monotonic() - self.started, 3),
             "files_downloaded": self.files_summary.get("downloaded", 0),
             "files_deduplicated": self.files_summary.get("deduplicated", 0),
+            "metadata": None if manifest.metadata is None else {
+                "components": manifest.metadata.components, "files": manifest.metadata.files,
+                "bytes": manifest.metadata.bytes, "new_blobs": manifest.metadata.new_blobs,
+                "failed": len(manifest.metadata.failed), "retrieves": manifest.metadata.retrieves,
+                "api_calls": manifest.metadata.api_calls,
+            },
             "file_results": {
                 name: {"count": e.count, "bytes": e.bytes, "downloaded": e.downloaded,
                        "deduplicated": e.deduplicated, "failed": len(e.failed), "missing": len(e.missing)}

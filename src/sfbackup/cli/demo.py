@@ -67,7 +67,7 @@ def handle(args: argparse.Namespace) -> int:
     report = snapshot_dir / "report.html"
     print(f"snapshot {result.snapshot_id}: {result.state}", file=sys.stderr)
     verdict = result.verification.verdict if result.verification is not None else None
-    for line in verdict_lines(verdict, None):
+    for line in verdict_lines(verdict, None, sys.stderr):
         print(line, file=sys.stderr)
     print(f"repository: {repo.resolve()}", file=sys.stderr)
     if report.exists():

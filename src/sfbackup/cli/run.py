@@ -63,6 +63,8 @@ def register(subparsers: Any) -> None:
         "(options that would change them are refused)",
     )
     parser.add_argument("--no-files", action="store_true", help="skip file bodies (records only)")
+    parser.add_argument("--no-metadata", action="store_true",
+                        help="skip the org's configuration (Metadata API components)")
     parser.add_argument("--no-verify", action="store_true", help="do not verify against the org at the end")
     parser.add_argument("--concurrency", type=int, help="objects exported in parallel")
     parser.add_argument("--contract-end", help="Salesforce contract end date (YYYY-MM-DD) for the report")
@@ -87,6 +89,8 @@ def handle(args: argparse.Namespace) -> int:
         overrides["backup.format"] = args.format
     if args.no_files:
         overrides["backup.files"] = False
+    if args.no_metadata:
+        overrides["backup.metadata"] = False
     if args.no_verify:
         overrides["backup.verify_after_run"] = False
     if args.concurrency:

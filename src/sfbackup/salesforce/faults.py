@@ -13,6 +13,7 @@ response body, which could hold record data.
 
 from __future__ import annotations
 
+import html
 import http.client
 import json
 import re
@@ -85,6 +86,10 @@ _BY_CODE: dict[str, FaultKind] = {
     "MALFORMED_QUERY": FaultKind.FATAL,
     "MALFORMED_ID": FaultKind.FATAL,
     "NOT_FOUND": FaultKind.FATAL,
+    # Metadata API faults (SOAP, so always HTTP 500): an expired retrieve id, a bad request.
+    "INVALID_CROSS_REFERENCE_KEY": FaultKind.FATAL,
+    "UNSUPPORTED_API_VERSION": FaultKind.FATAL,
+    "INVALID_QUERY_FILTER_OPERATOR": FaultKind.FATAL,
 }
 
 # Codes Salesforce sends for more than one fault: the message tells which (the code's entry otherwise).
@@ -153,6 +158,13 @@ def error_details(body: bytes | str | None) -> tuple[str | None, str]:
         return (
             code_match.group(1) if code_match else None,
             message_match.group(1) if message_match else "",
+        )
+    if text.startswith("<") and "faultcode>" in text:  # a SOAP fault without an ApiFault detail
+        code_match = re.search(r"<faultcode>(?:\w+:)?([A-Z_]+)</faultcode>", text)
+        message_match = re.search(r"<faultstring>(?:[A-Z_]+: )?([^<]*)</faultstring>", text)
+        return (
+            code_match.group(1) if code_match else None,
+            html.unescape(message_match.group(1)) if message_match else "",
         )
     return None, ""
 

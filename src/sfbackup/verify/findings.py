@@ -139,6 +139,28 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "given (a required filter, an external or virtual object); export it by other means if it "
         "holds data you need",
     ),
+    "metadata_missing": ("error", _RERUN),
+    "metadata_not_backed_up": (
+        "warning",
+        "take a snapshot with metadata (`sfbackup run` without --no-metadata, backup.metadata = true): "
+        "without it nobody can rebuild the org's objects, automation and security in the next system",
+    ),
+    "metadata_not_retrieved": (
+        "warning",
+        "run `sfbackup run` again (a component deleted between listing and retrieving is gone from the "
+        "org too); if Salesforce keeps refusing these components, export them by other means (Setup, "
+        "the Salesforce CLI) or accept that they are not backed up",
+    ),
+    "metadata_not_in_snapshot": (
+        "warning",
+        "these components appeared in the org after the snapshot (or were missed): take a new snapshot "
+        "(`sfbackup run --repo {repo}`) and verify it",
+    ),
+    "metadata_not_retrievable": (
+        "info",
+        "nothing sfbackup can do: Salesforce does not serve this type to this org (a feature it does "
+        "not have, or a type that cannot be listed)",
+    ),
     "coverage_unknown": (
         "warning",
         "run `sfbackup verify --against-org` so the org's object list is compared with the snapshot",
