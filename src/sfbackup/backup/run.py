@@ -403,6 +403,13 @@ class _Run:
         self._save()
         for gap in found.gaps:
             self.progress.message("warning" if gap.blocks_safe else "info", gap.one_line())
+        if found.blocking:
+            n = len(found.blocking)
+            self.progress.message(
+                "warning",
+                f"{n} blind spot{'s' if n != 1 else ''} of the backup user: this snapshot cannot be SAFE "
+                "TO CANCEL; `sfbackup check` lists the fix for each (docs/check.md)",
+            )
         return [
             replace(
                 plan,

@@ -189,6 +189,7 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
         ),
         f"totals     {row['objects']} objects, {row['rows']:,} rows, {row['files']:,} files, "
         f"{_human_bytes(row['bytes'])}",
+        *_read_as(manifest),
         "",
     ]
     object_rows = []
@@ -248,6 +249,24 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
     if reports:
         lines.append("reports    " + ", ".join(reports))
     return "\n".join(lines).rstrip()
+
+
+def _read_as(manifest: Manifest) -> list[str]:
+    """`read as   <user>: 11 blind spots (...)`: whom the run read the org as, and what it missed."""
+    access = manifest.access
+    if access is None:
+        return []
+    who = access.username or access.user_id
+    blocking = access.blocking
+    if not blocking:
+        return [f"read as    {who}: no blind spot (docs/check.md)"]
+    by_kind: dict[str, list[str]] = {}
+    for gap in blocking:
+        fields = gap.get("fields") or []
+        where = ",".join(f"{gap.get('object')}.{f}" for f in fields) if fields else str(gap.get("object"))
+        by_kind.setdefault(str(gap.get("kind")), []).append(where)
+    shown = "; ".join(f"{kind}: {', '.join(items)}" for kind, items in sorted(by_kind.items()))
+    return [f"read as    {who}: {counted(len(blocking), 'blind spot')} blocking SAFE ({shown})"]
 
 
 def _cell(value: Any, column: str) -> str:

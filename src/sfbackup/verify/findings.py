@@ -44,6 +44,7 @@ BLIND_SPOT_KINDS: tuple[str, ...] = (
     "hidden_field",
     "masked_field",
     "files_not_visible",
+    "access_unchecked",
 )
 
 #: Every kind of finding: its default severity and what to do about it (`{repo}` is filled in).
@@ -113,6 +114,11 @@ KINDS: dict[str, tuple[Severity, str]] = {
     ),
     "masked_field": ("warning", _GRANT.replace("{what}", "View Encrypted Data")),
     "files_not_visible": ("warning", _GRANT.replace("{what}", "Query All Files")),
+    "access_unchecked": (
+        "warning",
+        "run `sfbackup check` until it can check this (it names what the org refused), then take a "
+        "new snapshot (`sfbackup run --repo {repo}`) and verify it",
+    ),
     "record_count_stale": (
         "info",
         "nothing: /limits/recordCount is a cached, approximate count; the difference is within the "

@@ -231,6 +231,7 @@ _OBJECT_COLUMNS = (
     "Object",
     "State",
     "In the org",
+    "Org-wide (recordCount)",
     "In the backup",
     "Deleted rows",
     "Parts",
@@ -263,6 +264,7 @@ def _object_row(row: dict[str, Any]) -> list[str]:
         row["object"],
         row["state"],
         _fmt_count(row.get("org_count")),
+        _fmt_count(row.get("org_record_count")),
         _fmt_count(row.get("backup_rows")),
         _fmt_count(row.get("deleted_rows")),
         _fmt_count(row.get("parts")),
@@ -463,7 +465,7 @@ def render_html(data: ReportData) -> str:
             parts.append(f"<p>{_h(_owners_note(data))}</p>")
             parts.append(_html_table(_OWNER_COLUMNS, _owner_rows(data), {3}))
     parts.append("<h2>Records</h2>")
-    parts.append(_html_table(_OBJECT_COLUMNS, [_object_row(r) for r in data.objects], {2, 3, 4, 5, 6}))
+    parts.append(_html_table(_OBJECT_COLUMNS, [_object_row(r) for r in data.objects], {2, 3, 4, 5, 6, 7}))
     if data.files:
         parts.append("<h2>Files</h2>")
         parts.append(_html_table(_FILE_COLUMNS, [_file_row(r) for r in data.files], {1, 2, 3, 4, 5, 6, 7}))
