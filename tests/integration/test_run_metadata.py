@@ -141,7 +141,10 @@ def test_the_report_covers_metadata_and_explains_the_type_salesforce_refuses(fir
     assert kinds["metadata_not_retrievable"]["severity"] == "info"
     assert "WaveTemplateBundle" in kinds["metadata_not_retrievable"]["explanation"]
     assert not any(k.startswith("metadata_") and f["severity"] != "info" for k, f in kinds.items())
-    assert "Configuration (metadata)" in (latest(first_repo)[1] / "report.html").read_text()
+    page = (latest(first_repo)[1] / "report.html").read_text()
+    assert "Configuration (metadata)" in page
+    assert "WaveTemplateBundle" in page and types["WaveTemplateBundle"]["reason"].startswith(
+        "Salesforce would not list it: INVALID_TYPE")
 
 
 def test_a_nightly_second_run_stores_no_new_metadata_blob(emu: RunningEmulator, first_repo: Path) -> None:

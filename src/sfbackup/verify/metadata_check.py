@@ -98,7 +98,11 @@ def check_metadata(
     for type_name, counts in sorted(entry.types.items()):
         result.rows.append({"type": type_name, "listed": counts.get("listed", 0),
                             "retrieved": len(retrieved[type_name]) if table is not None else None,
-                            "failed": len(failed[type_name])})  # fmt: skip
+                            "failed": len(failed[type_name]), "reason": None})  # fmt: skip
+    for refused in entry.not_retrievable:  # like objects the API cannot query: listed, with the reason
+        reason = f"Salesforce would not list it: {refused.get('reason')}"
+        result.rows.append({"type": str(refused.get("type")), "listed": None, "retrieved": None,
+                            "failed": None, "reason": reason})
     return result
 
 

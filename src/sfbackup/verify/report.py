@@ -92,7 +92,7 @@ def verdict(data: ReportData) -> Verdict:
     unreadable = sum(1 for c in data.coverage if c.get("status") == "not_queryable")
     left_out = [f"{unreadable} objects the API cannot query"] if unreadable else []
     detail = f"; {' and '.join(left_out)} are listed below" if left_out else ""
-    components = sum(int(r.get("retrieved") or 0) for r in data.metadata or [])
+    components = sum(int(r.get("retrieved") or 0) for r in data.metadata or [])  # refused types: None
     types = sum(1 for r in data.metadata or [] if r.get("listed"))
     configuration = (f", with the org's configuration ({components:,} metadata components of {types} "
                      "types)") if data.metadata else ""
@@ -197,12 +197,13 @@ _FILE_COLUMNS = (
 )
 
 
-_METADATA_COLUMNS = ("Type", "Listed by the org", "In the backup", "Not retrieved")
+_METADATA_COLUMNS = ("Type", "Listed by the org", "In the backup", "Not retrieved", "Note")
 
 
 def _metadata_rows(data: ReportData) -> list[list[str]]:
     return [[str(r["type"]), _fmt_count(r.get("listed")), _fmt_count(r.get("retrieved")),
-             _fmt_count(r.get("failed"))] for r in data.metadata or [] if r.get("listed")]  # fmt: skip
+             _fmt_count(r.get("failed")), str(r.get("reason") or "")]
+            for r in data.metadata or [] if r.get("listed") or r.get("reason")]  # fmt: skip
 
 
 def _object_row(row: dict[str, Any]) -> list[str]:
