@@ -248,3 +248,22 @@ def test_prune_and_upload_count_the_metadata_blobs_as_referenced(emu: RunningEmu
     assert digests <= referenced_blobs(Repository.open(repo).snapshot("latest"))
     assert main(["prune", "--repo", str(repo)]) == 0
     assert all(blob(repo, d).exists() for d in digests)
+
+
+def test_verify_against_the_org_names_a_component_created_since_the_snapshot(
+    emu: RunningEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    assert run(emu, repo, "--no-verify") == 0
+    catalog = emu.org.metadata()
+    catalog.create_apex_class("InvoiceMailer")
+    try:
+        capsys.readouterr()
+        assert main(["verify", "--repo", str(repo), "--against-org", "--instance-url", emu.instance_url,
+                     "--json"]) == 0  # fmt: skip
+    finally:
+        catalog.components["ApexClass"].pop()
+    data = report(repo)
+    finding = next(f for f in data["findings"] if f["kind"] == "metadata_not_in_snapshot")
+    assert finding["severity"] == "warning" and finding["actual"] == {"ApexClass": ["InvoiceMailer"]}
+    assert not data["verdict"]["safe"]
