@@ -267,3 +267,13 @@ def test_verify_against_the_org_names_a_component_created_since_the_snapshot(
     finding = next(f for f in data["findings"] if f["kind"] == "metadata_not_in_snapshot")
     assert finding["severity"] == "warning" and finding["actual"] == {"ApexClass": ["InvoiceMailer"]}
     assert not data["verdict"]["safe"]
+
+
+def test_show_says_what_configuration_a_snapshot_holds(first_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest, _ = latest(first_repo)
+    assert manifest.metadata is not None
+    capsys.readouterr()
+    assert main(["show", "--repo", str(first_repo)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("metadata"))
+    assert f"{manifest.metadata.components} components of 15 types" in line
+    assert "0 not retrieved, 1 type(s) Salesforce would not list" in line
