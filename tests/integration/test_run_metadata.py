@@ -277,3 +277,14 @@ def test_show_says_what_configuration_a_snapshot_holds(first_repo: Path, capsys:
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("metadata"))
     assert f"{manifest.metadata.components} components of 15 types" in line
     assert "0 not retrieved, 1 type(s) Salesforce would not list" in line
+
+
+def test_a_retrieve_salesforce_no_longer_knows_is_started_again(emu: RunningEmulator, tmp_path: Path) -> None:
+    emu.server.metadata_jobs.lose = 1
+    try:
+        assert run(emu, tmp_path / "repo", "--no-verify") == 0
+    finally:
+        emu.server.metadata_jobs.lose = 0
+    manifest, _ = latest(tmp_path / "repo")
+    assert manifest.metadata is not None and manifest.metadata.failed == []
+    assert manifest.metadata.retrieves == 2  # the lost one and its restart
