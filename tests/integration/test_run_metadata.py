@@ -288,3 +288,19 @@ def test_a_retrieve_salesforce_no_longer_knows_is_started_again(emu: RunningEmul
     manifest, _ = latest(tmp_path / "repo")
     assert manifest.metadata is not None and manifest.metadata.failed == []
     assert manifest.metadata.retrieves == 2  # the lost one and its restart
+
+
+def test_a_user_without_modify_metadata_gets_records_and_a_verdict_naming_the_missing_configuration(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    restricted = emu.org.users["restricted"]
+    monkeypatch.setenv("SF_USERNAME", restricted.username)
+    monkeypatch.setenv("SF_PASSWORD", restricted.password)
+    monkeypatch.setenv("SF_SECURITY_TOKEN", restricted.security_token)
+    assert run(emu, tmp_path / "repo") == 0  # the records are a good snapshot all the same
+    manifest, _ = latest(tmp_path / "repo")
+    assert manifest.objects["Account"].rows > 0
+    assert manifest.metadata is not None and manifest.metadata.error is not None
+    assert "INSUFFICIENT_ACCESS" in manifest.metadata.error
+    finding = next(f for f in report(tmp_path / "repo")["findings"] if f["kind"] == "metadata_not_backed_up")
+    assert "could not be retrieved: " in finding["explanation"] and "Modify Metadata" in finding["what_to_do"]

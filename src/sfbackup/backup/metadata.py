@@ -4,8 +4,9 @@ polled, and every retrieved file stored as a content-addressed blob named in
 `metadata/index.parquet` (docs/repository-format.md, "Metadata").
 
 Chunks hold at most `MetadataOptions.max_files` files (10,000 is the documented limit per
-retrieve); up to `concurrent_retrieves` are in flight, each polled when it is due. A chunk Salesforce refuses as too large (``LIMIT_EXCEEDED``: the ~39 MB compressed
-limit, or more files than estimated) is split in two and retrieved again. A retrieve id
+retrieve); up to `concurrent_retrieves` are in flight, each polled when it is due. A chunk
+Salesforce refuses as too large (``LIMIT_EXCEEDED``: the ~39 MB compressed limit, or more files
+than estimated) is split in two and retrieved again. A retrieve id
 Salesforce no longer knows (``INVALID_CROSS_REFERENCE_KEY``) is retrieved again from the start.
 Components a retrieve does not return stay in the index with the problem Salesforce gave; types
 listMetadata refuses are recorded with the reason.
@@ -104,10 +105,15 @@ def export_metadata(
     progress: Progress | None = None,
     stop_event: threading.Event | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    meter: CallMeter | None = None,
 ) -> MetadataEntry:
-    """Back up every metadata component the org lists; the manifest entry that describes them."""
-    return _Export(client, blobs, snapshot_dir, options or MetadataOptions(), progress or NullProgress(),
-                   stop_event or threading.Event(), sleep).run()  # fmt: skip
+    """Back up every metadata component the org lists; the manifest entry that describes them.
+    `meter` counts its API calls (also when it raises)."""
+    export = _Export(client, blobs, snapshot_dir, options or MetadataOptions(), progress or NullProgress(),
+                     stop_event or threading.Event(), sleep)  # fmt: skip
+    if meter is not None:
+        export.meter = meter
+    return export.run()
 
 
 class _Export:
