@@ -254,6 +254,13 @@ class _Export:
                 problems[(match.group(1), match.group(2))] = problem
             else:
                 self.entry.extra.setdefault("messages", []).append({"file": file_name, "problem": problem})
+        # A file is matched to its component by the retrieve's own fileProperties first (its
+        # fileName is the zip's), then by the file listMetadata named (and its -meta.xml).
+        owners: dict[str, _Component] = {}
+        for props in status.file_properties:
+            owner = self.components.get((props.type, props.full_name))
+            if owner is not None:
+                owners[props.file_name.removeprefix(_ROOT)] = owner
         with zipfile.ZipFile(io.BytesIO(status.zip_bytes or b"")) as archive:
             for info in archive.infolist():
                 if info.is_dir():
@@ -261,7 +268,9 @@ class _Export:
                 name = info.filename.removeprefix(_ROOT)
                 if name == "package.xml":
                     continue
-                component = self.by_file.get(name) or self.by_file.get(name.removesuffix("-meta.xml"))
+                main = name.removesuffix("-meta.xml")
+                component = next((c for c in (owners.get(name), owners.get(main), self.by_file.get(name),
+                                              self.by_file.get(main)) if c is not None), None)
                 if component is None:
                     continue  # a file no listed component owns: nothing was asked for it
                 body = archive.read(info)
