@@ -233,10 +233,12 @@ def test_verify_names_a_component_whose_file_is_gone(
     assert run(emu, repo, "--no-verify") == 0
     row = next(r for r in index_rows(repo) if r["file_name"] == "classes/Service0003.cls")
     blob(repo, row["sha256"]).unlink()
+    (latest(repo)[1] / "metadata" / "package.xml").write_text("<Package/>")
     capsys.readouterr()
     assert main(["verify", "--repo", str(repo), "--json"]) == 4
     out = capsys.readouterr().out
     assert "metadata_missing" in out and "ApexClass Service0003 (classes/Service0003.cls)" in out
+    assert "the snapshot's package.xml is damaged" in out
 
 
 def test_prune_and_upload_count_the_metadata_blobs_as_referenced(emu: RunningEmulator, tmp_path: Path) -> None:
