@@ -15,7 +15,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -33,8 +33,8 @@ from sfbackup.salesforce.connection import (
 from sfbackup.salesforce.soql import validate_identifier
 
 __all__ = [
-    "DEFAULT_OBJECTS",
-    "EVERYTHING_EXTRA_OBJECTS",
+    "CORE_OBJECTS",
+    "PRESETS",
     "SECRET_ENV",
     "BackupSettings",
     "ConnectionSettings",
@@ -46,14 +46,16 @@ __all__ = [
 
 log = logging.getLogger("sfbackup.config")
 
-DEFAULT_OBJECTS: tuple[str, ...] = (
+#: The `core` preset: the main business objects and their files (a quick backup, not a whole org).
+CORE_OBJECTS: tuple[str, ...] = (
     "Account", "Contact", "Lead", "Opportunity", "Attachment", "ContentVersion",
     "ContentDocument", "ContentDocumentLink", "Document",
 )  # fmt: skip
-EVERYTHING_EXTRA_OBJECTS: tuple[str, ...] = (
-    "User", "Profile", "UserRole", "Group", "PermissionSet", "PermissionSetAssignment",
-    "RecordType", "Organization",
-)  # fmt: skip
+#: Object sets `backup.preset` names: `everything` (the default) is every object the org lets us
+#: query, custom objects included; `core` is CORE_OBJECTS.
+PRESETS: tuple[str, ...] = ("everything", "core")
+#: The preset a config file may still name as "default" (the example config once did).
+_PRESET_ALIASES = {"default": "everything"}
 
 _ENV_IS_PATH = frozenset({"private_key"})
 #: Plain (non-secret) settings that the environment may set.
@@ -72,10 +74,10 @@ _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 class BackupSettings:
     """What to export and how."""
 
-    objects: tuple[str, ...] | Literal["all"] = DEFAULT_OBJECTS
+    objects: tuple[str, ...] | Literal["all"] | None = None  # None: the preset's objects
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    preset: Literal["default", "everything"] = "default"
+    preset: Literal["everything", "core"] = "everything"
     format: Literal["parquet", "csv"] = "parquet"
     include_deleted: bool = True
     files: bool = True
@@ -91,6 +93,13 @@ class BackupSettings:
     verify_after_run: bool = True
     contract_end: date | None = None
     notice_days: int = 60
+
+    @property
+    def object_selection(self) -> tuple[str, ...] | Literal["all"]:
+        """The objects to export: `objects` when set, else the preset's ("all": the org's list)."""
+        if self.objects is not None:
+            return self.objects
+        return CORE_OBJECTS if self.preset == "core" else "all"
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,13 @@ class Settings:
     s3: S3Settings
     repository: str | None = None
     warnings: tuple[str, ...] = ()
+    #: Where each setting given came from, by dotted key: a config file's path, "environment
+    #: variable X" or "the command line" (absent: the default). Errors name it.
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+    def origin_of(self, key: str) -> str:
+        """Where setting `key` came from, for messages ("the command line", a file, a variable)."""
+        return self.origins.get(key, "the defaults")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,7 +290,7 @@ _OPTIONS: dict[str, Parser] = {
     "backup.objects": _objects,
     "backup.include": _patterns,
     "backup.exclude": _patterns,
-    "backup.preset": _choice("default", "everything"),
+    "backup.preset": lambda v: _choice(*PRESETS)(_PRESET_ALIASES.get(v, v) if isinstance(v, str) else v),
     "backup.format": _choice("parquet", "csv"),
     "backup.include_deleted": _bool,
     "backup.files": _bool,
@@ -441,6 +457,7 @@ def load_settings(
         s3=s3,
         repository=values.get("repository"),
         warnings=tuple(warnings),
+        origins=dict(origin),
     )
 
 

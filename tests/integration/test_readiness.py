@@ -1,4 +1,4 @@
-"""Leaving Salesforce: the `everything` preset, the notice deadline and the ownership table."""
+"""Leaving Salesforce: the default (every object), the notice deadline and the ownership table."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from sfbackup.verify.readiness import notice_deadline, ownership_table
 
 @pytest.fixture(scope="module")
 def everything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path]]:
-    """An `everything` backup of a fresh emulator, and the emulator still running."""
+    """A backup of a fresh emulator with the default settings (no objects named, no preset), and
+    the emulator still running."""
     repo = tmp_path_factory.mktemp("everything") / "repo"
     with running_emulator(records=30, seed=9, job_latency=0.02) as org:
         credentials = org.credentials
@@ -28,18 +29,19 @@ def everything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, 
             None,
             env={"SF_USERNAME": credentials.username, "SF_PASSWORD": credentials.password,
                  "SF_SECURITY_TOKEN": credentials.security_token},
-            overrides={"connection.instance_url": org.instance_url, "backup.preset": "everything"},
+            overrides={"connection.instance_url": org.instance_url},
         )
         result = run_backup(settings, repo)
         assert result.state == "complete", result.summary
         yield org, repo
 
 
-def test_given_everything_preset_when_run_then_every_listed_object_is_backed_up_or_explained(
+def test_given_default_settings_when_run_then_every_listed_object_is_backed_up_or_explained(
     everything: tuple[Any, Path],
 ) -> None:
     org, repo = everything
     manifest = Repository.open(repo).snapshot("latest").manifest
+    assert manifest.settings["preset"] == "everything" and manifest.settings["objects"] == "all"
     listed = {s["name"] for s in org.org.describe_global()["sobjects"]}
     covered = {c.object: c for c in manifest.coverage}
     assert listed <= set(covered)

@@ -299,10 +299,15 @@ def test_a_user_without_modify_metadata_gets_records_and_a_verdict_naming_the_mi
     monkeypatch.setenv("SF_USERNAME", restricted.username)
     monkeypatch.setenv("SF_PASSWORD", restricted.password)
     monkeypatch.setenv("SF_SECURITY_TOKEN", restricted.security_token)
-    assert run(emu, tmp_path / "repo") == 0  # the records are a good snapshot all the same
-    manifest, _ = latest(tmp_path / "repo")
+    repo = tmp_path / "repo"
+    assert run(emu, repo, "--no-verify") == 0  # the records are a good snapshot all the same
+    manifest, _ = latest(repo)
     assert manifest.objects["Account"].rows > 0
     assert manifest.metadata is not None and manifest.metadata.error is not None
     assert "INSUFFICIENT_ACCESS" in manifest.metadata.error
-    finding = next(f for f in report(tmp_path / "repo")["findings"] if f["kind"] == "metadata_not_backed_up")
-    assert "could not be retrieved: " in finding["explanation"] and "Modify Metadata" in finding["what_to_do"]
+    assert main(["verify", "--repo", str(repo), "--json"]) == 0  # the structure is sound
+    data = report(repo)
+    finding = next(f for f in data["findings"] if f["kind"] == "metadata_refused")
+    assert finding["severity"] == "warning" and "could not be retrieved: " in finding["explanation"]
+    assert "Modify Metadata" in finding["what_to_do"]
+    assert "(Salesforce refused the Metadata API to the backup user)" in data["safe_covers"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sfbackup.config import DEFAULT_OBJECTS, Secrets, load_settings
+from sfbackup.config import CORE_OBJECTS, Secrets, load_settings
 from sfbackup.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "sfbackup.example.toml"
@@ -27,7 +27,9 @@ def test_given_nothing_when_loading_then_every_default_holds() -> None:
     assert settings.connection.max_retries == 6
     assert settings.connection.auth == "oauth"  # the refresh token `sfbackup login` stored
     assert settings.connection.verify is True
-    assert settings.backup.objects == DEFAULT_OBJECTS
+    assert settings.backup.objects is None
+    assert settings.backup.preset == "everything"
+    assert settings.backup.object_selection == "all"  # every object the org lets us query
     assert settings.backup.format == "parquet"
     assert settings.backup.api_reserve_percent == 20.0
     assert settings.s3.sse == "none"
@@ -249,6 +251,27 @@ def test_given_objects_all_or_a_comma_list_from_a_flag_when_loading_then_both_pa
     assert load_settings(None, env={}, overrides={"backup.objects": "all"}).backup.objects == "all"
     parsed = load_settings(None, env={}, overrides={"backup.objects": "Account, Case"}).backup.objects
     assert parsed == ("Account", "Case")
+
+
+def test_given_a_preset_when_loading_then_it_decides_the_objects_unless_objects_are_named(
+    tmp_path: Path,
+) -> None:
+    core = load_settings(None, env={}, overrides={"backup.preset": "core"}).backup
+    assert core.object_selection == CORE_OBJECTS
+    named = load_settings(None, env={}, overrides={"backup.preset": "core", "backup.objects": "Invoice__c"})
+    assert named.backup.object_selection == ("Invoice__c",)
+    # The example config once said preset = "default": it still means the default.
+    old = tmp_path / "old.toml"
+    old.write_text('[backup]\npreset = "default"\n')
+    assert load_settings(str(old), env={}, overrides={}).backup.object_selection == "all"
+    with pytest.raises(ConfigError, match="'everything', 'core'"):
+        load_settings(None, env={}, overrides={"backup.preset": "some"})
+
+
+def test_given_the_example_config_when_loading_then_its_preset_is_the_documented_default() -> None:
+    example = Path(__file__).parents[2] / "configs" / "sfbackup.example.toml"
+    settings = load_settings(str(example), env={}, overrides={})
+    assert settings.backup.preset == "everything" and settings.backup.object_selection == "all"
 
 
 def test_given_an_unknown_override_when_loading_then_config_error() -> None:

@@ -111,7 +111,7 @@ def test_given_everything_verified_against_org_then_safe_and_lists_what_the_api_
     decision = verdict(report())
 
     assert decision.safe
-    assert decision.line.startswith(SAFE) and "1 objects the API cannot query" in decision.line
+    assert decision.line.startswith(SAFE) and "1 object the API cannot query" in decision.line
 
 
 def test_given_objects_left_out_by_configuration_then_not_safe_naming_them() -> None:

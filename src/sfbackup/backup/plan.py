@@ -6,13 +6,15 @@ calls itself, so it is easy to test and its every decision lands in the manifest
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sfbackup.config import DEFAULT_OBJECTS, EVERYTHING_EXTRA_OBJECTS, BackupSettings
+from sfbackup.config import BackupSettings
+from sfbackup.errors import UsageError
 from sfbackup.repository.manifest import CoverageEntry
 from sfbackup.salesforce import soql
 from sfbackup.salesforce.cut import Cut, cut_for
@@ -23,6 +25,7 @@ __all__ = [
     "FILE_OBJECTS",
     "ID_FILTERED_OBJECTS",
     "ObjectPlan",
+    "check_object_names",
     "plan_object",
     "selected_objects",
     "snapshot_cut",
@@ -45,6 +48,8 @@ class ObjectPlan:
     id_filter: tuple[str, str] | None = None
     expected_rows: int | None = None
     notes: tuple[str, ...] = field(default=())
+    hidden: tuple[str, ...] = ()  # fields FLS hides from the user (preflight): not exported
+    masked: tuple[str, ...] = ()  # encrypted fields the user reads masked (preflight): stored null
 
     @property
     def field_names(self) -> list[str]:
@@ -69,15 +74,14 @@ def selected_objects(
     Salesforce's own error for them rather than guessing.
     """
     listed = {str(s["name"]): s for s in sobjects}
+    selection = settings.object_selection
     wanted: list[str]
-    if settings.objects == "all" or settings.preset == "everything":
+    if selection == "all":
         wanted = [name for name, s in listed.items() if s.get("queryable", False)]
         if settings.include:
             wanted = [n for n in wanted if _matches_any(n, settings.include)]
-        if settings.preset == "everything":
-            wanted += [n for n in (*DEFAULT_OBJECTS, *EVERYTHING_EXTRA_OBJECTS) if n not in wanted]
     else:
-        wanted = list(settings.objects) if settings.objects else list(DEFAULT_OBJECTS)
+        wanted = list(selection)
     wanted = [n for n in wanted if not _matches_any(n, settings.exclude)]
     wanted = list(dict.fromkeys(wanted))
     for name in wanted:
@@ -93,6 +97,31 @@ def selected_objects(
         else:
             coverage.append(CoverageEntry(name, "excluded_by_config", _exclusion_reason(name, settings)))
     return wanted, coverage
+
+
+def check_object_names(sobjects: Sequence[dict[str, Any]], names: Sequence[str], *, origin: str) -> None:
+    """UsageError, before anything is exported, for names in `names` that describeGlobal does not
+    list (a typo, or an object this user cannot see), each with the closest names it does list.
+
+    `origin` says where the names came from (a config file, the command line) for the message.
+    """
+    listed = [str(s["name"]) for s in sobjects]
+    by_lower = {name.lower(): name for name in listed}
+    unknown = [name for name in names if name not in set(listed)]
+    if not unknown:
+        return
+    described = []
+    for name in unknown:
+        exact_case = by_lower.get(name.lower())
+        close = [exact_case] if exact_case else difflib.get_close_matches(name, listed, n=3, cutoff=0.75)
+        described.append(f"{name} (did you mean {' or '.join(close)}?)" if close else name)
+    plural = "s" if len(unknown) > 1 else ""
+    raise UsageError(
+        f"unknown object{plural} in backup.objects (from {origin}): {', '.join(described)}; "
+        f"describeGlobal lists {len(listed)} objects and not {'these' if plural else 'this one'}",
+        hint="fix the name (API names, e.g. Account, Invoice__c); an object this user cannot see is "
+        "not listed either: grant its profile or permission set read access. Nothing was exported.",
+    )
 
 
 def snapshot_cut(schema: ObjectSchema, t0: datetime) -> Cut:
@@ -148,6 +177,6 @@ def _matches_any(name: str, patterns: Iterable[str]) -> bool:
 def _exclusion_reason(name: str, settings: BackupSettings) -> str:
     if _matches_any(name, settings.exclude):
         return "matched an exclude pattern"
-    if settings.objects == "all" and settings.include:
+    if settings.object_selection == "all" and settings.include:
         return "did not match an include pattern"
-    return "not in the selected objects (use --objects all or --preset everything to include it)"
+    return "not in the selected objects (back up every object with `--preset everything`, the default)"

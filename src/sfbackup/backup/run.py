@@ -21,6 +21,7 @@ from sfbackup.backup.metadata import MetadataOptions, export_metadata
 from sfbackup.backup.plan import (
     FILE_OBJECTS,
     ObjectPlan,
+    check_object_names,
     needs_count,
     plan_object,
     selected_objects,
@@ -32,6 +33,7 @@ from sfbackup.config import BackupSettings, Settings
 from sfbackup.errors import (
     ApiReserveReached,
     ExitCode,
+    Interrupted,
     SalesforceError,
     SfbackupError,
     SnapshotIncomplete,
@@ -42,6 +44,7 @@ from sfbackup.errors import (
 )
 from sfbackup.repository import CoverageEntry, ObjectEntry, Repository
 from sfbackup.repository.manifest import (
+    AccessRecord,
     ErrorKind,
     ErrorRecord,
     MetadataEntry,
@@ -63,8 +66,9 @@ SNAPSHOT_DEFINING_SETTINGS: tuple[str, ...] = (
 
 def settings_record(backup: BackupSettings) -> dict[str, Any]:
     """The backup settings as the manifest records them (JSON values)."""
+    selection = backup.object_selection
     return {
-        "objects": backup.objects if backup.objects == "all" else list(backup.objects),
+        "objects": selection if selection == "all" else list(selection),
         "include": list(backup.include),
         "exclude": list(backup.exclude),
         "preset": backup.preset,
@@ -86,6 +90,8 @@ def _backup_values(recorded: dict[str, Any]) -> dict[str, Any]:
             values[key] = tuple(values[key])
     if isinstance(values.get("objects"), list):
         values["objects"] = tuple(values["objects"])
+    if values.get("preset") == "default":  # snapshots from before `core`: their objects are recorded
+        values["preset"] = "everything"
     return values
 
 
@@ -183,7 +189,14 @@ class _Run:
     # -- the pipeline -------------------------------------------------------------------------
 
     def execute(self, *, resume: bool) -> BackupResult:
+        self._settle_dead_runs()
         limits = self._read_limits()
+        sobjects = describe.describe_global(self.client)
+        self.listed = {str(s.get("name")) for s in sobjects}
+        if isinstance(self.settings.backup.objects, tuple) and "backup.objects" in self.settings.origins:
+            check_object_names(
+                sobjects, self.settings.backup.objects, origin=self.settings.origin_of("backup.objects")
+            )
         previous = self._resumable_snapshot() if resume else None
         if previous is not None:
             self.writer = self.repository.resume_snapshot(previous)
@@ -191,6 +204,15 @@ class _Run:
             t0 = self.writer.manifest.t0
             self.progress.message("info", f"resuming snapshot {previous} (T0 {t0.isoformat()})")
         else:
+            if resume:
+                snapshots = self.repository.snapshots()
+                newest = (
+                    f"the newest snapshot, {snapshots[-1].id}, is {snapshots[-1].manifest.state}"
+                    if snapshots else "the repository has no snapshot yet"
+                )
+                self.progress.message(
+                    "warning", f"--resume: nothing to resume ({newest}); starting a new snapshot"
+                )
             t0 = limits["t0"]
             self.writer = self.repository.new_snapshot(t0, parent=self._parent_snapshot_id())
         self.manifest = self.writer.manifest
@@ -206,12 +228,11 @@ class _Run:
         stopped: SfbackupError | None = None
         coverage: list[CoverageEntry] = []
         try:
-            sobjects = describe.describe_global(self.client)
-            self.listed = {str(s.get("name")) for s in sobjects}
             names, coverage = selected_objects(sobjects, self.settings.backup)
             self.progress.run_started(self.manifest.snapshot_id, format_time(t0), names)
             plans, refused = self._plan(names, t0)
             coverage += refused
+            plans = self._preflight(plans)
             self._export_records(plans)
             self._export_files(plans)
             self._export_metadata()
@@ -223,6 +244,10 @@ class _Run:
             # saved stays named in the manifest, which says why the run stopped, and `--resume`
             # continues. Left `running`, the snapshot would look like a killed run.
             self._stop_on_error(exc)
+            raise
+        except KeyboardInterrupt:
+            # A second signal: stop now, but the snapshot still says it was interrupted.
+            self._stop_on_error(Interrupted("aborted by a second signal"))
             raise
         coverage += [CoverageEntry(name, "backed_up") for name, entry in self.manifest.objects.items()
                      if entry.state == ObjectState.DONE]
@@ -340,6 +365,38 @@ class _Run:
                 self._record_refused(name, missing)
         return plans, refused
 
+    def _preflight(self, plans: list[ObjectPlan]) -> list[ObjectPlan]:
+        """What the backup user cannot see, before anything is exported: recorded in the manifest
+        (`access`, each object's hidden and masked fields), shown, and the verdict's to judge. Its
+        calls are the run's calls outside any object."""
+        from sfbackup.backup.preflight import run_preflight
+
+        found = run_preflight(
+            self.client,
+            {p.name: p.schema for p in plans},
+            username=self.settings.connection.username,
+            files=self.settings.backup.files,
+        )
+        self.manifest.api["preflight_calls"] = found.api_calls
+        self.manifest.access = AccessRecord(
+            user_id=found.user.user_id,
+            username=found.username,
+            permissions=dict(found.user.permissions),
+            gaps=[g.to_dict() for g in found.gaps],
+            checked_at=datetime.now(UTC),
+        )
+        self._save()
+        for gap in found.gaps:
+            self.progress.message("warning" if gap.blocks_safe else "info", gap.one_line())
+        return [
+            replace(
+                plan,
+                hidden=tuple(found.hidden.get(plan.name, ())),
+                masked=tuple(m for m in found.masked.get(plan.name, ()) if m in plan.field_names),
+            )
+            for plan in plans
+        ]
+
     def _export_records(self, plans: list[ObjectPlan]) -> None:
         backup = self.settings.backup
         exporter = RecordExporter(
@@ -455,13 +512,13 @@ class _Run:
     def _record_refused(self, name: str, exc: UnsupportedQuery) -> None:
         """Record an object Salesforce refuses to query for a known, permanent reason.
 
-        With `all` or `everything` the object set comes from describeGlobal, and such refusals
+        With `all` (the `everything` preset) the object set comes from describeGlobal, and such refusals
         (objects that need filters Salesforce restricts, external objects...) are explained
         coverage: `skipped`, so a nightly `all` run can still be complete (the report lists them
         and says the backup lacks them). An object the user named explicitly is `failed`.
         """
         backup = self.settings.backup
-        from_org_list = (backup.objects == "all" or backup.preset == "everything") and name in self.listed
+        from_org_list = backup.object_selection == "all" and name in self.listed
         with self._manifest_lock:
             self.manifest.objects[name] = ObjectEntry(
                 state=ObjectState.SKIPPED if from_org_list else ObjectState.FAILED,
@@ -486,6 +543,30 @@ class _Run:
     def _is_done(self, name: str) -> bool:
         entry = self.manifest.objects.get(name)
         return entry is not None and entry.state == ObjectState.DONE
+
+    def _settle_dead_runs(self) -> None:
+        """Snapshots still `running` belong to runs that died (killed, out of disk or memory): this
+        run holds the exclusive lock, so none of them is being written. Each becomes `incomplete`,
+        saying so, so that `snapshots` and `show` tell the truth and `--resume` or `forget` can
+        take it from there."""
+        for snapshot in self.repository.snapshots():
+            if snapshot.manifest.state != SnapshotState.RUNNING:
+                continue
+            try:
+                writer = self.repository.resume_snapshot(snapshot.id)
+                writer.manifest.transition(SnapshotState.INCOMPLETE)
+                writer.manifest.errors.append(ErrorRecord(
+                    "Interrupted",
+                    "the run that wrote this snapshot stopped without finishing (killed, or out of "
+                    "disk or memory); `sfbackup run --resume` continues it",
+                ))  # fmt: skip
+                writer.save()
+            except SfbackupError as exc:
+                self.progress.message("warning", f"snapshot {snapshot.id} is left running: {exc.message}")
+                continue
+            self.progress.message(
+                "warning", f"snapshot {snapshot.id} was left running by a run that died; marked incomplete"
+            )
 
     def _resumable_snapshot(self) -> str | None:
         """The newest snapshot if a run left it unfinished; None when the newest one finished."""
@@ -534,6 +615,12 @@ class _Run:
         problem: SfbackupError | None = None
         if isinstance(stopped, ApiReserveReached):
             problem = stopped
+        elif isinstance(stopped, ExportStopped) and self.stop_event.is_set():
+            problem = Interrupted(
+                f"snapshot {manifest.snapshot_id} stopped on a signal"
+                + (f"; objects not exported: {', '.join(unfinished)}" if unfinished else ""),
+                hint="`sfbackup run --resume` continues where it stopped",
+            )
         elif stopped is not None or unfinished or files_short:
             what = [f"objects not exported: {', '.join(unfinished)}"] if unfinished else []
             what += [f"files missing or failed: {', '.join(files_short)}"] if files_short else []

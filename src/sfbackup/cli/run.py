@@ -22,6 +22,7 @@ from sfbackup.cli.common import (
     settings_from_args,
     verdict_lines,
 )
+from sfbackup.config import CORE_OBJECTS, PRESETS
 from sfbackup.errors import UsageError
 from sfbackup.repository import local_folder
 from sfbackup.repository.manifest import SnapshotState
@@ -36,7 +37,7 @@ never from the command line.
 
 examples:
   SF_USERNAME=me@acme.com SF_PASSWORD=... SF_SECURITY_TOKEN=... sfbackup run --repo /backups/acme
-  sfbackup run --repo /backups/acme --config /etc/sfbackup.toml --objects all --json
+  sfbackup run --repo /backups/acme --config /etc/sfbackup.toml --preset core --json
   sfbackup run --repo /backups/acme --resume
 """
 
@@ -46,8 +47,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--repo", required=False, help="repository folder (created if missing)")
     add_config_arguments(parser)
     add_require_safe_argument(parser)
-    parser.add_argument("--objects", help="comma-separated object names, or 'all'")
-    parser.add_argument("--preset", choices=["default", "everything"], help="object set preset")
+    parser.add_argument(
+        "--objects",
+        help="comma-separated object API names, or 'all' (default: the preset's objects)",
+    )
+    parser.add_argument(
+        "--preset", choices=list(PRESETS),
+        help="objects to back up when --objects is not given: 'everything' (default), every object the "
+        "org lets us query, custom objects included; 'core': " + ", ".join(CORE_OBJECTS),
+    )
     parser.add_argument("--format", choices=["parquet", "csv"], help="record file format")
     parser.add_argument(
         "--resume", action="store_true",
@@ -67,7 +75,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--prefix", help="key prefix in the bucket for --upload (overrides s3.prefix)")
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint for --upload (MinIO, Ceph, R2)")
     parser.add_argument("--json", action="store_true", help="JSON lines on stdout (default when not a tty)")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, json_when_piped=True)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -120,7 +128,7 @@ def handle(args: argparse.Namespace) -> int:
         result.summary["verdict"] = verdict.to_dict()
         result.summary["report"] = str(report) if report else None
     if as_json:
-        print(json.dumps({"type": "result", **result.summary}, default=str), flush=True)
+        print(json.dumps({"type": "result", "command": "run", **result.summary}, default=str), flush=True)
     else:
         print("\n".join([summary_line(result.summary), *verdict_lines(verdict, report)]), flush=True)
     return int(exit_code_for(result.exit_code, verdict, require_safe=args.require_safe))

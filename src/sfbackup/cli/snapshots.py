@@ -9,8 +9,9 @@ from typing import Any
 from sfbackup.cli.common import add_command, add_config_arguments, add_repo_arguments, open_repository
 from sfbackup.clock import format_time
 from sfbackup.errors import ExitCode
-from sfbackup.repository import DamagedSnapshot, Repository, Snapshot
+from sfbackup.repository import DamagedSnapshot, Repository, Snapshot, layout
 from sfbackup.repository.manifest import Manifest
+from sfbackup.verify.findings import counted
 
 SNAPSHOTS_DESCRIPTION = """\
 List the snapshots of a repository (a folder or s3://bucket/prefix), oldest first: id, T0 (the
@@ -29,6 +30,7 @@ lists that is not backed up.
 
 examples:
   sfbackup show latest --repo /backups/acme
+  sfbackup show latest-complete --path --repo /backups/acme     # its folder, for DuckDB or pandas
   sfbackup show 20261127T020000Z-3f9a1c2e --repo s3://acme-sf-backups/prod --json
 """
 
@@ -46,16 +48,21 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(handler=handle_snapshots)
 
     show = add_command(subparsers, "show", help="show one snapshot in detail", description=SHOW_DESCRIPTION)
-    show.add_argument("snapshot", nargs="?", default="latest", help="snapshot id, or 'latest' (default)")
+    show.add_argument("snapshot", nargs="?", default="latest",
+                      help="snapshot id, 'latest' (default: the newest) or 'latest-complete'")
     add_repo_arguments(show)
     add_config_arguments(show, org=False)
     show.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    show.add_argument("--path", action="store_true",
+                      help="print only the snapshot's folder (or s3:// URL), e.g. for DuckDB: "
+                      "$(sfbackup show latest-complete --path)/objects/Account/*.parquet")
     show.set_defaults(handler=handle_show)
 
 
 def snapshot_row(manifest: Manifest) -> dict[str, Any]:
     """The listing's numbers for one snapshot."""
     part_bytes = sum(p.bytes for e in manifest.objects.values() for p in e.parts)
+    standing = manifest.standing_verification
     return {
         "id": manifest.snapshot_id,
         "t0": format_time(manifest.t0),
@@ -64,9 +71,11 @@ def snapshot_row(manifest: Manifest) -> dict[str, Any]:
         "rows": sum(e.rows for e in manifest.objects.values()),
         "files": sum(f.count for f in manifest.files.values()),
         "bytes": part_bytes + sum(f.bytes for f in manifest.files.values()),
-        "verified": bool(manifest.verifications[-1].passed) if manifest.verifications else bool(
-            manifest.verification and manifest.verification.get("passed")
-        ),
+        "verified": standing.passed
+        if standing is not None
+        else bool(manifest.verification and manifest.verification.get("passed")),
+        "verified_level": standing.describe() if standing is not None else None,
+        "safe": standing.safe if standing is not None else None,
     }
 
 
@@ -119,6 +128,9 @@ def handle_snapshots(args: argparse.Namespace) -> int:
 
 def handle_show(args: argparse.Namespace) -> int:
     snapshot = open_repository(args).snapshot(args.snapshot)
+    if args.path:
+        print(f"{snapshot.repository.location.rstrip('/')}/{layout.SNAPSHOTS_DIR}/{snapshot.id}", flush=True)
+        return int(ExitCode.OK)
     reports = report_locations(snapshot)
     if args.json:
         document = {
@@ -158,8 +170,8 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
     manifest = snapshot.manifest
     org = manifest.org
     row = snapshot_row(manifest)
-    latest = manifest.verifications[-1].to_dict() if manifest.verifications else None
-    verification = latest or manifest.verification or {}
+    standing = manifest.standing_verification
+    legacy = manifest.verification or {}
     lines = [
         f"snapshot   {manifest.snapshot_id}",
         f"org        {org.get('org_name') or '-'} ({org.get('org_id') or '-'})",
@@ -169,15 +181,23 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
         + (f" (finished {format_time(manifest.finished_at)})" if manifest.finished_at else ""),
         "verified   "
         + (
-            f"{verification.get('verified_at')} at level {verification.get('level')}, "
-            f"{'passed' if verification.get('passed') else 'FAILED'}"
-            if verification
+            f"{format_time(standing.verified_at)} at level {standing.describe()}, "
+            + (
+                "passed (the strongest check)"
+                if standing.passed
+                else f"FAILED ({counted(standing.errors, 'error')}) (the newest check found damage)"
+            )
+            if standing is not None
+            else f"{legacy.get('verified_at')} at level {legacy.get('level')}, passed"
+            if legacy
             else "no"
         ),
+        *([f"verdict    {standing.verdict}"] if standing is not None and standing.verdict else []),
         *(
-            f"  check    {format_time(v.verified_at)} {v.level}"
-            + (" against the org" if v.against_org else "") + (" with Ids" if v.ids else "")
-            + f": {'passed' if v.passed else f'FAILED ({v.errors} errors)'}"
+            f"  check    {format_time(v.verified_at)} {v.describe()}"
+            + (": passed" if v.passed else f": FAILED ({counted(v.errors, 'error')})")
+            + (f", {'SAFE' if v.safe else 'NOT SAFE'}" if v.verdict else "")
+            + (f" ({v.report}/)" if v.report else "")
             for v in manifest.verifications
         ),
         f"totals     {row['objects']} objects, {row['rows']:,} rows, {row['files']:,} files, "

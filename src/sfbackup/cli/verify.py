@@ -18,6 +18,7 @@ from sfbackup.cli.common import (
     settings_from_args,
     verdict_lines,
 )
+from sfbackup.clock import format_time
 from sfbackup.errors import UsageError
 from sfbackup.ui import choose_renderer
 from sfbackup.verify import VerificationResult, verify_snapshot
@@ -31,9 +32,12 @@ ContentVersion checksum, every part fully decoded); --read-data-subset n/t reads
 (records created after T0 belong to the next snapshot); --ids compares the exact Id lists and
 names every missing record.
 
-report.json, report.md and report.html (self-contained, for a manager) are written into the
-snapshot folder, with one verdict line: SAFE TO CANCEL or NOT SAFE TO CANCEL and why. A snapshot
-whose run finished (state exported) and that passes is marked complete; nothing else is changed.
+Each verification's report.json, report.md and report.html (self-contained, for a manager) are
+kept in the snapshot's reports/<time>-<level>/, with one verdict line: SAFE TO CANCEL or NOT SAFE
+TO CANCEL and why. report.* beside the manifest is the strongest verification's: a weaker check
+(--read-data without --against-org after a check against the org) never replaces it; one that finds
+damage always does. --require-safe judges that standing verdict. A snapshot whose run finished
+(state exported) and that passes is marked complete; nothing else is changed.
 
 examples:
   sfbackup verify --repo /backups/acme
@@ -78,14 +82,18 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError("--ids compares Id lists with the org", hint="add --against-org")
     settings = settings_from_args(args)
     repository = open_repository(args, settings)
-    client_factory = None
-    if args.against_org:
-        connection = settings.connection
+    client = None
+    preflight: Any = None
+    if args.against_org:  # the preflight first: what this user cannot see of the snapshot's objects
+        from sfbackup.backup.preflight import preflight_objects
+        from sfbackup.salesforce.client import SalesforceClient
 
-        def client_factory() -> Any:
-            from sfbackup.salesforce.client import SalesforceClient
-
-            return SalesforceClient(connection)
+        manifest = repository.snapshot(args.snapshot).manifest
+        client = SalesforceClient(settings.connection)
+        preflight = preflight_objects(
+            client, sorted(manifest.objects), username=settings.connection.username,
+            files=bool(manifest.files),
+        )  # fmt: skip
 
     contract_end = settings.backup.contract_end
     if args.contract_end:
@@ -99,6 +107,8 @@ def handle(args: argparse.Namespace) -> int:
     if notice_days is None and settings.backup.contract_end is not None:
         notice_days = settings.backup.notice_days
     with closing(choose_renderer(json_output=args.json)) as progress:
+        for gap in preflight.gaps if preflight is not None else ():
+            progress.message("warning" if gap.blocks_safe else "info", f"preflight: {gap.one_line()}")
         result = verify_snapshot(
             repository,
             args.snapshot,
@@ -106,18 +116,20 @@ def handle(args: argparse.Namespace) -> int:
             read_data_subset=args.read_data_subset,
             against_org=args.against_org,
             ids=args.ids,
-            client_factory=client_factory,
+            client=client,
             progress=progress,
             contract_end=contract_end,
             notice_days=notice_days,
         )
     if args.json:
-        print(
-            json.dumps({"type": "result", "command": "verify", **result.summary()}, default=str), flush=True
-        )
+        body = {"type": "result", "command": "verify", **result.summary()}
+        if preflight is not None:
+            body["preflight"] = preflight.to_dict()
+        print(json.dumps(body, default=str), flush=True)
     else:
         print(render_text(result), flush=True)
-    return int(exit_code_for(result.exit_code, result.verdict, require_safe=args.require_safe))
+    standing = result.standing if result.superseded else result.verdict
+    return int(exit_code_for(result.exit_code, standing, require_safe=args.require_safe))
 
 
 def render_text(result: VerificationResult) -> str:
@@ -141,5 +153,16 @@ def render_text(result: VerificationResult) -> str:
         if finding.severity == "info":
             lines.append("  " + finding.one_line())
     html = result.report_paths.get("report.html")
-    lines += verdict_lines(result.verdict, f"{html} (also report.md, report.json)" if html else None)
+    standing = result.standing
+    if result.superseded and standing is not None:
+        own = result.own_report_paths.get("report.html")
+        lines += verdict_lines(result.verdict, own)
+        lines += [
+            f"the snapshot's strongest verification still stands ({standing.describe()}, "
+            f"{format_time(standing.verified_at)}):",
+            standing.verdict,
+            f"report: {html} (also report.md, report.json)",
+        ]
+    else:
+        lines += verdict_lines(result.verdict, f"{html} (also report.md, report.json)" if html else None)
     return "\n".join(line for line in lines if line)

@@ -25,6 +25,7 @@ MANIFEST_FILE = "manifest.json"
 SCHEMA_DIR = "schema"
 OBJECTS_DIR = "objects"
 FILES_DIR = "files"
+REPORTS_DIR = "reports"
 METADATA_DIR = "metadata"
 
 PART_FORMATS: tuple[str, ...] = ("parquet", "csv")
@@ -138,6 +139,17 @@ def metadata_package_relpath() -> str:
 def snapshot_key(snapshot_id: str, relpath: str = MANIFEST_FILE) -> str:
     """`snapshots/<id>/<relpath>` (the manifest by default), both parts validated."""
     return f"{SNAPSHOTS_DIR}/{validate_snapshot_id(snapshot_id)}/{validate_relative_path(relpath)}"
+
+
+def report_relpath(verified_at: datetime, level: str, *, against_org: bool, ids: bool) -> str:
+    """`reports/<time>-<level>[-against-org[-ids]]`: one verification's reports in its snapshot, e.g.
+    `reports/20261204T190449.123Z-read-data-against-org-ids` (milliseconds: two checks in one
+    second keep both)."""
+    stamp = verified_at.astimezone(UTC)
+    name = stamp.strftime("%Y%m%dT%H%M%S") + f".{stamp.microsecond // 1000:03d}Z-"
+    name += re.sub(r"[^a-z0-9]+", "-", level.lower().replace("/", "of")).strip("-")
+    name += ("-against-org" if against_org else "") + ("-ids" if ids else "")
+    return f"{REPORTS_DIR}/{name}"
 
 
 def archive_key(snapshot_id: str) -> str:

@@ -21,6 +21,7 @@ from sfbackup.repository.layout import is_snapshot_id, validate_relative_path
 from sfbackup.salesforce.cut import Cut
 
 __all__ = [
+    "AccessRecord",
     "CoverageEntry",
     "Cut",
     "ErrorKind",
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 MANIFEST_FORMAT = "sfbackup-manifest"
 MANIFEST_FORMAT_VERSION = 1
-
 
 
 class SnapshotState(StrEnum):
@@ -84,7 +84,12 @@ PART_FORMATS: tuple[str, ...] = ("parquet", "csv")
 #: `no_body`: Salesforce holds no body (a URL-only Document, an external link);
 #: `unavailable`: a deleted record whose body Salesforce no longer serves.
 FILE_STATUSES: tuple[str, ...] = (
-    "downloaded", "deduplicated", "failed", "missing", "no_body", "unavailable",
+    "downloaded",
+    "deduplicated",
+    "failed",
+    "missing",
+    "no_body",
+    "unavailable",
 )
 
 
@@ -349,16 +354,34 @@ class VerificationRecord:
     against_org: bool = False
     ids: bool = False
     verdict: str = ""
+    report: str = ""  # its reports' folder in the snapshot, `reports/<time>-<level>` ("" before 0.x)
 
     @property
     def reads_every_byte(self) -> bool:
         return self.level == "read-data"
 
+    @property
+    def safe(self) -> bool:
+        return self.verdict.startswith("SAFE TO CANCEL")
+
+    @property
+    def strength(self) -> tuple[bool, bool, int]:
+        """How much this verification proves: compared with the org, with exact Ids, then how much
+        data it re-read (structure < a read-data subset < read-data)."""
+        depth = 2 if self.level == "read-data" else 1 if self.level.startswith("read-data") else 0
+        return (self.against_org, self.ids, depth)
+
+    def describe(self) -> str:
+        """`read-data against the org with Ids`, for people."""
+        return (
+            self.level + (" against the org" if self.against_org else "") + (" with Ids" if self.ids else "")
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "verified_at": format_time(self.verified_at), "level": self.level, "passed": self.passed,
             "errors": self.errors, "warnings": self.warnings, "against_org": self.against_org,
-            "ids": self.ids, "verdict": self.verdict,
+            "ids": self.ids, "verdict": self.verdict, "report": self.report,
         }  # fmt: skip
 
     @classmethod
@@ -373,7 +396,22 @@ class VerificationRecord:
             against_org=s.bool_("against_org", False),
             ids=s.bool_("ids", False),
             verdict=s.opt_str("verdict") or "",
+            report=s.opt_str("report") or "",
         )
+
+
+def standing_verification(records: list[VerificationRecord]) -> VerificationRecord | None:
+    """The verification that stands for the snapshot: the newest one when it found errors (damage
+    found later is never hidden by an older proof), else the strongest one that passed, the newest
+    among equals. A weaker check (read-data without --against-org after a check against the org)
+    therefore never replaces the evidence of a stronger one, which may be impossible to redo once
+    the org is gone."""
+    if not records:
+        return None
+    if not records[-1].passed:
+        return records[-1]
+    passed = [v for v in records if v.passed]
+    return max(reversed(passed), key=lambda v: v.strength)
 
 
 @dataclass
@@ -387,6 +425,11 @@ class ObjectEntry:
     cut: Cut | None = None
     fields: list[str] = field(default_factory=list)
     excluded_fields: list[dict[str, str]] = field(default_factory=list)
+    #: Fields field-level security hid from the backup user (FieldDefinition lists them, the
+    #: describe did not): not in the backup.
+    hidden_fields: list[str] = field(default_factory=list)
+    #: Encrypted fields the backup user read masked (no View Encrypted Data): stored as null.
+    masked_fields: list[str] = field(default_factory=list)
     rows: int = 0
     deleted_rows: int = 0
     parts: list[PartInfo] = field(default_factory=list)
@@ -416,6 +459,8 @@ class ObjectEntry:
             "predicate": self.predicate,
             "fields": list(self.fields),
             "excluded_fields": [dict(e) for e in self.excluded_fields],
+            "hidden_fields": list(self.hidden_fields),
+            "masked_fields": list(self.masked_fields),
             "rows": self.rows,
             "deleted_rows": self.deleted_rows,
             "parts": [p.to_dict() for p in self.parts],
@@ -454,6 +499,8 @@ class ObjectEntry:
             cut=cut,
             fields=s.str_list("fields"),
             excluded_fields=excluded,
+            hidden_fields=s.str_list("hidden_fields"),
+            masked_fields=s.str_list("masked_fields"),
             rows=s.int_("rows", 0),
             deleted_rows=s.int_("deleted_rows", 0),
             parts=[
@@ -467,12 +514,12 @@ class ObjectEntry:
             finished_at=s.opt_time("finished_at"),
             seconds=s.number("seconds"),
             api_calls=s.int_("api_calls", 0),
-            error=None if error is None else ErrorRecord.from_dict(
-                error, where=f"{where}.error", source=source
-            ),
-            resume=None if resume is None else ResumePoint.from_dict(
-                resume, where=f"{where}.resume", source=source
-            ),
+            error=None
+            if error is None
+            else ErrorRecord.from_dict(error, where=f"{where}.error", source=source),
+            resume=None
+            if resume is None
+            else ResumePoint.from_dict(resume, where=f"{where}.resume", source=source),
             extra=s.extra(),
         )
 
@@ -631,6 +678,50 @@ class CoverageEntry:
 
 
 @dataclass
+class AccessRecord:
+    """Who the backup ran as, and what its preflight found that user cannot see."""
+
+    user_id: str
+    username: str | None
+    permissions: dict[str, bool]  # view_all_data, query_all_files, view_encrypted_data, modify_all_data
+    gaps: list[dict[str, Any]]  # backup.preflight Gap.to_dict(): kind, object, fields, effect, fix, ...
+    checked_at: datetime
+
+    @property
+    def blocking(self) -> list[dict[str, Any]]:
+        return [g for g in self.gaps if g.get("blocks_safe")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "username": self.username,
+            "permissions": dict(self.permissions),
+            "gaps": [dict(g) for g in self.gaps],
+            "checked_at": format_time(self.checked_at),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "access", source: str = "<manifest>") -> AccessRecord:
+        s = _Shape(data, where, source)
+        permissions = s.dict_("permissions")
+        if not all(isinstance(v, bool) for v in permissions.values()):
+            raise s.fail("permissions", "an object of true/false values", permissions)
+        gaps = s.dict_list("gaps")
+        for i, gap in enumerate(gaps):
+            g = _Shape(gap, f"{where}.gaps[{i}]", source)
+            g.str_("kind")
+            g.bool_("blocks_safe", False)
+            g.str_list("fields")
+        return cls(
+            user_id=s.str_("user_id"),
+            username=s.opt_str("username"),
+            permissions=dict(permissions),
+            gaps=gaps,
+            checked_at=s.time("checked_at"),
+        )
+
+
+@dataclass
 class Manifest:
     """A snapshot's `manifest.json`."""
 
@@ -651,8 +742,14 @@ class Manifest:
     errors: list[ErrorRecord] = field(default_factory=list)
     verification: dict[str, Any] | None = None  # the verification that made it complete
     verifications: list[VerificationRecord] = field(default_factory=list)  # every one, oldest first
+    access: AccessRecord | None = None  # the backup user and its blind spots (the run's preflight)
     metadata: MetadataEntry | None = None  # None: the run did not back up metadata (--no-metadata)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def standing_verification(self) -> VerificationRecord | None:
+        """The verification whose report stands for the snapshot (`standing_verification`)."""
+        return standing_verification(self.verifications)
 
     @property
     def check_failed(self) -> bool:
@@ -696,6 +793,7 @@ class Manifest:
             "errors": [e.to_dict() for e in self.errors],
             "verification": self.verification,
             "verifications": [v.to_dict() for v in self.verifications],
+            "access": self.access.to_dict() if self.access else None,
             "metadata": self.metadata.to_dict() if self.metadata is not None else None,
             **self.extra,
         }
@@ -732,6 +830,7 @@ class Manifest:
             str(name): FilesEntry.from_dict(value, where=f"files.{name}", source=source)
             for name, value in s.dict_("files").items()
         }
+        access = s.opt_dict("access")
         return cls(
             snapshot_id=snapshot_id,
             t0=s.time("t0"),
@@ -759,6 +858,7 @@ class Manifest:
                 VerificationRecord.from_dict(v, where=f"verifications[{i}]", source=source)
                 for i, v in enumerate(s.dict_list("verifications"))
             ],
+            access=None if access is None else AccessRecord.from_dict(access, source=source),
             metadata=_opt_metadata(s, source),
             extra=s.extra(),
         )

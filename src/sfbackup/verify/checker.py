@@ -32,7 +32,7 @@ from sfbackup.repository.manifest import ErrorKind, FilesEntry, Manifest, Object
 from sfbackup.salesforce.arrow_types import count_deleted, schema_from_json
 from sfbackup.salesforce.objects import FILE_OBJECTS
 from sfbackup.ui.progress import NullProgress, Progress
-from sfbackup.verify.findings import Finding, FindingFactory, name_ids
+from sfbackup.verify.findings import Finding, FindingFactory, counted, name_ids
 
 CHUNK = 1 << 20
 _HEX = frozenset("0123456789abcdef")
@@ -211,8 +211,10 @@ class _Checker:
         self.result.objects[name] = status
         if entry.state == ObjectState.FAILED:
             error = entry.error
-            reason = f"{error.code or 'error'}: {error.message or 'no message recorded'}" if error else (
-                "error: no message recorded"
+            reason = (
+                f"{error.code or 'error'}: {error.message or 'no message recorded'}"
+                if error
+                else ("error: no message recorded")
             )
             self.add("object_failed",
                      f"the export of {name} failed ({reason}); its records are not (all) in this snapshot",
@@ -385,8 +387,10 @@ class _Checker:
         unavailable = [str(r.get("Id")) for r in rows if r.get("status") == "unavailable"]
         status.no_body, status.unavailable = len(no_body), len(unavailable)
         if unavailable:
-            self.add("file_body_unavailable", f"{len(unavailable)} deleted {name} files are in the backup "
-                     f"without their body, which Salesforce no longer serves: {name_ids(unavailable)}",
+            held = "is in the backup without its body" if len(unavailable) == 1 else (
+                "are in the backup without their bodies")
+            self.add("file_body_unavailable", f"{counted(len(unavailable), name + ' file')} in Salesforce's "
+                     f"Recycle Bin {held}, which Salesforce no longer serves: {name_ids(unavailable)}",
                      object=name, path=entry.index_path, actual=unavailable[:10_000])  # fmt: skip
         unlisted = [
             str(r.get("Id"))
@@ -546,4 +550,3 @@ _BLOB_KINDS = frozenset(
         "index_mismatch",
     }
 )
-

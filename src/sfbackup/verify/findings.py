@@ -7,8 +7,10 @@ Severities, from the point of view of a person about to cancel Salesforce:
 - ``warning``: the snapshot is faithful to what was asked, but something in the org is not in it
   (an object Salesforce refused, an object that appeared since). Verification passes; the
   cancellation verdict is NOT SAFE until it is resolved or excluded on purpose.
-- ``info``: a difference that is explained and loses nothing (a record deleted in the org since
-  the export: the backup still holds it).
+- ``info``: a difference that is explained and loses nothing the backup could hold (a record
+  deleted in the org since the export: the backup still holds it). The kinds in `NOT_SERVED` are
+  data Salesforce itself no longer serves or never offers to the API: no backup can hold it, so it
+  does not block SAFE TO CANCEL, but the verdict lists it with what to do before cancelling.
 """
 
 from __future__ import annotations
@@ -29,6 +31,19 @@ _RESUME = "run `sfbackup run --resume --repo {repo}` to finish the snapshot, the
 _RERUN = (
     "the snapshot's data is damaged: take a new snapshot (`sfbackup run --repo {repo}`), or restore "
     "the damaged files from a copy (e.g. the S3 upload), then verify again"
+)
+
+_GRANT = (
+    "grant the backup user {what} (`sfbackup check` names the exact Setup steps; docs/check.md), "
+    "then take a new snapshot (`sfbackup run --repo {repo}`) and verify it"
+)
+
+#: Blind spots: what the backup user could not see. Each blocks SAFE TO CANCEL, reason first.
+BLIND_SPOT_KINDS: tuple[str, ...] = (
+    "records_not_visible",
+    "hidden_field",
+    "masked_field",
+    "files_not_visible",
 )
 
 #: Every kind of finding: its default severity and what to do about it (`{repo}` is filled in).
@@ -76,6 +91,21 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "error",
         "the org could not be compared for this object; fix the cause named above and verify again",
     ),
+    "records_not_visible": (
+        "error",
+        _GRANT.replace("{what}", "View All Data (or View All on this object)"),
+    ),
+    "hidden_field": (
+        "warning",
+        _GRANT.replace("{what}", "read access to these fields (field-level security)"),
+    ),
+    "masked_field": ("warning", _GRANT.replace("{what}", "View Encrypted Data")),
+    "files_not_visible": ("warning", _GRANT.replace("{what}", "Query All Files")),
+    "record_count_stale": (
+        "info",
+        "nothing: /limits/recordCount is a cached, approximate count; the difference is within the "
+        "records changed in the 24 hours before T0 (docs/check.md)",
+    ),
     "deleted_since_export": ("info", "nothing: the backup keeps these records"),
     "files_without_body": (
         "info",
@@ -83,9 +113,9 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "a link or URL); their metadata is kept",
     ),
     "file_body_unavailable": (
-        "warning",
-        "these files are in Salesforce's Recycle Bin and their bodies are no longer served: undelete "
-        "them in Salesforce and run the backup again if they are needed, or accept their loss",
+        "info",
+        "if they matter, undelete them from Salesforce's Recycle Bin before cancelling and run the "
+        "backup again (their details are in the backup already)",
     ),
     "coverage_gap": (
         "warning",
@@ -109,6 +139,11 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "take a snapshot with metadata (`sfbackup run` without --no-metadata, backup.metadata = true): "
         "without it nobody can rebuild the org's objects, automation and security in the next system",
     ),
+    "metadata_refused": (
+        "warning",
+        "give the backup user the Modify Metadata (or Modify All Data) permission the Metadata API "
+        "requires, then take a new snapshot (`sfbackup run --repo {repo}`)",
+    ),
     "metadata_not_retrieved": (
         "warning",
         "run `sfbackup run` again (a component deleted between listing and retrieving is gone from the "
@@ -130,6 +165,10 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "run `sfbackup verify --against-org` so the org's object list is compared with the snapshot",
     ),
 }
+
+
+#: Info kinds for data Salesforce itself does not serve: listed beside the verdict, never blocking.
+NOT_SERVED: frozenset[str] = frozenset({"file_body_unavailable", "not_queryable", "not_exportable"})
 
 
 @dataclass(frozen=True)
@@ -213,6 +252,11 @@ class FindingFactory:
             explanation=explanation,
             what_to_do=(what_to_do if what_to_do is not None else default_todo).replace("{repo}", self.repo),
         )
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 file`, `3 files`, `1,204 entries` (with `plural`): a number with its noun agreeing."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
 
 
 def name_ids(ids: Iterable[str], limit: int = IDS_IN_TEXT) -> str:

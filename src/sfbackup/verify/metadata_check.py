@@ -61,12 +61,8 @@ def check_metadata(
         ))  # fmt: skip
         return result
     if entry.error is not None:
-        result.findings.append(finding(
-            "metadata_not_backed_up",
-            f"the org's configuration could not be retrieved: {entry.error}", object=OBJECT,
-            what_to_do="give the backup user the Modify Metadata (or Modify All Data) permission the "
-            "Metadata API requires, then take a new snapshot (`sfbackup run --repo {repo}`)",
-        ))  # fmt: skip
+        result.findings.append(finding("metadata_refused", "the org's configuration could not be retrieved: "
+                                       f"{entry.error}", object=OBJECT))  # fmt: skip
         return result
     result.backed_up = True
     result.components = entry.components

@@ -3,7 +3,10 @@ report.html (inline CSS, no external assets) a manager can read, with ONE verdic
 
 SAFE TO CANCEL requires all of: verification passed (no error finding, so no failed objects or
 missing files, structure or read-data intact), the snapshot compared with the org and matching,
-and nothing in the org left out except what the configuration excluded on purpose (listed).
+nothing the backup user could not see (blind spots: records outside its sharing, hidden or
+masked fields, files without Query All Files; these come first among the reasons), and nothing in
+the org left out except what the configuration excluded on purpose (listed). SAFE covers what
+`safe_covers()` says, and the report says so.
 """
 
 from __future__ import annotations
@@ -17,11 +20,28 @@ from typing import Any
 
 from sfbackup.clock import format_time
 from sfbackup.repository.atomic import write_atomic
-from sfbackup.verify.findings import Finding, count_by_severity
+from sfbackup.verify.findings import BLIND_SPOT_KINDS, NOT_SERVED, Finding, count_by_severity, counted
 
 REPORT_FORMAT = "sfbackup-verification-report"
 SAFE = "SAFE TO CANCEL"
 NOT_SAFE = "NOT SAFE TO CANCEL"
+REPORT_FILES: tuple[str, ...] = ("report.json", "report.md", "report.html")
+#: What a SAFE verdict vouches for, said plainly so that it is not read as "everything".
+SAFE_COVERS = (
+    "records of the backed-up objects, their files (Attachments, Files/ContentVersions, Documents) "
+    "and rich-text images"
+)
+
+
+def safe_covers(data: ReportData) -> str:
+    """SAFE_COVERS, and whether the org's configuration (metadata) is in the snapshot too."""
+    if data.metadata:
+        return SAFE_COVERS + ", and the org's configuration (metadata: the types the Metadata API lists)"
+    refused = any(f.kind == "metadata_refused" for f in data.findings)
+    why = ("Salesforce refused the Metadata API to the backup user" if refused
+           else "it was taken with --no-metadata")  # fmt: skip
+    return (SAFE_COVERS + "; not the org's configuration (metadata: layouts, code, flows), which this "
+            f"snapshot does not hold ({why})")
 
 
 @dataclass
@@ -49,18 +69,30 @@ class ReportData:
 
 @dataclass(frozen=True)
 class Verdict:
+    """The answer, the reasons it is NOT SAFE (blocking), and what to know before cancelling
+    whatever the answer (data Salesforce itself no longer serves: `findings.NOT_SERVED`)."""
+
     safe: bool
     line: str
     reasons: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"safe": self.safe, "line": self.line, "reasons": list(self.reasons)}
+        return {
+            "safe": self.safe,
+            "line": self.line,
+            "reasons": list(self.reasons),
+            "notes": list(self.notes),
+        }
 
 
 def verdict(data: ReportData) -> Verdict:
     """The one-line answer to "is everything in the backup, and can I prove it?"."""
     reasons: list[str] = []
-    errors = [f for f in data.findings if f.severity == "error"]
+    blind = [f for f in data.findings if f.kind in BLIND_SPOT_KINDS]
+    for finding in blind:  # first: a backup that cannot see everything is never safe
+        reasons.append(f"the backup user could not see everything: {finding.explanation}")
+    errors = [f for f in data.findings if f.severity == "error" and f.kind not in BLIND_SPOT_KINDS]
     if errors:
         reasons.append(
             f"verification failed with {len(errors)} problem(s): "
@@ -74,7 +106,7 @@ def verdict(data: ReportData) -> Verdict:
         )
     if not data.against_org:
         reasons.append("the backup was not compared with the org (run `sfbackup verify --against-org`)")
-    for warning in (f for f in data.findings if f.severity == "warning"):
+    for warning in (f for f in data.findings if f.severity == "warning" and f.kind not in BLIND_SPOT_KINDS):
         reasons.append(_short(warning))
     if data.passed and data.state != "complete" and data.state != "check_failed":
         reasons.append(f"the snapshot is {data.state}, not complete")
@@ -85,23 +117,45 @@ def verdict(data: ReportData) -> Verdict:
         shown = ", ".join(excluded[:8]) + (" ..." if len(excluded) > 8 else "")
         reasons.append(
             f"{len(excluded)} objects the org lists are not in this backup because the configuration "
-            f"left them out ({shown}): back them up with `sfbackup run --preset everything`"
+            f"left them out ({shown}): back them up with `sfbackup run --preset everything` "
+            "(the default when no objects are named)"
         )
+    notes = tuple(
+        f"{f.explanation}. What to do: {f.what_to_do}"
+        for f in data.findings
+        if f.severity == "info" and f.kind in NOT_SERVED
+    )
     if reasons:
-        return Verdict(False, f"{NOT_SAFE}: " + reasons[0], tuple(reasons))
-    unreadable = sum(1 for c in data.coverage if c.get("status") == "not_queryable")
-    left_out = [f"{unreadable} objects the API cannot query"] if unreadable else []
-    detail = f"; {' and '.join(left_out)} are listed below" if left_out else ""
-    components = sum(int(r.get("retrieved") or 0) for r in data.metadata or [])  # refused types: None
+        return Verdict(False, f"{NOT_SAFE}: " + reasons[0], tuple(reasons), notes)
+    listed = _not_served_summary(data)
+    components = sum(int(r.get("retrieved") or 0) for r in data.metadata or [])
     types = sum(1 for r in data.metadata or [] if r.get("listed"))
     configuration = (f", with the org's configuration ({components:,} metadata components of {types} "
                      "types)") if data.metadata else ""
     line = (
         f"{SAFE}: every record and file of the {len(data.objects)} backed-up objects as of T0 "
         f"{format_time(data.t0)}{configuration} is in snapshot {data.snapshot_id}, matched against the "
-        f"org and verified at level {data.level}{detail}"
+        f"org and verified at level {data.level}"
+        + (f"; {' and '.join(listed)} are listed below" if listed else "")
+        + f". SAFE covers the {safe_covers(data)}"
     )
-    return Verdict(True, line, ())
+    return Verdict(True, line, (), notes)
+
+
+def _not_served_summary(data: ReportData) -> list[str]:
+    """`2 objects the API cannot query`, `1 file Salesforce no longer serves`: for the SAFE line."""
+    listed = []
+    unreadable = sum(1 for c in data.coverage if c.get("status") == "not_queryable")
+    if unreadable:
+        listed.append(f"{counted(unreadable, 'object')} the API cannot query")
+    files = sum(
+        len(f.actual) if isinstance(f.actual, list) else 1
+        for f in data.findings
+        if f.kind == "file_body_unavailable"
+    )
+    if files:
+        listed.append(f"{counted(files, 'file')} Salesforce no longer serves")
+    return listed
 
 
 def _short(finding: Finding) -> str:
@@ -127,6 +181,7 @@ def to_json(data: ReportData) -> dict[str, Any]:
         "ids": data.ids,
         "passed": data.passed,
         "verdict": decision.to_dict(),
+        "safe_covers": safe_covers(data),
         "counts": count_by_severity(data.findings),
         "objects": data.objects,
         "files": data.files,
@@ -171,6 +226,7 @@ def _summary_rows(data: ReportData) -> list[tuple[str, str]]:
             ("yes, exact Id lists" if data.ids else "yes, record counts") if data.against_org else "no",
         ),
         ("Result", "passed" if data.passed else "FAILED"),
+        ("What SAFE TO CANCEL covers", safe_covers(data)),
     ]
 
 

@@ -28,18 +28,19 @@ from sfbackup.errors import (
     UsageError,
     VerificationFailed,
 )
-from sfbackup.repository import Repository, Snapshot
+from sfbackup.repository import Repository, Snapshot, layout
 from sfbackup.repository import manifest as manifest_io
 from sfbackup.repository.manifest import Manifest, SnapshotState, VerificationRecord
 from sfbackup.repository.store import LocalStore
 from sfbackup.ui.progress import NullProgress, Progress
+from sfbackup.verify.blind_spots import compare_record_counts, manifest_blind_spots
 from sfbackup.verify.checker import CheckResult, RepoFiles, check_snapshot, parse_subset
 from sfbackup.verify.dictionary import write_dictionary
 from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity
 from sfbackup.verify.metadata_check import MetadataCheck, check_metadata
 from sfbackup.verify.org_compare import BULK_ID_THRESHOLD, OrgComparison, compare_with_org, coverage_report
 from sfbackup.verify.readiness import OwnerRow, notice_deadline, ownership_table, storage_check
-from sfbackup.verify.report import ReportData, Verdict, report_documents, verdict
+from sfbackup.verify.report import REPORT_FILES, ReportData, Verdict, report_documents, verdict
 
 if TYPE_CHECKING:
     from sfbackup.config import S3Settings
@@ -63,9 +64,18 @@ class VerificationResult:
     state: str = ""
     previous_state: str = ""
     level: str = ""
+    verified_at: datetime | None = None
     promoted: bool = False
     verdict: Verdict | None = None
     report: dict[str, Any] = field(default_factory=dict)
+    own_report_paths: dict[str, Path] = field(default_factory=dict)  # this verification's reports/<...>/
+    standing: VerificationRecord | None = None  # the verification report.* beside the manifest shows
+
+    @property
+    def superseded(self) -> bool:
+        """True when an earlier, stronger verification still stands for the snapshot (this one is
+        weaker and passed: it is kept in reports/ but report.* shows the stronger one)."""
+        return self.standing is not None and self.standing.verified_at != self.verified_at
 
     @property
     def failures(self) -> list[Finding]:
@@ -98,6 +108,8 @@ class VerificationResult:
             "counts": count_by_severity(self.findings),
             "verdict": self.verdict.to_dict() if self.verdict else None,
             "reports": {name: str(path) for name, path in self.report_paths.items()},
+            "this_verification_reports": {name: str(path) for name, path in self.own_report_paths.items()},
+            "standing": self.standing.to_dict() if self.standing else None,
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -155,10 +167,14 @@ def verify_snapshot(
         run.check(options)
         run.add_readiness(options, ownership=lambda: ownership_table(chosen))
         as_read = chosen.manifest.to_json()
-        promoted = run.record(lambda m: _save_manifest(chosen, m, as_read))
-        paths = _write_reports(chosen, run.report_data())
+        folder = layout.report_relpath(run.verified_at, run.level, against_org=run.against_org, ids=run.ids)
+        promoted = run.record(
+            folder,
+            lambda m, data: _save_with_reports(chosen, m, as_read, data, folder),
+        )
+        paths = _write_reports(chosen, run.standing_report(), "")
         paths.update(_write_dictionary(chosen, run.say))
-    return run.result(paths, promoted)
+    return run.result(paths, promoted, history=_report_paths(chosen, folder))
 
 
 @dataclass(frozen=True)
@@ -195,6 +211,7 @@ class _Verification:
         self.findings: list[Finding] = []
         self.checked = CheckResult()
         self.org: OrgComparison | None = None
+        self.record_counts: dict[str, int] = {}  # /limits/recordCount (independent of sharing)
         self.coverage: list[dict[str, Any]] = []
         self.level = "structure"
         self.against_org = False
@@ -202,6 +219,7 @@ class _Verification:
         self.verified_at = clock()
         self.client: SalesforceClient | None = None
         self.readiness: dict[str, Any] = {}
+        self.own_report: ReportData | None = None
         self.metadata = MetadataCheck()
 
     def say(self, text: str) -> None:
@@ -240,6 +258,7 @@ class _Verification:
             progress=self.progress,
         )
         self.findings += self.checked.findings
+        self.findings += manifest_blind_spots(manifest, self.f)
         sobjects = None
         if options.against_org:
             client = options.client
@@ -263,6 +282,10 @@ class _Verification:
             )
             self.findings += self.org.findings
             sobjects = self.org.sobjects
+            if not any(f.kind == "org_mismatch" for f in self.org.findings):
+                independent = compare_record_counts(manifest, client, self.f, say=self.say)
+                self.record_counts = independent.record_counts
+                self.findings += independent.findings
         self.metadata = check_metadata(
             manifest, self.files, self.f, read_data=options.read_data, subset=options.subset,
             client=self.client if options.against_org else None,
@@ -310,18 +333,20 @@ class _Verification:
     def passed(self) -> bool:
         return not any(f.severity == "error" for f in self.findings)
 
-    def record(self, save: Callable[[Manifest], None]) -> bool:
-        """Add this verification to the manifest's history and, when an exported snapshot passed,
-        move it to complete; the manifest is rewritten atomically. Returns whether it was promoted."""
+    def record(self, folder: str, save: Callable[[Manifest, ReportData], None]) -> bool:
+        """Add this verification (its reports in `folder`) to the manifest's history and, when an
+        exported snapshot passed, move it to complete; `save` writes this verification's reports
+        and then the manifest. Returns whether the snapshot was promoted."""
         counts = count_by_severity(self.findings)
         updated = copy.deepcopy(self.manifest)  # kept only once it is saved
         promote = self.passed and updated.state == SnapshotState.EXPORTED
         if promote:
             updated.transition(SnapshotState.COMPLETE)
-        line = verdict(self.report_data(updated.state)).line
+        data = self.report_data(updated.state)
+        line = verdict(data).line
         updated.verifications.append(VerificationRecord(
             self.verified_at, self.level, self.passed, counts["error"], counts["warning"],
-            self.against_org, self.ids, line,
+            self.against_org, self.ids, line, folder,
         ))  # fmt: skip
         if promote:
             updated.verification = {
@@ -334,11 +359,21 @@ class _Verification:
                 "against_org": self.against_org,
                 "ids": self.ids,
                 "verdict": line,
-                "report": "report.json",
+                "report": f"{folder}/report.json",
             }
-        save(updated)
+        save(updated, data)
         self.manifest = updated
+        self.own_report = data
         return promote
+
+    def standing_report(self) -> ReportData | str | None:
+        """The report that stands for the snapshot once this verification is recorded: this one's
+        data, or the folder of an earlier, stronger verification's reports (None: one recorded
+        before reports had folders, whose report.* beside the manifest stay as they are)."""
+        standing = self.manifest.standing_verification
+        if standing is None or standing is self.manifest.verifications[-1]:
+            return self.own_report
+        return standing.report or None
 
     def report_data(self, state: SnapshotState | None = None) -> ReportData:
         """What the report shows; `state` as it will be (promotion), else the manifest's."""
@@ -388,6 +423,7 @@ class _Verification:
                     "rows_in_files": check.rows_in_files,
                     "deleted_rows": check.deleted_rows,
                     "org_count": counts.get(name),
+                    "org_record_count": self.record_counts.get(name),
                     "ids_compared": bool(self.org and self.org.ids_compared.get(name)),
                     "parts": check.parts,
                     "parts_read": check.parts_read,
@@ -421,7 +457,9 @@ class _Verification:
             )
         return rows
 
-    def result(self, paths: dict[str, Path], promoted: bool) -> VerificationResult:
+    def result(
+        self, paths: dict[str, Path], promoted: bool, *, history: dict[str, Path]
+    ) -> VerificationResult:
         data = self.report_data()
         decision = verdict(data)
         counts = count_by_severity(self.findings)
@@ -441,9 +479,12 @@ class _Verification:
             state=self.manifest.state,
             previous_state=self.previous_state,
             level=self.level,
+            verified_at=self.verified_at,
             promoted=promoted,
             verdict=decision,
             report=to_json(data),
+            own_report_paths=history,
+            standing=self.manifest.standing_verification,
         )
 
 
@@ -461,14 +502,39 @@ def _save_manifest(snapshot: Snapshot, manifest: Manifest, as_read: bytes) -> No
     manifest_io.save(manifest, repository.store, snapshot.key())
 
 
-def _write_reports(snapshot: Snapshot, data: ReportData) -> dict[str, Path]:
-    """Store report.json/md/html beside the manifest; return where each is (a local path for a
-    folder, the key for S3)."""
+def _save_with_reports(
+    snapshot: Snapshot, manifest: Manifest, as_read: bytes, data: ReportData, folder: str
+) -> None:
+    """This verification's reports into `folder`, then the manifest that names them (a crash in
+    between leaves an unnamed folder, never a manifest naming a missing report)."""
+    _write_reports(snapshot, data, folder)
+    _save_manifest(snapshot, manifest, as_read)
+
+
+def _write_reports(snapshot: Snapshot, report: ReportData | str | None, folder: str) -> dict[str, Path]:
+    """Store report.json/md/html in `folder` of the snapshot ("": beside the manifest), from the
+    report's data or copied from another verification's folder; return where each is (a local
+    path for a folder, the key for S3)."""
+    store = snapshot.repository.store
+    if report is None:
+        return _report_paths(snapshot, folder)
+    if isinstance(report, str):
+        documents = {}
+        for name in REPORT_FILES:
+            with store.open(snapshot.key(f"{report}/{name}")) as source:
+                documents[name] = source.read()
+    else:
+        documents = report_documents(report)
+    for name, body in documents.items():
+        store.put_stream(snapshot.key(f"{folder}/{name}" if folder else name), [body])
+    return _report_paths(snapshot, folder)
+
+
+def _report_paths(snapshot: Snapshot, folder: str) -> dict[str, Path]:
     store = snapshot.repository.store
     paths: dict[str, Path] = {}
-    for name, body in report_documents(data).items():
-        key = snapshot.key(name)
-        store.put_stream(key, [body])
+    for name in REPORT_FILES:
+        key = snapshot.key(f"{folder}/{name}" if folder else name)
         paths[name] = store.path(key) if isinstance(store, LocalStore) else Path(key)
     return paths
 
