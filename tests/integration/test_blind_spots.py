@@ -209,7 +209,9 @@ def test_given_the_restricted_user_when_run_then_not_safe_naming_each_blind_spot
     account = next(row for row in report["objects"] if row["object"] == "Account")
     assert account["org_record_count"] == shortfall["expected"] > account["backup_rows"] - account["deleted_rows"]
     assert "| Org-wide (recordCount) |" in markdown
-    assert "and the org's configuration (metadata" in markdown  # what SAFE covers, metadata included
+    # what SAFE covers: the Metadata API refuses a user without Modify All Data (or Modify Metadata)
+    assert "not the org's configuration (metadata" in markdown
+    assert "Salesforce refused the Metadata API to the backup user" in markdown
 
 
 def test_given_the_restricted_user_when_run_then_masked_values_are_stored_null_and_hidden_fields_flagged(

@@ -214,8 +214,9 @@ def run_preflight(
                 "missing_permission",
                 None,
                 (),
-                "the user lacks Modify All Data: backups are not affected, but a restore as this user "
-                "cannot write every record",
+                "the user lacks Modify All Data: a restore as this user cannot write every record, and "
+                "unless it has Modify Metadata the Metadata API refuses it, so the org's configuration "
+                "is not backed up",
                 "before restoring, grant Modify All Data: " + _steps("modify_all_data", who),
                 False,
             )

@@ -152,6 +152,19 @@ def report_locations(snapshot: Snapshot) -> list[str]:
     return [f"{base}/{snapshot.key(name)}" for name in snapshot.reports()]
 
 
+def _metadata_line(manifest: Manifest) -> str:
+    entry = manifest.metadata
+    if entry is None:
+        return "not backed up"
+    types = sum(1 for counts in entry.types.values() if counts.get("listed"))
+    refused = ""
+    if entry.not_retrievable:
+        refused = f", {len(entry.not_retrievable)} type(s) Salesforce would not list"
+    return (f"{entry.components:,} components of {types} types, {entry.files:,} files, "
+            f"{_human_bytes(entry.bytes)} ({entry.new_blobs:,} new blobs), {len(entry.failed):,} not "
+            f"retrieved{refused}")
+
+
 def render_show(snapshot: Snapshot, reports: list[str]) -> str:
     """The text of `sfbackup show`."""
     manifest = snapshot.manifest
@@ -190,6 +203,7 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
         f"totals     {row['objects']} objects, {row['rows']:,} rows, {row['files']:,} files, "
         f"{_human_bytes(row['bytes'])}",
         *_read_as(manifest),
+        f"metadata   {_metadata_line(manifest)}",
         "",
     ]
     object_rows = []

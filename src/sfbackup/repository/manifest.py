@@ -611,6 +611,7 @@ class MetadataEntry:
     new_blobs: int = 0
     retrieves: int = 0
     api_calls: int = 0
+    error: str | None = None  # why nothing could be retrieved (e.g. the user lacks Modify Metadata)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -630,6 +631,7 @@ class MetadataEntry:
             "new_blobs": self.new_blobs,
             "retrieves": self.retrieves,
             "api_calls": self.api_calls,
+            "error": self.error,
             **self.extra,
         }
 
@@ -656,6 +658,7 @@ class MetadataEntry:
             new_blobs=s.int_("new_blobs", 0),
             retrieves=s.int_("retrieves", 0),
             api_calls=s.int_("api_calls", 0),
+            error=s.opt_str("error"),
             extra=s.extra(),
         )
 

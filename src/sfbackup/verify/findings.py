@@ -157,6 +157,11 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "take a snapshot with metadata (`sfbackup run` without --no-metadata, backup.metadata = true): "
         "without it nobody can rebuild the org's objects, automation and security in the next system",
     ),
+    "metadata_refused": (
+        "warning",
+        "give the backup user the Modify Metadata (or Modify All Data) permission the Metadata API "
+        "requires, then take a new snapshot (`sfbackup run --repo {repo}`)",
+    ),
     "metadata_not_retrieved": (
         "warning",
         "run `sfbackup run` again (a component deleted between listing and retrieving is gone from the "

@@ -37,8 +37,11 @@ def safe_covers(data: ReportData) -> str:
     """SAFE_COVERS, and whether the org's configuration (metadata) is in the snapshot too."""
     if data.metadata:
         return SAFE_COVERS + ", and the org's configuration (metadata: the types the Metadata API lists)"
+    refused = any(f.kind == "metadata_refused" for f in data.findings)
+    why = ("Salesforce refused the Metadata API to the backup user" if refused
+           else "it was taken with --no-metadata")  # fmt: skip
     return (SAFE_COVERS + "; not the org's configuration (metadata: layouts, code, flows), which this "
-            "snapshot does not hold (it was taken with --no-metadata)")
+            f"snapshot does not hold ({why})")
 
 
 @dataclass
@@ -251,12 +254,13 @@ _FILE_COLUMNS = (
 )
 
 
-_METADATA_COLUMNS = ("Type", "Listed by the org", "In the backup", "Not retrieved")
+_METADATA_COLUMNS = ("Type", "Listed by the org", "In the backup", "Not retrieved", "Note")
 
 
 def _metadata_rows(data: ReportData) -> list[list[str]]:
     return [[str(r["type"]), _fmt_count(r.get("listed")), _fmt_count(r.get("retrieved")),
-             _fmt_count(r.get("failed"))] for r in data.metadata or [] if r.get("listed")]  # fmt: skip
+             _fmt_count(r.get("failed")), str(r.get("reason") or "")]
+            for r in data.metadata or [] if r.get("listed") or r.get("reason")]  # fmt: skip
 
 
 def _object_row(row: dict[str, Any]) -> list[str]:
