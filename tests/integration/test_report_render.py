@@ -69,7 +69,8 @@ def test_given_verified_snapshot_when_rendered_then_a_manager_reads_org_t0_count
     assert "2026-11-27T02:00:00.000Z" in text  # T0
     assert "Account" in text and "Contact" in text and "ContentVersion" in text
     assert "all re-hashed, all match" in text
-    assert "Lead" in text and "excluded_by_config" in text  # what is not covered, and why
+    assert "Lead" in text and "left out by the backup's settings" in text  # not covered, and why
+    assert "excluded_by_config" not in text and "describeGlobal" not in text
     # Verified from the data alone: the verdict waits for a comparison with the org.
     assert "NOT SAFE TO CANCEL" in text and "against-org" in text
     assert text.count("SAFE TO CANCEL") >= 1
@@ -81,7 +82,8 @@ def test_given_damaged_snapshot_when_rendered_then_verdict_and_finding_name_the_
     text = visible_text(damaged_html.read_text())
 
     assert "NOT SAFE TO CANCEL: verification failed" in text
-    assert "objects/Contact/part-00000.parquet" in text and "missing_part" in text
+    assert "objects/Contact/part-00000.parquet" in text
+    assert "Part of the backed-up records is missing" in text and "missing_part" not in text
     assert ACCOUNT_IDS[0] not in text  # record data never lands in the report
 
 

@@ -387,8 +387,11 @@ class _Checker:
         unavailable = [str(r.get("Id")) for r in rows if r.get("status") == "unavailable"]
         status.no_body, status.unavailable = len(no_body), len(unavailable)
         if unavailable:
-            held = "is in the backup without its body" if len(unavailable) == 1 else (
-                "are in the backup without their bodies")
+            held = (
+                "is in the backup without its body"
+                if len(unavailable) == 1
+                else ("are in the backup without their bodies")
+            )
             self.add("file_body_unavailable", f"{counted(len(unavailable), name + ' file')} in Salesforce's "
                      f"Recycle Bin {held}, which Salesforce no longer serves: {name_ids(unavailable)}",
                      object=name, path=entry.index_path, actual=unavailable[:10_000])  # fmt: skip

@@ -34,7 +34,7 @@ from sfbackup.salesforce.objects import FILE_OBJECTS, ID_FILTERED_OBJECTS, FileS
 from sfbackup.salesforce.query_bulk import BulkQuery
 from sfbackup.salesforce.soql import all_of
 from sfbackup.verify.checker import RepoFiles
-from sfbackup.verify.findings import IDS_IN_DATA, Finding, FindingFactory, name_ids
+from sfbackup.verify.findings import IDS_IN_DATA, Finding, FindingFactory, counted, name_ids
 
 #: At or above this many records the Id list is read through a Bulk job (fewer API calls).
 BULK_ID_THRESHOLD = 2000
@@ -313,7 +313,8 @@ class _Comparer:
                 job_id = None  # Bulk refuses the object (Attachment: INVALIDENTITY): REST, as the export
         if job_id is None:
             pages = query_rest.iter_query_pages_splitting(
-                self.client, lambda window: soql.build_select(name, fields, where=all_of(where, window)),
+                self.client,
+                lambda window: soql.build_select(name, fields, where=all_of(where, window)),
                 include_deleted=include_deleted,
             )
             _add_records(found, pages)
@@ -460,8 +461,9 @@ def coverage_report(
         findings.append(
             finding(
                 "not_queryable",
-                f"{len(unqueryable)} objects the org lists cannot be queried "
-                f"through the API (describeGlobal: queryable is false): {name_ids(unqueryable)}",
+                f"{counted(len(unqueryable), 'object')} the org lists cannot be read through the API "
+                f"(Salesforce marks {'it' if len(unqueryable) == 1 else 'them'} not queryable): "
+                f"{name_ids(unqueryable)}",
                 actual=sorted(unqueryable),
             )
         )

@@ -35,6 +35,7 @@ from sfbackup.repository.store import LocalStore
 from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.verify.checker import CheckResult, RepoFiles, check_snapshot, parse_subset
 from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity
+from sfbackup.verify.labels import NAMED_PER_FINDING, Labels, snapshot_labels
 from sfbackup.verify.org_compare import BULK_ID_THRESHOLD, OrgComparison, compare_with_org, coverage_report
 from sfbackup.verify.readiness import OwnerRow, notice_deadline, ownership_table, storage_check
 from sfbackup.verify.report import REPORT_FILES, ReportData, Verdict, report_documents, verdict
@@ -163,6 +164,7 @@ def verify_snapshot(
         run = _Verification(chosen.manifest, repository.files, repository.store.describe(), progress, clock)
         run.check(options)
         run.add_readiness(options, ownership=lambda: ownership_table(chosen))
+        run.add_labels(lambda ids: snapshot_labels(chosen, ids))
         as_read = chosen.manifest.to_json()
         folder = layout.report_relpath(run.verified_at, run.level, against_org=run.against_org, ids=run.ids)
         promoted = run.record(
@@ -215,6 +217,7 @@ class _Verification:
         self.client: SalesforceClient | None = None
         self.readiness: dict[str, Any] = {}
         self.own_report: ReportData | None = None
+        self.labels = Labels()
 
     def say(self, text: str) -> None:
         self.progress.message("info", text, snapshot_id=self.manifest.snapshot_id)
@@ -313,6 +316,22 @@ class _Verification:
                 )
                 self.readiness["storage"] = storage_check(limits, backup_bytes)
 
+    def add_labels(self, label: Callable[[list[str]], Labels]) -> None:
+        """Names for what the report mentions: object labels, and the files, records and owners the
+        findings name (the first NAMED_PER_FINDING of each)."""
+        ids = [
+            str(i)
+            for f in self.findings
+            if isinstance(f.actual, list)
+            for i in f.actual[:NAMED_PER_FINDING]
+            if isinstance(i, str)
+        ]
+        ids += [str(o["owner_id"]) for o in self.readiness.get("owners") or [] if not o.get("name")]
+        try:
+            self.labels = label(ids)
+        except SfbackupError as exc:  # damaged data is already a finding; the report keeps Ids
+            self.say(f"names not read from the snapshot: {exc.message}")
+
     @property
     def passed(self) -> bool:
         return not any(f.severity == "error" for f in self.findings)
@@ -378,6 +397,8 @@ class _Verification:
             coverage=self.coverage,
             program_version=__version__,
             readiness=self.readiness,
+            labels=self.labels,
+            history=[v.to_dict() for v in self.manifest.verifications],
         )
 
     def _status(self, name: str) -> str:
