@@ -144,3 +144,29 @@ def test_given_contract_end_when_verified_then_report_shows_notice_deadline_and_
     report = json.loads((built.snapshot_dir / "report.json").read_text())
     assert report["readiness"]["notice"]["deadline"] == "2099-05-16"
     assert report["readiness"]["notice"]["status"] == "ok"
+
+
+def test_given_a_subset_backed_up_through_the_cli_when_reported_then_owners_and_left_out_objects_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--preset core` leaves User out: owners are still named (from the org), and the objects left
+    out are listed by their labels, in a NOT SAFE report."""
+    from sfbackup.cli import main
+    from sfbackup.testing import running_emulator
+    from tests.conftest import emulator_env
+
+    repo = tmp_path / "repo"
+    with running_emulator(records=30, seed=3, job_latency=0.02) as org:
+        for key, value in emulator_env(org).items():
+            monkeypatch.setenv(key, value)
+        code = main(["run", "--repo", str(repo), "--instance-url", org.instance_url, "--preset", "core",
+                     "--contract-end", "2099-01-31", "--json"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    snapshot_dir = next((repo / "snapshots").iterdir())
+    report = json.loads((snapshot_dir / "report.json").read_text())
+    assert not report["verdict"]["safe"]
+    owners = report["readiness"]["owners"]
+    assert owners and all(o["name"] and o["username"] for o in owners)
+    text = visible_text((snapshot_dir / "report.html").read_text())
+    assert "Invoices (Invoice__c)" in text and "Users (User)" in text
+    assert not re.search(r"unknown user|\b005\w{12,15}\b", text)  # no raw owner Ids

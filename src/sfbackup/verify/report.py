@@ -228,6 +228,11 @@ def _compared(data: ReportData) -> str:
     return "yes, the exact list of record Ids" if data.ids else "yes, record counts"
 
 
+def _noun(count: int, noun: str) -> str:
+    """The noun of `counted` without its number (the totals show the number apart)."""
+    return counted(count, noun).split(" ", 1)[1]
+
+
 def _count(value: Any) -> str:
     if value is None:
         return "-"
@@ -246,6 +251,16 @@ def size(value: Any) -> str:
             return f"{int(amount):,} bytes" if unit == "bytes" else f"{amount:,.1f} {unit}"
         amount /= 1024
     return f"{value} bytes"
+
+
+def _options(data: ReportData) -> str:
+    """`--read-data --against-org --ids`: how to run this check again."""
+    if data.level.startswith("read-data-subset"):
+        flags = [f"--read-data-subset {data.level.split(' ', 1)[-1]}"]
+    else:
+        flags = ["--read-data"] if data.level == "read-data" else []
+    flags += (["--against-org"] if data.against_org else []) + (["--ids"] if data.ids else [])
+    return " ".join(flags) or "none (structure only)"
 
 
 def _totals(data: ReportData) -> dict[str, int]:
@@ -285,10 +300,9 @@ def _technical_rows(data: ReportData) -> list[tuple[str, str]]:
         ("Snapshot", data.snapshot_id),
         ("Repository", data.repository),
         ("Instance", str(data.org.get("instance_url") or "-")),
-        ("T0 (the snapshot's cut, org clock)", format_time(data.t0)),
-        ("Verified at", format_time(data.verified_at)),
-        ("Verification level", data.level + (" --against-org" if data.against_org else "")
-         + (" --ids" if data.ids else "")),
+        ("Cut-off (org clock): records created later are not in it", format_time(data.t0)),
+        ("Checked at", format_time(data.verified_at)),
+        ("Checks (sfbackup verify options)", _options(data)),
         ("sfbackup", data.program_version),
         ("Sizes", "1 KB = 1,024 bytes, 1 MB = 1,024 KB, as Salesforce counts storage"),
     ]  # fmt: skip
@@ -643,13 +657,14 @@ def render_html(data: ReportData) -> str:
             '<div class="box note"><h3>What Salesforce itself no longer serves (not blocking)</h3>'
             f"<ul>{items}</ul></div>"
         )
+    problems, warnings = totals["problems"], totals["warnings"]
     cards = [
-        ("Objects", _count(totals["objects"]), ""),
-        ("Records", _count(totals["records"]), ""),
-        ("Files", _count(totals["files"]), ""),
+        (_noun(totals["objects"], "Object"), _count(totals["objects"]), ""),
+        (_noun(totals["records"], "Record"), _count(totals["records"]), ""),
+        (_noun(totals["files"], "File"), _count(totals["files"]), ""),
         ("Size", size(totals["bytes"]), ""),
-        ("Problems", _count(totals["problems"]), "bad" if totals["problems"] else ""),
-        ("Warnings", _count(totals["warnings"]), "warn" if totals["warnings"] else ""),
+        (_noun(problems, "Problem"), _count(problems), "bad" if problems else ""),
+        (_noun(warnings, "Warning"), _count(warnings), "warn" if warnings else ""),
     ]
     parts.append(
         '<div class="totals">'
@@ -700,6 +715,7 @@ def render_html(data: ReportData) -> str:
             _section(
                 f"Not in the backup, and why: {counted(len(missing), 'object')}",
                 _html_table(("Object", "Why", "Detail"), missing),
+                open_=any(c.get("status") == "excluded_by_config" for c in data.coverage),
             )
         )
     else:

@@ -37,7 +37,13 @@ from sfbackup.verify.checker import CheckResult, RepoFiles, check_snapshot, pars
 from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity
 from sfbackup.verify.labels import NAMED_PER_FINDING, Labels, snapshot_labels
 from sfbackup.verify.org_compare import BULK_ID_THRESHOLD, OrgComparison, compare_with_org, coverage_report
-from sfbackup.verify.readiness import OwnerRow, notice_deadline, ownership_table, storage_check
+from sfbackup.verify.readiness import (
+    OwnerRow,
+    name_owners_from_org,
+    notice_deadline,
+    ownership_table,
+    storage_check,
+)
 from sfbackup.verify.report import REPORT_FILES, ReportData, Verdict, report_documents, verdict
 
 if TYPE_CHECKING:
@@ -303,6 +309,11 @@ class _Verification:
             except SfbackupError as exc:  # damaged parts are already findings
                 self.say(f"record owners not listed: {exc.message}")
             else:
+                if self.client is not None and any(o.name is None for o in owners[:OWNERS_LISTED]):
+                    try:
+                        name_owners_from_org(owners[:OWNERS_LISTED], self.client)
+                    except SfbackupError as exc:
+                        self.say(f"record owners not named from the org: {exc.message}")
                 self.readiness["owners"] = [o.to_dict() for o in owners[:OWNERS_LISTED]]
                 self.readiness["owners_total"] = len(owners)
         if self.client is not None:
@@ -331,6 +342,11 @@ class _Verification:
             self.labels = label(ids)
         except SfbackupError as exc:  # damaged data is already a finding; the report keeps Ids
             self.say(f"names not read from the snapshot: {exc.message}")
+        for sobject in (self.org.sobjects if self.org else None) or []:
+            # objects not in the snapshot (left out, refused) are named from the org's list
+            name, plural = sobject.get("name"), sobject.get("labelPlural") or sobject.get("label")
+            if isinstance(name, str) and isinstance(plural, str) and plural:
+                self.labels.objects.setdefault(name, plural)
 
     @property
     def passed(self) -> bool:
