@@ -22,6 +22,7 @@ from sfbackup.clock import format_time
 from sfbackup.errors import UsageError
 from sfbackup.ui import choose_renderer
 from sfbackup.verify import VerificationResult, verify_snapshot
+from sfbackup.verify.findings import counted
 
 DESCRIPTION = """\
 Verify a snapshot, after restic's `check`. By default the structure: every part, files index and
@@ -133,7 +134,8 @@ def render_text(result: VerificationResult) -> str:
     lines = [
         f"snapshot {result.snapshot_id}: verification {'passed' if result.passed else 'FAILED'} "
         f"({result.level}), {transition}",
-        f"  {counts['error']} errors, {counts['warning']} warnings, {counts['info']} explained differences",
+        f"  {counted(counts['error'], 'error')}, {counted(counts['warning'], 'warning')}, "
+        f"{counted(counts['info'], 'explained difference')}",
         f"  notice: {notice['message']}" if notice else "",
     ]
     for finding in result.findings:

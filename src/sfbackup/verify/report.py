@@ -335,7 +335,8 @@ def _status(data: ReportData, name: str) -> str:
     mine = [f for f in data.findings if f.object == name and f.severity != "info"]
     if not mine:
         return "complete"
-    return "; ".join(sorted({f"{f.severity}: {f.title}" for f in mine}))
+    word = {"error": "problem", "warning": "warning"}
+    return "; ".join(sorted({f"{word.get(f.severity, f.severity)}: {f.title}" for f in mine}))
 
 
 def _object_rows(data: ReportData) -> list[list[str]]:
@@ -571,7 +572,7 @@ h3{font-size:1em;margin:.2em 0}
 .total b{display:block;font-size:1.4em}.total.bad b{color:#cf222e}.total.warn b{color:#9a6700}
 table{border-collapse:collapse;width:100%;margin:.5em 0;font-size:.92em}
 th,td{border:1px solid #d0d7de;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .error{color:#cf222e;font-weight:600}.warning{color:#9a6700;font-weight:600}.info{color:#57606a}
 .finding{border-left:4px solid #d0d7de;padding:.3em .8em;margin:.6em 0}
 .finding.error{border-color:#cf222e;font-weight:normal;color:inherit}

@@ -34,7 +34,7 @@ from sfbackup.repository.manifest import Manifest, SnapshotState, VerificationRe
 from sfbackup.repository.store import LocalStore
 from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.verify.checker import CheckResult, RepoFiles, check_snapshot, parse_subset
-from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity
+from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity, counted
 from sfbackup.verify.labels import NAMED_PER_FINDING, Labels, snapshot_labels
 from sfbackup.verify.org_compare import BULK_ID_THRESHOLD, OrgComparison, compare_with_org, coverage_report
 from sfbackup.verify.readiness import (
@@ -484,8 +484,8 @@ class _Verification:
         counts = count_by_severity(self.findings)
         self.progress.message(
             "info" if self.passed else "error",
-            f"verification {'passed' if self.passed else 'FAILED'}: {counts['error']} errors, "
-            f"{counts['warning']} warnings, {counts['info']} explained; {decision.line}",
+            f"verification {'passed' if self.passed else 'FAILED'}: {counted(counts['error'], 'error')}, "
+            f"{counted(counts['warning'], 'warning')}, {counts['info']} explained; {decision.line}",
             snapshot_id=self.manifest.snapshot_id,
         )
         from sfbackup.verify.report import to_json
