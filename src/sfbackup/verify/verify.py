@@ -25,6 +25,7 @@ from sfbackup.errors import (
     ExitCode,
     RepositoryError,
     SfbackupError,
+    StorageError,
     UsageError,
     VerificationFailed,
 )
@@ -539,9 +540,14 @@ def _write_reports(snapshot: Snapshot, report: ReportData | str | None, folder: 
         return _report_paths(snapshot, folder)
     if isinstance(report, str):
         documents = {}
-        for name in REPORT_FILES:
-            with store.open(snapshot.key(f"{report}/{name}")) as source:
-                documents[name] = source.read()
+        try:
+            for name in REPORT_FILES:
+                with store.open(snapshot.key(f"{report}/{name}")) as source:
+                    documents[name] = source.read()
+        except StorageError:
+            # The standing report's folder was removed by hand: report.* stays as it is rather than
+            # being replaced by a weaker check's.
+            return _report_paths(snapshot, folder)
     else:
         documents = report_documents(report)
     for name, body in documents.items():
