@@ -151,6 +151,16 @@ def test_given_a_gap_when_verdict_then_not_safe_with_the_reason(
     assert any(reason in r for r in decision.reasons)
 
 
+def test_given_a_long_explanation_when_it_is_a_reason_then_it_is_cut_between_ids_never_inside_one() -> None:
+    ids = [f"003{n:015d}" for n in range(30)]
+    long = make("coverage_gap", "Contacts missing: " + ", ".join(ids), object="Contact")
+
+    reason = verdict(report(findings=[long])).reasons[0]
+
+    assert reason.endswith(" ...") and len(reason) <= 200
+    assert all(word.rstrip(",") in ids for word in reason[len("Contacts missing: ") : -4].split())
+
+
 def test_given_explained_deletions_only_then_still_safe() -> None:
     data = report(findings=[make("deleted_since_export", "3 Contact records were deleted since")])
 

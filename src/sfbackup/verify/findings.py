@@ -96,8 +96,8 @@ KINDS: dict[str, tuple[Severity, str]] = {
     ),
     "not_queryable": (
         "info",
-        "nothing sfbackup can do: Salesforce offers no query access to this object; export it by "
-        "other means (Setup, Metadata API) if it holds data you need",
+        "nothing sfbackup can do: Salesforce offers no query access to these objects; export them by "
+        "other means (Setup, Metadata API) if they hold data you need",
     ),
     "not_exportable": (
         "info",

@@ -89,7 +89,7 @@ def snapshot_labels(snapshot: Snapshot, ids: Iterable[str]) -> Labels:
         text = f'"{row["Name"]}"' if row.get("Name") else "a file"
         parent = row.get("ParentId")
         if parent:
-            text += f" on {names.get(parent) or parent}"
+            text += f" on {names.get(parent) or 'record ' + parent}"
         labels.records[file_id] = text
     return labels
 

@@ -146,8 +146,9 @@ def _not_served_summary(data: ReportData) -> tuple[list[str], int]:
 
 
 def _short(finding: Finding) -> str:
+    """The explanation, cut at a word (never mid-Id) when it is long; the report has it whole."""
     text = finding.explanation
-    return text if len(text) <= 200 else text[:197] + "..."
+    return text if len(text) <= 200 else text[:197].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
 
 
 def to_json(data: ReportData) -> dict[str, Any]:
