@@ -15,7 +15,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -123,6 +123,13 @@ class Settings:
     s3: S3Settings
     repository: str | None = None
     warnings: tuple[str, ...] = ()
+    #: Where each setting given came from, by dotted key: a config file's path, "environment
+    #: variable X" or "the command line" (absent: the default). Errors name it.
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+    def origin_of(self, key: str) -> str:
+        """Where setting `key` came from, for messages ("the command line", a file, a variable)."""
+        return self.origins.get(key, "the defaults")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -446,6 +453,7 @@ def load_settings(
         s3=s3,
         repository=values.get("repository"),
         warnings=tuple(warnings),
+        origins=dict(origin),
     )
 
 

@@ -8,20 +8,22 @@ The tree::
     ├── SnapshotIncomplete            exit 3   the run stopped with data missing; `run --resume` continues
     ├── VerificationFailed            exit 4   verify found a problem; the findings say which
     ├── NotSafeToCancel               exit 5   verified, but the verdict is NOT SAFE (--require-safe)
+    ├── BlindSpotsFound               exit 6   check: the backup user cannot see everything
     ├── RepositoryError               exit 10  no repository, unknown layout version, damaged metadata
     │   └── SnapshotNotFound          exit 10
     ├── RepositoryLocked              exit 11  another process holds the repository lock
     ├── AuthenticationFailed          exit 12  login refused, key unreadable, token expired for good
     ├── ApiReserveReached             exit 13  the org's daily API calls are down to the reserve
     ├── OrgUnreachable                exit 14  network failure or repeated 5xx after all retries
+    ├── Interrupted                   exit 130 SIGINT/SIGTERM stopped the run; `run --resume` continues
     ├── SalesforceError               exit 1   Salesforce answered with an error we cannot work around
     │   └── UnsupportedQuery          exit 1   the object or query is refused by Salesforce for a known reason
     └── StorageError                  exit 1   local disk or S3 failed (disk full, permission denied)
 
 `run` and `verify` return SnapshotIncomplete, VerificationFailed or ApiReserveReached as their
 result's `problem` (with everything the run saved) rather than raising them: the class still gives
-the exit code. `Interrupted` (exit 130) is not an error class: the CLI maps KeyboardInterrupt and
-SIGTERM to it.
+the exit code. A run stopped by SIGINT/SIGTERM ends with `Interrupted` (exit 130) as its problem;
+the CLI maps a KeyboardInterrupt anywhere else to the same exit code.
 
 Messages never contain secrets: values that come from the secrets of a login are never
 interpolated into a message, and `redact()` scrubs anything that looks like a session id.
@@ -45,12 +47,14 @@ class ExitCode(IntEnum):
     INCOMPLETE = 3
     VERIFICATION_FAILED = 4
     NOT_SAFE = 5
+    BLIND_SPOTS = 6
     NO_REPOSITORY = 10
     LOCKED = 11
     AUTHENTICATION = 12
     API_RESERVE = 13
     UNREACHABLE = 14
     INTERRUPTED = 130
+    BROKEN_PIPE = 141
 
 
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
@@ -65,6 +69,10 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
         "with --require-safe: the snapshot verified, but the verdict is NOT SAFE TO CANCEL; "
         "the report says why"
     ),
+    ExitCode.BLIND_SPOTS: (
+        "`sfbackup check`: the backup user cannot see everything (records, fields, encrypted values "
+        "or files); a backup made as it would be NOT SAFE TO CANCEL; each gap names its fix"
+    ),
     ExitCode.NO_REPOSITORY: "no repository at that path, or a layout version this sfbackup cannot read",
     ExitCode.LOCKED: (
         "the repository is locked by another process (`sfbackup unlock` removes stale locks)"
@@ -75,6 +83,9 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ),
     ExitCode.UNREACHABLE: "the org could not be reached after all retries (network or Salesforce outage)",
     ExitCode.INTERRUPTED: "interrupted by SIGINT/SIGTERM; what was saved stays saved, `--resume` continues",
+    ExitCode.BROKEN_PIPE: (
+        "the reader of stdout went away (`sfbackup snapshots` piped into `head`), as with SIGPIPE"
+    ),
 }
 
 
@@ -133,6 +144,12 @@ class NotSafeToCancel(SfbackupError):
     exit_code = ExitCode.NOT_SAFE
 
 
+class BlindSpotsFound(SfbackupError):
+    """`sfbackup check` found what the backup user cannot see; a backup as it could not be SAFE."""
+
+    exit_code = ExitCode.BLIND_SPOTS
+
+
 class RepositoryError(SfbackupError):
     """The repository is missing, of an unknown layout version, or its metadata is damaged."""
 
@@ -165,6 +182,12 @@ class OrgUnreachable(SfbackupError):
     """The org did not answer (connection errors or 5xx) after every retry."""
 
     exit_code = ExitCode.UNREACHABLE
+
+
+class Interrupted(SfbackupError):
+    """A signal (SIGINT, SIGTERM) stopped the command; what was saved stays saved and resumable."""
+
+    exit_code = ExitCode.INTERRUPTED
 
 
 class SalesforceError(SfbackupError):

@@ -120,20 +120,23 @@ def test_given_soql_injection_through_object_names_when_run_then_exit_2_and_no_q
     assert emulator.server.api_usage.used == calls_before, "refused before logging in"
 
 
-def test_given_an_object_the_org_does_not_have_when_run_then_incomplete_with_salesforce_reason(
+def test_given_a_misspelled_object_when_run_then_exit_2_before_exporting_with_did_you_mean(
     emulator: Any, login_env: dict[str, str], repo: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from sfbackup.repository import Repository
+    before = tree_digest(repo)
+    code, output = run(capsys, *run_args(emulator, repo, "--objects", "Acount,Contact,No_Such_Thing__c"))
+    assert_refused(code, output, ExitCode.USAGE, "Acount (did you mean Account?)", "No_Such_Thing__c",
+                   "from the command line", "Nothing was exported")
+    assert tree_digest(repo) == before, "refused before a snapshot was started"
 
-    code, output = run(capsys, *run_args(emulator, repo, "--objects", "Account,No_Such_Thing__c", "--json"))
-    assert_refused(code, output, ExitCode.INCOMPLETE, "No_Such_Thing__c", "NOT_FOUND", "backup.objects")
-    manifest = Repository.open(repo).snapshot("latest").manifest
-    assert manifest.state == "incomplete"
-    assert manifest.objects["Account"].state == "done"
-    error = manifest.objects["No_Such_Thing__c"].error
-    assert error is not None and error.code == "NOT_FOUND"
-    coverage = {c.object: c for c in manifest.coverage}
-    assert coverage["No_Such_Thing__c"].status == "not_exportable"
+
+def test_given_a_misspelled_object_in_the_config_when_run_then_the_message_names_the_file(
+    emulator: Any, login_env: dict[str, str], repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "sfbackup.toml"
+    config.write_text('[backup]\nobjects = ["contact"]\n')
+    code, output = run(capsys, *run_args(emulator, repo, "--config", str(config)))
+    assert_refused(code, output, ExitCode.USAGE, "contact (did you mean Contact?)", str(config))
 
 
 @pytest.mark.parametrize("key_case", ["garbage", "missing", "directory", "empty", "public-key"])
@@ -258,10 +261,11 @@ def test_given_wrong_password_when_run_then_exit_12_and_repo_untouched(
 def unfinished(
     emulator: Any, login_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> Path:
-    """A repository whose only snapshot (Parquet, files on) ended incomplete: one object is not the org's."""
+    """A repository whose only snapshot (Parquet, files on) ended incomplete: Salesforce refuses to
+    query one of its objects."""
     repo = tmp_path / "unfinished"
     code, output = run(capsys, "run", "--repo", str(repo), "--instance-url", emulator.instance_url,
-                       "--no-verify", "--objects", "Account,Attachment,No_Such_Thing__c", "--json")
+                       "--no-verify", "--objects", "Account,Attachment,ActivityHistory", "--json")
     assert code == ExitCode.INCOMPLETE, output
     return repo
 
@@ -270,7 +274,7 @@ def unfinished(
     ("flags", "named"),
     [
         (["--format", "csv"], "format: the snapshot has 'parquet', this run 'csv'"),
-        (["--objects", "Account"], "objects: the snapshot has ['Account', 'Attachment', 'No_Such_Thing__c']"),
+        (["--objects", "Account"], "objects: the snapshot has ['Account', 'Attachment', 'ActivityHistory']"),
         (["--no-files"], "files: the snapshot has True, this run False"),
     ],
 )
@@ -278,7 +282,7 @@ def test_given_options_that_change_the_snapshot_when_resuming_then_refused_and_n
     emulator: Any, unfinished: Path, capsys: pytest.CaptureFixture[str], flags: list[str], named: str
 ) -> None:
     before = tree_digest(unfinished)
-    objects = [] if "--objects" in flags else ["--objects", "Account,Attachment,No_Such_Thing__c"]
+    objects = [] if "--objects" in flags else ["--objects", "Account,Attachment,ActivityHistory"]
     code, output = run(capsys, "run", "--repo", str(unfinished), "--instance-url", emulator.instance_url,
                        "--no-verify", "--resume", *objects, *flags)
     assert_refused(code, output, ExitCode.USAGE, "--resume continues snapshot", named, "without --resume")
@@ -292,11 +296,11 @@ def test_given_a_csv_snapshot_when_resumed_without_format_then_it_stays_csv(
 
     repo = tmp_path / "csv"
     args = ["run", "--repo", str(repo), "--instance-url", emulator.instance_url, "--no-verify", "--no-files"]
-    code, output = run(capsys, *args, "--format", "csv", "--objects", "Account,No_Such_Thing__c")
+    code, output = run(capsys, *args, "--format", "csv", "--objects", "Account,ActivityHistory")
     assert code == ExitCode.INCOMPLETE, output
     first = Repository.open(repo).snapshot("latest")
 
-    code, output = run(capsys, *args, "--resume", "--objects", "Account,No_Such_Thing__c")
+    code, output = run(capsys, *args, "--resume", "--objects", "Account,ActivityHistory")
 
     assert code == ExitCode.INCOMPLETE, output
     assert "resuming with the snapshot's own settings: format='csv'" in output

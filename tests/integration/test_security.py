@@ -165,6 +165,29 @@ def test_given_every_login_mode_and_failure_when_cli_runs_then_no_secret_is_writ
     assert_no_secret(org, cli.repo, cli.output, caplog.records)
 
 
+def test_given_the_restricted_user_when_check_run_and_verify_then_no_secret_in_any_output(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The blind-spot outputs (the preflight's gaps and fixes, the verdict's reasons, report.*, the
+    # manifest's access record) name users, profiles and permission sets: never a secret.
+    with running_emulator(records=20, seed=5, job_latency=0.02, large_file_bytes=0, user="restricted") as limited:
+        cli = Cli(limited, tmp_path / "repo", capfd, caplog, monkeypatch)
+        cli.password_login()
+        where = ("--instance-url", limited.instance_url)
+        codes = {
+            "check": cli("check", *where), "check-json": cli("check", *where, "--json"),
+            "run": cli.run(), "verify": cli("verify", "--repo", str(cli.repo), *where, "--against-org"),
+            "verify-json": cli("verify", "--repo", str(cli.repo), *where, "--against-org", "--json"),
+        }
+        assert codes == {"check": ExitCode.BLIND_SPOTS, "check-json": ExitCode.BLIND_SPOTS,
+                         "run": ExitCode.VERIFICATION_FAILED, "verify": ExitCode.VERIFICATION_FAILED,
+                         "verify-json": ExitCode.VERIFICATION_FAILED}, cli.output[-3000:]
+        assert "BLOCKS SAFE hidden_field Account.AnnualRevenue" in cli.output  # the outputs grepped are these
+        assert list(cli.repo.rglob("report.md")) and list(cli.repo.rglob("manifest.json"))
+        assert_no_secret(limited, cli.repo, cli.output, caplog.records)
+
+
 @pytest.mark.slow
 def test_given_a_real_process_with_failures_when_it_runs_then_stdout_and_stderr_hold_no_secret(
     org: Any, tmp_path: Path

@@ -12,6 +12,7 @@ import pytest
 from sfbackup.errors import ExitCode, RepositoryError
 from sfbackup.repository import manifest as manifest_io
 from sfbackup.repository.manifest import (
+    AccessRecord,
     CoverageEntry,
     Cut,
     ErrorKind,
@@ -247,3 +248,56 @@ def test_given_a_damaged_cut_when_loaded_then_refused_naming_the_key(key: str, v
     data["objects"]["Account"][key] = value
     with pytest.raises(RepositoryError, match=f"objects.Account.{key}"):
         Manifest.from_dict(data)
+
+
+def _with_blind_spots() -> Manifest:
+    manifest = _full_manifest()
+    manifest.objects["Account"].hidden_fields = ["AnnualRevenue"]
+    manifest.objects["Account"].masked_fields = ["Secret__c"]
+    manifest.access = AccessRecord(
+        user_id="005000000000002AAA",
+        username="integration.user@example.com",
+        permissions={"view_all_data": False, "query_all_files": False},
+        gaps=[{"kind": "hidden_field", "object": "Account", "fields": ["AnnualRevenue"], "blocks_safe": True}],
+        checked_at=T0,
+    )
+    return manifest
+
+
+def test_given_hidden_and_masked_fields_and_the_backup_user_then_typed_and_kept_on_round_trip(
+    tmp_path: Path,
+) -> None:
+    original = _with_blind_spots()
+    manifest_io.save(original, LocalStore(tmp_path), "manifest.json")
+    loaded = _load(tmp_path / "manifest.json")
+    assert loaded == original
+    assert loaded.objects["Account"].hidden_fields == ["AnnualRevenue"]
+    assert loaded.objects["Account"].masked_fields == ["Secret__c"]
+    assert isinstance(loaded.access, AccessRecord) and loaded.access.blocking == original.access.gaps  # type: ignore[union-attr]
+    data = loaded.to_dict()
+    assert data["access"]["checked_at"] == "2026-11-27T02:00:00.000Z"
+    assert "access" not in loaded.extra and "hidden_fields" not in loaded.objects["Account"].extra
+    assert _full_manifest().to_dict()["access"] is None  # a manifest without a preflight
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("objects", "Account", "hidden_fields"), "AnnualRevenue"),
+        (("objects", "Account", "masked_fields"), [1]),
+        (("access", "permissions"), {"view_all_data": "no"}),
+        (("access", "gaps"), [{"kind": "hidden_field", "blocks_safe": "yes", "fields": []}]),
+        (("access", "user_id"), None),
+    ],
+)
+def test_given_damaged_blind_spot_values_when_loaded_then_refused_naming_the_key(
+    tmp_path: Path, path: tuple[str, ...], value: Any
+) -> None:
+    data = _with_blind_spots().to_dict()
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(RepositoryError) as refused:
+        _load(_saved(tmp_path, data))
+    assert path[-1] in refused.value.message

@@ -6,6 +6,7 @@ calls itself, so it is easy to test and its every decision lands in the manifest
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sfbackup.config import BackupSettings
+from sfbackup.errors import UsageError
 from sfbackup.repository.manifest import CoverageEntry
 from sfbackup.salesforce import soql
 from sfbackup.salesforce.cut import Cut, cut_for
@@ -23,6 +25,7 @@ __all__ = [
     "FILE_OBJECTS",
     "ID_FILTERED_OBJECTS",
     "ObjectPlan",
+    "check_object_names",
     "plan_object",
     "selected_objects",
     "snapshot_cut",
@@ -45,6 +48,8 @@ class ObjectPlan:
     id_filter: tuple[str, str] | None = None
     expected_rows: int | None = None
     notes: tuple[str, ...] = field(default=())
+    hidden: tuple[str, ...] = ()  # fields FLS hides from the user (preflight): not exported
+    masked: tuple[str, ...] = ()  # encrypted fields the user reads masked (preflight): stored null
 
     @property
     def field_names(self) -> list[str]:
@@ -92,6 +97,31 @@ def selected_objects(
         else:
             coverage.append(CoverageEntry(name, "excluded_by_config", _exclusion_reason(name, settings)))
     return wanted, coverage
+
+
+def check_object_names(sobjects: Sequence[dict[str, Any]], names: Sequence[str], *, origin: str) -> None:
+    """UsageError, before anything is exported, for names in `names` that describeGlobal does not
+    list (a typo, or an object this user cannot see), each with the closest names it does list.
+
+    `origin` says where the names came from (a config file, the command line) for the message.
+    """
+    listed = [str(s["name"]) for s in sobjects]
+    by_lower = {name.lower(): name for name in listed}
+    unknown = [name for name in names if name not in set(listed)]
+    if not unknown:
+        return
+    described = []
+    for name in unknown:
+        exact_case = by_lower.get(name.lower())
+        close = [exact_case] if exact_case else difflib.get_close_matches(name, listed, n=3, cutoff=0.75)
+        described.append(f"{name} (did you mean {' or '.join(close)}?)" if close else name)
+    plural = "s" if len(unknown) > 1 else ""
+    raise UsageError(
+        f"unknown object{plural} in backup.objects (from {origin}): {', '.join(described)}; "
+        f"describeGlobal lists {len(listed)} objects and not {'these' if plural else 'this one'}",
+        hint="fix the name (API names, e.g. Account, Invoice__c); an object this user cannot see is "
+        "not listed either: grant its profile or permission set read access. Nothing was exported.",
+    )
 
 
 def snapshot_cut(schema: ObjectSchema, t0: datetime) -> Cut:

@@ -42,6 +42,7 @@ from sfbackup.salesforce.arrow_types import (
     batch_from_rest_records,
     batches_from_bulk_csv,
     count_deleted,
+    null_columns,
 )
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
 from sfbackup.ui.progress import NullProgress, Progress
@@ -134,6 +135,8 @@ class RecordExporter:
             cut=plan.cut,
             fields=plan.field_names,
             excluded_fields=[e.to_dict() for e in plan.excluded],
+            hidden_fields=list(plan.hidden),
+            masked_fields=list(plan.masked),
             format=self.file_format,
             started_at=datetime.now(UTC),
         )
@@ -222,7 +225,8 @@ class RecordExporter:
         for page in pages:
             with page:
                 self._check_stop()
-                self._write_parts(plan.name, result, batches_from_bulk_csv(page.body, schema), schema)
+                batches = batches_from_bulk_csv(page.body, schema)
+                self._write_parts(plan.name, result, batches, schema, masked=plan.masked)
             result.resume = ResumePoint(job_id, page.locator, self.client.api_version, result.deleted_rows)
             checkpoint(plan.name, result)
             self.progress.object_progress(plan.name, result.rows)
@@ -260,7 +264,9 @@ class RecordExporter:
                 self._check_stop()
                 yield batch_from_rest_records(records, plan.fields, schema)
 
-        self._write_parts(plan.name, result, batches(), schema, rows_per_part=REST_PART_ROWS)
+        self._write_parts(
+            plan.name, result, batches(), schema, rows_per_part=REST_PART_ROWS, masked=plan.masked
+        )
         self.progress.object_progress(plan.name, result.rows)
 
     def _id_filtered_pages(self, plan: ObjectPlan, include_deleted: bool) -> Iterator[list[dict[str, Any]]]:
@@ -284,15 +290,19 @@ class RecordExporter:
         schema: pa.Schema,
         *,
         rows_per_part: int | None = None,
+        masked: tuple[str, ...] = (),
     ) -> None:
         """Write batches as they come into parts of about `rows_per_part` rows (None: all in one part).
 
-        At least one part is written, empty if there are no rows at all.
+        At least one part is written, empty if there are no rows at all. The `masked` columns
+        (encrypted values read without View Encrypted Data) are written as nulls: a mask is not data.
         """
         writer: PartWriter | None = None
         rows_in_part = deleted_in_part = 0
         try:
             for batch in batches:
+                if masked:
+                    batch = null_columns(batch, masked)
                 if writer is None:
                     writer = self._open_part(name, result, schema)
                 writer.write(batch)

@@ -20,6 +20,7 @@ from sfbackup import __version__
 from sfbackup.backup.plan import (
     FILE_OBJECTS,
     ObjectPlan,
+    check_object_names,
     needs_count,
     plan_object,
     selected_objects,
@@ -31,6 +32,7 @@ from sfbackup.config import BackupSettings, Settings
 from sfbackup.errors import (
     ApiReserveReached,
     ExitCode,
+    Interrupted,
     SalesforceError,
     SfbackupError,
     SnapshotIncomplete,
@@ -40,7 +42,14 @@ from sfbackup.errors import (
     redact,
 )
 from sfbackup.repository import CoverageEntry, ObjectEntry, Repository
-from sfbackup.repository.manifest import ErrorKind, ErrorRecord, ObjectState, PartInfo, SnapshotState
+from sfbackup.repository.manifest import (
+    AccessRecord,
+    ErrorKind,
+    ErrorRecord,
+    ObjectState,
+    PartInfo,
+    SnapshotState,
+)
 from sfbackup.salesforce import describe, query_rest
 from sfbackup.salesforce.arrow_types import arrow_schema
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
@@ -176,6 +185,12 @@ class _Run:
 
     def execute(self, *, resume: bool) -> BackupResult:
         limits = self._read_limits()
+        sobjects = describe.describe_global(self.client)
+        self.listed = {str(s.get("name")) for s in sobjects}
+        if isinstance(self.settings.backup.objects, tuple) and "backup.objects" in self.settings.origins:
+            check_object_names(
+                sobjects, self.settings.backup.objects, origin=self.settings.origin_of("backup.objects")
+            )
         previous = self._resumable_snapshot() if resume else None
         if previous is not None:
             self.writer = self.repository.resume_snapshot(previous)
@@ -183,6 +198,15 @@ class _Run:
             t0 = self.writer.manifest.t0
             self.progress.message("info", f"resuming snapshot {previous} (T0 {t0.isoformat()})")
         else:
+            if resume:
+                snapshots = self.repository.snapshots()
+                newest = (
+                    f"the newest snapshot, {snapshots[-1].id}, is {snapshots[-1].manifest.state}"
+                    if snapshots else "the repository has no snapshot yet"
+                )
+                self.progress.message(
+                    "warning", f"--resume: nothing to resume ({newest}); starting a new snapshot"
+                )
             t0 = limits["t0"]
             self.writer = self.repository.new_snapshot(t0, parent=self._parent_snapshot_id())
         self.manifest = self.writer.manifest
@@ -198,12 +222,11 @@ class _Run:
         stopped: SfbackupError | None = None
         coverage: list[CoverageEntry] = []
         try:
-            sobjects = describe.describe_global(self.client)
-            self.listed = {str(s.get("name")) for s in sobjects}
             names, coverage = selected_objects(sobjects, self.settings.backup)
             self.progress.run_started(self.manifest.snapshot_id, format_time(t0), names)
             plans, refused = self._plan(names, t0)
             coverage += refused
+            plans = self._preflight(plans)
             self._export_records(plans)
             self._export_files(plans)
         except (ApiReserveReached, ExportStopped) as exc:
@@ -214,6 +237,10 @@ class _Run:
             # saved stays named in the manifest, which says why the run stopped, and `--resume`
             # continues. Left `running`, the snapshot would look like a killed run.
             self._stop_on_error(exc)
+            raise
+        except KeyboardInterrupt:
+            # A second signal: stop now, but the snapshot still says it was interrupted.
+            self._stop_on_error(Interrupted("aborted by a second signal"))
             raise
         coverage += [CoverageEntry(name, "backed_up") for name, entry in self.manifest.objects.items()
                      if entry.state == ObjectState.DONE]
@@ -330,6 +357,38 @@ class _Run:
                 refused.append(CoverageEntry(name, "not_exportable", f"NOT_FOUND: {missing.message}"))
                 self._record_refused(name, missing)
         return plans, refused
+
+    def _preflight(self, plans: list[ObjectPlan]) -> list[ObjectPlan]:
+        """What the backup user cannot see, before anything is exported: recorded in the manifest
+        (`access`, each object's hidden and masked fields), shown, and the verdict's to judge. Its
+        calls are the run's calls outside any object."""
+        from sfbackup.backup.preflight import run_preflight
+
+        found = run_preflight(
+            self.client,
+            {p.name: p.schema for p in plans},
+            username=self.settings.connection.username,
+            files=self.settings.backup.files,
+        )
+        self.manifest.api["preflight_calls"] = found.api_calls
+        self.manifest.access = AccessRecord(
+            user_id=found.user.user_id,
+            username=found.username,
+            permissions=dict(found.user.permissions),
+            gaps=[g.to_dict() for g in found.gaps],
+            checked_at=datetime.now(UTC),
+        )
+        self._save()
+        for gap in found.gaps:
+            self.progress.message("warning" if gap.blocks_safe else "info", gap.one_line())
+        return [
+            replace(
+                plan,
+                hidden=tuple(found.hidden.get(plan.name, ())),
+                masked=tuple(m for m in found.masked.get(plan.name, ()) if m in plan.field_names),
+            )
+            for plan in plans
+        ]
 
     def _export_records(self, plans: list[ObjectPlan]) -> None:
         backup = self.settings.backup
@@ -496,6 +555,12 @@ class _Run:
         problem: SfbackupError | None = None
         if isinstance(stopped, ApiReserveReached):
             problem = stopped
+        elif isinstance(stopped, ExportStopped) and self.stop_event.is_set():
+            problem = Interrupted(
+                f"snapshot {manifest.snapshot_id} stopped on a signal"
+                + (f"; objects not exported: {', '.join(unfinished)}" if unfinished else ""),
+                hint="`sfbackup run --resume` continues where it stopped",
+            )
         elif stopped is not None or unfinished or files_short:
             what = [f"objects not exported: {', '.join(unfinished)}"] if unfinished else []
             what += [f"files missing or failed: {', '.join(files_short)}"] if files_short else []

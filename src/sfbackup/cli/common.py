@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import sys
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from sfbackup.cli import exit_status_epilog
@@ -27,6 +30,13 @@ def add_command(subparsers: Any, name: str, *, help: str, description: str | Non
         epilog=exit_status_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    output = parser.add_argument_group("output")
+    output.add_argument("-v", "--verbose", action="count", default=0,
+                        help="show each retry and re-login as it happens (-vv: every API call)")
+    output.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress: errors and the final result only")
+    output.add_argument("--log-file", metavar="PATH",
+                        help="append every log record (debug level, JSON lines, redacted) to PATH")
     return parser
 
 
@@ -46,8 +56,9 @@ def exit_code_for(code: ExitCode, verdict: Any, *, require_safe: bool) -> ExitCo
     return code
 
 
-def verdict_lines(verdict: Any, report: Any) -> list[str]:
-    """The end of a run or verify for a person: the verdict, its first reasons in full, the report."""
+def verdict_lines(verdict: Any, report: Any, stream: Any = None) -> list[str]:
+    """The end of a run or verify for a person: the verdict, its first reasons in full, the report;
+    wrapped between words when `stream` (default stdout) is a terminal."""
     if verdict is None:
         return []
     lines = [verdict.line]
@@ -62,7 +73,22 @@ def verdict_lines(verdict: Any, report: Any) -> list[str]:
             lines.append(f"  - and {len(notes) - 3} more in the report")
     if report is not None:
         lines.append(f"report: {report}")
-    return lines
+    return wrap_for_terminal(lines, stream)
+
+
+def wrap_for_terminal(lines: list[str], stream: Any = None) -> list[str]:
+    """`lines` wrapped at the terminal's width between words (an Id or a path is never cut in two),
+    continuation lines indented under their bullet; unchanged when `stream` is not a terminal."""
+    stream = stream or sys.stdout
+    if not stream.isatty():
+        return lines
+    width = max(40, shutil.get_terminal_size().columns - 1)
+    wrapped: list[str] = []
+    for line in lines:
+        indent = " " * (len(line) - len(line.lstrip(" -")))
+        wrapped += textwrap.wrap(line, width=width, subsequent_indent=indent or "  ",
+                                 break_long_words=False, break_on_hyphens=False) or [""]  # fmt: skip
+    return wrapped
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, *, org: bool = True) -> None:

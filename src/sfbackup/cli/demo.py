@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic org")
     parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     parser.add_argument("--json", action="store_true", help="JSON lines instead of rich progress")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, json_when_piped=True)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -67,7 +67,7 @@ def handle(args: argparse.Namespace) -> int:
     report = snapshot_dir / "report.html"
     print(f"snapshot {result.snapshot_id}: {result.state}", file=sys.stderr)
     verdict = result.verification.verdict if result.verification is not None else None
-    for line in verdict_lines(verdict, None):
+    for line in verdict_lines(verdict, None, sys.stderr):
         print(line, file=sys.stderr)
     print(f"repository: {repo.resolve()}", file=sys.stderr)
     if report.exists():

@@ -73,7 +73,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--prefix", help="key prefix in the bucket for --upload (overrides s3.prefix)")
     parser.add_argument("--endpoint-url", help="S3-compatible endpoint for --upload (MinIO, Ceph, R2)")
     parser.add_argument("--json", action="store_true", help="JSON lines on stdout (default when not a tty)")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, json_when_piped=True)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -124,7 +124,7 @@ def handle(args: argparse.Namespace) -> int:
         result.summary["verdict"] = verdict.to_dict()
         result.summary["report"] = str(report) if report else None
     if as_json:
-        print(json.dumps({"type": "result", **result.summary}, default=str), flush=True)
+        print(json.dumps({"type": "result", "command": "run", **result.summary}, default=str), flush=True)
     else:
         print("\n".join([summary_line(result.summary), *verdict_lines(verdict, report)]), flush=True)
     return int(exit_code_for(result.exit_code, verdict, require_safe=args.require_safe))

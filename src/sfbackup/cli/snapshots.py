@@ -9,7 +9,7 @@ from typing import Any
 from sfbackup.cli.common import add_command, add_config_arguments, add_repo_arguments, open_repository
 from sfbackup.clock import format_time
 from sfbackup.errors import ExitCode
-from sfbackup.repository import DamagedSnapshot, Repository, Snapshot
+from sfbackup.repository import DamagedSnapshot, Repository, Snapshot, layout
 from sfbackup.repository.manifest import Manifest
 from sfbackup.verify.findings import counted
 
@@ -30,6 +30,7 @@ lists that is not backed up.
 
 examples:
   sfbackup show latest --repo /backups/acme
+  sfbackup show latest-complete --path --repo /backups/acme     # its folder, for DuckDB or pandas
   sfbackup show 20261127T020000Z-3f9a1c2e --repo s3://acme-sf-backups/prod --json
 """
 
@@ -47,10 +48,14 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(handler=handle_snapshots)
 
     show = add_command(subparsers, "show", help="show one snapshot in detail", description=SHOW_DESCRIPTION)
-    show.add_argument("snapshot", nargs="?", default="latest", help="snapshot id, or 'latest' (default)")
+    show.add_argument("snapshot", nargs="?", default="latest",
+                      help="snapshot id, 'latest' (default: the newest) or 'latest-complete'")
     add_repo_arguments(show)
     add_config_arguments(show, org=False)
     show.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    show.add_argument("--path", action="store_true",
+                      help="print only the snapshot's folder (or s3:// URL), e.g. for DuckDB: "
+                      "$(sfbackup show latest-complete --path)/objects/Account/*.parquet")
     show.set_defaults(handler=handle_show)
 
 
@@ -123,6 +128,9 @@ def handle_snapshots(args: argparse.Namespace) -> int:
 
 def handle_show(args: argparse.Namespace) -> int:
     snapshot = open_repository(args).snapshot(args.snapshot)
+    if args.path:
+        print(f"{snapshot.repository.location.rstrip('/')}/{layout.SNAPSHOTS_DIR}/{snapshot.id}", flush=True)
+        return int(ExitCode.OK)
     reports = report_locations(snapshot)
     if args.json:
         document = {

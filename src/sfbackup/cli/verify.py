@@ -83,14 +83,18 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError("--ids compares Id lists with the org", hint="add --against-org")
     settings = settings_from_args(args)
     repository = open_repository(args, settings)
-    client_factory = None
-    if args.against_org:
-        connection = settings.connection
+    client = None
+    preflight: Any = None
+    if args.against_org:  # the preflight first: what this user cannot see of the snapshot's objects
+        from sfbackup.backup.preflight import preflight_objects
+        from sfbackup.salesforce.client import SalesforceClient
 
-        def client_factory() -> Any:
-            from sfbackup.salesforce.client import SalesforceClient
-
-            return SalesforceClient(connection)
+        manifest = repository.snapshot(args.snapshot).manifest
+        client = SalesforceClient(settings.connection)
+        preflight = preflight_objects(
+            client, sorted(manifest.objects), username=settings.connection.username,
+            files=bool(manifest.files),
+        )  # fmt: skip
 
     contract_end = settings.backup.contract_end
     if args.contract_end:
@@ -104,6 +108,8 @@ def handle(args: argparse.Namespace) -> int:
     if notice_days is None and settings.backup.contract_end is not None:
         notice_days = settings.backup.notice_days
     with closing(choose_renderer(json_output=args.json)) as progress:
+        for gap in preflight.gaps if preflight is not None else ():
+            progress.message("warning" if gap.blocks_safe else "info", f"preflight: {gap.one_line()}")
         result = verify_snapshot(
             repository,
             args.snapshot,
@@ -111,15 +117,16 @@ def handle(args: argparse.Namespace) -> int:
             read_data_subset=args.read_data_subset,
             against_org=args.against_org,
             ids=args.ids,
-            client_factory=client_factory,
+            client=client,
             progress=progress,
             contract_end=contract_end,
             notice_days=notice_days,
         )
     if args.json:
-        print(
-            json.dumps({"type": "result", "command": "verify", **result.summary()}, default=str), flush=True
-        )
+        body = {"type": "result", "command": "verify", **result.summary()}
+        if preflight is not None:
+            body["preflight"] = preflight.to_dict()
+        print(json.dumps(body, default=str), flush=True)
     else:
         print(render_text(result), flush=True)
     standing = result.standing if result.superseded else result.verdict

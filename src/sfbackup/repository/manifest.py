@@ -21,6 +21,7 @@ from sfbackup.repository.layout import is_snapshot_id, validate_relative_path
 from sfbackup.salesforce.cut import Cut
 
 __all__ = [
+    "AccessRecord",
     "CoverageEntry",
     "Cut",
     "ErrorKind",
@@ -424,6 +425,11 @@ class ObjectEntry:
     cut: Cut | None = None
     fields: list[str] = field(default_factory=list)
     excluded_fields: list[dict[str, str]] = field(default_factory=list)
+    #: Fields field-level security hid from the backup user (FieldDefinition lists them, the
+    #: describe did not): not in the backup.
+    hidden_fields: list[str] = field(default_factory=list)
+    #: Encrypted fields the backup user read masked (no View Encrypted Data): stored as null.
+    masked_fields: list[str] = field(default_factory=list)
     rows: int = 0
     deleted_rows: int = 0
     parts: list[PartInfo] = field(default_factory=list)
@@ -453,6 +459,8 @@ class ObjectEntry:
             "predicate": self.predicate,
             "fields": list(self.fields),
             "excluded_fields": [dict(e) for e in self.excluded_fields],
+            "hidden_fields": list(self.hidden_fields),
+            "masked_fields": list(self.masked_fields),
             "rows": self.rows,
             "deleted_rows": self.deleted_rows,
             "parts": [p.to_dict() for p in self.parts],
@@ -491,6 +499,8 @@ class ObjectEntry:
             cut=cut,
             fields=s.str_list("fields"),
             excluded_fields=excluded,
+            hidden_fields=s.str_list("hidden_fields"),
+            masked_fields=s.str_list("masked_fields"),
             rows=s.int_("rows", 0),
             deleted_rows=s.int_("deleted_rows", 0),
             parts=[
@@ -593,6 +603,50 @@ class CoverageEntry:
 
 
 @dataclass
+class AccessRecord:
+    """Who the backup ran as, and what its preflight found that user cannot see."""
+
+    user_id: str
+    username: str | None
+    permissions: dict[str, bool]  # view_all_data, query_all_files, view_encrypted_data, modify_all_data
+    gaps: list[dict[str, Any]]  # backup.preflight Gap.to_dict(): kind, object, fields, effect, fix, ...
+    checked_at: datetime
+
+    @property
+    def blocking(self) -> list[dict[str, Any]]:
+        return [g for g in self.gaps if g.get("blocks_safe")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "username": self.username,
+            "permissions": dict(self.permissions),
+            "gaps": [dict(g) for g in self.gaps],
+            "checked_at": format_time(self.checked_at),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "access", source: str = "<manifest>") -> AccessRecord:
+        s = _Shape(data, where, source)
+        permissions = s.dict_("permissions")
+        if not all(isinstance(v, bool) for v in permissions.values()):
+            raise s.fail("permissions", "an object of true/false values", permissions)
+        gaps = s.dict_list("gaps")
+        for i, gap in enumerate(gaps):
+            g = _Shape(gap, f"{where}.gaps[{i}]", source)
+            g.str_("kind")
+            g.bool_("blocks_safe", False)
+            g.str_list("fields")
+        return cls(
+            user_id=s.str_("user_id"),
+            username=s.opt_str("username"),
+            permissions=dict(permissions),
+            gaps=gaps,
+            checked_at=s.time("checked_at"),
+        )
+
+
+@dataclass
 class Manifest:
     """A snapshot's `manifest.json`."""
 
@@ -613,6 +667,7 @@ class Manifest:
     errors: list[ErrorRecord] = field(default_factory=list)
     verification: dict[str, Any] | None = None  # the verification that made it complete
     verifications: list[VerificationRecord] = field(default_factory=list)  # every one, oldest first
+    access: AccessRecord | None = None  # the backup user and its blind spots (the run's preflight)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -662,6 +717,7 @@ class Manifest:
             "errors": [e.to_dict() for e in self.errors],
             "verification": self.verification,
             "verifications": [v.to_dict() for v in self.verifications],
+            "access": self.access.to_dict() if self.access else None,
             **self.extra,
         }
 
@@ -697,6 +753,7 @@ class Manifest:
             str(name): FilesEntry.from_dict(value, where=f"files.{name}", source=source)
             for name, value in s.dict_("files").items()
         }
+        access = s.opt_dict("access")
         return cls(
             snapshot_id=snapshot_id,
             t0=s.time("t0"),
@@ -724,6 +781,7 @@ class Manifest:
                 VerificationRecord.from_dict(v, where=f"verifications[{i}]", source=source)
                 for i, v in enumerate(s.dict_list("verifications"))
             ],
+            access=None if access is None else AccessRecord.from_dict(access, source=source),
             extra=s.extra(),
         )
 

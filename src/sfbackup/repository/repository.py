@@ -219,7 +219,17 @@ class Repository:
         return None
 
     def snapshot(self, id_or_latest: str) -> Snapshot:
-        """The snapshot with that id, or the newest for `latest`; SnapshotNotFound otherwise."""
+        """The snapshot with that id, the newest for `latest`, the newest complete one for
+        `latest-complete` (what to read a backup from); SnapshotNotFound otherwise."""
+        if id_or_latest == LATEST_COMPLETE:
+            complete = self.latest(state="complete")
+            if complete is None:
+                raise SnapshotNotFound(
+                    f"repository {self.store.describe()} has no complete snapshot",
+                    hint=f"`sfbackup snapshots --repo {self.location}` lists each snapshot's state; "
+                    "`sfbackup verify` completes an exported one",
+                )
+            return complete
         if id_or_latest == "latest":
             found = self.latest()
             if found is None:
@@ -264,6 +274,10 @@ class Repository:
         return SnapshotWriter(self, snap.id, snap.manifest)
 
 
+#: The snapshot name meaning "the newest snapshot whose state is complete".
+LATEST_COMPLETE = "latest-complete"
+
+
 def local_folder(location: str | os.PathLike[str]) -> Path:
     """`location` as a folder to write a repository in; UsageError for `s3://` (writing is local only)."""
     if is_s3_url(location):
@@ -271,7 +285,13 @@ def local_folder(location: str | os.PathLike[str]) -> Path:
             f"cannot write a snapshot to {location}: only a local repository folder can be written to",
             hint=_LOCAL_ONLY_HINT,
         )
-    return Path(location)
+    path = Path(location)
+    if path.exists() and not path.is_dir():
+        raise UsageError(
+            f"the repository {path} is a file, not a folder",
+            hint="pass --repo a folder (an existing repository, or a new one to create)",
+        )
+    return path
 
 
 @dataclass(frozen=True)

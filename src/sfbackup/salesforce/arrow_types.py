@@ -649,3 +649,13 @@ def _error(
         row=None if row is None else row + 1,
         record_id=record_id,
     )
+
+
+def null_columns(batch: pa.RecordBatch, names: tuple[str, ...] | list[str]) -> pa.RecordBatch:
+    """`batch` with the columns `names` (those it has) replaced by nulls of their type."""
+    columns = list(batch.columns)
+    for name in names:
+        index = batch.schema.get_field_index(name)
+        if index >= 0:
+            columns[index] = pa.nulls(batch.num_rows, type=batch.schema.field(index).type)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -75,6 +76,28 @@ def session_base_url(settings: ConnectionSettings) -> str:
     return login_base_url(settings)
 
 
+def unreachable_cause(exc: BaseException) -> str | None:
+    """"connection refused" or "host name not found" when `exc` says nothing listens at that
+    address or the name does not resolve (retrying will not help at login), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused: nothing listens at that address and port"
+        if isinstance(current, socket.gaierror) or "NameResolutionError" in type(current).__name__:
+            return "host name not found (DNS)"
+        current = current.__cause__ or current.__context__ or (
+            current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        )
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused: nothing listens at that address and port"
+    if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo failed" in text:
+        return "host name not found (DNS)"
+    return None
+
+
 def login(settings: ConnectionSettings, http: requests.Session) -> OrgSession:
     """Log in with the flow `settings.auth` names and return the session, with org and user ids."""
     if settings.auth == "oauth":
@@ -101,10 +124,12 @@ def login(settings: ConnectionSettings, http: requests.Session) -> OrgSession:
             tls=True,
         ) from None
     except (requests.ConnectionError, requests.Timeout) as exc:
+        cause = unreachable_cause(exc)
         raise OrgUnreachable(
-            f"cannot reach {base} for the {method} login ({type(exc).__name__})",
+            f"cannot reach {base} for the {method} login ({cause or type(exc).__name__})",
             hint="check the network, connection.login_url / connection.instance_url, and any proxy",
             url=base,
+            no_such_server=cause is not None,
         ) from None
     except SimpleSalesforceError as exc:
         raise AuthenticationFailed(

@@ -122,7 +122,7 @@ class SalesforceClient:
         self._auth_lock = threading.Lock()
         self.calls_made = 0
         self.api_usage: tuple[int, int] | None = None
-        self._org = self._with_retries("login", "POST", self._login_attempt)
+        self._org = self._with_retries("login", "POST", self._first_login_attempt)
         self.instance_url = self._org.instance_url
         self.api_version = self._org.api_version
         self.org_id = self._org.org_id or ""
@@ -265,7 +265,7 @@ class SalesforceClient:
                 reauthenticated = True
                 raise _Retry(fault, immediate=True)
             if fault.kind is FaultKind.TRANSIENT:
-                log.info("%s %s: %s, will retry", method, _path(url), fault.message)
+                log.debug("%s %s: %s, will retry", method, _path(url), fault.message)
                 raise _Retry(fault, retry_after=_retry_after(response))
             raise self._error(fault, method, url, response.status_code)
 
@@ -322,7 +322,7 @@ class SalesforceClient:
             fault = classify(exc=exc)
             self._count_call()
             if fault.kind is FaultKind.TRANSIENT:
-                log.info("%s %s: %s, will retry", method, _path(url), fault.message)
+                log.debug("%s %s: %s, will retry", method, _path(url), fault.message)
                 raise _Retry(fault) from None
             tls = isinstance(exc, requests.exceptions.SSLError)
             raise OrgUnreachable(
@@ -350,11 +350,19 @@ class SalesforceClient:
 
     def _with_retries(self, what: str, method: str, attempt: Callable[[], T]) -> T:
         attempts = self.settings.max_retries + 1
+        def announce(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            log.info("%s %s failed (%s); retry %d of %d in %.1f s", method, what,
+                     exc.fault.message if isinstance(exc, _Retry) else exc, state.attempt_number,
+                     attempts - 1, delay)  # fmt: skip
+
         retrying = Retrying(
             stop=stop_after_attempt(attempts),
             wait=self._wait,
             retry=retry_if_exception_type(_Retry),
             sleep=self._sleep,
+            before_sleep=announce,
             reraise=True,
         )
         try:
@@ -377,6 +385,16 @@ class SalesforceClient:
         if isinstance(exc, _Retry) and exc.retry_after:
             delay = max(delay, min(exc.retry_after, _MAX_RETRY_AFTER))
         return delay
+
+    def _first_login_attempt(self) -> auth.OrgSession:
+        """The first login: an address where nothing listens, or a name that does not resolve, fails
+        at once (a typo in the URL, not a network blip: retrying for a minute would only hide it)."""
+        try:
+            return auth.login(self.settings, self._session)
+        except OrgUnreachable as exc:
+            if exc.details.get("tls") or exc.details.get("no_such_server"):
+                raise
+            raise _Retry(Fault(FaultKind.TRANSIENT, "LOGIN_UNREACHABLE", exc.message)) from None
 
     def _login_attempt(self) -> auth.OrgSession:
         try:

@@ -1,8 +1,8 @@
 """JSON-lines progress for cron, systemd and Kubernetes logs: one object per line, each with a `type`.
 
-`type` is `status` for progress events, `summary` for the end of a run, `error` for failures
-(the CLI writes those). Per-object and per-transfer progress is throttled to one line every few
-seconds, plus the line that reaches the total.
+`type` is `status` for progress events and `error` for failures; the command itself ends with one
+`result` line (the CLI writes those two). Per-object and per-transfer progress is throttled to one
+line every few seconds, plus the line that reaches the total.
 """
 
 from __future__ import annotations
@@ -105,7 +105,10 @@ class JsonLinesProgress:
         self._emit("status", "message", level=level, message=text, **fields)
 
     def run_finished(self, summary: dict[str, Any]) -> None:
-        self._emit("summary", "run_finished", **summary)
+        # The command's one final `result` line carries the whole summary; this marks the moment.
+        self._emit(
+            "status", "run_finished", snapshot_id=summary.get("snapshot_id"), state=summary.get("state")
+        )
 
     def close(self) -> None:
         """Nothing to finish: every line is flushed as it is written."""

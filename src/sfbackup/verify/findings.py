@@ -33,6 +33,19 @@ _RERUN = (
     "the damaged files from a copy (e.g. the S3 upload), then verify again"
 )
 
+_GRANT = (
+    "grant the backup user {what} (`sfbackup check` names the exact Setup steps; docs/check.md), "
+    "then take a new snapshot (`sfbackup run --repo {repo}`) and verify it"
+)
+
+#: Blind spots: what the backup user could not see. Each blocks SAFE TO CANCEL, reason first.
+BLIND_SPOT_KINDS: tuple[str, ...] = (
+    "records_not_visible",
+    "hidden_field",
+    "masked_field",
+    "files_not_visible",
+)
+
 #: Every kind of finding: its default severity and what to do about it (`{repo}` is filled in).
 KINDS: dict[str, tuple[Severity, str]] = {
     "snapshot_not_finished": ("error", _RESUME),
@@ -77,6 +90,21 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "org_query_failed": (
         "error",
         "the org could not be compared for this object; fix the cause named above and verify again",
+    ),
+    "records_not_visible": (
+        "error",
+        _GRANT.replace("{what}", "View All Data (or View All on this object)"),
+    ),
+    "hidden_field": (
+        "warning",
+        _GRANT.replace("{what}", "read access to these fields (field-level security)"),
+    ),
+    "masked_field": ("warning", _GRANT.replace("{what}", "View Encrypted Data")),
+    "files_not_visible": ("warning", _GRANT.replace("{what}", "Query All Files")),
+    "record_count_stale": (
+        "info",
+        "nothing: /limits/recordCount is a cached, approximate count; the difference is within the "
+        "records changed in the 24 hours before T0 (docs/check.md)",
     ),
     "deleted_since_export": ("info", "nothing: the backup keeps these records"),
     "files_without_body": (
@@ -151,6 +179,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "not_queryable": ("Objects Salesforce offers no API access to", "no backup tool can read them"),
     "not_exportable": ("Objects Salesforce refuses to every API client", "no backup tool can read them"),
     "coverage_unknown": ("Not compared with Salesforce's list of objects", "objects may be missing unseen"),
+    "records_not_visible": ("Records the backup user cannot see", "those records are not in the backup"),
+    "hidden_field": ("A field hidden from the backup user", "the backup has no value of it"),
+    "masked_field": ("An encrypted field read masked", "the backup holds no real value of it"),
+    "files_not_visible": ("Files the backup user cannot see", "those files are not in the backup"),
+    "record_count_stale": ("Salesforce's cached record count is a little behind", "nothing is lost: the "
+                           "difference is within recent changes"),
 }  # fmt: skip
 
 _EFFECT_BY_SEVERITY: dict[Severity, str] = {

@@ -3,8 +3,11 @@ report.html (inline CSS, no external assets) written for a manager, with ONE ver
 
 SAFE TO CANCEL requires all of: verification passed (no error finding, so no failed objects or
 missing files, structure or read-data intact), the snapshot compared with the org and matching,
-and nothing in the org left out by the configuration. What Salesforce itself no longer serves
+nothing the backup user could not see (blind spots: records outside its sharing, hidden or
+masked fields, files without Query All Files; these come first among the reasons), and nothing in
+the org left out by the configuration. What Salesforce itself no longer serves
 (`findings.NOT_SERVED`) cannot be in any backup: it is listed beside the verdict, never blocking.
+SAFE covers what `SAFE_COVERS` says, and the report says so.
 
 The page reads top-down for a person deciding: the verdict and what stands in its way, the totals,
 what to do before cancelling, then the details folded (records, files, what is not covered, every
@@ -24,13 +27,27 @@ from typing import Any
 
 from sfbackup.clock import format_time
 from sfbackup.repository.atomic import write_atomic
-from sfbackup.verify.findings import NOT_SERVED, SEVERITIES, Finding, Severity, count_by_severity, counted
+from sfbackup.verify.findings import (
+    BLIND_SPOT_KINDS,
+    NOT_SERVED,
+    SEVERITIES,
+    Finding,
+    Severity,
+    count_by_severity,
+    counted,
+)
 from sfbackup.verify.labels import NAMED_PER_FINDING, Labels
 
 REPORT_FORMAT = "sfbackup-verification-report"
 SAFE = "SAFE TO CANCEL"
 NOT_SAFE = "NOT SAFE TO CANCEL"
 REPORT_FILES: tuple[str, ...] = ("report.json", "report.md", "report.html")
+#: What a SAFE verdict vouches for, said plainly so that it is not read as "everything".
+SAFE_COVERS = (
+    "records of the backed-up objects, their files (Attachments, Files/ContentVersions, Documents) "
+    "and rich-text images; not metadata (layouts, code, flows, configuration), which sfbackup does "
+    "not back up yet"
+)
 
 
 @dataclass
@@ -79,7 +96,10 @@ class Verdict:
 def verdict(data: ReportData) -> Verdict:
     """The one-line answer to "is everything in the backup, and can I prove it?"."""
     reasons: list[str] = []
-    errors = [f for f in data.findings if f.severity == "error"]
+    blind = [f for f in data.findings if f.kind in BLIND_SPOT_KINDS]
+    for finding in blind:  # first: a backup that cannot see everything is never safe
+        reasons.append(f"the backup user could not see everything: {finding.explanation}")
+    errors = [f for f in data.findings if f.severity == "error" and f.kind not in BLIND_SPOT_KINDS]
     if errors:
         reasons.append(
             f"verification failed with {counted(len(errors), 'problem')}: "
@@ -93,7 +113,7 @@ def verdict(data: ReportData) -> Verdict:
         )
     if not data.against_org:
         reasons.append("the backup was not compared with the org (run `sfbackup verify --against-org`)")
-    for warning in (f for f in data.findings if f.severity == "warning"):
+    for warning in (f for f in data.findings if f.severity == "warning" and f.kind not in BLIND_SPOT_KINDS):
         reasons.append(_short(warning))
     if data.passed and data.state != "complete" and data.state != "check_failed":
         reasons.append(f"the snapshot is {_STATES.get(data.state, data.state)}, not complete")
@@ -115,6 +135,7 @@ def verdict(data: ReportData) -> Verdict:
         f"{SAFE}: the backup holds every record and file of the {counted(len(data.objects), 'object')} "
         f"it covers as Salesforce held them on {_when(data.t0)}, and matches the org"
         + (f"; {' and '.join(listed)} {'is' if items == 1 else 'are'} listed below" if listed else "")
+        + f". SAFE covers the {SAFE_COVERS}"
     )
     return Verdict(True, line, (), notes)
 
@@ -169,6 +190,7 @@ def to_json(data: ReportData) -> dict[str, Any]:
         "ids": data.ids,
         "passed": data.passed,
         "verdict": decision.to_dict(),
+        "safe_covers": SAFE_COVERS,
         "counts": count_by_severity(data.findings),
         "totals": _totals(data),
         "objects": data.objects,
@@ -293,6 +315,7 @@ def _summary_rows(data: ReportData) -> list[tuple[str, str]]:
         ("How it was checked", _level(data.level)),
         ("Compared with Salesforce", _compared(data)),
         ("Integrity", integrity),
+        ("What SAFE TO CANCEL covers", SAFE_COVERS),
     ]
 
 

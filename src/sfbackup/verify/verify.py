@@ -34,6 +34,7 @@ from sfbackup.repository import manifest as manifest_io
 from sfbackup.repository.manifest import Manifest, SnapshotState, VerificationRecord
 from sfbackup.repository.store import LocalStore
 from sfbackup.ui.progress import NullProgress, Progress
+from sfbackup.verify.blind_spots import compare_record_counts, manifest_blind_spots
 from sfbackup.verify.checker import CheckResult, RepoFiles, check_snapshot, parse_subset
 from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity, counted
 from sfbackup.verify.labels import NAMED_PER_FINDING, Labels, snapshot_labels
@@ -216,6 +217,7 @@ class _Verification:
         self.findings: list[Finding] = []
         self.checked = CheckResult()
         self.org: OrgComparison | None = None
+        self.record_counts: dict[str, int] = {}  # /limits/recordCount (independent of sharing)
         self.coverage: list[dict[str, Any]] = []
         self.level = "structure"
         self.against_org = False
@@ -262,6 +264,7 @@ class _Verification:
             progress=self.progress,
         )
         self.findings += self.checked.findings
+        self.findings += manifest_blind_spots(manifest, self.f)
         sobjects = None
         if options.against_org:
             client = options.client
@@ -285,6 +288,10 @@ class _Verification:
             )
             self.findings += self.org.findings
             sobjects = self.org.sobjects
+            if not any(f.kind == "org_mismatch" for f in self.org.findings):
+                independent = compare_record_counts(manifest, client, self.f, say=self.say)
+                self.record_counts = independent.record_counts
+                self.findings += independent.findings
         rows, coverage_findings = coverage_report(manifest, sobjects, self.f)
         self.coverage = [r.to_dict() for r in rows]
         self.findings += coverage_findings
@@ -444,6 +451,7 @@ class _Verification:
                     "rows_in_files": check.rows_in_files,
                     "deleted_rows": check.deleted_rows,
                     "org_count": counts.get(name),
+                    "org_record_count": self.record_counts.get(name),
                     "ids_compared": bool(self.org and self.org.ids_compared.get(name)),
                     "parts": check.parts,
                     "parts_read": check.parts_read,

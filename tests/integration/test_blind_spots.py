@@ -1,0 +1,301 @@
+"""What the backup user cannot see blocks SAFE TO CANCEL; an admin backup of the same org reaches it.
+
+One emulated org, two users (docs/emulator-users.md): the restricted integration user (no View All
+Data, Query All Files or View Encrypted Data; fields hidden by field-level security) and the admin.
+The CLI runs in this process against the emulator over HTTP; what each user can see is read
+independently with simple-salesforce, unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from simple_salesforce import Salesforce
+
+from sfbackup.cli import main
+from sfbackup.errors import ExitCode
+from sfbackup.repository import Repository
+from sfbackup.testing import RunningEmulator, running_emulator
+from tests.integration.test_run_cli import assert_snapshot_matches_org
+
+#: Objects the restricted user's sharing limits (docs/emulator-users.md) and the file objects
+#: Query All Files governs.
+SHARED = ("Account", "Contact", "Opportunity", "Attachment")
+FILES = ("ContentDocument", "ContentVersion")
+ENCRYPTED = {"Invoice__c": ["Secret__c"]}
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    repo: Path
+
+    def result(self) -> dict[str, Any]:
+        """The `--json` result line."""
+        lines = [json.loads(line) for line in self.out.splitlines() if line.startswith("{")]
+        return next(line for line in reversed(lines) if line.get("type") == "result")
+
+
+@pytest.fixture(scope="module")
+def org() -> Iterator[RunningEmulator]:
+    with running_emulator(records=40, seed=11, job_latency=0.02, large_file_bytes=0, user="restricted") as emu:
+        yield emu
+
+
+def login(org: RunningEmulator, user: str) -> Salesforce:
+    c = org.org.users[user]
+    return Salesforce(username=c.username, password=c.password, security_token=c.security_token, session=org.session())
+
+
+def sfbackup(org: RunningEmulator, user: str, *args: str, repo: Path | None = None) -> Outcome:
+    """`sfbackup <args>` as `user` (SF_* set for it), its stdout and stderr captured."""
+    c = org.org.users[user]
+    env = {"SF_USERNAME": c.username, "SF_PASSWORD": c.password, "SF_SECURITY_TOKEN": c.security_token}
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        for key, value in env.items():
+            patch.setenv(key, value)
+        code = main([*args, "--instance-url", org.instance_url])
+    return Outcome(code, out.getvalue(), repo or Path())
+
+
+def count(sf: Salesforce, name: str) -> int:
+    return int(sf.query(f"SELECT COUNT() FROM {name}")["totalSize"])
+
+
+@pytest.fixture(scope="module")
+def admin(org: RunningEmulator) -> Salesforce:
+    return login(org, "admin")
+
+
+@pytest.fixture(scope="module")
+def restricted(org: RunningEmulator) -> Salesforce:
+    return login(org, "restricted")
+
+
+@pytest.fixture(scope="module")
+def hidden(admin: Salesforce, restricted: Salesforce) -> dict[str, list[str]]:
+    """Fields the admin's describe has and the restricted user's lacks (FLS), read independently."""
+    out = {}
+    for name in ("Account", "Contact", "Invoice__c", "Opportunity", "Lead"):
+        everyone = {f["name"] for f in getattr(admin, name).describe()["fields"]}
+        visible = {f["name"] for f in getattr(restricted, name).describe()["fields"]}
+        if everyone - visible:
+            out[name] = sorted(everyone - visible)
+    assert out == {"Account": ["AnnualRevenue"], "Contact": ["Birthdate", "MobilePhone"], "Invoice__c": ["Rate__c"]}
+    return out
+
+
+@pytest.fixture(scope="module")
+def restricted_run(org: RunningEmulator, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    repo = tmp_path_factory.mktemp("restricted") / "repo"
+    return sfbackup(org, "restricted", "run", "--repo", str(repo), "--objects", "all", "--json", repo=repo)
+
+
+@pytest.fixture(scope="module")
+def admin_run(org: RunningEmulator, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    repo = tmp_path_factory.mktemp("admin") / "repo"
+    return sfbackup(
+        org, "admin", "run", "--repo", str(repo), "--objects", "all", "--json", "--require-safe", repo=repo
+    )
+
+
+# -- sfbackup check --------------------------------------------------------------------------------
+
+
+def test_given_the_restricted_user_when_check_then_exit_6_and_each_blind_spot_with_its_effect_and_fix(
+    org: RunningEmulator, admin: Salesforce, restricted: Salesforce, hidden: dict[str, list[str]]
+) -> None:
+    checked = sfbackup(org, "restricted", "check", "--objects", "all", "--json")
+    assert checked.code == ExitCode.BLIND_SPOTS == 6, checked.out
+    body = checked.result()
+    assert body["command"] == "check" and body["exit_code"] == 6
+    assert body["user"]["permissions"] == {
+        "view_all_data": False, "query_all_files": False, "view_encrypted_data": False, "modify_all_data": False,
+    }  # fmt: skip
+    gaps = {(g["kind"], g["object"], tuple(g["fields"])): g for g in body["gaps"]}
+    for name in SHARED:
+        gap = gaps[("records_not_visible", name, ())]
+        assert (gap["org_count"], gap["visible_count"]) == (count(admin, name), count(restricted, name)), name
+        assert f"{count(admin, name) - count(restricted, name)} of the org's {count(admin, name)} {name}" in gap[
+            "effect"
+        ]
+        assert "View All Data" in gap["fix"] and "Setup > Users > Permission Sets" in gap["fix"]
+    for name, fields in hidden.items():
+        gap = gaps[("hidden_field", name, tuple(fields))]
+        assert "Set Field-Level Security" in gap["fix"] and gap["blocks_safe"]
+    for name, fields in ENCRYPTED.items():
+        assert "View Encrypted Data" in gaps[("masked_field", name, tuple(fields))]["fix"]
+    for name in FILES:
+        gap = gaps[("files_not_visible", name, ())]
+        assert (gap["org_count"], gap["visible_count"]) == (count(admin, name), count(restricted, name))
+        assert "Query All Files" in gap["fix"]
+    assert body["blocking"] == sum(g["blocks_safe"] for g in body["gaps"]) >= len(SHARED) + 3 + 1 + len(FILES)
+    assert not gaps[("missing_permission", None, ())]["blocks_safe"]  # Modify All Data: restores only
+
+    text = sfbackup(org, "restricted", "check", "--objects", "all")
+    assert text.code == 6
+    for name in SHARED:
+        assert f"BLOCKS SAFE records_not_visible {name}:" in text.out
+    for name, fields in hidden.items():
+        assert f"BLOCKS SAFE hidden_field {name}.{','.join(fields)}:" in text.out
+    assert "BLOCKS SAFE masked_field Invoice__c.Secret__c:" in text.out
+    assert "NOT SAFE: " in text.out and "(exit 6)" in text.out
+
+
+def test_given_the_admin_when_check_then_exit_0_with_no_gap(org: RunningEmulator) -> None:
+    checked = sfbackup(org, "admin", "check", "--objects", "all", "--json")
+    assert checked.code == 0, checked.out
+    body = checked.result()
+    assert body["gaps"] == [] and body["blocking"] == 0
+    assert all(body["user"]["permissions"].values())
+    text = sfbackup(org, "admin", "check", "--objects", "all")
+    assert text.code == 0 and "OK: this user sees every record, field, value and file" in text.out
+
+
+# -- run and verify as the restricted user ----------------------------------------------------------
+
+
+def test_given_the_restricted_user_when_run_then_not_safe_naming_each_blind_spot_first(
+    restricted_run: Outcome, hidden: dict[str, list[str]]
+) -> None:
+    # the sharing shortfall is an error (verification fails), the other blind spots block SAFE
+    assert restricted_run.code == ExitCode.VERIFICATION_FAILED, restricted_run.out[-3000:]
+    result = restricted_run.result()
+    verdict = result["verdict"]
+    assert not verdict["safe"]
+    assert verdict["line"].startswith("NOT SAFE TO CANCEL: the backup user could not see everything: ")
+    report = json.loads((Path(result["report"]).parent / "report.json").read_text())
+    findings = report["findings"]
+    kinds = {(f["kind"], f["object"], f["actual"] if f["kind"] in ("hidden_field", "masked_field") else None)
+             for f in findings}  # fmt: skip
+    for name in SHARED + FILES:
+        assert ("records_not_visible", name, None) in kinds, name
+    shortfall = next(f for f in findings if f["kind"] == "records_not_visible" and f["object"] == "Account")
+    assert shortfall["severity"] == "error" and "/limits/recordCount counts" in shortfall["explanation"]
+    for name, fields in hidden.items():
+        for field in fields:
+            assert ("hidden_field", name, field) in kinds
+    assert ("masked_field", "Invoice__c", "Secret__c") in kinds
+    for name in FILES:
+        assert ("files_not_visible", name, None) in kinds
+    blind = [f for f in findings if f["kind"] in ("records_not_visible", "hidden_field", "masked_field",
+                                                    "files_not_visible")]  # fmt: skip
+    # every blind spot is a reason, and they come before any other reason
+    assert verdict["reasons"][: len(blind)] == [
+        f"the backup user could not see everything: {f['explanation']}" for f in blind
+    ]
+    markdown = (Path(result["report"]).parent / "report.md").read_text()
+    assert markdown.index("the backup user could not see everything") < markdown.index("## Records")
+    assert "not metadata" in markdown
+
+
+def test_given_the_restricted_user_when_run_then_masked_values_are_stored_null_and_hidden_fields_flagged(
+    restricted_run: Outcome, hidden: dict[str, list[str]]
+) -> None:
+    snapshot = Repository.open(restricted_run.repo).snapshot("latest")
+    manifest = snapshot.manifest
+    assert manifest.access is not None and manifest.access.permissions["view_encrypted_data"] is False
+    invoices = manifest.objects["Invoice__c"]
+    assert invoices.masked_fields == ["Secret__c"] and invoices.rows > 0
+    table = snapshot.read("Invoice__c")
+    assert table.column("Secret__c").null_count == table.num_rows  # never the mask
+    for part in invoices.parts:
+        assert b"****" not in (snapshot.path / part.path).read_bytes()
+    for name, fields in hidden.items():
+        assert manifest.objects[name].hidden_fields == fields
+        assert not set(fields) & set(snapshot.read(name).column_names)
+    for name, entry in manifest.objects.items():
+        if name not in hidden:
+            assert entry.hidden_fields == [], name
+
+
+def test_given_the_restricted_user_when_verify_against_org_then_preflight_first_and_the_verdict_names_it(
+    org: RunningEmulator, restricted_run: Outcome
+) -> None:
+    verified = sfbackup(org, "restricted", "verify", "--repo", str(restricted_run.repo), "--against-org")
+    assert verified.code == ExitCode.VERIFICATION_FAILED, verified.out[-3000:]
+    out = verified.out
+    assert "preflight: BLOCKS SAFE records_not_visible Account" in out
+    assert out.index("preflight: BLOCKS SAFE") < out.index("NOT SAFE TO CANCEL: the backup user could not see")
+    assert "error   records_not_visible Account" in out
+
+
+# -- the admin on the same org ----------------------------------------------------------------------
+
+
+def test_given_the_admin_on_the_same_org_when_run_then_safe_with_every_hidden_row_field_and_value(
+    admin_run: Outcome, restricted_run: Outcome, admin: Salesforce, restricted: Salesforce,
+    hidden: dict[str, list[str]],
+) -> None:
+    assert admin_run.code == 0, admin_run.out[-3000:]  # --require-safe: SAFE, no false alarm
+    result = admin_run.result()
+    assert result["verdict"]["safe"] and result["verdict"]["reasons"] == []
+    assert "not metadata" in result["verdict"]["line"]
+    report = json.loads((Path(result["report"]).parent / "report.json").read_text())
+    assert not [f for f in report["findings"] if f["severity"] != "info"]
+    assert all(row["org_record_count"] == row["backup_rows"] - row["deleted_rows"]
+               for row in report["objects"] if row["org_record_count"] is not None)  # fmt: skip
+
+    snapshot = Repository.open(admin_run.repo).snapshot("latest")
+    mine = Repository.open(restricted_run.repo).snapshot("latest")
+    for name in SHARED + FILES:
+        everyone = {r["Id"] for r in admin.query_all(f"SELECT Id FROM {name}")["records"]}
+        seen = {r["Id"] for r in restricted.query_all(f"SELECT Id FROM {name}")["records"]}
+        ours = set(snapshot.read(name).column("Id").to_pylist())
+        assert everyone - seen and everyone - seen <= ours, name  # the rows the restricted user missed
+        assert not (everyone - seen) & set(mine.read(name).column("Id").to_pylist()), name
+    for name, fields in {**hidden, **ENCRYPTED}.items():
+        entry = snapshot.manifest.objects[name]
+        assert set(fields) <= set(entry.fields) and entry.hidden_fields == entry.masked_fields == []
+    # every value of every object, hidden and encrypted ones included, equals what a separate
+    # simple-salesforce client logged in as the admin reads
+    assert assert_snapshot_matches_org(admin_run.repo, admin) > 0
+    secrets = snapshot.read("Invoice__c").column("Secret__c").to_pylist()
+    assert any(secrets) and not any(s and set(s) == {"*"} for s in secrets)
+
+
+
+def test_given_records_deleted_since_the_counts_were_cached_when_admin_runs_then_stale_count_is_explained(
+    tmp_path: Path,
+) -> None:
+    # /limits/recordCount still counts records deleted since its last refresh (the emulator's
+    # nightly statistics): within the records changed in the 24 h before T0 that is staleness,
+    # not a blind spot, and the admin's backup is not failed for it.
+    with running_emulator(records=12, seed=3, job_latency=0.02, large_file_bytes=0) as small:
+        sf = login(small, "admin")
+        doomed = [r["Id"] for r in sf.query("SELECT Id FROM Lead LIMIT 3")["records"]]
+        for record_id in doomed:
+            sf.Lead.delete(record_id)
+        repo = tmp_path / "repo"
+        ran = sfbackup(small, "admin", "run", "--repo", str(repo), "--objects", "Lead,Account", "--json")
+        assert ran.code == 0, ran.out[-3000:]
+        report = json.loads((Path(ran.result()["report"]).parent / "report.json").read_text())
+        by_kind = {(f["kind"], f["object"]): f for f in report["findings"]}
+        assert ("records_not_visible", "Lead") not in by_kind
+        stale = by_kind[("record_count_stale", "Lead")]
+        assert stale["severity"] == "info" and stale["expected"] - stale["actual"] == len(doomed)
+        assert ("record_count_stale", "Account") not in by_kind  # nothing changed there
+
+
+def test_given_an_enterprise_org_when_the_restricted_user_checks_all_then_refusals_are_notes_not_a_crash() -> None:
+    # ~800 objects, some of which refuse an unfiltered COUNT() (ContentFolderItem...): the
+    # preflight names them as unchecked notes and still finds every blind spot.
+    with running_emulator(org_shape="enterprise", user="restricted") as big:
+        checked = sfbackup(big, "restricted", "check", "--objects", "all", "--json")
+    assert checked.code == 6, checked.out[-2000:]
+    body = checked.result()
+    unchecked = {g["object"]: g for g in body["gaps"] if g["kind"] == "unchecked"}
+    assert "ContentFolderItem" in unchecked and not unchecked["ContentFolderItem"]["blocks_safe"]
+    assert "MALFORMED_QUERY" in unchecked["ContentFolderItem"]["effect"]
+    blocking = {(g["kind"], g["object"]) for g in body["gaps"] if g["blocks_safe"]}
+    assert {("records_not_visible", n) for n in ("Account", "Contact", "Opportunity")} <= blocking
+    assert ("masked_field", "Invoice__c") in blocking and ("hidden_field", "Account") in blocking
