@@ -17,6 +17,7 @@ from sfbackup.cli.common import (
     open_repository,
     settings_from_args,
     verdict_lines,
+    wrap_for_terminal,
 )
 from sfbackup.clock import format_time
 from sfbackup.errors import UsageError
@@ -159,12 +160,14 @@ def render_text(result: VerificationResult) -> str:
     if result.superseded and standing is not None:
         own = result.own_report_paths.get("report.html")
         lines += verdict_lines(result.verdict, own)
-        lines += [
-            f"the snapshot's strongest verification still stands ({standing.describe()}, "
-            f"{format_time(standing.verified_at)}):",
-            standing.verdict,
-            f"report: {html} (also report.md, report.json)",
-        ]
+        lines += wrap_for_terminal(
+            [
+                f"the snapshot's strongest verification still stands ({standing.describe()}, "
+                f"{format_time(standing.verified_at)}):",
+                standing.verdict,
+                f"report: {html} (also report.md, report.json)",
+            ]
+        )
     else:
         lines += verdict_lines(result.verdict, f"{html} (also report.md, report.json)" if html else None)
     return "\n".join(line for line in lines if line)
