@@ -135,9 +135,12 @@ def verdict(data: ReportData) -> Verdict:
         f"{SAFE}: the backup holds every record and file of the {counted(len(data.objects), 'object')} "
         f"it covers as Salesforce held them on {_when(data.t0)}, and matches the org"
         + (f"; {' and '.join(listed)} {'is' if items == 1 else 'are'} listed below" if listed else "")
-        + f". SAFE covers the {SAFE_COVERS}"
+        + _COVERS_SUFFIX
     )
     return Verdict(True, line, (), notes)
+
+
+_COVERS_SUFFIX = f". SAFE covers the {SAFE_COVERS}"
 
 
 def _note(data: ReportData, finding: Finding) -> str:
@@ -671,7 +674,8 @@ def render_html(data: ReportData) -> str:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Salesforce backup of {_h(org_label)}: can we cancel?</h1>",
         f'<p class="muted">Checked {_h(_when(data.verified_at))}; backup taken {_h(_when(data.t0))}.</p>',
-        f'<div id="verdict" class="verdict {css}">{_h(decision.line)}</div>',
+        # What SAFE covers is fine print beside the answer (it is in the summary below, in full).
+        f'<div id="verdict" class="verdict {css}">{_h(decision.line.split(_COVERS_SUFFIX)[0])}</div>',
     ]
     if len(decision.reasons) > 1:
         items = "".join(f"<li>{_h(r)}</li>" for r in decision.reasons)
