@@ -656,7 +656,10 @@ def _finding_html(data: ReportData, finding: Finding) -> str:
             f"<p><b>Concerns:</b></p><ul>{items}</ul>" + (f"<p>and {more:,} more</p>" if more else "")
         )
     detail = _h(finding.explanation) + (f"<br><small>{_h(finding.path)}</small>" if finding.path else "")
-    parts.append(f"<details><summary>What was found</summary><p>{detail}</p></details></div>")
+    if named or finding.severity == "info":
+        parts.append(f"<details><summary>What was found</summary><p>{detail}</p></details></div>")
+    else:  # nothing named above: the explanation is the only place that says which field or part
+        parts.append(f"<p><b>What was found:</b> {detail}</p></div>")
     return "".join(parts)
 
 
