@@ -212,7 +212,7 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
            "October", "November", "December")  # fmt: skip
 _STATES = {
     "complete": "complete",
-    "exported": "finished but not yet verified",
+    "exported": "finished; complete once a verification passes",
     "running": "still being written (or its run was killed)",
     "incomplete": "incomplete (its run stopped early)",
     "failed": "failed",
