@@ -116,7 +116,7 @@ def verdict(data: ReportData) -> Verdict:
     for warning in (f for f in data.findings if f.severity == "warning" and f.kind not in BLIND_SPOT_KINDS):
         reasons.append(_short(warning))
     if data.passed and data.state != "complete" and data.state != "check_failed":
-        reasons.append(f"the snapshot is {_STATES.get(data.state, data.state)}, not complete")
+        reasons.append(f"the snapshot is not complete: {_STATES.get(data.state, data.state)}")
     excluded = [str(c.get("object")) for c in data.coverage if c.get("status") == "excluded_by_config"]
     if excluded:
         # After cancellation what the backup lacks is lost: a configuration that left objects out
