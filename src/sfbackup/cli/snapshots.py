@@ -48,14 +48,21 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(handler=handle_snapshots)
 
     show = add_command(subparsers, "show", help="show one snapshot in detail", description=SHOW_DESCRIPTION)
-    show.add_argument("snapshot", nargs="?", default="latest",
-                      help="snapshot id, 'latest' (default: the newest) or 'latest-complete'")
+    show.add_argument(
+        "snapshot",
+        nargs="?",
+        default="latest",
+        help="snapshot id, 'latest' (default: the newest) or 'latest-complete'",
+    )
     add_repo_arguments(show)
     add_config_arguments(show, org=False)
     show.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    show.add_argument("--path", action="store_true",
-                      help="print only the snapshot's folder (or s3:// URL), e.g. for DuckDB: "
-                      "$(sfbackup show latest-complete --path)/objects/Account/*.parquet")
+    show.add_argument(
+        "--path",
+        action="store_true",
+        help="print only the snapshot's folder (or s3:// URL), e.g. for DuckDB: "
+        "$(sfbackup show latest-complete --path)/objects/Account/*.parquet",
+    )
     show.set_defaults(handler=handle_show)
 
 
@@ -185,7 +192,12 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
             + (
                 "passed (the strongest check)"
                 if standing.passed
-                else f"FAILED ({counted(standing.errors, 'error')}) (the newest check found damage)"
+                else f"FAILED ({counted(standing.errors, 'error')}) "
+                + (
+                    "(the newest check found damage)"
+                    if standing is manifest.verifications[-1]
+                    else "(the strongest check; a weaker one since does not clear it)"
+                )
             )
             if standing is not None
             else f"{legacy.get('verified_at')} at level {legacy.get('level')}, passed"

@@ -17,11 +17,13 @@ from sfbackup.cli.common import (
     open_repository,
     settings_from_args,
     verdict_lines,
+    wrap_for_terminal,
 )
 from sfbackup.clock import format_time
 from sfbackup.errors import UsageError
 from sfbackup.ui import choose_renderer
 from sfbackup.verify import VerificationResult, verify_snapshot
+from sfbackup.verify.findings import counted
 
 DESCRIPTION = """\
 Verify a snapshot, after restic's `check`. By default the structure: every part, files index and
@@ -140,7 +142,8 @@ def render_text(result: VerificationResult) -> str:
     lines = [
         f"snapshot {result.snapshot_id}: verification {'passed' if result.passed else 'FAILED'} "
         f"({result.level}), {transition}",
-        f"  {counts['error']} errors, {counts['warning']} warnings, {counts['info']} explained differences",
+        f"  {counted(counts['error'], 'error')}, {counted(counts['warning'], 'warning')}, "
+        f"{counted(counts['info'], 'explained difference')}",
         f"  notice: {notice['message']}" if notice else "",
     ]
     for finding in result.findings:
@@ -157,12 +160,14 @@ def render_text(result: VerificationResult) -> str:
     if result.superseded and standing is not None:
         own = result.own_report_paths.get("report.html")
         lines += verdict_lines(result.verdict, own)
-        lines += [
-            f"the snapshot's strongest verification still stands ({standing.describe()}, "
-            f"{format_time(standing.verified_at)}):",
-            standing.verdict,
-            f"report: {html} (also report.md, report.json)",
-        ]
+        lines += wrap_for_terminal(
+            [
+                f"the snapshot's strongest verification still stands ({standing.describe()}, "
+                f"{format_time(standing.verified_at)}):",
+                standing.verdict,
+                f"report: {html} (also report.md, report.json)",
+            ]
+        )
     else:
         lines += verdict_lines(result.verdict, f"{html} (also report.md, report.json)" if html else None)
     return "\n".join(line for line in lines if line)

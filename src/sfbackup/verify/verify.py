@@ -25,6 +25,7 @@ from sfbackup.errors import (
     ExitCode,
     RepositoryError,
     SfbackupError,
+    StorageError,
     UsageError,
     VerificationFailed,
 )
@@ -36,10 +37,17 @@ from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.verify.blind_spots import compare_record_counts, manifest_blind_spots
 from sfbackup.verify.checker import CheckResult, RepoFiles, check_snapshot, parse_subset
 from sfbackup.verify.dictionary import write_dictionary
-from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity
+from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity, counted
+from sfbackup.verify.labels import NAMED_PER_FINDING, Labels, snapshot_labels
 from sfbackup.verify.metadata_check import MetadataCheck, check_metadata
 from sfbackup.verify.org_compare import BULK_ID_THRESHOLD, OrgComparison, compare_with_org, coverage_report
-from sfbackup.verify.readiness import OwnerRow, notice_deadline, ownership_table, storage_check
+from sfbackup.verify.readiness import (
+    OwnerRow,
+    name_owners_from_org,
+    notice_deadline,
+    ownership_table,
+    storage_check,
+)
 from sfbackup.verify.report import REPORT_FILES, ReportData, Verdict, report_documents, verdict
 
 if TYPE_CHECKING:
@@ -166,6 +174,7 @@ def verify_snapshot(
         run = _Verification(chosen.manifest, repository.files, repository.store.describe(), progress, clock)
         run.check(options)
         run.add_readiness(options, ownership=lambda: ownership_table(chosen))
+        run.add_labels(lambda ids: snapshot_labels(chosen, ids))
         as_read = chosen.manifest.to_json()
         folder = layout.report_relpath(run.verified_at, run.level, against_org=run.against_org, ids=run.ids)
         promoted = run.record(
@@ -221,6 +230,7 @@ class _Verification:
         self.readiness: dict[str, Any] = {}
         self.own_report: ReportData | None = None
         self.metadata = MetadataCheck()
+        self.labels = Labels()
 
     def say(self, text: str) -> None:
         self.progress.message("info", text, snapshot_id=self.manifest.snapshot_id)
@@ -316,6 +326,11 @@ class _Verification:
             except SfbackupError as exc:  # damaged parts are already findings
                 self.say(f"record owners not listed: {exc.message}")
             else:
+                if self.client is not None and any(o.name is None for o in owners[:OWNERS_LISTED]):
+                    try:
+                        name_owners_from_org(owners[:OWNERS_LISTED], self.client)
+                    except SfbackupError as exc:
+                        self.say(f"record owners not named from the org: {exc.message}")
                 self.readiness["owners"] = [o.to_dict() for o in owners[:OWNERS_LISTED]]
                 self.readiness["owners_total"] = len(owners)
         if self.client is not None:
@@ -328,6 +343,27 @@ class _Verification:
                     r["bytes"] for r in self._file_rows()
                 )
                 self.readiness["storage"] = storage_check(limits, backup_bytes)
+
+    def add_labels(self, label: Callable[[list[str]], Labels]) -> None:
+        """Names for what the report mentions: object labels, and the files, records and owners the
+        findings name (the first NAMED_PER_FINDING of each)."""
+        ids = [
+            str(i)
+            for f in self.findings
+            if isinstance(f.actual, list)
+            for i in f.actual[:NAMED_PER_FINDING]
+            if isinstance(i, str)
+        ]
+        ids += [str(o["owner_id"]) for o in self.readiness.get("owners") or [] if not o.get("name")]
+        try:
+            self.labels = label(ids)
+        except SfbackupError as exc:  # damaged data is already a finding; the report keeps Ids
+            self.say(f"names not read from the snapshot: {exc.message}")
+        for sobject in (self.org.sobjects if self.org else None) or []:
+            # objects not in the snapshot (left out, refused) are named from the org's list
+            name, plural = sobject.get("name"), sobject.get("labelPlural") or sobject.get("label")
+            if isinstance(name, str) and isinstance(plural, str) and plural:
+                self.labels.objects.setdefault(name, plural)
 
     @property
     def passed(self) -> bool:
@@ -395,6 +431,8 @@ class _Verification:
             metadata=self.metadata.rows if self.metadata.backed_up else None,
             program_version=__version__,
             readiness=self.readiness,
+            labels=self.labels,
+            history=[v.to_dict() for v in self.manifest.verifications],
         )
 
     def _status(self, name: str) -> str:
@@ -465,8 +503,8 @@ class _Verification:
         counts = count_by_severity(self.findings)
         self.progress.message(
             "info" if self.passed else "error",
-            f"verification {'passed' if self.passed else 'FAILED'}: {counts['error']} errors, "
-            f"{counts['warning']} warnings, {counts['info']} explained; {decision.line}",
+            f"verification {'passed' if self.passed else 'FAILED'}: {counted(counts['error'], 'error')}, "
+            f"{counted(counts['warning'], 'warning')}, {counts['info']} explained; {decision.line}",
             snapshot_id=self.manifest.snapshot_id,
         )
         from sfbackup.verify.report import to_json
@@ -520,9 +558,14 @@ def _write_reports(snapshot: Snapshot, report: ReportData | str | None, folder: 
         return _report_paths(snapshot, folder)
     if isinstance(report, str):
         documents = {}
-        for name in REPORT_FILES:
-            with store.open(snapshot.key(f"{report}/{name}")) as source:
-                documents[name] = source.read()
+        try:
+            for name in REPORT_FILES:
+                with store.open(snapshot.key(f"{report}/{name}")) as source:
+                    documents[name] = source.read()
+        except StorageError:
+            # The standing report's folder was removed by hand: report.* stays as it is rather than
+            # being replaced by a weaker check's.
+            return _report_paths(snapshot, folder)
     else:
         documents = report_documents(report)
     for name, body in documents.items():
