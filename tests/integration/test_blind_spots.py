@@ -325,15 +325,18 @@ def test_given_records_deleted_since_the_counts_were_cached_when_admin_runs_then
 
 
 def test_given_an_enterprise_org_when_the_restricted_user_checks_all_then_refusals_are_notes_not_a_crash() -> None:
-    # ~800 objects, some of which refuse an unfiltered COUNT() (ContentFolderItem...): the
+    # ~800 objects, some of which refuse an unfiltered COUNT() (a timeout, a required filter): the
     # preflight names them as unchecked notes and still finds every blind spot.
     with running_emulator(org_shape="enterprise", user="restricted") as big:
         checked = sfbackup(big, "restricted", "check", "--objects", "all", "--json")
     assert checked.code == 6, checked.out[-2000:]
     body = checked.result()
     unchecked = {g["object"]: g for g in body["gaps"] if g["kind"] == "unchecked"}
-    assert "ContentFolderItem" in unchecked and not unchecked["ContentFolderItem"]["blocks_safe"]
-    assert "MALFORMED_QUERY" in unchecked["ContentFolderItem"]["effect"]
+    # which objects refuse the user's COUNT() depends on the strategies the plan knows (a filter
+    # they need is added); those left are notes with Salesforce's words, never blocking
+    assert unchecked and not any(g["blocks_safe"] for g in unchecked.values())
+    assert all(any(code in g["effect"] for code in ("MALFORMED_QUERY", "QUERY_TIMEOUT", "INVALID"))
+               for g in unchecked.values()), unchecked
     blocking = {(g["kind"], g["object"]) for g in body["gaps"] if g["blocks_safe"]}
     assert {("records_not_visible", n) for n in ("Account", "Contact", "Opportunity")} <= blocking
     assert ("masked_field", "Invoice__c") in blocking and ("hidden_field", "Account") in blocking
