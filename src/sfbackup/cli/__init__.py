@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "snapshots",
     "dictionary",
     "upload",
+    "repair",
     "forget",
     "prune",
     "unlock",

@@ -25,11 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from sfbackup.clock import format_time, utc_now
 from sfbackup.config import S3Settings
 from sfbackup.errors import RepositoryError, SnapshotNotFound, StorageError, UsageError
+from sfbackup.maintain.repair import blob_owners
 from sfbackup.repository import Repository, Snapshot, layout
 from sfbackup.repository.atomic import is_temporary, write_atomic
 from sfbackup.repository.store import S3Store, Store, s3_store, sha256_file
@@ -226,18 +225,8 @@ def snapshot_items(
 
 
 def referenced_blobs(snapshot: Snapshot) -> set[str]:
-    """SHA-256s of every blob the snapshot's files indexes and metadata index name."""
-    digests: set[str] = set()
-    indexes = [entry.index_path for entry in snapshot.manifest.files.values()]
-    if snapshot.manifest.metadata is not None:
-        indexes.append(snapshot.manifest.metadata.index_path)
-    for index_path in indexes:
-        if index_path:
-            table = pq.read_table(snapshot.resolve(index_path), columns=["sha256"])
-            digests.update(d for d in table.column("sha256").to_pylist() if d)
-    for digest in digests:
-        layout.validate_sha256(digest)
-    return digests
+    """SHA-256s of every blob the snapshot's files, binaries and metadata indexes name."""
+    return set(blob_owners(snapshot))
 
 
 def _item(key: str, path: Path, sha256: str | None) -> UploadItem:

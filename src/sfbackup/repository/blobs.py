@@ -28,6 +28,10 @@ class BlobSizeMismatch(StorageError):
     """A streamed body was shorter or longer than the size Salesforce announced (nothing is stored)."""
 
 
+class BlobChecksumMismatch(StorageError):
+    """A streamed body did not hash to the SHA-256 it was expected to have (nothing is stored)."""
+
+
 @dataclass(frozen=True)
 class BlobWrite:
     """The outcome of `BlobStore.put_stream`."""
@@ -53,10 +57,12 @@ class BlobStore:
         *,
         expected_size: int | None = None,
         extra_hashers: Iterable[str] = ("md5",),
+        expected_sha256: str | None = None,
     ) -> BlobWrite:
         """Store the concatenation of `chunks`, hashing while streaming; memory stays flat.
 
-        Raises BlobSizeMismatch (and stores nothing) when `expected_size` is given and differs.
+        Raises BlobSizeMismatch (and stores nothing) when `expected_size` is given and differs,
+        BlobChecksumMismatch when `expected_sha256` is given and the bytes hash to another name.
         """
         sha = hashlib.sha256()
         hashers = {name: hashlib.new(name) for name in extra_hashers}
@@ -79,6 +85,12 @@ class BlobStore:
                     actual=size,
                 )
             digest = sha.hexdigest()
+            if expected_sha256 is not None and digest != expected_sha256:
+                raise BlobChecksumMismatch(
+                    f"the body hashes to {digest}, not to the expected {expected_sha256}; nothing was stored",
+                    expected=expected_sha256,
+                    actual=digest,
+                )
             final = self.path(digest)
             ensure_dir(final.parent)
             pending.path = final

@@ -10,6 +10,9 @@ from sfbackup.salesforce.partitions import ParentFilter
 #: Objects with a base64 body exported as blobs (the files export).
 FILE_OBJECTS: tuple[str, ...] = ("Attachment", "ContentVersion", "Document")
 
+#: The base64 field of each file object, served at `sobjects/<Object>/<Id>/<Field>`.
+FILE_BODY_FIELDS: dict[str, str] = {"Attachment": "Body", "ContentVersion": "VersionData", "Document": "Body"}
+
 #: Objects whose query Salesforce refuses without a filter on a parent's Id (the objects'
 #: reference pages and their refusal texts, docs/emulator.md): read in batches of parent Ids, or
 #: one parent at a time where only `field = <single ID>` is accepted.
