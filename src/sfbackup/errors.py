@@ -65,7 +65,10 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
         "snapshot incomplete: some objects or files are missing (the message names them); "
         "`sfbackup run --resume` continues"
     ),
-    ExitCode.VERIFICATION_FAILED: "verification failed: the report lists every finding",
+    ExitCode.VERIFICATION_FAILED: (
+        "verification failed: the report lists every finding (`repair`: something stays damaged, "
+        "each with why)"
+    ),
     ExitCode.NOT_SAFE: (
         "with --require-safe: the snapshot verified, but the verdict is NOT SAFE TO CANCEL; "
         "the report says why"

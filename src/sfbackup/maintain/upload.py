@@ -352,8 +352,8 @@ def _upload_one(item: UploadItem, target: Store, remote: dict[str, int]) -> bool
         raise StorageError(
             f"{item.path} is damaged: its bytes hash to {actual}, not to the {item.sha256} it should "
             "have; it was not uploaded",
-            hint="run `sfbackup verify --read-data` to see which snapshots it affects; the next run "
-            "that downloads that file again repairs it",
+            hint="run `sfbackup repair --all --from-org` (or --from-s3 with another mirror) to mend it; "
+            "`sfbackup verify --read-data` shows which snapshots it affects",
             path=str(item.path),
         )
     target.put_file(item.key, item.path, sha256=actual)
