@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from sfbackup.errors import ExitCode, RepositoryError, RepositoryLocked, SnapshotNotFound, UsageError
-from sfbackup.repository import Repository, atomic, layout
+from sfbackup.repository import DamagedSnapshot, Repository, atomic, layout
 from sfbackup.repository.manifest import FilesEntry, ObjectEntry
 from sfbackup.salesforce.arrow_types import arrow_schema, batch_from_bulk_csv
 from tests import cases
@@ -213,8 +213,11 @@ def test_given_a_damaged_manifest_then_listing_names_the_file_and_ids_still_list
     manifest = repo.path / "snapshots" / sid / "manifest.json"
     manifest.write_text(manifest.read_text().replace('"state": "running"', '"state": 5'))
     assert repo.snapshot_ids() == [sid]
+    assert repo.snapshots() == []  # left out: one damaged manifest must not stop every later run
+    [damaged] = repo.read_snapshots()
+    assert isinstance(damaged, DamagedSnapshot) and str(manifest) in damaged.error
     with pytest.raises(RepositoryError) as caught:
-        repo.snapshots()
+        repo.snapshot(sid)
     assert str(manifest) in caught.value.message and "state" in caught.value.message
 
 

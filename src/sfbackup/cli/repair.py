@@ -77,7 +77,7 @@ def handle(args: argparse.Namespace) -> int:
         result = repair_repository(repository, ids, s3=mirror, client=client, progress=progress)
         checks = _verify_again(repository, result, progress)
     failed = [c for c in checks if not c.passed]
-    code = ExitCode.VERIFICATION_FAILED if result.unmended or failed else ExitCode.OK
+    code = ExitCode.OK if result.intact and not failed else ExitCode.VERIFICATION_FAILED
     if args.json:
         body = {"type": "result", "command": "repair", **result.to_dict(),
                 "verified_again": [_check(c) for c in checks]}  # fmt: skip
@@ -117,10 +117,12 @@ def render_text(result: RepairResult, checks: list[VerificationResult]) -> str:
         lines.append(f"  NOT mended: blob {repair.sha256} ({repair.problem}), {repair.owners[0].describe()}, "
                      f"in snapshots {', '.join(repair.snapshots)}")  # fmt: skip
         lines += [f"      {reason}" for reason in repair.reasons]
+    for snapshot_id, why in result.unreadable.items():
+        lines.append(f"  NOT checked: snapshot {snapshot_id}: {why}")
     for check in checks:
         outcome = "passed" if check.passed else "FAILED"
         lines.append(f"  verify --read-data {check.snapshot_id}: {outcome}, state {check.state}")
-    if result.unmended:
+    if not result.intact:
         lines.append(
             "  what to do: give another source (--from-s3 of another mirror, --from-org), or take "
             "a new snapshot; `sfbackup verify --read-data` lists what each snapshot lacks"

@@ -151,6 +151,7 @@ class RepairResult:
     bytes_checked: int = 0
     damaged: list[BlobRepair] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)  # snapshot id -> why its manifest is not
 
     @property
     def mended(self) -> list[BlobRepair]:
@@ -159,6 +160,11 @@ class RepairResult:
     @property
     def unmended(self) -> list[BlobRepair]:
         return [b for b in self.damaged if not b.mended_from]
+
+    @property
+    def intact(self) -> bool:
+        """Every blob of every snapshot asked for is intact (and each manifest could be read)."""
+        return not self.unmended and not self.unreadable
 
     def snapshots_still_damaged(self) -> set[str]:
         return {s for b in self.unmended for s in b.snapshots}
@@ -173,6 +179,7 @@ class RepairResult:
             "damaged": len(self.damaged),
             "mended": len(self.mended),
             "unmended": len(self.unmended),
+            "unreadable_manifests": dict(self.unreadable),
             "blobs": [b.to_dict() for b in self.damaged],
         }
 
@@ -198,7 +205,11 @@ def repair_repository(
     with repository.lock(exclusive=True, command="sfbackup repair"):
         owners: dict[str, list[BlobOwner]] = {}
         for snapshot_id in snapshot_ids:
-            snapshot = repository.snapshot(snapshot_id)
+            try:
+                snapshot = repository.snapshot(snapshot_id)
+            except RepositoryError as exc:  # its blobs are unknown; the others are still mended
+                result.unreadable[snapshot_id] = exc.message
+                continue
             result.snapshots.append(snapshot.id)
             for digest, named in blob_owners(snapshot).items():
                 owners.setdefault(digest, []).extend(named)

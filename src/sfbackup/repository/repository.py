@@ -188,8 +188,9 @@ class Repository:
         return sorted(folders - set(self.snapshot_ids()))
 
     def snapshots(self) -> list[Snapshot]:
-        """Every snapshot, oldest first; RepositoryError on a damaged manifest."""
-        return [self.snapshot(sid) for sid in self.snapshot_ids()]
+        """Every snapshot whose manifest can be read, oldest first. A damaged manifest is left out
+        (`read_snapshots` lists it): one rotten old snapshot must not stop every later run."""
+        return [s for s in self.read_snapshots() if isinstance(s, Snapshot)]
 
     def read_snapshots(self) -> list[Snapshot | DamagedSnapshot]:
         """Every snapshot, oldest first, one whose manifest cannot be read as a DamagedSnapshot."""
