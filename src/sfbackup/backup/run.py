@@ -668,12 +668,10 @@ class _Run:
             )
 
     def _resumable_snapshot(self) -> str | None:
-        """The newest snapshot if a run left it unfinished; None when the newest one finished."""
-        for snapshot in reversed(self.repository.snapshots()):
-            if snapshot.manifest.state in _RESUMABLE:
-                return snapshot.id
-            return None
-        return None
+        """The newest snapshot if a run left it unfinished; None when the newest one finished.
+        RepositoryError when the newest manifest cannot be read: whether to resume it is unknown."""
+        newest = self.repository.latest()
+        return newest.id if newest is not None and newest.manifest.state in _RESUMABLE else None
 
     def _parent_snapshot_id(self) -> str | None:
         for snapshot in reversed(self.repository.snapshots()):
