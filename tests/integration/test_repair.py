@@ -122,6 +122,16 @@ def test_given_an_s3_mirror_when_repair_from_s3_then_mended_and_a_damaged_mirror
         meta_digest = next(d for d in meta.column("sha256").to_pylist() if d)
         damaged = _damage_three(repo_dir)
         Repository.open(repo_dir).blobs.path(meta_digest).unlink()  # metadata: only S3 can mend it
+        snapshot = Repository.open(repo_dir).snapshot("latest")
+        part = snapshot.resolve(snapshot.manifest.objects["Attachment"].parts[0].path)
+        schema = snapshot.resolve(snapshot.manifest.objects["Attachment"].schema_path or "")
+        index = snapshot.resolve(snapshot.manifest.files["ContentVersion"].index_path or "")
+        flip(part)
+        schema.unlink()
+        truncate(index)  # the blobs it names are known again once the mirror's copy is back
+        originals = {p: s3.client().get_object(Bucket="mirror", Key=f"acme/snapshots/{snapshot.id}/"
+                                               f"{p.relative_to(snapshot.path).as_posix()}")["Body"].read()
+                     for p in (part, schema, index)}  # fmt: skip
         # the mirror's copy of the flipped blob is damaged too: it must not be accepted
         bad = damaged[0]
         s3.client().put_object(Bucket="mirror", Key=f"acme/blobs/sha256/{bad[:2]}/{bad}", Body=b"rotten")
@@ -135,6 +145,9 @@ def test_given_an_s3_mirror_when_repair_from_s3_then_mended_and_a_damaged_mirror
             damaged[0]: None, damaged[1]: "s3", damaged[2]: "s3", meta_digest: "s3"
         }
         assert "the mirror's copy is damaged too" in " ".join(by_sha[bad]["reasons"])
+        assert sorted(f["problem"] for f in result["files"]) == ["checksum", "missing", "size"]
+        assert all(f["mended_from"] == "s3" for f in result["files"])
+        assert all(path.read_bytes() == body for path, body in originals.items())
         assert not intact(repo_dir, bad)
         assert all(intact(repo_dir, d) for d in [*damaged[1:], meta_digest])
 
@@ -143,6 +156,9 @@ def test_given_an_s3_mirror_when_repair_from_s3_then_mended_and_a_damaged_mirror
         assert code == ExitCode.OK, out
         assert "mended from org: blob " + bad in out
         assert intact(repo_dir, bad)
+        assert "passed, state complete" not in out  # never failed a full check: nothing to re-verify
+        code, out = _run(capsys, "verify", "--repo", repo, "--read-data")
+        assert code == 0, out
 
 
 @pytest.fixture

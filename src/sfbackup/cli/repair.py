@@ -27,7 +27,8 @@ that is missing or whose bytes no longer hash to its name, and mend it: from the
 `sfbackup upload` wrote (--from-s3 s3://bucket/prefix), then from the org (--from-org: the
 record's body as Salesforce serves it today). A copy is accepted only when its SHA-256 is the
 blob's name. Metadata files are mended only from S3. What no source can mend is listed with the
-reason (not in the mirror, the org no longer serves it, the org serves other bytes now).
+reason (not in the mirror, the org no longer serves it, the org serves other bytes now). Parts,
+schemas and indexes whose SHA-256 the manifest records are checked too and mended from S3 only.
 
 Every stored blob is re-read (as `verify --read-data` does). Afterwards each snapshot whose newest
 full check failed and whose blobs are all intact is verified again with --read-data, so it can be
@@ -110,6 +111,14 @@ def render_text(result: RepairResult, checks: list[VerificationResult]) -> str:
         f"snapshots re-read, {len(result.damaged)} missing or damaged, {len(result.mended)} mended, "
         f"{len(result.unmended)} not mended"
     ]
+    if result.files:
+        lines.append(f"  {len(result.files)} parts, schemas or indexes missing or damaged, "
+                     f"{len(result.files) - len(result.files_unmended)} mended")  # fmt: skip
+    for fixed in result.files:
+        where = f"{fixed.file.snapshot_id}/{fixed.file.relpath} ({fixed.file.what}, {fixed.problem})"
+        outcome = f"mended from {fixed.mended_from}" if fixed.mended_from else "NOT mended"
+        lines.append(f"  {outcome}: {where}")
+        lines += [f"      {reason}" for reason in fixed.reasons]
     for repair in result.mended:
         lines.append(f"  mended from {repair.mended_from}: blob {repair.sha256} ({repair.problem}), "
                      f"{repair.owners[0].describe()}")  # fmt: skip

@@ -13,16 +13,23 @@ fetched, in this order, from
   each record naming the blob is tried until one serves the same bytes. Metadata comes only
   from S3 (a retrieve today may differ from the snapshot's).
 
+The snapshot's own files whose SHA-256 the manifest records (parts, schemas, the files and
+metadata indexes, package.xml) are checked first and mended from the mirror's copy under
+`snapshots/<id>/` (the org cannot give back a past snapshot's records). Manifests are never
+rewritten: one that cannot be read is reported, its snapshot skipped.
+
 Whatever no source can mend is reported with each reason (not in the mirror, the org no longer
-serves it, the org serves other bytes now). Repair writes blobs only (through the BlobStore,
-which replaces a damaged copy), under the repository's exclusive lock; manifests stay as they
-are, so a snapshot whose full check failed is verified again by the caller.
+serves it, the org serves other bytes now). Repair writes blobs (through the BlobStore,
+which replaces a damaged copy) and those files, under the repository's exclusive lock; manifests
+stay as they are, so a snapshot whose full check failed is verified again by the caller.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -30,8 +37,9 @@ import pyarrow.parquet as pq
 
 from sfbackup.errors import OrgUnreachable, RepositoryError, SalesforceError, StorageError, UsageError
 from sfbackup.repository import Repository, Snapshot, layout
+from sfbackup.repository.atomic import AtomicFile, ensure_dir
 from sfbackup.repository.blobs import BlobChecksumMismatch, BlobSizeMismatch, BlobStore
-from sfbackup.repository.store import Store
+from sfbackup.repository.store import Store, sha256_file
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.objects import FILE_BODY_FIELDS
 from sfbackup.ui.progress import NullProgress, Progress
@@ -116,6 +124,57 @@ def _index_rows(snapshot: Snapshot, relpath: str, columns: tuple[str, ...]) -> l
     return [{c: row.get(c) for c in columns} for row in table.select(present).to_pylist()]
 
 
+@dataclass(frozen=True)
+class SnapshotFile:
+    """A file of a snapshot folder whose SHA-256 the manifest records (a part, a schema, an index)."""
+
+    snapshot_id: str
+    relpath: str
+    sha256: str
+    size: int | None
+    what: str
+
+
+def snapshot_files(snapshot: Snapshot) -> list[SnapshotFile]:
+    """Every file of `snapshot` the manifest names with its SHA-256, indexes first (the blobs a
+    snapshot names are read from them)."""
+    sid, manifest = snapshot.id, snapshot.manifest
+    found: list[SnapshotFile] = []
+    for name, files in sorted(manifest.files.items()):
+        if files.index_path and files.index_sha256:
+            size = files.index_bytes or None
+            what = f"the files index of {name}"
+            found.append(SnapshotFile(sid, files.index_path, files.index_sha256, size, what))
+    metadata = manifest.metadata
+    if metadata is not None and metadata.index_path and metadata.index_sha256:
+        size = metadata.index_bytes or None
+        index = SnapshotFile(sid, metadata.index_path, metadata.index_sha256, size, "the metadata index")
+        found.append(index)
+    if metadata is not None and metadata.package_path and metadata.package_sha256:
+        found.append(SnapshotFile(sid, metadata.package_path, metadata.package_sha256, None, "package.xml"))
+    for name, entry in sorted(manifest.objects.items()):
+        if entry.schema_path and entry.schema_sha256:
+            schema = SnapshotFile(sid, entry.schema_path, entry.schema_sha256, None, f"the schema of {name}")
+            found.append(schema)
+        for part in entry.parts:
+            found.append(SnapshotFile(sid, part.path, part.sha256, part.bytes, f"a part of {name}"))
+    return found
+
+
+@dataclass
+class FileRepair:
+    """A part, schema or index that was missing or damaged, and whether the S3 mirror mended it."""
+
+    file: SnapshotFile
+    problem: str
+    mended_from: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self.file), "problem": self.problem, "mended_from": self.mended_from,
+                "reasons": list(self.reasons)}  # fmt: skip
+
+
 @dataclass
 class BlobRepair:
     """One blob that was missing or damaged: what was found, and whether (and how) it was mended."""
@@ -150,6 +209,7 @@ class RepairResult:
     blobs_checked: int = 0
     bytes_checked: int = 0
     damaged: list[BlobRepair] = field(default_factory=list)
+    files: list[FileRepair] = field(default_factory=list)  # parts, schemas, indexes
     sources: list[str] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)  # snapshot id -> why its manifest is not
 
@@ -163,11 +223,16 @@ class RepairResult:
 
     @property
     def intact(self) -> bool:
-        """Every blob of every snapshot asked for is intact (and each manifest could be read)."""
-        return not self.unmended and not self.unreadable
+        """Every blob and file of every snapshot asked for is intact (and each manifest was read)."""
+        return not self.unmended and not self.files_unmended and not self.unreadable
+
+    @property
+    def files_unmended(self) -> list[FileRepair]:
+        return [f for f in self.files if not f.mended_from]
 
     def snapshots_still_damaged(self) -> set[str]:
-        return {s for b in self.unmended for s in b.snapshots}
+        damaged = {s for b in self.unmended for s in b.snapshots}
+        return damaged | {f.file.snapshot_id for f in self.files_unmended} | set(self.unreadable)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -181,6 +246,7 @@ class RepairResult:
             "unmended": len(self.unmended),
             "unreadable_manifests": dict(self.unreadable),
             "blobs": [b.to_dict() for b in self.damaged],
+            "files": [f.to_dict() for f in self.files],
         }
 
 
@@ -211,7 +277,21 @@ def repair_repository(
                 result.unreadable[snapshot_id] = exc.message
                 continue
             result.snapshots.append(snapshot.id)
-            for digest, named in blob_owners(snapshot).items():
+            for item in snapshot_files(snapshot):
+                problem = _file_problem(snapshot.resolve(item.relpath), item)
+                if problem is not None:
+                    fixing = FileRepair(item, problem)
+                    _mend_file(snapshot, fixing, s3)
+                    result.files.append(fixing)
+                    level = "info" if fixing.mended_from else "error"
+                    what = f"mended from {fixing.mended_from}" if fixing.mended_from else "NOT mended"
+                    progress.message(level, f"{snapshot.id}/{item.relpath} ({problem}): {what}")
+            try:
+                named_blobs = blob_owners(snapshot)
+            except RepositoryError as exc:
+                result.unreadable[snapshot.id] = exc.message
+                continue
+            for digest, named in named_blobs.items():
                 owners.setdefault(digest, []).extend(named)
         blobs = repository.blobs
         progress.phase("check", f"re-reading the {len(owners)} blobs of {len(result.snapshots)} snapshots")
@@ -270,6 +350,53 @@ def _mend(blobs: BlobStore, repair: BlobRepair, s3: Store | None, client: Salesf
         repair.reasons.append("the org cannot serve it: metadata files are mended only from the S3 mirror")
     if s3 is None:
         repair.reasons.append("no S3 mirror was given (add --from-s3 s3://bucket/prefix)")
+
+
+def _file_problem(path: Path, item: SnapshotFile) -> str | None:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "missing"
+    if item.size is not None and size != item.size:
+        return "size"
+    return None if sha256_file(path) == item.sha256 else "checksum"
+
+
+def _mend_file(snapshot: Snapshot, repair: FileRepair, s3: Store | None) -> None:
+    """Copy the mirror's `snapshots/<id>/<relpath>` over the damaged file if it hashes right."""
+    if s3 is None:
+        repair.reasons.append("only the S3 mirror holds another copy (add --from-s3 s3://bucket/prefix); "
+                              "the next run takes a new snapshot")  # fmt: skip
+        return
+    item = repair.file
+    key = layout.snapshot_key(snapshot.id, item.relpath)
+    target = snapshot.resolve(item.relpath)
+    ensure_dir(target.parent)
+    pending = AtomicFile(target)
+    digest = hashlib.sha256()
+    try:
+        if s3.stat(key) is None:
+            pending.abort()
+            repair.reasons.append(f"S3: {s3.describe(key)} is not in the mirror")
+            return
+        with s3.open(key) as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+                pending.write(chunk)
+        if digest.hexdigest() != item.sha256:
+            pending.abort()
+            repair.reasons.append(f"S3: the mirror's copy is damaged too (SHA-256 {digest.hexdigest()}, "
+                                  f"the manifest records {item.sha256})")  # fmt: skip
+            return
+        pending.commit(overwrite=True)
+    except StorageError as exc:
+        pending.abort()
+        repair.reasons.append(f"S3: {exc.message}")
+        return
+    except BaseException:
+        pending.abort()
+        raise
+    repair.mended_from = "s3"
 
 
 def _from_s3(s3: Store, digest: str, store: Callable[[Iterator[bytes]], None]) -> str | None:
