@@ -9,7 +9,8 @@ and whether anything was lost:
   truncated, or with a count or a checksum edited; a stray file in the snapshot, a stray blob;
   two blobs' bytes swapped). Caught: `verify --read-data` fails (exit 4, or 10 for a manifest
   it cannot read), or for the stray ones nothing needs catching (verify passes, `prune` removes
-  the stray blob). Repaired: `repair --all --from-org` then `verify --read-data` passes. Nothing
+  the stray blob). Repaired: `repair --all --from-s3 ... --from-org` (the mirror is moto's S3
+  server holding `sfbackup upload` of the snapshot) then `verify --read-data` passes. Nothing
   lost: the next `run` ends complete, passes `verify --read-data`, and holds exactly the data of
   the original snapshot (dedup never reuses a damaged blob).
 - kill: a real `sfbackup run` process SIGKILLed at a seeded moment, then `run --resume` until
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests.s3_server: moto's S3 server
 import chaos
 
 from sfbackup.cli import main as cli
@@ -205,12 +207,19 @@ def corruptions() -> dict[str, Callable[[Path], None]]:
 
 
 STRAY = ("stray file in snapshot", "stray blob")
-REPAIRABLE = ("blob missing", "blob truncated", "blob flipped", "blobs swapped")
+BLOB_CASES = ("blob missing", "blob truncated", "blob flipped", "blobs swapped")
+
+
+def repairable(case: str, *, mirror: bool) -> bool:
+    """Blobs come back from the org or the mirror; parts, schemas and indexes from the mirror only;
+    a manifest never (it is the snapshot's word on what it holds)."""
+    return case in BLOB_CASES or (mirror and case.split()[0] in ("part", "schema", "index"))
 
 
 def corruption_row(emulator: RunningEmulator, baseline: Path, reference: dict[str, Any], workdir: Path,
-                   case: str) -> Row:
-    """Damage a copy of `baseline` one way; is it caught, repaired, and is anything lost?"""
+                   case: str, mirror: list[str] | None = None) -> Row:
+    """Damage a copy of `baseline` one way; is it caught, repaired (`repair --from-org`, and
+    `--from-s3` with `mirror`'s arguments), and is anything lost?"""
     row = Row("corruption", case)
     started = time.monotonic()
     repo = workdir / case.replace(" ", "-")
@@ -225,17 +234,21 @@ def corruption_row(emulator: RunningEmulator, baseline: Path, reference: dict[st
         row.caught = f"yes (exit {code})" if code != 0 else "NO"
         if code == 0:
             row.problems.append("verify --read-data passed on damaged data")
-    code, out = sfbackup("repair", "--all", "--repo", str(repo), "--from-org",
-                         "--instance-url", emulator.instance_url, "--json")  # fmt: skip
+    code, out = sfbackup("repair", "--all", "--repo", str(repo), "--from-org", "--instance-url",
+                         emulator.instance_url, *(mirror or ()), "--json")  # fmt: skip
     verified, _ = sfbackup("verify", "latest", "--repo", str(repo), "--read-data", "--json")
+    expected = repairable(case, mirror=bool(mirror))
     if case in STRAY:
         row.repaired = "n/a"
     elif code == 0 and verified == 0:
-        row.repaired = "yes (repair --from-org)"
+        result = json.loads(out.strip().splitlines()[-1])
+        sources = sorted({str(x["mended_from"]) for x in [*result["blobs"], *result["files"]]})
+        row.repaired = f"yes (from {'+'.join(sources)})"
     else:
-        row.repaired = "no: not a blob" if case not in REPAIRABLE else "NO"
-        if case in REPAIRABLE:
-            row.problems.append(f"repair left a blob damaged: {out.strip().splitlines()[-1][:300]}")
+        row.repaired = "no (manifest)" if case.startswith("manifest") else "no (needs the mirror)"
+        if expected:
+            row.repaired = "NO"
+            row.problems.append(f"repair left it damaged: {out.strip().splitlines()[-1][:300]}")
     if case == "stray blob":
         pruned, out = sfbackup("prune", "--repo", str(repo), "--json")
         removed = json.loads(out.strip().splitlines()[-1]).get("remove_blobs") if pruned == 0 else None
@@ -285,6 +298,20 @@ def kill_row(emulator: RunningEmulator, reference: dict[str, Any], workdir: Path
     return row
 
 
+def kill_once_saved(process: Any, repo: Path, timeout: float = 60.0) -> None:
+    """SIGKILL `process` as soon as its snapshot has a manifest and a first finished part (not at
+    a fixed time: on a loaded machine the run may not have started, or may have finished)."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        manifests = list(repo.glob("snapshots/*/manifest.json"))
+        if manifests and any(p.suffix == ".parquet" for p in repo.glob("snapshots/*/objects/*/*")):
+            break
+        time.sleep(0.01)
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
 FLAG_CHANGES: dict[str, tuple[str, ...]] = {
     "--resume --format csv": ("--format", "csv"),
     "--resume --objects Account": ("--objects", "Account"),
@@ -298,7 +325,7 @@ def flags_row(emulator: RunningEmulator, reference: dict[str, Any], workdir: Pat
     started = time.monotonic()
     repo = workdir / ("flags" + change.replace(" ", "_"))
     config = chaos.write_config(workdir / "flags.toml")
-    chaos.kill_after(chaos.start_cli(emulator, repo, config, "--no-verify"), 1.0)
+    kill_once_saved(chaos.start_cli(emulator, repo, config, "--no-verify"), repo)
     if chaos.latest_state(repo) in ("exported", "complete", None):
         row.problems.append(f"the run was not stopped part way (state {chaos.latest_state(repo)})")
     code, out = sfbackup("run", "--repo", str(repo), "--config", str(config), "--instance-url",
@@ -331,15 +358,30 @@ def baseline_repo(emulator: RunningEmulator, workdir: Path) -> Path:
     return repo
 
 
+@contextlib.contextmanager
+def s3_mirror(baseline: Path) -> Iterator[list[str]]:
+    """moto's S3 server holding `sfbackup upload` of the baseline; yields repair's --from-s3 args."""
+    from tests.s3_server import running_s3
+
+    with running_s3(set_env=True) as s3:
+        s3.create_bucket("mirror")
+        code, out = sfbackup("upload", "latest", "--repo", str(baseline), "--bucket", "mirror", "--prefix",
+                             "nightly", "--endpoint-url", s3.endpoint_url, "--json")  # fmt: skip
+        if code != 0:
+            raise RuntimeError(f"the baseline upload failed (exit {code}): {out[-500:]}")
+        yield ["--from-s3", "s3://mirror/nightly", "--endpoint-url", s3.endpoint_url]
+
+
 def run_matrix(emulator: RunningEmulator, workdir: Path, *, cases: list[str] | None = None,
                kills: int = 6, flags: list[str] | None = None) -> list[Row]:
     rows: list[Row] = []
     with org_env(emulator):
         baseline = baseline_repo(emulator, workdir)
         reference = chaos.snapshot_data(baseline)
-        for case in cases if cases is not None else list(corruptions()):
-            rows.append(corruption_row(emulator, baseline, reference, workdir, case))
-            print(format_row(rows[-1]), flush=True)
+        with s3_mirror(baseline) as mirror:
+            for case in cases if cases is not None else list(corruptions()):
+                rows.append(corruption_row(emulator, baseline, reference, workdir, case, mirror))
+                print(format_row(rows[-1]), flush=True)
         for seed in range(1, kills + 1):
             rows.append(kill_row(emulator, reference, workdir, seed))
             print(format_row(rows[-1]), flush=True)
