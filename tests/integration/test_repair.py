@@ -186,3 +186,49 @@ def test_given_a_body_the_org_no_longer_serves_when_repair_from_org_then_reporte
     assert f"NOT mended: blob {gone['sha256']} (missing), Attachment {gone['Id']} Body" in out
     assert "the org no longer serves it (404" in out
     assert "what to do:" in out
+
+
+@pytest.fixture(scope="module")
+def enterprise() -> Iterator[RunningEmulator]:
+    with running_emulator(records=30, org_shape="enterprise", large_file_bytes=0, job_latency=0.05) as running:
+        yield running
+
+
+def _binaries(repo: Path, name: str) -> list[dict[str, Any]]:
+    snapshot = Repository.open(repo).snapshot("latest")
+    saved = snapshot.manifest.objects[name].extra["binaries"]
+    rows = pq.read_table(snapshot.resolve(saved["index_path"])).to_pylist()
+    return [r for r in rows if r["status"] == "downloaded"]
+
+
+def test_given_base64_bodies_and_rich_text_images_when_deleted_then_mended_from_s3_and_from_the_org(
+    enterprise: RunningEmulator, repo_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for key, value in emulator_env(enterprise).items():
+        monkeypatch.setenv(key, value)
+    set_test_credentials(monkeypatch)
+    repo = str(repo_dir)
+    with running_s3(set_env=False) as s3:
+        s3.create_bucket("mirror")
+        code, out = _run(capsys, "run", "--repo", repo, "--instance-url", enterprise.instance_url, "--objects",
+                         "StaticResource,Field_Report__c", "--no-metadata", "--upload", "--bucket", "mirror",
+                         "--prefix", "p", "--endpoint-url", s3.endpoint_url, "--json")  # fmt: skip
+        assert code == 0, out
+        body = _binaries(repo_dir, "StaticResource")[0]
+        image = next(r for r in _binaries(repo_dir, "Field_Report__c") if r["RefId"])
+        blobs = Repository.open(repo_dir).blobs
+        # upload mirrored the binaries' blobs too (it used to send only files and metadata blobs)
+        for digest in (body["sha256"], image["sha256"]):
+            blobs.path(digest).unlink()
+        code, out = _run(capsys, "repair", "--repo", repo, "--from-s3", "s3://mirror/p",
+                         "--endpoint-url", s3.endpoint_url)  # fmt: skip
+        assert code == ExitCode.OK, out
+        assert out.count("mended from s3: blob") == 2
+    for digest in (body["sha256"], image["sha256"]):
+        blobs.path(digest).unlink()
+    code, out = _run(capsys, "repair", "--repo", repo, "--from-org", "--instance-url", enterprise.instance_url)
+    assert code == ExitCode.OK, out
+    assert f"StaticResource {body['Id']} Body" in out
+    assert f"Field_Report__c {image['Id']} {image['Field']} image {image['RefId']}" in out
+    assert intact(repo_dir, body["sha256"]) and intact(repo_dir, image["sha256"])
