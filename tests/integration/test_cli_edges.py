@@ -348,3 +348,14 @@ def test_given_a_read_only_copy_when_verify_no_lock_then_nothing_in_it_is_writte
     assert json.loads((reports / "report.json").read_text())["level"] == "read-data"
     code, out, err = finished(sfbackup("verify", "--repo", str(repo), "--report-dir", str(reports)))
     assert code == ExitCode.USAGE and "--no-lock" in err
+
+
+@pytest.mark.parametrize("command", [["snapshots"], ["show", "latest"], ["verify"], ["forget", "--keep-last", "5"],
+                                     ["prune"], ["unlock"], ["show", "latest-complete", "--path"]])
+def test_given_sfbackup_repository_in_the_environment_when_any_command_runs_without_repo_then_it_is_used(
+    tmp_path: Path, command: list[str]
+) -> None:
+    repo = saved_repo_with_snapshots(tmp_path, 2)
+    code, out, err = finished(sfbackup(*command, env={"SFBACKUP_REPOSITORY": str(repo)}))
+    assert code == ExitCode.OK, out + err
+    assert "no repository given" not in err
