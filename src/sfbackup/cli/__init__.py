@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "verify",
     "snapshots",
     "export",
+    "restore_files",
     "upload",
     "forget",
     "prune",
@@ -72,7 +73,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 #: Commands registered by a module of another name.
-_MODULE_OF_COMMAND: dict[str, str] = {"show": "snapshots", "logout": "login"}
+_MODULE_OF_COMMAND: dict[str, str] = {
+    "show": "snapshots",
+    "logout": "login",
+    "restore-files": "restore_files",
+}
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
