@@ -161,8 +161,9 @@ def restore_files(
     result = RestoreResult()
     out.mkdir(parents=True, exist_ok=True)
     taken: dict[Path, set[str]] = {}
-    for copy in plan_copies(snapshot, labels, object_filter=object_name, record_id=record_id,
-                            all_versions=all_versions, include_deleted=include_deleted, result=result):  # fmt: skip
+    copies = plan_copies(snapshot, labels, object_filter=object_name, record_id=record_id,
+                         all_versions=all_versions, include_deleted=include_deleted, result=result)  # fmt: skip
+    for copy in copies:
         record_name = labels.record_name(copy.owner_id)
         folder_name = safe_name(f"{record_name} ({copy.owner_id})" if record_name else copy.owner_id)
         folder = out / safe_name(copy.owner_object) / folder_name
