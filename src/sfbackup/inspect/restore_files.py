@@ -162,7 +162,7 @@ def restore_files(
     out.mkdir(parents=True, exist_ok=True)
     taken: dict[Path, set[str]] = {}
     copies = plan_copies(snapshot, labels, object_filter=object_name, record_id=record_id,
-                         all_versions=all_versions, include_deleted=include_deleted, result=result)  # fmt: skip
+                         all_versions=all_versions, include_deleted=include_deleted, result=result)
     for copy in copies:
         record_name = labels.record_name(copy.owner_id)
         folder_name = safe_name(f"{record_name} ({copy.owner_id})" if record_name else copy.owner_id)
