@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "snapshots",
     "export",
     "restore_files",
+    "sql",
     "upload",
     "forget",
     "prune",
@@ -77,6 +78,7 @@ _MODULE_OF_COMMAND: dict[str, str] = {
     "show": "snapshots",
     "logout": "login",
     "restore-files": "restore_files",
+    "views": "sql",
 }
 
 
