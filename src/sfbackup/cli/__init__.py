@@ -32,6 +32,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "export",
     "restore_files",
     "sql",
+    "ls",
+    "diff",
     "upload",
     "forget",
     "prune",
@@ -79,6 +81,8 @@ _MODULE_OF_COMMAND: dict[str, str] = {
     "logout": "login",
     "restore-files": "restore_files",
     "views": "sql",
+    "find": "ls",
+    "stats": "ls",
 }
 
 

@@ -34,12 +34,22 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--to", dest="to", required=True, choices=("xlsx", "csv"),
                         help="xlsx or csv for people; migration-pack for another CRM's import")  # fmt: skip
     parser.add_argument("--out", required=True, type=Path, help="folder to write into (created)")
-    parser.add_argument("--timezone", default="UTC",
-                        help="IANA time zone datetimes are shown in (default UTC), e.g. Europe/Berlin")
-    parser.add_argument("--include-deleted", action="store_true",
-                        help="also the records that were in the Recycle Bin (IsDeleted true)")
-    parser.add_argument("--rows-per-sheet", type=int, default=None,
-                        help="rows per sheet or CSV file (default and most: Excel's 1,048,575)")
+    parser.add_argument(
+        "--timezone",
+        default="UTC",
+        help="IANA time zone datetimes are shown in (default UTC), e.g. Europe/Berlin",
+    )
+    parser.add_argument(
+        "--include-deleted",
+        action="store_true",
+        help="also the records that were in the Recycle Bin (IsDeleted true)",
+    )
+    parser.add_argument(
+        "--rows-per-sheet",
+        type=int,
+        default=None,
+        help="rows per sheet or CSV file (default and most: Excel's 1,048,575)",
+    )
     parser.set_defaults(handler=handle)
 
 

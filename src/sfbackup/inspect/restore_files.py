@@ -141,9 +141,13 @@ def _latest_versions(rows: list[dict[str, Any]], versions: dict[str, dict[str, A
         document = row["ParentId"] or row["Id"]
         flagged = versions.get(row["Id"], {}).get("IsLatest")
         held = latest.get(document)
-        if flagged or held is None or (
-            not versions.get(held["Id"], {}).get("IsLatest")
-            and row["SystemModstamp"] > held["SystemModstamp"]
+        if (
+            flagged
+            or held is None
+            or (
+                not versions.get(held["Id"], {}).get("IsLatest")
+                and row["SystemModstamp"] > held["SystemModstamp"]
+            )
         ):
             latest[document] = row
     return list(latest.values())
@@ -161,8 +165,15 @@ def restore_files(
     result = RestoreResult()
     out.mkdir(parents=True, exist_ok=True)
     taken: dict[Path, set[str]] = {}
-    copies = plan_copies(snapshot, labels, object_filter=object_name, record_id=record_id,
-                         all_versions=all_versions, include_deleted=include_deleted, result=result)
+    copies = plan_copies(
+        snapshot,
+        labels,
+        object_filter=object_name,
+        record_id=record_id,
+        all_versions=all_versions,
+        include_deleted=include_deleted,
+        result=result,
+    )
     for copy in copies:
         record_name = labels.record_name(copy.owner_id)
         folder_name = safe_name(f"{record_name} ({copy.owner_id})" if record_name else copy.owner_id)

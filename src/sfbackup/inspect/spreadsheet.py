@@ -83,8 +83,8 @@ def _picklist(spec: FieldInfo) -> Callable[[Any], Any]:
     if not spec.picklist:
         return lambda value: value
     if spec.sf_type == "multipicklist":
-        return lambda value: None if value is None else ";".join(
-            spec.picklist.get(v, v) for v in str(value).split(";")
+        return lambda value: (
+            None if value is None else ";".join(spec.picklist.get(v, v) for v in str(value).split(";"))
         )
     return lambda value: None if value is None else spec.picklist.get(value, value)
 

@@ -28,7 +28,7 @@ OUTPUT_FORMATS = ("table", "csv", "json")
 _LIVE = " WHERE NOT coalesce(IsDeleted, false)"
 
 
-def _quote_name(name: str) -> str:
+def quote_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -56,9 +56,14 @@ def _part_files(snapshot: Snapshot, relpaths: list[str], spool: Path | None) -> 
     return files
 
 
-def view_statements(snapshot: Snapshot, spool: Path | None = None) -> list[str]:
-    """CREATE VIEW statements for every Parquet object and files index of the snapshot."""
-    statements = []
+def view_statements(snapshot: Snapshot, spool: Path | None = None, *, schema: str | None = None) -> list[str]:
+    """CREATE VIEW statements for every Parquet object and files index of the snapshot (in DuckDB
+    schema `schema` when given, e.g. two snapshots side by side for a diff)."""
+    statements = [f"CREATE SCHEMA IF NOT EXISTS {quote_name(schema)}"] if schema else []
+
+    def named(name: str) -> str:
+        return f"{quote_name(schema)}.{quote_name(name)}" if schema else quote_name(name)
+
     for name, entry in sorted(snapshot.manifest.objects.items()):
         if entry.format != "parquet":
             continue
@@ -68,19 +73,48 @@ def view_statements(snapshot: Snapshot, spool: Path | None = None) -> list[str]:
             if files
             else _empty_select(snapshot, name)
         )
-        statements.append(f"CREATE OR REPLACE VIEW {_quote_name(name + '_all')} AS SELECT * FROM {source}")
+        statements.append(f"CREATE OR REPLACE VIEW {named(name + '_all')} AS SELECT * FROM {source}")
         live = _LIVE if _has_deleted(snapshot, name) else ""
-        statements.append(
-            f"CREATE OR REPLACE VIEW {_quote_name(name)} AS SELECT * FROM {_quote_name(name + '_all')}{live}"
-        )
+        every = named(name + "_all")
+        statements.append(f"CREATE OR REPLACE VIEW {named(name)} AS SELECT * FROM {every}{live}")
     for name, files_entry in sorted(snapshot.manifest.files.items()):
         if files_entry.index_path:
             (index,) = _part_files(snapshot, [files_entry.index_path], spool)
             statements.append(
-                f"CREATE OR REPLACE VIEW {_quote_name('files_' + name)} AS SELECT * FROM "
+                f"CREATE OR REPLACE VIEW {named('files_' + name)} AS SELECT * FROM "
                 f"read_parquet({_quote_text(str(index))})"
             )
     return statements
+
+
+def add_views(connection: Any, snapshot: Snapshot, spool: Path, *, schema: str | None = None) -> None:
+    """Create the snapshot's views in `connection` (CSV parts typed by the saved schema, in memory)."""
+    for statement in view_statements(snapshot, spool, schema=schema):
+        connection.execute(statement)
+    prefix = f"{quote_name(schema)}." if schema else ""
+    for name, entry in sorted(snapshot.manifest.objects.items()):
+        if entry.format == "csv":
+            table = snapshot.read(name)
+            registered = f"_csv_{schema or ''}_{name}"
+            connection.register(registered, table)
+            every = f"{prefix}{quote_name(name + '_all')}"
+            connection.execute(f"CREATE OR REPLACE VIEW {every} AS SELECT * FROM {quote_name(registered)}")
+            live = _LIVE if "IsDeleted" in table.column_names else ""
+            view = f"CREATE OR REPLACE VIEW {prefix}{quote_name(name)} AS SELECT * FROM {every}{live}"
+            connection.execute(view)
+
+
+@contextlib.contextmanager
+def connect() -> Iterator[tuple[Any, Path]]:
+    """An in-memory DuckDB connection and a temporary folder for spooled S3 parts, for the block."""
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="sfbackup-sql-") as folder:
+        connection = duckdb.connect(":memory:")
+        try:
+            yield connection, Path(folder)
+        finally:
+            connection.close()
 
 
 def _has_deleted(snapshot: Snapshot, name: str) -> bool:
@@ -94,7 +128,7 @@ def _empty_select(snapshot: Snapshot, name: str) -> str:
     columns = []
     for spec in snapshot.schema(name):
         sql_type = "BOOLEAN" if pa.types.is_boolean(spec.type) else "VARCHAR"
-        columns.append(f"CAST(NULL AS {sql_type}) AS {_quote_name(spec.name)}")
+        columns.append(f"CAST(NULL AS {sql_type}) AS {quote_name(spec.name)}")
     return f"(SELECT {', '.join(columns)} WHERE false)"
 
 
@@ -102,24 +136,9 @@ def _empty_select(snapshot: Snapshot, name: str) -> str:
 def open_views(snapshot: Snapshot) -> Iterator[Any]:
     """`with open_views(snapshot) as con: con.sql("SELECT ...").df()`: an in-memory DuckDB
     connection holding the snapshot's views (parts of an S3 repository spooled for the block)."""
-    import duckdb
-
-    with tempfile.TemporaryDirectory(prefix="sfbackup-sql-") as folder:
-        connection = duckdb.connect(":memory:")
-        try:
-            for statement in view_statements(snapshot, Path(folder)):
-                connection.execute(statement)
-            for name, entry in sorted(snapshot.manifest.objects.items()):
-                if entry.format == "csv":  # typed by the saved schema, held in memory
-                    table = snapshot.read(name)
-                    connection.register(f"{name}_all", table)
-                    live = _LIVE if "IsDeleted" in table.column_names else ""
-                    every = _quote_name(name + "_all")
-                    view = f"CREATE OR REPLACE VIEW {_quote_name(name)} AS SELECT * FROM {every}{live}"
-                    connection.execute(view)
-            yield connection
-        finally:
-            connection.close()
+    with connect() as (connection, spool):
+        add_views(connection, snapshot, spool)
+        yield connection
 
 
 def run_query(snapshot: Snapshot, query: str, *, output: str = "table", out: IO[str] | None = None,

@@ -50,7 +50,9 @@ class Offline:
 def _run(emu: Any, repo: Path) -> str:
     creds = emu.credentials
     saved = dict(os.environ)
-    os.environ.update(SF_USERNAME=creds.username, SF_PASSWORD=creds.password, SF_SECURITY_TOKEN=creds.security_token)
+    os.environ.update(
+        SF_USERNAME=creds.username, SF_PASSWORD=creds.password, SF_SECURITY_TOKEN=creds.security_token
+    )
     try:
         # 4: verified NOT SAFE (the shared org's sharing hides a few ContentDocumentLinks at times);
         # the snapshot is exported all the same, which is all these tests read
@@ -70,7 +72,9 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offline]:
     repo = tmp_path_factory.mktemp("reading") / "repo"
     with running_emulator(records=40, seed=7, large_file_bytes=64 * 1024, job_latency=0.0) as emu:
         org = emu.org
-        account = org.query("SELECT Id FROM Account", include_deleted=False, api="rest").rest_records(0, 1)[0]["Id"]
+        account = org.query("SELECT Id FROM Account", include_deleted=False, api="rest").rest_records(0, 1)[
+            0
+        ]["Id"]
         org.update("Account", account, {"Description": SCRIPT})
         hostile = [
             org.create("Attachment", {"Name": name, "ParentId": account, "Body": base64.b64encode(b"hostile").decode(),
@@ -83,14 +87,15 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offline]:
             {"Title": "Contract", "PathOnClient": "Contract 2020.pdf", "FirstPublishLocationId": account,
              "VersionData": base64.b64encode(pdf_body).decode(), "CreatedDate": LONG_AGO},
         )  # fmt: skip
-        org.create("Account", {"Name": "=HYPERLINK(\"http://evil\")", "CreatedDate": LONG_AGO})
+        org.create("Account", {"Name": '=HYPERLINK("http://evil")', "CreatedDate": LONG_AGO})
         first = _run(emu, repo)
         opps = org.query("SELECT Id FROM Opportunity", include_deleted=False, api="rest").rest_records(0, 3)
         changed, deleted = opps[0]["Id"], opps[1]["Id"]
         org.update("Opportunity", changed, {"Name": "Renamed deal"})
         org.delete("Opportunity", deleted)
         created = org.create("Opportunity", {"Name": "New deal", "StageName": "Prospecting",
-                                             "CloseDate": "2027-01-01", "AccountId": account})  # fmt: skip
+                                             "CloseDate": "2027-01-01", "AccountId": account,
+                                             "CreatedDate": LONG_AGO})  # fmt: skip
         second = _run(emu, repo)
     # the emulator is stopped: everything below reads the repository alone
     schema_path = repo / "snapshots" / first / "schema" / "Opportunity.json"

@@ -36,14 +36,20 @@ def test_given_snapshot_offline_when_exported_to_xlsx_then_values_labels_and_nam
     assert "Amount (Amount)" in header and "Close Date (CloseDate)" in header
     at = {h: i for i, h in enumerate(header)}
     assert at["Account Name (Account.Name)"] == at["Account (AccountId)"] + 1
-    assert len(rows) - 1 == len(opps) == offline.snapshot().manifest.objects["Opportunity"].rows - sum(
-        1 for r in offline.snapshot().read("Opportunity").to_pylist() if r["IsDeleted"])
+    assert (
+        len(rows) - 1
+        == len(opps)
+        == offline.snapshot().manifest.objects["Opportunity"].rows
+        - sum(1 for r in offline.snapshot().read("Opportunity").to_pylist() if r["IsDeleted"])
+    )
     berlin = ZoneInfo("Europe/Berlin")
     seen_label = False
     for row in rows[1:]:
         record = opps[row[at["Record ID (Id)"]]]
         assert row[at["Name (Name)"]] == record["Name"]
-        assert row[at["Account Name (Account.Name)"]] == (accounts[record["AccountId"]]["Name"] if record["AccountId"] else None)
+        assert row[at["Account Name (Account.Name)"]] == (
+            accounts[record["AccountId"]]["Name"] if record["AccountId"] else None
+        )
         assert row[at["Owner Name (Owner.Name)"]] == users[record["OwnerId"]]["Name"]
         created = record["CreatedDate"].astimezone(berlin).replace(tzinfo=None)
         assert row[at["Created Date (CreatedDate) [Europe/Berlin]"]] == created
@@ -68,7 +74,7 @@ def test_given_csv_export_then_decimals_are_exact_formulas_neutralised_and_delet
     with (tmp_path / "live" / "Account.csv").open(encoding="utf-8-sig", newline="") as handle:
         accounts = list(csv.DictReader(handle))
     names = {r["Name (Name)"] for r in accounts}
-    assert "'=HYPERLINK(\"http://evil\")" in names and '=HYPERLINK("http://evil")' not in names
+    assert '\'=HYPERLINK("http://evil")' in names and '=HYPERLINK("http://evil")' not in names
     assert len(accounts) == len(parquet_rows(offline, "Account"))
     with (tmp_path / "live" / "Invoice__c.csv").open(encoding="utf-8-sig", newline="") as handle:
         invoices = {r["Record ID (Id)"]: r for r in csv.DictReader(handle)}
@@ -100,7 +106,9 @@ def test_given_more_rows_than_a_sheet_holds_then_they_continue_on_the_next_sheet
     counts = [sum(1 for _ in book[s].iter_rows()) - 1 for s in sheets]
     assert sum(counts) == expected and max(counts) == 30
     files = sorted((tmp_path / "csv").iterdir())
-    assert {f.name for f in files} == {"Contact.csv"} | {f"Contact-{i}.csv" for i in range(2, len(sheets) + 1)}
+    assert {f.name for f in files} == {"Contact.csv"} | {
+        f"Contact-{i}.csv" for i in range(2, len(sheets) + 1)
+    }
     total = 0
     for path in files:
         with path.open(encoding="utf-8-sig", newline="") as handle:

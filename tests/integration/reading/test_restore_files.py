@@ -22,19 +22,25 @@ def test_given_snapshot_offline_when_files_restored_then_each_is_under_its_recor
     code, stdout, err = cli("restore-files", offline.first, "--repo", str(offline.repo), "--out", str(out))
     assert code == 0, err
     snapshot = offline.snapshot()
-    account_name = next(r["Name"] for r in snapshot.read("Account").to_pylist() if r["Id"] == offline.account_id)
+    account_name = next(
+        r["Name"] for r in snapshot.read("Account").to_pylist() if r["Id"] == offline.account_id
+    )
     folder = out / "Account" / f"{account_name} ({offline.account_id})"
     assert (folder / "Contract 2020.pdf").read_bytes() == offline.pdf_body, "PathOnClient is the real name"
     written = [p for p in out.rglob("*") if p.is_file()]
     assert all(p.resolve().is_relative_to(out.resolve()) for p in written)
-    by_sha = {r["sha256"]: r for n in snapshot.manifest.files for r in snapshot.files(n).to_pylist() if r["sha256"]}
+    by_sha = {
+        r["sha256"]: r for n in snapshot.manifest.files for r in snapshot.files(n).to_pylist() if r["sha256"]
+    }
     for path in written:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         assert digest in by_sha and path.read_bytes() == blob(offline.repo, digest)
     # a File linked to two records is written under each
     versions = snapshot.files("ContentVersion").to_pylist()
     shared = next(v for v in versions if len(v["LinkedEntityIds"]) > 1 and v["status"] == "downloaded")
-    holders = [p for p in written if p.parent.name.endswith(tuple(f"({i})" for i in shared["LinkedEntityIds"]))]
+    holders = [
+        p for p in written if p.parent.name.endswith(tuple(f"({i})" for i in shared["LinkedEntityIds"]))
+    ]
     assert len({p.parent for p in holders}) >= 2
     assert f"wrote {len(written):,} files" in stdout
 
@@ -75,7 +81,9 @@ def test_given_versions_then_latest_only_by_default_and_every_one_with_all_versi
         code, _, err = cli("restore-files", offline.first, "--repo", str(offline.repo), "--out", str(out),
                            "--id", owner, *flag)  # fmt: skip
         assert code == 0, err
-        stems = [p for p in out.rglob("*") if p.is_file() and p.name.startswith(latest["Title"].replace('"', "_"))]
+        stems = [
+            p for p in out.rglob("*") if p.is_file() and p.name.startswith(latest["Title"].replace('"', "_"))
+        ]
         assert len(stems) == expected, (flag, stems)
     out0 = [p for p in (tmp_path / "out0").rglob("*") if p.is_file() and p.name.startswith("Quote")]
     assert hashlib.sha256(out0[0].read_bytes()).hexdigest() == index[latest["Id"]]["sha256"]

@@ -45,7 +45,9 @@ def test_given_deleted_records_then_the_object_view_has_live_rows_and_the_all_vi
     assert code == 0 and "(1 rows)" in out
 
 
-def test_given_files_index_view_then_a_record_finds_its_files_by_linked_entity(offline: Offline, cli: Any) -> None:
+def test_given_files_index_view_then_a_record_finds_its_files_by_linked_entity(
+    offline: Offline, cli: Any
+) -> None:
     code, out, err = cli("sql", offline.first, "--repo", str(offline.repo), "--output", "json",
                          f"SELECT Name, sha256 FROM files_ContentVersion WHERE list_contains(LinkedEntityIds, "
                          f"'{offline.account_id}')")  # fmt: skip
@@ -60,12 +62,18 @@ def test_given_views_printed_then_duckdb_and_pandas_read_the_same_rows(offline: 
     connection.execute(out)
     live = connection.execute("SELECT count(*) FROM Account").fetchone()
     snapshot = offline.snapshot()
-    assert live is not None and live[0] == sum(not r["IsDeleted"] for r in snapshot.read("Account").to_pylist())
+    assert live is not None and live[0] == sum(
+        not r["IsDeleted"] for r in snapshot.read("Account").to_pylist()
+    )
     with open_views(snapshot) as views:
         frame = views.sql("SELECT Id, Rate__c FROM Invoice__c ORDER BY Id").df()
-    parquet = sorted((r["Id"], r["Rate__c"]) for r in snapshot.read("Invoice__c").to_pylist() if not r["IsDeleted"])
+    parquet = sorted(
+        (r["Id"], r["Rate__c"]) for r in snapshot.read("Invoice__c").to_pylist() if not r["IsDeleted"]
+    )
     # pandas holds DuckDB's DECIMAL as float64; the digits are the Parquet's
-    assert [(i, None if r != r else Decimal(str(r))) for i, r in zip(frame["Id"], frame["Rate__c"], strict=True)] == parquet
+    assert [
+        (i, None if r != r else Decimal(str(r))) for i, r in zip(frame["Id"], frame["Rate__c"], strict=True)
+    ] == parquet
 
 
 def test_given_a_bad_query_then_exit_2_names_the_error_and_the_views(offline: Offline, cli: Any) -> None:
