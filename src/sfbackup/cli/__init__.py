@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sql",
     "ls",
     "diff",
+    "browse",
     "upload",
     "forget",
     "prune",
