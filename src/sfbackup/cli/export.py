@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sfbackup.cli.common import add_command, add_config_arguments, add_repo_arguments, open_repository
-from sfbackup.errors import ExitCode
+from sfbackup.errors import ExitCode, VerificationFailed
 
 DESCRIPTION = """\
 Export objects of a snapshot for people, with no Salesforce needed: a spreadsheet (xlsx) or CSV
@@ -17,9 +17,14 @@ Live records only unless --include-deleted. An object longer than Excel's 1,048,
 across sheets (xlsx) or files (Opportunity-2.csv). CSV text starting with = + - @ gets a leading '
 so a spreadsheet shows it instead of running it.
 
+--to migration-pack writes the layout of Salesforce's own Data Export instead (one UTF-8 CSV per
+object with Salesforce column names, the bodies in Attachments/, Documents/ and ContentVersion/
+named by Id), which other CRMs' import wizards read: docs/reading-a-backup.md.
+
 examples:
   sfbackup export latest --repo /backups/acme --objects Opportunity --to xlsx --out ~/export
   sfbackup export latest-complete --repo s3://acme/prod --to csv --timezone Europe/Berlin --out out
+  sfbackup export latest --repo /backups/acme --to migration-pack --out ~/pack
 """
 
 
@@ -31,7 +36,7 @@ def register(subparsers: Any) -> None:
     add_config_arguments(parser, org=False)
     parser.add_argument("--objects", default="all",
                         help="comma-separated objects, or 'all' (default)")  # fmt: skip
-    parser.add_argument("--to", dest="to", required=True, choices=("xlsx", "csv"),
+    parser.add_argument("--to", dest="to", required=True, choices=("xlsx", "csv", "migration-pack"),
                         help="xlsx or csv for people; migration-pack for another CRM's import")  # fmt: skip
     parser.add_argument("--out", required=True, type=Path, help="folder to write into (created)")
     parser.add_argument(
@@ -60,6 +65,18 @@ def handle(args: argparse.Namespace) -> int:
 
     snapshot = open_repository(args).snapshot(args.snapshot)
     names = select_objects(snapshot, [n for n in args.objects.split(",") if n.strip()])
+    if args.to == "migration-pack":
+        from sfbackup.inspect.migration import write_migration_pack
+
+        pack = write_migration_pack(snapshot, args.out, names, include_deleted=args.include_deleted)
+        for line in pack.lines():
+            print(line, flush=True)
+        if pack.damaged:
+            raise VerificationFailed(
+                f"{len(pack.damaged)} file bodies in snapshot {snapshot.id} are damaged or unreadable",
+                hint=f"`sfbackup verify --read-data --repo {snapshot.repository.location}` lists them all",
+            )
+        return int(ExitCode.OK)
     labels = Labels(snapshot)
     rows_per_sheet = args.rows_per_sheet or EXCEL_MAX_ROWS - 1
     total = 0

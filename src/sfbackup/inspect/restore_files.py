@@ -190,7 +190,7 @@ def restore_files(
             result.unchanged.append(target)
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        problem = _write_checked(snapshot, copy, target)
+        problem = write_checked(snapshot, copy, target)
         if problem:
             result.damaged.append((copy, problem))
         else:
@@ -212,7 +212,7 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_checked(snapshot: Snapshot, copy: FileCopy, target: Path) -> str | None:
+def write_checked(snapshot: Snapshot, copy: FileCopy, target: Path) -> str | None:
     """Stream the body to a temporary name while hashing it; rename it into place only when its
     SHA-256 is the one the index names. The reason when not."""
     temporary = target.with_name(f".{target.name[:100]}.restoring-{os.getpid()}")
