@@ -78,9 +78,10 @@ def write_migration_pack(
             writer = csv.writer(handle, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
             writer.writerow(header)
             for table in iter_rows(snapshot, name, include_deleted=include_deleted):
-                for record in table.to_pylist():
-                    writer.writerow([cell(record.get(column)) for column in header])
-                    rows += 1
+                for batch in table.to_batches(max_chunksize=5_000):  # Python values for few rows at once
+                    for record in batch.to_pylist():
+                        writer.writerow([cell(record.get(column)) for column in header])
+                        rows += 1
         pack.objects[name] = rows
     for file_object, folder in FILE_FOLDERS.items():
         if file_object not in snapshot.manifest.files:

@@ -34,6 +34,8 @@ EXCEL_MAX_CELL = 32_767
 #: The most significant digits an Excel number keeps; a decimal with more is written as text.
 EXCEL_DIGITS = 15
 FORMATS = ("xlsx", "csv")
+#: Rows turned into Python values at a time.
+CELL_BATCH_ROWS = 5_000
 
 
 @dataclass
@@ -95,17 +97,20 @@ def iter_cells(
 ) -> Iterator[list[Any]]:  # fmt: skip
     """Each row's cells as Python values: datetimes naive in `zone`, labels, resolved names."""
     picklists = {c.source.name: _picklist(c.source) for c in columns if not c.resolved}
-    for table in iter_rows(snapshot, object_name, include_deleted=include_deleted):
-        values: list[list[Any]] = []
-        for column in columns:
-            raw = table.column(column.source.name).to_pylist()
-            if column.resolved:
-                values.append(labels.resolve(column.source, raw))
-            elif pa.types.is_timestamp(table.schema.field(column.source.name).type):
-                values.append([None if v is None else v.astimezone(zone).replace(tzinfo=None) for v in raw])
-            else:
-                values.append([picklists[column.source.name](v) for v in raw])
-        yield from (list(row) for row in zip(*values, strict=True))
+    for part in iter_rows(snapshot, object_name, include_deleted=include_deleted):
+        # Python objects for a few thousand rows at a time, not for the whole part
+        for batch in part.to_batches(max_chunksize=CELL_BATCH_ROWS):
+            values: list[list[Any]] = []
+            for column in columns:
+                raw = batch.column(column.source.name).to_pylist()
+                if column.resolved:
+                    values.append(labels.resolve(column.source, raw))
+                elif pa.types.is_timestamp(batch.schema.field(column.source.name).type):
+                    values.append([None if v is None else v.astimezone(zone).replace(tzinfo=None)
+                                   for v in raw])  # fmt: skip
+                else:
+                    values.append([picklists[column.source.name](v) for v in raw])
+            yield from (list(row) for row in zip(*values, strict=True))
 
 
 def csv_text(value: Any, *, neutralize: bool = True) -> str:
