@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow.compute as pc
 
 from sfbackup.errors import RepositoryError
+from sfbackup.inspect.tables import iter_rows
 from sfbackup.repository import Snapshot
 
 
@@ -152,7 +153,8 @@ class Labels:
         if object_name in self.snapshot.manifest.objects:
             name_field = self.info(object_name).name_field
             if name_field:
-                for table in self.snapshot.iter_tables(object_name):
+                for table in iter_rows(self.snapshot, object_name, include_deleted=True,
+                                       columns=["Id", name_field]):  # fmt: skip
                     ids = table.column("Id").to_pylist()
                     names = pc.cast(table.column(name_field), "string").to_pylist()
                     found.update((i, n) for i, n in zip(ids, names, strict=True) if i and n is not None)
