@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from sfbackup.errors import StorageError
 from sfbackup.inspect.labels import Labels, ObjectInfo
-from sfbackup.inspect.restore_files import blob_key, safe_name
+from sfbackup.inspect.restore_files import base_name, blob_key, safe_name
 from sfbackup.inspect.sql import open_views, quote_name
 from sfbackup.repository import Snapshot
 
@@ -273,7 +273,7 @@ class BrowseApp:
         if obj == "ContentVersion" and "ContentVersion" in self.objects:
             found = self.query('SELECT PathOnClient FROM "ContentVersion_all" WHERE Id = ?', [file_id])
             if found and found[0][0]:
-                name = re.split(r"[\\/]", str(found[0][0]))[-1] or name
+                name = base_name(str(found[0][0])) or name
         name = str(name or file_id)
         if ext and not name.lower().endswith(f".{str(ext).lower()}"):
             name = f"{name}.{ext}"

@@ -49,8 +49,8 @@ def safe_name(name: str | None, *, fallback: str = "file") -> str:
     return text
 
 
-def numbered(name: str, n: int) -> str:
-    """`Quote.pdf` -> `Quote (2).pdf`."""
+def numbered(name: str, n: int | str) -> str:
+    """`Quote.pdf` -> `Quote (2).pdf` (or `Quote (v2).pdf` for n="v2")."""
     stem, dot, ext = name.rpartition(".")
     return f"{stem} ({n}).{ext}" if dot and stem else f"{name} ({n})"
 
@@ -78,7 +78,8 @@ class RestoreResult:
     not_stored: dict[str, int] = field(default_factory=dict)  # index status -> files
 
 
-def _base_name(path_on_client: str | None) -> str | None:
+def base_name(path_on_client: str | None) -> str | None:
+    """The file name at the end of a PathOnClient (`C:\\scans\\a.pdf` -> `a.pdf`)."""
     if not path_on_client:
         return None
     return re.split(r"[\\/]", path_on_client)[-1] or None
@@ -115,9 +116,9 @@ def plan_copies(
             name = row["Name"] or row["Id"]
             if file_object == "ContentVersion":
                 version = versions.get(row["Id"], {})
-                name = _with_extension(_base_name(version.get("PathOnClient")) or name, row["FileExtension"])
+                name = _with_extension(base_name(version.get("PathOnClient")) or name, row["FileExtension"])
                 if all_versions and version.get("VersionNumber"):
-                    name = numbered(name, 0).replace(" (0)", f" (v{version['VersionNumber']})")
+                    name = numbered(name, f"v{version['VersionNumber']}")
                 owners = list(row["LinkedEntityIds"] or [])
             elif file_object == "Document":
                 name = _with_extension(name, row["FileExtension"])
