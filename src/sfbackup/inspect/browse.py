@@ -42,7 +42,9 @@ _STYLE = b"""body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1b1b1b}
 header{background:#0b5cab;color:#fff;padding:8px 16px;display:flex;gap:16px;align-items:center}
 header a{color:#fff;text-decoration:none;font-weight:600}main{padding:16px}
 input[type=search]{padding:4px 8px;width:320px}table{border-collapse:collapse;margin:8px 0}
-td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+td{overflow-wrap:break-word}.files td{white-space:nowrap}
+.files td:first-child{white-space:normal;overflow-wrap:anywhere}
 li{overflow-wrap:anywhere}
 th{background:#f3f3f3}.label{color:#555;width:220px}.muted{color:#777}.deleted{color:#b00}
 pre{white-space:pre-wrap;margin:0;font:inherit}section{margin-bottom:24px}img.preview{max-width:240px}
@@ -164,7 +166,7 @@ class BrowseApp:
     def list_view(self, name: str, text: str, after: str) -> Page:
         info = self.info(name)
         field = info.name_field
-        shown = [f for f in info.fields.values() if f.name not in ("Id", "IsDeleted")][:6]
+        shown = [f for f in info.fields.values() if f.name not in ("Id", "IsDeleted", "MasterRecordId")][:6]
         if field and info.fields.get(field) not in shown:
             shown = [info.fields[field], *shown[:5]]
         where, params = [], []
