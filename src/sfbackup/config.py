@@ -81,6 +81,8 @@ class BackupSettings:
     format: Literal["parquet", "csv"] = "parquet"
     include_deleted: bool = True
     files: bool = True
+    metadata: bool = True  # the org's configuration (Metadata API) in every snapshot
+    metadata_max_files: int = 10_000  # files per Metadata API retrieve (Salesforce's limit)
     content_versions: Literal["all", "latest"] = "all"
     concurrency: int = 4
     download_concurrency: int = 8
@@ -292,6 +294,8 @@ _OPTIONS: dict[str, Parser] = {
     "backup.format": _choice("parquet", "csv"),
     "backup.include_deleted": _bool,
     "backup.files": _bool,
+    "backup.metadata": _bool,
+    "backup.metadata_max_files": _int(2),
     "backup.content_versions": _choice("all", "latest"),
     "backup.concurrency": _int(1),
     "backup.download_concurrency": _int(1),

@@ -62,7 +62,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.FAILED: "failure: an unexpected error; the message says what and where",
     ExitCode.USAGE: "usage or configuration error: fix the flags or the config file",
     ExitCode.INCOMPLETE: (
-        "snapshot incomplete: some objects or files are missing; `sfbackup run --resume` continues"
+        "snapshot incomplete: some objects or files are missing (the message names them); "
+        "`sfbackup run --resume` continues"
     ),
     ExitCode.VERIFICATION_FAILED: "verification failed: the report lists every finding",
     ExitCode.NOT_SAFE: (

@@ -294,3 +294,24 @@ def test_given_several_snapshots_when_reading_the_readme_way_then_one_snapshots_
     in_org = emulator.org.query("SELECT COUNT() FROM Account", include_deleted=False, api="rest",
                                 api_version="62.0").total_size
     assert live == in_org and table.num_rows > live  # deleted rows are in the part, and left out
+
+
+def test_given_a_snapshot_a_dead_run_left_running_when_the_next_run_starts_then_it_is_marked_incomplete(
+    emulator: Any, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from sfbackup.repository import Repository
+    from tests.snapshot_builder import add_snapshot
+
+    path = tmp_path / "repo"
+    dead = add_snapshot(Repository.open_or_init(path), datetime(2026, 11, 1, tzinfo=UTC), state="running")
+    code, out, err = finished(sfbackup(
+        "run", "--repo", str(path), "--instance-url", emulator.instance_url, "--objects", "Account",
+        "--no-files", "--no-verify", env=emulator_env(emulator),
+    ))
+    assert code == ExitCode.OK, err
+    assert f"snapshot {dead.id} was left running by a run that died; marked incomplete" in out
+    manifest = Repository.open(path).snapshot(dead.id).manifest
+    assert manifest.state == "incomplete"
+    assert manifest.errors[-1].code == "Interrupted" and "--resume" in manifest.errors[-1].message

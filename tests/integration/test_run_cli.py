@@ -156,7 +156,9 @@ def test_given_objects_exported_in_parallel_when_run_then_their_api_calls_add_up
     per_files = {name: entry.api_calls for name, entry in manifest.files.items()}
     outside = manifest.api["calls_outside_objects"]
 
-    assert sum(per_object.values()) + sum(per_files.values()) + outside == manifest.api["calls"]
+    metadata = manifest.metadata.api_calls if manifest.metadata else 0
+    assert metadata > 0
+    assert sum(per_object.values()) + sum(per_files.values()) + metadata + outside == manifest.api["calls"]
     assert all(calls > 0 for calls in [*per_object.values(), *per_files.values()]), (per_object, per_files)
     # Login, limits, describeGlobal and the Organization record; nothing an object spent. And the
     # preflight, as the admin (View All Data: no COUNT() needed): UserPermissionAccess, the

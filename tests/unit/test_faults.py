@@ -88,6 +88,18 @@ RESPONSES: list[tuple[str, int, Any, FaultKind, str]] = [
      "<detail><sf:LoginFault><sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode><sf:exceptionMessage>Invalid "
      "username, password, security token; or user locked out.</sf:exceptionMessage></sf:LoginFault></detail>"
      "</soapenv:Fault></soapenv:Body></soapenv:Envelope>", F, "INVALID_LOGIN"),
+    ("metadata api: expired session, no detail", 500,
+     "<soapenv:Envelope><soapenv:Body><soapenv:Fault><faultcode>sf:INVALID_SESSION_ID</faultcode><faultstring>"
+     "INVALID_SESSION_ID: Invalid Session ID found in SessionHeader: Illegal Session</faultstring>"
+     "</soapenv:Fault></soapenv:Body></soapenv:Envelope>", R, "INVALID_SESSION_ID"),
+    ("metadata api: unknown retrieve id", 500,
+     "<soapenv:Envelope><soapenv:Body><soapenv:Fault><faultcode>sf:INVALID_CROSS_REFERENCE_KEY</faultcode>"
+     "<faultstring>INVALID_CROSS_REFERENCE_KEY: invalid cross reference id</faultstring></soapenv:Fault>"
+     "</soapenv:Body></soapenv:Envelope>", F, "INVALID_CROSS_REFERENCE_KEY"),
+    ("metadata api: a type the org lacks", 500,
+     "<soapenv:Envelope><soapenv:Body><soapenv:Fault><faultcode>sf:INVALID_TYPE</faultcode><faultstring>"
+     "INVALID_TYPE: This type of metadata is not available for this organization</faultstring>"
+     "</soapenv:Fault></soapenv:Body></soapenv:Envelope>", U, "INVALID_TYPE"),
 ]  # fmt: skip
 
 

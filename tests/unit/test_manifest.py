@@ -19,6 +19,7 @@ from sfbackup.repository.manifest import (
     ErrorRecord,
     FilesEntry,
     Manifest,
+    MetadataEntry,
     ObjectEntry,
     ObjectState,
     PartInfo,
@@ -68,6 +69,14 @@ def _full_manifest() -> Manifest:
         ],
         api={"calls": 5, "usage_at_start": [1, 100]},
         summary={"objects": 1, "rows": 3},
+        metadata=MetadataEntry(
+            index_path="metadata/index.parquet", index_bytes=10, index_sha256=SHA,
+            package_path="metadata/package.xml", package_sha256=SHA, api_version="62.0",
+            types={"ApexClass": {"listed": 2, "retrieved": 1, "failed": 1}},
+            not_retrievable=[{"type": "WaveTemplateBundle", "reason": "INVALID_TYPE: not available"}],
+            failed=[{"type": "ApexClass", "full_name": "Old", "problem": "cannot be found"}],
+            components=2, files=2, bytes=100, new_blobs=2, retrieves=1, api_calls=9,
+        ),
     )
 
 
@@ -187,6 +196,8 @@ def test_given_no_file_then_repository_error_says_it_does_not_exist(tmp_path: Pa
 def test_given_a_manifest_then_part_paths_lists_every_file_it_names() -> None:
     assert sorted(_full_manifest().part_paths()) == [
         "files/ContentVersion.parquet",
+        "metadata/index.parquet",
+        "metadata/package.xml",
         "objects/Account/part-00000.parquet",
         "schema/Account.json",
     ]

@@ -323,15 +323,29 @@ class _FilesExporter:
         """LinkedEntityIds per ContentDocumentId (ContentDocumentLink refuses unfiltered queries)."""
         owners: dict[str, set[str]] = {}
         valid = [d for d in document_ids if _RECORD_ID.fullmatch(d)]
-        for clause in soql.in_clauses("ContentDocumentId", valid, batch_size=LINK_BATCH):
-            query = soql.build_select(
-                "ContentDocumentLink", ["ContentDocumentId", "LinkedEntityId"], where=clause
-            )
-            for page in query_rest.iter_query_pages(self.client, query, include_deleted=include_deleted):
-                for link in page:
-                    document, entity = link.get("ContentDocumentId"), link.get("LinkedEntityId")
-                    if document and entity:
-                        owners.setdefault(str(document), set()).add(str(entity))
+        batches = [valid[i : i + LINK_BATCH] for i in range(0, len(valid), LINK_BATCH)]
+        while batches:
+            batch = batches.pop()
+            found: dict[str, set[str]] = {}
+            try:
+                for clause in soql.in_clauses("ContentDocumentId", batch, batch_size=LINK_BATCH):
+                    query = soql.build_select(
+                        "ContentDocumentLink", ["ContentDocumentId", "LinkedEntityId"], where=clause
+                    )
+                    pages = query_rest.iter_query_pages(self.client, query, include_deleted=include_deleted)
+                    for page in pages:
+                        for link in page:
+                            document, entity = link.get("ContentDocumentId"), link.get("LinkedEntityId")
+                            if document and entity:
+                                found.setdefault(str(document), set()).add(str(entity))
+            except SalesforceError as exc:
+                # No date condition is allowed beside this filter: a timed-out batch is halved.
+                if exc.error_code != "QUERY_TIMEOUT" or len(batch) < 2:
+                    raise
+                batches += [batch[: len(batch) // 2], batch[len(batch) // 2 :]]
+                continue
+            for document, entities in found.items():
+                owners.setdefault(document, set()).update(entities)
         return {document: sorted(entities) for document, entities in owners.items()}
 
     # -- phase 2: deduplication and downloads -------------------------------------------------

@@ -10,15 +10,27 @@ import difflib
 import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import quote_plus
 
 from sfbackup.config import BackupSettings
 from sfbackup.errors import UsageError
 from sfbackup.repository.manifest import CoverageEntry
 from sfbackup.salesforce import soql
-from sfbackup.salesforce.cut import Cut, cut_for
-from sfbackup.salesforce.objects import FILE_OBJECTS, ID_FILTERED_OBJECTS
+from sfbackup.salesforce.cut import CUT_FIELDS, Cut, cut_for
+from sfbackup.salesforce.objects import (
+    ACTIVITY_OBJECTS,
+    ACTIVITY_OWNER_FILTER,
+    CUT_REFUSED_BESIDE_FILTER,
+    FILE_OBJECTS,
+    ID_FILTERED_OBJECTS,
+    KNOWLEDGE_PUBLISH_STATUSES,
+    PARENT_FILTERS,
+    is_big_object,
+    is_knowledge,
+)
+from sfbackup.salesforce.partitions import ReadPlan, conjunction
 from sfbackup.salesforce.schema import ExcludedField, FieldSpec, ObjectSchema
 
 __all__ = [
@@ -27,11 +39,16 @@ __all__ = [
     "ObjectPlan",
     "check_object_names",
     "plan_object",
+    "read_plan_for",
     "selected_objects",
     "snapshot_cut",
 ]
 
 Api = Literal["bulk2", "rest"]
+
+#: A REST query is a GET: Salesforce answers 414 when the URI passes 16,384 bytes (SALESFORCE-API.md
+#: 2.4); a SELECT whose encoded form passes this goes through Bulk API 2.0 (a POST body) instead.
+MAX_GET_SOQL_BYTES = 15_000
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,9 @@ class ObjectPlan:
     id_filter: tuple[str, str] | None = None
     expected_rows: int | None = None
     notes: tuple[str, ...] = field(default=())
+    #: Salesforce's words when it refused the object's COUNT(): exported without an expected count.
+    count_refused: str | None = None
+    read: ReadPlan = field(default_factory=lambda: ReadPlan(""))
     hidden: tuple[str, ...] = ()  # fields FLS hides from the user (preflight): not exported
     masked: tuple[str, ...] = ()  # encrypted fields the user reads masked (preflight): stored null
 
@@ -61,8 +81,8 @@ class ObjectPlan:
 
     def soql(self, extra_where: str | None = None) -> str:
         """The SELECT for this object, with the snapshot's cut and an optional extra condition."""
-        where = soql.all_of(self.cut.condition(), extra_where)
-        return soql.build_select(self.name, self.field_names, where=where)
+        cut = self.cut.condition() if self.read.cut_in_soql else None
+        return soql.build_select(self.name, self.field_names, where=soql.all_of(cut, extra_where))
 
 
 def selected_objects(
@@ -125,13 +145,85 @@ def check_object_names(sobjects: Sequence[dict[str, Any]], names: Sequence[str],
 
 
 def snapshot_cut(schema: ObjectSchema, t0: datetime) -> Cut:
-    """The object's cut at T0: CreatedDate, else SystemModstamp, else none (every record)."""
-    return cut_for({f.name for f in schema.fields}, t0)
+    """The object's cut at T0: CreatedDate, else SystemModstamp, whichever describe says is
+    filterable; when neither is (ActivityFieldHistory's SystemModstamp), the first present, applied
+    by us to the rows read (`cut_in_soql`); else none (every record)."""
+    present = [name for name in CUT_FIELDS if schema.has_field(name)]
+    filterable = [name for name in present if _filterable(schema, name)]
+    return cut_for(set(filterable or present), t0)
+
+
+def cut_in_soql(schema: ObjectSchema, cut: Cut) -> bool:
+    """Whether Salesforce accepts the cut's condition in the object's queries."""
+    if cut.field is None:
+        return True
+    return _filterable(schema, cut.field) and schema.name not in CUT_REFUSED_BESIDE_FILTER \
+        and not is_big_object(schema.name)
+
+
+def _filterable(schema: ObjectSchema, name: str) -> bool:
+    for raw in schema.raw.get("fields", []):
+        if isinstance(raw, dict) and str(raw.get("name", "")).lower() == name.lower():
+            return bool(raw.get("filterable", True))
+    return True
+
+
+def read_plan_for(schema: ObjectSchema, cut: Cut, *, count_refusal: str | None = None) -> ReadPlan:
+    """How the object's rows are read, from what Salesforce documents about it (objects.py) and
+    the error code its COUNT() was refused with (`count_refusal`)."""
+    name, in_soql = schema.name, cut_in_soql(schema, cut)
+    parents = PARENT_FILTERS.get(name)
+    if parents is None and name in ACTIVITY_OBJECTS and count_refusal == "OPERATION_TOO_LARGE":
+        parents = ACTIVITY_OWNER_FILTER
+    if parents is not None:
+        how = "one query per" if parents.equals_only else f"batches of {parents.batch_size}"
+        reason = (f"Salesforce requires a filter on {parents.field}; read in {how} {parents.parent} "
+                  f"Id{'' if parents.equals_only else 's'}")  # fmt: skip
+        if count_refusal == "OPERATION_TOO_LARGE":
+            reason = ("Salesforce answers OPERATION_TOO_LARGE unless the query filters on a record Id "
+                      f"(a user without View All Data); read in batches of {parents.parent} Ids by "
+                      f"{parents.field}")  # fmt: skip
+        return ReadPlan(reason, parents=parents, cut_in_soql=in_soql, countable=in_soql)
+    if is_knowledge(name) and schema.has_field("PublishStatus"):
+        statuses = _picklist(schema, "PublishStatus") or KNOWLEDGE_PUBLISH_STATUSES
+        languages = _picklist(schema, "Language") if name.endswith("__kav") else ()
+        conditions = tuple(
+            conjunction(f"PublishStatus = {soql.string_literal(status)}",
+                        f"Language = {soql.string_literal(lang)}" if lang else None) or ""
+            for status in statuses for lang in (languages or (None,))
+        )  # fmt: skip
+        return ReadPlan(
+            "Salesforce requires a PublishStatus filter" + (" and a Language" if languages else "")
+            + f"; read with one query per {'PublishStatus and Language' if languages else 'PublishStatus'}",
+            conditions=conditions, cut_in_soql=in_soql, countable=in_soql,
+        )  # fmt: skip
+    if is_big_object(name):
+        return ReadPlan(
+            "big object: only index-order queries (read unfiltered, in index order), no COUNT(), no "
+            "queryAll; the snapshot's cut is applied by sfbackup to the rows read",
+            cut_in_soql=False, countable=False, query_all=False,
+        )  # fmt: skip
+    if not in_soql:
+        return ReadPlan(
+            f"{cut.field} is not filterable (describe): read unfiltered, the snapshot's cut applied by "
+            "sfbackup to the rows read", cut_in_soql=False, countable=False,
+        )  # fmt: skip
+    return ReadPlan("")
+
+
+def _picklist(schema: ObjectSchema, name: str) -> tuple[str, ...]:
+    for raw in schema.raw.get("fields", []):
+        if isinstance(raw, dict) and str(raw.get("name", "")).lower() == name.lower():
+            values = raw.get("picklistValues") or []
+            return tuple(str(v["value"]) for v in values if isinstance(v, dict) and v.get("value"))
+    return ()
 
 
 def needs_count(schema: ObjectSchema) -> bool:
-    """Whether the plan wants the object's COUNT() (objects read in Id batches refuse it)."""
-    return schema.name not in ID_FILTERED_OBJECTS
+    """Whether the plan wants the object's COUNT() (objects read with a required filter, big
+    objects and objects cut by us are read, not counted)."""
+    cut = snapshot_cut(schema, datetime(2000, 1, 1, tzinfo=UTC))
+    return schema.name not in ID_FILTERED_OBJECTS and read_plan_for(schema, cut).plain
 
 
 def plan_object(
@@ -140,18 +232,25 @@ def plan_object(
     cut: Cut,
     settings: BackupSettings,
     expected_rows: int | None,
+    count_refused: str | None = None,
+    count_refusal_code: str | None = None,
 ) -> ObjectPlan:
     """The export plan for one described object, cut at `cut`, with `expected_rows` from its
     COUNT() under that cut (None when not counted: the Bulk API is then chosen)."""
     fields, excluded = schema.exportable_fields(for_bulk=True)
-    id_filter = ID_FILTERED_OBJECTS.get(schema.name)
+    read = read_plan_for(schema, cut, count_refusal=count_refusal_code)
+    parents = read.parents
+    id_filter = (parents.field, parents.parent) if parents is not None else None
     notes: list[str] = []
     api: Api
-    if id_filter is not None:
+    if count_refused is not None:
+        notes.append(f"COUNT() refused ({count_refused}): exported without an expected count")
+    if not read.plain:
         api = "rest"
-        notes.append(
-            f"Salesforce requires a filter on {id_filter[0]}; read in batches of {id_filter[1]} Ids"
-        )
+        notes.append(read.reason)
+    elif _encoded_length(schema.name, fields, cut) > MAX_GET_SOQL_BYTES:
+        api = "bulk2"
+        notes.append("the SELECT is too long for a REST GET; read through Bulk API 2.0")
     elif expected_rows is not None and expected_rows < settings.bulk_min_records:
         api = "rest"
     else:
@@ -162,12 +261,19 @@ def plan_object(
         fields=tuple(fields),
         excluded=tuple(excluded),
         api=api,
-        operation="queryAll" if settings.include_deleted else "query",
+        operation="queryAll" if settings.include_deleted and read.query_all else "query",
         cut=cut,
         id_filter=id_filter,
         expected_rows=expected_rows,
         notes=tuple(notes),
+        count_refused=count_refused,
+        read=read,
     )
+
+
+def _encoded_length(name: str, fields: Sequence[FieldSpec], cut: Cut) -> int:
+    query = soql.build_select(name, [f.name for f in fields], where=cut.condition())
+    return len(quote_plus(query))
 
 
 def _matches_any(name: str, patterns: Iterable[str]) -> bool:

@@ -9,6 +9,7 @@ job still exists. REST pages are grouped into parts of `REST_PART_ROWS` rows.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import queue
 import threading
 import time
@@ -36,8 +37,9 @@ from sfbackup.repository.manifest import (
     ResumePoint,
 )
 from sfbackup.repository.writers import PartWriter, open_part_writer
-from sfbackup.salesforce import query_bulk, query_rest, soql
+from sfbackup.salesforce import partitions, query_bulk, query_rest, soql
 from sfbackup.salesforce.arrow_types import (
+    ConversionError,
     arrow_schema,
     batch_from_rest_records,
     batches_from_bulk_csv,
@@ -81,18 +83,23 @@ class RecordExporter:
         self.csv_neutralize_formulas = csv_neutralize_formulas
         self.progress = progress or NullProgress()
         self.stop_event = stop_event or threading.Event()
+        self.bulk_refusals: dict[str, str] = {}
+        #: Plans whose number fields were widened to text during the export (see `_export_widening`).
+        self.widened: dict[str, ObjectPlan] = {}
 
     def submit(self, plan: ObjectPlan) -> str | None:
         """Submit the Bulk job for `plan` early; None when the object goes through REST.
 
-        A refusal Salesforce gives for a known, permanent reason (object not supported by Bulk,
-        compound data) is not an error: the object falls back to REST.
+        A refusal (object not supported by Bulk, compound data, or any other Salesforce error) is
+        not the object's end: it falls back to REST, and its entry notes why.
         """
         if plan.api != "bulk2":
             return None
         try:
             return self._submit(plan)
-        except UnsupportedQuery:
+        except SalesforceError as exc:
+            # Whatever Bulk says about this object, REST may still read it: export() notes why.
+            self.bulk_refusals[plan.name] = exc.message
             return None
 
     def _submit(self, plan: ObjectPlan) -> str:
@@ -140,29 +147,30 @@ class RecordExporter:
             format=self.file_format,
             started_at=datetime.now(UTC),
         )
-        if plan.notes:
-            result.extra["notes"] = list(plan.notes)
+        notes = [*plan.notes]
+        if plan.name in self.bulk_refusals and not job_id:
+            notes.append(f"Bulk API refused the job ({self.bulk_refusals[plan.name]}); exported through REST")
+        if notes:
+            result.extra["notes"] = notes
+        result.extra["expected_rows"] = plan.expected_rows
+        if plan.count_refused is not None:
+            result.extra["count_refused"] = plan.count_refused
         start = time.monotonic()
         self.progress.object_started(plan.name, result.api or "rest", plan.expected_rows)
         try:
-            if result.api == "bulk2":
-                try:
-                    self._export_bulk(plan, result, job_id, resume, previous_parts or [], checkpoint)
-                except (UnsupportedQuery, query_bulk.BulkJobFailed) as exc:
-                    self._restart_as_rest(result, exc)
-                    self._export_rest(plan, result)
-            else:
-                self._export_rest(plan, result)
+            self._export_widening(plan, result, job_id, resume, previous_parts or [], checkpoint)
             result.state = ObjectState.DONE
             result.resume = None
         except (ApiReserveReached, ExportStopped) as exc:
             result.state = ObjectState.PENDING
             result.error = ErrorRecord(type(exc).__name__, exc.message, ErrorKind.STOPPED)
             raise
-        except SalesforceError as exc:
+        except (SalesforceError, ConversionError) as exc:
+            # One object's refusal or unconvertible value ends that object only: the run goes on.
             result.state = ObjectState.FAILED
             kind = ErrorKind.UNSUPPORTED if isinstance(exc, UnsupportedQuery) else ErrorKind.ERROR
-            result.error = ErrorRecord(exc.error_code or type(exc).__name__, exc.message, kind)
+            code = exc.error_code if isinstance(exc, SalesforceError) else None
+            result.error = ErrorRecord(code or type(exc).__name__, exc.message, kind)
         finally:
             result.seconds = round(time.monotonic() - start, 3)
             result.finished_at = datetime.now(UTC)
@@ -173,6 +181,49 @@ class RecordExporter:
                 result.error.message if result.error else None,
             )
         return result
+
+    def _export_widening(
+        self,
+        plan: ObjectPlan,
+        result: ObjectEntry,
+        job_id: str | None,
+        resume: ResumePoint | None,
+        previous_parts: list[PartInfo],
+        checkpoint: Checkpoint,
+    ) -> None:
+        """Export; a number field holding a value its describe's precision or scale cannot hold
+        (Salesforce serves such values) is exported again as text, exactly as Salesforce sent it,
+        rather than rounded or dropped. The widened plan is kept in `widened` for the run to
+        rewrite the object's schema."""
+        while True:
+            try:
+                if result.api == "bulk2":
+                    try:
+                        self._export_bulk(plan, result, job_id, resume, previous_parts, checkpoint)
+                    except (UnsupportedQuery, query_bulk.BulkJobFailed) as exc:
+                        self._restart_as_rest(result, exc)
+                        self._export_rest(plan, result)
+                elif plan.expected_rows == 0 and plan.read.plain:
+                    # COUNT() under the same cut said none: no query is spent to read nothing.
+                    self._write_rest(plan, result, arrow_schema(plan.fields, object_name=plan.name), iter(()))
+                else:
+                    self._export_rest(plan, result)
+                return
+            except ConversionError as exc:
+                widened = _as_text(plan, exc.details.get("field"))
+                if widened is None:
+                    raise
+                name = str(exc.details.get("field"))
+                result.extra.setdefault("notes", []).append(
+                    f"{name} holds a value its describe's type cannot hold ({exc.message}); the field is "
+                    "kept as text, exactly as Salesforce sent it"
+                )
+                result.extra.setdefault("text_fields", []).append(name)
+                plan, job_id, resume, previous_parts = widened, None, None, []
+                self.widened[plan.name] = plan
+                result.parts.clear()
+                result.rows = result.deleted_rows = 0
+                result.resume = None
 
     def _restart_as_rest(self, result: ObjectEntry, reason: SfbackupError) -> None:
         notes = result.extra.setdefault("notes", [])
@@ -244,21 +295,21 @@ class RecordExporter:
 
     def _export_rest(self, plan: ObjectPlan, result: ObjectEntry) -> None:
         schema = arrow_schema(plan.fields, object_name=plan.name)
-        include_deleted = plan.include_deleted
-        if plan.id_filter is not None:
-            pages = self._id_filtered_pages(plan, include_deleted)
-        else:
-            if plan.schema.has_field("CreatedDate"):
-                pages = query_rest.iter_query_pages_splitting(
-                    self.client, plan.soql, include_deleted=include_deleted,
-                    on_split=lambda low, high: self.progress.message(
-                        "info", f"{plan.name}: query timed out; reading CreatedDate "
-                        f"{low:%Y-%m-%d}..{high:%Y-%m-%d} in two halves",
-                    ),
-                )
-            else:
-                pages = query_rest.iter_query_pages(self.client, plan.soql(), include_deleted=include_deleted)
+        if not plan.read.plain:
+            result.extra["read"] = plan.read.to_dict()
+        try:
+            self._write_rest(plan, result, schema, self._rest_pages(plan))
+        except SalesforceError as exc:
+            if not _too_wide(exc) or result.rows:
+                raise
+            # Salesforce refuses to select this many fields at once: read them in chunks (each
+            # with Id) and merge the rows by Id.
+            self._restart_as_chunks(result, exc)
+            self._write_rest(plan, result, schema, self._chunked_pages(plan, result))
 
+    def _write_rest(
+        self, plan: ObjectPlan, result: ObjectEntry, schema: pa.Schema, pages: Iterator[list[dict[str, Any]]]
+    ) -> None:
         def batches() -> Iterator[pa.RecordBatch]:
             for records in pages:
                 self._check_stop()
@@ -269,18 +320,86 @@ class RecordExporter:
         )
         self.progress.object_progress(plan.name, result.rows)
 
-    def _id_filtered_pages(self, plan: ObjectPlan, include_deleted: bool) -> Iterator[list[dict[str, Any]]]:
-        assert plan.id_filter is not None
-        filter_field, parent = plan.id_filter
-        parent_ids: list[str] = []
-        for records in query_rest.iter_query_pages(
-            self.client, soql.build_select(parent, ["Id"]), include_deleted=include_deleted
-        ):
-            parent_ids.extend(str(r["Id"]) for r in records)
-        for where in soql.in_clauses(filter_field, parent_ids, batch_size=ID_BATCH_SIZE):
-            yield from query_rest.iter_query_pages(
-                self.client, plan.soql(extra_where=where), include_deleted=include_deleted
+    def _rest_pages(
+        self, plan: ObjectPlan, fields: list[str] | None = None, extra_where: str | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """REST pages of `fields` (default: the plan's) of every row the plan reads."""
+        include_deleted = plan.include_deleted
+        fields = fields or plan.field_names
+        if not plan.read.plain:
+            return partitions.iter_pages(
+                self.client, plan.name, fields, plan.read, plan.cut, include_deleted=include_deleted,
+                extra_where=extra_where, object_fields=plan.field_names,
+            )  # fmt: skip
+
+        def build(window: str | None) -> str:
+            where = soql.all_of(plan.cut.condition(), extra_where, window)
+            return soql.build_select(plan.name, fields, where=where)
+
+        split = query_rest.split_field(f.name for f in plan.fields)
+        if split is not None:
+            return query_rest.iter_query_pages_splitting(
+                self.client, build, include_deleted=include_deleted, field=split,
+                on_split=lambda low, high: self.progress.message(
+                    "info", f"{plan.name}: query timed out; reading {split} "
+                    f"{low:%Y-%m-%d}..{high:%Y-%m-%d} in two halves",
+                ),
+            )  # fmt: skip
+        return query_rest.iter_query_pages(self.client, build(None), include_deleted=include_deleted)
+
+    def _restart_as_chunks(self, result: ObjectEntry, reason: SalesforceError) -> None:
+        notes = result.extra.setdefault("notes", [])
+        notes.append(f"Salesforce refused to select every field at once ({reason.message}); the fields "
+                     "were read in chunks, each with Id, and merged by Id")  # fmt: skip
+        result.parts.clear()
+        result.rows = result.deleted_rows = 0
+
+    def _chunked_pages(self, plan: ObjectPlan, result: ObjectEntry) -> Iterator[list[dict[str, Any]]]:
+        """Every row, its fields read in chunks Salesforce accepts and merged by Id. A record one
+        chunk has and another lacks (created or deleted between two reads) is read again by Id for
+        the missing fields, so no record is dropped; fields still unread stay null (noted)."""
+        others = [name for name in plan.field_names if name != "Id"]
+        chunks = self._read_chunks(plan, others)
+        merged: dict[str, dict[str, Any]] = {}
+        for rows in chunks.values():
+            for record_id, row in rows.items():
+                merged.setdefault(record_id, {"Id": record_id}).update(row)
+        unread: set[str] = set()
+        for fields, rows in chunks.items():
+            absent = sorted(set(merged) - set(rows))
+            found: set[str] = set()
+            for clause in soql.in_clauses("Id", absent, batch_size=ID_BATCH_SIZE):
+                for records in self._rest_pages(plan, ["Id", *fields], extra_where=clause):
+                    for record in records:
+                        merged[str(record["Id"])].update(record)
+                        found.add(str(record["Id"]))
+            unread.update(set(absent) - found)
+        if unread:
+            result.extra.setdefault("notes", []).append(
+                f"{len(unread)} records left the org between two chunk reads (gone when read again by "
+                f"Id); they are kept with the fields that were read, the others null: {sorted(unread)[:20]}"
             )
+        ordered = [merged[k] for k in sorted(merged)]
+        for start in range(0, len(ordered), 2000):
+            page = ordered[start : start + 2000]
+            yield [{name: row.get(name) for name in plan.field_names} for row in page]
+
+    def _read_chunks(
+        self, plan: ObjectPlan, fields: list[str]
+    ) -> dict[tuple[str, ...], dict[str, dict[str, Any]]]:
+        """{chunk fields: {Id: row}}, halving a chunk Salesforce still finds too wide."""
+        rows: dict[str, dict[str, Any]] = {}
+        try:
+            for records in self._rest_pages(plan, ["Id", *fields]):
+                self._check_stop()
+                for record in records:
+                    rows[str(record["Id"])] = record
+        except SalesforceError as exc:
+            if not _too_wide(exc) or len(fields) < 2:
+                raise
+            middle = len(fields) // 2
+            return {**self._read_chunks(plan, fields[:middle]), **self._read_chunks(plan, fields[middle:])}
+        return {tuple(fields): rows}
 
     def _write_parts(
         self,
@@ -341,6 +460,25 @@ class RecordExporter:
         if self.stop_event.is_set():
             raise ExportStopped("export stopped on request", hint="run again with --resume to continue")
         self.client.check_reserve()
+
+
+#: Describe types whose values are converted to numbers (and can fail to fit).
+_NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
+
+
+def _as_text(plan: ObjectPlan, field_name: Any) -> ObjectPlan | None:
+    """`plan` with the number field `field_name` read as text; None if it is no such field."""
+    fields = list(plan.fields)
+    for i, spec in enumerate(fields):
+        if spec.name == field_name and spec.type in _NUMBER_TYPES:
+            fields[i] = dataclasses.replace(spec, type="string", precision=0, scale=0)
+            return dataclasses.replace(plan, fields=tuple(fields))
+    return None
+
+
+def _too_wide(exc: SalesforceError) -> bool:
+    """Salesforce refuses the select list itself: too many fields, or a GET too long (414)."""
+    return exc.error_code in ("QUERY_TOO_COMPLICATED", "HTTP_414") or exc.status == 414
 
 
 def prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sfbackup import __version__
+from sfbackup.backup.metadata import MetadataOptions, export_metadata
 from sfbackup.backup.plan import (
     FILE_OBJECTS,
     ObjectPlan,
@@ -46,11 +47,12 @@ from sfbackup.repository.manifest import (
     AccessRecord,
     ErrorKind,
     ErrorRecord,
+    MetadataEntry,
     ObjectState,
     PartInfo,
     SnapshotState,
 )
-from sfbackup.salesforce import describe, query_rest
+from sfbackup.salesforce import describe, faults, query_rest
 from sfbackup.salesforce.arrow_types import arrow_schema
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
 from sfbackup.ui.progress import NullProgress, Progress
@@ -58,6 +60,7 @@ from sfbackup.ui.progress import NullProgress, Progress
 #: Settings that decide what a snapshot holds: a resumed run keeps the snapshot's own.
 SNAPSHOT_DEFINING_SETTINGS: tuple[str, ...] = (
     "objects", "include", "exclude", "preset", "format", "include_deleted", "files", "content_versions",
+    "metadata",
 )  # fmt: skip
 
 
@@ -72,6 +75,7 @@ def settings_record(backup: BackupSettings) -> dict[str, Any]:
         "format": backup.format,
         "include_deleted": backup.include_deleted,
         "files": backup.files,
+        "metadata": backup.metadata,
         "content_versions": backup.content_versions,
         "contract_end": backup.contract_end.isoformat() if backup.contract_end else None,
         "notice_days": backup.notice_days,
@@ -180,10 +184,12 @@ class _Run:
         self.files_summary: dict[str, int] = {}
         self.meters: dict[str, CallMeter] = {}
         self.files_calls = 0
+        self.metadata_calls = 0
 
     # -- the pipeline -------------------------------------------------------------------------
 
     def execute(self, *, resume: bool) -> BackupResult:
+        self._settle_dead_runs()
         limits = self._read_limits()
         sobjects = describe.describe_global(self.client)
         self.listed = {str(s.get("name")) for s in sobjects}
@@ -228,7 +234,10 @@ class _Run:
             coverage += refused
             plans = self._preflight(plans)
             self._export_records(plans)
+            coverage += self._settle_refusals()
+            self._export_binaries(plans)
             self._export_files(plans)
+            self._export_metadata()
         except (ApiReserveReached, ExportStopped) as exc:
             stopped = exc
             self.progress.message("warning", f"stopped: {exc.message}; `sfbackup run --resume` continues")
@@ -318,45 +327,59 @@ class _Run:
             self.progress.message("info", f"resuming with the snapshot's own settings: {shown}")
 
     def _plan(self, names: list[str], t0: datetime) -> tuple[list[ObjectPlan], list[CoverageEntry]]:
+        """Describe and count every object; one object's error never stops the others (it is
+        recorded for that object: refused for a known reason, or failed with Salesforce's words)."""
         plans: list[ObjectPlan] = []
         refused: list[CoverageEntry] = []
-        include_deleted = self.settings.backup.include_deleted
         for name in names:
-            entry = self.manifest.objects.get(name)
-            meter = self.meters[name] = CallMeter()
+            self.meters[name] = CallMeter()
             try:
-                with self.client.metered(meter):
-                    schema = describe.describe(self.client, name)
-                    cut = snapshot_cut(schema, t0)
-                    done = entry is not None and entry.state == ObjectState.DONE
-                    expected = None
-                    if not done and needs_count(schema):
-                        expected = query_rest.count(
-                            self.client, name, where=cut.condition(), include_deleted=include_deleted
-                        )
-                plan = plan_object(schema, cut=cut, settings=self.settings.backup, expected_rows=expected)
-                if not done:
-                    self.schemas[name] = self.writer.write_schema(
-                        plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name)
-                    )
-                plans.append(plan)
+                plans.append(self._plan_one(name, t0))
             except UnsupportedQuery as exc:
                 reason = f"{exc.error_code}: {exc.message}" if exc.error_code else exc.message
                 refused.append(CoverageEntry(name, "not_exportable", reason))
                 self._record_refused(name, exc)
             except SalesforceError as exc:
-                if exc.error_code != "NOT_FOUND" or name in self.listed:
-                    raise
-                # Named in the config but absent from describeGlobal: Salesforce's own error is
-                # recorded and the run goes on with the other objects (it ends incomplete).
-                missing = UnsupportedQuery(
-                    f"{name} is not an object of this org (describeGlobal does not list it; describe "
-                    f"answered {exc.message}); check the name in backup.objects",
-                    error_code="NOT_FOUND", status=exc.status,
-                )
-                refused.append(CoverageEntry(name, "not_exportable", f"NOT_FOUND: {missing.message}"))
-                self._record_refused(name, missing)
+                if exc.error_code == "NOT_FOUND" and name not in self.listed:
+                    # Named in the config but absent from describeGlobal: Salesforce's own error is
+                    # recorded and the run goes on with the other objects (it ends incomplete).
+                    missing = UnsupportedQuery(
+                        f"{name} is not an object of this org (describeGlobal does not list it; describe "
+                        f"answered {exc.message}); check the name in backup.objects",
+                        error_code="NOT_FOUND", status=exc.status,
+                    )
+                    refused.append(CoverageEntry(name, "not_exportable", f"NOT_FOUND: {missing.message}"))
+                    self._record_refused(name, missing)
+                else:
+                    self._record_failed(name, exc, "describe")
         return plans, refused
+
+    def _plan_one(self, name: str, t0: datetime) -> ObjectPlan:
+        entry = self.manifest.objects.get(name)
+        done = entry is not None and entry.state == ObjectState.DONE
+        with self.client.metered(self.meters[name]):
+            schema = describe.describe(self.client, name)
+            cut = snapshot_cut(schema, t0)
+            expected, count_refused, refusal_code = None, None, None
+            if not done and needs_count(schema):
+                try:
+                    expected = query_rest.count(
+                        self.client, name, where=cut.condition(),
+                        include_deleted=self.settings.backup.include_deleted,
+                    )
+                except SalesforceError as exc:
+                    if faults.refusal_coverage(exc.error_code, exc.message) == "not_exportable":
+                        raise  # "does not support query": no row query would be served either
+                    # A huge table's COUNT() times out, a setup object refuses it: the rows may still
+                    # be readable, so the object is exported without an expected count.
+                    count_refused, refusal_code = _salesforce_words(exc), exc.error_code
+        plan = plan_object(schema, cut=cut, settings=self.settings.backup, expected_rows=expected,
+                           count_refused=count_refused, count_refusal_code=refusal_code)  # fmt: skip
+        if not done:
+            self.schemas[name] = self.writer.write_schema(
+                plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name)
+            )
+        return plan
 
     def _preflight(self, plans: list[ObjectPlan]) -> list[ObjectPlan]:
         """What the backup user cannot see, before anything is exported: recorded in the manifest
@@ -381,6 +404,13 @@ class _Run:
         self._save()
         for gap in found.gaps:
             self.progress.message("warning" if gap.blocks_safe else "info", gap.one_line())
+        if found.blocking:
+            n = len(found.blocking)
+            self.progress.message(
+                "warning",
+                f"{n} blind spot{'s' if n != 1 else ''} of the backup user: this snapshot cannot be SAFE "
+                "TO CANCEL; `sfbackup check` lists the fix for each (docs/check.md)",
+            )
         return [
             replace(
                 plan,
@@ -425,8 +455,41 @@ class _Run:
                 except (ApiReserveReached, ExportStopped) as exc:
                     self.stop_event.set()
                     stopped.append(exc)
+        for name, widened in exporter.widened.items():
+            # Fields kept as text: the saved schema says so, so the parts read back as written.
+            info = self.writer.write_schema(widened.schema, widened.fields,
+                                            arrow_schema(widened.fields, object_name=name))  # fmt: skip
+            with self._manifest_lock:
+                self.schemas[name] = info
+                entry = self.manifest.objects[name]
+                entry.schema_path, entry.schema_sha256 = info.path, info.sha256
+                self._save_locked()
         if stopped:
             raise stopped[0]
+
+    def _export_binaries(self, plans: list[ObjectPlan]) -> None:
+        """Base64 fields and rich-text images of every exported object beyond the file objects."""
+        backup = self.settings.backup
+        if not backup.files:
+            return
+        from sfbackup.backup.binaries import binary_fields, export_binaries, wants_binaries
+
+        for plan in plans:
+            fields = binary_fields(plan.schema)
+            entry = self.manifest.objects.get(plan.name)
+            if plan.name in FILE_OBJECTS or not fields or entry is None or not wants_binaries(entry):
+                continue
+            shown = ", ".join([*fields.base64, *fields.rich_text])
+            self.progress.message("info", f"{plan.name}: saving the binaries of {shown}")
+            result = export_binaries(
+                self.client, self.repository.blobs, self.snapshot_dir, plan.name, entry, fields,
+                concurrency=backup.download_concurrency, meter=self.meters[plan.name],
+                stop_event=self.stop_event,
+            )  # fmt: skip
+            with self._manifest_lock:
+                entry.extra["binaries"] = result.to_dict()
+                entry.api_calls = self.meters[plan.name].calls
+                self._save_locked()
 
     def _export_files(self, plans: list[ObjectPlan]) -> None:
         backup = self.settings.backup
@@ -463,6 +526,35 @@ class _Run:
                 hint="run `sfbackup run --resume` to download them",
             )
 
+    def _export_metadata(self) -> None:
+        """The org's configuration, unless switched off or already in the snapshot (a resume)."""
+        backup = self.settings.backup
+        if not backup.metadata or self.manifest.metadata is not None:
+            return
+        meter = CallMeter()
+        try:
+            entry = export_metadata(
+                self.client, self.repository.blobs, self.snapshot_dir,
+                options=MetadataOptions(max_files=backup.metadata_max_files),
+                progress=self.progress, stop_event=self.stop_event, meter=meter,
+            )  # fmt: skip
+        except SalesforceError as exc:
+            # A refusal no retry fixes (the user lacks Modify Metadata...): the records and files
+            # stay a good snapshot; the manifest says why its configuration is missing, and the
+            # verdict names it.
+            entry = MetadataEntry(api_version=self.client.api_version, api_calls=meter.calls,
+                                  error=redact(exc.message))  # fmt: skip
+            self.progress.message("warning", f"metadata not backed up: {entry.error}")
+        with self._manifest_lock:
+            self.manifest.metadata = entry
+            self.metadata_calls = entry.api_calls
+            self._save_locked()
+        gaps = [f"{len(entry.failed)} listed component(s) not retrieved"] if entry.failed else []
+        if entry.not_retrievable:
+            gaps.append(f"{len(entry.not_retrievable)} type(s) Salesforce would not list")
+        if gaps:
+            self.progress.message("warning", f"metadata: {', '.join(gaps)}; the report names them")
+
     # -- manifest bookkeeping -----------------------------------------------------------------
 
     def _checkpoint(self, name: str, entry: ObjectEntry) -> None:
@@ -491,6 +583,49 @@ class _Run:
             )
             self._save_locked()
 
+    def _settle_refusals(self) -> list[CoverageEntry]:
+        """Objects of the org's list whose export Salesforce refused: `not_exportable` when no
+        documented API can read them, `blocked` (skipped, with what to do; the verdict stays NOT
+        SAFE) when Salesforce would serve them with another query or permission. Other failures,
+        and objects named explicitly, stay failed (the run ends incomplete)."""
+        backup = self.settings.backup
+        if backup.object_selection != "all":
+            return []
+        coverage: list[CoverageEntry] = []
+        with self._manifest_lock:
+            for name, entry in self.manifest.objects.items():
+                error = entry.error
+                if entry.state != ObjectState.FAILED or error is None or name not in self.listed:
+                    continue
+                status = faults.refusal_coverage(error.code, error.message)
+                if status is None:
+                    continue
+                entry.state = ObjectState.SKIPPED
+                kind = ErrorKind.UNSUPPORTED if status == "not_exportable" else ErrorKind.BLOCKED
+                entry.error = replace(error, kind=kind)
+                api = "REST query, and Bulk API 2.0 which refuses what REST refuses"
+                reason = (f"no documented API reads it ({api}): {error.code}: {error.message}"
+                          if status == "not_exportable" else
+                          f"Salesforce serves it only with another query or permission: {error.code}: "
+                          f"{error.message}")  # fmt: skip
+                coverage.append(CoverageEntry(name, status, reason))
+            self._save_locked()
+        return coverage
+
+    def _record_failed(self, name: str, exc: SalesforceError, step: str) -> None:
+        """Record an object whose `step` Salesforce refused with an error we do not know: failed,
+        with Salesforce's own words; the run goes on with the other objects and ends incomplete."""
+        with self._manifest_lock:
+            self.manifest.objects[name] = ObjectEntry(
+                state=ObjectState.FAILED,
+                error=ErrorRecord(
+                    exc.error_code or type(exc).__name__, f"{step}: {exc.message}", ErrorKind.ERROR
+                ),
+                api_calls=self.meters[name].calls if name in self.meters else 0,
+            )
+            self._save_locked()
+        self.progress.message("warning", f"{name}: {step} failed: {_salesforce_words(exc)}")
+
     def _save(self) -> None:
         with self._manifest_lock:
             self._save_locked()
@@ -498,7 +633,7 @@ class _Run:
     def _save_locked(self) -> None:
         manifest = self.manifest
         calls = self.client.calls_made
-        counted = sum(m.calls for m in self.meters.values()) + self.files_calls
+        counted = sum(m.calls for m in self.meters.values()) + self.files_calls + self.metadata_calls
         manifest.api["calls"] = calls  # this attempt's (a resumed run's earlier attempts had their own)
         # Login, limits, describeGlobal, the Organization record: what no single object spent.
         manifest.api["calls_outside_objects"] = calls - counted
@@ -507,6 +642,30 @@ class _Run:
     def _is_done(self, name: str) -> bool:
         entry = self.manifest.objects.get(name)
         return entry is not None and entry.state == ObjectState.DONE
+
+    def _settle_dead_runs(self) -> None:
+        """Snapshots still `running` belong to runs that died (killed, out of disk or memory): this
+        run holds the exclusive lock, so none of them is being written. Each becomes `incomplete`,
+        saying so, so that `snapshots` and `show` tell the truth and `--resume` or `forget` can
+        take it from there."""
+        for snapshot in self.repository.snapshots():
+            if snapshot.manifest.state != SnapshotState.RUNNING:
+                continue
+            try:
+                writer = self.repository.resume_snapshot(snapshot.id)
+                writer.manifest.transition(SnapshotState.INCOMPLETE)
+                writer.manifest.errors.append(ErrorRecord(
+                    "Interrupted",
+                    "the run that wrote this snapshot stopped without finishing (killed, or out of "
+                    "disk or memory); `sfbackup run --resume` continues it",
+                ))  # fmt: skip
+                writer.save()
+            except SfbackupError as exc:
+                self.progress.message("warning", f"snapshot {snapshot.id} is left running: {exc.message}")
+                continue
+            self.progress.message(
+                "warning", f"snapshot {snapshot.id} was left running by a run that died; marked incomplete"
+            )
 
     def _resumable_snapshot(self) -> str | None:
         """The newest snapshot if a run left it unfinished; None when the newest one finished."""
@@ -552,6 +711,10 @@ class _Run:
         settled = (ObjectState.DONE, ObjectState.SKIPPED)
         unfinished = sorted(name for name, e in manifest.objects.items() if e.state not in settled)
         files_short = sorted(name for name, e in manifest.files.items() if e.failed or e.missing)
+        files_short += sorted(
+            name for name, e in manifest.objects.items()
+            if isinstance(e.extra.get("binaries"), dict) and e.extra["binaries"].get("failed")
+        )  # fmt: skip
         problem: SfbackupError | None = None
         if isinstance(stopped, ApiReserveReached):
             problem = stopped
@@ -594,6 +757,12 @@ class _Run:
             "seconds": round(time.monotonic() - self.started, 3),
             "files_downloaded": self.files_summary.get("downloaded", 0),
             "files_deduplicated": self.files_summary.get("deduplicated", 0),
+            "metadata": None if manifest.metadata is None else {
+                "components": manifest.metadata.components, "files": manifest.metadata.files,
+                "bytes": manifest.metadata.bytes, "new_blobs": manifest.metadata.new_blobs,
+                "failed": len(manifest.metadata.failed), "retrieves": manifest.metadata.retrieves,
+                "api_calls": manifest.metadata.api_calls,
+            },
             "file_results": {
                 name: {"count": e.count, "bytes": e.bytes, "downloaded": e.downloaded,
                        "deduplicated": e.deduplicated, "failed": len(e.failed), "missing": len(e.missing)}
@@ -606,3 +775,10 @@ class _Run:
             ],
         }
 
+
+
+def _salesforce_words(exc: SalesforceError) -> str:
+    """Salesforce's error code and message, as recorded for an object."""
+    if exc.error_code and exc.error_code not in exc.message:
+        return f"{exc.error_code}: {exc.message}"
+    return exc.message

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "run",
     "verify",
     "snapshots",
+    "dictionary",
     "export",
     "restore_files",
     "sql",

@@ -63,6 +63,8 @@ def register(subparsers: Any) -> None:
         "(options that would change them are refused)",
     )
     parser.add_argument("--no-files", action="store_true", help="skip file bodies (records only)")
+    parser.add_argument("--no-metadata", action="store_true",
+                        help="skip the org's configuration (Metadata API components)")
     parser.add_argument("--no-verify", action="store_true", help="do not verify against the org at the end")
     parser.add_argument("--concurrency", type=int, help="objects exported in parallel")
     parser.add_argument("--contract-end", help="Salesforce contract end date (YYYY-MM-DD) for the report")
@@ -87,6 +89,8 @@ def handle(args: argparse.Namespace) -> int:
         overrides["backup.format"] = args.format
     if args.no_files:
         overrides["backup.files"] = False
+    if args.no_metadata:
+        overrides["backup.metadata"] = False
     if args.no_verify:
         overrides["backup.verify_after_run"] = False
     if args.concurrency:
@@ -123,10 +127,14 @@ def handle(args: argparse.Namespace) -> int:
     if verdict is not None:
         result.summary["verdict"] = verdict.to_dict()
         result.summary["report"] = str(report) if report else None
+    if result.problem is not None:  # e.g. exit 3 with the objects not exported, by name
+        result.summary["problem"] = result.problem.to_dict()
     if as_json:
         print(json.dumps({"type": "result", "command": "run", **result.summary}, default=str), flush=True)
     else:
-        print("\n".join([summary_line(result.summary), *verdict_lines(verdict, report)]), flush=True)
+        problem = [str(result.problem)] if result.problem is not None else []
+        print("\n".join([summary_line(result.summary), *problem, *verdict_lines(verdict, report)]),
+              flush=True)  # fmt: skip
     return int(exit_code_for(result.exit_code, verdict, require_safe=args.require_safe))
 
 

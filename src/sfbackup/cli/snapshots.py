@@ -152,6 +152,19 @@ def report_locations(snapshot: Snapshot) -> list[str]:
     return [f"{base}/{snapshot.key(name)}" for name in snapshot.reports()]
 
 
+def _metadata_line(manifest: Manifest) -> str:
+    entry = manifest.metadata
+    if entry is None:
+        return "not backed up"
+    types = sum(1 for counts in entry.types.values() if counts.get("listed"))
+    refused = ""
+    if entry.not_retrievable:
+        refused = f", {len(entry.not_retrievable)} type(s) Salesforce would not list"
+    return (f"{entry.components:,} components of {types} types, {entry.files:,} files, "
+            f"{_human_bytes(entry.bytes)} ({entry.new_blobs:,} new blobs), {len(entry.failed):,} not "
+            f"retrieved{refused}")
+
+
 def render_show(snapshot: Snapshot, reports: list[str]) -> str:
     """The text of `sfbackup show`."""
     manifest = snapshot.manifest
@@ -189,6 +202,8 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
         ),
         f"totals     {row['objects']} objects, {row['rows']:,} rows, {row['files']:,} files, "
         f"{_human_bytes(row['bytes'])}",
+        *_read_as(manifest),
+        f"metadata   {_metadata_line(manifest)}",
         "",
     ]
     object_rows = []
@@ -248,6 +263,24 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
     if reports:
         lines.append("reports    " + ", ".join(reports))
     return "\n".join(lines).rstrip()
+
+
+def _read_as(manifest: Manifest) -> list[str]:
+    """`read as   <user>: 11 blind spots (...)`: whom the run read the org as, and what it missed."""
+    access = manifest.access
+    if access is None:
+        return []
+    who = access.username or access.user_id
+    blocking = access.blocking
+    if not blocking:
+        return [f"read as    {who}: no blind spot (docs/check.md)"]
+    by_kind: dict[str, list[str]] = {}
+    for gap in blocking:
+        fields = gap.get("fields") or []
+        where = ",".join(f"{gap.get('object')}.{f}" for f in fields) if fields else str(gap.get("object"))
+        by_kind.setdefault(str(gap.get("kind")), []).append(where)
+    shown = "; ".join(f"{kind}: {', '.join(items)}" for kind, items in sorted(by_kind.items()))
+    return [f"read as    {who}: {counted(len(blocking), 'blind spot')} blocking SAFE ({shown})"]
 
 
 def _cell(value: Any, column: str) -> str:

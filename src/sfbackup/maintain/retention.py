@@ -311,10 +311,10 @@ def plan_prune(store: Store, *, now: datetime | None = None) -> PrunePlan:
             plan.remove_temporary.append(info)
         elif (
             len(parts) == 4
-            and parts[2] == layout.FILES_DIR
+            and parts[2] in (layout.FILES_DIR, layout.METADATA_DIR)
             and parts[3].endswith(".parquet")
             and not is_temporary(parts[3])
-        ):
+        ):  # a files index, or the metadata index: both name their blobs in a `sha256` column
             used |= _index_digests(store, info.key)
         if len(parts) >= 3 and layout.is_snapshot_id(parts[1]):
             snapshot_ids.add(parts[1])

@@ -206,6 +206,8 @@ def snapshot_items(
         )
     named = {f"{base}/{part.path}" for e in manifest.objects.values() for part in e.parts}
     index_sha = {f.index_path: f.index_sha256 for f in manifest.files.values() if f.index_path}
+    if manifest.metadata is not None and manifest.metadata.index_path:
+        index_sha[manifest.metadata.index_path] = manifest.metadata.index_sha256
     metadata: list[UploadItem] = []
     for path in sorted(p for p in snapshot.path.rglob("*") if p.is_file()):
         relative = path.relative_to(snapshot.path).as_posix()
@@ -224,11 +226,14 @@ def snapshot_items(
 
 
 def referenced_blobs(snapshot: Snapshot) -> set[str]:
-    """SHA-256s of every blob the snapshot's files indexes name."""
+    """SHA-256s of every blob the snapshot's files indexes and metadata index name."""
     digests: set[str] = set()
-    for entry in snapshot.manifest.files.values():
-        if entry.index_path:
-            table = pq.read_table(snapshot.resolve(entry.index_path), columns=["sha256"])
+    indexes = [entry.index_path for entry in snapshot.manifest.files.values()]
+    if snapshot.manifest.metadata is not None:
+        indexes.append(snapshot.manifest.metadata.index_path)
+    for index_path in indexes:
+        if index_path:
+            table = pq.read_table(snapshot.resolve(index_path), columns=["sha256"])
             digests.update(d for d in table.column("sha256").to_pylist() if d)
     for digest in digests:
         layout.validate_sha256(digest)

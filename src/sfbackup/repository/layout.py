@@ -26,6 +26,7 @@ SCHEMA_DIR = "schema"
 OBJECTS_DIR = "objects"
 FILES_DIR = "files"
 REPORTS_DIR = "reports"
+METADATA_DIR = "metadata"
 
 PART_FORMATS: tuple[str, ...] = ("parquet", "csv")
 
@@ -120,6 +121,16 @@ def schema_relpath(object_name: str) -> str:
 def files_index_relpath(object_name: str) -> str:
     """`files/<Object>.parquet`."""
     return f"{FILES_DIR}/{validate_object_name(object_name)}.parquet"
+
+
+def metadata_index_relpath() -> str:
+    """`metadata/index.parquet`: every listed metadata component and the blobs of its files."""
+    return f"{METADATA_DIR}/index.parquet"
+
+
+def metadata_package_relpath() -> str:
+    """`metadata/package.xml`: the package.xml naming every component the snapshot retrieved."""
+    return f"{METADATA_DIR}/package.xml"
 
 
 # Keys relative to the repository root (the same in a folder and under an S3 prefix).

@@ -67,11 +67,14 @@ class ObjectState(StrEnum):
 
 
 class ErrorKind(StrEnum):
-    """`unsupported`: Salesforce refuses the object for a known, permanent reason; `stopped`: the
-    run stopped on purpose (signal, API reserve) before the object finished; `error`: anything else."""
+    """`unsupported`: Salesforce refuses the object for a known, permanent reason; `blocked`:
+    Salesforce would serve its data with another query or permission than sfbackup has (the
+    snapshot lacks it, and says what to do); `stopped`: the run stopped on purpose (signal, API
+    reserve) before the object finished; `error`: anything else."""
 
     ERROR = "error"
     UNSUPPORTED = "unsupported"
+    BLOCKED = "blocked"
     STOPPED = "stopped"
 
 
@@ -586,6 +589,81 @@ class FilesEntry:
 
 
 @dataclass
+class MetadataEntry:
+    """The org's configuration in a snapshot: every component listMetadata listed, in the index
+    (`metadata/index.parquet`: one row per file, its blob's SHA-256), counted per type."""
+
+    index_path: str | None = None
+    index_bytes: int = 0
+    index_sha256: str | None = None
+    package_path: str | None = None
+    package_sha256: str | None = None
+    api_version: str = ""
+    #: per type: {"listed": n, "retrieved": n, "failed": n}
+    types: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: types the API refused to list, each {"type", "reason"}
+    not_retrievable: list[dict[str, str]] = field(default_factory=list)
+    #: listed components a retrieve did not return, each {"type", "full_name", "problem"}
+    failed: list[dict[str, str]] = field(default_factory=list)
+    components: int = 0
+    files: int = 0
+    bytes: int = 0
+    new_blobs: int = 0
+    retrieves: int = 0
+    api_calls: int = 0
+    error: str | None = None  # why nothing could be retrieved (e.g. the user lacks Modify Metadata)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index_path": self.index_path,
+            "index_bytes": self.index_bytes,
+            "index_sha256": self.index_sha256,
+            "package_path": self.package_path,
+            "package_sha256": self.package_sha256,
+            "api_version": self.api_version,
+            "types": {name: dict(counts) for name, counts in sorted(self.types.items())},
+            "not_retrievable": [dict(t) for t in self.not_retrievable],
+            "failed": [dict(f) for f in self.failed],
+            "components": self.components,
+            "files": self.files,
+            "bytes": self.bytes,
+            "new_blobs": self.new_blobs,
+            "retrieves": self.retrieves,
+            "api_calls": self.api_calls,
+            "error": self.error,
+            **self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "metadata", source: str = "<manifest>") -> MetadataEntry:
+        s = _Shape(data, where, source)
+        types: dict[str, dict[str, int]] = {}
+        for name, counts in s.dict_("types").items():
+            c = _Shape(counts, f"{where}.types.{name}", source)
+            types[str(name)] = {str(k): c.int_(str(k), 0) for k in c.data}
+        return cls(
+            index_path=s.opt_path("index_path"),
+            index_bytes=s.int_("index_bytes", 0),
+            index_sha256=None if s.opt_str("index_sha256") is None else s.sha256("index_sha256"),
+            package_path=s.opt_path("package_path"),
+            package_sha256=None if s.opt_str("package_sha256") is None else s.sha256("package_sha256"),
+            api_version=s.opt_str("api_version") or "",
+            types=types,
+            not_retrievable=s.dict_list("not_retrievable"),
+            failed=s.dict_list("failed"),
+            components=s.int_("components", 0),
+            files=s.int_("files", 0),
+            bytes=s.int_("bytes", 0),
+            new_blobs=s.int_("new_blobs", 0),
+            retrieves=s.int_("retrieves", 0),
+            api_calls=s.int_("api_calls", 0),
+            error=s.opt_str("error"),
+            extra=s.extra(),
+        )
+
+
+@dataclass
 class CoverageEntry:
     """What happened to one object describeGlobal lists (`backed_up`, `excluded_by_config`, ...)."""
 
@@ -668,6 +746,7 @@ class Manifest:
     verification: dict[str, Any] | None = None  # the verification that made it complete
     verifications: list[VerificationRecord] = field(default_factory=list)  # every one, oldest first
     access: AccessRecord | None = None  # the backup user and its blind spots (the run's preflight)
+    metadata: MetadataEntry | None = None  # None: the run did not back up metadata (--no-metadata)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -718,6 +797,7 @@ class Manifest:
             "verification": self.verification,
             "verifications": [v.to_dict() for v in self.verifications],
             "access": self.access.to_dict() if self.access else None,
+            "metadata": self.metadata.to_dict() if self.metadata is not None else None,
             **self.extra,
         }
 
@@ -782,6 +862,7 @@ class Manifest:
                 for i, v in enumerate(s.dict_list("verifications"))
             ],
             access=None if access is None else AccessRecord.from_dict(access, source=source),
+            metadata=_opt_metadata(s, source),
             extra=s.extra(),
         )
 
@@ -808,6 +889,8 @@ class Manifest:
             if entry.schema_path:
                 paths.append(entry.schema_path)
         paths.extend(f.index_path for f in self.files.values() if f.index_path)
+        if self.metadata is not None:
+            paths.extend(p for p in (self.metadata.index_path, self.metadata.package_path) if p)
         return paths
 
 
@@ -835,6 +918,11 @@ def load(store: Store, key: str) -> Manifest:
 def save(manifest: Manifest, store: Store, key: str) -> None:
     """Write the manifest under `key` (atomically in a folder: temp file, fsync, rename)."""
     store.put_stream(key, [manifest.to_json()])
+
+
+def _opt_metadata(s: _Shape, source: str) -> MetadataEntry | None:
+    data = s.opt_dict("metadata")
+    return None if data is None else MetadataEntry.from_dict(data, source=source)
 
 
 def _opt_time(value: datetime | None) -> str | None:

@@ -225,11 +225,14 @@ class SalesforceClient:
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
         ok: Iterable[int] = (200,),
+        data: Callable[[str], bytes] | None = None,
     ) -> T:
         """Like `request`, but `consume` runs inside the retry loop on an accepted response.
 
         If `consume` raises `faults.TruncatedBody` or a connection error, the whole call is made
-        again; any other exception from it propagates unchanged.
+        again; any other exception from it propagates unchanged. `data` builds a raw request body
+        from the current access token, on every attempt (a SOAP body carries the session, so a
+        call made again after a re-login must carry the new one).
         """
         url = self._url(path_or_url)
         accepted = frozenset(ok)
@@ -240,7 +243,8 @@ class SalesforceClient:
             self.check_reserve()
             token = self._org.access_token
             response = self._send(
-                method, url, token, params=params, json=json, headers=headers, stream=stream
+                method, url, token, params=params, json=json, headers=headers, stream=stream,
+                data=data(token) if data is not None else None,
             )
             if response.status_code in accepted:
                 try:
@@ -308,6 +312,7 @@ class SalesforceClient:
         json: Any,
         headers: Mapping[str, str] | None,
         stream: bool,
+        data: bytes | None = None,
     ) -> requests.Response:
         merged = {"Accept-Encoding": "gzip", **(headers or {})}
         started = time.monotonic()
@@ -315,7 +320,7 @@ class SalesforceClient:
             # The token goes in as `auth`: with no auth of its own, requests reads ~/.netrc on
             # every call (and a netrc entry for the host would replace our header).
             response = self._session.request(
-                method, url, params=params, json=json, headers=merged, stream=stream,
+                method, url, params=params, json=json, data=data, headers=merged, stream=stream,
                 timeout=self.settings.timeout_seconds, auth=_BearerAuth(token),
             )  # fmt: skip
         except requests.RequestException as exc:

@@ -13,6 +13,7 @@ response body, which could hold record data.
 
 from __future__ import annotations
 
+import html
 import http.client
 import json
 import re
@@ -26,7 +27,7 @@ import urllib3.exceptions
 
 from sfbackup.errors import redact
 
-__all__ = ["Fault", "FaultKind", "TruncatedBody", "classify", "error_details"]
+__all__ = ["Fault", "FaultKind", "TruncatedBody", "classify", "error_details", "refusal_coverage"]
 
 _MESSAGE_LIMIT = 300
 
@@ -85,6 +86,10 @@ _BY_CODE: dict[str, FaultKind] = {
     "MALFORMED_QUERY": FaultKind.FATAL,
     "MALFORMED_ID": FaultKind.FATAL,
     "NOT_FOUND": FaultKind.FATAL,
+    # Metadata API faults (SOAP, so always HTTP 500): an expired retrieve id, a bad request.
+    "INVALID_CROSS_REFERENCE_KEY": FaultKind.FATAL,
+    "UNSUPPORTED_API_VERSION": FaultKind.FATAL,
+    "INVALID_QUERY_FILTER_OPERATOR": FaultKind.FATAL,
 }
 
 # Codes Salesforce sends for more than one fault: the message tells which (the code's entry otherwise).
@@ -154,6 +159,13 @@ def error_details(body: bytes | str | None) -> tuple[str | None, str]:
             code_match.group(1) if code_match else None,
             message_match.group(1) if message_match else "",
         )
+    if text.startswith("<") and "faultcode>" in text:  # a SOAP fault without an ApiFault detail
+        code_match = re.search(r"<faultcode>(?:\w+:)?([A-Z_]+)</faultcode>", text)
+        message_match = re.search(r"<faultstring>(?:[A-Z_]+: )?([^<]*)</faultstring>", text)
+        return (
+            code_match.group(1) if code_match else None,
+            html.unescape(message_match.group(1)) if message_match else "",
+        )
     return None, ""
 
 
@@ -220,3 +232,33 @@ def _classify_exception(exc: BaseException) -> Fault:
     if isinstance(exc, _TRANSIENT_EXCEPTIONS):
         return Fault(FaultKind.TRANSIENT, name, f"{name}: {_short(text) or 'connection failed'}")
     return Fault(FaultKind.FATAL, name, f"{name}: {_short(text)}")
+
+
+#: Refusals no query of any documented API gets past: the object holds no rows a query can read.
+_NO_API_CODES = frozenset({"INVALID_TYPE_FOR_OPERATION", "EXTERNAL_OBJECT_EXCEPTION"})
+_NO_API_WORDS = re.compile(r"does not support query|not supported by the Bulk API and REST", re.IGNORECASE)
+#: Refusals Salesforce lifts for another query (a required filter, fewer fields, a LIMIT) or for a
+#: user with more permissions (View All Data, an object permission).
+_BLOCKED_CODES = frozenset({
+    "OPERATION_TOO_LARGE", "INSUFFICIENT_ACCESS", "EXCEEDED_ID_LIMIT", "QUERY_TOO_COMPLICATED",
+    "INVALID_OPERATION", "API_DISABLED_FOR_ORG", "FUNCTIONALITY_NOT_ENABLED",
+})  # fmt: skip
+_BLOCKED_WORDS = re.compile(
+    r"must filter|requires? a filter|filter .*is required|should contain|must contain|must be specified"
+    r"|Can select only|Implementation restriction|does not support queryMore|not yet supported by this"
+    r" SObject storage type",
+    re.IGNORECASE,
+)
+
+
+def refusal_coverage(code: str | None, message: str) -> str | None:
+    """What an object Salesforce refused to read means for a backup: `not_exportable` (no documented
+    API can read it), `blocked` (Salesforce would serve it with another query or permission), or
+    None (an error that is neither: the object failed)."""
+    if (code in _NO_API_CODES or _NO_API_WORDS.search(message)) and not _BLOCKED_WORDS.search(message):
+        return "not_exportable"
+    if code in _BLOCKED_CODES or _BLOCKED_WORDS.search(message):
+        return "blocked"
+    if code and code.startswith("EXTERNAL_OBJECT_"):
+        return "not_exportable"
+    return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -118,21 +118,32 @@ def _without_attributes(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Datetime fields a timed-out query is split on, in order of preference (CreatedDate is indexed).
+SPLIT_FIELDS: tuple[str, ...] = ("CreatedDate", "SystemModstamp", "LastModifiedDate")
+
+
+def split_field(field_names: Iterable[str]) -> str | None:
+    """The field a QUERY_TIMEOUT of an object with these fields is split on (None: cannot split)."""
+    present = {name.lower(): name for name in field_names}
+    return next((present[f.lower()] for f in SPLIT_FIELDS if f.lower() in present), None)
+
+
 def iter_query_pages_splitting(
     client: SalesforceClient,
     build_soql: Callable[[str | None], str],
     *,
     include_deleted: bool,
     on_split: Callable[[datetime, datetime], None] | None = None,
+    field: str = "CreatedDate",
 ) -> Iterator[list[dict[str, Any]]]:
-    """Pages of ``build_soql(None)``; a QUERY_TIMEOUT reads CreatedDate ranges instead.
+    """Pages of ``build_soql(None)``; a QUERY_TIMEOUT reads CreatedDate (or `field`) ranges instead.
 
     Salesforce times out queries that are not selective on large objects. CreatedDate is indexed,
     so a range matching few enough rows is selective: on a timeout the range is halved until each
     half answers. `build_soql(extra_where)` must add `extra_where` to the query's own conditions.
     The object must have CreatedDate; otherwise the timeout propagates.
     """
-    yield from _split_pages(client, build_soql, include_deleted, on_split, _EPOCH, _FAR_FUTURE, 0)
+    yield from _split_pages(client, build_soql, include_deleted, on_split, _EPOCH, _FAR_FUTURE, 0, field)
 
 
 def _split_pages(
@@ -143,25 +154,30 @@ def _split_pages(
     low: datetime,
     high: datetime,
     depth: int,
+    field: str = "CreatedDate",
 ) -> Iterator[list[dict[str, Any]]]:
-    pages = iter_query_pages(client, build_soql(_window(low, high, depth)), include_deleted=include_deleted)
+    window = _window(low, high, depth, field)
+    pages = iter_query_pages(client, build_soql(window), include_deleted=include_deleted)
     try:
         first = next(pages)
     except StopIteration:
         return
     except SalesforceError as exc:
         for start, end in _halves(exc, low, high, depth, on_split):
-            yield from _split_pages(client, build_soql, include_deleted, on_split, start, end, depth + 1)
+            yield from _split_pages(
+                client, build_soql, include_deleted, on_split, start, end, depth + 1, field
+            )
         return
     yield first
     yield from pages
 
 
-def _window(low: datetime, high: datetime, depth: int) -> str | None:
-    """The CreatedDate range of a split query (None for the unsplit one)."""
+def _window(low: datetime, high: datetime, depth: int, field: str = "CreatedDate") -> str | None:
+    """The `field` (CreatedDate) range of a split query (None for the unsplit one)."""
     if depth == 0:
         return None
-    return f"CreatedDate >= {datetime_literal(low)} AND CreatedDate < {datetime_literal(high)}"
+    validate_field_path(field)
+    return f"{field} >= {datetime_literal(low)} AND {field} < {datetime_literal(high)}"
 
 
 def _halves(
@@ -188,10 +204,11 @@ def count_splitting(
     where: str | None,
     include_deleted: bool,
     on_split: Callable[[datetime, datetime], None] | None = None,
+    field: str = "CreatedDate",
 ) -> int:
-    """`count()`, but a QUERY_TIMEOUT counts CreatedDate ranges instead and adds them up (the
-    same halving as `iter_query_pages_splitting`). The object must have CreatedDate."""
-    return _split_count(client, object_name, where, include_deleted, on_split, _EPOCH, _FAR_FUTURE, 0)
+    """`count()`, but a QUERY_TIMEOUT counts CreatedDate (or `field`) ranges instead and adds them
+    up (the same halving as `iter_query_pages_splitting`). The object must have that field."""
+    return _split_count(client, object_name, where, include_deleted, on_split, _EPOCH, _FAR_FUTURE, 0, field)
 
 
 def _split_count(
@@ -203,13 +220,14 @@ def _split_count(
     low: datetime,
     high: datetime,
     depth: int,
+    field: str = "CreatedDate",
 ) -> int:
-    window = all_of(where, _window(low, high, depth))
+    window = all_of(where, _window(low, high, depth, field))
     try:
         return count(client, object_name, where=window, include_deleted=include_deleted)
     except SalesforceError as exc:
         halves = _halves(exc, low, high, depth, on_split)
     return sum(
-        _split_count(client, object_name, where, include_deleted, on_split, start, end, depth + 1)
+        _split_count(client, object_name, where, include_deleted, on_split, start, end, depth + 1, field)
         for start, end in halves
     )

@@ -185,6 +185,9 @@ class _Checker:
             self.check_object(name, self.manifest.objects[name])
         for name in sorted(self.manifest.files):
             self.check_files(name, self.manifest.files[name])
+        for name, done in sorted(self.manifest.objects.items()):
+            if done.state == ObjectState.DONE and isinstance(done.extra.get("binaries"), dict):
+                self.check_binaries(name, done.extra["binaries"])
         for name in FILE_OBJECTS:
             entry = self.manifest.objects.get(name)
             wanted = self.manifest.settings.get("files") is not False
@@ -226,7 +229,11 @@ class _Checker:
                      actual=entry.state)  # fmt: skip
         elif entry.state == ObjectState.SKIPPED:
             error = entry.error
-            if error is not None and error.kind == ErrorKind.UNSUPPORTED:
+            if error is not None and error.kind == ErrorKind.BLOCKED:
+                self.add("object_blocked", f"{name} is not in this snapshot: Salesforce serves it only with "
+                         f"another query or permission ({error.code}: {error.message})", object=name,
+                         expected="done", actual="skipped")  # fmt: skip
+            elif error is not None and error.kind == ErrorKind.UNSUPPORTED:
                 self.add("not_exportable", f"Salesforce refuses to let any API client query {name} "
                          f"this way ({error.code}: {error.message})", object=name,
                          expected="done", actual="skipped")  # fmt: skip
@@ -477,6 +484,24 @@ class _Checker:
                     expected=entry.bytes,
                     actual=total,
                 )
+
+    def check_binaries(self, name: str, saved: dict[str, Any]) -> None:
+        """An object's base64 bodies and rich-text images: the index, and every blob it names."""
+        relpath = self.base + str(saved.get("index_path") or "")
+        if not saved.get("index_path") or self.files.size(relpath) is None:
+            self.add("missing_index", f"the binaries index of {name} is missing", object=name,
+                     path=saved.get("index_path"))  # fmt: skip
+            return
+        with self.files.local_copy(relpath) as local:
+            rows = pq.read_table(local).to_pylist()
+        downloaded = [r for r in rows if r.get("status") == "downloaded"]
+        if len(downloaded) != int(saved.get("count") or 0):
+            self.add("index_mismatch", f"the binaries index of {name} lists {len(downloaded)} bodies, the "
+                     f"manifest says {saved.get('count')}", object=name, path=saved.get("index_path"),
+                     expected=saved.get("count"), actual=len(downloaded))  # fmt: skip
+        status = FilesCheck(name, len(rows), int(saved.get("bytes") or 0), len(downloaded), 0, 0, 0)
+        for row in downloaded:
+            self.check_blob(name, str(row.get("sha256") or ""), [row], status)
 
     def check_blob(self, name: str, digest: str, owners: list[dict[str, Any]], status: FilesCheck) -> None:
         ids = [str(o.get("Id")) for o in owners]

@@ -44,6 +44,7 @@ BLIND_SPOT_KINDS: tuple[str, ...] = (
     "hidden_field",
     "masked_field",
     "files_not_visible",
+    "access_unchecked",
 )
 
 #: Every kind of finding: its default severity and what to do about it (`{repo}` is filled in).
@@ -52,6 +53,18 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "object_failed": ("error", _RESUME),
     "object_pending": ("error", _RESUME),
     "object_skipped": ("warning", "check why the object was skipped; include it and run again if it matters"),
+    "object_blocked": (
+        "warning",
+        "Salesforce serves this object's data only with the query or permission its refusal names: "
+        "give the backup user that permission (e.g. View All Data) and run again, or export it with "
+        "the filter Salesforce asks for (Data Loader, a filtered SOQL export); exclude it on purpose "
+        "(`--exclude`) only if its data is not needed",
+    ),
+    "count_unavailable": (
+        "info",
+        "nothing: Salesforce refuses COUNT() on this object, so the org's records were counted by "
+        "reading them, as the export read them",
+    ),
     "files_missing": ("error", _RESUME),
     "missing_schema": ("error", _RERUN),
     "schema_damaged": ("error", _RERUN),
@@ -101,6 +114,11 @@ KINDS: dict[str, tuple[Severity, str]] = {
     ),
     "masked_field": ("warning", _GRANT.replace("{what}", "View Encrypted Data")),
     "files_not_visible": ("warning", _GRANT.replace("{what}", "Query All Files")),
+    "access_unchecked": (
+        "warning",
+        "run `sfbackup check` until it can check this (it names what the org refused), then take a "
+        "new snapshot (`sfbackup run --repo {repo}`) and verify it",
+    ),
     "record_count_stale": (
         "info",
         "nothing: /limits/recordCount is a cached, approximate count; the difference is within the "
@@ -132,6 +150,33 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "nothing sfbackup can do: Salesforce refuses this object to every API client for the reason "
         "given (a required filter, an external or virtual object); export it by other means if it "
         "holds data you need",
+    ),
+    "metadata_missing": ("error", _RERUN),
+    "metadata_not_backed_up": (
+        "warning",
+        "take a snapshot with metadata (`sfbackup run` without --no-metadata, backup.metadata = true): "
+        "without it nobody can rebuild the org's objects, automation and security in the next system",
+    ),
+    "metadata_refused": (
+        "warning",
+        "give the backup user the Modify Metadata (or Modify All Data) permission the Metadata API "
+        "requires, then take a new snapshot (`sfbackup run --repo {repo}`)",
+    ),
+    "metadata_not_retrieved": (
+        "warning",
+        "run `sfbackup run` again (a component deleted between listing and retrieving is gone from the "
+        "org too); if Salesforce keeps refusing these components, export them by other means (Setup, "
+        "the Salesforce CLI) or accept that they are not backed up",
+    ),
+    "metadata_not_in_snapshot": (
+        "warning",
+        "these components appeared in the org after the snapshot (or were missed): take a new snapshot "
+        "(`sfbackup run --repo {repo}`) and verify it",
+    ),
+    "metadata_not_retrievable": (
+        "info",
+        "nothing sfbackup can do: Salesforce does not serve this type to this org (a feature it does "
+        "not have, or a type that cannot be listed)",
     ),
     "coverage_unknown": (
         "warning",

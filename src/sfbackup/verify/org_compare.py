@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,8 @@ from sfbackup.salesforce import describe, query_rest, soql
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.cut import Cut
 from sfbackup.salesforce.objects import FILE_OBJECTS, ID_FILTERED_OBJECTS, FileSelection
-from sfbackup.salesforce.query_bulk import BulkQuery
+from sfbackup.salesforce.partitions import ReadPlan, iter_pages
+from sfbackup.salesforce.query_bulk import BulkJobFailed, BulkQuery
 from sfbackup.salesforce.soql import all_of
 from sfbackup.verify.checker import RepoFiles
 from sfbackup.verify.findings import IDS_IN_DATA, Finding, FindingFactory, name_ids
@@ -161,14 +162,50 @@ class _Comparer:
         cut = self._cut_of(name, entry.cut)
         if cut is False:
             return
+        read = _read_plan(entry)
+        if read is not None or entry.extra.get("count_refused"):
+            cut_or_none = cut if isinstance(cut, Cut) else None
+            self._compare_by_reading(name, entry, read, cut_or_none, include_deleted)
+            return
         predicate = cut.condition() if isinstance(cut, Cut) else None
         self.say(f"counting {name} in the org")
-        org_count = self._count(name, predicate, include_deleted, splittable="CreatedDate" in entry.fields)
+        split = query_rest.split_field(entry.fields)
+        org_count = self._count(name, predicate, include_deleted, split=split)
         self.out.object_counts[name] = org_count
         if self.ids and "Id" in (entry.fields or ["Id"]):
             self._compare_ids(name, entry, include_deleted, org_count)
             return
         self._judge_counts(name, org_count, entry.rows, what="records")
+
+    def _compare_by_reading(
+        self, name: str, entry: ObjectEntry, read: ReadPlan | None, cut: Cut | None, include_deleted: bool
+    ) -> None:
+        """Objects the export read with a strategy (a required filter, a cut applied by us) or
+        without an expected count: the org's records are read the same way, and counted."""
+        has_deleted = "IsDeleted" in entry.fields
+        fields = ["Id", "IsDeleted"] if has_deleted and include_deleted else ["Id"]
+        self.say(f"reading {name} Ids in the org" + (f" ({read.reason})" if read else ""))
+        org: dict[str, tuple[str, bool]] = {}
+        if read is not None:
+            pages = iter_pages(self.client, name, fields, read, cut, include_deleted=include_deleted,
+                               object_fields=entry.fields)  # fmt: skip
+            _add_records(org, pages)
+        else:
+            predicate = cut.condition() if cut is not None else None
+            org = self._org_ids(name, predicate, include_deleted, has_deleted, entry.rows,
+                                split=query_rest.split_field(entry.fields))  # fmt: skip
+        self.out.object_counts[name] = len(org)
+        if read is None or not read.countable:
+            why = entry.extra.get("count_refused") or (read.reason if read else "")
+            self.add("count_unavailable", f"{name} cannot be counted with COUNT() ({why}); its {len(org)} "
+                     "records in the org were read instead, as the export read them",
+                     object=name, actual=len(org))  # fmt: skip
+        if self.ids:
+            backup = self._backup_ids(entry, has_deleted)
+            self.out.ids_compared[name] = True
+            self._judge_ids(name, org, backup, path=None)
+            return
+        self._judge_counts(name, len(org), entry.rows, what="records")
 
     def _judge_counts(
         self, name: str, org_count: int, backup_count: int, *, what: str, path: str | None = None
@@ -202,15 +239,15 @@ class _Comparer:
         include_deleted: bool,
         extra: str | None = None,
         *,
-        splittable: bool = True,
+        split: str | None = "CreatedDate",
     ) -> int:
         """COUNT() under the cut, as the export read the object: in parent-Id batches for the
-        objects that need them, in CreatedDate ranges after a QUERY_TIMEOUT (`splittable`)."""
+        objects that need them, in date ranges of `split` after a QUERY_TIMEOUT."""
         where = all_of(predicate, extra)
         id_filter = ID_FILTERED_OBJECTS.get(name)
-        if id_filter is None and splittable:
+        if id_filter is None and split is not None:
             return query_rest.count_splitting(
-                self.client, name, where=where, include_deleted=include_deleted,
+                self.client, name, where=where, include_deleted=include_deleted, field=split,
                 on_split=lambda low, high: self.say(f"{name}: COUNT() timed out; counting "
                                                     f"{low:%Y-%m-%d}..{high:%Y-%m-%d} in two halves"),
             )  # fmt: skip
@@ -236,7 +273,8 @@ class _Comparer:
     def _compare_ids(self, name: str, entry: ObjectEntry, include_deleted: bool, org_count: int) -> None:
         has_deleted = "IsDeleted" in entry.fields
         self.say(f"listing {name} Ids in the org ({org_count})")
-        org = self._org_ids(name, entry.predicate, include_deleted, has_deleted, org_count)  # cut checked
+        org = self._org_ids(name, entry.predicate, include_deleted, has_deleted, org_count,  # cut checked
+                            split=query_rest.split_field(entry.fields))  # fmt: skip
         backup = self._backup_ids(entry, has_deleted)
         self.out.ids_compared[name] = True
         self._judge_ids(name, org, backup, path=None)
@@ -291,6 +329,8 @@ class _Comparer:
         has_deleted: bool,
         expected: int,
         extra: str | None = None,
+        *,
+        split: str | None = "CreatedDate",
     ) -> dict[str, tuple[str, bool]]:
         """{15-char key: (Id, IsDeleted)} of the records the org holds under the predicate."""
         fields = ["Id", "IsDeleted"] if has_deleted and include_deleted else ["Id"]
@@ -309,22 +349,29 @@ class _Comparer:
         if expected >= self.bulk_id_threshold:
             try:
                 job_id = BulkQuery.submit(self.client, query, include_deleted=include_deleted)
-            except UnsupportedQuery:
-                job_id = None  # Bulk refuses the object (Attachment: INVALIDENTITY): REST, as the export
-        if job_id is None:
-            pages = query_rest.iter_query_pages_splitting(
-                self.client, lambda window: soql.build_select(name, fields, where=all_of(where, window)),
-                include_deleted=include_deleted,
-            )
+                BulkQuery.wait(self.client, job_id)
+                for page in BulkQuery.pages(self.client, job_id):
+                    with page:
+                        _add_table(found, _csv_ids(page.read()))
+                return found
+            except (UnsupportedQuery, BulkJobFailed):
+                # Bulk refuses the object, at submission or in the job (Attachment: INVALIDENTITY):
+                # REST, as the export falls back.
+                found.clear()
+            finally:
+                if job_id is not None:
+                    with suppress(SalesforceError):
+                        BulkQuery.delete(self.client, job_id)
+        if split is None:  # no datetime field to read in ranges after a QUERY_TIMEOUT
+            query = soql.build_select(name, fields, where=where)
+            pages = query_rest.iter_query_pages(self.client, query, include_deleted=include_deleted)
             _add_records(found, pages)
             return found
-        try:
-            BulkQuery.wait(self.client, job_id)
-            for page in BulkQuery.pages(self.client, job_id):
-                with page:
-                    _add_table(found, _csv_ids(page.read()))
-        finally:
-            BulkQuery.delete(self.client, job_id)
+        pages = query_rest.iter_query_pages_splitting(
+            self.client, lambda window: soql.build_select(name, fields, where=all_of(where, window)),
+            include_deleted=include_deleted, field=split,
+        )
+        _add_records(found, pages)
         return found
 
     def _backup_ids(self, entry: ObjectEntry, has_deleted: bool) -> dict[str, tuple[str, bool]]:
@@ -466,6 +513,15 @@ def coverage_report(
             )
         )
     return sorted(rows.values(), key=lambda r: r.object), findings
+
+
+def _read_plan(entry: ObjectEntry) -> ReadPlan | None:
+    """The strategy the export read the object with (None: one plain query under the cut)."""
+    data = entry.extra.get("read")
+    if not isinstance(data, dict):
+        return None
+    plan = ReadPlan.from_dict(data)
+    return None if plan.plain else plan
 
 
 def _key(record_id: str) -> str:

@@ -6,7 +6,7 @@ missing files, structure or read-data intact), the snapshot compared with the or
 nothing the backup user could not see (blind spots: records outside its sharing, hidden or
 masked fields, files without Query All Files; these come first among the reasons), and nothing in
 the org left out except what the configuration excluded on purpose (listed). SAFE covers what
-`SAFE_COVERS` says, and the report says so.
+`safe_covers()` says, and the report says so.
 """
 
 from __future__ import annotations
@@ -29,9 +29,19 @@ REPORT_FILES: tuple[str, ...] = ("report.json", "report.md", "report.html")
 #: What a SAFE verdict vouches for, said plainly so that it is not read as "everything".
 SAFE_COVERS = (
     "records of the backed-up objects, their files (Attachments, Files/ContentVersions, Documents) "
-    "and rich-text images; not metadata (layouts, code, flows, configuration), which sfbackup does "
-    "not back up yet"
+    "and rich-text images"
 )
+
+
+def safe_covers(data: ReportData) -> str:
+    """SAFE_COVERS, and whether the org's configuration (metadata) is in the snapshot too."""
+    if data.metadata:
+        return SAFE_COVERS + ", and the org's configuration (metadata: the types the Metadata API lists)"
+    refused = any(f.kind == "metadata_refused" for f in data.findings)
+    why = ("Salesforce refused the Metadata API to the backup user" if refused
+           else "it was taken with --no-metadata")  # fmt: skip
+    return (SAFE_COVERS + "; not the org's configuration (metadata: layouts, code, flows), which this "
+            f"snapshot does not hold ({why})")
 
 
 @dataclass
@@ -52,6 +62,7 @@ class ReportData:
     objects: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
     coverage: list[dict[str, Any]] = field(default_factory=list)
+    metadata: list[dict[str, Any]] | None = None  # per type: listed, retrieved, failed; None: not backed up
     program_version: str = ""
     readiness: dict[str, Any] = field(default_factory=dict)  # notice, owners, storage (readiness.py)
 
@@ -117,12 +128,16 @@ def verdict(data: ReportData) -> Verdict:
     if reasons:
         return Verdict(False, f"{NOT_SAFE}: " + reasons[0], tuple(reasons), notes)
     listed = _not_served_summary(data)
+    components = sum(int(r.get("retrieved") or 0) for r in data.metadata or [])
+    types = sum(1 for r in data.metadata or [] if r.get("listed"))
+    configuration = (f", with the org's configuration ({components:,} metadata components of {types} "
+                     "types)") if data.metadata else ""
     line = (
         f"{SAFE}: every record and file of the {len(data.objects)} backed-up objects as of T0 "
-        f"{format_time(data.t0)} is in snapshot {data.snapshot_id}, matched against the org and "
-        f"verified at level {data.level}"
+        f"{format_time(data.t0)}{configuration} is in snapshot {data.snapshot_id}, matched against the "
+        f"org and verified at level {data.level}"
         + (f"; {' and '.join(listed)} are listed below" if listed else "")
-        + f". SAFE covers the {SAFE_COVERS}"
+        + f". SAFE covers the {safe_covers(data)}"
     )
     return Verdict(True, line, (), notes)
 
@@ -166,11 +181,12 @@ def to_json(data: ReportData) -> dict[str, Any]:
         "ids": data.ids,
         "passed": data.passed,
         "verdict": decision.to_dict(),
-        "safe_covers": SAFE_COVERS,
+        "safe_covers": safe_covers(data),
         "counts": count_by_severity(data.findings),
         "objects": data.objects,
         "files": data.files,
         "coverage": data.coverage,
+        "metadata": data.metadata,
         "readiness": data.readiness,
         "findings": [f.to_dict() for f in data.findings],
     }
@@ -210,7 +226,7 @@ def _summary_rows(data: ReportData) -> list[tuple[str, str]]:
             ("yes, exact Id lists" if data.ids else "yes, record counts") if data.against_org else "no",
         ),
         ("Result", "passed" if data.passed else "FAILED"),
-        ("What SAFE TO CANCEL covers", SAFE_COVERS),
+        ("What SAFE TO CANCEL covers", safe_covers(data)),
     ]
 
 
@@ -218,6 +234,7 @@ _OBJECT_COLUMNS = (
     "Object",
     "State",
     "In the org",
+    "Org-wide (recordCount)",
     "In the backup",
     "Deleted rows",
     "Parts",
@@ -237,11 +254,21 @@ _FILE_COLUMNS = (
 )
 
 
+_METADATA_COLUMNS = ("Type", "Listed by the org", "In the backup", "Not retrieved", "Note")
+
+
+def _metadata_rows(data: ReportData) -> list[list[str]]:
+    return [[str(r["type"]), _fmt_count(r.get("listed")), _fmt_count(r.get("retrieved")),
+             _fmt_count(r.get("failed")), str(r.get("reason") or "")]
+            for r in data.metadata or [] if r.get("listed") or r.get("reason")]  # fmt: skip
+
+
 def _object_row(row: dict[str, Any]) -> list[str]:
     return [
         row["object"],
         row["state"],
         _fmt_count(row.get("org_count")),
+        _fmt_count(row.get("org_record_count")),
         _fmt_count(row.get("backup_rows")),
         _fmt_count(row.get("deleted_rows")),
         _fmt_count(row.get("parts")),
@@ -349,6 +376,8 @@ def render_markdown(data: ReportData) -> str:
     out += ["## Records", "", *_md_table(_OBJECT_COLUMNS, [_object_row(r) for r in data.objects]), ""]
     if data.files:
         out += ["## Files", "", *_md_table(_FILE_COLUMNS, [_file_row(r) for r in data.files]), ""]
+    if data.metadata:
+        out += ["## Configuration (metadata)", "", *_md_table(_METADATA_COLUMNS, _metadata_rows(data)), ""]
     out += ["## Not covered, and why", ""]
     missing = _not_covered(data)
     if missing:
@@ -440,10 +469,13 @@ def render_html(data: ReportData) -> str:
             parts.append(f"<p>{_h(_owners_note(data))}</p>")
             parts.append(_html_table(_OWNER_COLUMNS, _owner_rows(data), {3}))
     parts.append("<h2>Records</h2>")
-    parts.append(_html_table(_OBJECT_COLUMNS, [_object_row(r) for r in data.objects], {2, 3, 4, 5, 6}))
+    parts.append(_html_table(_OBJECT_COLUMNS, [_object_row(r) for r in data.objects], {2, 3, 4, 5, 6, 7}))
     if data.files:
         parts.append("<h2>Files</h2>")
         parts.append(_html_table(_FILE_COLUMNS, [_file_row(r) for r in data.files], {1, 2, 3, 4, 5, 6, 7}))
+    if data.metadata:
+        parts.append("<h2>Configuration (metadata)</h2>")
+        parts.append(_html_table(_METADATA_COLUMNS, _metadata_rows(data), {1, 2, 3}))
     parts.append("<h2>Not covered, and why</h2>")
     missing = _not_covered(data)
     if missing:

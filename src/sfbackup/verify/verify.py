@@ -35,7 +35,9 @@ from sfbackup.repository.store import LocalStore
 from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.verify.blind_spots import compare_record_counts, manifest_blind_spots
 from sfbackup.verify.checker import CheckResult, RepoFiles, check_snapshot, parse_subset
+from sfbackup.verify.dictionary import write_dictionary
 from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity
+from sfbackup.verify.metadata_check import MetadataCheck, check_metadata
 from sfbackup.verify.org_compare import BULK_ID_THRESHOLD, OrgComparison, compare_with_org, coverage_report
 from sfbackup.verify.readiness import OwnerRow, notice_deadline, ownership_table, storage_check
 from sfbackup.verify.report import REPORT_FILES, ReportData, Verdict, report_documents, verdict
@@ -171,6 +173,7 @@ def verify_snapshot(
             lambda m, data: _save_with_reports(chosen, m, as_read, data, folder),
         )
         paths = _write_reports(chosen, run.standing_report(), "")
+        paths.update(_write_dictionary(chosen, run.say))
     return run.result(paths, promoted, history=_report_paths(chosen, folder))
 
 
@@ -217,6 +220,7 @@ class _Verification:
         self.client: SalesforceClient | None = None
         self.readiness: dict[str, Any] = {}
         self.own_report: ReportData | None = None
+        self.metadata = MetadataCheck()
 
     def say(self, text: str) -> None:
         self.progress.message("info", text, snapshot_id=self.manifest.snapshot_id)
@@ -282,6 +286,11 @@ class _Verification:
                 independent = compare_record_counts(manifest, client, self.f, say=self.say)
                 self.record_counts = independent.record_counts
                 self.findings += independent.findings
+        self.metadata = check_metadata(
+            manifest, self.files, self.f, read_data=options.read_data, subset=options.subset,
+            client=self.client if options.against_org else None,
+        )
+        self.findings += self.metadata.findings
         rows, coverage_findings = coverage_report(manifest, sobjects, self.f)
         self.coverage = [r.to_dict() for r in rows]
         self.findings += coverage_findings
@@ -383,6 +392,7 @@ class _Verification:
             objects=self._object_rows(),
             files=self._file_rows(),
             coverage=self.coverage,
+            metadata=self.metadata.rows if self.metadata.backed_up else None,
             program_version=__version__,
             readiness=self.readiness,
         )
@@ -527,6 +537,19 @@ def _report_paths(snapshot: Snapshot, folder: str) -> dict[str, Path]:
         key = snapshot.key(f"{folder}/{name}" if folder else name)
         paths[name] = store.path(key) if isinstance(store, LocalStore) else Path(key)
     return paths
+
+
+def _write_dictionary(snapshot: Snapshot, say: Callable[[str], None]) -> dict[str, Path]:
+    """The data dictionary beside the report; a describe it cannot read is said, not raised (the
+    findings already name damaged files)."""
+    try:
+        keys = write_dictionary(snapshot)
+    except (SfbackupError, OSError) as exc:
+        say(f"data dictionary not written: {getattr(exc, 'message', exc)}")
+        return {}
+    store = snapshot.repository.store
+    return {key.rsplit("/", 1)[-1]: store.path(key) if isinstance(store, LocalStore) else Path(key)
+            for key in keys}  # fmt: skip
 
 
 def _date_or_none(value: Any) -> date | None:

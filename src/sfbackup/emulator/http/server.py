@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-from sfbackup.emulator.http import routes_auth, routes_bulk, routes_bulk1, routes_oauth, routes_rest, wire
+from sfbackup.emulator.http import (
+    routes_auth,
+    routes_bulk,
+    routes_bulk1,
+    routes_metadata,
+    routes_oauth,
+    routes_rest,
+    wire,
+)
 from sfbackup.emulator.http.faults import FaultConfig, Faults
 from sfbackup.emulator.http.wire import Request, Response
 from sfbackup.emulator.org.access import ADMIN, USER_KINDS, Access
@@ -45,6 +53,9 @@ class ServerConfig:
     rotate_refresh_tokens: bool = False  # every refresh_token grant answers with a new one
     device_interval: int = 5  # seconds the device flow asks clients to wait between polls
     soap_login_disabled: bool = False  # an org created since Winter '26: SOAP login() is off
+    retrieve_latency: float = 0.2  # seconds from a Metadata API retrieve() to done
+    metadata_max_files: int = 10_000  # files per retrieve (the Metadata API's documented limit)
+    metadata_max_zip_bytes: int = 39 * 2**20  # compressed bytes per retrieve (~39 MB, documented)
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,7 @@ def _routes() -> list[Route]:
         ("GET", r"/setup/connect", routes_oauth.device_page, False, False),
         ("POST", r"/setup/connect", routes_oauth.device_page, False, False),
         ("POST", r"/services/Soap/u/(?P<version>[0-9.]+)(?:/[^/]*)?", routes_oauth.soap_login, False, False),
+        ("POST", r"/services/Soap/m/(?P<mdversion>[0-9.]+)(?:/.*)?", routes_metadata.soap, False, True),
         ("GET", r"/services/oauth2/userinfo", routes_auth.userinfo, True, False),
         ("GET", r"/id/(?P<org>\w+)/(?P<user>\w+)", routes_auth.userinfo, True, False),
         ("GET", r"/services/data/?", routes_rest.versions, False, False),
@@ -147,6 +159,7 @@ class EmulatorServer:
         self.cursors = routes_rest.QueryCursors()
         self.jobs = routes_bulk.BulkJobs(self)
         self.bulk1 = routes_bulk1.Bulk1Jobs()
+        self.metadata_jobs = routes_metadata.RetrieveJobs()
         self.routes = _routes()
         self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.emulator = self

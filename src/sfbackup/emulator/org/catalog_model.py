@@ -93,6 +93,8 @@ class FieldDef:
     calculated: bool = False
     not_filterable: bool = False  # describe filterable false (ActivityFieldHistory.SystemModstamp)
     csv_sql: str | None = None  # SQL for the Bulk CSV cell, `{col}` the column (Bulk's own number text)
+    help_text: str | None = None  # describe inlineHelpText, and <inlineHelpText> in the Metadata API
+    formula: str | None = None  # describe calculatedFormula of a formula field, <formula> in metadata
 
     @property
     def stored(self) -> bool:
@@ -118,7 +120,7 @@ class FieldDef:
             "autoNumber": False,
             "byteLength": self.length * 3 if text else (18 if t in ("id", "reference") else 0),
             "calculated": self.calculated,
-            "calculatedFormula": None,
+            "calculatedFormula": self.formula if self.calculated else None,
             "cascadeDelete": False,
             "caseSensitive": False,
             "compoundFieldName": self.compound_field_name,
@@ -142,7 +144,7 @@ class FieldDef:
             "highScaleNumber": False,
             "htmlFormatted": self.extra_type_info == "richtextarea",
             "idLookup": self.id_lookup,
-            "inlineHelpText": None,
+            "inlineHelpText": self.help_text,
             "label": self.label or _label(self.name),
             "length": self.length,
             "mask": "all" if t == "encryptedstring" else None,

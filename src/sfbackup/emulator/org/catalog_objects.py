@@ -9,6 +9,7 @@ values data generation draws from and `CHILD_NAMES`, the relationship names of c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sfbackup.emulator.org.catalog_model import (
@@ -378,10 +379,12 @@ def custom_objects() -> list[ObjectDef]:
             f_text("Name", 80, name_field=True, label="Invoice Name"), *system_tail(None)[:5],
             f_ref("Account__c", "Account"), f_text("Description__c", 255), f_area("Notes__c", 32768),
             f_bool("Paid__c"), f_num("Quantity__c", "int", 9), f_num("Sequence__c", "long", 18),
-            f_num("Rate__c", "double", 16, 4), f_num("Amount__c", "currency", 18, 2),
+            f_num("Rate__c", "double", 16, 4),
+            replace(f_num("Amount__c", "currency", 18, 2), help_text="The invoice total, taxes included."),
             f_num("Discount__c", "percent", 5, 2), f_plain("Invoice_Date__c", "date"),
             f_plain("Sent_At__c", "datetime"), f_plain("Due_Time__c", "time"),
-            f_pick("Status__c", ("Draft", "Sent", "Paid", "Void")),
+            replace(f_pick("Status__c", ("Draft", "Sent", "Paid", "Void")),
+                    help_text="Draft until it is sent; Paid once the payment arrived; Void if cancelled."),
             f_pick("Tags__c", ("Urgent", "Export", "Recurring", "Disputed"), 4099, t="multipicklist"),
             f_text("Contact_Email__c", 80, t="email"), f_text("Phone__c", 40, t="phone"),
             f_text("Website__c", 255, t="url"), f_pick("Channel__c", ("Web", "Email", "Post"), t="combobox"),

@@ -447,6 +447,17 @@ def _activity_field_history() -> ObjectDef:
     )
 
 
+#: The formula of a wide object's formula field, by its type (describe calculatedFormula).
+_FORMULAS = {
+    "string": "UPPER(Name)",
+    "int": "LEN(Name)",
+    "double": "LEN(Name) / 2",
+    "boolean": "ISPICKVAL(F005__c, 'Red')",
+    "date": "DATEVALUE(CreatedDate) + 30",
+    "picklist": "TEXT(F005__c)",
+}
+
+
 def _wide_objects() -> list[ObjectDef]:
     kinds = ("string", "int", "double", "boolean", "date", "picklist")
 
@@ -461,7 +472,8 @@ def _wide_objects() -> list[ObjectDef]:
             "picklist": lambda: f_pick(name, ("Red", "Green", "Blue")),
         }[kind]()
         return (
-            dataclasses.replace(base, calculated=True, createable=False, updateable=False)
+            dataclasses.replace(base, calculated=True, createable=False, updateable=False,
+                                formula=_FORMULAS[kind])
             if formula
             else base
         )

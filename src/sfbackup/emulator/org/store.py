@@ -41,6 +41,7 @@ from sfbackup.emulator.org.catalog import (
     internal_entities,
     shape_rows,
 )
+from sfbackup.emulator.org.metadata import MetadataCatalog
 from sfbackup.emulator.org.soql import (
     Node,
     OrgError,
@@ -423,6 +424,7 @@ class EmulatedOrg:
         self._idle: list[_Connection] = []
         self._writer: _Connection | None = None
         self._lock = threading.RLock()
+        self._metadata: MetadataCatalog | None = None
         self._finalizer = weakref.finalize(self, EmulatedOrg._cleanup, self._connections, self._tmpdir)
         self._open_or_generate(generated)
         org_id = self._fetchone('SELECT "Id" FROM "Organization"', [])[0]
@@ -573,6 +575,14 @@ class EmulatedOrg:
         """The org clock (UTC, millisecond precision)."""
         now = datetime.now(UTC)
         return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+    def metadata(self) -> MetadataCatalog:
+        """The org's configuration as the Metadata API serves it (built on first use)."""
+        with self._lock:
+            if self._metadata is None:
+                self._metadata = MetadataCatalog(self._catalog.values(), self._fetchall,
+                                                 shape=self.config.org_shape, seed=self.config.seed)
+            return self._metadata
 
     def describe_global(self, api_version: str = "62.0") -> dict[str, Any]:
         """Body of `GET /sobjects` (the schema objects only the large catalog lists stay out)."""
