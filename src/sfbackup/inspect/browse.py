@@ -31,6 +31,7 @@ from sfbackup.errors import StorageError
 from sfbackup.inspect.labels import Labels, ObjectInfo
 from sfbackup.inspect.restore_files import base_name, blob_key, safe_name
 from sfbackup.inspect.sql import open_views, quote_name
+from sfbackup.inspect.tables import readable_objects
 from sfbackup.repository import Snapshot
 
 PAGE_SIZE = 50
@@ -72,7 +73,7 @@ class BrowseApp:
         self.labels = Labels(snapshot)
         self.connection = connection
         self.lock = threading.Lock()
-        self.objects = set(snapshot.manifest.objects)
+        self.objects = set(readable_objects(snapshot))
         self.file_objects = {n for n, f in snapshot.manifest.files.items() if f.index_path}
 
     # --- data -----------------------------------------------------------------------------------

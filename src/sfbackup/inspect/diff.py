@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sfbackup.inspect.sql import add_views, connect, quote_name
+from sfbackup.inspect.tables import readable_objects
 from sfbackup.repository import Snapshot
 
 #: Fields that change with every edit: a changed record is reported by its other fields.
@@ -50,10 +51,11 @@ def diff_snapshots(a: Snapshot, b: Snapshot, *, limit: int = 20) -> list[ObjectD
     with connect() as (connection, spool):
         add_views(connection, a, spool, schema="a")
         add_views(connection, b, spool, schema="b")
-        for name in sorted(set(a.manifest.objects) | set(b.manifest.objects)):
+        in_a, in_b = set(readable_objects(a)), set(readable_objects(b))
+        for name in sorted(in_a | in_b):
             result = ObjectDiff(name)
-            if name not in b.manifest.objects or name not in a.manifest.objects:
-                result.only_in = "a" if name in a.manifest.objects else "b"
+            if name not in in_b or name not in in_a:
+                result.only_in = "a" if name in in_a else "b"
                 held = a if result.only_in == "a" else b
                 count = held.manifest.objects[name].rows - held.manifest.objects[name].deleted_rows
                 if result.only_in == "a":

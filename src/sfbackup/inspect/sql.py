@@ -65,7 +65,7 @@ def view_statements(snapshot: Snapshot, spool: Path | None = None, *, schema: st
         return f"{quote_name(schema)}.{quote_name(name)}" if schema else quote_name(name)
 
     for name, entry in sorted(snapshot.manifest.objects.items()):
-        if entry.format != "parquet":
+        if entry.format != "parquet" or not entry.schema_path:
             continue
         files = _part_files(snapshot, [p.path for p in entry.parts], spool)
         source = (
@@ -93,7 +93,7 @@ def add_views(connection: Any, snapshot: Snapshot, spool: Path, *, schema: str |
         connection.execute(statement)
     prefix = f"{quote_name(schema)}." if schema else ""
     for name, entry in sorted(snapshot.manifest.objects.items()):
-        if entry.format == "csv":
+        if entry.format == "csv" and entry.schema_path:
             table = snapshot.read(name)
             registered = f"_csv_{schema or ''}_{name}"
             connection.register(registered, table)

@@ -70,15 +70,29 @@ def _batches(
             raise RepositoryError(f"cannot read {where}: {exc}", path=where) from exc
 
 
+def readable_objects(snapshot: Snapshot) -> list[str]:
+    """The objects whose rows can be read: those with a saved schema (an object that failed before
+    its first part has none), sorted."""
+    return sorted(n for n, e in snapshot.manifest.objects.items() if e.schema_path)
+
+
 def select_objects(snapshot: Snapshot, names: Sequence[str] | None) -> list[str]:
-    """`names` checked against the snapshot (None or ["all"]: every object it holds, sorted)."""
-    held = snapshot.objects()
+    """`names` checked against the snapshot (None or ["all"]: every readable object, sorted)."""
+    held = readable_objects(snapshot)
     if not names or list(names) == ["all"]:
         return held
     by_lower = {n.lower(): n for n in held}
     chosen = []
     for name in names:
         found = by_lower.get(name.strip().lower())
+        listed = {n.lower(): e for n, e in snapshot.manifest.objects.items()}
+        entry = listed.get(name.strip().lower())
+        if found is None and entry is not None:
+            reason = entry.error.message if entry.error else f"state {entry.state}"
+            raise UsageError(
+                f"{name} in snapshot {snapshot.id} holds no rows to read ({reason})",
+                hint="`sfbackup show` lists each object's state and error",
+            )
         if found is None:
             raise UsageError(
                 f"snapshot {snapshot.id} has no object {name!r}",

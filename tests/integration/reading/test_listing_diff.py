@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 from tests.integration.reading.conftest import Offline
@@ -93,3 +95,30 @@ def test_given_two_snapshots_when_diffed_then_the_added_changed_and_deleted_oppo
     code, out, err = cli("diff", offline.first, offline.second, "--repo", str(offline.repo))
     assert code == 0 and "Opportunity: +1 added, ~1 changed, -1 deleted" in out
     assert "changed fields: Name (1)" in out
+
+
+def test_given_an_object_that_failed_before_its_first_part_then_reading_skips_it_and_says_why(
+    offline: Offline, cli: Any, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(offline.repo, repo)
+    manifest_path = repo / "snapshots" / offline.first / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["objects"]["Lead"].update(
+        state="failed", schema_path=None, schema_sha256=None, parts=[], rows=0, deleted_rows=0,
+        error={"code": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded.", "kind": "error"},
+    )  # fmt: skip
+    manifest_path.write_text(json.dumps(manifest))
+    code, out, err = cli("ls", offline.first, "--repo", str(repo), "--json")
+    assert code == 0, err
+    assert {r["object"]: r["state"] for r in lines(out)}["Lead"] == "failed"
+    code, _, err = cli("export", offline.first, "--repo", str(repo), "--to", "csv", "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    assert not (tmp_path / "o" / "Lead.csv").exists() and (tmp_path / "o" / "Account.csv").exists()
+    code, _, err = cli("export", offline.first, "--repo", str(repo), "--objects", "Lead", "--to", "csv",
+                       "--out", str(tmp_path / "o"))  # fmt: skip
+    assert code == 2 and "TotalRequests Limit exceeded" in err
+    code, out, err = cli("sql", offline.first, "--repo", str(repo), "--output", "json", "SELECT count(*) AS n FROM Account")
+    assert code == 0 and json.loads(out)["n"] > 0, err
+    code, _, err = cli("diff", offline.first, offline.second, "--repo", str(repo), "--json")
+    assert code == 0, err
