@@ -27,12 +27,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
+import pyarrow.parquet as pq
+
 from sfbackup.errors import StorageError
 from sfbackup.inspect.labels import Labels, ObjectInfo
 from sfbackup.inspect.restore_files import base_name, blob_key, safe_name
+from sfbackup.inspect.rich_text import plain_text, sanitise
 from sfbackup.inspect.sql import open_views, quote_name
 from sfbackup.inspect.tables import readable_objects
 from sfbackup.repository import Snapshot
+from sfbackup.repository.store import local_copy
 
 PAGE_SIZE = 50
 _ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
@@ -48,7 +52,7 @@ td{overflow-wrap:break-word}.files td{white-space:nowrap}
 .files td:first-child{white-space:normal;overflow-wrap:anywhere}
 li{overflow-wrap:anywhere}
 th{background:#f3f3f3}.label{color:#555;width:220px}.muted{color:#777}.deleted{color:#b00}
-pre{white-space:pre-wrap;margin:0;font:inherit}section{margin-bottom:24px}img.preview{max-width:240px}
+pre{white-space:pre-wrap;margin:0;font:inherit}section{margin-bottom:24px}img.preview,img.rich{max-width:240px}
 """
 
 
@@ -75,6 +79,7 @@ class BrowseApp:
         self.lock = threading.Lock()
         self.objects = set(readable_objects(snapshot))
         self.file_objects = {n for n, f in snapshot.manifest.files.items() if f.index_path}
+        self._binaries: dict[str, dict[tuple[str, str, str], str]] = {}
 
     # --- data -----------------------------------------------------------------------------------
 
@@ -105,6 +110,8 @@ class BrowseApp:
             return self.record(parts[1])
         if len(parts) == 3 and parts[0] == "f" and parts[1] in self.file_objects and _ID.match(parts[2]):
             return self.file(parts[1], parts[2], inline=arg.get("inline") == "1")
+        if len(parts) == 5 and parts[0] == "rt" and parts[1] in self.objects and _ID.match(parts[2]):
+            return self.rich_text_image(parts[1], parts[2], parts[3], parts[4])
         return self.not_found("no such page")
 
     # --- pages ----------------------------------------------------------------------------------
@@ -208,9 +215,52 @@ class BrowseApp:
                 + "".join(body_rows) + f"</table>{nav}")  # fmt: skip
         return self.layout(info.label_plural, body)
 
-    def _value(self, spec: Any, value: Any, *, short: bool = False) -> str:
+    def binaries(self, name: str) -> dict[tuple[str, str, str], str]:
+        """(record Id, field, refid) -> sha256 of the rich-text images the snapshot holds for `name`
+        (its binaries index, docs/repository-format.md)."""
+        if name not in self._binaries:
+            found: dict[tuple[str, str, str], str] = {}
+            saved = self.snapshot.manifest.objects[name].extra.get("binaries")
+            if isinstance(saved, dict) and isinstance(saved.get("index_path"), str):
+                key = self.snapshot.key(saved["index_path"])
+                with local_copy(self.snapshot.repository.store, key) as path:
+                    for row in pq.read_table(path, columns=["Id", "Field", "RefId", "sha256"]).to_pylist():
+                        if row["RefId"] and row["sha256"]:
+                            found[(row["Id"], row["Field"], row["RefId"])] = row["sha256"]
+            self._binaries[name] = found
+        return self._binaries[name]
+
+    def _rich(self, name: str, record_id: str, field: str, html: str) -> str:
+        held = self.binaries(name)
+
+        def image_url(refid: str) -> str | None:
+            if (record_id, field, refid) in held:
+                return f"/rt/{quote(name)}/{quote(record_id)}/{quote(field)}/{quote(refid)}"
+            return None
+
+        return f"<div class=rich>{sanitise(html, image_url)}</div>"
+
+    def rich_text_image(self, name: str, record_id: str, field: str, refid: str) -> Page:
+        sha = self.binaries(name).get((record_id, field, refid))
+        if sha is None:
+            return self.not_found(f"no image {refid} of {field} in this snapshot")
+        with self.snapshot.repository.store.open(blob_key(sha)) as handle:
+            body = handle.read(64 << 20)
+        mime = _image_type(body)
+        if mime is None:  # not an image we serve inline: never let a browser guess
+            return Page(200, body, "application/octet-stream", (("Content-Disposition", "attachment"),))
+        return Page(200, body, mime)
+
+    def _value(
+        self, spec: Any, value: Any, *, short: bool = False, where: tuple[str, str] | None = None
+    ) -> str:
         if value is None:
             return ""
+        if spec.html and isinstance(value, str):
+            if short or where is None:
+                text = plain_text(value)
+                return _e(text[:80] + "…" if len(text) > 80 else text)
+            return self._rich(where[0], where[1], spec.name, value)
         if spec.is_lookup and isinstance(value, str) and _ID.match(value):
             name = self.name_of(value)
             return f"<a href='/r/{_e(value)}'>{_e(name or value)}</a>"
@@ -238,7 +288,8 @@ class BrowseApp:
         title = str(values.get(info.name_field or "Id") or record_id)
         deleted = " <span class=deleted>(deleted)</span>" if values.get("IsDeleted") else ""
         fields = "".join(
-            f"<tr><td class=label>{_e(spec.label)}</td><td>{self._value(spec, values[spec.name])}</td></tr>"
+            f"<tr><td class=label>{_e(spec.label)}</td>"
+            f"<td>{self._value(spec, values[spec.name], where=(name, values['Id']))}</td></tr>"
             for spec in info.fields.values()
         )
         body = f"<p class=muted>{_e(info.label)} {_e(values['Id'])}{deleted}</p><table>{fields}</table>"
@@ -349,6 +400,19 @@ class BrowseApp:
 #: ContentVersion.FileType (what the files index holds for a File) -> the MIME type to serve it as.
 _FILE_TYPES = {"PDF": "application/pdf", "PNG": "image/png", "JPG": "image/jpeg", "JPEG": "image/jpeg",
                "GIF": "image/gif", "WEBP": "image/webp"}  # fmt: skip
+
+
+def _image_type(body: bytes) -> str | None:
+    """The type of an image body by its first bytes (PNG, JPEG, GIF, WebP), else None."""
+    if body.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if body.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if body[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if body[:4] == b"RIFF" and body[8:12] == b"WEBP":
+        return "image/webp"
+    return None
 
 
 def _mime(content_type: str | None, extension: str | None) -> str:
