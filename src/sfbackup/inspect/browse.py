@@ -105,7 +105,8 @@ class BrowseApp:
         if parts == ["search"]:
             return self.search(arg.get("q", ""))
         if len(parts) == 2 and parts[0] == "o" and parts[1] in self.objects:
-            return self.list_view(parts[1], arg.get("q", ""), arg.get("after", ""))
+            return self.list_view(parts[1], arg.get("q", ""), arg.get("after", ""),
+                                  field_filter=(arg.get("field", ""), arg.get("value", "")))  # fmt: skip
         if len(parts) == 2 and parts[0] == "r" and _ID.match(parts[1]):
             return self.record(parts[1])
         if len(parts) == 3 and parts[0] == "f" and parts[1] in self.file_objects and _ID.match(parts[2]):
@@ -171,7 +172,9 @@ class BrowseApp:
         body = "".join(sections) or f"<p>Nothing found for “{_e(text)}”.</p>"
         return self.layout(f"Search: {text}", body)
 
-    def list_view(self, name: str, text: str, after: str) -> Page:
+    def list_view(
+        self, name: str, text: str, after: str, *, field_filter: tuple[str, str] = ("", "")
+    ) -> Page:
         info = self.info(name)
         field = info.name_field
         shown = [f for f in info.fields.values() if f.name not in ("Id", "IsDeleted", "MasterRecordId")][:6]
@@ -181,6 +184,14 @@ class BrowseApp:
         if text and field:
             where.append(f"CAST({quote_name(field)} AS VARCHAR) ILIKE ?")
             params.append(f"%{text}%")
+        by_field, by_value = field_filter
+        if by_field in info.fields and by_value:  # a field of this object, never a name from the request
+            spec = info.fields[by_field]
+            api_value = next((v for v, label in spec.picklist.items() if label == by_value), by_value)
+            where.append(f"CAST({quote_name(by_field)} AS VARCHAR) = ?")
+            params.append(api_value)
+            if spec not in shown:
+                shown = [*shown[:5], spec]
         count_sql = f"SELECT count(*) FROM {quote_name(name)}" + (
             f" WHERE {' AND '.join(where)}" if where else ""
         )
@@ -205,11 +216,17 @@ class BrowseApp:
             body_rows.append(f"<tr><td><a href='/r/{_e(row[0])}'>{_e(row[0])}</a></td>{cells}</tr>")
         nav = ""
         if more:
-            following = urlencode({"q": text, "after": rows[-1][0]})
+            following = urlencode({"q": text, "field": by_field, "value": by_value, "after": rows[-1][0]})
             nav = f"<p><a rel=next href='/o/{quote(name)}?{_e(following)}'>Next {PAGE_SIZE}</a></p>"
+        options = "".join(
+            f"<option value='{_e(f.name)}'{' selected' if f.name == by_field else ''}>{_e(f.label)}</option>"
+            for f in info.fields.values()
+        )
         form = (
             f"<form method=get action='/o/{quote(name)}'><input type=search name=q value='{_e(text)}' "
-            f"placeholder='Filter by {_e(info.label_of(field) if field else 'name')}'></form>"
+            f"placeholder='Filter by {_e(info.label_of(field) if field else 'name')}'> "
+            f"<select name=field aria-label=Field><option value=''>field…</option>{options}</select> "
+            f"= <input name=value value='{_e(by_value)}' aria-label=Value> <button>Filter</button></form>"
         )
         body = (f"{form}<p class=muted>{total:,} records</p><table><tr><th>Id</th>{head}</tr>"
                 + "".join(body_rows) + f"</table>{nav}")  # fmt: skip

@@ -8,13 +8,14 @@ import re
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.reading.conftest import SCRIPT, Offline
+from tests.integration.reading.conftest import SCRIPT, STAGE_LABEL, Offline
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -107,3 +108,25 @@ def test_given_a_browser_when_searching_opening_following_and_downloading_then_i
         finally:
             browser.close()
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in shots.iterdir())
+
+
+def test_given_a_field_filter_then_the_list_holds_exactly_the_matching_records_by_value_or_label(
+    offline: Offline, served: str
+) -> None:
+    base, token = served.split("?token=")
+    snapshot = offline.snapshot()
+    stage = STAGE_LABEL  # relabelled in the first snapshot's schema, the one served
+    expected = sorted(r["Id"] for r in snapshot.read("Opportunity").to_pylist()
+                      if r["StageName"] == stage[0] and not r["IsDeleted"])  # fmt: skip
+    for value in stage:  # the API value, or the label a person sees
+        query = urllib.parse.urlencode({"field": "StageName", "value": value})
+        request = urllib.request.Request(f"{base}o/Opportunity?{query}", headers={"Cookie": f"sfb_token={token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            page = response.read().decode()
+        assert sorted(set(re.findall(r"href='/r/(006\w+)'", page))) == expected
+        assert f"{len(expected):,} records" in page
+    hostile = urllib.parse.urlencode({"field": "Name\" OR 1=1 --", "value": "x"})
+    request = urllib.request.Request(f"{base}o/Opportunity?{hostile}", headers={"Cookie": f"sfb_token={token}"})
+    live = sum(not r["IsDeleted"] for r in snapshot.read("Opportunity").to_pylist())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert f"{live:,} records" in response.read().decode(), "a name that is not a field filters nothing"
