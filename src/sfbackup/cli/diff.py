@@ -13,7 +13,9 @@ DESCRIPTION = """\
 Compare two snapshots of a repository: per object, the records added, changed and deleted (by Id,
 live records: a record moved to the Recycle Bin counts as deleted), the fields that changed and
 the fields one snapshot has and the other not. Timestamps that change with every edit
-(SystemModstamp, LastModifiedDate...) are not counted as changes on their own.
+(SystemModstamp, LastModifiedDate...) are not counted as changes on their own. Then the org's
+configuration: per metadata type, the components added, changed (a file's content differs) and
+removed.
 
 examples:
   sfbackup diff 20261127T020000Z-3f9a1c2e latest --repo /backups/acme
@@ -37,14 +39,17 @@ def register(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from sfbackup.inspect.diff import diff_snapshots
+    from sfbackup.inspect.diff import diff_configuration, diff_snapshots
 
     repository = open_repository(args)
     a, b = repository.snapshot(args.a), repository.snapshot(args.b)
     diffs = [d for d in diff_snapshots(a, b, limit=args.limit) if args.all or d.any]
+    configuration = diff_configuration(a, b)
     if args.json:
         for item in diffs:
             print(json.dumps(item.to_dict()))
+        if configuration is not None:
+            print(json.dumps({"configuration": [c.to_dict() for c in configuration]}))
         return int(ExitCode.OK)
     print(f"{a.id} -> {b.id}")
     if not diffs:
@@ -69,4 +74,16 @@ def handle(args: argparse.Namespace) -> int:
             for kind, ids in (("+", item.added_ids), ("~", item.changed_ids), ("-", item.deleted_ids)):
                 for record_id in ids:
                     print(f"  {kind} {record_id}")
+    if configuration is None:
+        print("configuration: not compared (a snapshot holds no metadata)")
+    elif not configuration:
+        print("configuration: no differences")
+    for change in configuration or ():
+        print(f"configuration {change.type}: +{len(change.added)} added, ~{len(change.changed)} changed, "
+              f"-{len(change.removed)} removed")  # fmt: skip
+        for kind, names in (("+", change.added), ("~", change.changed), ("-", change.removed)):
+            for name in names[: args.limit]:
+                print(f"  {kind} {name}")
+            if len(names) > args.limit:
+                print(f"  {kind} ... and {len(names) - args.limit} more")
     return int(ExitCode.OK)

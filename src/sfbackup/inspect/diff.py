@@ -1,6 +1,7 @@
 """`sfbackup diff A B`: per object, the records added, changed and deleted between two snapshots,
-by Id, and which fields changed. Computed by DuckDB over both snapshots' parts (one hash per
-record), so memory does not grow with the objects.
+by Id, and which fields changed; per metadata type, the configuration components added, changed
+and removed (a component changed when any of its files' SHA-256 differs). Records are compared by
+DuckDB over both snapshots' parts (one hash per record), so memory does not grow with the objects.
 
 A record is *added* when it is live in B and not in A, *deleted* when it is live in A and not live
 in B (gone, or in the Recycle Bin), *changed* when live in both with a different value in a field
@@ -104,3 +105,45 @@ def _count_and_ids(connection: Any, query: str, limit: int) -> tuple[int, list[s
         else []
     )
     return count, ids
+
+
+@dataclass
+class ConfigurationDiff:
+    """One metadata type's differences between two snapshots (component full names, sorted)."""
+
+    type: str
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "added": self.added, "changed": self.changed, "removed": self.removed}
+
+
+def diff_configuration(a: Snapshot, b: Snapshot) -> list[ConfigurationDiff] | None:
+    """Per metadata type with a difference, the components added, changed and removed from `a`
+    to `b`; None when either snapshot holds no metadata (nothing to compare)."""
+    index_a, index_b = a.metadata_index(), b.metadata_index()
+    if index_a is None or index_b is None:
+        return None
+    files_a, files_b = _component_files(index_a), _component_files(index_b)
+    by_type: dict[str, ConfigurationDiff] = {}
+    for key in sorted(files_a.keys() | files_b.keys()):
+        kind, name = key
+        if key not in files_a:
+            by_type.setdefault(kind, ConfigurationDiff(kind)).added.append(name)
+        elif key not in files_b:
+            by_type.setdefault(kind, ConfigurationDiff(kind)).removed.append(name)
+        elif files_a[key] != files_b[key]:
+            by_type.setdefault(kind, ConfigurationDiff(kind)).changed.append(name)
+    return [by_type[kind] for kind in sorted(by_type)]
+
+
+def _component_files(index: Any) -> dict[tuple[str, str], frozenset[tuple[str, str]]]:
+    """(type, full name) -> its retrieved files as (file name, sha256)."""
+    files: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for row in index.select(["type", "full_name", "file_name", "sha256", "status"]).to_pylist():
+        entry = files.setdefault((row["type"], row["full_name"]), set())
+        if row["status"] == "retrieved" and row["file_name"]:
+            entry.add((row["file_name"], row["sha256"] or ""))
+    return {key: frozenset(value) for key, value in files.items()}

@@ -86,7 +86,8 @@ def test_given_two_snapshots_when_diffed_then_the_added_changed_and_deleted_oppo
         "diff", offline.first, offline.second, "--repo", str(offline.repo), "--ids", "--json"
     )
     assert code == 0, err
-    by_object = {d["object"]: d for d in lines(out)}
+    by_object = {d["object"]: d for d in lines(out) if "object" in d}
+    assert lines(out)[-1] == {"configuration": []}, "the org's configuration did not change"
     opp = by_object["Opportunity"]
     assert (opp["added_ids"], opp["changed_ids"], opp["deleted_ids"]) == ([offline.created], [offline.changed],
                                                                          [offline.deleted])  # fmt: skip
@@ -122,3 +123,32 @@ def test_given_an_object_that_failed_before_its_first_part_then_reading_skips_it
     assert code == 0 and json.loads(out)["n"] > 0, err
     code, _, err = cli("diff", offline.first, offline.second, "--repo", str(repo), "--json")
     assert code == 0, err
+
+
+def test_given_a_changed_configuration_when_diffed_then_components_added_changed_and_removed_are_named(
+    offline: Offline, cli: Any, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    repo = tmp_path / "repo"
+    shutil.copytree(offline.repo, repo)
+    index_path = repo / "snapshots" / offline.second / "metadata" / "index.parquet"
+    rows = pq.read_table(index_path).to_pylist()
+    apex = sorted({r["full_name"] for r in rows if r["type"] == "ApexClass"})
+    changed, removed = apex[0], apex[1]
+    for row in rows:
+        if row["type"] == "ApexClass" and row["full_name"] == changed and row["sha256"]:
+            row["sha256"] = "0" * 64  # its file's content differs
+    rows = [r for r in rows if not (r["type"] == "ApexClass" and r["full_name"] == removed)]
+    rows.append({**next(r for r in rows if r["type"] == "Flow"), "full_name": "New_Flow", "file_name": "flows/New_Flow.flow"})
+    pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(index_path)), index_path)
+
+    code, out, err = cli("diff", offline.first, offline.second, "--repo", str(repo))
+    assert code == 0, err
+    assert "configuration ApexClass: +0 added, ~1 changed, -1 removed" in out
+    assert f"  ~ {changed}" in out and f"  - {removed}" in out
+    assert "configuration Flow: +1 added, ~0 changed, -0 removed" in out and "  + New_Flow" in out
+    code, out, err = cli("diff", offline.first, offline.second, "--repo", str(repo), "--json")
+    configuration = {c["type"]: c for c in lines(out)[-1]["configuration"]}
+    assert configuration["ApexClass"] == {"type": "ApexClass", "added": [], "changed": [changed], "removed": [removed]}
