@@ -397,6 +397,9 @@ def test_given_enterprise_org_when_run_objects_all_then_every_object_exported_or
                 assert entry.error is not None and entry.error.kind in ("unsupported", "blocked"), name
         blocked = sorted(n for n, e in manifest.objects.items() if e.error and e.error.kind == "blocked")
         assert not verified.verdict.safe and blocked  # what Salesforce would serve otherwise blocks SAFE
+        statuses = {row["object"]: row["status"] for row in verified.report["coverage"]}
+        assert all(statuses[name] == "blocked" for name in blocked), statuses
+        assert statuses["AggregateResult"] == "not_exportable"  # "does not support query": no API reads it
         if faults:
             assert sum(emu.faults.injected.values()) > 20
 
