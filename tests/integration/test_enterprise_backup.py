@@ -23,6 +23,7 @@ from sfbackup.cli import main
 from sfbackup.config import load_settings
 from sfbackup.emulator.http.faults import FaultConfig
 from sfbackup.errors import ExitCode
+from sfbackup.maintain.upload import upload_snapshot
 from sfbackup.repository import Repository
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.transport import rewriting_session
@@ -30,6 +31,7 @@ from sfbackup.testing import RunningEmulator, running_emulator
 from sfbackup.verify import verify_snapshot
 from tests.conftest import emulator_env
 from tests.integration.test_run_cli import expected_value, normalise
+from tests.s3_server import running_s3, set_test_credentials
 
 
 @pytest.fixture(scope="module")
@@ -435,3 +437,23 @@ def test_given_a_record_vanishing_between_two_field_chunks_when_run_then_it_is_k
     assert any("left the org between two chunk reads" in note for note in entry.extra["notes"])
     second_half = entry.fields[len(entry.fields) // 2 + 1]
     assert rows[victim_id]["Name"] is not None and rows[victim_id][second_half] is None
+
+
+def test_given_binaries_when_snapshot_uploaded_or_pruned_then_their_blobs_reach_the_bucket_and_stay(
+    enterprise: RunningEmulator, binaries_repo: Path, env: None, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = tmp_path / "copy"
+    shutil.copytree(binaries_repo, repo)
+    assert main(["verify", "--repo", str(repo), "--instance-url", enterprise.instance_url,
+                 "--read-data", "--against-org", "--json"]) == ExitCode.OK  # fmt: skip
+    with running_s3(set_env=False) as s3:
+        set_test_credentials(monkeypatch)
+        s3.create_bucket("binaries")
+        upload_snapshot(repo, "latest", s3.settings("binaries", "p"))
+        keys = set(s3.keys("binaries", "p/"))
+    digests = [r["sha256"] for name in [*BINARY_OBJECTS, "Field_Report__c"] for r in binaries_index(repo, name)]
+    assert digests and all(f"p/blobs/sha256/{d[:2]}/{d}" in keys for d in digests)
+    assert main(["prune", "--repo", str(repo)]) == ExitCode.OK  # the binaries index keeps them
+    blobs = Repository.open(repo).blobs
+    assert all(blobs.has(d) for d in digests)
