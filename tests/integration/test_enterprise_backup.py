@@ -28,6 +28,7 @@ from sfbackup.repository import Repository
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.transport import rewriting_session
 from sfbackup.testing import RunningEmulator, running_emulator
+from sfbackup.ui.progress import NullProgress
 from sfbackup.verify import verify_snapshot
 from tests.conftest import emulator_env
 from tests.integration.test_run_cli import expected_value, normalise
@@ -457,3 +458,29 @@ def test_given_binaries_when_snapshot_uploaded_or_pruned_then_their_blobs_reach_
     assert main(["prune", "--repo", str(repo)]) == ExitCode.OK  # the binaries index keeps them
     blobs = Repository.open(repo).blobs
     assert all(blobs.has(d) for d in digests)
+
+
+def test_given_file_metadata_refused_when_run_then_exit_3_names_the_file_objects_and_records_are_kept(
+    enterprise: RunningEmulator, tmp_path: Path
+) -> None:
+    c = enterprise.credentials
+    env = {"SF_USERNAME": c.username, "SF_PASSWORD": c.password, "SF_SECURITY_TOKEN": c.security_token}
+    settings = load_settings(None, env=env, overrides={
+        "connection.instance_url": enterprise.instance_url, "backup.objects": "ContentVersion",
+        "backup.verify_after_run": False, "backup.metadata": False,
+    })  # fmt: skip
+
+    class FaultAfterRecords(NullProgress):
+        def object_finished(self, name: str, *args: Any) -> None:
+            # the records are saved: from now on every owners query times out, however small
+            enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=100_000)
+
+    try:
+        result = run_backup(settings, tmp_path / "repo", progress=FaultAfterRecords(),
+                            client=SalesforceClient(settings.connection, sleep=lambda s: None))  # fmt: skip
+    finally:
+        enterprise.faults.clear()
+    assert result.exit_code == ExitCode.INCOMPLETE, result.problem
+    assert result.problem is not None and "file bodies of ContentVersion were not saved" in result.problem.message
+    manifest = Repository.open(tmp_path / "repo").snapshot("latest").manifest
+    assert manifest.state == "incomplete" and manifest.objects["ContentVersion"].state == "done"
