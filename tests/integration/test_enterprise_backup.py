@@ -484,3 +484,20 @@ def test_given_file_metadata_refused_when_run_then_exit_3_names_the_file_objects
     assert result.problem is not None and "file bodies of ContentVersion were not saved" in result.problem.message
     manifest = Repository.open(tmp_path / "repo").snapshot("latest").manifest
     assert manifest.state == "incomplete" and manifest.objects["ContentVersion"].state == "done"
+
+
+def test_given_bulk_csv_numbers_as_0_0_and_e_notation_and_nul_bytes_when_run_through_bulk_then_values_exact(
+    enterprise: RunningEmulator, tmp_path: Path
+) -> None:
+    c = enterprise.credentials
+    env = {"SF_USERNAME": c.username, "SF_PASSWORD": c.password, "SF_SECURITY_TOKEN": c.security_token}
+    settings = load_settings(None, env=env, overrides={
+        "connection.instance_url": enterprise.instance_url, "backup.objects": "Legacy_Import__c",
+        "backup.verify_after_run": False, "backup.metadata": False, "backup.bulk_min_records": 0,
+    })  # fmt: skip
+    result = run_backup(settings, tmp_path / "repo", client=SalesforceClient(settings.connection))
+    assert result.exit_code == ExitCode.OK, result.problem
+    entry = Repository.open(tmp_path / "repo").snapshot("latest").manifest.objects["Legacy_Import__c"]
+    assert entry.api == "bulk2"
+    sf = independent(enterprise)
+    assert_rows_equal(tmp_path / "repo", "Legacy_Import__c", theirs(sf, "Legacy_Import__c", entry.fields, [""]))
