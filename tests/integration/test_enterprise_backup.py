@@ -28,7 +28,6 @@ from sfbackup.repository import Repository
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.transport import rewriting_session
 from sfbackup.testing import RunningEmulator, running_emulator
-from sfbackup.ui.progress import NullProgress
 from sfbackup.verify import verify_snapshot
 from tests.conftest import emulator_env
 from tests.integration.test_run_cli import expected_value, normalise
@@ -460,44 +459,39 @@ def test_given_binaries_when_snapshot_uploaded_or_pruned_then_their_blobs_reach_
     assert all(blobs.has(d) for d in digests)
 
 
-def test_given_file_metadata_refused_when_run_then_exit_3_names_the_file_objects_and_records_are_kept(
-    enterprise: RunningEmulator, tmp_path: Path
+def test_given_one_file_objects_metadata_refused_when_run_then_it_alone_fails_and_exit_3_names_it(
+    enterprise: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     c = enterprise.credentials
     env = {"SF_USERNAME": c.username, "SF_PASSWORD": c.password, "SF_SECURITY_TOKEN": c.security_token}
     settings = load_settings(None, env=env, overrides={
-        "connection.instance_url": enterprise.instance_url, "backup.objects": "ContentVersion",
+        "connection.instance_url": enterprise.instance_url, "backup.objects": "ContentVersion,Attachment",
         "backup.verify_after_run": False, "backup.metadata": False,
     })  # fmt: skip
+    real_get_json = SalesforceClient.get_json
 
-    class FaultAfterRecords(NullProgress):
-        def object_finished(self, name: str, *args: Any) -> None:
-            # the records are saved: from now on every owners query times out, however small
-            enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=100_000)
+    def get_json(self: SalesforceClient, path: str, **kw: Any) -> Any:
+        if "FROM ContentDocumentLink" in str((kw.get("params") or {}).get("q", "")):
+            # the emulator answers every ContentVersion owners query QUERY_TIMEOUT, however small
+            enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=1)
+        return real_get_json(self, path, **kw)
 
+    monkeypatch.setattr(SalesforceClient, "get_json", get_json)
     try:
-        result = run_backup(settings, tmp_path / "repo", progress=FaultAfterRecords(),
+        result = run_backup(settings, tmp_path / "repo",
                             client=SalesforceClient(settings.connection, sleep=lambda s: None))  # fmt: skip
     finally:
         enterprise.faults.clear()
     assert result.exit_code == ExitCode.INCOMPLETE, result.problem
-    assert result.problem is not None and "file bodies of ContentVersion were not saved" in result.problem.message
+    assert result.problem is not None
+    assert result.problem.message.endswith("files missing or failed: ContentVersion"), manifest_files(tmp_path)
     manifest = Repository.open(tmp_path / "repo").snapshot("latest").manifest
     assert manifest.state == "incomplete" and manifest.objects["ContentVersion"].state == "done"
+    [failed] = manifest.files["ContentVersion"].failed
+    assert "QUERY_TIMEOUT" in failed["reason"]
+    attachments = manifest.files["Attachment"]  # the other file object still saved its bodies
+    assert attachments.count == attachments.downloaded > 0 and not attachments.failed
 
 
-def test_given_bulk_csv_numbers_as_0_0_and_e_notation_and_nul_bytes_when_run_through_bulk_then_values_exact(
-    enterprise: RunningEmulator, tmp_path: Path
-) -> None:
-    c = enterprise.credentials
-    env = {"SF_USERNAME": c.username, "SF_PASSWORD": c.password, "SF_SECURITY_TOKEN": c.security_token}
-    settings = load_settings(None, env=env, overrides={
-        "connection.instance_url": enterprise.instance_url, "backup.objects": "Legacy_Import__c",
-        "backup.verify_after_run": False, "backup.metadata": False, "backup.bulk_min_records": 0,
-    })  # fmt: skip
-    result = run_backup(settings, tmp_path / "repo", client=SalesforceClient(settings.connection))
-    assert result.exit_code == ExitCode.OK, result.problem
-    entry = Repository.open(tmp_path / "repo").snapshot("latest").manifest.objects["Legacy_Import__c"]
-    assert entry.api == "bulk2"
-    sf = independent(enterprise)
-    assert_rows_equal(tmp_path / "repo", "Legacy_Import__c", theirs(sf, "Legacy_Import__c", entry.fields, [""]))
+def manifest_files(tmp_path: Path) -> Any:
+    return {n: e.to_dict() for n, e in Repository.open(tmp_path / "repo").snapshot("latest").manifest.files.items()}
