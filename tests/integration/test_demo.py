@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -41,3 +42,12 @@ def test_given_the_default_demo_org_when_demo_runs_then_it_is_safe_to_cancel_and
     notes = report["verdict"]["notes"]
     assert any("Recycle Bin" in note and "undelete" in note for note in notes), notes
     assert "undelete them from Salesforce's Recycle Bin before cancelling" in err
+    # The file is named, with the record it belongs to, for a person (not only its Id).
+    gone = next(f for f in report["findings"] if f["kind"] == "file_body_unavailable")
+    file_id = gone["actual"][0]
+    named = report["labels"]["records"][file_id]
+    assert named.startswith('"') and ' on Contact "' in named, named
+    assert named in err
+    page = html.unescape((snapshot.path / "report.html").read_text())
+    assert f"{named} ({file_id})" in page
+    assert "Invoices (Invoice__c)" in page

@@ -127,13 +127,25 @@ def test_a_retrieve_over_the_file_limit_fails_with_limit_exceeded(emu: RunningEm
     assert result.findtext("mt:errorStatusCode", None, NS) == "LIMIT_EXCEEDED"
 
 
-def test_a_bad_session_header_is_a_soap_fault(emu: RunningEmulator, sf: Salesforce) -> None:
+def _describe_as(emu: RunningEmulator, session: str) -> requests.Response:
     body = ('<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
             'xmlns:met="http://soap.sforce.com/2006/04/metadata"><soapenv:Header><met:SessionHeader>'
-            "<met:sessionId>nope</met:sessionId></met:SessionHeader></soapenv:Header><soapenv:Body>"
+            f"<met:sessionId>{session}</met:sessionId></met:SessionHeader></soapenv:Header><soapenv:Body>"
             "<met:describeMetadata><met:asOfVersion>62.0</met:asOfVersion></met:describeMetadata>"
             "</soapenv:Body></soapenv:Envelope>")  # fmt: skip
-    response = requests.post(f"{emu.instance_url}/services/Soap/m/62.0", data=body,
-                             headers={"Content-Type": "text/xml", "SOAPAction": "describeMetadata"}, timeout=10)
+    return requests.post(f"{emu.instance_url}/services/Soap/m/62.0", data=body,
+                         headers={"Content-Type": "text/xml", "SOAPAction": "describeMetadata"}, timeout=10)
+
+
+def test_a_bad_session_header_is_a_soap_fault(emu: RunningEmulator) -> None:
+    response = _describe_as(emu, "nope")
     assert response.status_code == 500
     assert "<faultcode>sf:INVALID_SESSION_ID</faultcode>" in response.text
+
+
+def test_a_user_without_modify_all_data_is_refused_the_metadata_api(emu: RunningEmulator) -> None:
+    assert _describe_as(emu, emu.server.sessions.issue("admin")).status_code == 200
+    response = _describe_as(emu, emu.server.sessions.issue("restricted"))
+    assert response.status_code == 500
+    assert "<faultcode>sf:INSUFFICIENT_ACCESS</faultcode>" in response.text
+    assert "requires a user with the ModifyAllData or ModifyMetadata permissions" in response.text

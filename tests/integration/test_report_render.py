@@ -69,7 +69,8 @@ def test_given_verified_snapshot_when_rendered_then_a_manager_reads_org_t0_count
     assert "2026-11-27T02:00:00.000Z" in text  # T0
     assert "Account" in text and "Contact" in text and "ContentVersion" in text
     assert "all re-hashed, all match" in text
-    assert "Lead" in text and "excluded_by_config" in text  # what is not covered, and why
+    assert "Lead" in text and "left out by the backup's settings" in text  # not covered, and why
+    assert "excluded_by_config" not in text and "describeGlobal" not in text
     # Verified from the data alone: the verdict waits for a comparison with the org.
     assert "NOT SAFE TO CANCEL" in text and "against-org" in text
     assert text.count("SAFE TO CANCEL") >= 1
@@ -81,7 +82,8 @@ def test_given_damaged_snapshot_when_rendered_then_verdict_and_finding_name_the_
     text = visible_text(damaged_html.read_text())
 
     assert "NOT SAFE TO CANCEL: verification failed" in text
-    assert "objects/Contact/part-00000.parquet" in text and "missing_part" in text
+    assert "objects/Contact/part-00000.parquet" in text
+    assert "Part of the backed-up records is missing" in text and "missing_part" not in text
     assert ACCOUNT_IDS[0] not in text  # record data never lands in the report
 
 
@@ -142,3 +144,29 @@ def test_given_contract_end_when_verified_then_report_shows_notice_deadline_and_
     report = json.loads((built.snapshot_dir / "report.json").read_text())
     assert report["readiness"]["notice"]["deadline"] == "2099-05-16"
     assert report["readiness"]["notice"]["status"] == "ok"
+
+
+def test_given_a_subset_backed_up_through_the_cli_when_reported_then_owners_and_left_out_objects_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--preset core` leaves User out: owners are still named (from the org), and the objects left
+    out are listed by their labels, in a NOT SAFE report."""
+    from sfbackup.cli import main
+    from sfbackup.testing import running_emulator
+    from tests.conftest import emulator_env
+
+    repo = tmp_path / "repo"
+    with running_emulator(records=30, seed=3, job_latency=0.02) as org:
+        for key, value in emulator_env(org).items():
+            monkeypatch.setenv(key, value)
+        code = main(["run", "--repo", str(repo), "--instance-url", org.instance_url, "--preset", "core",
+                     "--contract-end", "2099-01-31", "--json"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    snapshot_dir = next((repo / "snapshots").iterdir())
+    report = json.loads((snapshot_dir / "report.json").read_text())
+    assert not report["verdict"]["safe"]
+    owners = report["readiness"]["owners"]
+    assert owners and all(o["name"] and o["username"] for o in owners)
+    text = visible_text((snapshot_dir / "report.html").read_text())
+    assert "Invoices (Invoice__c)" in text and "Users (User)" in text
+    assert not re.search(r"unknown user|\b005\w{12,15}\b", text)  # no raw owner Ids

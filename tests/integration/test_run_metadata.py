@@ -141,7 +141,10 @@ def test_the_report_covers_metadata_and_explains_the_type_salesforce_refuses(fir
     assert kinds["metadata_not_retrievable"]["severity"] == "info"
     assert "WaveTemplateBundle" in kinds["metadata_not_retrievable"]["explanation"]
     assert not any(k.startswith("metadata_") and f["severity"] != "info" for k, f in kinds.items())
-    assert "Configuration (metadata)" in (latest(first_repo)[1] / "report.html").read_text()
+    page = (latest(first_repo)[1] / "report.html").read_text()
+    assert "Configuration (metadata)" in page
+    assert "WaveTemplateBundle" in page and types["WaveTemplateBundle"]["reason"].startswith(
+        "Salesforce would not list it: INVALID_TYPE")
 
 
 def test_a_nightly_second_run_stores_no_new_metadata_blob(emu: RunningEmulator, first_repo: Path) -> None:
@@ -230,10 +233,12 @@ def test_verify_names_a_component_whose_file_is_gone(
     assert run(emu, repo, "--no-verify") == 0
     row = next(r for r in index_rows(repo) if r["file_name"] == "classes/Service0003.cls")
     blob(repo, row["sha256"]).unlink()
+    (latest(repo)[1] / "metadata" / "package.xml").write_text("<Package/>")
     capsys.readouterr()
     assert main(["verify", "--repo", str(repo), "--json"]) == 4
     out = capsys.readouterr().out
     assert "metadata_missing" in out and "ApexClass Service0003 (classes/Service0003.cls)" in out
+    assert "the snapshot's package.xml is damaged" in out
 
 
 def test_prune_and_upload_count_the_metadata_blobs_as_referenced(emu: RunningEmulator, tmp_path: Path) -> None:
@@ -245,3 +250,64 @@ def test_prune_and_upload_count_the_metadata_blobs_as_referenced(emu: RunningEmu
     assert digests <= referenced_blobs(Repository.open(repo).snapshot("latest"))
     assert main(["prune", "--repo", str(repo)]) == 0
     assert all(blob(repo, d).exists() for d in digests)
+
+
+def test_verify_against_the_org_names_a_component_created_since_the_snapshot(
+    emu: RunningEmulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "repo"
+    assert run(emu, repo, "--no-verify") == 0
+    catalog = emu.org.metadata()
+    catalog.create_apex_class("InvoiceMailer")
+    try:
+        capsys.readouterr()
+        assert main(["verify", "--repo", str(repo), "--against-org", "--instance-url", emu.instance_url,
+                     "--json"]) == 0  # fmt: skip
+    finally:
+        catalog.components["ApexClass"].pop()
+    data = report(repo)
+    finding = next(f for f in data["findings"] if f["kind"] == "metadata_not_in_snapshot")
+    assert finding["severity"] == "warning" and finding["actual"] == {"ApexClass": ["InvoiceMailer"]}
+    assert not data["verdict"]["safe"]
+
+
+def test_show_says_what_configuration_a_snapshot_holds(first_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest, _ = latest(first_repo)
+    assert manifest.metadata is not None
+    capsys.readouterr()
+    assert main(["show", "--repo", str(first_repo)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("metadata"))
+    assert f"{manifest.metadata.components} components of 15 types" in line
+    assert "0 not retrieved, 1 type(s) Salesforce would not list" in line
+
+
+def test_a_retrieve_salesforce_no_longer_knows_is_started_again(emu: RunningEmulator, tmp_path: Path) -> None:
+    emu.server.metadata_jobs.lose = 1
+    try:
+        assert run(emu, tmp_path / "repo", "--no-verify") == 0
+    finally:
+        emu.server.metadata_jobs.lose = 0
+    manifest, _ = latest(tmp_path / "repo")
+    assert manifest.metadata is not None and manifest.metadata.failed == []
+    assert manifest.metadata.retrieves == 2  # the lost one and its restart
+
+
+def test_a_user_without_modify_metadata_gets_records_and_a_verdict_naming_the_missing_configuration(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    restricted = emu.org.users["restricted"]
+    monkeypatch.setenv("SF_USERNAME", restricted.username)
+    monkeypatch.setenv("SF_PASSWORD", restricted.password)
+    monkeypatch.setenv("SF_SECURITY_TOKEN", restricted.security_token)
+    repo = tmp_path / "repo"
+    assert run(emu, repo, "--no-verify") == 0  # the records are a good snapshot all the same
+    manifest, _ = latest(repo)
+    assert manifest.objects["Account"].rows > 0
+    assert manifest.metadata is not None and manifest.metadata.error is not None
+    assert "INSUFFICIENT_ACCESS" in manifest.metadata.error
+    assert main(["verify", "--repo", str(repo), "--json"]) == 0  # the structure is sound
+    data = report(repo)
+    finding = next(f for f in data["findings"] if f["kind"] == "metadata_refused")
+    assert finding["severity"] == "warning" and "could not be retrieved: " in finding["explanation"]
+    assert "Modify Metadata" in finding["what_to_do"]
+    assert "(Salesforce refused the Metadata API to the backup user)" in data["safe_covers"]

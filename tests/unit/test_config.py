@@ -274,6 +274,20 @@ def test_given_the_example_config_when_loading_then_its_preset_is_the_documented
     assert settings.backup.preset == "everything" and settings.backup.object_selection == "all"
 
 
+def test_given_run_help_when_read_then_it_names_every_preset_and_the_default_as_the_example_config_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sfbackup.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    example = (Path(__file__).parents[2] / "configs" / "sfbackup.example.toml").read_text()
+    assert "'everything' (default)" in text and "'core': " + ", ".join(CORE_OBJECTS) in text
+    assert '"everything" (the default)' in example and '"core": ' in example
+    assert "custom objects included" in text and "custom objects (Invoice__c...)" in example
+
+
 def test_given_an_unknown_override_when_loading_then_config_error() -> None:
     with pytest.raises(ConfigError, match=r"unknown setting backup\.nope"):
         load_settings(None, env={}, overrides={"backup.nope": 1})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +14,7 @@ from sfbackup.errors import UsageError
 from sfbackup.repository.manifest import CoverageEntry, Manifest, ObjectEntry
 from sfbackup.verify.checker import in_subset, parse_subset
 from sfbackup.verify.findings import KINDS, Finding, FindingFactory, count_by_severity, name_ids
+from sfbackup.verify.labels import Labels
 from sfbackup.verify.org_compare import coverage_report
 from sfbackup.verify.report import NOT_SAFE, SAFE, ReportData, render_html, render_markdown, to_json, verdict
 
@@ -148,13 +151,105 @@ def test_given_a_gap_when_verdict_then_not_safe_with_the_reason(
     assert any(reason in r for r in decision.reasons)
 
 
+def test_given_a_long_explanation_when_it_is_a_reason_then_it_is_cut_between_ids_never_inside_one() -> None:
+    ids = [f"003{n:015d}" for n in range(30)]
+    long = make("coverage_gap", "Contacts missing: " + ", ".join(ids), object="Contact")
+
+    reason = verdict(report(findings=[long])).reasons[0]
+
+    assert reason.endswith(" ...") and len(reason) <= 200
+    assert all(word.rstrip(",") in ids for word in reason[len("Contacts missing: ") : -4].split())
+
+
 def test_given_explained_deletions_only_then_still_safe() -> None:
     data = report(findings=[make("deleted_since_export", "3 Contact records were deleted since")])
 
     assert verdict(data).safe
 
 
+def test_given_recycle_bin_files_salesforce_no_longer_serves_then_safe_with_a_note_naming_them() -> None:
+    gone = make(
+        "file_body_unavailable", "1 Attachment file ...", object="Attachment", actual=["00P000000000001AAA"]
+    )
+    labels = Labels({"Attachment": "Attachments"}, {"00P000000000001AAA": '"q3.pdf" on Contact "Jane Doe"'})
+
+    decision = verdict(report(findings=[gone], labels=labels))
+
+    assert decision.safe and "1 file Salesforce no longer serves" in decision.line
+    assert decision.notes and '"q3.pdf" on Contact "Jane Doe" (00P000000000001AAA)' in decision.notes[0]
+    assert "undelete" in decision.notes[0] and "before cancelling" in decision.notes[0]
+
+
 # --- renderers ----------------------------------------------------------------------------------
+
+
+def _visible(page: str) -> str:
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<style>.*?</style>|<[^>]+>", " ", page, flags=re.S)))
+
+
+def test_given_a_not_safe_report_when_rendered_then_a_manager_reads_plain_words_totals_first() -> None:
+    gap = make("coverage_gap", "Quote is not in the backup", object="Quote")
+    data = report(
+        level="structure",
+        findings=[gap],
+        objects=[
+            {
+                "object": "Account",
+                "state": "done",
+                "org_count": 10,
+                "backup_rows": 10,
+                "bytes": 3 * 1024 * 1024,
+            },
+            {"object": "Invoice__c", "state": "done", "org_count": 1, "backup_rows": 1, "bytes": 2048},
+        ],
+        coverage=[
+            {"object": "Account", "status": "backed_up", "reason": None},
+            {"object": "Lead", "status": "excluded_by_config", "reason": "not in the selected objects"},
+            {
+                "object": "ActivityHistory",
+                "status": "not_queryable",
+                "reason": "describeGlobal: queryable is false",
+            },
+        ],
+        readiness={
+            "storage": {"backup_bytes": 3 * 1024 * 1024 + 2048, "DataStorageMB": {"used": 5, "max": 1024}}
+        },
+        labels=Labels({"Account": "Accounts", "Invoice__c": "Invoices", "Lead": "Leads"}),
+    )
+
+    page = render_html(data)
+    text = _visible(page)
+    markdown = render_markdown(data)
+
+    assert text.index("NOT SAFE TO CANCEL") < text.index("Records") < text.index("Before you cancel")
+    assert "1 Warning" in text and "1 warning" in markdown and "1 warnings" not in markdown.lower()
+    assert "Invoices (Invoice__c)" in text and "Leads (Lead)" in text  # labels beside API names
+    assert "left out by the backup's settings" in text and "Salesforce offers no API access" in text
+    assert "Objects in Salesforce that are not in the backup" in text  # the kind's title, not its name
+    assert not re.search(r"\bT0\b", text + markdown)
+    for internal in ("describeGlobal", "excluded_by_config", "coverage_gap", "Verification level",
+                     "Result", "MiB", "KiB"):  # fmt: skip
+        assert internal not in text, internal
+        assert internal not in markdown, internal
+    assert "5.0 MB of 1.0 GB" in text and "3.0 MB" in text  # Salesforce's MB and the backup's: one unit
+    assert "<details" in page  # details folded
+
+
+def test_given_a_finding_kind_the_report_does_not_know_then_it_is_rendered_from_its_name_and_severity() -> (
+    None
+):
+    other = Finding(
+        kind="field_hidden_by_fls",
+        severity="warning",
+        object="Account",
+        explanation="3 Account fields are hidden from the backup user",
+        what_to_do="grant the backup user read access to them",
+    )
+    text = _visible(render_html(report(findings=[other])))
+
+    assert "Field hidden by fls" in text and "something in Salesforce is not in the backup" in text
+    assert "grant the backup user read access to them" in text
+    assert "3 Account fields are hidden from the backup user" in text
 
 
 def test_given_hostile_text_when_rendered_then_html_escapes_it_and_markdown_keeps_tables() -> None:

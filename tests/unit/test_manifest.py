@@ -235,7 +235,9 @@ def test_given_an_object_error_when_saved_and_loaded_then_it_is_an_error_record(
     original.objects["Account"].error = ErrorRecord("INVALID_TYPE", "no such object", ErrorKind.UNSUPPORTED)
     original.errors.append(ErrorRecord("OrgUnreachable", "the org did not answer"))
     loaded = Manifest.from_dict(original.to_dict())
-    assert loaded.objects["Account"].error == ErrorRecord("INVALID_TYPE", "no such object", ErrorKind.UNSUPPORTED)
+    assert loaded.objects["Account"].error == ErrorRecord(
+        "INVALID_TYPE", "no such object", ErrorKind.UNSUPPORTED
+    )
     assert loaded.errors == [ErrorRecord("OrgUnreachable", "the org did not answer")]
 
 
@@ -249,8 +251,11 @@ def test_given_a_manifest_with_only_the_legacy_predicate_when_loaded_then_its_cu
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("cut", {"field": "CreatedDate"}), ("cut", {"field": 3, "t0": "2026-11-27T02:00:00Z"}),
-     ("predicate", "CreatedDate < yesterday")],
+    [
+        ("cut", {"field": "CreatedDate"}),
+        ("cut", {"field": 3, "t0": "2026-11-27T02:00:00Z"}),
+        ("predicate", "CreatedDate < yesterday"),
+    ],
 )
 def test_given_a_damaged_cut_when_loaded_then_refused_naming_the_key(key: str, value: Any) -> None:
     data = _full_manifest().to_dict()
@@ -269,7 +274,9 @@ def _with_blind_spots() -> Manifest:
         user_id="005000000000002AAA",
         username="integration.user@example.com",
         permissions={"view_all_data": False, "query_all_files": False},
-        gaps=[{"kind": "hidden_field", "object": "Account", "fields": ["AnnualRevenue"], "blocks_safe": True}],
+        gaps=[
+            {"kind": "hidden_field", "object": "Account", "fields": ["AnnualRevenue"], "blocks_safe": True}
+        ],
         checked_at=T0,
     )
     return manifest
@@ -312,3 +319,43 @@ def test_given_damaged_blind_spot_values_when_loaded_then_refused_naming_the_key
     with pytest.raises(RepositoryError) as refused:
         _load(_saved(tmp_path, data))
     assert path[-1] in refused.value.message
+
+
+def _check(minute: int, level: str, passed: bool, *, org: bool = False, ids: bool = False) -> Any:
+    from sfbackup.repository.manifest import VerificationRecord
+
+    verdict = "SAFE TO CANCEL: ..." if passed and org else "NOT SAFE TO CANCEL: ..."
+    return VerificationRecord(datetime(2026, 12, 4, 19, minute, tzinfo=UTC), level, passed,
+                              0 if passed else 1, 0, org, ids, verdict, f"reports/{minute}")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("history", "stands"),
+    [
+        ([], None),
+        ([_check(1, "structure", True, org=True), _check(2, "read-data", True)], 1),  # weaker: SAFE stays
+        ([_check(1, "structure", True), _check(2, "structure", True, org=True, ids=True)], 2),  # stronger
+        (
+            [_check(1, "read-data", True, org=True), _check(2, "read-data", True, org=True)],
+            2,
+        ),  # newest of equals
+        ([_check(1, "read-data", True, org=True), _check(2, "structure", False)], 2),  # damage always shows
+        (
+            [_check(1, "structure", False, org=True), _check(2, "structure", True)],
+            1,
+        ),  # not cleared by a weaker
+        ([_check(1, "structure", False, org=True), _check(2, "structure", True, org=True)], 2),  # cleared
+        (
+            [_check(1, "read-data-subset 1/2", True), _check(2, "structure", True)],
+            1,
+        ),  # a subset re-reads data
+    ],
+)
+def test_given_verifications_when_the_standing_one_is_chosen_then_weaker_never_replaces_stronger(
+    history: list[Any], stands: int | None
+) -> None:
+    from sfbackup.repository.manifest import standing_verification
+
+    chosen = standing_verification(history)
+
+    assert (chosen.verified_at.minute if chosen else None) == stands

@@ -4,8 +4,9 @@ polled, and every retrieved file stored as a content-addressed blob named in
 `metadata/index.parquet` (docs/repository-format.md, "Metadata").
 
 Chunks hold at most `MetadataOptions.max_files` files (10,000 is the documented limit per
-retrieve). A chunk Salesforce refuses as too large (``LIMIT_EXCEEDED``: the ~39 MB compressed
-limit, or more files than estimated) is split in two and retrieved again. A retrieve id
+retrieve); up to `concurrent_retrieves` are in flight, each polled when it is due. A chunk
+Salesforce refuses as too large (``LIMIT_EXCEEDED``: the ~39 MB compressed limit, or more files
+than estimated) is split in two and retrieved again. A retrieve id
 Salesforce no longer knows (``INVALID_CROSS_REFERENCE_KEY``) is retrieved again from the start.
 Components a retrieve does not return stay in the index with the problem Salesforce gave; types
 listMetadata refuses are recorded with the reason.
@@ -19,6 +20,7 @@ import re
 import threading
 import time
 import zipfile
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +72,7 @@ class MetadataOptions:
     poll_initial: float = 0.25  # seconds before the first checkRetrieveStatus
     poll_max: float = 10.0  # the longest wait between two polls
     timeout: float = 3600.0  # seconds one retrieve may take before it is given up
+    concurrent_retrieves: int = 3  # retrieves Salesforce works on at once (each polled in turn)
 
 
 @dataclass
@@ -81,6 +84,18 @@ class _Component:
     problem: str | None = None
 
 
+@dataclass
+class _Job:
+    """A retrieve in flight."""
+
+    chunk: list[_Component]
+    id: str
+    due: float  # when to poll it next (time.monotonic)
+    wait: float  # the current wait between polls
+    deadline: float
+    restarts: int = 0
+
+
 def export_metadata(
     client: SalesforceClient,
     blobs: BlobStore,
@@ -90,10 +105,15 @@ def export_metadata(
     progress: Progress | None = None,
     stop_event: threading.Event | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    meter: CallMeter | None = None,
 ) -> MetadataEntry:
-    """Back up every metadata component the org lists; the manifest entry that describes them."""
-    return _Export(client, blobs, snapshot_dir, options or MetadataOptions(), progress or NullProgress(),
-                   stop_event or threading.Event(), sleep).run()  # fmt: skip
+    """Back up every metadata component the org lists; the manifest entry that describes them.
+    `meter` counts its API calls (also when it raises)."""
+    export = _Export(client, blobs, snapshot_dir, options or MetadataOptions(), progress or NullProgress(),
+                     stop_event or threading.Event(), sleep)  # fmt: skip
+    if meter is not None:
+        export.meter = meter
+    return export.run()
 
 
 class _Export:
@@ -116,14 +136,22 @@ class _Export:
     def run(self) -> MetadataEntry:
         with self.client.metered(self.meter):
             self._list()
-            chunks = self._chunks()
+            queue = deque(self._chunks())
             self.progress.phase("metadata", f"retrieving {len(self.components)} metadata components "
-                                            f"in {len(chunks)} retrieve{'s' if len(chunks) != 1 else ''}")
-            while chunks:
+                                            f"in {len(queue)} retrieve{'s' if len(queue) != 1 else ''}")
+            in_flight: list[_Job] = []
+            while queue or in_flight:
                 self._check_stop()
-                chunk = chunks.pop(0)
-                halves = self._retrieve(chunk)
-                chunks[:0] = halves
+                while queue and len(in_flight) < max(1, self.options.concurrent_retrieves):
+                    in_flight.append(self._start(queue.popleft()))
+                job = min(in_flight, key=lambda j: j.due)
+                delay = job.due - time.monotonic()
+                if delay > 0:
+                    self.sleep(delay)
+                status = self._poll(job)
+                if status is not None:
+                    in_flight.remove(job)
+                    queue.extendleft(reversed(self._finish(job.chunk, status)))
         self._write()
         self.entry.api_calls = self.meter.calls
         return self.entry
@@ -169,27 +197,43 @@ class _Export:
             chunks.append(current)
         return chunks
 
-    def _retrieve(self, chunk: list[_Component]) -> list[list[_Component]]:
-        """Retrieve one chunk; the halves to retrieve instead when Salesforce finds it too large."""
+    def _start(self, chunk: list[_Component]) -> _Job:
         package: dict[str, list[str]] = {}
         for c in chunk:
             package.setdefault(c.package_type, []).append(c.props.full_name)
-        status: RetrieveStatus | None = None
-        for _attempt in range(_MAX_RESTARTS):
-            job = self.api.retrieve(package)
-            self.entry.retrieves += 1
-            try:
-                status = self._poll(job)
-                break
-            except SalesforceError as exc:
-                if exc.error_code != "INVALID_CROSS_REFERENCE_KEY":
-                    raise
-                self.progress.message("warning", f"retrieve {job} is no longer known to Salesforce; "
-                                                 "retrieving again")
-        if status is None:
-            self._fail(chunk, "Salesforce lost the retrieve (INVALID_CROSS_REFERENCE_KEY) "
-                              f"{_MAX_RESTARTS} times")
-            return []
+        job_id = self.api.retrieve(package)
+        self.entry.retrieves += 1
+        now = time.monotonic()
+        wait = self.options.poll_initial
+        return _Job(chunk, job_id, due=now + wait, wait=wait, deadline=now + self.options.timeout)
+
+    def _poll(self, job: _Job) -> RetrieveStatus | None:
+        """One checkRetrieveStatus; the final status, or None when the job is to be polled again."""
+        try:
+            status = self.api.check_retrieve_status(job.id, include_zip=True)
+        except SalesforceError as exc:
+            if exc.error_code != "INVALID_CROSS_REFERENCE_KEY":
+                raise
+            if job.restarts + 1 >= _MAX_RESTARTS:
+                return RetrieveStatus(True, "Failed", error_code=exc.error_code,
+                                      error_message=f"Salesforce lost the retrieve {_MAX_RESTARTS} times")
+            self.progress.message("warning", f"retrieve {job.id} is no longer known to Salesforce; "
+                                             "retrieving again")
+            restarted = self._start(job.chunk)
+            restarted.restarts = job.restarts + 1
+            vars(job).update(vars(restarted))  # the same job, under its new id and from a fresh clock
+            return None
+        if status.done:
+            return status
+        if time.monotonic() > job.deadline:
+            return RetrieveStatus(True, "Failed", error_code="TIMEOUT",
+                                  error_message=f"not done after {self.options.timeout:g} s")
+        job.wait = min(job.wait * 1.5, self.options.poll_max)
+        job.due = time.monotonic() + job.wait
+        return None
+
+    def _finish(self, chunk: list[_Component], status: RetrieveStatus) -> list[list[_Component]]:
+        """Store a finished retrieve; the halves to retrieve instead when Salesforce found it too large."""
         if status.status != "Succeeded" or status.zip_bytes is None:
             if status.error_code == "LIMIT_EXCEEDED" and len(chunk) > 1:
                 half = len(chunk) // 2
@@ -202,20 +246,6 @@ class _Export:
         self._store(chunk, status)
         return []
 
-    def _poll(self, job: str) -> RetrieveStatus:
-        wait = self.options.poll_initial
-        deadline = time.monotonic() + self.options.timeout
-        while True:
-            self._check_stop()
-            self.sleep(wait)
-            status = self.api.check_retrieve_status(job, include_zip=True)
-            if status.done:
-                return status
-            if time.monotonic() > deadline:
-                return RetrieveStatus(True, "Failed", error_code="TIMEOUT",
-                                      error_message=f"not done after {self.options.timeout:g} s")
-            wait = min(wait * 1.5, self.options.poll_max)
-
     def _store(self, chunk: list[_Component], status: RetrieveStatus) -> None:
         problems: dict[tuple[str, str], str] = {}
         for file_name, problem in status.messages:
@@ -224,6 +254,13 @@ class _Export:
                 problems[(match.group(1), match.group(2))] = problem
             else:
                 self.entry.extra.setdefault("messages", []).append({"file": file_name, "problem": problem})
+        # A file is matched to its component by the retrieve's own fileProperties first (its
+        # fileName is the zip's), then by the file listMetadata named (and its -meta.xml).
+        owners: dict[str, _Component] = {}
+        for props in status.file_properties:
+            owner = self.components.get((props.type, props.full_name))
+            if owner is not None:
+                owners[props.file_name.removeprefix(_ROOT)] = owner
         with zipfile.ZipFile(io.BytesIO(status.zip_bytes or b"")) as archive:
             for info in archive.infolist():
                 if info.is_dir():
@@ -231,7 +268,9 @@ class _Export:
                 name = info.filename.removeprefix(_ROOT)
                 if name == "package.xml":
                     continue
-                component = self.by_file.get(name) or self.by_file.get(name.removesuffix("-meta.xml"))
+                main = name.removesuffix("-meta.xml")
+                component = next((c for c in (owners.get(name), owners.get(main), self.by_file.get(name),
+                                              self.by_file.get(main)) if c is not None), None)
                 if component is None:
                     continue  # a file no listed component owns: nothing was asked for it
                 body = archive.read(info)

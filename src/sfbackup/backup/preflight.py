@@ -17,10 +17,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sfbackup.backup.plan import selected_objects
-from sfbackup.config import BackupSettings
+from sfbackup.backup.plan import check_object_names, selected_objects
+from sfbackup.config import Settings
 from sfbackup.errors import SalesforceError
 from sfbackup.salesforce import access, describe, query_rest
 from sfbackup.salesforce.access import LABELS, QUERY_ALL_FILES_OBJECTS, UserAccess
@@ -104,11 +105,16 @@ class Preflight:
         }
 
 
-def check_access(client: SalesforceClient, backup: BackupSettings, *, username: str | None) -> Preflight:
-    """`sfbackup check`: the preflight of the objects a run with `backup` would export."""
+def check_access(client: SalesforceClient, settings: Settings) -> Preflight:
+    """`sfbackup check`: the preflight of the objects a run with `settings` would export (names
+    describeGlobal does not list are refused as `run` refuses them: UsageError)."""
     started, calls_before = time.monotonic(), client.calls_made
-    names, _ = selected_objects(describe.describe_global(client), backup)
-    found = preflight_objects(client, names, username=username, files=backup.files)
+    backup = settings.backup
+    sobjects = describe.describe_global(client)
+    if isinstance(backup.objects, tuple) and "backup.objects" in settings.origins:
+        check_object_names(sobjects, backup.objects, origin=settings.origin_of("backup.objects"))
+    names, _ = selected_objects(sobjects, backup)
+    found = preflight_objects(client, names, username=settings.connection.username, files=backup.files)
     found.api_calls = client.calls_made - calls_before  # the describes too: what `check` cost
     found.seconds = round(time.monotonic() - started, 3)
     return found
@@ -149,6 +155,8 @@ def run_preflight(
     them). `files`: file bodies are backed up, so Query All Files matters."""
     started, calls_before = time.monotonic(), client.calls_made
     user = access.read_user_access(client)
+    if not username:  # OAuth and client-credentials logins name no user: the fixes should
+        username = access.username_of(client)
     result = Preflight(user, username, sorted(schemas))
     who = username or user.user_id or "the backup user"
     definitions, unreadable = access.field_definitions(client, result.objects)
@@ -161,7 +169,7 @@ def run_preflight(
                 f"field-level security of {name} could not be checked: FieldDefinition answered {why}",
                 "run `sfbackup check` again later; if it keeps failing, compare the object's fields in "
                 "Setup > Object Manager with the backup's schema/<Object>.json by hand",
-                False,
+                True,  # a field it hides would go unnoticed: not SAFE until it is checked
             )
         )
     for name in result.objects:
@@ -206,8 +214,9 @@ def run_preflight(
                 "missing_permission",
                 None,
                 (),
-                "the user lacks Modify All Data: backups are not affected, but a restore as this user "
-                "cannot write every record",
+                "the user lacks Modify All Data: a restore as this user cannot write every record, and "
+                "unless it has Modify Metadata the Metadata API refuses it, so the org's configuration "
+                "is not backed up",
                 "before restoring, grant Modify All Data: " + _steps("modify_all_data", who),
                 False,
             )
@@ -255,6 +264,30 @@ def _visibility(
         if visible is not None:
             result.visible_counts[name] = visible
         unseen = org - visible if org is not None and visible is not None else None
+        if unseen and unseen > 0 and not governed_by_files:
+            # the count is cached: records changed in the last day may not be in it yet
+            since = datetime.now(UTC) - access.RECORD_COUNT_STALENESS
+            try:
+                fields = [f.name for f in schemas[name].fields]
+                recent = access.changed_since(client, name, since, fields=fields)
+            except SalesforceError:
+                recent = 0
+            if unseen <= recent:
+                result.gaps.append(
+                    Gap(
+                        "record_count_stale",
+                        name,
+                        (),
+                        f"/limits/recordCount counts {org} {name} records and this user {visible}: the "
+                        f"{unseen} fewer are within the {recent} changed in the last 24 hours, which "
+                        "the cached count may not reflect yet",
+                        "nothing: run `sfbackup check` again tomorrow to compare fresh counts",
+                        False,
+                        org,
+                        visible,
+                    )
+                )
+                continue
         numbers = (
             f"{unseen} of the org's {org} {name} records (/limits/recordCount, approximate) are not "
             f"visible to this user (its COUNT(): {visible})"
@@ -287,8 +320,8 @@ def _visibility(
                     numbers or "",
                     "grant View All Data: "
                     + _steps("view_all_data", who)
-                    + f" (or, for this object only, the object permission View All on {name}: Setup > "
-                    f"Users > Permission Sets > the set > Object Settings > {name} > Edit > View All)",
+                    + " (or, for some objects only, the object permission View All: Setup > Users > "
+                    "Permission Sets > the set > Object Settings > the object > Edit > View All)",
                     True,
                     org,
                     visible,

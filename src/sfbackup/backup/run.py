@@ -47,6 +47,7 @@ from sfbackup.repository.manifest import (
     AccessRecord,
     ErrorKind,
     ErrorRecord,
+    MetadataEntry,
     ObjectState,
     PartInfo,
     SnapshotState,
@@ -403,6 +404,13 @@ class _Run:
         self._save()
         for gap in found.gaps:
             self.progress.message("warning" if gap.blocks_safe else "info", gap.one_line())
+        if found.blocking:
+            n = len(found.blocking)
+            self.progress.message(
+                "warning",
+                f"{n} blind spot{'s' if n != 1 else ''} of the backup user: this snapshot cannot be SAFE "
+                "TO CANCEL; `sfbackup check` lists the fix for each (docs/check.md)",
+            )
         return [
             replace(
                 plan,
@@ -532,11 +540,20 @@ class _Run:
         backup = self.settings.backup
         if not backup.metadata or self.manifest.metadata is not None:
             return
-        entry = export_metadata(
-            self.client, self.repository.blobs, self.snapshot_dir,
-            options=MetadataOptions(max_files=backup.metadata_max_files),
-            progress=self.progress, stop_event=self.stop_event,
-        )  # fmt: skip
+        meter = CallMeter()
+        try:
+            entry = export_metadata(
+                self.client, self.repository.blobs, self.snapshot_dir,
+                options=MetadataOptions(max_files=backup.metadata_max_files),
+                progress=self.progress, stop_event=self.stop_event, meter=meter,
+            )  # fmt: skip
+        except SalesforceError as exc:
+            # A refusal no retry fixes (the user lacks Modify Metadata...): the records and files
+            # stay a good snapshot; the manifest says why its configuration is missing, and the
+            # verdict names it.
+            entry = MetadataEntry(api_version=self.client.api_version, api_calls=meter.calls,
+                                  error=redact(exc.message))  # fmt: skip
+            self.progress.message("warning", f"metadata not backed up: {entry.error}")
         with self._manifest_lock:
             self.manifest.metadata = entry
             self.metadata_calls = entry.api_calls

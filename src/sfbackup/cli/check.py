@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from sfbackup.cli.common import add_command, add_config_arguments, settings_from_args
+from sfbackup.config import PRESETS
 from sfbackup.errors import BlindSpotsFound, ExitCode
 
 DESCRIPTION = """\
@@ -37,6 +38,9 @@ def register(subparsers: Any) -> None:
     )
     add_config_arguments(parser)
     parser.add_argument("--objects", help="comma-separated object names, or 'all' (default: the config's)")
+    parser.add_argument(
+        "--preset", choices=list(PRESETS), help="objects to check when --objects is not given, as for `run`"
+    )
     parser.add_argument("--no-files", action="store_true", help="file bodies will not be backed up")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(handler=handle)
@@ -47,6 +51,8 @@ def handle(args: argparse.Namespace) -> int:
     if args.objects:
         names = [o.strip() for o in args.objects.split(",") if o.strip()]
         overrides["backup.objects"] = "all" if names == ["all"] else names
+    if args.preset:
+        overrides["backup.preset"] = args.preset
     if args.no_files:
         overrides["backup.files"] = False
     settings = settings_from_args(args, overrides)
@@ -54,7 +60,7 @@ def handle(args: argparse.Namespace) -> int:
     from sfbackup.salesforce.client import SalesforceClient
 
     client = SalesforceClient(settings.connection)
-    found = check_access(client, settings.backup, username=settings.connection.username)
+    found = check_access(client, settings)
     code = BlindSpotsFound.exit_code if found.blocking else ExitCode.OK
     if args.json:
         body = {"type": "result", "command": "check", "exit_code": int(code), **found.to_dict()}
@@ -65,7 +71,8 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def render_text(found: Any, instance_url: str) -> str:
-    """The human answer: who, which permissions, every gap with its fix, then the outcome."""
+    """The human answer: who, which permissions, every gap, each fix once (with what it fixes),
+    then the outcome."""
     user = found.user
     from sfbackup.salesforce.access import PERMISSIONS
 
@@ -76,9 +83,14 @@ def render_text(found: Any, instance_url: str) -> str:
         f"  permissions ({user.source}): {held}",
         f"  checked {len(found.objects)} objects in {found.seconds:.2f} s with {found.api_calls} API calls",
     ]
+    lines += ["  " + gap.one_line() for gap in found.gaps]
+    fixes: dict[str, list[str]] = {}
     for gap in found.gaps:
-        lines.append("  " + gap.one_line())
-        lines.append(f"      fix: {gap.fix}")
+        where = ".".join(x for x in (gap.object, ",".join(gap.fields)) if x)
+        fixes.setdefault(gap.fix, []).append(f"{gap.kind} {where}".strip())
+    if fixes:
+        lines.append("to fix:")
+        lines += [f"  - {fix} [{'; '.join(what)}]" for fix, what in fixes.items()]
     blocking = found.blocking
     if blocking:
         objects = sorted({g.object for g in blocking if g.object})

@@ -48,14 +48,21 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(handler=handle_snapshots)
 
     show = add_command(subparsers, "show", help="show one snapshot in detail", description=SHOW_DESCRIPTION)
-    show.add_argument("snapshot", nargs="?", default="latest",
-                      help="snapshot id, 'latest' (default: the newest) or 'latest-complete'")
+    show.add_argument(
+        "snapshot",
+        nargs="?",
+        default="latest",
+        help="snapshot id, 'latest' (default: the newest) or 'latest-complete'",
+    )
     add_repo_arguments(show)
     add_config_arguments(show, org=False)
     show.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    show.add_argument("--path", action="store_true",
-                      help="print only the snapshot's folder (or s3:// URL), e.g. for DuckDB: "
-                      "$(sfbackup show latest-complete --path)/objects/Account/*.parquet")
+    show.add_argument(
+        "--path",
+        action="store_true",
+        help="print only the snapshot's folder (or s3:// URL), e.g. for DuckDB: "
+        "$(sfbackup show latest-complete --path)/objects/Account/*.parquet",
+    )
     show.set_defaults(handler=handle_show)
 
 
@@ -152,6 +159,19 @@ def report_locations(snapshot: Snapshot) -> list[str]:
     return [f"{base}/{snapshot.key(name)}" for name in snapshot.reports()]
 
 
+def _metadata_line(manifest: Manifest) -> str:
+    entry = manifest.metadata
+    if entry is None:
+        return "not backed up"
+    types = sum(1 for counts in entry.types.values() if counts.get("listed"))
+    refused = ""
+    if entry.not_retrievable:
+        refused = f", {len(entry.not_retrievable)} type(s) Salesforce would not list"
+    return (f"{entry.components:,} components of {types} types, {entry.files:,} files, "
+            f"{_human_bytes(entry.bytes)} ({entry.new_blobs:,} new blobs), {len(entry.failed):,} not "
+            f"retrieved{refused}")
+
+
 def render_show(snapshot: Snapshot, reports: list[str]) -> str:
     """The text of `sfbackup show`."""
     manifest = snapshot.manifest
@@ -172,7 +192,12 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
             + (
                 "passed (the strongest check)"
                 if standing.passed
-                else f"FAILED ({counted(standing.errors, 'error')}) (the newest check found damage)"
+                else f"FAILED ({counted(standing.errors, 'error')}) "
+                + (
+                    "(the newest check found damage)"
+                    if standing is manifest.verifications[-1]
+                    else "(the strongest check; a weaker one since does not clear it)"
+                )
             )
             if standing is not None
             else f"{legacy.get('verified_at')} at level {legacy.get('level')}, passed"
@@ -189,6 +214,8 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
         ),
         f"totals     {row['objects']} objects, {row['rows']:,} rows, {row['files']:,} files, "
         f"{_human_bytes(row['bytes'])}",
+        *_read_as(manifest),
+        f"metadata   {_metadata_line(manifest)}",
         "",
     ]
     object_rows = []
@@ -248,6 +275,24 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
     if reports:
         lines.append("reports    " + ", ".join(reports))
     return "\n".join(lines).rstrip()
+
+
+def _read_as(manifest: Manifest) -> list[str]:
+    """`read as   <user>: 11 blind spots (...)`: whom the run read the org as, and what it missed."""
+    access = manifest.access
+    if access is None:
+        return []
+    who = access.username or access.user_id
+    blocking = access.blocking
+    if not blocking:
+        return [f"read as    {who}: no blind spot (docs/check.md)"]
+    by_kind: dict[str, list[str]] = {}
+    for gap in blocking:
+        fields = gap.get("fields") or []
+        where = ",".join(f"{gap.get('object')}.{f}" for f in fields) if fields else str(gap.get("object"))
+        by_kind.setdefault(str(gap.get("kind")), []).append(where)
+    shown = "; ".join(f"{kind}: {', '.join(items)}" for kind, items in sorted(by_kind.items()))
+    return [f"read as    {who}: {counted(len(blocking), 'blind spot')} blocking SAFE ({shown})"]
 
 
 def _cell(value: Any, column: str) -> str:

@@ -6,6 +6,7 @@ import argparse
 import json
 from contextlib import closing
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sfbackup.cli.common import (
@@ -17,11 +18,13 @@ from sfbackup.cli.common import (
     open_repository,
     settings_from_args,
     verdict_lines,
+    wrap_for_terminal,
 )
 from sfbackup.clock import format_time
 from sfbackup.errors import UsageError
 from sfbackup.ui import choose_renderer
 from sfbackup.verify import VerificationResult, verify_snapshot
+from sfbackup.verify.findings import counted
 
 DESCRIPTION = """\
 Verify a snapshot, after restic's `check`. By default the structure: every part, files index and
@@ -43,6 +46,7 @@ examples:
   sfbackup verify --repo /backups/acme
   sfbackup verify latest --repo /backups/acme --read-data --against-org --ids --config acme.toml
   sfbackup verify 20261127T020000Z-3f9a1c2e --repo s3://acme-backups/salesforce --read-data-subset 2/7
+  sfbackup verify latest --repo /mnt/auditor-copy --read-data --no-lock --report-dir ./audit
 """
 
 
@@ -73,6 +77,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--notice-days", type=int, help="days of notice the contract requires (default 60)")
     add_config_arguments(parser)
     add_require_safe_argument(parser)
+    parser.add_argument(
+        "--no-lock", action="store_true",
+        help="verify a read-only copy (WORM storage, an auditor's mount): take no lock and write nothing "
+        "in the repository; the reports go to --report-dir (the check is not recorded in the snapshot)",
+    )
+    parser.add_argument(
+        "--report-dir", metavar="DIR",
+        help="with --no-lock: where the reports go (default ./sfbackup-verify-<snapshot>)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(handler=handle)
 
@@ -80,6 +93,11 @@ def register(subparsers: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     if args.ids and not args.against_org:
         raise UsageError("--ids compares Id lists with the org", hint="add --against-org")
+    if args.report_dir and not args.no_lock:
+        raise UsageError(
+            "--report-dir is for read-only copies",
+            hint="add --no-lock (otherwise the reports go in the snapshot)",
+        )
     settings = settings_from_args(args)
     repository = open_repository(args, settings)
     client = None
@@ -106,6 +124,10 @@ def handle(args: argparse.Namespace) -> int:
     notice_days = args.notice_days
     if notice_days is None and settings.backup.contract_end is not None:
         notice_days = settings.backup.notice_days
+    report_dir = None
+    if args.no_lock:
+        chosen = repository.snapshot(args.snapshot).id
+        report_dir = Path(args.report_dir or f"sfbackup-verify-{chosen}").resolve()
     with closing(choose_renderer(json_output=args.json)) as progress:
         for gap in preflight.gaps if preflight is not None else ():
             progress.message("warning" if gap.blocks_safe else "info", f"preflight: {gap.one_line()}")
@@ -120,6 +142,7 @@ def handle(args: argparse.Namespace) -> int:
             progress=progress,
             contract_end=contract_end,
             notice_days=notice_days,
+            report_dir=report_dir,
         )
     if args.json:
         body = {"type": "result", "command": "verify", **result.summary()}
@@ -140,7 +163,8 @@ def render_text(result: VerificationResult) -> str:
     lines = [
         f"snapshot {result.snapshot_id}: verification {'passed' if result.passed else 'FAILED'} "
         f"({result.level}), {transition}",
-        f"  {counts['error']} errors, {counts['warning']} warnings, {counts['info']} explained differences",
+        f"  {counted(counts['error'], 'error')}, {counted(counts['warning'], 'warning')}, "
+        f"{counted(counts['info'], 'explained difference')}",
         f"  notice: {notice['message']}" if notice else "",
     ]
     for finding in result.findings:
@@ -157,12 +181,14 @@ def render_text(result: VerificationResult) -> str:
     if result.superseded and standing is not None:
         own = result.own_report_paths.get("report.html")
         lines += verdict_lines(result.verdict, own)
-        lines += [
-            f"the snapshot's strongest verification still stands ({standing.describe()}, "
-            f"{format_time(standing.verified_at)}):",
-            standing.verdict,
-            f"report: {html} (also report.md, report.json)",
-        ]
+        lines += wrap_for_terminal(
+            [
+                f"the snapshot's strongest verification still stands ({standing.describe()}, "
+                f"{format_time(standing.verified_at)}):",
+                standing.verdict,
+                f"report: {html} (also report.md, report.json)",
+            ]
+        )
     else:
         lines += verdict_lines(result.verdict, f"{html} (also report.md, report.json)" if html else None)
     return "\n".join(line for line in lines if line)

@@ -405,16 +405,16 @@ class VerificationRecord:
 
 def standing_verification(records: list[VerificationRecord]) -> VerificationRecord | None:
     """The verification that stands for the snapshot: the newest one when it found errors (damage
-    found later is never hidden by an older proof), else the strongest one that passed, the newest
-    among equals. A weaker check (read-data without --against-org after a check against the org)
-    therefore never replaces the evidence of a stronger one, which may be impossible to redo once
-    the org is gone."""
+    found later is never hidden by an older proof), else the strongest one, the newest among
+    equals. A weaker check therefore never replaces the evidence of a stronger one, whether that
+    said SAFE (read-data without --against-org after a check against the org, which may be
+    impossible to redo once the org is gone) or found a problem (a structure check does not clear
+    records the org holds and the backup lacks); a check at least as strong does."""
     if not records:
         return None
     if not records[-1].passed:
         return records[-1]
-    passed = [v for v in records if v.passed]
-    return max(reversed(passed), key=lambda v: v.strength)
+    return max(reversed(records), key=lambda v: v.strength)
 
 
 @dataclass
@@ -611,6 +611,7 @@ class MetadataEntry:
     new_blobs: int = 0
     retrieves: int = 0
     api_calls: int = 0
+    error: str | None = None  # why nothing could be retrieved (e.g. the user lacks Modify Metadata)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -630,6 +631,7 @@ class MetadataEntry:
             "new_blobs": self.new_blobs,
             "retrieves": self.retrieves,
             "api_calls": self.api_calls,
+            "error": self.error,
             **self.extra,
         }
 
@@ -656,6 +658,7 @@ class MetadataEntry:
             new_blobs=s.int_("new_blobs", 0),
             retrieves=s.int_("retrieves", 0),
             api_calls=s.int_("api_calls", 0),
+            error=s.opt_str("error"),
             extra=s.extra(),
         )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sfbackup.errors import SalesforceError
@@ -27,13 +28,16 @@ __all__ = [
     "LABELS",
     "PERMISSIONS",
     "QUERY_ALL_FILES_OBJECTS",
+    "RECORD_COUNT_STALENESS",
     "PermissionSource",
     "UserAccess",
+    "changed_since",
     "encrypted_fields",
     "field_definitions",
     "hidden_fields",
     "read_user_access",
     "record_counts",
+    "username_of",
 ]
 
 #: (key, PermissionSet / UserPermissionAccess field, label in Setup) of the permissions that
@@ -116,6 +120,18 @@ def read_user_access(client: SalesforceClient) -> UserAccess:
         return UserAccess(client.user_id or "", held, sources, "UserPermissionAccess")
     held = {key: any(key in s.granted for s in sources) for key, _, _ in PERMISSIONS}
     return UserAccess(client.user_id or "", held, sources, "PermissionSet")
+
+
+def username_of(client: SalesforceClient) -> str | None:
+    """The running user's Username (its own User record), or None when it cannot be read."""
+    if not client.user_id:
+        return None
+    query = soql.build_select("User", ["Username"], where=f"Id = {soql.id_literal(client.user_id)}")
+    try:
+        rows = _rows(client, query)
+    except SalesforceError:
+        return None
+    return str(rows[0]["Username"]) if rows and rows[0].get("Username") else None
 
 
 def _assigned_sets(client: SalesforceClient, fields: list[str]) -> tuple[PermissionSource, ...]:
@@ -209,6 +225,23 @@ def record_counts(client: SalesforceClient, objects: Iterable[str]) -> dict[str,
             if isinstance(entry, dict) and isinstance(entry.get("count"), int) and entry.get("name"):
                 out[str(entry["name"])] = int(entry["count"])
     return out
+
+
+#: How long before a moment /limits/recordCount may lag on changes (it is refreshed about daily):
+#: records changed in this window may be counted differently, and bound the staleness tolerated.
+RECORD_COUNT_STALENESS = timedelta(hours=24)
+
+
+def changed_since(client: SalesforceClient, name: str, since: datetime, *, fields: Iterable[str]) -> int:
+    """Records of `name` the user can count (deleted ones too) with SystemModstamp at or after
+    `since`: how far /limits/recordCount may be off for it. 0 without a SystemModstamp field."""
+    present = set(fields)
+    if "SystemModstamp" not in present:
+        return 0
+    where = f"SystemModstamp >= {soql.datetime_literal(since)}"
+    if "CreatedDate" in present:  # a QUERY_TIMEOUT counts CreatedDate ranges, as the export reads
+        return query_rest.count_splitting(client, name, where=where, include_deleted=True)
+    return query_rest.count(client, name, where=where, include_deleted=True)
 
 
 def _rows(client: SalesforceClient, query: str) -> list[dict[str, Any]]:

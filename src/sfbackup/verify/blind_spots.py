@@ -1,7 +1,8 @@
 """What the backup user could not see, as findings: the verdict must not call such a backup SAFE.
 
 From the manifest: each field field-level security hid (`hidden_fields`), each encrypted field
-read masked (`masked_fields`), the file objects read without Query All Files (`access`). Against
+read masked (`masked_fields`), the file objects read without Query All Files and what the run's
+preflight could not check (`access`). Against
 the org, the independent count: each object's exported rows (not deleted) against
 `/limits/recordCount`, which counts org-wide whatever the user's sharing. The user's own
 COUNT() (org_compare) agrees with a backup that misses the records it cannot see; this count
@@ -18,18 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from sfbackup.errors import SalesforceError
 from sfbackup.repository.manifest import Manifest, ObjectState
-from sfbackup.salesforce import access, query_rest, soql
+from sfbackup.salesforce import access
 from sfbackup.salesforce.access import QUERY_ALL_FILES_OBJECTS
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.verify.findings import Finding, FindingFactory
 
-#: How far before T0 a record's change may not be in /limits/recordCount yet (it is refreshed
-#: about daily); the records changed in this window bound the staleness tolerated.
-STALENESS = timedelta(hours=24)
+#: How far before T0 a record's change may not be in /limits/recordCount yet.
+STALENESS = access.RECORD_COUNT_STALENESS
 
 
 def manifest_blind_spots(manifest: Manifest, finding: FindingFactory) -> list[Finding]:
@@ -57,6 +56,19 @@ def manifest_blind_spots(manifest: Manifest, finding: FindingFactory) -> list[Fi
                     f"Encrypted Data): the backup holds null for its {entry.rows} rows, not the values",
                     object=name,
                     actual=field_name,
+                )
+            )
+    for gap in manifest.access.blocking if manifest.access is not None else []:
+        gap_object = str(gap["object"]) if gap.get("object") else None
+        exported = gap_object is None or (
+            gap_object in manifest.objects and manifest.objects[gap_object].state == ObjectState.DONE
+        )
+        if gap.get("kind") == "unchecked" and exported:
+            out.append(
+                finding(
+                    "access_unchecked",
+                    f"the run's preflight could not check what {who} cannot see: {gap.get('effect')}",
+                    object=gap_object,
                 )
             )
     if manifest.access is not None and manifest.access.permissions.get("query_all_files") is False:
@@ -106,7 +118,7 @@ def compare_record_counts(
             continue
         shortfall = org - live
         try:
-            recent = _recently_changed(client, manifest, name, entry.fields)
+            recent = access.changed_since(client, name, manifest.t0 - STALENESS, fields=entry.fields)
         except SalesforceError as exc:
             say(f"{name}: records changed before T0 not counted ({exc.message}); no staleness allowed")
             recent = 0
@@ -136,14 +148,6 @@ def compare_record_counts(
                 )
             )
     return out
-
-
-def _recently_changed(client: SalesforceClient, manifest: Manifest, name: str, fields: list[str]) -> int:
-    """Records (deleted ones too) with SystemModstamp in the STALENESS window before T0, or later."""
-    if "SystemModstamp" not in fields:
-        return 0
-    since = soql.datetime_literal(manifest.t0 - STALENESS)
-    return query_rest.count(client, name, where=f"SystemModstamp >= {since}", include_deleted=True)
 
 
 def _who(manifest: Manifest) -> str:

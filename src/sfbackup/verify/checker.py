@@ -389,14 +389,18 @@ class _Checker:
         ).to_pylist()
         no_body = [str(r.get("Id")) for r in rows if r.get("status") == "no_body"]
         if no_body:
-            self.add("files_without_body", f"{len(no_body)} {name} files have no body in Salesforce (links "
-                     f"or URLs only): {name_ids(no_body)}", object=name, path=entry.index_path,
-                     actual=no_body[:10_000])  # fmt: skip
+            have = "has" if len(no_body) == 1 else "have"
+            self.add("files_without_body", f"{counted(len(no_body), name + ' file')} {have} no body in "
+                     f"Salesforce (links or URLs only): {name_ids(no_body)}", object=name,
+                     path=entry.index_path, actual=no_body[:10_000])  # fmt: skip
         unavailable = [str(r.get("Id")) for r in rows if r.get("status") == "unavailable"]
         status.no_body, status.unavailable = len(no_body), len(unavailable)
         if unavailable:
-            held = "is in the backup without its body" if len(unavailable) == 1 else (
-                "are in the backup without their bodies")
+            held = (
+                "is in the backup without its body"
+                if len(unavailable) == 1
+                else ("are in the backup without their bodies")
+            )
             self.add("file_body_unavailable", f"{counted(len(unavailable), name + ' file')} in Salesforce's "
                      f"Recycle Bin {held}, which Salesforce no longer serves: {name_ids(unavailable)}",
                      object=name, path=entry.index_path, actual=unavailable[:10_000])  # fmt: skip

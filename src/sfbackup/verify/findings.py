@@ -44,6 +44,7 @@ BLIND_SPOT_KINDS: tuple[str, ...] = (
     "hidden_field",
     "masked_field",
     "files_not_visible",
+    "access_unchecked",
 )
 
 #: Every kind of finding: its default severity and what to do about it (`{repo}` is filled in).
@@ -113,6 +114,11 @@ KINDS: dict[str, tuple[Severity, str]] = {
     ),
     "masked_field": ("warning", _GRANT.replace("{what}", "View Encrypted Data")),
     "files_not_visible": ("warning", _GRANT.replace("{what}", "Query All Files")),
+    "access_unchecked": (
+        "warning",
+        "run `sfbackup check` until it can check this (it names what the org refused), then take a "
+        "new snapshot (`sfbackup run --repo {repo}`) and verify it",
+    ),
     "record_count_stale": (
         "info",
         "nothing: /limits/recordCount is a cached, approximate count; the difference is within the "
@@ -136,8 +142,8 @@ KINDS: dict[str, tuple[Severity, str]] = {
     ),
     "not_queryable": (
         "info",
-        "nothing sfbackup can do: Salesforce offers no query access to this object; export it by "
-        "other means (Setup, Metadata API) if it holds data you need",
+        "nothing sfbackup can do: Salesforce offers no query access to these objects; export them by "
+        "other means (Setup, Metadata API) if they hold data you need",
     ),
     "not_exportable": (
         "info",
@@ -150,6 +156,11 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "warning",
         "take a snapshot with metadata (`sfbackup run` without --no-metadata, backup.metadata = true): "
         "without it nobody can rebuild the org's objects, automation and security in the next system",
+    ),
+    "metadata_refused": (
+        "warning",
+        "give the backup user the Modify Metadata (or Modify All Data) permission the Metadata API "
+        "requires, then take a new snapshot (`sfbackup run --repo {repo}`)",
     ),
     "metadata_not_retrieved": (
         "warning",
@@ -172,6 +183,68 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "run `sfbackup verify --against-org` so the org's object list is compared with the snapshot",
     ),
 }
+
+
+#: What a person reads about each kind: a title, and what it means for cancelling Salesforce. A kind
+#: missing here (another module's) is still shown, by `kind_text`, from its name and severity.
+TEXTS: dict[str, tuple[str, str]] = {
+    "snapshot_not_finished": ("The backup run did not finish", "the backup is incomplete"),
+    "object_failed": ("An object could not be backed up", "its records are not in the backup"),
+    "object_pending": ("An object was not backed up yet", "its records are not in the backup"),
+    "object_skipped": ("An object was skipped", "its records are not in the backup"),
+    "files_missing": ("Files were not stored", "these files are not in the backup"),
+    "missing_schema": ("An object's description is missing", "its records cannot be read back reliably"),
+    "schema_damaged": ("An object's description is damaged", "its records cannot be read back reliably"),
+    "missing_part": ("Part of the backed-up records is missing", "those records are not in the backup"),
+    "part_size_mismatch": ("Part of the backed-up records is damaged", "those records cannot be trusted"),
+    "part_checksum_mismatch": ("Part of the backed-up records is damaged", "those records cannot be trusted"),
+    "part_undecodable": ("Part of the backed-up records cannot be read", "those records cannot be read back"),
+    "row_count_mismatch": ("Records are missing from the backup's data", "the backup holds fewer records "
+                           "than it recorded"),
+    "deleted_count_mismatch": ("Deleted records do not add up", "the backup's Recycle Bin records cannot "
+                               "be trusted"),
+    "missing_index": ("A list of files is missing", "the files cannot be matched to their records"),
+    "index_mismatch": ("A list of files is damaged", "the files cannot be matched to their records"),
+    "missing_blob": ("A file's content is missing", "the file is not in the backup"),
+    "blob_size_mismatch": ("A file's content is damaged", "the file cannot be trusted"),
+    "blob_checksum_mismatch": ("A file's content is damaged", "the file cannot be trusted"),
+    "salesforce_checksum_mismatch": ("A file differs from Salesforce's copy", "the file cannot be trusted"),
+    "org_mismatch": ("The backup is of another org", "it proves nothing about this org"),
+    "org_count_mismatch": ("Salesforce holds records the backup lacks", "those records would be lost"),
+    "missing_ids": ("Salesforce holds records the backup lacks", "those records would be lost"),
+    "predicate_mismatch": ("The backup's record of what it holds was changed", "it cannot be trusted"),
+    "org_query_failed": ("An object could not be compared with Salesforce", "its completeness is unproven"),
+    "deleted_since_export": ("Records deleted in Salesforce since the backup", "nothing is lost: the "
+                             "backup keeps them"),
+    "files_without_body": ("Files that are only links", "nothing is lost: Salesforce holds no content for "
+                           "them"),
+    "file_body_unavailable": ("Files in Salesforce's Recycle Bin without content", "Salesforce no longer "
+                              "serves their content, so no backup can hold it"),
+    "coverage_gap": ("Objects in Salesforce that are not in the backup", "their records would be lost"),
+    "not_queryable": ("Objects Salesforce offers no API access to", "no backup tool can read them"),
+    "not_exportable": ("Objects Salesforce refuses to every API client", "no backup tool can read them"),
+    "coverage_unknown": ("Not compared with Salesforce's list of objects", "objects may be missing unseen"),
+    "records_not_visible": ("Records the backup user cannot see", "those records are not in the backup"),
+    "hidden_field": ("A field hidden from the backup user", "the backup has no value of it"),
+    "masked_field": ("An encrypted field read masked", "the backup holds no real value of it"),
+    "files_not_visible": ("Files the backup user cannot see", "those files are not in the backup"),
+    "record_count_stale": ("Salesforce's cached record count is a little behind", "nothing is lost: the "
+                           "difference is within recent changes"),
+}  # fmt: skip
+
+_EFFECT_BY_SEVERITY: dict[Severity, str] = {
+    "error": "the backup is wrong or incomplete",
+    "warning": "something in Salesforce is not in the backup",
+    "info": "explained; nothing the backup could hold is lost",
+}
+
+
+def kind_text(kind: str, severity: Severity) -> tuple[str, str]:
+    """(title, effect) of a finding kind for people: from `TEXTS`, else from its name and severity."""
+    known = TEXTS.get(kind)
+    if known is not None:
+        return known
+    return kind.replace("_", " ").capitalize(), _EFFECT_BY_SEVERITY[severity]
 
 
 #: Info kinds for data Salesforce itself does not serve: listed beside the verdict, never blocking.
@@ -221,6 +294,14 @@ class Finding:
             explanation=str(data.get("explanation") or ""),
             what_to_do=str(data.get("what_to_do") or ""),
         )
+
+    @property
+    def title(self) -> str:
+        return kind_text(self.kind, self.severity)[0]
+
+    @property
+    def effect(self) -> str:
+        return kind_text(self.kind, self.severity)[1]
 
     def one_line(self) -> str:
         """`error missing_part Account objects/Account/part-00001.parquet: ...`, for terminals."""

@@ -60,13 +60,24 @@ def check_metadata(
             object=OBJECT,
         ))  # fmt: skip
         return result
+    if entry.error is not None:
+        result.findings.append(finding("metadata_refused", "the org's configuration could not be retrieved: "
+                                       f"{entry.error}", object=OBJECT))  # fmt: skip
+        return result
     result.backed_up = True
     result.components = entry.components
     add = result.findings.append
     for refused in entry.not_retrievable:
         add(finding("metadata_not_retrievable", f"Salesforce would not list {refused.get('type')} "
                     f"components: {refused.get('reason')}", object=OBJECT, path=str(refused.get("type"))))
-    table = _read_index(entry, files, f"snapshots/{manifest.snapshot_id}/", finding, add)
+    base = f"snapshots/{manifest.snapshot_id}/"
+    table = _read_index(entry, files, base, finding, add)
+    if entry.package_path and entry.package_sha256:
+        actual = _sha256(files, base + entry.package_path)
+        if actual != entry.package_sha256:
+            state = "damaged" if actual else "missing"
+            add(finding("metadata_missing", f"the snapshot's package.xml is {state}", object=OBJECT,
+                        path=entry.package_path, expected=entry.package_sha256, actual=actual))
     listed: dict[str, set[str]] = defaultdict(set)
     retrieved: dict[str, set[str]] = defaultdict(set)
     failed: dict[str, dict[str, str]] = defaultdict(dict)
@@ -98,7 +109,11 @@ def check_metadata(
     for type_name, counts in sorted(entry.types.items()):
         result.rows.append({"type": type_name, "listed": counts.get("listed", 0),
                             "retrieved": len(retrieved[type_name]) if table is not None else None,
-                            "failed": len(failed[type_name])})  # fmt: skip
+                            "failed": len(failed[type_name]), "reason": None})  # fmt: skip
+    for refused in entry.not_retrievable:  # like objects the API cannot query: listed, with the reason
+        reason = f"Salesforce would not list it: {refused.get('reason')}"
+        result.rows.append({"type": str(refused.get("type")), "listed": None, "retrieved": None,
+                            "failed": None, "reason": reason})
     return result
 
 
@@ -118,14 +133,11 @@ def _read_index(entry: MetadataEntry, files: RepoFiles, base: str, finding: Find
                     f"{entry.index_bytes}", object=OBJECT, path=entry.index_path, expected=entry.index_bytes,
                     actual=size))  # fmt: skip
     if entry.index_sha256:
-        digest = hashlib.sha256()
-        with files.open(relpath) as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        if digest.hexdigest() != entry.index_sha256:
-            add(finding("index_mismatch", f"the metadata index has SHA-256 {digest.hexdigest()}, the "
-                        f"manifest recorded {entry.index_sha256}", object=OBJECT, path=entry.index_path,
-                        expected=entry.index_sha256, actual=digest.hexdigest()))  # fmt: skip
+        actual = _sha256(files, relpath)
+        if actual != entry.index_sha256:
+            add(finding("index_mismatch", f"the metadata index has SHA-256 {actual}, the manifest recorded "
+                        f"{entry.index_sha256}", object=OBJECT, path=entry.index_path,
+                        expected=entry.index_sha256, actual=actual))  # fmt: skip
     try:
         with files.local_copy(relpath) as local:
             return pq.read_table(local)
@@ -149,14 +161,22 @@ def _check_blob(row: dict[str, Any], files: RepoFiles, finding: FindingFactory, 
         add(finding("blob_size_mismatch", f"the file of {what} is {size} bytes, the index says {row['size']}",
                     object=OBJECT, path=relpath, expected=row["size"], actual=size))
     if read_data and in_subset(digest, subset):
-        sha = hashlib.sha256()
+        actual = _sha256(files, relpath)
+        if actual != digest:
+            add(finding("blob_checksum_mismatch", f"the file of {what} has SHA-256 {actual}, its name says "
+                        f"{digest}", object=OBJECT, path=relpath, expected=digest, actual=actual))
+
+
+def _sha256(files: RepoFiles, relpath: str) -> str | None:
+    """The file's SHA-256, None when it is missing."""
+    digest = hashlib.sha256()
+    try:
         with files.open(relpath) as handle:
             while chunk := handle.read(1 << 20):
-                sha.update(chunk)
-        if sha.hexdigest() != digest:
-            add(finding("blob_checksum_mismatch", f"the file of {what} has SHA-256 {sha.hexdigest()}, its "
-                        f"name says {digest}", object=OBJECT, path=relpath, expected=digest,
-                        actual=sha.hexdigest()))  # fmt: skip
+                digest.update(chunk)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
 
 
 def _against_org(client: SalesforceClient, listed: dict[str, set[str]], finding: FindingFactory,

@@ -35,7 +35,7 @@ from sfbackup.salesforce.partitions import ReadPlan, iter_pages
 from sfbackup.salesforce.query_bulk import BulkJobFailed, BulkQuery
 from sfbackup.salesforce.soql import all_of
 from sfbackup.verify.checker import RepoFiles
-from sfbackup.verify.findings import IDS_IN_DATA, Finding, FindingFactory, name_ids
+from sfbackup.verify.findings import IDS_IN_DATA, Finding, FindingFactory, counted, name_ids
 
 #: At or above this many records the Id list is read through a Bulk job (fewer API calls).
 BULK_ID_THRESHOLD = 2000
@@ -506,8 +506,9 @@ def coverage_report(
         findings.append(
             finding(
                 "not_queryable",
-                f"{len(unqueryable)} objects the org lists cannot be queried "
-                f"through the API (describeGlobal: queryable is false): {name_ids(unqueryable)}",
+                f"{counted(len(unqueryable), 'object')} the org lists cannot be read through the API "
+                f"(Salesforce marks {'it' if len(unqueryable) == 1 else 'them'} not queryable): "
+                f"{name_ids(unqueryable)}",
                 actual=sorted(unqueryable),
             )
         )

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sfbackup.repository import Snapshot
 from sfbackup.repository.manifest import ObjectState
+from sfbackup.salesforce import query_rest, soql
+
+if TYPE_CHECKING:
+    from sfbackup.salesforce.client import SalesforceClient
 
 #: Days before the notice deadline from which the report warns that it is near.
 NOTICE_WARNING_DAYS = 14
@@ -48,22 +52,27 @@ def notice_deadline(contract_end: date, notice_days: int, *, today: date) -> Not
         status = "passed"
         message = (
             f"the notice deadline ({deadline.isoformat()}, {notice_days} days before the contract ends "
-            f"on {contract_end.isoformat()}) passed {-days_left} days ago: the contract may renew; "
+            f"on {contract_end.isoformat()}) passed {_days(-days_left)} ago: the contract may renew; "
             "contact Salesforce now"
         )
     elif days_left <= NOTICE_WARNING_DAYS:
         status = "near"
+        left = "today is the last day" if days_left == 0 else f"only {_days(days_left)} left"
         message = (
-            f"only {days_left} days left to give Salesforce written notice (deadline "
+            f"{left} to give Salesforce written notice (deadline "
             f"{deadline.isoformat()}, contract ends {contract_end.isoformat()})"
         )
     else:
         status = "ok"
         message = (
-            f"{days_left} days left to give Salesforce written notice (deadline {deadline.isoformat()}, "
+            f"{_days(days_left)} left to give Salesforce written notice (deadline {deadline.isoformat()}, "
             f"contract ends {contract_end.isoformat()})"
         )
     return NoticeDeadline(contract_end, notice_days, deadline, days_left, status, message)
+
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
 
 
 @dataclass
@@ -131,6 +140,21 @@ def _add_user_details(snapshot: Snapshot, owners: dict[str, OwnerRow]) -> None:
                 owner.username = row.get("Username")
                 owner.name = row.get("Name")
                 owner.is_active = row.get("IsActive")
+
+
+def name_owners_from_org(owners: list[OwnerRow], client: SalesforceClient) -> None:
+    """Fill in the names of owners the snapshot cannot name (its User object not backed up) from the
+    org's User records: a manager reads "Ana García", not `005...`."""
+    unnamed = [o.owner_id for o in owners if o.name is None]
+    by_id = {o.owner_id: o for o in owners}
+    for condition in soql.in_clauses("Id", unnamed):
+        query = soql.build_select("User", ["Id", "Name", "Username", "IsActive"], where=condition)
+        for page in query_rest.iter_query_pages(client, query, include_deleted=False):
+            for row in page:
+                owner = by_id.get(str(row.get("Id")))
+                if owner is not None:
+                    owner.name, owner.username = row.get("Name"), row.get("Username")
+                    owner.is_active = row.get("IsActive")
 
 
 def storage_check(limits: dict[str, Any], backup_bytes: int) -> dict[str, Any]:

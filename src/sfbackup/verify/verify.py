@@ -11,6 +11,7 @@ forget, the verdict) until a full check passes again. Verification never changes
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from collections.abc import Callable
@@ -25,21 +26,31 @@ from sfbackup.errors import (
     ExitCode,
     RepositoryError,
     SfbackupError,
+    StorageError,
     UsageError,
     VerificationFailed,
+    storage_error,
 )
 from sfbackup.repository import Repository, Snapshot, layout
 from sfbackup.repository import manifest as manifest_io
+from sfbackup.repository.atomic import write_atomic
 from sfbackup.repository.manifest import Manifest, SnapshotState, VerificationRecord
 from sfbackup.repository.store import LocalStore
 from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.verify.blind_spots import compare_record_counts, manifest_blind_spots
 from sfbackup.verify.checker import CheckResult, RepoFiles, check_snapshot, parse_subset
 from sfbackup.verify.dictionary import write_dictionary
-from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity
+from sfbackup.verify.findings import Finding, FindingFactory, count_by_severity, counted
+from sfbackup.verify.labels import NAMED_PER_FINDING, Labels, snapshot_labels
 from sfbackup.verify.metadata_check import MetadataCheck, check_metadata
 from sfbackup.verify.org_compare import BULK_ID_THRESHOLD, OrgComparison, compare_with_org, coverage_report
-from sfbackup.verify.readiness import OwnerRow, notice_deadline, ownership_table, storage_check
+from sfbackup.verify.readiness import (
+    OwnerRow,
+    name_owners_from_org,
+    notice_deadline,
+    ownership_table,
+    storage_check,
+)
 from sfbackup.verify.report import REPORT_FILES, ReportData, Verdict, report_documents, verdict
 
 if TYPE_CHECKING:
@@ -130,6 +141,7 @@ def verify_snapshot(
     bulk_id_threshold: int = BULK_ID_THRESHOLD,
     contract_end: date | None = None,
     notice_days: int | None = None,
+    report_dir: Path | None = None,
 ) -> VerificationResult:
     """Verify `snapshot` ("latest" or an id) of the repository `repo` (a Repository, or what
     `Repository.open` takes: a folder, `s3://bucket/prefix` with `s3` settings, a Store), under a
@@ -144,6 +156,10 @@ def verify_snapshot(
     `contract_end` and `notice_days` (default: the manifest's settings, then 60 days) add the
     notice deadline to the report; with a contract end the report also shows who owns the
     records (from the snapshot), and with `against_org` the org's storage beside the backup's size.
+
+    `report_dir` verifies a read-only copy (WORM storage, an auditor's mount): no lock is taken,
+    nothing in the repository is written (the verification is not recorded in the manifest and an
+    exported snapshot is not promoted), and the reports go to `report_dir`.
     """
     subset = parse_subset(read_data_subset) if isinstance(read_data_subset, str) else read_data_subset
     if ids and not against_org:
@@ -161,12 +177,22 @@ def verify_snapshot(
     )
     progress = progress or NullProgress()
     repository = repo if isinstance(repo, Repository) else Repository.open(repo, s3)
-    with repository.lock(exclusive=False, command="sfbackup verify"):
+    read_only = report_dir is not None
+    lock: contextlib.AbstractContextManager[object] = (
+        contextlib.nullcontext() if read_only else repository.lock(exclusive=False, command="sfbackup verify")
+    )
+    with lock:
         chosen = repository.snapshot(snapshot)
         run = _Verification(chosen.manifest, repository.files, repository.store.describe(), progress, clock)
         run.check(options)
         run.add_readiness(options, ownership=lambda: ownership_table(chosen))
+        run.add_labels(lambda ids: snapshot_labels(chosen, ids))
         as_read = chosen.manifest.to_json()
+        if report_dir is not None:
+            run.record("", lambda _manifest, data: _write_reports_to(report_dir, data))
+            paths = {name: report_dir / name for name in REPORT_FILES}
+            run.say(f"read-only: the repository was not written; the reports are in {report_dir}")
+            return run.result(paths, False, history=paths)
         folder = layout.report_relpath(run.verified_at, run.level, against_org=run.against_org, ids=run.ids)
         promoted = run.record(
             folder,
@@ -221,6 +247,7 @@ class _Verification:
         self.readiness: dict[str, Any] = {}
         self.own_report: ReportData | None = None
         self.metadata = MetadataCheck()
+        self.labels = Labels()
 
     def say(self, text: str) -> None:
         self.progress.message("info", text, snapshot_id=self.manifest.snapshot_id)
@@ -316,6 +343,11 @@ class _Verification:
             except SfbackupError as exc:  # damaged parts are already findings
                 self.say(f"record owners not listed: {exc.message}")
             else:
+                if self.client is not None and any(o.name is None for o in owners[:OWNERS_LISTED]):
+                    try:
+                        name_owners_from_org(owners[:OWNERS_LISTED], self.client)
+                    except SfbackupError as exc:
+                        self.say(f"record owners not named from the org: {exc.message}")
                 self.readiness["owners"] = [o.to_dict() for o in owners[:OWNERS_LISTED]]
                 self.readiness["owners_total"] = len(owners)
         if self.client is not None:
@@ -328,6 +360,27 @@ class _Verification:
                     r["bytes"] for r in self._file_rows()
                 )
                 self.readiness["storage"] = storage_check(limits, backup_bytes)
+
+    def add_labels(self, label: Callable[[list[str]], Labels]) -> None:
+        """Names for what the report mentions: object labels, and the files, records and owners the
+        findings name (the first NAMED_PER_FINDING of each)."""
+        ids = [
+            str(i)
+            for f in self.findings
+            if isinstance(f.actual, list)
+            for i in f.actual[:NAMED_PER_FINDING]
+            if isinstance(i, str)
+        ]
+        ids += [str(o["owner_id"]) for o in self.readiness.get("owners") or [] if not o.get("name")]
+        try:
+            self.labels = label(ids)
+        except SfbackupError as exc:  # damaged data is already a finding; the report keeps Ids
+            self.say(f"names not read from the snapshot: {exc.message}")
+        for sobject in (self.org.sobjects if self.org else None) or []:
+            # objects not in the snapshot (left out, refused) are named from the org's list
+            name, plural = sobject.get("name"), sobject.get("labelPlural") or sobject.get("label")
+            if isinstance(name, str) and isinstance(plural, str) and plural:
+                self.labels.objects.setdefault(name, plural)
 
     @property
     def passed(self) -> bool:
@@ -395,6 +448,8 @@ class _Verification:
             metadata=self.metadata.rows if self.metadata.backed_up else None,
             program_version=__version__,
             readiness=self.readiness,
+            labels=self.labels,
+            history=[v.to_dict() for v in self.manifest.verifications],
         )
 
     def _status(self, name: str) -> str:
@@ -465,8 +520,8 @@ class _Verification:
         counts = count_by_severity(self.findings)
         self.progress.message(
             "info" if self.passed else "error",
-            f"verification {'passed' if self.passed else 'FAILED'}: {counts['error']} errors, "
-            f"{counts['warning']} warnings, {counts['info']} explained; {decision.line}",
+            f"verification {'passed' if self.passed else 'FAILED'}: {counted(counts['error'], 'error')}, "
+            f"{counted(counts['warning'], 'warning')}, {counts['info']} explained; {decision.line}",
             snapshot_id=self.manifest.snapshot_id,
         )
         from sfbackup.verify.report import to_json
@@ -520,14 +575,29 @@ def _write_reports(snapshot: Snapshot, report: ReportData | str | None, folder: 
         return _report_paths(snapshot, folder)
     if isinstance(report, str):
         documents = {}
-        for name in REPORT_FILES:
-            with store.open(snapshot.key(f"{report}/{name}")) as source:
-                documents[name] = source.read()
+        try:
+            for name in REPORT_FILES:
+                with store.open(snapshot.key(f"{report}/{name}")) as source:
+                    documents[name] = source.read()
+        except StorageError:
+            # The standing report's folder was removed by hand: report.* stays as it is rather than
+            # being replaced by a weaker check's.
+            return _report_paths(snapshot, folder)
     else:
         documents = report_documents(report)
     for name, body in documents.items():
         store.put_stream(snapshot.key(f"{folder}/{name}" if folder else name), [body])
     return _report_paths(snapshot, folder)
+
+
+def _write_reports_to(folder: Path, data: ReportData) -> None:
+    """report.json/md/html into a local folder outside the repository (a read-only copy's)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, body in report_documents(data).items():
+            write_atomic(folder / name, body)
+    except OSError as exc:
+        raise storage_error("write the report in", folder, exc) from None
 
 
 def _report_paths(snapshot: Snapshot, folder: str) -> dict[str, Path]:

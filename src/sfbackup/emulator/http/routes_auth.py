@@ -70,6 +70,12 @@ class Sessions:
             session = self._sessions.get(token) if token is not None else None
         return session.user if session is not None else self._server.config.user
 
+    def user_for(self, token: str) -> str:
+        """Who a session token belongs to (the server's user for an unknown one)."""
+        with self._lock:
+            session = self._sessions.get(token)
+        return session.user if session is not None else self._server.config.user
+
     def invalidate(self, token: str) -> None:
         with self._lock:
             self._sessions.pop(token, None)

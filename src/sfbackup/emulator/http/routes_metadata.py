@@ -51,10 +51,16 @@ class RetrieveJobs:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jobs: OrderedDict[str, RetrieveJob] = OrderedDict()
+        #: the next `lose` retrieves are forgotten at once (for tests: Salesforce no longer knows an
+        #: async id, so checkRetrieveStatus answers INVALID_CROSS_REFERENCE_KEY)
+        self.lose = 0
 
     def add(self, job: RetrieveJob) -> str:
         job_id = wire.new_id("09S")
         with self._lock:
+            if self.lose > 0:
+                self.lose -= 1
+                return job_id
             self._jobs[job_id] = job
             while len(self._jobs) > _MAX_JOBS:
                 self._jobs.popitem(last=False)
@@ -81,6 +87,10 @@ def soap(server: EmulatorServer, request: Request, match: re.Match[str]) -> Resp
     if server.faults.fires("session_expiry", request.method, request.path):
         server.sessions.invalidate(session.strip())
         return fault("INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session")
+    if not server.org.access(server.sessions.user_for(session.strip())).permissions.modify_all_data:
+        # Salesforce's rule: the Metadata API needs Modify All Data or Modify Metadata.
+        return fault("INSUFFICIENT_ACCESS", "use of the Metadata API requires a user with the "
+                     "ModifyAllData or ModifyMetadata permissions")
     body = envelope.find(f"{{{_SOAP}}}Body")
     call = body[0] if body is not None and len(body) else None
     if call is None or not call.tag.startswith(f"{{{NS}}}"):

@@ -246,6 +246,12 @@ class MetadataCatalog:
                           (f"email/{full}.email-meta.xml", _email_meta, (full,)), folder=folder)
         self._add("CustomLabels", "CustomLabels", "101", ("labels/CustomLabels.labels", _labels, (s.labels,)))
 
+    def create_apex_class(self, name: str) -> Component:
+        """A new Apex class, as a developer deploys one (for tests: the org changed since a snapshot)."""
+        objects = [c.full_name for c in self.components["CustomObject"]]
+        return self._add("ApexClass", name, "01p", (f"classes/{name}.cls", _apex, (name, objects)),
+                         (f"classes/{name}.cls-meta.xml", _apex_meta, ()))
+
     # -- the API -------------------------------------------------------------------------------
     def list_components(self, type_name: str, folder: str | None) -> list[Component]:
         """listMetadata for one query: a type's components (in `folder` for a foldered type), or a
