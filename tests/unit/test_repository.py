@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -105,6 +106,7 @@ def test_given_two_snapshots_cut_in_the_same_second_then_latest_is_the_one_creat
     ids = iter(["20261127T020000Z-ffffffff", "20261127T020000Z-00000000"])  # the second sorts first
     monkeypatch.setattr(layout, "new_snapshot_id", lambda _t0: next(ids))
     first = repo.new_snapshot(t0)
+    time.sleep(0.005)  # manifests record their creation to the millisecond; a loaded machine can tie
     second = repo.new_snapshot(t0)
     assert second.id < first.id
     assert repo.snapshot("latest").id == second.id
