@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from sfbackup.cli.common import add_command, add_config_arguments, settings_from_args
+from sfbackup.cli.common import add_command, add_config_arguments, object_overrides, settings_from_args
 from sfbackup.config import PRESETS
 from sfbackup.errors import BlindSpotsFound, ExitCode
 
@@ -47,14 +47,7 @@ def register(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    overrides: dict[str, Any] = {}
-    if args.objects:
-        names = [o.strip() for o in args.objects.split(",") if o.strip()]
-        overrides["backup.objects"] = "all" if names == ["all"] else names
-    if args.preset:
-        overrides["backup.preset"] = args.preset
-    if args.no_files:
-        overrides["backup.files"] = False
+    overrides: dict[str, Any] = object_overrides(args)
     settings = settings_from_args(args, overrides)
     from sfbackup.backup.preflight import check_access
     from sfbackup.salesforce.client import SalesforceClient

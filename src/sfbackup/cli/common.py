@@ -118,6 +118,19 @@ def add_repo_arguments(parser: argparse.ArgumentParser) -> None:
     add_s3_arguments(parser)
 
 
+def object_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings --objects, --preset and --no-files give (run and check choose objects alike)."""
+    overrides: dict[str, Any] = {}
+    if getattr(args, "objects", None):
+        names = [o.strip() for o in args.objects.split(",") if o.strip()]
+        overrides["backup.objects"] = "all" if names == ["all"] else names
+    if getattr(args, "preset", None):
+        overrides["backup.preset"] = args.preset
+    if getattr(args, "no_files", False):
+        overrides["backup.files"] = False
+    return overrides
+
+
 def settings_from_args(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
     """Settings from defaults < config file < environment < flags (--instance-url and the S3 flags)."""
     merged = dict(overrides or {})

@@ -18,6 +18,7 @@ from sfbackup.cli.common import (
     add_config_arguments,
     add_require_safe_argument,
     exit_code_for,
+    object_overrides,
     repository_location,
     settings_from_args,
     verdict_lines,
@@ -79,16 +80,9 @@ def register(subparsers: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    overrides: dict[str, Any] = {}
-    if args.objects:
-        names = [o.strip() for o in args.objects.split(",") if o.strip()]
-        overrides["backup.objects"] = "all" if names == ["all"] else names
-    if args.preset:
-        overrides["backup.preset"] = args.preset
+    overrides: dict[str, Any] = object_overrides(args)
     if args.format:
         overrides["backup.format"] = args.format
-    if args.no_files:
-        overrides["backup.files"] = False
     if args.no_metadata:
         overrides["backup.metadata"] = False
     if args.no_verify:

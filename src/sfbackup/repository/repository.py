@@ -414,15 +414,7 @@ class Snapshot:
         entry = self.manifest.files.get(object_name)
         if entry is None or entry.index_path is None:
             raise SnapshotNotFound(f"snapshot {self.id} has no files index for {object_name}")
-        store = self.repository.store
-        key = self.key(entry.index_path)
-        try:
-            with local_copy(store, key) as path:
-                return pq.read_table(path)
-        except (FileNotFoundError, pa.ArrowInvalid, OSError) as exc:
-            raise RepositoryError(
-                f"cannot read the files index {store.describe(key)}: {exc}", path=store.describe(key)
-            ) from exc
+        return self._read_index(entry.index_path, "files index")
 
 
     def metadata_index(self) -> pa.Table | None:
@@ -431,15 +423,17 @@ class Snapshot:
         entry = self.manifest.metadata
         if entry is None or entry.index_path is None:
             return None
+        return self._read_index(entry.index_path, "metadata index")
+
+    def _read_index(self, relpath: str, what: str) -> pa.Table:
         store = self.repository.store
-        key = self.key(entry.index_path)
+        key = self.key(relpath)
         try:
             with local_copy(store, key) as path:
                 return pq.read_table(path)
         except (FileNotFoundError, pa.ArrowInvalid, OSError) as exc:
-            raise RepositoryError(
-                f"cannot read the metadata index {store.describe(key)}: {exc}", path=store.describe(key)
-            ) from exc
+            raise RepositoryError(f"cannot read the {what} {store.describe(key)}: {exc}",
+                                  path=store.describe(key)) from exc  # fmt: skip
 
 
 class SnapshotWriter(Snapshot):
