@@ -495,3 +495,26 @@ def test_given_one_file_objects_metadata_refused_when_run_then_it_alone_fails_an
 
 def manifest_files(tmp_path: Path) -> Any:
     return {n: e.to_dict() for n, e in Repository.open(tmp_path / "repo").snapshot("latest").manifest.files.items()}
+
+
+def test_given_an_earlier_snapshot_when_run_again_then_unchanged_binaries_are_not_downloaded_again(
+    enterprise: RunningEmulator, binaries_repo: Path, env: None, tmp_path: Path
+) -> None:
+    repo = tmp_path / "copy"
+    shutil.copytree(binaries_repo, repo)
+    first = Repository.open(repo).snapshot("latest")
+    sf = independent(enterprise)
+    record = sf.query("SELECT Id FROM StaticResource ORDER BY Id LIMIT 1")["records"][0]
+    sf.StaticResource.update(record["Id"], {"CacheControl": "Private"})  # its SystemModstamp moves
+    objects = ",".join([*BINARY_OBJECTS, "Field_Report__c"])
+    assert run(enterprise, repo, "--objects", objects) == ExitCode.OK  # and verified against the org
+    second = Repository.open(repo).snapshot("latest")
+    assert second.id != first.id and second.manifest.state == "complete"
+    for name in [*BINARY_OBJECTS, "Field_Report__c"]:
+        before = {(r["Id"], r["Field"], r["RefId"]): r["sha256"] for r in binaries_index(binaries_repo, name)}
+        after = binaries_index(repo, name)
+        assert {(r["Id"], r["Field"], r["RefId"]): r["sha256"] for r in after} == before, name
+        changed = {r["Id"] for r in after if r["status"] == "downloaded"}
+        assert changed == ({record["Id"]} if name == "StaticResource" else set()), name
+        # describe, COUNT(), one page of rows, and a call per body that changed
+        assert second.manifest.objects[name].api_calls == 3 + len(changed), name
