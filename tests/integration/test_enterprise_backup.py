@@ -25,6 +25,7 @@ from sfbackup.emulator.http.faults import FaultConfig
 from sfbackup.errors import ExitCode
 from sfbackup.maintain.upload import upload_snapshot
 from sfbackup.repository import Repository
+from sfbackup.salesforce import query_rest
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.transport import rewriting_session
 from sfbackup.testing import RunningEmulator, running_emulator
@@ -359,7 +360,7 @@ def test_given_query_timeout_on_an_object_without_created_date_when_verify_ids_t
 
 
 ENTERPRISE_FAULTS = {"http_500": 0.01, "http_503": 0.01, "drop": 0.005, "truncate": 0.005,
-                     "bulk_failed": 0.2, "query_timeout": 0.05}  # fmt: skip
+                     "bulk_failed": 0.2, "query_timeout": 0.05, "session_expiry": 0.005}  # fmt: skip
 
 
 @pytest.mark.slow
@@ -518,3 +519,23 @@ def test_given_an_earlier_snapshot_when_run_again_then_unchanged_binaries_are_no
         assert changed == ({record["Id"]} if name == "StaticResource" else set()), name
         # describe, COUNT(), one page of rows, and a call per body that changed
         assert second.manifest.objects[name].api_calls == 3 + len(changed), name
+
+
+def test_given_a_session_expiring_again_on_the_retried_call_when_querying_then_logged_in_again_twice(
+    enterprise: RunningEmulator,
+) -> None:
+    c = enterprise.credentials
+    env = {"SF_USERNAME": c.username, "SF_PASSWORD": c.password, "SF_SECURITY_TOKEN": c.security_token}
+    settings = load_settings(None, env=env, overrides={"connection.instance_url": enterprise.instance_url})
+    client = SalesforceClient(settings.connection, sleep=lambda s: None)
+    first = client.access_token
+    before = enterprise.faults.injected["session_expiry"]
+    # the call's session expires, and the fresh one expires too before the retried call is served
+    enterprise.faults.add_rule("session_expiry", r"/query", times=2)
+    try:
+        pages = list(query_rest.iter_query_pages(client, "SELECT Id FROM Account", include_deleted=False))
+    finally:
+        enterprise.faults.clear()
+    assert enterprise.faults.injected["session_expiry"] == before + 2
+    assert sum(map(len, pages)) == len(ids_of(independent(enterprise), "Account")) > 0
+    assert client.access_token != first
