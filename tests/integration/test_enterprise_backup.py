@@ -539,3 +539,34 @@ def test_given_a_session_expiring_again_on_the_retried_call_when_querying_then_l
     assert enterprise.faults.injected["session_expiry"] == before + 2
     assert sum(map(len, pages)) == len(ids_of(independent(enterprise), "Account")) > 0
     assert client.access_token != first
+
+
+def test_given_a_parent_batch_query_timing_out_where_no_date_range_is_allowed_when_verify_ids_then_halved(
+    enterprise: RunningEmulator, env: None, repo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ContentDocumentLink refuses a date condition beside ContentDocumentId IN (...): a batch that
+    # times out is read in two halves instead.
+    assert run(enterprise, repo_dir, "--objects", "ContentDocumentLink", "--no-files", "--no-verify") == ExitCode.OK
+    settings = load_settings(None, env=dict(os.environ),
+                             overrides={"connection.instance_url": enterprise.instance_url})  # fmt: skip
+    before = enterprise.faults.injected["query_timeout"]
+    real_get_json = SalesforceClient.get_json
+    batches: list[str] = []
+
+    def get_json(self: SalesforceClient, path: str, **kw: Any) -> Any:
+        query = str((kw.get("params") or {}).get("q", ""))
+        if "FROM ContentDocumentLink WHERE ContentDocumentId IN" in query:
+            batches.append(query)
+            if len(batches) == 1:  # the emulator times out the first, whole batch
+                enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=1)
+        return real_get_json(self, path, **kw)
+
+    monkeypatch.setattr(SalesforceClient, "get_json", get_json)
+    try:
+        result = verify_snapshot(repo_dir, "latest", against_org=True, ids=True,
+                                 client_factory=lambda: SalesforceClient(settings.connection))  # fmt: skip
+    finally:
+        enterprise.faults.clear()
+    assert enterprise.faults.injected["query_timeout"] == before + 1
+    assert len(batches) == 3  # the whole batch, then its two halves
+    assert not result.failures, [f.explanation for f in result.failures]
