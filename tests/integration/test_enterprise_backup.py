@@ -25,6 +25,7 @@ from sfbackup.emulator.http.faults import FaultConfig
 from sfbackup.errors import ExitCode
 from sfbackup.maintain.upload import upload_snapshot
 from sfbackup.repository import Repository
+from sfbackup.salesforce import query_rest
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.transport import rewriting_session
 from sfbackup.testing import RunningEmulator, running_emulator
@@ -359,7 +360,7 @@ def test_given_query_timeout_on_an_object_without_created_date_when_verify_ids_t
 
 
 ENTERPRISE_FAULTS = {"http_500": 0.01, "http_503": 0.01, "drop": 0.005, "truncate": 0.005,
-                     "bulk_failed": 0.2, "query_timeout": 0.05}  # fmt: skip
+                     "bulk_failed": 0.2, "query_timeout": 0.05, "session_expiry": 0.005}  # fmt: skip
 
 
 @pytest.mark.slow
@@ -495,3 +496,77 @@ def test_given_one_file_objects_metadata_refused_when_run_then_it_alone_fails_an
 
 def manifest_files(tmp_path: Path) -> Any:
     return {n: e.to_dict() for n, e in Repository.open(tmp_path / "repo").snapshot("latest").manifest.files.items()}
+
+
+def test_given_an_earlier_snapshot_when_run_again_then_unchanged_binaries_are_not_downloaded_again(
+    enterprise: RunningEmulator, binaries_repo: Path, env: None, tmp_path: Path
+) -> None:
+    repo = tmp_path / "copy"
+    shutil.copytree(binaries_repo, repo)
+    first = Repository.open(repo).snapshot("latest")
+    sf = independent(enterprise)
+    record = sf.query("SELECT Id FROM StaticResource ORDER BY Id LIMIT 1")["records"][0]
+    sf.StaticResource.update(record["Id"], {"CacheControl": "Private"})  # its SystemModstamp moves
+    objects = ",".join([*BINARY_OBJECTS, "Field_Report__c"])
+    assert run(enterprise, repo, "--objects", objects) == ExitCode.OK  # and verified against the org
+    second = Repository.open(repo).snapshot("latest")
+    assert second.id != first.id and second.manifest.state == "complete"
+    for name in [*BINARY_OBJECTS, "Field_Report__c"]:
+        before = {(r["Id"], r["Field"], r["RefId"]): r["sha256"] for r in binaries_index(binaries_repo, name)}
+        after = binaries_index(repo, name)
+        assert {(r["Id"], r["Field"], r["RefId"]): r["sha256"] for r in after} == before, name
+        changed = {r["Id"] for r in after if r["status"] == "downloaded"}
+        assert changed == ({record["Id"]} if name == "StaticResource" else set()), name
+        # describe, COUNT(), one page of rows, and a call per body that changed
+        assert second.manifest.objects[name].api_calls == 3 + len(changed), name
+
+
+def test_given_a_session_expiring_again_on_the_retried_call_when_querying_then_logged_in_again_twice(
+    enterprise: RunningEmulator,
+) -> None:
+    c = enterprise.credentials
+    env = {"SF_USERNAME": c.username, "SF_PASSWORD": c.password, "SF_SECURITY_TOKEN": c.security_token}
+    settings = load_settings(None, env=env, overrides={"connection.instance_url": enterprise.instance_url})
+    client = SalesforceClient(settings.connection, sleep=lambda s: None)
+    first = client.access_token
+    before = enterprise.faults.injected["session_expiry"]
+    # the call's session expires, and the fresh one expires too before the retried call is served
+    enterprise.faults.add_rule("session_expiry", r"/query", times=2)
+    try:
+        pages = list(query_rest.iter_query_pages(client, "SELECT Id FROM Account", include_deleted=False))
+    finally:
+        enterprise.faults.clear()
+    assert enterprise.faults.injected["session_expiry"] == before + 2
+    assert sum(map(len, pages)) == len(ids_of(independent(enterprise), "Account")) > 0
+    assert client.access_token != first
+
+
+def test_given_a_parent_batch_query_timing_out_where_no_date_range_is_allowed_when_verify_ids_then_halved(
+    enterprise: RunningEmulator, env: None, repo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ContentDocumentLink refuses a date condition beside ContentDocumentId IN (...): a batch that
+    # times out is read in two halves instead.
+    assert run(enterprise, repo_dir, "--objects", "ContentDocumentLink", "--no-files", "--no-verify") == ExitCode.OK
+    settings = load_settings(None, env=dict(os.environ),
+                             overrides={"connection.instance_url": enterprise.instance_url})  # fmt: skip
+    before = enterprise.faults.injected["query_timeout"]
+    real_get_json = SalesforceClient.get_json
+    batches: list[str] = []
+
+    def get_json(self: SalesforceClient, path: str, **kw: Any) -> Any:
+        query = str((kw.get("params") or {}).get("q", ""))
+        if "FROM ContentDocumentLink WHERE ContentDocumentId IN" in query:
+            batches.append(query)
+            if len(batches) == 1:  # the emulator times out the first, whole batch
+                enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=1)
+        return real_get_json(self, path, **kw)
+
+    monkeypatch.setattr(SalesforceClient, "get_json", get_json)
+    try:
+        result = verify_snapshot(repo_dir, "latest", against_org=True, ids=True,
+                                 client_factory=lambda: SalesforceClient(settings.connection))  # fmt: skip
+    finally:
+        enterprise.faults.clear()
+    assert enterprise.faults.injected["query_timeout"] == before + 1
+    assert len(batches) == 3  # the whole batch, then its two halves
+    assert not result.failures, [f.explanation for f in result.failures]

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from sfbackup.clock import format_time
 from sfbackup.errors import ApiReserveReached, OrgUnreachable, SalesforceError
 from sfbackup.repository.blobs import BlobStore
 from sfbackup.repository.layout import FILES_DIR, validate_object_name
@@ -50,8 +52,11 @@ BINARIES_INDEX_SCHEMA = pa.schema(
         pa.field("RefId", pa.string()),  # the image's refid in a rich text field; null for base64
         pa.field("Size", pa.int64()),
         pa.field("sha256", pa.string()),
-        pa.field("status", pa.string(), nullable=False),  # downloaded | no_body | unavailable | failed
+        # downloaded | deduplicated (an earlier snapshot's copy, unchanged) | no_body | unavailable | failed
+        pa.field("status", pa.string(), nullable=False),
         pa.field("reason", pa.string()),
+        # the record's SystemModstamp when its base64 body was read: unchanged, the body is too
+        pa.field("SystemModstamp", pa.string()),
     ]
 )
 
@@ -93,10 +98,21 @@ class _Body:
     record_id: str
     field: str
     refid: str | None
+    modstamp: str | None = None
     size: int | None = None
     sha256: str | None = None
-    status: str = "failed"
+    status: str = "pending"
     reason: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str] | None:
+        """What must be unchanged for an earlier copy to be this body: a rich-text image's refid
+        names one image for good; a base64 body changes with its record (SystemModstamp)."""
+        if self.refid:
+            return (self.record_id[:15], self.field, self.refid, "")
+        if self.modstamp:
+            return (self.record_id[:15], self.field, "", self.modstamp)
+        return None
 
 
 @dataclass
@@ -106,11 +122,12 @@ class BinariesResult:
     index_path: str
     count: int = 0
     bytes: int = 0
+    deduplicated: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"index_path": self.index_path, "count": self.count, "bytes": self.bytes,
-                "failed": list(self.failed)}  # fmt: skip
+                "deduplicated": self.deduplicated, "failed": list(self.failed)}  # fmt: skip
 
 
 def export_binaries(
@@ -124,10 +141,18 @@ def export_binaries(
     concurrency: int = 4,
     meter: CallMeter | None = None,
     stop_event: threading.Event | None = None,
+    previous_index: Path | None = None,
 ) -> BinariesResult:
-    """Download every binary of the exported object `name` into `blobs`; write its index."""
+    """Download every binary of the exported object `name` into `blobs`; write its index. A body
+    an earlier snapshot's index (`previous_index`) holds unchanged, whose blob is still stored, is
+    not downloaded again (`deduplicated`)."""
     bodies = list(_bodies(snapshot_dir, entry, fields))
     meter = meter or CallMeter()
+    earlier = _previous(previous_index)
+    for body in bodies:
+        known = earlier.get(body.key) if body.key else None
+        if known is not None and blobs.has(known[0], size=known[1]):
+            body.sha256, body.size, body.status = known[0], known[1], "deduplicated"
 
     def fetch(body: _Body) -> None:
         if stop_event is not None and stop_event.is_set():
@@ -136,14 +161,15 @@ def export_binaries(
         with client.metered(meter):
             _download(client, blobs, name, body)
 
+    todo = [b for b in bodies if b.status == "pending"]
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="sfbackup-binaries") as pool:
-        list(pool.map(fetch, bodies))
+        list(pool.map(fetch, todo))
     relpath = binaries_index_relpath(name)
     writer = ParquetPartWriter(snapshot_dir / relpath, BINARIES_INDEX_SCHEMA, root=snapshot_dir)
     try:
         writer.write(pa.Table.from_pylist(
             [{"Id": b.record_id, "Field": b.field, "RefId": b.refid, "Size": b.size, "sha256": b.sha256,
-              "status": b.status, "reason": b.reason} for b in bodies],
+              "status": b.status, "reason": b.reason, "SystemModstamp": b.modstamp} for b in bodies],
             schema=BINARIES_INDEX_SCHEMA,
         ))  # fmt: skip
         writer.close()
@@ -152,16 +178,18 @@ def export_binaries(
         raise
     result = BinariesResult(relpath)
     for body in bodies:
-        if body.status == "downloaded":
+        if body.status in ("downloaded", "deduplicated"):
             result.count += 1
             result.bytes += body.size or 0
-        elif body.status == "failed":
+            result.deduplicated += body.status == "deduplicated"
+        elif body.status in ("failed", "pending"):
             result.failed.append({"Id": body.record_id, "Field": body.field, "RefId": body.refid,
                                   "reason": body.reason})  # fmt: skip
     return result
 
 
 def _download(client: SalesforceClient, blobs: BlobStore, name: str, body: _Body) -> None:
+    body.status = "failed"  # until the body is stored
     if not _RECORD_ID.fullmatch(body.record_id) or (body.refid and not _RECORD_ID.fullmatch(body.refid)):
         body.reason = "not a Salesforce record id"
         return
@@ -187,15 +215,33 @@ def _download(client: SalesforceClient, blobs: BlobStore, name: str, body: _Body
 
 def _bodies(snapshot_dir: Path, entry: ObjectEntry, fields: BinaryFields) -> Iterator[_Body]:
     """One body per record and base64 field, one per image a rich text field points at."""
-    for row in _rows(snapshot_dir, entry, ["Id", *fields.rich_text]):
+    for row in _rows(snapshot_dir, entry, ["Id", "SystemModstamp", *fields.rich_text]):
         record_id = str(row.get("Id") or "")
         if not record_id:
             continue
+        stamp = row.get("SystemModstamp")
+        modstamp = format_time(stamp) if isinstance(stamp, datetime) else (str(stamp) if stamp else None)
         for name in fields.base64:
-            yield _Body(record_id, name, None)
+            yield _Body(record_id, name, None, modstamp)
         for name in fields.rich_text:
             for refid in rich_text_refids(row.get(name)):
                 yield _Body(record_id, name, refid)
+
+
+def _previous(index: Path | None) -> dict[tuple[str, str, str, str], tuple[str, int | None]]:
+    """{body key: (sha256, size)} of the bodies an earlier binaries index holds."""
+    if index is None or not index.is_file():
+        return {}
+    table = pq.read_table(index)
+    stamps = table.column("SystemModstamp").to_pylist() if "SystemModstamp" in table.column_names else None
+    found: dict[tuple[str, str, str, str], tuple[str, int | None]] = {}
+    for i, row in enumerate(table.select(["Id", "Field", "RefId", "Size", "sha256", "status"]).to_pylist()):
+        if row["status"] not in ("downloaded", "deduplicated") or not row["sha256"]:
+            continue
+        body = _Body(str(row["Id"]), str(row["Field"]), row["RefId"], stamps[i] if stamps else None)
+        if body.key is not None:
+            found[body.key] = (str(row["sha256"]), row["Size"])
+    return found
 
 
 def rich_text_refids(html: Any) -> list[str]:

@@ -484,7 +484,7 @@ class _Run:
             result = export_binaries(
                 self.client, self.repository.blobs, self.snapshot_dir, plan.name, entry, fields,
                 concurrency=backup.download_concurrency, meter=self.meters[plan.name],
-                stop_event=self.stop_event,
+                stop_event=self.stop_event, previous_index=self._previous_binaries(plan.name),
             )  # fmt: skip
             with self._manifest_lock:
                 entry.extra["binaries"] = result.to_dict()
@@ -686,6 +686,18 @@ class _Run:
         for snapshot in reversed(self.repository.snapshots()):
             if snapshot.manifest.files:
                 return snapshot.id
+        return None
+
+    def _previous_binaries(self, name: str) -> Path | None:
+        """The newest earlier binaries index of `name`, for deduplication."""
+        for snapshot in reversed(self.repository.snapshots()):
+            if snapshot.id == self.manifest.snapshot_id or name not in snapshot.manifest.objects:
+                continue
+            saved = snapshot.manifest.objects[name].extra.get("binaries")
+            if isinstance(saved, dict) and isinstance(saved.get("index_path"), str):
+                path = snapshot.resolve(saved["index_path"])
+                if path.is_file():
+                    return path
         return None
 
     def _parent_indexes(self) -> dict[str, Path]:

@@ -88,6 +88,11 @@ _ACTIVE_METER: contextvars.ContextVar[CallMeter | None] = contextvars.ContextVar
 )
 
 
+#: Logins again within one call: a session can be invalidated again while the call is retried
+#: (another thread's expiry, an admin revoking sessions); a third refusal is the credentials' fault.
+MAX_REAUTHENTICATIONS = 2
+
+
 class _Retry(Exception):
     """Internal: this attempt failed transiently; tenacity decides whether and when to try again."""
 
@@ -236,10 +241,10 @@ class SalesforceClient:
         """
         url = self._url(path_or_url)
         accepted = frozenset(ok)
-        reauthenticated = False
+        reauthentications = 0
 
         def attempt() -> T:
-            nonlocal reauthenticated
+            nonlocal reauthentications
             self.check_reserve()
             token = self._org.access_token
             response = self._send(
@@ -262,11 +267,11 @@ class SalesforceClient:
             if (
                 fault.kind is FaultKind.REAUTH
                 and self.settings.auth != "access_token"
-                and not reauthenticated
+                and reauthentications < MAX_REAUTHENTICATIONS
             ):
                 log.info("session expired (%s); logging in again", fault.code)
                 self._relogin(token)  # a login that cannot reach the org is retried like any call
-                reauthenticated = True
+                reauthentications += 1
                 raise _Retry(fault, immediate=True)
             if fault.kind is FaultKind.TRANSIENT:
                 log.debug("%s %s: %s, will retry", method, _path(url), fault.message)

@@ -10,7 +10,7 @@ verifier read through the same plan (the manifest keeps it), so both see the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,34 +97,76 @@ def where_clauses(
     client: SalesforceClient, plan: ReadPlan, *, include_deleted: bool
 ) -> Iterator[str | None]:
     """The extra condition of each query the plan reads (None: no extra condition)."""
+    for clause, _ids in _clauses(client, plan, include_deleted=include_deleted):
+        yield clause
+
+
+def _clauses(
+    client: SalesforceClient, plan: ReadPlan, *, include_deleted: bool
+) -> Iterator[tuple[str | None, list[str]]]:
+    """Each query's extra condition, with the parent Ids of an `IN` batch (empty otherwise)."""
     if plan.parents is not None:
         parents = plan.parents
-        ids: list[str] = []
-        try:
-            # Parents (Idea, ContentFolder, User...) have CreatedDate: a timed-out read goes by ranges.
-            for records in query_rest.iter_query_pages_splitting(
-                client, lambda window: soql.build_select(parents.parent, ["Id"], where=window),
-                include_deleted=include_deleted,
-            ):
-                ids.extend(str(r["Id"]) for r in records)
-        except UnsupportedQuery as exc:
-            # No parent to drive the batches (the org lacks it, or refuses it to this user): the
-            # object stays as Salesforce left it, refused without the filter.
-            raise UnsupportedQuery(
-                f"Salesforce requires a filter on {parents.field}, and the {parents.parent} Ids it "
-                f"needs could not be read: {exc.message}",
-                error_code=exc.error_code, status=exc.status,
-            ) from exc
+        ids = _parent_ids(client, parents, include_deleted=include_deleted)
         if parents.equals_only:
             for parent_id in ids:
-                yield f"{parents.field} = {soql.id_literal(parent_id)}"
+                yield f"{parents.field} = {soql.id_literal(parent_id)}", []
         else:
-            yield from soql.in_clauses(parents.field, ids, batch_size=parents.batch_size)
+            for batch in soql.in_batches(ids, parents.batch_size):
+                yield soql.in_clause(parents.field, batch), list(batch)
         return
     if plan.conditions:
-        yield from plan.conditions
+        for condition in plan.conditions:
+            yield condition, []
         return
-    yield None
+    yield None, []
+
+
+def _parent_ids(client: SalesforceClient, parents: ParentFilter, *, include_deleted: bool) -> list[str]:
+    ids: list[str] = []
+    try:
+        # Parents (Idea, ContentFolder, User...) have CreatedDate: a timed-out read goes by ranges.
+        for records in query_rest.iter_query_pages_splitting(
+            client, lambda window: soql.build_select(parents.parent, ["Id"], where=window),
+            include_deleted=include_deleted,
+        ):
+            ids.extend(str(r["Id"]) for r in records)
+    except UnsupportedQuery as exc:
+        # No parent to drive the batches (the org lacks it, or refuses it to this user): the
+        # object stays as Salesforce left it, refused without the filter.
+        raise UnsupportedQuery(
+            f"Salesforce requires a filter on {parents.field}, and the {parents.parent} Ids it "
+            f"needs could not be read: {exc.message}",
+            error_code=exc.error_code, status=exc.status,
+        ) from exc
+    return ids
+
+
+def _halving_pages(
+    client: SalesforceClient,
+    build: Callable[[str | None], str],
+    field: str,
+    ids: list[str],
+    *,
+    include_deleted: bool,
+) -> Iterator[list[dict[str, Any]]]:
+    """Pages of the query for `field IN (ids)`; a QUERY_TIMEOUT halves the batch (where no date
+    range may go beside the filter, a smaller batch is the more selective query)."""
+    query = build(soql.in_clause(field, ids))
+    pages = query_rest.iter_query_pages(client, query, include_deleted=include_deleted)
+    try:
+        first = next(pages)
+    except StopIteration:
+        return
+    except SalesforceError as exc:
+        if exc.error_code != "QUERY_TIMEOUT" or len(ids) < 2:
+            raise
+        middle = len(ids) // 2
+        for half in (ids[:middle], ids[middle:]):
+            yield from _halving_pages(client, build, field, half, include_deleted=include_deleted)
+        return
+    yield first
+    yield from pages
 
 
 def iter_pages(
@@ -149,17 +191,26 @@ def iter_pages(
     seen: set[str] = set()
     # A timed-out query is read in date ranges, where a condition beside the filter is allowed.
     split = query_rest.split_field(object_fields or select) if plan.cut_in_soql else None
-    for clause in where_clauses(client, plan, include_deleted=include_deleted):
+    for clause, batch in _clauses(client, plan, include_deleted=include_deleted):
 
         def build(window: str | None, clause: str | None = clause) -> str:
             where = conjunction(cut_where, clause, extra_where, window)
             return soql.build_select(object_name, select, where=where)
 
-        pages = (
-            query_rest.iter_query_pages_splitting(client, build, include_deleted=include_deleted, field=split)
-            if split is not None
-            else query_rest.iter_query_pages(client, build(None), include_deleted=include_deleted)
-        )
+        def build_batch(in_clause: str | None) -> str:
+            where = conjunction(cut_where, in_clause, extra_where)
+            return soql.build_select(object_name, select, where=where)
+
+        pages: Iterator[list[dict[str, Any]]]
+        if split is not None:
+            pages = query_rest.iter_query_pages_splitting(
+                client, build, include_deleted=include_deleted, field=split
+            )
+        elif batch and plan.parents is not None:
+            pages = _halving_pages(client, build_batch, plan.parents.field, batch,
+                                   include_deleted=include_deleted)  # fmt: skip
+        else:
+            pages = query_rest.iter_query_pages(client, build(None), include_deleted=include_deleted)
         for records in pages:
             kept = [r for r in records if by_us is None or cut_admits(by_us, r.get(str(by_us.field)))]
             kept = _once(kept, seen)

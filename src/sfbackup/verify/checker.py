@@ -499,7 +499,7 @@ class _Checker:
             return
         with self.files.local_copy(relpath) as local:
             rows = pq.read_table(local).to_pylist()
-        downloaded = [r for r in rows if r.get("status") == "downloaded"]
+        downloaded = [r for r in rows if r.get("status") in ("downloaded", "deduplicated")]
         if len(downloaded) != int(saved.get("count") or 0):
             self.add("index_mismatch", f"the binaries index of {name} lists {len(downloaded)} bodies, the "
                      f"manifest says {saved.get('count')}", object=name, path=saved.get("index_path"),
