@@ -414,3 +414,17 @@ def test_given_public_records_deleted_since_the_counts_were_cached_when_restrict
     stale = gaps[("record_count_stale", "Lead")]
     assert not stale["blocks_safe"] and stale["org_count"] - stale["visible_count"] == 3
     assert gaps[("records_not_visible", "Account")]["blocks_safe"]  # the real blind spot stays
+
+
+def test_given_the_permission_queries_timing_out_when_check_then_an_unchecked_gap_not_a_crash() -> None:
+    # Every non-selective row query of one row or more times out: the user's permissions cannot be
+    # read. The preflight says so (it blocks SAFE: the user is judged as holding none of them)
+    # instead of ending the run.
+    with running_emulator(records=12, seed=3, job_latency=0.02, large_file_bytes=0) as small:
+        small.faults.configure(FaultConfig(rates={"query_timeout": 1.0}, query_timeout_min_rows=1))
+        checked = sfbackup(small, "admin", "check", "--objects", "Account,Contact", "--json")
+        assert small.faults.injected["query_timeout"] > 0
+    assert checked.code == 6, checked.out[-3000:]
+    gaps = [g for g in checked.result()["gaps"] if g["kind"] == "unchecked" and g["object"] is None]
+    assert any("permissions could not be read" in g["effect"] and "QUERY_TIMEOUT" in g["effect"]
+               and g["blocks_safe"] for g in gaps), gaps  # fmt: skip

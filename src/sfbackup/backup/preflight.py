@@ -154,11 +154,33 @@ def run_preflight(
     """Find what the client's user cannot see of the described objects `schemas` (as it sees
     them). `files`: file bodies are backed up, so Query All Files matters."""
     started, calls_before = time.monotonic(), client.calls_made
-    user = access.read_user_access(client)
+    unreadable_permissions: SalesforceError | None = None
+    try:
+        user = access.read_user_access(client)
+    except SalesforceError as exc:  # a timeout or a refusal of the permission queries themselves
+        # Judged as holding none of them: what the counts then show is still evidence.
+        unreadable_permissions = exc
+        user = access.UserAccess(client.user_id or "", {}, (), "unreadable")
     if not username:  # OAuth and client-credentials logins name no user: the fixes should
         username = access.username_of(client)
     result = Preflight(user, username, sorted(schemas))
     who = username or user.user_id or "the backup user"
+    if unreadable_permissions is not None:
+        failure = unreadable_permissions
+        answer = f"{failure.error_code + ': ' if failure.error_code else ''}{failure.message}"
+        result.gaps.append(
+            Gap(
+                "unchecked",
+                None,
+                (),
+                "the backup user's permissions could not be read (UserPermissionAccess / PermissionSet "
+                f"answered {answer}): View All Data, "
+                "Query All Files and View Encrypted Data are taken as missing",
+                "run `sfbackup check` again later; if it keeps failing, check the user's permission sets "
+                f"in Setup > Users > {who} > Permission Set Assignments",
+                True,
+            )
+        )
     definitions, unreadable = access.field_definitions(client, result.objects)
     for name, why in sorted(unreadable.items()):
         result.gaps.append(
