@@ -148,10 +148,10 @@ SLOW_KILL_POINTS: dict[str, Callable[[], Watch]] = {
     "blob_under_temporary_name": lambda: a_temporary_file("blobs"),
     "first_blob_renamed": lambda: a_blob,
     "manifest_rewritten_2_times": lambda: manifest_rewritten(2),
-    "manifest_rewritten_12_times": lambda: manifest_rewritten(12),
+    "manifest_rewritten_8_times": lambda: manifest_rewritten(8),
     "after_0.3s": lambda: after_seconds(0.3),
     "after_1.5s": lambda: after_seconds(1.5),
-    "after_3s": lambda: after_seconds(3.0),  # the run ends before 5 s: later points are never reached
+    "after_2s": lambda: after_seconds(2.0),  # the run ends before 3 s: later points are never reached
 }
 
 
