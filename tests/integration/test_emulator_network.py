@@ -138,3 +138,19 @@ def test_given_a_negative_latency_when_the_emulator_command_starts_then_usage_er
     with pytest.raises(SystemExit) as exit_info:
         main(["emulator", "--latency-ms", "-5"])
     assert exit_info.value.code == 2
+
+
+def test_given_requests_when_answered_then_the_log_has_each_kind_object_and_body_size(
+    emu: RunningEmulator, http: requests.Session
+) -> None:
+    emu.server.requests.clear()
+    http.get(url(emu, "sobjects/Account/describe"))
+    first = http.get(url(emu, "query"), params={"q": "SELECT Id FROM Contact"},
+                     headers={"Accept-Encoding": "identity"})
+    job = create_job(http, emu, "SELECT Id FROM Lead")
+    wait_done(http, emu, job)
+    log = emu.server.requests.entries()
+    kinds = [(entry.kind, entry.subject) for entry in log]
+    assert kinds[:3] == [("describe", "Account"), ("query", "Contact"), ("create_job", "Lead")]
+    assert ("get_job", "Lead") in kinds
+    assert log[1].body_bytes == len(first.content) and all(entry.status == 200 for entry in log)

@@ -65,6 +65,42 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class LoggedRequest:
+    """One answered request: what it was, about which object, and what it cost on the wire."""
+
+    kind: str  # the route's handler name: describe, query, query_more, create_job, get_job, blob...
+    subject: str  # the object it concerns ('' for org-wide calls: limits, describeGlobal, login...)
+    status: int
+    body_bytes: int  # the response body as sent (compressed when it was)
+    started: float  # time.monotonic() when the request was read
+    service: float  # seconds the emulator spent answering, latency and bandwidth excluded
+
+
+class RequestLog:
+    """Every answered request, in order (`EmulatorServer.requests`): the calls a client made by
+    kind, and what a benchmark needs to compute the run's critical path."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[LoggedRequest] = []
+
+    def add(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_FROM = re.compile(r"\bfrom\s+(\w+)", re.I)
+
+
+@dataclass(frozen=True)
 class Route:
     method: str
     pattern: re.Pattern[str]
@@ -167,6 +203,7 @@ class EmulatorServer:
         self.bulk1 = routes_bulk1.Bulk1Jobs()
         self.metadata_jobs = routes_metadata.RetrieveJobs()
         self.routes = _routes()
+        self.requests = RequestLog()
         self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.emulator = self
         self.port: int = self._httpd.server_address[1]
@@ -239,6 +276,7 @@ class EmulatorServer:
                                            f"HTTP Method '{request.method}' not allowed. Allowed are "
                                            f"{','.join(allowed)}")
             return wire.error_response(request, 404, "NOT_FOUND", "The requested resource does not exist")
+        request.kind, request.subject = route.handler.__name__, self._subject(request, match)
         version = match.groupdict().get("version")
         if version is not None and route.counted and wire.parse_version(version) is None:
             return wire.error_response(request, 404, "NOT_FOUND", "The requested resource does not exist")
@@ -262,6 +300,28 @@ class EmulatorServer:
         if route.counted:
             response.headers.setdefault("Sforce-Limit-Info", self.api_usage.header())
         return response
+
+    def _subject(self, request: Request, match: re.Match[str]) -> str:
+        """The object a request concerns, for the request log."""
+        groups = match.groupdict()
+        if groups.get("object"):
+            return str(groups["object"])
+        if groups.get("job"):
+            job = self.jobs.get(groups["job"]) or self.bulk1.get(groups["job"])
+            return str(job.object) if job is not None else ""
+        if groups.get("locator"):
+            return self.cursors.object_of(groups["locator"])
+        if groups.get("mdversion"):
+            return "(metadata)"
+        soql = request.param("q")
+        if soql is None and request.method == "POST" and groups.get("version"):
+            try:
+                body = request.json()
+            except ValueError:
+                body = None
+            soql = body.get("query") if isinstance(body, dict) else None
+        found = _FROM.search(soql) if isinstance(soql, str) else None
+        return found.group(1) if found else ""
 
     def _match(self, request: Request) -> tuple[Route | None, re.Match[str] | None]:
         for route in self.routes:
@@ -373,10 +433,12 @@ class _Handler(BaseHTTPRequestHandler):
         half_trip = emulator.config.latency_ms / 2000
         if half_trip > 0:
             time.sleep(half_trip)  # the request on its way to Salesforce
+        started = time.monotonic()
         response = emulator.dispatch(request)
         if response is None:
             self._drop()
             return
+        service = time.monotonic() - started
         if half_trip > 0:
             time.sleep(half_trip)  # the response's first byte on its way back
         truncate = response.truncatable and emulator.faults.fires("truncate", request.method, request.path)
@@ -385,6 +447,8 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client went away, or a deleted job's file vanished mid-page
             self.close_connection = True
         finally:
+            emulator.requests.add(LoggedRequest(request.kind, request.subject, response.status,
+                                                response.length(), started, service))
             close = getattr(response.body, "close", None)
             if callable(close):  # a blob stream cut short releases its store connection now
                 close()
