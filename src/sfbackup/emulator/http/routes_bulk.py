@@ -411,6 +411,7 @@ def create_job(server: EmulatorServer, request: Request, match: re.Match[str]) -
                    cursor=cursor, api_version=version, column_delimiter=delimiter, line_ending=line_ending,
                    created=now, created_at=time.time())
     server.jobs.add(job)
+    request.work = server.jobs.duration(job)
     return wire.json_response(request, 200, _info_for_create(job, server))
 
 

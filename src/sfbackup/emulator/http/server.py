@@ -74,6 +74,7 @@ class LoggedRequest:
     body_bytes: int  # the response body as sent (compressed when it was)
     started: float  # time.monotonic() when the request was read
     service: float  # seconds the emulator spent answering, latency and bandwidth excluded
+    work: float = 0.0  # seconds of Salesforce-side work it started (a Bulk job's time, a retrieve's)
 
 
 class RequestLog:
@@ -277,6 +278,8 @@ class EmulatorServer:
                                            f"{','.join(allowed)}")
             return wire.error_response(request, 404, "NOT_FOUND", "The requested resource does not exist")
         request.kind, request.subject = route.handler.__name__, self._subject(request, match)
+        if route.handler is routes_metadata.soap:
+            request.subject = "(metadata)"  # the handler names the call (metadata_retrieve...)
         version = match.groupdict().get("version")
         if version is not None and route.counted and wire.parse_version(version) is None:
             return wire.error_response(request, 404, "NOT_FOUND", "The requested resource does not exist")
@@ -311,8 +314,6 @@ class EmulatorServer:
             return str(job.object) if job is not None else ""
         if groups.get("locator"):
             return self.cursors.object_of(groups["locator"])
-        if groups.get("mdversion"):
-            return "(metadata)"
         soql = request.param("q")
         if soql is None and request.method == "POST" and groups.get("version"):
             try:
@@ -448,7 +449,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             emulator.requests.add(LoggedRequest(request.kind, request.subject, response.status,
-                                                response.length(), started, service))
+                                                response.length(), started, service, request.work))
             close = getattr(response.body, "close", None)
             if callable(close):  # a blob stream cut short releases its store connection now
                 close()
