@@ -327,32 +327,39 @@ class _Run:
             self.progress.message("info", f"resuming with the snapshot's own settings: {shown}")
 
     def _plan(self, names: list[str], t0: datetime) -> tuple[list[ObjectPlan], list[CoverageEntry]]:
-        """Describe and count every object; one object's error never stops the others (it is
-        recorded for that object: refused for a known reason, or failed with Salesforce's words)."""
-        plans: list[ObjectPlan] = []
-        refused: list[CoverageEntry] = []
-        for name in names:
+        """Describe and count every object, `backup.concurrency` objects at a time (each a chain of
+        round trips); one object's error never stops the others (it is recorded for that object:
+        refused for a known reason, or failed with Salesforce's words)."""
+        for name in names:  # every meter exists before any thread counts (the manifest sums them)
             self.meters[name] = CallMeter()
-            try:
-                plans.append(self._plan_one(name, t0))
-            except UnsupportedQuery as exc:
-                reason = f"{exc.error_code}: {exc.message}" if exc.error_code else exc.message
-                refused.append(CoverageEntry(name, "not_exportable", reason))
-                self._record_refused(name, exc)
-            except SalesforceError as exc:
-                if exc.error_code == "NOT_FOUND" and name not in self.listed:
-                    # Named in the config but absent from describeGlobal: Salesforce's own error is
-                    # recorded and the run goes on with the other objects (it ends incomplete).
-                    missing = UnsupportedQuery(
-                        f"{name} is not an object of this org (describeGlobal does not list it; describe "
-                        f"answered {exc.message}); check the name in backup.objects",
-                        error_code="NOT_FOUND", status=exc.status,
-                    )
-                    refused.append(CoverageEntry(name, "not_exportable", f"NOT_FOUND: {missing.message}"))
-                    self._record_refused(name, missing)
-                else:
-                    self._record_failed(name, exc, "describe")
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.backup.concurrency),
+                                thread_name_prefix="plan") as pool:  # fmt: skip
+            outcomes = list(pool.map(lambda name: self._plan_guarded(name, t0), names))
+        plans = [o for o in outcomes if isinstance(o, ObjectPlan)]
+        refused = [o for o in outcomes if isinstance(o, CoverageEntry)]
         return plans, refused
+
+    def _plan_guarded(self, name: str, t0: datetime) -> ObjectPlan | CoverageEntry | None:
+        """One object's plan, or its refusal (recorded), or None when it failed (recorded)."""
+        try:
+            return self._plan_one(name, t0)
+        except UnsupportedQuery as exc:
+            reason = f"{exc.error_code}: {exc.message}" if exc.error_code else exc.message
+            self._record_refused(name, exc)
+            return CoverageEntry(name, "not_exportable", reason)
+        except SalesforceError as exc:
+            if exc.error_code == "NOT_FOUND" and name not in self.listed:
+                # Named in the config but absent from describeGlobal: Salesforce's own error is
+                # recorded and the run goes on with the other objects (it ends incomplete).
+                missing = UnsupportedQuery(
+                    f"{name} is not an object of this org (describeGlobal does not list it; describe "
+                    f"answered {exc.message}); check the name in backup.objects",
+                    error_code="NOT_FOUND", status=exc.status,
+                )
+                self._record_refused(name, missing)
+                return CoverageEntry(name, "not_exportable", f"NOT_FOUND: {missing.message}")
+            self._record_failed(name, exc, "describe")
+            return None
 
     def _plan_one(self, name: str, t0: datetime) -> ObjectPlan:
         entry = self.manifest.objects.get(name)
@@ -431,7 +438,10 @@ class _Run:
             progress=self.progress,
             stop_event=self.stop_event,
         )
-        todo = [p for p in plans if not self._is_done(p.name)]
+        # The largest first (an unknown count may be the org's largest table): the longest chain
+        # starts at once instead of queueing behind small ones, so the run ends with the longest.
+        todo = sorted((p for p in plans if not self._is_done(p.name)),
+                      key=lambda p: -(p.expected_rows if p.expected_rows is not None else float("inf")))
         jobs: dict[str, str | None] = {}
         for plan in todo:  # submit every Bulk job first, so Salesforce works while we download
             previous = self.manifest.objects.get(plan.name)
