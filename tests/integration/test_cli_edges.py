@@ -315,3 +315,16 @@ def test_given_a_snapshot_a_dead_run_left_running_when_the_next_run_starts_then_
     manifest = Repository.open(path).snapshot(dead.id).manifest
     assert manifest.state == "incomplete"
     assert manifest.errors[-1].code == "Interrupted" and "--resume" in manifest.errors[-1].message
+
+
+def test_given_version_alone_when_started_then_no_command_module_nor_heavy_library_is_imported() -> None:
+    """`sfbackup --version` starts in ~0.1 s: the command modules (requests, pyarrow, boto3...) stay
+    unloaded; measured in docs/benchmarks.md."""
+    probe = (
+        "import sys\nfrom sfbackup.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('requests', 'pyarrow', 'numpy', 'sfbackup.cli.run', 'sfbackup.backup') "
+        "if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout
