@@ -70,3 +70,36 @@ def test_given_latency_when_run_then_objects_are_planned_concurrently_and_the_la
         started,
         rows,
     )
+
+
+def test_given_a_slow_bulk_object_when_run_with_files_then_file_bodies_download_while_its_records_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with running_emulator(records=40, seed=7, job_latency=1.5, large_file_bytes=0) as org:
+        for key, value in emulator_env(org).items():
+            monkeypatch.setenv(key, value)
+        config = tmp_path / "bulk.toml"
+        config.write_text("[backup]\nbulk_min_records = 30\n")  # Contact (80 rows) through a 1.5 s Bulk job
+        code = main(
+            [
+                "run",
+                "--repo",
+                str(tmp_path / "repo"),
+                "--instance-url",
+                org.instance_url,
+                "--json",
+                "--config",
+                str(config),
+                "--no-verify",
+                "--no-metadata",
+                "--objects",
+                "Contact,Attachment,ContentVersion",
+            ]
+        )
+        assert code == 0, capsys.readouterr().out
+        log = org.server.requests.entries()
+    bodies = [e.started for e in log if e.kind == "blob"]
+    contact_pages = [e.started for e in log if e.kind == "results" and e.subject == "Contact"]
+    assert bodies and contact_pages
+    # the bodies do not wait for Contact's Bulk job: most of them are saved before its first page
+    assert sorted(bodies)[len(bodies) // 2] < min(contact_pages), (min(bodies), min(contact_pages))
