@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sfbackup.cli import COMMAND_MODULES, build_parser, main
+from sfbackup.cli import _MODULE_OF_COMMAND, COMMAND_MODULES, build_parser, main
 from sfbackup.errors import EXIT_CODE_MEANINGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +27,12 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert block[1].startswith("scripts/test.sh")
 
 
-@pytest.mark.parametrize("command", COMMAND_MODULES)
+#: Every command: one per module (`restore_files` registers `restore-files`), and those a module
+#: registers beside its own (`show`, `logout`, `views`, `find`, `stats`).
+COMMANDS = sorted({*(m.replace("_", "-") for m in COMMAND_MODULES), *_MODULE_OF_COMMAND})
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help_ending_with_exit_status(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

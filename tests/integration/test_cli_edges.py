@@ -317,6 +317,49 @@ def test_given_a_snapshot_a_dead_run_left_running_when_the_next_run_starts_then_
     assert manifest.errors[-1].code == "Interrupted" and "--resume" in manifest.errors[-1].message
 
 
+def test_given_a_read_only_copy_when_verify_no_lock_then_nothing_in_it_is_written_and_the_reports_are_elsewhere(
+    emulator: Any, tmp_path: Path
+) -> None:
+    import hashlib
+
+    repo = tmp_path / "repo"
+    code, out, err = finished(sfbackup(
+        "run", "--repo", str(repo), "--instance-url", emulator.instance_url, "--objects", "Account",
+        "--no-files", "--no-metadata", env=emulator_env(emulator),
+    ))
+    assert code == ExitCode.OK, err
+
+    def digest() -> dict[str, str]:
+        return {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(repo.rglob("*")) if p.is_file()}
+
+    from sfbackup.repository import Repository
+
+    reports = tmp_path / "audit"
+    with Repository.open(repo).lock(exclusive=True, command="a run elsewhere"):
+        before = digest()  # with the lock of a run holding the repository: verify takes no lock of its own
+        code, out, err = finished(sfbackup("verify", "--repo", str(repo), "--read-data", "--no-lock",
+                                           "--report-dir", str(reports)))
+        assert code == ExitCode.OK, out + err
+        assert digest() == before, "a read-only copy is not written: no lock, no report, no manifest change"
+        code, out, err = finished(sfbackup("verify", "--repo", str(repo)))
+        assert code == ExitCode.LOCKED  # without --no-lock, verify waits for its shared lock
+    assert {p.name for p in reports.iterdir()} == {"report.json", "report.md", "report.html"}
+    assert json.loads((reports / "report.json").read_text())["level"] == "read-data"
+    code, out, err = finished(sfbackup("verify", "--repo", str(repo), "--report-dir", str(reports)))
+    assert code == ExitCode.USAGE and "--no-lock" in err
+
+
+@pytest.mark.parametrize("command", [["snapshots"], ["show", "latest"], ["verify"], ["forget", "--keep-last", "5"],
+                                     ["prune"], ["unlock"], ["show", "latest-complete", "--path"]])
+def test_given_sfbackup_repository_in_the_environment_when_any_command_runs_without_repo_then_it_is_used(
+    tmp_path: Path, command: list[str]
+) -> None:
+    repo = saved_repo_with_snapshots(tmp_path, 2)
+    code, out, err = finished(sfbackup(*command, env={"SFBACKUP_REPOSITORY": str(repo)}))
+    assert code == ExitCode.OK, out + err
+    assert "no repository given" not in err
+
 def test_given_version_alone_when_started_then_no_command_module_nor_heavy_library_is_imported() -> None:
     """`sfbackup --version` starts in ~0.1 s: the command modules (requests, pyarrow, boto3...) stay
     unloaded; measured in docs/benchmarks.md."""

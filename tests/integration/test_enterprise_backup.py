@@ -23,6 +23,7 @@ from sfbackup.cli import main
 from sfbackup.config import load_settings
 from sfbackup.emulator.http.faults import FaultConfig
 from sfbackup.errors import ExitCode
+from sfbackup.maintain.upload import upload_snapshot
 from sfbackup.repository import Repository
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.transport import rewriting_session
@@ -30,6 +31,7 @@ from sfbackup.testing import RunningEmulator, running_emulator
 from sfbackup.verify import verify_snapshot
 from tests.conftest import emulator_env
 from tests.integration.test_run_cli import expected_value, normalise
+from tests.s3_server import running_s3, set_test_credentials
 
 
 @pytest.fixture(scope="module")
@@ -397,6 +399,9 @@ def test_given_enterprise_org_when_run_objects_all_then_every_object_exported_or
                 assert entry.error is not None and entry.error.kind in ("unsupported", "blocked"), name
         blocked = sorted(n for n, e in manifest.objects.items() if e.error and e.error.kind == "blocked")
         assert not verified.verdict.safe and blocked  # what Salesforce would serve otherwise blocks SAFE
+        statuses = {row["object"]: row["status"] for row in verified.report["coverage"]}
+        assert all(statuses[name] == "blocked" for name in blocked), statuses
+        assert statuses["AggregateResult"] == "not_exportable"  # "does not support query": no API reads it
         if faults:
             assert sum(emu.faults.injected.values()) > 20
 
@@ -432,3 +437,61 @@ def test_given_a_record_vanishing_between_two_field_chunks_when_run_then_it_is_k
     assert any("left the org between two chunk reads" in note for note in entry.extra["notes"])
     second_half = entry.fields[len(entry.fields) // 2 + 1]
     assert rows[victim_id]["Name"] is not None and rows[victim_id][second_half] is None
+
+
+def test_given_binaries_when_snapshot_uploaded_or_pruned_then_their_blobs_reach_the_bucket_and_stay(
+    enterprise: RunningEmulator, binaries_repo: Path, env: None, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = tmp_path / "copy"
+    shutil.copytree(binaries_repo, repo)
+    assert main(["verify", "--repo", str(repo), "--instance-url", enterprise.instance_url,
+                 "--read-data", "--against-org", "--json"]) == ExitCode.OK  # fmt: skip
+    with running_s3(set_env=False) as s3:
+        set_test_credentials(monkeypatch)
+        s3.create_bucket("binaries")
+        upload_snapshot(repo, "latest", s3.settings("binaries", "p"))
+        keys = set(s3.keys("binaries", "p/"))
+    digests = [r["sha256"] for name in [*BINARY_OBJECTS, "Field_Report__c"] for r in binaries_index(repo, name)]
+    assert digests and all(f"p/blobs/sha256/{d[:2]}/{d}" in keys for d in digests)
+    assert main(["prune", "--repo", str(repo)]) == ExitCode.OK  # the binaries index keeps them
+    blobs = Repository.open(repo).blobs
+    assert all(blobs.has(d) for d in digests)
+
+
+def test_given_one_file_objects_metadata_refused_when_run_then_it_alone_fails_and_exit_3_names_it(
+    enterprise: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = enterprise.credentials
+    env = {"SF_USERNAME": c.username, "SF_PASSWORD": c.password, "SF_SECURITY_TOKEN": c.security_token}
+    settings = load_settings(None, env=env, overrides={
+        "connection.instance_url": enterprise.instance_url, "backup.objects": "ContentVersion,Attachment",
+        "backup.verify_after_run": False, "backup.metadata": False,
+    })  # fmt: skip
+    real_get_json = SalesforceClient.get_json
+
+    def get_json(self: SalesforceClient, path: str, **kw: Any) -> Any:
+        if "FROM ContentDocumentLink" in str((kw.get("params") or {}).get("q", "")):
+            # the emulator answers every ContentVersion owners query QUERY_TIMEOUT, however small
+            enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=1)
+        return real_get_json(self, path, **kw)
+
+    monkeypatch.setattr(SalesforceClient, "get_json", get_json)
+    try:
+        result = run_backup(settings, tmp_path / "repo",
+                            client=SalesforceClient(settings.connection, sleep=lambda s: None))  # fmt: skip
+    finally:
+        enterprise.faults.clear()
+    assert result.exit_code == ExitCode.INCOMPLETE, result.problem
+    assert result.problem is not None
+    assert result.problem.message.endswith("files missing or failed: ContentVersion"), manifest_files(tmp_path)
+    manifest = Repository.open(tmp_path / "repo").snapshot("latest").manifest
+    assert manifest.state == "incomplete" and manifest.objects["ContentVersion"].state == "done"
+    [failed] = manifest.files["ContentVersion"].failed
+    assert "QUERY_TIMEOUT" in failed["reason"]
+    attachments = manifest.files["Attachment"]  # the other file object still saved its bodies
+    assert attachments.count == attachments.downloaded > 0 and not attachments.failed
+
+
+def manifest_files(tmp_path: Path) -> Any:
+    return {n: e.to_dict() for n, e in Repository.open(tmp_path / "repo").snapshot("latest").manifest.files.items()}

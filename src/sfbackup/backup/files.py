@@ -236,6 +236,7 @@ def export_files(
         client, blobs, Path(snapshot_dir), progress or NullProgress(), stop_event, max(1, mismatch_attempts)
     )
     rows_by_object: dict[str, list[_FileRow]] = {}
+    refused: dict[str, FilesEntry] = {}
     selections: dict[str, FileSelection] = {}
     for name in objects:
         spec = FILE_OBJECT_SPECS.get(name)
@@ -247,8 +248,17 @@ def export_files(
             (cuts or {}).get(name), include_deleted=include_deleted, latest_only=content_versions == "latest"
         )
         selections[name] = selection
-        with client.metered(exporter.meters[name]):
-            rows_by_object[name] = exporter.read_metadata(spec, selection)
+        try:
+            with client.metered(exporter.meters[name]):
+                rows_by_object[name] = exporter.read_metadata(spec, selection)
+        except SalesforceError as exc:
+            # This file object's metadata is refused: its bodies are not saved (the snapshot ends
+            # incomplete, Salesforce's words in the entry); the other file objects still are.
+            refused[name] = FilesEntry(
+                failed=[{"id": None, "reason": f"the file metadata query was refused: {exc.message}"}],
+                api_calls=exporter.meters[name].calls, cut=selection.cut,
+                include_deleted=selection.include_deleted, latest_only=selection.latest_only,
+            )  # fmt: skip
     for name, rows in rows_by_object.items():
         previous = exporter.previous_rows(name, (parent_index or {}).get(name))
         exporter.resolve_known(rows, previous)
@@ -257,6 +267,7 @@ def export_files(
     result = FilesExportResult()
     for name, rows in rows_by_object.items():
         result[name] = exporter.write_index(name, rows, selections[name])
+    result.update(refused)
     result.stopped = exporter.stopped
     result.summary = exporter.summary(rows_by_object)
     return result

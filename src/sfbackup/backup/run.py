@@ -522,19 +522,28 @@ class _Run:
             return
         from sfbackup.backup.files import export_files
 
-        results = export_files(
-            self.client,
-            self.repository,
-            self.snapshot_dir,
-            objects=tuple(p.name for p in file_plans),
-            cuts={p.name: p.cut for p in file_plans},
-            include_deleted=backup.include_deleted,
-            content_versions=backup.content_versions,
-            download_concurrency=backup.download_concurrency,
-            parent_index=self._parent_indexes(),
-            progress=self.progress,
-            stop_event=self.stop_event,
-        )
+        try:
+            results = export_files(
+                self.client,
+                self.repository,
+                self.snapshot_dir,
+                objects=tuple(p.name for p in file_plans),
+                cuts={p.name: p.cut for p in file_plans},
+                include_deleted=backup.include_deleted,
+                content_versions=backup.content_versions,
+                download_concurrency=backup.download_concurrency,
+                parent_index=self._parent_indexes(),
+                progress=self.progress,
+                stop_event=self.stop_event,
+            )
+        except SalesforceError as exc:
+            # A refused file metadata query: the records are saved, the bodies are not; the run
+            # ends incomplete (exit 3) with Salesforce's words, and --resume reads them again.
+            raise ExportStopped(
+                f"file bodies of {', '.join(p.name for p in file_plans)} were not saved: "
+                f"{_salesforce_words(exc)}",
+                hint="run `sfbackup run --resume` to read them again",
+            ) from exc
         with self._manifest_lock:
             for name, files_entry in results.items():
                 self.manifest.files[name] = files_entry

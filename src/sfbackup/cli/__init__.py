@@ -30,6 +30,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "verify",
     "snapshots",
     "dictionary",
+    "export",
+    "restore_files",
+    "sql",
+    "ls",
+    "diff",
+    "browse",
     "upload",
     "forget",
     "prune",
@@ -72,7 +78,14 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 #: Commands registered by a module of another name.
-_MODULE_OF_COMMAND: dict[str, str] = {"show": "snapshots", "logout": "login"}
+_MODULE_OF_COMMAND: dict[str, str] = {
+    "show": "snapshots",
+    "logout": "login",
+    "restore-files": "restore_files",
+    "views": "sql",
+    "find": "ls",
+    "stats": "ls",
+}
 
 
 def build_parser(only: str | None = None, *, commands: bool = True) -> argparse.ArgumentParser:

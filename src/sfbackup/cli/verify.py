@@ -6,6 +6,7 @@ import argparse
 import json
 from contextlib import closing
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sfbackup.cli.common import (
@@ -45,6 +46,7 @@ examples:
   sfbackup verify --repo /backups/acme
   sfbackup verify latest --repo /backups/acme --read-data --against-org --ids --config acme.toml
   sfbackup verify 20261127T020000Z-3f9a1c2e --repo s3://acme-backups/salesforce --read-data-subset 2/7
+  sfbackup verify latest --repo /mnt/auditor-copy --read-data --no-lock --report-dir ./audit
 """
 
 
@@ -75,6 +77,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--notice-days", type=int, help="days of notice the contract requires (default 60)")
     add_config_arguments(parser)
     add_require_safe_argument(parser)
+    parser.add_argument(
+        "--no-lock", action="store_true",
+        help="verify a read-only copy (WORM storage, an auditor's mount): take no lock and write nothing "
+        "in the repository; the reports go to --report-dir (the check is not recorded in the snapshot)",
+    )
+    parser.add_argument(
+        "--report-dir", metavar="DIR",
+        help="with --no-lock: where the reports go (default ./sfbackup-verify-<snapshot>)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(handler=handle)
 
@@ -82,6 +93,11 @@ def register(subparsers: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     if args.ids and not args.against_org:
         raise UsageError("--ids compares Id lists with the org", hint="add --against-org")
+    if args.report_dir and not args.no_lock:
+        raise UsageError(
+            "--report-dir is for read-only copies",
+            hint="add --no-lock (otherwise the reports go in the snapshot)",
+        )
     settings = settings_from_args(args)
     repository = open_repository(args, settings)
     client = None
@@ -108,6 +124,10 @@ def handle(args: argparse.Namespace) -> int:
     notice_days = args.notice_days
     if notice_days is None and settings.backup.contract_end is not None:
         notice_days = settings.backup.notice_days
+    report_dir = None
+    if args.no_lock:
+        chosen = repository.snapshot(args.snapshot).id
+        report_dir = Path(args.report_dir or f"sfbackup-verify-{chosen}").resolve()
     with closing(choose_renderer(json_output=args.json)) as progress:
         for gap in preflight.gaps if preflight is not None else ():
             progress.message("warning" if gap.blocks_safe else "info", f"preflight: {gap.one_line()}")
@@ -122,6 +142,7 @@ def handle(args: argparse.Namespace) -> int:
             progress=progress,
             contract_end=contract_end,
             notice_days=notice_days,
+            report_dir=report_dir,
         )
     if args.json:
         body = {"type": "result", "command": "verify", **result.summary()}

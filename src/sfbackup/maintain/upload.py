@@ -226,11 +226,16 @@ def snapshot_items(
 
 
 def referenced_blobs(snapshot: Snapshot) -> set[str]:
-    """SHA-256s of every blob the snapshot's files indexes and metadata index name."""
+    """SHA-256s of every blob the snapshot's files indexes, binaries indexes (base64 fields and
+    rich-text images of other objects) and metadata index name."""
     digests: set[str] = set()
     indexes = [entry.index_path for entry in snapshot.manifest.files.values()]
     if snapshot.manifest.metadata is not None:
         indexes.append(snapshot.manifest.metadata.index_path)
+    for entry in snapshot.manifest.objects.values():
+        binaries = entry.extra.get("binaries")
+        if isinstance(binaries, dict) and isinstance(binaries.get("index_path"), str):
+            indexes.append(layout.validate_relative_path(binaries["index_path"]))
     for index_path in indexes:
         if index_path:
             table = pq.read_table(snapshot.resolve(index_path), columns=["sha256"])

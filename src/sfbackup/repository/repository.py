@@ -424,6 +424,23 @@ class Snapshot:
             ) from exc
 
 
+    def metadata_index(self) -> pa.Table | None:
+        """The metadata index (`metadata/index.parquet`: one row per file of each component, its
+        blob's SHA-256), or None when the snapshot holds no metadata."""
+        entry = self.manifest.metadata
+        if entry is None or entry.index_path is None:
+            return None
+        store = self.repository.store
+        key = self.key(entry.index_path)
+        try:
+            with local_copy(store, key) as path:
+                return pq.read_table(path)
+        except (FileNotFoundError, pa.ArrowInvalid, OSError) as exc:
+            raise RepositoryError(
+                f"cannot read the metadata index {store.describe(key)}: {exc}", path=store.describe(key)
+            ) from exc
+
+
 class SnapshotWriter(Snapshot):
     """A snapshot being written in a local folder: create parts, schemas and file indexes, then
     `save()` the manifest."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sfbackup.clock import parse_time
-from sfbackup.errors import SalesforceError
+from sfbackup.errors import SalesforceError, UnsupportedQuery
 from sfbackup.salesforce import query_rest, soql
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.cut import Cut
@@ -100,12 +100,21 @@ def where_clauses(
     if plan.parents is not None:
         parents = plan.parents
         ids: list[str] = []
-        # Parents (Idea, ContentFolder, User...) have CreatedDate: a timed-out read goes by ranges.
-        for records in query_rest.iter_query_pages_splitting(
-            client, lambda window: soql.build_select(parents.parent, ["Id"], where=window),
-            include_deleted=include_deleted,
-        ):
-            ids.extend(str(r["Id"]) for r in records)
+        try:
+            # Parents (Idea, ContentFolder, User...) have CreatedDate: a timed-out read goes by ranges.
+            for records in query_rest.iter_query_pages_splitting(
+                client, lambda window: soql.build_select(parents.parent, ["Id"], where=window),
+                include_deleted=include_deleted,
+            ):
+                ids.extend(str(r["Id"]) for r in records)
+        except UnsupportedQuery as exc:
+            # No parent to drive the batches (the org lacks it, or refuses it to this user): the
+            # object stays as Salesforce left it, refused without the filter.
+            raise UnsupportedQuery(
+                f"Salesforce requires a filter on {parents.field}, and the {parents.parent} Ids it "
+                f"needs could not be read: {exc.message}",
+                error_code=exc.error_code, status=exc.status,
+            ) from exc
         if parents.equals_only:
             for parent_id in ids:
                 yield f"{parents.field} = {soql.id_literal(parent_id)}"

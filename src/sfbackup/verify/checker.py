@@ -230,8 +230,9 @@ class _Checker:
         elif entry.state == ObjectState.SKIPPED:
             error = entry.error
             if error is not None and error.kind == ErrorKind.BLOCKED:
+                words = error.message if error.code in error.message else f"{error.code}: {error.message}"
                 self.add("object_blocked", f"{name} is not in this snapshot: Salesforce serves it only with "
-                         f"another query or permission ({error.code}: {error.message})", object=name,
+                         f"another query or permission ({words})", object=name,
                          expected="done", actual="skipped")  # fmt: skip
             elif error is not None and error.kind == ErrorKind.UNSUPPORTED:
                 self.add("not_exportable", f"Salesforce refuses to let any API client query {name} "

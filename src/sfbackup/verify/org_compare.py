@@ -49,7 +49,7 @@ class CoverageRow:
     """One object describeGlobal lists, and whether the snapshot holds it."""
 
     object: str
-    status: str  # backed_up | excluded_by_config | not_exportable | not_queryable | not_backed_up
+    status: str  # backed_up | excluded_by_config | not_exportable | blocked | not_queryable | not_backed_up
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -443,12 +443,11 @@ def coverage_report(
         known = rows.get(name)
         error = entry.error
         detail = f"{error.code} {error.message}" if error else ""
-        reason = (
-            known.reason
-            if known and known.status == "not_exportable" and known.reason
-            else f"export {entry.state}: {detail}".strip()
-        )
-        rows[name] = CoverageRow(name, "not_exportable", reason)
+        settled = known is not None and known.status in ("not_exportable", "blocked") and known.reason
+        reason = known.reason if settled and known else f"export {entry.state}: {detail}".strip()
+        # blocked: Salesforce would serve it with another query or permission (not "not exportable")
+        status = known.status if settled and known else "not_exportable"
+        rows[name] = CoverageRow(name, status, reason)
     findings: list[Finding] = []
     if sobjects is not None:
         for sobject in sobjects:

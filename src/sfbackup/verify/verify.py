@@ -11,6 +11,7 @@ forget, the verdict) until a full check passes again. Verification never changes
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from collections.abc import Callable
@@ -28,9 +29,11 @@ from sfbackup.errors import (
     StorageError,
     UsageError,
     VerificationFailed,
+    storage_error,
 )
 from sfbackup.repository import Repository, Snapshot, layout
 from sfbackup.repository import manifest as manifest_io
+from sfbackup.repository.atomic import write_atomic
 from sfbackup.repository.manifest import Manifest, SnapshotState, VerificationRecord
 from sfbackup.repository.store import LocalStore
 from sfbackup.ui.progress import NullProgress, Progress
@@ -138,6 +141,7 @@ def verify_snapshot(
     bulk_id_threshold: int = BULK_ID_THRESHOLD,
     contract_end: date | None = None,
     notice_days: int | None = None,
+    report_dir: Path | None = None,
 ) -> VerificationResult:
     """Verify `snapshot` ("latest" or an id) of the repository `repo` (a Repository, or what
     `Repository.open` takes: a folder, `s3://bucket/prefix` with `s3` settings, a Store), under a
@@ -152,6 +156,10 @@ def verify_snapshot(
     `contract_end` and `notice_days` (default: the manifest's settings, then 60 days) add the
     notice deadline to the report; with a contract end the report also shows who owns the
     records (from the snapshot), and with `against_org` the org's storage beside the backup's size.
+
+    `report_dir` verifies a read-only copy (WORM storage, an auditor's mount): no lock is taken,
+    nothing in the repository is written (the verification is not recorded in the manifest and an
+    exported snapshot is not promoted), and the reports go to `report_dir`.
     """
     subset = parse_subset(read_data_subset) if isinstance(read_data_subset, str) else read_data_subset
     if ids and not against_org:
@@ -169,13 +177,22 @@ def verify_snapshot(
     )
     progress = progress or NullProgress()
     repository = repo if isinstance(repo, Repository) else Repository.open(repo, s3)
-    with repository.lock(exclusive=False, command="sfbackup verify"):
+    read_only = report_dir is not None
+    lock: contextlib.AbstractContextManager[object] = (
+        contextlib.nullcontext() if read_only else repository.lock(exclusive=False, command="sfbackup verify")
+    )
+    with lock:
         chosen = repository.snapshot(snapshot)
         run = _Verification(chosen.manifest, repository.files, repository.store.describe(), progress, clock)
         run.check(options)
         run.add_readiness(options, ownership=lambda: ownership_table(chosen))
         run.add_labels(lambda ids: snapshot_labels(chosen, ids))
         as_read = chosen.manifest.to_json()
+        if report_dir is not None:
+            run.record("", lambda _manifest, data: _write_reports_to(report_dir, data))
+            paths = {name: report_dir / name for name in REPORT_FILES}
+            run.say(f"read-only: the repository was not written; the reports are in {report_dir}")
+            return run.result(paths, False, history=paths)
         folder = layout.report_relpath(run.verified_at, run.level, against_org=run.against_org, ids=run.ids)
         promoted = run.record(
             folder,
@@ -571,6 +588,16 @@ def _write_reports(snapshot: Snapshot, report: ReportData | str | None, folder: 
     for name, body in documents.items():
         store.put_stream(snapshot.key(f"{folder}/{name}" if folder else name), [body])
     return _report_paths(snapshot, folder)
+
+
+def _write_reports_to(folder: Path, data: ReportData) -> None:
+    """report.json/md/html into a local folder outside the repository (a read-only copy's)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, body in report_documents(data).items():
+            write_atomic(folder / name, body)
+    except OSError as exc:
+        raise storage_error("write the report in", folder, exc) from None
 
 
 def _report_paths(snapshot: Snapshot, folder: str) -> dict[str, Path]:
