@@ -72,7 +72,7 @@ def test_given_latency_when_run_then_objects_are_planned_concurrently_and_the_la
     )
 
 
-def test_given_a_slow_bulk_object_when_run_with_files_then_file_bodies_download_while_its_records_wait(
+def test_given_a_slow_bulk_object_when_run_then_file_bodies_and_metadata_are_saved_while_its_records_wait(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with running_emulator(records=40, seed=7, job_latency=1.5, large_file_bytes=0) as org:
@@ -91,7 +91,6 @@ def test_given_a_slow_bulk_object_when_run_with_files_then_file_bodies_download_
                 "--config",
                 str(config),
                 "--no-verify",
-                "--no-metadata",
                 "--objects",
                 "Contact,Attachment,ContentVersion",
             ]
@@ -101,5 +100,8 @@ def test_given_a_slow_bulk_object_when_run_with_files_then_file_bodies_download_
     bodies = [e.started for e in log if e.kind == "blob"]
     contact_pages = [e.started for e in log if e.kind == "results" and e.subject == "Contact"]
     assert bodies and contact_pages
-    # the bodies do not wait for Contact's Bulk job: most of them are saved before its first page
+    # the bodies and the metadata do not wait for Contact's Bulk job: most bodies are saved, and
+    # the configuration retrieved, before its first page
+    retrieves = [e.started for e in log if e.kind == "metadata_retrieve"]
+    assert retrieves and min(retrieves) < min(contact_pages)
     assert sorted(bodies)[len(bodies) // 2] < min(contact_pages), (min(bodies), min(contact_pages))

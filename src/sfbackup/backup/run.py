@@ -234,7 +234,6 @@ class _Run:
             coverage += refused
             plans = self._preflight(plans)
             coverage += self._export_records_and_files(plans)
-            self._export_metadata()
         except (ApiReserveReached, ExportStopped) as exc:
             stopped = exc
             self.progress.message("warning", f"stopped: {exc.message}; `sfbackup run --resume` continues")
@@ -425,20 +424,23 @@ class _Run:
         ]
 
     def _export_records_and_files(self, plans: list[ObjectPlan]) -> list[CoverageEntry]:
-        """Records (then other binaries) and file bodies at the same time: the files read their own
-        index from Salesforce, so their downloads need not wait for every object's records and the
-        run costs the longer of the two, not their sum. A failure on one side stops the other."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="files") as side:
-            files = side.submit(self._export_files, plans)
+        """Records (then other binaries), file bodies and the metadata at the same time: the files
+        and the metadata read what they need from Salesforce themselves, so they need not wait for
+        every object's records and the run costs the longest of the three, not their sum. A
+        failure on one side stops the others."""
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="files-metadata") as side:
+            beside = [side.submit(self._export_files, plans), side.submit(self._export_metadata)]
             try:
                 self._export_records(plans)
                 coverage = self._settle_refusals()
                 self._export_binaries(plans)
             except BaseException:
                 self.stop_event.set()
-                files.exception()  # wait: the manifest is not saved from two places as the run stops
+                for future in beside:  # wait: the manifest is not saved from two places as the run stops
+                    future.exception()
                 raise
-            files.result()
+            for future in beside:
+                future.result()
         return coverage
 
     def _export_records(self, plans: list[ObjectPlan]) -> None:
