@@ -9,7 +9,9 @@
 
 Keyword arguments go to `OrgConfig` (``records``, ``seed``, ``large_file_bytes``,
 ``daily_api_limit``, ``org_shape="enterprise"``, ``operation_too_large``), to `ServerConfig`
-(``job_latency``, ``session_ttl``, ``bulk_default_page_records``, ``job_workers``, ``user``:
+(``job_latency``, ``session_ttl``, ``bulk_default_page_records``, ``job_workers``, the network and
+Salesforce's time: ``latency_ms``, ``bandwidth_mbps``, ``bulk_rows_per_second``, ``bulk_job_slots``;
+``user``:
 ``"admin"`` or ``"restricted"``, whom ``credentials`` and ``access_token()`` are for), or are
 ``faults`` (a `FaultConfig`), ``db_path``, ``port`` and ``org`` (an already built org store, for
 tests with a stand-in).

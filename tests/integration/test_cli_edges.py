@@ -359,3 +359,15 @@ def test_given_sfbackup_repository_in_the_environment_when_any_command_runs_with
     code, out, err = finished(sfbackup(*command, env={"SFBACKUP_REPOSITORY": str(repo)}))
     assert code == ExitCode.OK, out + err
     assert "no repository given" not in err
+
+def test_given_version_alone_when_started_then_no_command_module_nor_heavy_library_is_imported() -> None:
+    """`sfbackup --version` starts in ~0.1 s: the command modules (requests, pyarrow, boto3...) stay
+    unloaded; measured in docs/benchmarks.md."""
+    probe = (
+        "import sys\nfrom sfbackup.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('requests', 'pyarrow', 'numpy', 'sfbackup.cli.run', 'sfbackup.backup') "
+        "if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout

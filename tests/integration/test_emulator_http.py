@@ -656,6 +656,10 @@ def test_given_the_emulator_command_when_started_then_one_json_line_and_clean_ex
             "http_503=0",
             "--daily-api-limit",
             "500",
+            "--latency-ms",
+            "80",
+            "--bulk-job-slots",
+            "2",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -674,11 +678,13 @@ def test_given_the_emulator_command_when_started_then_one_json_line_and_clean_ex
             "consumer_key",
             "consumer_secret",
         }
+        began = time.monotonic()
         response = requests.get(
             f"{line['instance_url']}/services/data/{V}/limits",
             headers={"Authorization": f"Bearer {line['access_token']}"},
         )
         assert response.status_code == 200 and response.json()["DailyApiRequests"]["Max"] == 500
+        assert time.monotonic() - began >= 0.08  # --latency-ms reached the server
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0

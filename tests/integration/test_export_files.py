@@ -342,3 +342,44 @@ def test_given_the_api_reserve_is_reached_midway_then_the_rest_is_missing_and_a_
     assert resumed.stopped is None and all(not e.missing for e in resumed.values())
     assert {r["Id"] for n in resumed for r in rows(snap, n) if r["status"] == "downloaded"} == done | missing
     assert resumed.summary["bytes_downloaded"] > 0 and before < set(repo.blobs.iter_all())
+
+
+def test_given_downloads_when_each_index_is_written_then_every_blob_it_names_was_synced_before(
+    emu: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The power-loss model of batched syncs: at every moment an index becomes durable, each blob
+    it names has its bytes and its folder entry durable (a crash can lose only unnamed blobs); and
+    folders are synced once per batch, not once per body."""
+    import sfbackup.backup.files as files_module
+    import sfbackup.repository.atomic as atomic
+    import sfbackup.repository.blobs as blobs_module
+
+    synced: set[Path] = set()
+    dir_syncs: list[Path] = []
+
+    def record(path: Path) -> None:
+        synced.add(Path(path))
+        dir_syncs.append(Path(path))
+
+    monkeypatch.setattr(atomic, "fsync_dir", record)
+    monkeypatch.setattr(blobs_module, "fsync_dir", record)
+    repo = Repository.init(tmp_path / "repo")
+    checked: list[int] = []
+    original = files_module._FilesExporter._write_index_file
+
+    def checking(self: Any, name: str, rows: list[Any]) -> Any:
+        info = original(self, name, rows)
+        written = pq.read_table(tmp_path / "snap" / info.path).to_pylist()  # what the index names
+        named = [r["sha256"] for r in written if r["status"] == "downloaded" and r["sha256"]]
+        for sha256 in named:
+            assert repo.blobs.path(sha256).parent in synced and repo.blobs.dir in synced, (name, sha256)
+        checked.append(len(named))
+        return info
+
+    monkeypatch.setattr(files_module._FilesExporter, "_write_index_file", checking)
+    result = export(emu, client_for(emu), repo, tmp_path / "snap", index_checkpoint_seconds=0.02)
+    downloaded = sum(entry.downloaded for entry in result.values())
+    assert downloaded >= 20 and checked
+    # blobs/sha256/ is synced once per batch (at most once per index write), not once per body
+    top_syncs = dir_syncs.count(repo.blobs.dir)
+    assert top_syncs <= len(checked) and top_syncs < downloaded, (top_syncs, len(checked), downloaded)

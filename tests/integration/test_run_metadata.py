@@ -311,3 +311,32 @@ def test_a_user_without_modify_metadata_gets_records_and_a_verdict_naming_the_mi
     assert finding["severity"] == "warning" and "could not be retrieved: " in finding["explanation"]
     assert "Modify Metadata" in finding["what_to_do"]
     assert "(Salesforce refused the Metadata API to the backup user)" in data["safe_covers"]
+
+
+def test_given_new_metadata_blobs_when_run_then_their_folders_are_synced_once_before_the_index(
+    emu: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sfbackup.backup.metadata as metadata_module
+    import sfbackup.repository.atomic as atomic
+    import sfbackup.repository.blobs as blobs_module
+
+    synced: list[Path] = []
+    monkeypatch.setattr(atomic, "fsync_dir", lambda path: synced.append(Path(path)))
+    monkeypatch.setattr(blobs_module, "fsync_dir", lambda path: synced.append(Path(path)))
+    at_index: list[int] = []
+    original = metadata_module.ParquetPartWriter
+
+    def writer(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if Path(path).name == "index.parquet" and Path(path).parent.name == "metadata":
+            at_index.append(len(synced))
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(metadata_module, "ParquetPartWriter", writer)
+    assert run(emu, tmp_path / "repo") == 0
+    manifest, _ = latest(tmp_path / "repo")
+    assert manifest.metadata is not None and manifest.metadata.new_blobs > 20
+    blobs_dir = tmp_path / "repo" / "blobs" / "sha256"
+    top = [i for i, p in enumerate(synced) if p == blobs_dir]
+    # blobs/sha256/ once for the batch (it was once per blob), and before the index is written
+    assert len(top) < manifest.metadata.new_blobs / 4, (len(top), manifest.metadata.new_blobs)
+    assert at_index and any(i < at_index[0] for i in top)

@@ -129,3 +129,25 @@ def test_given_a_truncated_blob_then_has_with_its_size_says_no(tmp_path: Path) -
     path.chmod(0o600)
     path.write_bytes(b"01234")
     assert store.has(blob.sha256) and not store.has(blob.sha256, size=10)
+
+
+def test_given_batched_folder_syncs_then_none_happen_until_sync_and_each_folder_is_synced_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sfbackup.repository.atomic as atomic
+    import sfbackup.repository.blobs as blobs_module
+
+    synced: list[Path] = []
+    monkeypatch.setattr(atomic, "fsync_dir", synced.append)
+    monkeypatch.setattr(blobs_module, "fsync_dir", synced.append)
+    store = BlobStore(tmp_path)
+    writes = [store.put_stream([os.urandom(64)], sync_dirs=False) for _ in range(40)]
+    again = store.put_stream([b"same"], sync_dirs=False), store.put_stream([b"same"], sync_dirs=False)
+    assert synced == [] and all(w.created for w in writes) and not again[1].created
+
+    folders = {store.path(w.sha256).parent for w in [*writes, again[0]]} | {store.dir}
+    assert store.sync() == len(folders)
+    assert sorted(synced) == sorted(folders) and store.sync() == 0
+    synced.clear()
+    store.put_stream([b"unbatched"])
+    assert len(synced) == 2  # its fan-out folder and blobs/sha256/, at once

@@ -506,7 +506,7 @@ class _FilesExporter:
 
     def _store(self, chunks: Iterator[bytes], row: _FileRow) -> BlobWrite:
         checked = _checked_body(chunks, row)
-        return self.blobs.put_stream(checked, expected_size=row.size, extra_hashers=())
+        return self.blobs.put_stream(checked, expected_size=row.size, extra_hashers=(), sync_dirs=False)
 
     def _report(self, name: str) -> None:
         self.progress.files_progress(name, self._done[name], self._totals[name], self._bytes[name])
@@ -515,6 +515,9 @@ class _FilesExporter:
 
     def _write_index_file(self, name: str, rows: list[_FileRow]) -> PartInfo:
         table = pa.Table.from_pylist([_index_row(r) for r in rows], schema=INDEX_SCHEMA)
+        # After the rows are read (a body settling meanwhile is not named): the blobs the index
+        # names are durable before the index is.
+        self.blobs.sync()
         writer = ParquetPartWriter(
             self.snapshot_dir / files_index_relpath(name), INDEX_SCHEMA, root=self.snapshot_dir
         )

@@ -278,7 +278,8 @@ class _Export:
                 # Most metadata is unchanged since the last run: a blob already stored (with its
                 # size) is not written again, so a nightly run touches the disk only for changes.
                 if not self.blobs.has(digest, size=len(body)):
-                    stored = self.blobs.put_bytes(body)
+                    # folder syncs wait for the index (_write): thousands of small files per run
+                    stored = self.blobs.put_stream((body,), expected_size=len(body), sync_dirs=False)
                     digest = stored.sha256
                     self.entry.new_blobs += int(stored.created)
                 component.rows.append({"file_name": name, "sha256": digest, "size": len(body)})
@@ -319,6 +320,7 @@ class _Export:
                                           "problem": problem})
         self.entry.components = len(self.components)
         rows.sort(key=lambda r: (r["type"], r["full_name"], r["file_name"] or ""))
+        self.blobs.sync()  # every blob the index names is durable before the index is
         writer = ParquetPartWriter(self.snapshot_dir / metadata_index_relpath(), INDEX_SCHEMA,
                                    root=self.snapshot_dir)  # fmt: skip
         try:

@@ -233,11 +233,7 @@ class _Run:
             plans, refused = self._plan(names, t0)
             coverage += refused
             plans = self._preflight(plans)
-            self._export_records(plans)
-            coverage += self._settle_refusals()
-            self._export_binaries(plans)
-            self._export_files(plans)
-            self._export_metadata()
+            coverage += self._export_records_and_files(plans)
         except (ApiReserveReached, ExportStopped) as exc:
             stopped = exc
             self.progress.message("warning", f"stopped: {exc.message}; `sfbackup run --resume` continues")
@@ -327,32 +323,39 @@ class _Run:
             self.progress.message("info", f"resuming with the snapshot's own settings: {shown}")
 
     def _plan(self, names: list[str], t0: datetime) -> tuple[list[ObjectPlan], list[CoverageEntry]]:
-        """Describe and count every object; one object's error never stops the others (it is
-        recorded for that object: refused for a known reason, or failed with Salesforce's words)."""
-        plans: list[ObjectPlan] = []
-        refused: list[CoverageEntry] = []
-        for name in names:
+        """Describe and count every object, `backup.concurrency` objects at a time (each a chain of
+        round trips); one object's error never stops the others (it is recorded for that object:
+        refused for a known reason, or failed with Salesforce's words)."""
+        for name in names:  # every meter exists before any thread counts (the manifest sums them)
             self.meters[name] = CallMeter()
-            try:
-                plans.append(self._plan_one(name, t0))
-            except UnsupportedQuery as exc:
-                reason = f"{exc.error_code}: {exc.message}" if exc.error_code else exc.message
-                refused.append(CoverageEntry(name, "not_exportable", reason))
-                self._record_refused(name, exc)
-            except SalesforceError as exc:
-                if exc.error_code == "NOT_FOUND" and name not in self.listed:
-                    # Named in the config but absent from describeGlobal: Salesforce's own error is
-                    # recorded and the run goes on with the other objects (it ends incomplete).
-                    missing = UnsupportedQuery(
-                        f"{name} is not an object of this org (describeGlobal does not list it; describe "
-                        f"answered {exc.message}); check the name in backup.objects",
-                        error_code="NOT_FOUND", status=exc.status,
-                    )
-                    refused.append(CoverageEntry(name, "not_exportable", f"NOT_FOUND: {missing.message}"))
-                    self._record_refused(name, missing)
-                else:
-                    self._record_failed(name, exc, "describe")
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.backup.concurrency),
+                                thread_name_prefix="plan") as pool:  # fmt: skip
+            outcomes = list(pool.map(lambda name: self._plan_guarded(name, t0), names))
+        plans = [o for o in outcomes if isinstance(o, ObjectPlan)]
+        refused = [o for o in outcomes if isinstance(o, CoverageEntry)]
         return plans, refused
+
+    def _plan_guarded(self, name: str, t0: datetime) -> ObjectPlan | CoverageEntry | None:
+        """One object's plan, or its refusal (recorded), or None when it failed (recorded)."""
+        try:
+            return self._plan_one(name, t0)
+        except UnsupportedQuery as exc:
+            reason = f"{exc.error_code}: {exc.message}" if exc.error_code else exc.message
+            self._record_refused(name, exc)
+            return CoverageEntry(name, "not_exportable", reason)
+        except SalesforceError as exc:
+            if exc.error_code == "NOT_FOUND" and name not in self.listed:
+                # Named in the config but absent from describeGlobal: Salesforce's own error is
+                # recorded and the run goes on with the other objects (it ends incomplete).
+                missing = UnsupportedQuery(
+                    f"{name} is not an object of this org (describeGlobal does not list it; describe "
+                    f"answered {exc.message}); check the name in backup.objects",
+                    error_code="NOT_FOUND", status=exc.status,
+                )
+                self._record_refused(name, missing)
+                return CoverageEntry(name, "not_exportable", f"NOT_FOUND: {missing.message}")
+            self._record_failed(name, exc, "describe")
+            return None
 
     def _plan_one(self, name: str, t0: datetime) -> ObjectPlan:
         entry = self.manifest.objects.get(name)
@@ -420,6 +423,26 @@ class _Run:
             for plan in plans
         ]
 
+    def _export_records_and_files(self, plans: list[ObjectPlan]) -> list[CoverageEntry]:
+        """Records (then other binaries), file bodies and the metadata at the same time: the files
+        and the metadata read what they need from Salesforce themselves, so they need not wait for
+        every object's records and the run costs the longest of the three, not their sum. A
+        failure on one side stops the others."""
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="files-metadata") as side:
+            beside = [side.submit(self._export_files, plans), side.submit(self._export_metadata)]
+            try:
+                self._export_records(plans)
+                coverage = self._settle_refusals()
+                self._export_binaries(plans)
+            except BaseException:
+                self.stop_event.set()
+                for future in beside:  # wait: the manifest is not saved from two places as the run stops
+                    future.exception()
+                raise
+            for future in beside:
+                future.result()
+        return coverage
+
     def _export_records(self, plans: list[ObjectPlan]) -> None:
         backup = self.settings.backup
         exporter = RecordExporter(
@@ -431,7 +454,10 @@ class _Run:
             progress=self.progress,
             stop_event=self.stop_event,
         )
-        todo = [p for p in plans if not self._is_done(p.name)]
+        # The largest first (an unknown count may be the org's largest table): the longest chain
+        # starts at once instead of queueing behind small ones, so the run ends with the longest.
+        todo = sorted((p for p in plans if not self._is_done(p.name)),
+                      key=lambda p: -(p.expected_rows if p.expected_rows is not None else float("inf")))
         jobs: dict[str, str | None] = {}
         for plan in todo:  # submit every Bulk job first, so Salesforce works while we download
             previous = self.manifest.objects.get(plan.name)

@@ -89,8 +89,9 @@ _MODULE_OF_COMMAND: dict[str, str] = {
 }
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The parser with every command module, or only the module of command `only`.
+def build_parser(only: str | None = None, *, commands: bool = True) -> argparse.ArgumentParser:
+    """The parser with every command module, or only the module of command `only`, or none
+    (`commands=False`: `sfbackup --version`).
 
     Loading one command module keeps start-up cheap: the others import pyarrow, boto3 and more.
     """
@@ -103,6 +104,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sfbackup {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = COMMAND_MODULES if only is None else (_MODULE_OF_COMMAND.get(only, only),)
+    if not commands:
+        modules = ()
     for name in modules:
         try:
             module = importlib.import_module(f"sfbackup.cli.{name}")
@@ -121,7 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = words[0] if words else None
     known = command in COMMAND_MODULES or command in _MODULE_OF_COMMAND
     completing = "_ARGCOMPLETE" in os.environ
-    parser = build_parser(command if known and not completing else None)
+    # `--version` alone needs no command module (they import requests, pyarrow...): 0.1 s, not 1 s
+    parser = build_parser(command if known and not completing else None,
+                          commands=words != ["--version"])  # fmt: skip
     if completing:
         import argcomplete
 

@@ -35,6 +35,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--db", default=None, metavar="PATH", help="SQLite file for the org (default: temp)")
     parser.add_argument("--job-latency", type=float, default=1.0, metavar="SECONDS",
                         help="seconds from Bulk job creation to JobComplete (default 1)")
+    parser.add_argument("--latency-ms", type=_non_negative, default=0.0, metavar="MS",
+                        help="network round trip added to every request, in milliseconds (default 0)")
+    parser.add_argument("--bandwidth-mbps", type=_non_negative, default=0.0, metavar="MBPS",
+                        help="per-connection throughput of response bodies, megabits/s (default 0: no limit)")
+    parser.add_argument("--bulk-rows-per-second", type=_non_negative, default=0.0, metavar="N",
+                        help="a Bulk job takes --job-latency plus its rows at this rate (default 0: rows "
+                             "add no time)")
+    parser.add_argument("--bulk-job-slots", type=int, default=0, metavar="N",
+                        help="Bulk jobs processed at once; later ones wait queued (default 0: no limit)")
     parser.add_argument("--session-ttl", type=float, default=7200.0, metavar="SECONDS",
                         help="seconds a session lives (default 7200)")
     parser.add_argument("--bulk-page-records", type=int, default=100_000, metavar="N",
@@ -64,6 +73,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--soap-login-disabled", action="store_true",
                         help="act as an org created since Winter '26: SOAP login() is refused")
     parser.set_defaults(handler=run)
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative; give 0 or more")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,7 +113,10 @@ def run(args: argparse.Namespace) -> int:
                                    bulk_default_page_records=args.bulk_page_records, user=args.user,
                                    rotate_refresh_tokens=args.rotate_refresh_tokens,
                                    device_interval=args.device_interval,
-                                   soap_login_disabled=args.soap_login_disabled),
+                                   soap_login_disabled=args.soap_login_disabled,
+                                   latency_ms=args.latency_ms, bandwidth_mbps=args.bandwidth_mbps,
+                                   bulk_rows_per_second=args.bulk_rows_per_second,
+                                   bulk_job_slots=max(0, args.bulk_job_slots)),
         faults=FaultConfig(rates=rates, seed=args.fault_seed),
     )
     stop = threading.Event()

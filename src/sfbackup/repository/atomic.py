@@ -94,9 +94,10 @@ class AtomicFile:
         except OSError as exc:
             raise storage_error("write", self.tmp_path, exc) from exc
 
-    def commit(self, *, overwrite: bool = True) -> bool:
-        """fsync, rename to the final name, fsync the folder. Returns False when `overwrite` is
-        False and the target already exists (the temporary file is then removed)."""
+    def commit(self, *, overwrite: bool = True, sync_dir: bool = True) -> bool:
+        """fsync, rename to the final name, fsync the folder (unless `sync_dir` is False: the caller
+        then syncs it before anything durable refers to the file). Returns False when `overwrite`
+        is False and the target already exists (the temporary file is then removed)."""
         if self._done:
             raise StorageError(f"{self.path} was already committed or aborted")
         self._done = True
@@ -111,7 +112,8 @@ class AtomicFile:
         except OSError as exc:
             self._discard()
             raise storage_error("save", self.path, exc) from exc
-        fsync_dir(self.path.parent)
+        if sync_dir:
+            fsync_dir(self.path.parent)
         return True
 
     def abort(self) -> None:

@@ -6,12 +6,19 @@ found when a new download of the same body arrives): a good copy always replaces
 `sha256sum` of an intact blob equals its name. Temporary
 files sit in `blobs/sha256/` itself (the name is not known until the last byte) and are renamed
 into their fan-out folder on the same filesystem.
+
+A blob's bytes are fsynced before its rename, always. Its folders' entries (the rename) are synced
+at once, or, with ``put_stream(sync_dirs=False)``, once per batch by `sync()`: each folder synced
+once however many blobs landed in it. A caller that batches calls `sync()` before it writes
+anything that names those blobs (the files index), so after a crash an index never names a blob
+whose folder entry was lost.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +57,8 @@ class BlobStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.dir = blobs_dir(self.root)
+        self._unsynced: set[Path] = set()  # folders with renames not yet synced (sync_dirs=False)
+        self._unsynced_lock = threading.Lock()
 
     def put_stream(
         self,
@@ -58,11 +67,13 @@ class BlobStore:
         expected_size: int | None = None,
         extra_hashers: Iterable[str] = ("md5",),
         expected_sha256: str | None = None,
+        sync_dirs: bool = True,
     ) -> BlobWrite:
         """Store the concatenation of `chunks`, hashing while streaming; memory stays flat.
 
         Raises BlobSizeMismatch (and stores nothing) when `expected_size` is given and differs,
         BlobChecksumMismatch when `expected_sha256` is given and the bytes hash to another name.
+        With `sync_dirs` False the folder syncs wait for `sync()` (see the module's docstring).
         """
         sha = hashlib.sha256()
         hashers = {name: hashlib.new(name) for name in extra_hashers}
@@ -95,14 +106,27 @@ class BlobStore:
             ensure_dir(final.parent)
             pending.path = final
             damaged = final.exists() and not self.intact(digest, size)
-            created = pending.commit(overwrite=damaged)
+            created = pending.commit(overwrite=damaged, sync_dir=sync_dirs)
         except BaseException:
             pending.abort()
             raise
-        if created:
+        if created and sync_dirs:
             fsync_dir(self.dir)  # the temporary name left this folder
+        elif not sync_dirs:
+            # Found present, it may be another thread's blob renamed a moment ago, its folders not
+            # yet queued: queue them here too, so the next sync() covers whoever names it first.
+            with self._unsynced_lock:
+                self._unsynced.update((final.parent, self.dir))
         digests = {name: h.hexdigest() for name, h in hashers.items()}
         return BlobWrite(digest, size, digests.get("md5"), created, digests=digests, repaired=damaged)
+
+    def sync(self) -> int:
+        """Sync every folder that received a blob since the last call; returns how many."""
+        with self._unsynced_lock:
+            folders, self._unsynced = self._unsynced, set()
+        for folder in sorted(folders):
+            fsync_dir(folder)
+        return len(folders)
 
     def put_bytes(self, data: bytes) -> BlobWrite:
         """Store `data` (small bodies, tests)."""

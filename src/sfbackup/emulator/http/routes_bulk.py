@@ -1,11 +1,13 @@
 """Bulk API 2.0 query jobs: create, poll, abort, delete, list, and result pages by locator.
 
-A job moves ``UploadComplete`` -> ``InProgress`` (at half the job latency) -> ``JobComplete`` |
-``Failed`` (at the full latency, the same for every client). On completion the result CSV is
-rendered once to a file with `Cursor.write_csv`, the byte offset of every row boundary is indexed
-(vectorised, quote-aware), and each results page is sent from that file with ``sendfile``: the
-header row, then the page's byte range. ``Sforce-Locator`` is base64 of the next row number (like
-Salesforce's ``MTAwMDA``) or the string ``null`` on the last page.
+A job waits in ``UploadComplete`` for one of ``bulk_job_slots`` (the jobs the org processes at once;
+0: no limit), then moves to ``InProgress`` (half the job latency after its start) -> ``JobComplete``
+| ``Failed`` (the job latency plus the rows it selects at ``bulk_rows_per_second`` after its start,
+the same for every client); a finished or aborted job frees its slot for the oldest waiting one. On
+completion the result CSV is rendered once to a file with `Cursor.write_csv`, the byte offset of
+every row boundary is indexed (vectorised, quote-aware), and each results page is sent from that
+file with ``sendfile``: the header row, then the page's byte range. ``Sforce-Locator`` is base64 of
+the next row number (like Salesforce's ``MTAwMDA``) or the string ``null`` on the last page.
 
 For ``Accept-Encoding: gzip`` the result is also compressed once, in blocks of
 ``bulk_gzip_block_records`` rows, each an independent gzip member in ``<job>.csv.gz``. A page is
@@ -26,7 +28,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -71,6 +73,7 @@ class QueryJob:
     line_ending: str
     created: datetime
     created_at: float
+    started_at: float = 0.0  # when the job got a processing slot (time.time())
     state: str = "UploadComplete"
     modified: datetime | None = None
     error_message: str | None = None
@@ -108,6 +111,8 @@ class BulkJobs:
         self._dir = tempfile.mkdtemp(prefix="sfbackup-emulator-bulk-")
         self._pool = ThreadPoolExecutor(max_workers=server.config.job_workers, thread_name_prefix="bulk-job")
         self._closed = threading.Event()
+        self._busy = 0  # jobs holding one of the `bulk_job_slots`
+        self._waiting: deque[QueryJob] = deque()
 
     def created_today(self) -> int:
         return self._created
@@ -116,12 +121,43 @@ class BulkJobs:
         return self._result_bytes // (1 << 20)
 
     def add(self, job: QueryJob, *, listed: bool = True) -> None:
-        """Start rendering `job`; unlisted jobs (Bulk 1.0 batches) stay out of `GET jobs/query`."""
+        """Queue `job`; unlisted jobs (Bulk 1.0 batches) stay out of `GET jobs/query`."""
         with self._lock:
             if listed:
                 self._jobs[job.id] = job
             self._created += 1
-        self._pool.submit(self._run, job)
+            limit = self._server.config.bulk_job_slots
+            start = limit <= 0 or self._busy < limit
+            if start:
+                self._busy += 1
+            else:
+                self._waiting.append(job)  # UploadComplete until a slot frees
+        if start:
+            self._start(job)
+
+    def duration(self, job: QueryJob) -> float:
+        """Seconds from a job's start (a free slot) to JobComplete: the fixed latency, plus the rows it
+        selects at the configured rate."""
+        config = self._server.config
+        rows = int(getattr(job.cursor, "total_size", 0) or 0)
+        per_row = 1.0 / config.bulk_rows_per_second if config.bulk_rows_per_second > 0 else 0.0
+        return config.job_latency + rows * per_row
+
+    def _start(self, job: QueryJob) -> None:
+        job.started_at = time.time()
+        threading.Thread(target=self._run, args=(job,), name="bulk-job-timer", daemon=True).start()
+
+    def _release(self) -> None:
+        """A job left its slot: start the oldest waiting job that is still wanted."""
+        while True:
+            with self._lock:
+                if not self._waiting:
+                    self._busy -= 1
+                    return
+                job = self._waiting.popleft()
+            if job.state == "UploadComplete":
+                self._start(job)  # it takes over the slot
+                return
 
     def get(self, job_id: str) -> QueryJob | None:
         with self._lock:
@@ -148,8 +184,14 @@ class BulkJobs:
 
     # -- the job's life ----------------------------------------------------------------------
     def _run(self, job: QueryJob) -> None:
+        try:
+            self._process(job)
+        finally:
+            self._release()
+
+    def _process(self, job: QueryJob) -> None:
         latency = self._server.config.job_latency
-        if not self._wait_until(job, job.created_at + latency / 2):
+        if not self._wait_until(job, job.started_at + latency / 2):
             return
         started = time.time()
         self._set_state(job, "InProgress")
@@ -157,10 +199,10 @@ class BulkJobs:
         failure = self._failure(job, path)
         if failure is None:
             try:
-                self._render(job)
-            except Exception as exc:  # a store bug must show as a failed job, not a hung one
-                failure = f"InternalServerError: {type(exc).__name__}: {exc}"
-        if not self._wait_until(job, job.created_at + latency):
+                self._pool.submit(self._render, job).result()  # rendering is bounded by job_workers
+            except (Exception, CancelledError) as exc:  # a store bug (or a server stopping) must show
+                failure = f"InternalServerError: {type(exc).__name__}: {exc}"  # as a failed job, not hang
+        if not self._wait_until(job, job.started_at + self.duration(job)):
             return
         with job.lock:
             if job.state != "InProgress":
@@ -369,6 +411,7 @@ def create_job(server: EmulatorServer, request: Request, match: re.Match[str]) -
                    cursor=cursor, api_version=version, column_delimiter=delimiter, line_ending=line_ending,
                    created=now, created_at=time.time())
     server.jobs.add(job)
+    request.work = server.jobs.duration(job)
     return wire.json_response(request, 200, _info_for_create(job, server))
 
 

@@ -130,6 +130,7 @@ def add_batch(server: EmulatorServer, request: Request, match: re.Match[str]) ->
         batch.state, batch.error_message = "Failed", failure
     else:
         server.jobs.add(batch, listed=False)
+        request.work = server.jobs.duration(batch)
     return _xml(201, _batch_xml(batch, job.id))
 
 

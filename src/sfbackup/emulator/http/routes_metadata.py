@@ -96,6 +96,9 @@ def soap(server: EmulatorServer, request: Request, match: re.Match[str]) -> Resp
     if call is None or not call.tag.startswith(f"{{{NS}}}"):
         return fault("INVALID_OPERATION", "No operation found in the SOAP Body", code="soapenv:Client")
     name = call.tag.split("}", 1)[1]
+    request.kind = f"metadata_{name}"
+    if name == "retrieve":
+        request.work = server.config.retrieve_latency
     handler = _CALLS.get(name)
     if handler is None:
         return fault("INVALID_OPERATION", f"No operation available for request {{{NS}}}{name}",

@@ -60,6 +60,12 @@ class QueryCursors:
                 self._open.move_to_end(locator)
             return entry
 
+    def object_of(self, locator: str) -> str:
+        """The object an open locator reads ('' when it is unknown or evicted)."""
+        with self._lock:
+            entry = self._open.get(locator)
+        return str(entry.cursor.object_name) if entry is not None else ""
+
     def close(self, locator: str) -> None:
         with self._lock:
             self._open.pop(locator, None)

@@ -37,6 +37,8 @@ from sfbackup.emulator.org.store import Cursor, EmulatedOrg, OrgConfig, OrgCrede
 
 _log = logging.getLogger(__name__)
 
+_PACE_SLICE = 16 * 1024  # bytes written between two bandwidth checks
+
 RouteFn = Callable[["EmulatorServer", Request, "re.Match[str]"], Response]
 
 
@@ -48,7 +50,11 @@ class ServerConfig:
     session_ttl: float = 2 * 3600.0  # seconds a session lives after it was issued
     bulk_default_page_records: int = 100_000  # rows per Bulk result page without maxRecords
     bulk_gzip_block_records: int = 2000  # rows per pre-compressed gzip member of a Bulk result
-    job_workers: int = 4  # Bulk jobs rendered in parallel
+    job_workers: int = 4  # Bulk jobs rendered in parallel (CPU of the emulator, not Salesforce's time)
+    bulk_rows_per_second: float = 0.0  # a Bulk job's time grows by rows / this (0: independent of rows)
+    bulk_job_slots: int = 0  # Bulk jobs Salesforce processes at once; the others wait queued (0: no limit)
+    latency_ms: float = 0.0  # network round trip added to every request (half before, half after)
+    bandwidth_mbps: float = 0.0  # per-connection throughput of response bodies, megabits/s (0: no limit)
     user: str = ADMIN  # whom the printed credentials and default sessions are for (org.access)
     rotate_refresh_tokens: bool = False  # every refresh_token grant answers with a new one
     device_interval: int = 5  # seconds the device flow asks clients to wait between polls
@@ -56,6 +62,43 @@ class ServerConfig:
     retrieve_latency: float = 0.2  # seconds from a Metadata API retrieve() to done
     metadata_max_files: int = 10_000  # files per retrieve (the Metadata API's documented limit)
     metadata_max_zip_bytes: int = 39 * 2**20  # compressed bytes per retrieve (~39 MB, documented)
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One answered request: what it was, about which object, and what it cost on the wire."""
+
+    kind: str  # the route's handler name: describe, query, query_more, create_job, get_job, blob...
+    subject: str  # the object it concerns ('' for org-wide calls: limits, describeGlobal, login...)
+    status: int
+    body_bytes: int  # the response body as sent (compressed when it was)
+    started: float  # time.monotonic() when the request was read
+    service: float  # seconds the emulator spent answering, latency and bandwidth excluded
+    work: float = 0.0  # seconds of Salesforce-side work it started (a Bulk job's time, a retrieve's)
+
+
+class RequestLog:
+    """Every answered request, in order (`EmulatorServer.requests`): the calls a client made by
+    kind, and what a benchmark needs to compute the run's critical path."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[LoggedRequest] = []
+
+    def add(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_FROM = re.compile(r"\bfrom\s+(\w+)", re.I)
 
 
 @dataclass(frozen=True)
@@ -161,6 +204,7 @@ class EmulatorServer:
         self.bulk1 = routes_bulk1.Bulk1Jobs()
         self.metadata_jobs = routes_metadata.RetrieveJobs()
         self.routes = _routes()
+        self.requests = RequestLog()
         self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.emulator = self
         self.port: int = self._httpd.server_address[1]
@@ -233,6 +277,9 @@ class EmulatorServer:
                                            f"HTTP Method '{request.method}' not allowed. Allowed are "
                                            f"{','.join(allowed)}")
             return wire.error_response(request, 404, "NOT_FOUND", "The requested resource does not exist")
+        request.kind, request.subject = route.handler.__name__, self._subject(request, match)
+        if route.handler is routes_metadata.soap:
+            request.subject = "(metadata)"  # the handler names the call (metadata_retrieve...)
         version = match.groupdict().get("version")
         if version is not None and route.counted and wire.parse_version(version) is None:
             return wire.error_response(request, 404, "NOT_FOUND", "The requested resource does not exist")
@@ -256,6 +303,26 @@ class EmulatorServer:
         if route.counted:
             response.headers.setdefault("Sforce-Limit-Info", self.api_usage.header())
         return response
+
+    def _subject(self, request: Request, match: re.Match[str]) -> str:
+        """The object a request concerns, for the request log."""
+        groups = match.groupdict()
+        if groups.get("object"):
+            return str(groups["object"])
+        if groups.get("job"):
+            job = self.jobs.get(groups["job"]) or self.bulk1.get(groups["job"])
+            return str(job.object) if job is not None else ""
+        if groups.get("locator"):
+            return self.cursors.object_of(groups["locator"])
+        soql = request.param("q")
+        if soql is None and request.method == "POST" and groups.get("version"):
+            try:
+                body = request.json()
+            except ValueError:
+                body = None
+            soql = body.get("query") if isinstance(body, dict) else None
+        found = _FROM.search(soql) if isinstance(soql, str) else None
+        return found.group(1) if found else ""
 
     def _match(self, request: Request) -> tuple[Route | None, re.Match[str] | None]:
         for route in self.routes:
@@ -327,6 +394,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 300  # an idle keep-alive connection is closed after this, freeing its thread
     server: _HTTPServer
+    _pacer: _Pacer
 
     def version_string(self) -> str:
         return "SFDC"
@@ -363,16 +431,25 @@ class _Handler(BaseHTTPRequestHandler):
             return
         request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         emulator = self.server.emulator
+        half_trip = emulator.config.latency_ms / 2000
+        if half_trip > 0:
+            time.sleep(half_trip)  # the request on its way to Salesforce
+        started = time.monotonic()
         response = emulator.dispatch(request)
         if response is None:
             self._drop()
             return
+        service = time.monotonic() - started
+        if half_trip > 0:
+            time.sleep(half_trip)  # the response's first byte on its way back
         truncate = response.truncatable and emulator.faults.fires("truncate", request.method, request.path)
         try:
             self._send(request, response, truncate=truncate)
         except OSError:  # the client went away, or a deleted job's file vanished mid-page
             self.close_connection = True
         finally:
+            emulator.requests.add(LoggedRequest(request.kind, request.subject, response.status,
+                                                response.length(), started, service, request.work))
             close = getattr(response.body, "close", None)
             if callable(close):  # a blob stream cut short releases its store connection now
                 close()
@@ -425,33 +502,75 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(total))
         self.end_headers()
         budget = total // 2 if truncate else total
+        self._pacer = _Pacer(self, self.server.emulator.config.bandwidth_mbps)
         self._write_body(body, budget)
         if truncate:
             self.wfile.flush()
             self._drop()
 
     def _write_body(self, body: bytes | list[wire.FileSlice | bytes] | Iterator[bytes], budget: int) -> None:
+        pacer = self._pacer
         if isinstance(body, bytes):
-            self.wfile.write(body[:budget])
+            pacer.write(body[:budget])
             return
         if isinstance(body, list):
             for piece in body:
                 if budget <= 0:
                     return
                 if isinstance(piece, bytes):
-                    self.wfile.write(piece[:budget])
+                    pacer.write(piece[:budget])
                     budget -= len(piece)
                     continue
                 count = min(piece.length, budget)
                 with open(piece.path, "rb") as handle:
-                    self.connection.sendfile(handle, piece.offset, count)
+                    pacer.sendfile(handle, piece.offset, count)
                 budget -= count
             return
         for chunk in body:
             if budget <= 0:
                 return
-            self.wfile.write(chunk[:budget])
+            pacer.write(chunk[:budget])
             budget -= len(chunk)
+
+
+class _Pacer:
+    """Writes one response body at most `mbps` megabits per second (0: as fast as the socket goes),
+    in slices of `_PACE_SLICE` bytes, each held until the time its last byte would have arrived:
+    deterministic per connection."""
+
+    def __init__(self, handler: _Handler, mbps: float) -> None:
+        self._handler = handler
+        self._rate = mbps * 1e6 / 8  # bytes per second
+        self._start = time.monotonic()
+        self._sent = 0
+
+    def write(self, data: bytes) -> None:
+        if self._rate <= 0:
+            self._handler.wfile.write(data)
+            return
+        view = memoryview(data)
+        for offset in range(0, len(view), _PACE_SLICE):
+            piece = view[offset : offset + _PACE_SLICE]
+            self._wait(len(piece))
+            self._handler.wfile.write(piece)
+
+    def sendfile(self, handle: Any, offset: int, count: int) -> None:
+        if self._rate <= 0:
+            self._handler.connection.sendfile(handle, offset, count)
+            return
+        end = offset + count
+        while offset < end:
+            piece = min(_PACE_SLICE, end - offset)
+            self._wait(piece)
+            self._handler.connection.sendfile(handle, offset, piece)
+            offset += piece
+
+    def _wait(self, size: int) -> None:
+        self._sent += size
+        due = self._start + self._sent / self._rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
 
 
 def start_emulator(config: OrgConfig | None = None, *, port: int = 0, db_path: str | None = None,

@@ -108,6 +108,9 @@ class Request:
     body: bytes
     path: str = ""
     query: dict[str, list[str]] = field(default_factory=dict)
+    kind: str = ""  # the route that answered it (its handler's name), for the request log
+    subject: str = ""  # the object it concerns, when one does
+    work: float = 0.0  # seconds of Salesforce-side work it started (a Bulk job, a retrieve)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.target)
