@@ -86,6 +86,9 @@ class BackupSettings:
     content_versions: Literal["all", "latest"] = "all"
     concurrency: int = 4
     download_concurrency: int = 8
+    #: A reused ContentVersion body is re-hashed against Salesforce's Checksum once in this many
+    #: nights (a rotating seventh of them each night); 0: never (size only).
+    recheck_reused_days: int = 7
     bulk_min_records: int = 2000
     bulk_page_records: int = 50000
     api_reserve_percent: float = 20.0
@@ -299,6 +302,7 @@ _OPTIONS: dict[str, Parser] = {
     "backup.content_versions": _choice("all", "latest"),
     "backup.concurrency": _int(1),
     "backup.download_concurrency": _int(1),
+    "backup.recheck_reused_days": _int(0),
     "backup.bulk_min_records": _int(0),
     "backup.bulk_page_records": _int(1),
     "backup.api_reserve_percent": _float(0, 100),

@@ -383,3 +383,28 @@ def test_given_downloads_when_each_index_is_written_then_every_blob_it_names_was
     # blobs/sha256/ is synced once per batch (at most once per index write), not once per body
     top_syncs = dir_syncs.count(repo.blobs.dir)
     assert top_syncs <= len(checked) and top_syncs < downloaded, (top_syncs, len(checked), downloaded)
+
+
+def test_given_a_reused_content_version_body_rotten_on_disk_when_its_recheck_is_due_then_downloaded_again(
+    emu: Any, tmp_path: Path
+) -> None:
+    # Bit rot keeps a blob's size: the nightly size check reuses it, the checksum re-check does not.
+    repo = Repository.init(tmp_path / "repo")
+    first = export(emu, client_for(emu), repo, tmp_path / "snap1")
+    versions = [r for r in rows(tmp_path / "snap1", "ContentVersion") if r["status"] == "downloaded"]
+    victim = versions[0]["sha256"]
+    path = repo.blobs.path(victim)
+    body = bytearray(path.read_bytes())
+    body[len(body) // 2] ^= 0xFF
+    path.write_bytes(bytes(body))
+
+    size_only = export(emu, client_for(emu), repo, tmp_path / "snap2", parent_index=parents(first, tmp_path / "snap1"))
+    assert size_only.summary["downloaded"] == 0 and size_only.summary["rechecked"] == 0
+    assert not repo.blobs.intact(victim), "the size check alone cannot see it"
+
+    every_night = export(emu, client_for(emu), repo, tmp_path / "snap3",
+                         parent_index=parents(first, tmp_path / "snap1"), recheck_slice=(0, 1))  # fmt: skip
+    assert every_night.summary["recheck_damaged"] == 1
+    assert every_night.summary["rechecked"] == len(versions)  # every reused ContentVersion, once
+    assert every_night.summary["downloaded"] == 1
+    assert repo.blobs.intact(victim), "the good copy replaced the damaged blob"

@@ -221,13 +221,16 @@ def export_files(
     stop_event: threading.Event | None = None,
     mismatch_attempts: int = MISMATCH_ATTEMPTS,
     index_checkpoint_seconds: float = INDEX_CHECKPOINT_SECONDS,
+    recheck_slice: tuple[int, int] | None = None,
 ) -> FilesExportResult:
     """Save the bodies of `objects` into the repository's blob store and write their indexes.
 
     `repository` is a `Repository` (its `blobs`) or a `BlobStore`. `cuts` gives each object's
     cut (the same `Cut` its records were exported under; an object without one is read whole).
     `parent_index` maps an object to an earlier snapshot's ``files/<Object>.parquet`` for
-    deduplication (an index of this snapshot from an interrupted attempt is used too). Returns
+    deduplication (an index of this snapshot from an interrupted attempt is used too); a reused
+    body is checked by size, and a ContentVersion's in `recheck_slice` (n, t: those whose SHA-256
+    falls in share n of t) re-hashed against Salesforce's Checksum too. Returns
     the manifest entry per object; ApiReserveReached propagates only when the budget runs out
     before any metadata could be read.
     """
@@ -261,7 +264,7 @@ def export_files(
             )  # fmt: skip
     for name, rows in rows_by_object.items():
         previous = exporter.previous_rows(name, (parent_index or {}).get(name))
-        exporter.resolve_known(rows, previous)
+        exporter.resolve_known(rows, previous, recheck_slice)
     exporter.checkpoint_seconds = index_checkpoint_seconds
     exporter.download_all(rows_by_object, max(1, download_concurrency))
     result = FilesExportResult()
@@ -295,6 +298,8 @@ class _FilesExporter:
         self._totals: dict[str, int] = {}
         self._halt = threading.Event()  # set by a worker that met the API limit
         self.meters: defaultdict[str, CallMeter] = defaultdict(CallMeter)
+        self.rechecked = 0  # reused bodies re-hashed against Salesforce's checksum
+        self.recheck_damaged = 0
         self.checkpoint_seconds = INDEX_CHECKPOINT_SECONDS
         self._last_checkpoint = time.monotonic()
 
@@ -371,8 +376,11 @@ class _FilesExporter:
             previous.update(_read_previous(name, own, same_snapshot=True))
         return previous
 
-    def resolve_known(self, rows: list[_FileRow], previous: Mapping[str, _Previous]) -> None:
-        """Settle every row that needs no download: no body, or an unchanged body already stored."""
+    def resolve_known(
+        self, rows: list[_FileRow], previous: Mapping[str, _Previous], recheck: tuple[int, int] | None = None
+    ) -> None:
+        """Settle every row that needs no download: no body, or an unchanged body already stored
+        (whose bytes, for a ContentVersion in the `recheck` share, still have Salesforce's MD5)."""
         for row in rows:
             if not row.has_body:
                 row.status = "no_body"
@@ -383,11 +391,28 @@ class _FilesExporter:
             ):
                 continue
             if earlier.sha256 and self.blobs.has(earlier.sha256, size=row.size):
+                if not self._still_intact(row, earlier.sha256, recheck):
+                    continue  # downloaded again: the good copy replaces the damaged blob
                 row.sha256 = earlier.sha256
                 kept = earlier.same_snapshot and earlier.status == "downloaded"
                 row.status = "downloaded" if kept else "deduplicated"
             elif earlier.status == "unavailable" and row.is_deleted:
                 row.status = "unavailable"  # still in the Recycle Bin: asking again would fail again
+
+    def _still_intact(self, row: _FileRow, sha256: str, recheck: tuple[int, int] | None) -> bool:
+        """False when a ContentVersion body due for its re-check no longer has Salesforce's MD5."""
+        if recheck is None or not row.checksum or int(sha256[:8], 16) % recheck[1] != recheck[0]:
+            return True
+        self.rechecked += 1
+        if self.blobs.md5(sha256) == row.checksum.lower():
+            return True
+        self.recheck_damaged += 1
+        self.progress.message(
+            "warning",
+            f"{row.object_name} {row.id}: the stored body {sha256[:12]}... no longer has Salesforce's "
+            "checksum (damaged on disk); downloading it again",
+        )
+        return False
 
     def download_all(self, rows_by_object: Mapping[str, list[_FileRow]], concurrency: int) -> None:
         todo = [r for rows in rows_by_object.values() for r in rows if r.status == "missing"]
@@ -555,6 +580,8 @@ class _FilesExporter:
                 counts[row.status] = counts.get(row.status, 0) + 1
         counts["files"] = sum(len(rows) for rows in rows_by_object.values())
         counts["bytes_downloaded"] = sum(self._bytes.values())
+        counts["rechecked"] = self.rechecked
+        counts["recheck_damaged"] = self.recheck_damaged
         return counts
 
 

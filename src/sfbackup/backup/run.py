@@ -537,6 +537,10 @@ class _Run:
                 parent_index=self._parent_indexes(),
                 progress=self.progress,
                 stop_event=self.stop_event,
+                recheck_slice=(
+                    (self.manifest.t0.toordinal() % backup.recheck_reused_days, backup.recheck_reused_days)
+                    if backup.recheck_reused_days else None
+                ),
             )
         except SalesforceError as exc:
             # A refused file metadata query: the records are saved, the bodies are not; the run

@@ -151,6 +151,18 @@ class BlobStore:
                 digest.update(chunk)
         return digest.hexdigest() == sha256
 
+    def md5(self, sha256: str) -> str | None:
+        """The MD5 of the stored blob's bytes (Salesforce's ContentVersion.Checksum), or None when
+        it is missing."""
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with self.path(sha256).open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return digest.hexdigest()
+
     def path(self, sha256: str) -> Path:
         """Where the blob named `sha256` lives (whether or not it exists)."""
         return blob_path(self.root, sha256)
