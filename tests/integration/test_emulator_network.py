@@ -150,6 +150,8 @@ def test_given_requests_when_answered_then_the_log_has_each_kind_object_and_body
     job = create_job(http, emu, "SELECT Id FROM Lead")
     wait_done(http, emu, job)
     log = emu.server.requests.entries()
+    # a request of the test before may be logged just after clear() (logged when answered)
+    log = log[[(e.kind, e.subject) for e in log].index(("describe", "Account")):]
     kinds = [(entry.kind, entry.subject) for entry in log]
     assert kinds[:3] == [("describe", "Account"), ("query", "Contact"), ("create_job", "Lead")]
     assert ("get_job", "Lead") in kinds

@@ -22,7 +22,7 @@ from sfbackup.backup.run import run_backup
 from sfbackup.cli import main
 from sfbackup.config import load_settings
 from sfbackup.emulator.http.faults import FaultConfig
-from sfbackup.errors import ExitCode
+from sfbackup.errors import ExitCode, SalesforceError
 from sfbackup.maintain.upload import upload_snapshot
 from sfbackup.repository import Repository
 from sfbackup.salesforce import query_rest
@@ -473,8 +473,10 @@ def test_given_one_file_objects_metadata_refused_when_run_then_it_alone_fails_an
 
     def get_json(self: SalesforceClient, path: str, **kw: Any) -> Any:
         if "FROM ContentDocumentLink" in str((kw.get("params") or {}).get("q", "")):
-            # the emulator answers every ContentVersion owners query QUERY_TIMEOUT, however small
-            enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=1)
+            # Salesforce times out every ContentVersion owners query, however small the batch (the
+            # emulator's own timeouts spare selective and small queries, so the refusal is made here)
+            raise SalesforceError(f"GET {path}: QUERY_TIMEOUT: Your query request was running for too long.",
+                                  error_code="QUERY_TIMEOUT", status=400)  # fmt: skip
         return real_get_json(self, path, **kw)
 
     monkeypatch.setattr(SalesforceClient, "get_json", get_json)
