@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -171,17 +171,26 @@ def test_given_large_object_when_ids_compared_then_bulk_id_list_agrees(
     assert all(row["ids_compared"] for row in result.report["objects"])
 
 
-def test_given_snapshot_of_another_org_when_verify_against_org_then_org_mismatch(
-    backed_up: Path, org: Any, login: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def edited_copy(backed_up: Path, tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of the backed-up repository whose snapshot manifest `edit` changed in place."""
     import shutil
 
     copy = tmp_path / "repo"
     shutil.copytree(backed_up, copy)
     manifest_path = next((copy / "snapshots").glob("*/manifest.json"))
     data = json.loads(manifest_path.read_text())
-    data["org"]["org_id"] = "00D99999999999XAAA"
+    edit(data)
     manifest_path.write_text(json.dumps(data))
+    return copy
+
+
+def test_given_snapshot_of_another_org_when_verify_against_org_then_org_mismatch(
+    backed_up: Path, org: Any, login: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["org"]["org_id"] = "00D99999999999XAAA"
+
+    copy = edited_copy(backed_up, tmp_path, edit)
 
     code, result = _verify(copy, org, capsys, "--against-org")
 
@@ -192,14 +201,10 @@ def test_given_snapshot_of_another_org_when_verify_against_org_then_org_mismatch
 def test_given_predicate_edited_to_another_cut_when_verify_against_org_then_refused(
     backed_up: Path, org: Any, login: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import shutil
+    def edit(data: dict[str, Any]) -> None:
+        data["objects"]["Account"]["cut"]["t0"] = "2001-01-01T00:00:00.000Z"
 
-    copy = tmp_path / "repo"
-    shutil.copytree(backed_up, copy)
-    manifest_path = next((copy / "snapshots").glob("*/manifest.json"))
-    data = json.loads(manifest_path.read_text())
-    data["objects"]["Account"]["cut"]["t0"] = "2001-01-01T00:00:00.000Z"
-    manifest_path.write_text(json.dumps(data))
+    copy = edited_copy(backed_up, tmp_path, edit)
 
     code, result = _verify(copy, org, capsys, "--against-org")
 
@@ -211,15 +216,11 @@ def test_given_predicate_edited_to_another_cut_when_verify_against_org_then_refu
 def test_given_org_refuses_a_query_when_verify_against_org_then_that_object_fails_and_others_compare(
     backed_up: Path, org: Any, login: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import shutil
+    def edit(data: dict[str, Any]) -> None:
+        # Account read with a condition the org refuses (a field deleted since the export, say)
+        data["objects"]["Account"]["read"] = {"reason": "a required filter", "conditions": ["Gone__c = 'x'"]}
 
-    copy = tmp_path / "repo"
-    shutil.copytree(backed_up, copy)
-    manifest_path = next((copy / "snapshots").glob("*/manifest.json"))
-    data = json.loads(manifest_path.read_text())
-    # Account read with a condition the org refuses (a field deleted since the export, say)
-    data["objects"]["Account"]["read"] = {"reason": "a required filter", "conditions": ["Gone__c = 'x'"]}
-    manifest_path.write_text(json.dumps(data))
+    copy = edited_copy(backed_up, tmp_path, edit)
 
     code, result = _verify(copy, org, capsys, "--against-org")
 
