@@ -23,10 +23,14 @@ from sfbackup.salesforce.objects import (
     ACTIVITY_OBJECTS,
     ACTIVITY_OWNER_FILTER,
     CUT_REFUSED_BESIDE_FILTER,
+    DURABLE_ID_OBJECTS,
+    ENTITY_FILTERS,
     FILE_OBJECTS,
     ID_FILTERED_OBJECTS,
+    KEYSET_PAGED,
     KNOWLEDGE_PUBLISH_STATUSES,
     PARENT_FILTERS,
+    PICKLIST_FILTERS,
     is_big_object,
     is_knowledge,
 )
@@ -172,6 +176,9 @@ def read_plan_for(schema: ObjectSchema, cut: Cut, *, count_refusal: str | None =
     """How the object's rows are read, from what Salesforce documents about it (objects.py) and
     the error code its COUNT() was refused with (`count_refusal`)."""
     name, in_soql = schema.name, cut_in_soql(schema, cut)
+    setup = _setup_entity_plan(schema, in_soql)
+    if setup is not None:
+        return setup
     parents = PARENT_FILTERS.get(name)
     if parents is None and name in ACTIVITY_OBJECTS and count_refusal == "OPERATION_TOO_LARGE":
         parents = ACTIVITY_OWNER_FILTER
@@ -209,6 +216,39 @@ def read_plan_for(schema: ObjectSchema, cut: Cut, *, count_refusal: str | None =
             "sfbackup to the rows read", cut_in_soql=False, countable=False,
         )  # fmt: skip
     return ReadPlan("")
+
+
+def _setup_entity_plan(schema: ObjectSchema, in_soql: bool) -> ReadPlan | None:
+    """Setup objects Salesforce reads only one documented way: EntityDefinition in LIMIT batches,
+    FieldDefinition and kin by their entity's DurableId, DataStatistics and FlexQueueItem one query per
+    value of the picklist their refusal names (values from the describe; none listed: no plan, the
+    object stays refused with Salesforce's words). None for every other object."""
+    name = schema.name
+    identity = "DurableId" if name in DURABLE_ID_OBJECTS and schema.has_field("DurableId") else "Id"
+    keyset = KEYSET_PAGED.get(name)
+    if keyset is not None and schema.has_field(keyset.key):
+        return ReadPlan(
+            f"Salesforce refuses queryMore on {name}: read in queries of LIMIT {keyset.size} ordered by "
+            f"{keyset.key}, each after the last {keyset.key} read",
+            keyset=keyset, cut_in_soql=in_soql, countable=False, query_all=False, identity=identity,
+        )  # fmt: skip
+    entity = ENTITY_FILTERS.get(name)
+    if entity is not None and schema.has_field(entity.field):
+        return ReadPlan(
+            f"Salesforce requires a filter on {entity.field}; read in batches of {entity.batch_size} "
+            f"{entity.parent} {entity.key}s (IN, or one per query if the org refuses the list)",
+            parents=entity, cut_in_soql=in_soql, countable=False, query_all=False, identity=identity,
+        )  # fmt: skip
+    picklist = PICKLIST_FILTERS.get(name)
+    values = _picklist(schema, picklist) if picklist else ()
+    if picklist and values:
+        return ReadPlan(
+            f"Salesforce requires a filter on {picklist}; read with one query per {picklist} value the "
+            f"describe lists ({len(values)})",
+            conditions=tuple(f"{picklist} = {soql.string_literal(v)}" for v in values),
+            cut_in_soql=in_soql, countable=False, query_all=False,
+        )  # fmt: skip
+    return None
 
 
 def _picklist(schema: ObjectSchema, name: str) -> tuple[str, ...]:

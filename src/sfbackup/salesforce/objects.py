@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sfbackup.salesforce.cut import Cut
-from sfbackup.salesforce.partitions import ParentFilter
+from sfbackup.salesforce.partitions import KeysetPaging, ParentFilter, ReadPlan
 
 #: Objects with a base64 body exported as blobs (the files export).
 FILE_OBJECTS: tuple[str, ...] = ("Attachment", "ContentVersion", "Document")
@@ -23,6 +23,39 @@ PARENT_FILTERS: dict[str, ParentFilter] = {
     "ContentFolderItem": ParentFilter("ParentContentFolderId", "ContentFolder"),
     "ContentFolderMember": ParentFilter("ParentContentFolderId", "ContentFolder", equals_only=True),
 }
+
+#: Objects whose query Salesforce refuses without a filter on one picklist field ("Where clauses
+#: should contain StatType", "The WHERE clause must contain a JobType field expression.":
+#: SALESFORCE-API.md 5): read with one query per value the describe lists for that field.
+PICKLIST_FILTERS: dict[str, str] = {"DataStatistics": "StatType", "FlexQueueItem": "JobType"}
+
+#: EntityDefinition refuses queryMore ("EntityDefinition does not support queryMore(), use LIMIT to
+#: restrict the results to a single batch": SalesforceLabs/OrgCheck#429, SFDMU#220): read in LIMIT
+#: 2000 queries ordered by QualifiedApiName, each after the last name read (Tooling API "SOQL
+#: Operation Limitations" refuses OR, NOT and `!=`, not `>`).
+KEYSET_PAGED: dict[str, KeysetPaging] = {"EntityDefinition": KeysetPaging("QualifiedApiName", 2000)}
+
+#: Setup entities whose rows all carry the empty Id `000000000000000AAA`: told apart by DurableId.
+DURABLE_ID_OBJECTS: frozenset[str] = frozenset(
+    {"EntityDefinition", "FieldDefinition", "EntityParticle", "PicklistValueInfo"}
+)
+
+_ENTITY_READ = ReadPlan("EntityDefinition in LIMIT batches", keyset=KEYSET_PAGED["EntityDefinition"],
+                        countable=False, query_all=False, identity="DurableId")  # fmt: skip
+
+#: Setup entities refused without "a filter on a reified column" (the refusal names the columns:
+#: [EntityDefinitionId,DurableId], [EntityParticleId,DurableId]): read in batches of their parent
+#: entity's DurableIds, `IN (...)`, or one at a time when the org refuses the list.
+ENTITY_FILTERS: dict[str, ParentFilter] = {
+    name: ParentFilter("EntityDefinitionId", "EntityDefinition", batch_size=100, key="DurableId",
+                       equals_fallback=True, parent_read=_ENTITY_READ)
+    for name in ("FieldDefinition", "EntityParticle")
+}  # fmt: skip
+ENTITY_FILTERS["PicklistValueInfo"] = ParentFilter(
+    "EntityParticleId", "EntityParticle", key="DurableId", equals_fallback=True, batch_size=100,
+    parent_read=ReadPlan("EntityParticle by EntityDefinition", parents=ENTITY_FILTERS["EntityParticle"],
+                         countable=False, query_all=False, identity="DurableId"),
+)  # fmt: skip
 
 #: Objects whose query Salesforce refuses without an Id filter: (filter field, parent object).
 ID_FILTERED_OBJECTS: dict[str, tuple[str, str]] = {
