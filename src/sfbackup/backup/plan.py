@@ -16,13 +16,14 @@ from urllib.parse import quote_plus
 
 from sfbackup.config import BackupSettings
 from sfbackup.errors import UsageError
-from sfbackup.repository.manifest import CoverageEntry
+from sfbackup.repository.manifest import CoverageEntry, ErrorKind, ErrorRecord, ObjectEntry, ObjectState
 from sfbackup.salesforce import soql
 from sfbackup.salesforce.cut import CUT_FIELDS, Cut, cut_for
 from sfbackup.salesforce.objects import (
     ACTIVITY_OBJECTS,
     ACTIVITY_OWNER_FILTER,
     CUT_REFUSED_BESIDE_FILTER,
+    DERIVED_OBJECTS,
     DURABLE_ID_OBJECTS,
     ENTITY_FILTERS,
     FILE_OBJECTS,
@@ -42,6 +43,7 @@ __all__ = [
     "ID_FILTERED_OBJECTS",
     "ObjectPlan",
     "check_object_names",
+    "derived_coverage",
     "plan_object",
     "read_plan_for",
     "selected_objects",
@@ -121,6 +123,18 @@ def selected_objects(
         else:
             coverage.append(CoverageEntry(name, "excluded_by_config", _exclusion_reason(name, settings)))
     return wanted, coverage
+
+
+def derived_coverage(name: str) -> tuple[ObjectEntry, CoverageEntry] | None:
+    """An object that stores no data (UserRecordAccess): skipped without a call, `derived` coverage
+    saying what it is computed from (verify judges whether the snapshot holds those sources);
+    None for every other object."""
+    source = DERIVED_OBJECTS.get(name)
+    if source is None:
+        return None
+    reason = f"it stores no data: it is {source}; the snapshot holds those instead"
+    entry = ObjectEntry(state=ObjectState.SKIPPED, error=ErrorRecord("DERIVED", reason, ErrorKind.DERIVED))
+    return entry, CoverageEntry(name, "derived", reason)
 
 
 def check_object_names(sobjects: Sequence[dict[str, Any]], names: Sequence[str], *, origin: str) -> None:

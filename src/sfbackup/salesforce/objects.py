@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sfbackup.salesforce.cut import Cut
@@ -56,6 +57,34 @@ ENTITY_FILTERS["PicklistValueInfo"] = ParentFilter(
     parent_read=ReadPlan("EntityParticle by EntityDefinition", parents=ENTITY_FILTERS["EntityParticle"],
                          countable=False, query_all=False, identity="DurableId"),
 )  # fmt: skip
+
+#: Objects that store no data: Salesforce computes their rows when queried. UserRecordAccess answers
+#: one user's access to up to 200 records (`UserId = X AND RecordId IN (...)`, Object Reference:
+#: UserRecordAccess), computed from sharing: reading it all costs users x records / 200 calls and
+#: adds nothing the sources do not hold. It is `derived` coverage, complete when its sources are.
+DERIVED_OBJECTS: dict[str, str] = {
+    "UserRecordAccess": "computed by Salesforce from sharing: record owners and the role hierarchy "
+    "(User, UserRole), public groups and queues (Group, GroupMember), org-wide defaults "
+    "(EntityDefinition's sharing models), View All / Modify All permissions (PermissionSet, "
+    "PermissionSetAssignment, ObjectPermissions) and the sharing rows of every *Share object "
+    "(owner, manual, sharing-rule and team shares)",
+}
+
+#: The objects sharing is computed from (besides every `*Share` object the org lists).
+SHARING_SOURCES: tuple[str, ...] = (
+    "User", "UserRole", "Group", "GroupMember", "EntityDefinition", "PermissionSet",
+    "PermissionSetAssignment", "ObjectPermissions",
+)  # fmt: skip
+
+
+def derived_sources(name: str, listed: Iterable[str]) -> list[str]:
+    """The objects of `listed` (the org's list) that a derived object is computed from."""
+    if name != "UserRecordAccess":
+        return []
+    listed = set(listed)
+    shares = sorted(n for n in listed if n.endswith("Share") and n != name)
+    return [n for n in SHARING_SOURCES if n in listed] + shares
+
 
 #: Objects whose query Salesforce refuses without an Id filter: (filter field, parent object).
 ID_FILTERED_OBJECTS: dict[str, tuple[str, str]] = {

@@ -49,7 +49,8 @@ class CoverageRow:
     """One object describeGlobal lists, and whether the snapshot holds it."""
 
     object: str
-    status: str  # backed_up | excluded_by_config | not_exportable | blocked | not_queryable | not_backed_up
+    #: backed_up | excluded_by_config | not_exportable | blocked | derived | not_queryable | not_backed_up
+    status: str
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -432,6 +433,10 @@ class _Comparer:
             self._judge_counts(name, org_count, len(backup), what="files", path=entry.index_path)
 
 
+#: Coverage the run settled with a reason: kept as the run recorded it.
+_SETTLED = ("not_exportable", "blocked", "derived")
+
+
 def coverage_report(
     manifest: Manifest, sobjects: list[dict[str, Any]] | None, finding: FindingFactory
 ) -> tuple[list[CoverageRow], list[Finding]]:
@@ -447,7 +452,7 @@ def coverage_report(
         known = rows.get(name)
         error = entry.error
         detail = f"{error.code} {error.message}" if error else ""
-        settled = known is not None and known.status in ("not_exportable", "blocked") and known.reason
+        settled = known is not None and known.status in _SETTLED and known.reason
         reason = known.reason if settled and known else f"export {entry.state}: {detail}".strip()
         # blocked: Salesforce would serve it with another query or permission (not "not exportable")
         status = known.status if settled and known else "not_exportable"
