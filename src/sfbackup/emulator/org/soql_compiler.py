@@ -356,12 +356,18 @@ class Compiler:
         return []
 
     def is_selective(self) -> bool:
+        # The field an object's query rule requires is the key Salesforce serves it by (a flex
+        # queue's JobType, a statistic's StatType): a query filtering on it is a key lookup.
+        rule = self.obj.query_rule
+        required = {name.lower() for wanted in (rule.fields if rule else ())
+                    for name in ((wanted,) if isinstance(wanted, str) else wanted)}  # fmt: skip
         for c in self.top_conjuncts():
             if len(c.field.parts) != 1 or c.op not in ("=", "IN", "<", "<=", ">", ">="):
                 continue
             fd = self.obj.field(c.field.parts[0])
             indexed = fd is not None and (
                 fd.name.lower() in _INDEXED or fd.type == "reference" or fd.external_id or fd.unique
+                or fd.name.lower() in required
             )
             if indexed and not (isinstance(c.value, Literal) and c.value.kind == "null"):
                 return True
