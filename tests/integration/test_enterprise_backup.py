@@ -71,17 +71,17 @@ def not_exported(output: str) -> list[str]:
 def test_given_count_timeout_and_unknown_refusal_when_run_then_others_export_and_exit_3_names_failed(
     enterprise: RunningEmulator, env: None, repo_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    objects = "Account,LoginHistory,EntityDefinition,Contact,ApexClass"
+    objects = "Account,LoginHistory,AggregateResult,Contact,ApexClass"
     code = run(enterprise, repo_dir, "--objects", objects, "--no-files", "--no-verify")
     captured = capsys.readouterr()
     assert code == ExitCode.INCOMPLETE, captured.err[-2000:]
-    assert not_exported(captured.out + captured.err) == ["EntityDefinition"]
+    assert not_exported(captured.out + captured.err) == ["AggregateResult"]
 
     manifest = Repository.open(repo_dir).snapshot("latest").manifest
-    failed = manifest.objects["EntityDefinition"]
+    failed = manifest.objects["AggregateResult"]  # named explicitly: its refusal fails it
     assert failed.state == "failed" and failed.error is not None
-    assert failed.error.code == "EXCEEDED_ID_LIMIT"
-    assert "does not support queryMore()" in failed.error.message  # Salesforce's own words
+    assert failed.error.code == "INVALID_TYPE_FOR_OPERATION"
+    assert "does not support query" in failed.error.message  # Salesforce's own words
     login = manifest.objects["LoginHistory"]
     assert login.state == "done"
     assert login.extra["expected_rows"] is None
@@ -100,7 +100,7 @@ def test_given_count_timeout_and_unknown_refusal_when_run_then_others_export_and
     again = Repository.open(repo_dir).snapshot("latest").manifest
     assert again.snapshot_id == manifest.snapshot_id
     assert again.objects["Account"].parts == manifest.objects["Account"].parts
-    assert again.objects["EntityDefinition"].state == "failed"
+    assert again.objects["AggregateResult"].state == "failed"
 
 
 QUIRK_OBJECTS = (
