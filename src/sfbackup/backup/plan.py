@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote_plus
@@ -32,6 +33,7 @@ from sfbackup.salesforce.objects import (
     KNOWLEDGE_PUBLISH_STATUSES,
     PARENT_FILTERS,
     PICKLIST_FILTERS,
+    REIFIED_PARENTS,
     is_big_object,
     is_knowledge,
 )
@@ -186,11 +188,13 @@ def _filterable(schema: ObjectSchema, name: str) -> bool:
     return True
 
 
-def read_plan_for(schema: ObjectSchema, cut: Cut, *, count_refusal: str | None = None) -> ReadPlan:
+def read_plan_for(
+    schema: ObjectSchema, cut: Cut, *, count_refusal: str | None = None, count_refused: str | None = None
+) -> ReadPlan:
     """How the object's rows are read, from what Salesforce documents about it (objects.py) and
-    the error code its COUNT() was refused with (`count_refusal`)."""
+    the error code its COUNT() was refused with (`count_refusal`) and its words (`count_refused`)."""
     name, in_soql = schema.name, cut_in_soql(schema, cut)
-    setup = _setup_entity_plan(schema, in_soql)
+    setup = _setup_entity_plan(schema, in_soql) or _reified_plan(schema, in_soql, count_refused)
     if setup is not None:
         return setup
     parents = PARENT_FILTERS.get(name)
@@ -265,6 +269,29 @@ def _setup_entity_plan(schema: ObjectSchema, in_soql: bool) -> ReadPlan | None:
     return None
 
 
+#: Salesforce's refusal of a setup entity queried without its key: "<X>: a filter on a reified column
+#: is required [EntityDefinitionId,DurableId]" (SALESFORCE-API.md 5).
+_REIFIED = re.compile(r"a filter on a reified column is required \[([\w,]+)\]")
+
+
+def _reified_plan(schema: ObjectSchema, in_soql: bool, refusal: str | None) -> ReadPlan | None:
+    """A setup entity sfbackup knows nothing about, read from what its COUNT() refusal names: the
+    first reified column of the describe whose values sfbackup can list (an entity's DurableId)."""
+    found = _REIFIED.search(refusal or "")
+    for column in found.group(1).split(",") if found else ():
+        parents = REIFIED_PARENTS.get(column)
+        if parents is not None and schema.has_field(column):
+            identity = "DurableId" if schema.has_field("DurableId") else "Id"
+            return ReadPlan(
+                f"Salesforce requires a filter on one of {found.group(1) if found else column}; read "
+                f"in batches of {parents.batch_size} {parents.parent} {parents.key}s by {column} (IN, "
+                "or one per query if the org refuses the list)",
+                parents=replace(parents, field=column), cut_in_soql=in_soql, countable=False,
+                query_all=False, identity=identity,
+            )  # fmt: skip
+    return None
+
+
 def _picklist(schema: ObjectSchema, name: str) -> tuple[str, ...]:
     for raw in schema.raw.get("fields", []):
         if isinstance(raw, dict) and str(raw.get("name", "")).lower() == name.lower():
@@ -292,7 +319,7 @@ def plan_object(
     """The export plan for one described object, cut at `cut`, with `expected_rows` from its
     COUNT() under that cut (None when not counted: the Bulk API is then chosen)."""
     fields, excluded = schema.exportable_fields(for_bulk=True)
-    read = read_plan_for(schema, cut, count_refusal=count_refusal_code)
+    read = read_plan_for(schema, cut, count_refusal=count_refusal_code, count_refused=count_refused)
     parents = read.parents
     id_filter = (parents.field, parents.parent) if parents is not None else None
     notes: list[str] = []

@@ -86,6 +86,14 @@ def derived_sources(name: str, listed: Iterable[str]) -> list[str]:
     return [n for n in SHARING_SOURCES if n in listed] + shares
 
 
+#: A reified column a refusal names, and how its values are read: any other setup entity refused
+#: with "a filter on a reified column is required [EntityDefinitionId,...]" (SearchLayout,
+#: OwnerChangeOptionInfo...) is read by batches of entity DurableIds, as FieldDefinition is.
+REIFIED_PARENTS: dict[str, ParentFilter] = {
+    "EntityDefinitionId": ENTITY_FILTERS["FieldDefinition"],
+    "EntityParticleId": ENTITY_FILTERS["PicklistValueInfo"],
+}
+
 #: Objects whose query Salesforce refuses without an Id filter: (filter field, parent object).
 ID_FILTERED_OBJECTS: dict[str, tuple[str, str]] = {
     name: (pf.field, pf.parent) for name, pf in PARENT_FILTERS.items()

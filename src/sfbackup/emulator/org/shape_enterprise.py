@@ -384,6 +384,16 @@ def _setup_filtered() -> list[ObjectDef]:
                f_text("Label", 255, **ro), f_text("Value", 255, **ro), f_bool("IsActive", **ro),
                f_bool("IsDefaultValue", **ro)],
               reified("PicklistValueInfo", ("EntityParticleId", "DurableId"))),
+        # no strategy of their own in sfbackup: read from what their refusal names
+        setup("SearchLayout",
+              [f_text("DurableId", 255, **ro), f_text("EntityDefinitionId", 255, **ro),
+               f_text("Label", 255, **ro), f_text("LayoutType", 40, **ro)],
+              reified("SearchLayout", ("EntityDefinitionId", "DurableId"))),
+        setup("OwnerChangeOptionInfo",
+              [f_text("DurableId", 255, **ro), f_text("EntityDefinitionId", 255, **ro),
+               f_text("Name", 255, **ro), f_text("Label", 255, **ro), f_bool("IsEditable", **ro),
+               f_bool("DefaultValue", **ro)],
+              reified("OwnerChangeOptionInfo", ("EntityDefinitionId", "DurableId"))),
     ]
     # fmt: on
 
@@ -817,9 +827,10 @@ def populate(gen: Generator) -> None:
 
 
 def _setup_rows(gen: Generator, rows: Any) -> None:
-    """DataStatistics by StatType, the flex queue's BatchApex jobs, and EntityParticle and
-    PicklistValueInfo rows for every 25th described object (in name order, so their entities fall in
-    every LIMIT batch of EntityDefinition): each row names its entity's DurableId (its API name)."""
+    """DataStatistics by StatType, the flex queue's BatchApex jobs, and EntityParticle,
+    PicklistValueInfo, SearchLayout and OwnerChangeOptionInfo rows for every 25th described object
+    (in name order, so their entities fall in every LIMIT batch of EntityDefinition): each row names
+    its entity's DurableId (its API name)."""
     rows("DataStatistics", 6, lambda i, r: {
         "StatType": STAT_TYPES[i % 3], "StatValue": 1000 * (i + 1), "ExternalId": f"stat-{i}"})  # fmt: skip
     rows("FlexQueueItem", 4, lambda i, r: {
@@ -838,6 +849,15 @@ def _setup_rows(gen: Generator, rows: Any) -> None:
         "DurableId": particles[i][0], "EntityDefinitionId": particles[i][1],
         "FieldDefinitionId": particles[i][0], "QualifiedApiName": particles[i][2], "Label": particles[i][3],
         "DataType": particles[i][4]})  # fmt: skip
+    layouts = [(f"{obj.name}.{kind}", obj.name, kind) for obj in entities for kind in ("Search", "Lookup")]
+    rows("SearchLayout", len(layouts), lambda i, r: {
+        "DurableId": layouts[i][0], "EntityDefinitionId": layouts[i][1], "Label": layouts[i][2],
+        "LayoutType": layouts[i][2]})  # fmt: skip
+    owned = [obj.name for obj in entities if obj.field("OwnerId") is not None]
+    rows("OwnerChangeOptionInfo", len(owned), lambda i, r: {
+        "DurableId": f"{owned[i]}.TransferOpenActivities", "EntityDefinitionId": owned[i],
+        "Name": "TransferOpenActivities", "Label": "Transfer open activities", "IsEditable": 1,
+        "DefaultValue": 1})  # fmt: skip
     rows("PicklistValueInfo", len(values), lambda i, r: {
         "DurableId": values[i][0], "EntityParticleId": values[i][1], "Label": values[i][2],
         "Value": values[i][2], "IsActive": 1, "IsDefaultValue": int(values[i][3])})  # fmt: skip
