@@ -381,7 +381,7 @@ def test_given_query_timeout_on_an_object_without_created_date_when_verify_ids_t
 
 #: Setup objects that used to end blocked, each now read the one way Salesforce serves it.
 SETUP_READ = ("DataStatistics", "FlexQueueItem", "FieldDefinition", "EntityParticle", "PicklistValueInfo",
-              "EntityDefinition")  # fmt: skip
+              "EntityDefinition", "SearchLayout", "OwnerChangeOptionInfo")  # fmt: skip
 
 ENTERPRISE_FAULTS = {"http_500": 0.01, "http_503": 0.01, "drop": 0.005, "truncate": 0.005,
                      "bulk_failed": 0.2, "query_timeout": 0.05, "session_expiry": 0.005}  # fmt: skip
