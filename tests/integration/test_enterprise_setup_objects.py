@@ -18,6 +18,7 @@ import pytest
 from simple_salesforce import Salesforce
 
 from sfbackup.cli import main
+from sfbackup.emulator.http.faults import FaultConfig
 from sfbackup.errors import ExitCode
 from sfbackup.repository import Repository
 from sfbackup.testing import RunningEmulator, running_emulator
@@ -225,3 +226,22 @@ def test_given_user_record_access_when_run_and_verified_then_derived_from_sharin
         assert missing["severity"] == "warning"  # blocks SAFE TO CANCEL
         assert "UserRole" in missing["actual"] and "User" not in missing["actual"]
         assert not verified["verdict"]["safe"]
+
+
+def test_given_a_limit_batch_of_entity_definition_timing_out_when_run_then_asked_again_with_half_the_limit(
+    enterprise: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in emulator_env(enterprise).items():
+        monkeypatch.setenv(key, value)
+    # every query selecting 2,000 rows or more times out (the first LIMIT 2000 one); smaller ones answer
+    enterprise.faults.configure(FaultConfig(rates={"query_timeout": 1.0}, query_timeout_min_rows=2000))
+    try:
+        code = run(enterprise, tmp_path / "repo", "--objects", "EntityDefinition", "--no-files", "--no-verify")
+    finally:
+        enterprise.faults.clear()
+    assert code == ExitCode.OK
+    expected = entities(independent(enterprise), fields_of(tmp_path / "repo", "EntityDefinition"))
+    assert_rows_equal_by(tmp_path / "repo", "EntityDefinition", expected, "DurableId")
+    assert enterprise.faults.injected["query_timeout"] >= 1
+    # describe, the timed-out LIMIT 2000 query, then LIMIT 1000 batches
+    assert entry_of(tmp_path / "repo", "EntityDefinition").api_calls == 1 + 1 + -(-len(expected) // 1000)

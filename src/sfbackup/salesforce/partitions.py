@@ -321,18 +321,26 @@ def _keyset_pages(
     include_deleted: bool,
 ) -> Iterator[list[dict[str, Any]]]:
     """`ORDER BY key LIMIT size` queries, each after the last key read, until one returns fewer
-    rows than the LIMIT: no queryMore is ever needed."""
+    rows than the LIMIT: no queryMore is ever needed. A query that times out is asked again with
+    half the LIMIT (no date range can split an object read in key order)."""
     last: str | None = None
+    size = keyset.size
     while True:
         after = f"{keyset.key} > {soql.string_literal(last)}" if last is not None else None
         query = soql.build_select(object_name, select, where=conjunction(where, after), order_by=keyset.key,
-                                  limit=keyset.size)  # fmt: skip
-        records = [r for page in query_rest.iter_query_pages(client, query, include_deleted=include_deleted)
-                   for r in page]  # fmt: skip
+                                  limit=size)  # fmt: skip
+        try:
+            pages = query_rest.iter_query_pages(client, query, include_deleted=include_deleted)
+            records = [r for page in pages for r in page]
+        except SalesforceError as exc:
+            if exc.error_code != "QUERY_TIMEOUT" or size < 2:
+                raise
+            size //= 2
+            continue
         if records:
             yield records
         key = records[-1].get(keyset.key) if records else None
-        if len(records) < keyset.size or key is None:
+        if len(records) < size or key is None:
             return
         last = str(key)
 

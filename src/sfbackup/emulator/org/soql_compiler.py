@@ -355,19 +355,25 @@ class Compiler:
             return [c for c in w.operands if isinstance(c, Comparison)]
         return []
 
-    def is_selective(self) -> bool:
-        # The field an object's query rule requires is the key Salesforce serves it by (a flex
-        # queue's JobType, a statistic's StatType): a query filtering on it is a key lookup.
+    def is_key_lookup(self) -> bool:
+        """Whether the query filters (`=`/`IN`) on a field the object's query rule requires: the
+        key Salesforce serves the object by (a flex queue's JobType, an entity's DurableId), so it
+        never times out whatever share of the rows it selects."""
         rule = self.obj.query_rule
         required = {name.lower() for wanted in (rule.fields if rule else ())
                     for name in ((wanted,) if isinstance(wanted, str) else wanted)}  # fmt: skip
+        return any(
+            len(c.field.parts) == 1 and c.field.parts[0].lower() in required and c.op in ("=", "IN")
+            for c in self.top_conjuncts()
+        )
+
+    def is_selective(self) -> bool:
         for c in self.top_conjuncts():
             if len(c.field.parts) != 1 or c.op not in ("=", "IN", "<", "<=", ">", ">="):
                 continue
             fd = self.obj.field(c.field.parts[0])
             indexed = fd is not None and (
                 fd.name.lower() in _INDEXED or fd.type == "reference" or fd.external_id or fd.unique
-                or fd.name.lower() in required
             )
             if indexed and not (isinstance(c.value, Literal) and c.value.kind == "null"):
                 return True
@@ -447,7 +453,8 @@ class Compiler:
         plan.params = self.params
         plan.limit, plan.offset = q.limit, q.offset or 0
         plan.include_deleted = include_deleted
-        plan.is_selective = self.is_selective()
+        plan.key_lookup = self.is_key_lookup()
+        plan.is_selective = plan.key_lookup or self.is_selective()
         self.check_query_rule()
         for restriction in obj.restrictions:
             restriction.check(self, plan)
@@ -637,6 +644,7 @@ class Plan:
     is_count: bool = False
     is_aggregate: bool = False
     is_selective: bool = False
+    key_lookup: bool = False  # filtered on the key the object's query rule requires: always selective
     rest_cols: list[str] = field(default_factory=list)
     csv_cols: list[str] = field(default_factory=list)
     csv_header: list[str] = field(default_factory=list)
