@@ -359,7 +359,7 @@ def _setup_filtered() -> list[ObjectDef]:
 
     def reified(name: str, columns: tuple[str, ...]) -> QueryRule:
         text = f"{name}: a filter on a reified column is required [{','.join(columns)}]"
-        return QueryRule(columns, "MALFORMED_QUERY", text)
+        return QueryRule(columns, "MALFORMED_QUERY", text, served_by_key=True)
 
     unsupported = "EXTERNAL_OBJECT_UNSUPPORTED_EXCEPTION"
     # fmt: off
@@ -367,13 +367,14 @@ def _setup_filtered() -> list[ObjectDef]:
         setup("DataStatistics",
               [f_pick("StatType", STAT_TYPES, 40, **ro), f_num("StatValue", "long", 18, **ro),
                f_text("ExternalId", 255, **ro)],
-              QueryRule(("StatType",), unsupported, "Where clauses should contain StatType")),
+              QueryRule(("StatType",), unsupported, "Where clauses should contain StatType",
+                        served_by_key=True)),
         setup("FlexQueueItem",
               [f_ref("AsyncApexJobId", "AsyncApexJob", "AsyncApexJob", **ro),
                f_text("FlexQueueItemId", 255, **ro), f_num("JobPosition", "int", 9, **ro),
                f_pick("JobType", JOB_TYPES, 255, **ro)],
               QueryRule(("JobType",), unsupported,
-                        "The WHERE clause must contain a JobType field expression.")),
+                        "The WHERE clause must contain a JobType field expression.", served_by_key=True)),
         setup("EntityParticle",
               [f_text("DurableId", 255, **ro), f_text("EntityDefinitionId", 255, **ro),
                f_text("FieldDefinitionId", 255, **ro), f_text("QualifiedApiName", 255, **ro),

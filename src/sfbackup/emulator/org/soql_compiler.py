@@ -356,11 +356,13 @@ class Compiler:
         return []
 
     def is_key_lookup(self) -> bool:
-        """Whether the query filters (`=`/`IN`) on a field the object's query rule requires: the
-        key Salesforce serves the object by (a flex queue's JobType, an entity's DurableId), so it
-        never times out whatever share of the rows it selects."""
+        """Whether the query filters (`=`/`IN`) on the key a virtual setup object is served by
+        (`QueryRule.served_by_key`: a flex queue's JobType, an entity's DurableId), so it never times
+        out whatever share of the rows it selects."""
         rule = self.obj.query_rule
-        required = {name.lower() for wanted in (rule.fields if rule else ())
+        if rule is None or not rule.served_by_key:
+            return False
+        required = {name.lower() for wanted in rule.fields
                     for name in ((wanted,) if isinstance(wanted, str) else wanted)}  # fmt: skip
         return any(
             len(c.field.parts) == 1 and c.field.parts[0].lower() in required and c.op in ("=", "IN")
