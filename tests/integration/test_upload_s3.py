@@ -268,6 +268,7 @@ def test_given_cli_upload_when_run_with_json_then_one_result_line_and_exit_0(
     s3_server: RunningS3, bucket: str, repo: Repository, capsys: pytest.CaptureFixture[str]
 ) -> None:
     add_snapshot(repo, T1, bodies=random_bodies(2))
+    s3_server.log.clear()
     code = main(
         [
             "upload",
@@ -288,6 +289,7 @@ def test_given_cli_upload_when_run_with_json_then_one_result_line_and_exit_0(
     assert code == 0
     document = json.loads(out[-1])
     assert document["type"] == "result" and document["verified"] is True
+    assert document["requests"] == s3_server.log.counts(bucket)  # spent, by kind, as S3 received them
     assert "testing" not in "\n".join(out)
     progress = [json.loads(line) for line in out[:-1]]
     assert [e["phase"] for e in progress if e["event"] == "phase"] == ["list", "data", "metadata", "manifest", "check"]
