@@ -41,14 +41,15 @@ class RequestLog:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.entries: list[tuple[str, str, str]] = []
+        self.entries: list[tuple[str, str, str, dict[str, list[str]]]] = []
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         bucket, _, key = environ.get("PATH_INFO", "").lstrip("/").partition("/")
-        kind = _operation(environ.get("REQUEST_METHOD", ""), parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True), key)
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        kind = _operation(environ.get("REQUEST_METHOD", ""), query, key)
         with self._lock:
-            self.entries.append((kind, bucket, unquote(key)))
+            self.entries.append((kind, bucket, unquote(key), query))
         return self.app(environ, start_response)
 
     def clear(self) -> None:
@@ -58,7 +59,12 @@ class RequestLog:
     def of(self, bucket: str) -> list[tuple[str, str]]:
         """(operation, key) of every request to `bucket`, in arrival order."""
         with self._lock:
-            return [(kind, key) for kind, b, key in self.entries if b == bucket]
+            return [(kind, key) for kind, b, key, _query in self.entries if b == bucket]
+
+    def queries(self, bucket: str, kind: str) -> list[dict[str, list[str]]]:
+        """The query parameters of every `kind` request to `bucket` (a listing's prefix, delimiter)."""
+        with self._lock:
+            return [query for k, b, _key, query in self.entries if b == bucket and k == kind]
 
     def counts(self, bucket: str) -> dict[str, int]:
         """Requests to `bucket` by operation."""

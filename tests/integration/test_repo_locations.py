@@ -233,3 +233,23 @@ def test_given_an_s3_location_when_run_then_usage_error_says_runs_write_a_folder
     assert main(["run", "--repo", "s3://bucket/prefix", "--instance-url", "https://x.my.salesforce.com"]) == 2
     error = capsys.readouterr().err
     assert "only a local repository folder can be written to" in error and "sfbackup upload" in error
+
+
+def test_given_a_repository_in_s3_when_its_snapshots_are_listed_then_one_delimited_listing_not_every_key(
+    location: Location, s3_server: RunningS3
+) -> None:
+    if location.kind != "s3":
+        pytest.skip("the folder case lists a directory")
+    from sfbackup.config import S3Settings
+
+    repository = Repository.open(location.args[1], S3Settings(endpoint_url=s3_server.endpoint_url, region="us-east-1"))
+    bucket = location.args[1].removeprefix("s3://").split("/", 1)[0]
+    s3_server.log.clear()
+
+    ids = repository.snapshot_ids()
+
+    assert ids == [*location.complete, location.exported]
+    listings = s3_server.log.queries(bucket, "ListObjectsV2")
+    assert [(q["prefix"], q["delimiter"]) for q in listings] == [(["acme/prod/snapshots/"], ["/"])]
+    heads = sorted(key for kind, key in s3_server.log.of(bucket) if kind == "HeadObject")
+    assert heads == [f"acme/prod/snapshots/{sid}/manifest.json" for sid in ids]  # one per folder

@@ -86,6 +86,9 @@ class RecordingStore:
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         return self.inner.list(prefix)
 
+    def folders(self, prefix: str) -> Iterator[str]:
+        return self.inner.folders(prefix)
+
     def delete(self, key: str) -> None:
         self.inner.delete(key)
 

@@ -16,6 +16,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -169,23 +170,27 @@ class Repository:
     # --- snapshots ---------------------------------------------------------------------------------
 
     def snapshot_ids(self) -> list[str]:
-        """Ids of snapshot folders holding a manifest, oldest first (manifests are not read)."""
-        ids = set()
-        for item in self.store.list(f"{layout.SNAPSHOTS_DIR}/"):
-            parts = item.key.split("/")
-            if len(parts) == 3 and parts[2] == layout.MANIFEST_FILE and layout.is_snapshot_id(parts[1]):
-                ids.add(parts[1])
-        return sorted(ids)
+        """Ids of snapshot folders holding a manifest, oldest first (manifests are not read).
+
+        The folders come from one listing with a delimiter, not from every key under snapshots/
+        (thousands per snapshot on S3); each folder's manifest is then looked up, several at once."""
+        folders = self._snapshot_folders()
+        keys = [layout.snapshot_key(sid) for sid in folders]
+        if self.is_local or len(keys) < 2:
+            present = [self.store.exists(key) for key in keys]
+        else:
+            with ThreadPoolExecutor(max_workers=8, thread_name_prefix="sfbackup-list") as pool:
+                present = list(pool.map(self.store.exists, keys))
+        return [sid for sid, there in zip(folders, present, strict=True) if there]
 
     def orphaned_snapshot_ids(self) -> list[str]:
         """Ids of snapshot folders without a manifest (left by an interrupted `forget`, or by a run
         killed before its first save), oldest first."""
-        folders = set()
-        for item in self.store.list(f"{layout.SNAPSHOTS_DIR}/"):
-            parts = item.key.split("/")
-            if len(parts) >= 3 and layout.is_snapshot_id(parts[1]):
-                folders.add(parts[1])
-        return sorted(folders - set(self.snapshot_ids()))
+        return sorted(set(self._snapshot_folders()) - set(self.snapshot_ids()))
+
+    def _snapshot_folders(self) -> list[str]:
+        names = self.store.folders(f"{layout.SNAPSHOTS_DIR}/")
+        return sorted(name for name in names if layout.is_snapshot_id(name))
 
     def snapshots(self) -> list[Snapshot]:
         """Every snapshot whose manifest can be read, oldest first. A damaged manifest is left out

@@ -82,6 +82,11 @@ class Store(Protocol):
         """Every object whose key starts with `prefix`, sorted by key (temporary files included)."""
         ...
 
+    def folders(self, prefix: str) -> Iterator[str]:
+        """Names of the folders directly under `prefix` (which ends with `/`), sorted; on S3 one
+        listing with a delimiter (1,000 folders a request), whatever the folders hold."""
+        ...
+
     def delete(self, key: str) -> None:
         """Remove `key`; removing a missing key is not an error."""
         ...
@@ -176,6 +181,15 @@ class LocalStore:
                 modified = datetime.fromtimestamp(info.st_mtime, UTC)
                 found.append(ObjectInfo(size=info.st_size, key=key, modified=modified))
         return iter(sorted(found, key=lambda item: item.key))
+
+    def folders(self, prefix: str) -> Iterator[str]:
+        start = self.path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        try:
+            entries = [entry for entry in os.scandir(start) if entry.is_dir(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            entries = []
+        # As in a bucket, where a folder is the prefix of some key: an empty folder is none.
+        return iter(sorted(entry.name for entry in entries if _holds_a_file(entry.path)))
 
     def delete(self, key: str) -> None:
         path = self.path(key)
@@ -356,6 +370,14 @@ class S3Store:
                         modified=item.get("LastModified"),
                     )
 
+    def folders(self, prefix: str) -> Iterator[str]:
+        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        with self._errors("list", prefix):
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full, Delimiter="/"):
+                for common in page.get("CommonPrefixes", []):
+                    yield str(common["Prefix"])[len(full) :].rstrip("/")
+
     def delete(self, key: str) -> None:
         with self._errors("delete", key):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
@@ -452,6 +474,10 @@ class _HashingReader(io.RawIOBase):
         data = self.read(len(target))
         target[: len(data)] = data
         return len(data)
+
+
+def _holds_a_file(folder: str) -> bool:
+    return any(files for _root, _dirs, files in os.walk(folder))
 
 
 def _close(chunks: Any) -> None:
