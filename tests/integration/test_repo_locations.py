@@ -227,6 +227,20 @@ def test_given_no_repository_there_when_snapshots_then_exit_10_naming_the_place(
     assert "--repo" in capsys.readouterr().err
 
 
+def test_given_a_bucket_that_does_not_exist_when_snapshots_then_exit_10_saying_so_and_naming_it(
+    s3_server: RunningS3, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_test_credentials(monkeypatch)
+    s3_flags = ["--endpoint-url", s3_server.endpoint_url, "--region", "us-east-1"]
+
+    assert main(["snapshots", "--repo", "s3://absent-bucket-zq/prod", *s3_flags]) == 10
+
+    error = capsys.readouterr().err
+    assert "the bucket 'absent-bucket-zq' does not exist" in error and s3_server.endpoint_url in error
+    assert "no sfbackup repository at s3://absent-bucket-zq/prod" in error
+    assert "aws s3 mb" in error and "--endpoint-url" in error
+
+
 def test_given_an_s3_location_when_run_then_usage_error_says_runs_write_a_folder(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

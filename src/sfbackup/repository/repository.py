@@ -36,6 +36,7 @@ from sfbackup.repository.lock import RepositoryLock, acquire
 from sfbackup.repository.manifest import Manifest, PartInfo
 from sfbackup.repository.store import (
     LocalStore,
+    S3Store,
     Store,
     StoreFiles,
     is_s3_url,
@@ -129,6 +130,16 @@ class Repository:
             with store.open(layout.REPOSITORY_FILE) as handle:
                 raw = handle.read()
         except StorageError as exc:
+            if isinstance(store, S3Store) and exc.details.get("s3_error") == "NoSuchBucket":
+                raise RepositoryError(
+                    f"the bucket {store.bucket!r} does not exist (endpoint {store.endpoint}), so there "
+                    f"is no sfbackup repository at s3://{store.bucket}/{store.prefix}".rstrip("/"),
+                    hint="check the bucket's name in --repo s3://BUCKET/PREFIX, and --endpoint-url and "
+                    "--region; a bucket gets a repository from `sfbackup upload --bucket BUCKET` once "
+                    "the bucket is created (e.g. `aws s3 mb s3://BUCKET`)",
+                    path=where,
+                    bucket=store.bucket,
+                ) from None
             if store.stat(layout.REPOSITORY_FILE) is not None:
                 raise RepositoryError(f"cannot read {marker}: {exc.message}", path=marker) from exc
             raise RepositoryError(
