@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ class RequestLog:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self.latency = 0.0  # seconds the server waits before answering each request (benchmarks)
         self.entries: list[tuple[str, str, str, dict[str, list[str]]]] = []
         self._lock = threading.Lock()
 
@@ -50,6 +52,8 @@ class RequestLog:
         kind = _operation(environ.get("REQUEST_METHOD", ""), query, key)
         with self._lock:
             self.entries.append((kind, bucket, unquote(key), query))
+        if self.latency:
+            time.sleep(self.latency)
         return self.app(environ, start_response)
 
     def clear(self) -> None:
