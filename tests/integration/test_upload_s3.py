@@ -595,3 +595,21 @@ def test_given_cli_upload_when_it_finishes_then_the_text_summary_gives_the_reque
     spent = next(line for line in out.splitlines()[::-1] if "S3 requests" in line)
     assert f"spent {sum(served.values())} S3 requests" in spent
     assert f"ListObjectsV2 {served['ListObjectsV2']}" in spent and "HeadObject" in spent
+
+
+def test_given_a_blob_sent_in_parts_when_uploaded_again_then_the_ledger_proves_it_without_a_head(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    bodies = random_bodies(1, size=6 * 2**20)  # above the 5 MiB part: a multipart upload, no ETag answered
+    add_snapshot(repo, T1, bodies=bodies)
+    settings = s3_server.settings(bucket, "mp")
+    key = f"mp/{blob_key(bodies[0])}"
+    s3_server.log.clear()
+    upload_snapshot(repo.path, "latest", settings, store=s3_server.store(bucket, "mp", part_size=5 * 2**20))
+    assert ("CompleteMultipartUpload", key) in s3_server.log.of(bucket)
+    assert ("HeadObject", key) in s3_server.log.of(bucket)  # its metadata read once, after the upload
+    s3_server.log.clear()
+
+    upload_snapshot(repo.path, "latest", settings, store=s3_server.store(bucket, "mp", part_size=5 * 2**20))
+
+    assert _data_requests(s3_server, bucket, "mp") == []
