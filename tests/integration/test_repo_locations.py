@@ -267,3 +267,7 @@ def test_given_a_repository_in_s3_when_its_snapshots_are_listed_then_one_delimit
     assert [(q["prefix"], q["delimiter"]) for q in listings] == [(["acme/prod/snapshots/"], ["/"])]
     heads = sorted(key for kind, key in s3_server.log.of(bucket) if kind == "HeadObject")
     assert heads == [f"acme/prod/snapshots/{sid}/manifest.json" for sid in ids]  # one per folder
+    s3_server.log.clear()
+    assert [snap.id for snap in repository.snapshots()] == ids
+    served = s3_server.log.counts(bucket)  # each manifest looked up once, then read once
+    assert (served["ListObjectsV2"], served["HeadObject"], served["GetObject"]) == (1, len(ids), len(ids))

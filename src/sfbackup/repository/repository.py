@@ -213,7 +213,7 @@ class Repository:
         found: list[Snapshot | DamagedSnapshot] = []
         for sid in self.snapshot_ids():
             try:
-                found.append(self.snapshot(sid))
+                found.append(self._load(sid))
             except (RepositoryError, StorageError) as exc:
                 found.append(DamagedSnapshot(sid, exc.message))
         return found
@@ -229,7 +229,7 @@ class Repository:
             stamp = ids[-1].split("-", 1)[0]
             same_second = [sid for sid in ids if sid.startswith(stamp)]
             ids = ids[: len(ids) - len(same_second)]
-            group = sorted((self.snapshot(sid) for sid in same_second), key=lambda s: s.manifest.created_at)
+            group = sorted((self._load(sid) for sid in same_second), key=lambda s: s.manifest.created_at)
             for snap in reversed(group):
                 if state is None or snap.manifest.status == state:
                     return snap
@@ -264,6 +264,10 @@ class Repository:
                 snapshot_id=sid,
             )
         return Snapshot(self, sid, manifest_io.load(self.store, key))
+
+    def _load(self, snapshot_id: str) -> Snapshot:
+        """A snapshot `snapshot_ids` just found (its manifest is not looked up a second time)."""
+        return Snapshot(self, snapshot_id, manifest_io.load(self.store, layout.snapshot_key(snapshot_id)))
 
     def new_snapshot(
         self,
