@@ -277,7 +277,7 @@ def _upload_mirror(
     ledger, problem = load_ledger(target)
     if problem:
         progress.message("warning", problem)
-    proved: dict[str, Proved] = {}
+    known = _Known(remote, ledger, {})
     counter = _Counter(progress, len(everything))
     phases = (
         ("data", data, f"{len(data)} file bodies and record parts"),
@@ -286,13 +286,13 @@ def _upload_mirror(
     )
     for name, items, what in phases:  # each phase is complete before the next starts
         progress.phase(name, f"{what} ({human_size(sum(item.size for item in items))})")
-        _run_phase(items, target, _Known(remote, ledger, proved), result, counter, concurrency)
+        _run_phase(items, target, known, result, counter, concurrency)
     progress.phase("check", f"every object of the snapshot is in {where} with its size")
     after = _remote_listing(target, snapshot.id)
     result.missing = [item.key for item in everything if _size(after.get(item.key)) != item.size]
     result.verified = not result.missing
     kept = {key: entry for key, entry in ledger.items() if key.startswith(f"{layout.BLOBS_DIR}/")}
-    kept.update(proved)  # blobs other snapshots name stay proved while the listing shows them unchanged
+    kept.update(known.proved)  # blobs other snapshots name stay proved while the listing shows them unchanged
     entries = {key: entry for key, entry in kept.items() if _unchanged(after.get(key), entry)}
     if entries != ledger:
         try:
