@@ -3,9 +3,11 @@
 The bucket gets the repository layout under the prefix: blobs and parts first, then files
 indexes, schemas and reports, then `manifest.json`, so a reader of the bucket never sees a
 manifest whose data is not there yet. An object already in the bucket with the same size and
-SHA-256 (our `sha256` metadata) is skipped: a rerun sends nothing, a nightly run sends only new
-blobs. Afterwards the prefix is listed and compared with the snapshot, and the result is
-recorded in `snapshots/<id>/uploads/<bucket>-<prefix-hash>.json` beside the (immutable) manifest.
+SHA-256 is skipped: a rerun sends nothing, a nightly run sends only new blobs. The SHA-256 is
+known from the upload ledger for an object listed unchanged since an earlier upload proved it
+(`upload_ledger`), else from our `sha256` metadata (one HEAD). Afterwards the prefix is listed
+and compared with the snapshot, and the result is recorded in
+`snapshots/<id>/uploads/<bucket>-<prefix-hash>.json` beside the (immutable) manifest.
 
 `archive=True` sends one streamed `archives/<snapshot-id>.tar.gz` instead (tar -> gzip -> a
 multipart upload through a bounded queue; nothing is staged on disk), plus `<name>.sha256`.
