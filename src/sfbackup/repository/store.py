@@ -558,6 +558,9 @@ def make_s3_client(s3: S3Settings) -> Any:
     config = Config(
         retries={"max_attempts": 10, "mode": "standard"},
         s3={"addressing_style": "path"} if s3.endpoint_url else {},
+        # upload's 8 workers each run up to 8 multipart transfer threads: with botocore's default
+        # pool of 10 the rest reconnect (a TLS handshake each on real S3) on every part
+        max_pool_connections=64,
     )
     try:
         with _SESSIONS_LOCK:  # a boto3 Session is not thread-safe; reusing one saves ~0.5 s a client
