@@ -245,3 +245,16 @@ def test_given_a_limit_batch_of_entity_definition_timing_out_when_run_then_asked
     assert enterprise.faults.injected["query_timeout"] >= 1
     # describe, the timed-out LIMIT 2000 query, then LIMIT 1000 batches
     assert entry_of(tmp_path / "repo", "EntityDefinition").api_calls == 1 + 1 + -(-len(expected) // 1000)
+
+
+def test_given_the_setup_snapshot_when_verified_by_ids_then_each_object_is_compared_by_its_own_key(
+    setup_repo: Path,
+) -> None:
+    """verify --ids counts every row of the org by the plan's identity: FieldDefinition's rows all
+    share the empty Id, and comparing Ids would have counted one."""
+    snapshot = Repository.open(setup_repo).snapshot("latest")
+    report = json.loads((setup_repo / "snapshots" / snapshot.manifest.snapshot_id / "report.json").read_text())
+    rows = {row["object"]: row for row in report["objects"]}
+    for name in SETUP_OBJECTS:
+        row = rows[name]
+        assert row["ids_compared"] and row["org_count"] == row["backup_rows"] > 1, (name, row)
