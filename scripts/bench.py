@@ -323,6 +323,7 @@ class Row:
     cpu: float
     rss: float
     output_mb: float
+    export: float = 0.0  # sf-cli: median seconds of `sf data export bulk` alone (its "export" phase)
 
     @property
     def rows_per_s(self) -> float:
@@ -346,6 +347,7 @@ def summarise(measurements: list[Measurement], scales: dict[str, int]) -> dict[s
             cpu=statistics.median(m.cpu for m in good),
             rss=statistics.median(m.peak_rss_mb for m in good),
             output_mb=statistics.median(m.output_bytes for m in good) / 1e6,
+            export=statistics.median(m.phases.get("export", 0.0) for m in good),
         )
     return rows
 
@@ -426,10 +428,13 @@ def targets(rows: dict[str, Row], main_records: int) -> list[str]:
             verdict(f"ours peak RSS <= 1/{1 / TARGET_RSS_SHARE_OF_SCRIPTS:.0f} of `{name}`",
                     f"{share:.2f} ({ours.rss:.0f} vs {rows[name].rss:.0f} MB)",
                     share <= TARGET_RSS_SHARE_OF_SCRIPTS, at_scale)
-    if "sf-cli" in rows and rows["sf-cli"].wall and rows["sf-cli"].ok:
-        ratio = rows["sf-cli"].wall / ours.wall
-        verdict("ours ahead of the Salesforce CLI's bulk export in wall time (`sf-cli` wall / ours)",
-                f"{ratio:.2f}x ({ours.wall:.1f} vs {rows['sf-cli'].wall:.1f} s)", ratio > 1.0)
+    if "sf-cli" in rows and rows["sf-cli"].ok and rows["sf-cli"].export:
+        # Against `sf data export bulk` alone: a nightly job logs the CLI in once, ours logs in per run.
+        export = rows["sf-cli"].export
+        ratio = export / ours.wall
+        verdict("ours ahead of the Salesforce CLI's bulk export in wall time (its `sf data export bulk` "
+                "/ ours' whole run)", f"{ratio:.2f}x ({ours.wall:.1f} vs {export:.1f} s; with its "
+                f"describe and login {rows['sf-cli'].wall:.1f} s)", ratio > 1.0)
     for name, row in rows.items():
         if name.startswith("ours@"):
             growth = ours.rss / row.rss
