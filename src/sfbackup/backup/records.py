@@ -53,6 +53,9 @@ T = TypeVar("T")
 
 REST_PART_ROWS = 200_000
 ID_BATCH_SIZE = 200
+#: Bulk result pages downloading at once per object (each on its own connection; spooled to disk,
+#: parsed in order). Over a WAN one connection's throughput is capped by its round trip.
+BULK_PAGE_DOWNLOADS = 2
 
 
 class ExportStopped(SfbackupError):
@@ -270,7 +273,7 @@ class RecordExporter:
         pages: Iterator[query_bulk.BulkPage] = iter(()) if finished else prefetched(
             query_bulk.BulkQuery.pages(
                 self.client, job_id, start_locator=start_locator, max_records=self.bulk_page_records,
-                spool_dir=self.snapshot_dir,
+                spool_dir=self.snapshot_dir, concurrency=BULK_PAGE_DOWNLOADS,
             )
         )
         for page in pages:
