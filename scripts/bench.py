@@ -206,7 +206,7 @@ def contender_command(python: str, contender: str, emulator: Emulator, out: Path
     if contender.startswith("ours"):
         return [python, "-m", "sfbackup", "run", "--repo", str(out / "repo"),
                 "--instance-url", emulator.instance_url, "--objects", "Account",
-                "--no-files", "--no-verify", "--json"]
+                "--no-files", "--no-metadata", "--no-verify", "--json"]
     command = [python, str(BASELINES), contender, "--instance-url", emulator.instance_url, "--out", str(out)]
     if contender in PEER_CONTENDERS and peers_dir:
         command += ["--peers-dir", peers_dir]
