@@ -99,17 +99,51 @@ def test_given_the_daily_job_limit_when_submitted_then_api_reserve_reached(
         BulkQuery.submit(client, "SELECT Id FROM Account", include_deleted=False)
 
 
-def test_given_a_running_job_when_waiting_then_polls_back_off_from_a_fifth_of_a_second_to_five(
+class FakeTime:
+    """A clock and a sleep that advances it, for polling schedules over simulated hours."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_given_a_running_job_when_waiting_then_polls_back_off_from_a_fifth_of_a_second_to_two(
     wire: responses.RequestsMock, client: SalesforceClient
 ) -> None:
     for _ in range(12):
         wire.get(f"{JOBS}/{JOB_ID}", json=job_info("InProgress"))
     wire.get(f"{JOBS}/{JOB_ID}", json=job_info("JobComplete", numberRecordsProcessed=5))
-    sleeps = Sleeps()
-    info = BulkQuery.wait(client, JOB_ID, sleep=sleeps)
+    fake = FakeTime()
+    info = BulkQuery.wait(client, JOB_ID, sleep=fake.sleep, clock=fake.clock)
     assert info["numberRecordsProcessed"] == 5
-    assert sleeps[0] == pytest.approx(0.2)
-    assert sleeps == sorted(sleeps) and max(sleeps) == 5.0
+    assert fake.sleeps[0] == pytest.approx(0.2)
+    assert fake.sleeps == sorted(fake.sleeps) and max(fake.sleeps) == 2.0  # a young job: seen soon
+
+
+@pytest.mark.parametrize(("job_seconds", "most_polls", "longest_lateness"), [(35, 25, 2.0), (3600, 200, 30.0)])
+def test_given_a_long_job_when_waiting_then_polls_grow_with_its_age_and_it_is_seen_done_soon_after(
+    client: SalesforceClient, monkeypatch: pytest.MonkeyPatch,
+    job_seconds: float, most_polls: int, longest_lateness: float,
+) -> None:
+    fake = FakeTime()
+    polls: list[float] = []
+
+    def info(_client: SalesforceClient, _job_id: str) -> dict[str, Any]:
+        polls.append(fake.now)
+        return job_info("JobComplete" if fake.now >= job_seconds else "InProgress")
+
+    monkeypatch.setattr(BulkQuery, "info", staticmethod(info))
+    BulkQuery.wait(client, JOB_ID, sleep=fake.sleep, clock=fake.clock, timeout_seconds=7200)
+    assert len(polls) <= most_polls  # at 5 s apart an hour's job cost 720 API calls
+    assert polls[-1] - job_seconds <= longest_lateness
+    assert max(fake.sleeps) <= 30.0
 
 
 def test_given_a_failed_job_when_waiting_then_bulk_job_failed_says_why_and_how_to_fall_back(
