@@ -52,9 +52,10 @@ from sfbackup.repository.manifest import (
     PartInfo,
     SnapshotState,
 )
-from sfbackup.salesforce import describe, faults, query_rest
+from sfbackup.salesforce import big_objects, describe, faults, query_rest
 from sfbackup.salesforce.arrow_types import arrow_schema
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
+from sfbackup.salesforce.objects import is_big_object
 from sfbackup.ui.progress import NullProgress, Progress
 
 #: Settings that decide what a snapshot holds: a resumed run keeps the snapshot's own.
@@ -328,12 +329,25 @@ class _Run:
         refused for a known reason, or failed with Salesforce's words)."""
         for name in names:  # every meter exists before any thread counts (the manifest sums them)
             self.meters[name] = CallMeter()
+        self._read_big_object_indexes(names)
         with ThreadPoolExecutor(max_workers=max(1, self.settings.backup.concurrency),
                                 thread_name_prefix="plan") as pool:  # fmt: skip
             outcomes = list(pool.map(lambda name: self._plan_guarded(name, t0), names))
         plans = [o for o in outcomes if isinstance(o, ObjectPlan)]
         refused = [o for o in outcomes if isinstance(o, CoverageEntry)]
         return plans, refused
+
+    def _read_big_object_indexes(self, names: list[str]) -> None:
+        """The big objects' indexes (one Metadata API retrieve for the custom ones, its calls
+        counted on the first of them): how a timed-out read of theirs is split."""
+        big = [name for name in names if is_big_object(name) and not self._is_done(name)]
+        self.big_indexes: dict[str, tuple[str, ...]] = {}
+        self.big_index_unknown: str | None = None
+        if not big:
+            return
+        custom = [name for name in big if name.endswith("__b")]
+        with self.client.metered(self.meters[(custom or big)[0]]):
+            self.big_indexes, self.big_index_unknown = big_objects.read_indexes(self.client, big)
 
     def _plan_guarded(self, name: str, t0: datetime) -> ObjectPlan | CoverageEntry | None:
         """One object's plan, or its refusal (recorded), or None when it failed (recorded)."""
@@ -377,7 +391,9 @@ class _Run:
                     # be readable, so the object is exported without an expected count.
                     count_refused, refusal_code = _salesforce_words(exc), exc.error_code
         plan = plan_object(schema, cut=cut, settings=self.settings.backup, expected_rows=expected,
-                           count_refused=count_refused, count_refusal_code=refusal_code)  # fmt: skip
+                           count_refused=count_refused, count_refusal_code=refusal_code,
+                           index=self.big_indexes.get(name, ()),
+                           index_unknown=self.big_index_unknown)  # fmt: skip
         if not done:
             self.schemas[name] = self.writer.write_schema(
                 plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name)

@@ -17,6 +17,7 @@ from typing import Any
 from sfbackup.clock import parse_time
 from sfbackup.errors import SalesforceError, UnsupportedQuery
 from sfbackup.salesforce import query_rest, soql
+from sfbackup.salesforce.big_objects import IndexField, index_pages
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.cut import Cut
 
@@ -53,6 +54,7 @@ class ReadPlan:
     that object at all), so the rows are read without it and the cut is applied by us.
     `countable` False: Salesforce refuses COUNT() (the rows are counted by reading them);
     `query_all` False: queryAll is refused (big objects have no recycle bin).
+    `index`: a big object's index fields, in order; a timed-out read is split by index prefix.
     """
 
     reason: str
@@ -62,6 +64,7 @@ class ReadPlan:
     countable: bool = True
     query_all: bool = True
     only_fields: tuple[str, ...] = field(default=())
+    index: tuple[IndexField, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +75,7 @@ class ReadPlan:
             "countable": self.countable,
             "query_all": self.query_all,
             "only_fields": list(self.only_fields),
+            **({"index": [f.to_dict() for f in self.index]} if self.index else {}),
         }
 
     @classmethod
@@ -85,6 +89,7 @@ class ReadPlan:
             countable=bool(data.get("countable", True)),
             query_all=bool(data.get("query_all", True)),
             only_fields=tuple(str(f) for f in data.get("only_fields") or ()),
+            index=tuple(IndexField.from_dict(f) for f in data.get("index") or () if isinstance(f, dict)),
         )
 
     @property
@@ -202,7 +207,9 @@ def iter_pages(
             return soql.build_select(object_name, select, where=where)
 
         pages: Iterator[list[dict[str, Any]]]
-        if split is not None:
+        if plan.index and clause is None:
+            pages = index_pages(client, object_name, build, plan.index)
+        elif split is not None:
             pages = query_rest.iter_query_pages_splitting(
                 client, build, include_deleted=include_deleted, field=split
             )

@@ -176,6 +176,7 @@ class BigObjectIndex(Restriction):
             raise OrgError(400, code, "Aggregate functions not supported")
         if plan.include_deleted:
             raise OrgError(400, code, "queryAll is not supported on big objects")
+        plan.reads_index = True
         if q.where is None:
             return
         if isinstance(q.where, BoolOp) and (q.where.op != "AND" or has_bool_op(q.where, "OR")):

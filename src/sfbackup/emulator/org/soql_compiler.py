@@ -631,6 +631,8 @@ class Plan:
     is_count: bool = False
     is_aggregate: bool = False
     is_selective: bool = False
+    #: a big object's index read: it costs the rows read off the index (a LIMIT stops it)
+    reads_index: bool = False
     rest_cols: list[str] = field(default_factory=list)
     csv_cols: list[str] = field(default_factory=list)
     csv_header: list[str] = field(default_factory=list)
