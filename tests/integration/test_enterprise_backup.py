@@ -6,6 +6,7 @@ refusal calls for; rows checked against a separate simple-salesforce reading of 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -32,6 +33,7 @@ from sfbackup.testing import RunningEmulator, running_emulator
 from sfbackup.verify import verify_snapshot
 from tests.conftest import emulator_env
 from tests.integration.test_run_cli import expected_value, normalise
+from tests.integration.test_verify_org_bodies import drop_one_body
 from tests.s3_server import running_s3, set_test_credentials
 
 
@@ -284,6 +286,24 @@ def test_given_base64_fields_beyond_file_objects_when_run_then_every_body_is_in_
     blobs = Repository.open(binaries_repo).blobs
     for digest in got.values():
         assert hashlib.sha256(blobs.path(digest).read_bytes()).hexdigest() == digest
+
+
+@pytest.mark.parametrize("name", ["QuoteDocument", "StaticResource"])  # without / with a length field
+def test_given_a_base64_body_missing_from_the_binaries_index_when_verify_against_org_then_it_fails_naming_it(
+    enterprise: RunningEmulator, binaries_repo: Path, env: None, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], name: str,
+) -> None:
+    field = BINARY_OBJECTS[name]
+    args = ["verify", "--instance-url", enterprise.instance_url, "--against-org", "--json"]
+    capsys.readouterr()
+    assert main([*args, "--repo", str(binaries_repo)]) == ExitCode.OK  # every body: nothing to say
+    assert "org_bodies_mismatch" not in capsys.readouterr().out
+    drop_one_body(binaries_repo, tmp_path / "copy", name, field)
+    assert main([*args, "--repo", str(tmp_path / "copy")]) == ExitCode.VERIFICATION_FAILED
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    [found] = [f for f in result["findings"] if f["kind"] == "org_bodies_mismatch"]
+    assert found["object"] == name and f"{name}.{field}" in found["explanation"], found
+    assert found["expected"] == found["actual"] + 1 and not result["verdict"]["safe"]
 
 
 def test_given_rich_text_images_when_run_then_each_is_indexed_by_record_field_and_refid(

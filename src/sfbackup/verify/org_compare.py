@@ -15,6 +15,7 @@ when the org is reachable, a fresh describeGlobal.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from sfbackup.salesforce.objects import FILE_OBJECTS, ID_FILTERED_OBJECTS, FileS
 from sfbackup.salesforce.partitions import ReadPlan, iter_pages
 from sfbackup.salesforce.query_bulk import BulkJobFailed, BulkQuery
 from sfbackup.salesforce.soql import all_of
+from sfbackup.verify import org_bodies
 from sfbackup.verify.checker import RepoFiles
 from sfbackup.verify.findings import IDS_IN_DATA, Finding, FindingFactory, counted, name_ids
 
@@ -126,9 +128,14 @@ class _Comparer:
             if entry.state == ObjectState.DONE:  # anything else is already a failure of the snapshot itself
                 with self._guarded(name):
                     self.compare_object(name, entry)
+                if isinstance(entry.extra.get("binaries"), dict):
+                    with self._guarded(name):
+                        self.compare_bodies(name, entry)
         for name, files in sorted(self.manifest.files.items()):
             with self._guarded(name):
                 self.compare_files(name, files)
+            with self._guarded(name):
+                self.compare_file_bodies(name, files)
         return self.out
 
     @contextmanager
@@ -388,6 +395,62 @@ class _Comparer:
         return found
 
     # --- files --------------------------------------------------------------------------------
+
+    # --- bodies -------------------------------------------------------------------------------
+
+    def compare_bodies(self, name: str, entry: ObjectEntry) -> None:
+        """Each base64 field's bodies in the org (live records under the cut) against the
+        binaries index (docs in org_bodies.py)."""
+        cut = self._cut_of(name, entry.cut)
+        if cut is False or _read_plan(entry) is not None or not entry.schema_path:
+            return  # a cut we apply ourselves, or a strategy's reads, cannot be counted by COUNT()
+        with self.files.open(self.base + entry.schema_path) as handle:
+            document = json.loads(handle.read())
+        fields = org_bodies.base64_fields(document)
+        if not fields:
+            return
+        names = org_bodies.field_names(document)
+        path = str(entry.extra["binaries"].get("index_path") or "")
+        rows = self._index_rows(path)
+        predicate = cut.condition() if isinstance(cut, Cut) else None
+        for body_field in fields:
+            self.say(f"counting {name}.{body_field} bodies in the org")
+            org, length = org_bodies.count_org_bodies(self.client, name, body_field, predicate, names)
+            stored = org_bodies.stored_bodies(rows, body_field, by_length=length is not None)
+            self._judge_bodies(org_bodies.BodyCount(name, body_field, org, stored), length, path)
+
+    def compare_file_bodies(self, name: str, entry: FilesEntry) -> None:
+        """The file object's bodies in the org (live files of the selection with a length above
+        zero) against the files index's stored bodies."""
+        field = org_bodies.FILE_BODY_FIELDS.get(name)
+        selection = self._file_selection(name, entry)
+        if field is None or not entry.index_path or self._cut_of(name, selection.cut) is False:
+            return
+        length = org_bodies.length_field(name, field, [org_bodies.FILE_LENGTH_FIELDS[name]])
+        predicate = all_of(*selection.conditions(name))
+        org, length = org_bodies.count_org_bodies(self.client, name, field, predicate, [length or ""])
+        rows = self._index_rows(entry.index_path)
+        stored = org_bodies.stored_bodies(rows, field, by_length=length is not None)
+        self._judge_bodies(org_bodies.BodyCount(name, field, org, stored), length, entry.index_path)
+
+    def _index_rows(self, path: str) -> list[dict[str, Any]]:
+        if not path or self.files.size(self.base + path) is None:
+            return []  # the checker reports the missing index
+        with self.files.local_copy(self.base + path) as local:
+            columns = [c for c in ("Field", "RefId", "Size", "status") if c in pq.read_schema(local).names]
+            rows: list[dict[str, Any]] = pq.read_table(local, columns=columns).to_pylist()
+            return rows
+
+    def _judge_bodies(self, count: org_bodies.BodyCount, length: str | None, path: str | None) -> None:
+        if count.shortfall:
+            holding = f"with {length} > 0" if length else "(every record holds one)"
+            self.add(
+                "org_bodies_mismatch",
+                f"the org holds {count.org} {count.object}.{count.field} bodies under the snapshot's "
+                f"selection {holding}, the backup's index {count.backup}: {count.shortfall} are not "
+                "in the backup",
+                object=count.object, path=path, expected=count.org, actual=count.backup,
+            )  # fmt: skip
 
     def _file_selection(self, name: str, entry: FilesEntry) -> FileSelection:
         """The files the export selected, as its manifest entry records them (manifests written
