@@ -11,7 +11,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -161,6 +161,10 @@ def run_backup(
     return result
 
 
+#: T0 is the end of the second the org's Date header names (`_read_limits`).
+T0_SECOND_END = timedelta(milliseconds=999)
+
+
 class _Run:
     """One run's state: the manifest being written and the lock that guards it."""
 
@@ -216,6 +220,7 @@ class _Run:
                 )
             t0 = limits["t0"]
             self.writer = self.repository.new_snapshot(t0, parent=self._parent_snapshot_id())
+            self._wait_past_t0()
         self.manifest = self.writer.manifest
         self.snapshot_dir = self.writer.path
         self.manifest.program_version = __version__
@@ -254,17 +259,33 @@ class _Run:
         return self._finish(stopped)
 
     def _read_limits(self) -> dict[str, Any]:
-        """T0 from the org's clock (the Date header of /limits) and the API usage at start."""
+        """T0 from the org's clock and the API usage at start.
+
+        The org's clock is read from the Date header of /limits, to the second. T0 is the last
+        millisecond of that second: Salesforce stamps CreatedDate and SystemModstamp to the
+        millisecond, and a record it stamped earlier in that second, before the run began, belongs
+        to this snapshot (with T0 at the second's start it was left to the next one). So that no
+        record stamped later in that second is missed either, nothing is read under the cut until
+        the org's clock has left it (`_wait_past_t0`)."""
         response = self.client.request("GET", self.client.data_path("limits/"))
+        self._limits_received = time.monotonic()
         date_header = response.headers.get("Date")
         t0 = parsedate_to_datetime(date_header).astimezone(UTC) if date_header else datetime.now(UTC)
+        t0 = t0.replace(microsecond=0) + T0_SECOND_END
         body = response.json()
         daily = body.get("DailyApiRequests", {})
         usage = None
         if "Max" in daily and "Remaining" in daily:
             usage = [int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"])]
         self.limits = body
-        return {"t0": t0.replace(microsecond=0), "usage": usage}
+        return {"t0": t0, "usage": usage}
+
+    def _wait_past_t0(self) -> None:
+        """Wait until the org's clock has left T0's second (at most 1 s after /limits answered):
+        a record stamped in that second exists before anything is read under the cut."""
+        remaining = getattr(self, "_limits_received", 0.0) + 1.0 - time.monotonic()
+        if remaining > 0:
+            self.stop_event.wait(remaining)
 
     def _org_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {
