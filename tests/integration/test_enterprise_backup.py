@@ -305,6 +305,7 @@ def test_given_a_base64_body_missing_from_the_binaries_index_when_verify_against
     [found] = [f for f in result["findings"] if f["kind"] == "org_bodies_mismatch"]
     assert found["object"] == name and f"{name}.{field}" in found["explanation"], found
     assert found["expected"] == found["actual"] + 1 and not result["verdict"]["safe"]
+    assert [f["kind"] for f in result["findings"] if f["severity"] == "error"] == ["org_bodies_mismatch"]
 
 
 def test_given_rich_text_images_when_run_then_each_is_indexed_by_record_field_and_refid(

@@ -79,6 +79,7 @@ def drop_one_body(repo: Path, copy: Path, name: str, field: str | None = None) -
     pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(index)), index)
     if not field:
         saved["index_bytes"] = index.stat().st_size
+    if not field or "index_sha256" in saved:
         saved["index_sha256"] = hashlib.sha256(index.read_bytes()).hexdigest()
     manifest_path.chmod(0o644)
     manifest_path.write_text(json.dumps(data))

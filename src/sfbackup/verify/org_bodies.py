@@ -18,14 +18,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from sfbackup.salesforce import query_rest
+from sfbackup.salesforce.objects import FILE_BODY_FIELDS
 from sfbackup.salesforce.soql import all_of
 
-__all__ = ["BodyCount", "base64_fields", "count_org_bodies", "length_field", "stored_bodies"]
+__all__ = [
+    "FILE_BODY_FIELDS",
+    "FILE_LENGTH_FIELDS",
+    "BodyCount",
+    "base64_fields",
+    "count_org_bodies",
+    "field_names",
+    "length_field",
+    "stored_bodies",
+]
 
 #: Length companions not named `<Field>Length`.
 _LENGTH_FIELDS: dict[tuple[str, str], str] = {("ContentVersion", "VersionData"): "ContentSize"}
-#: The base64 field of each file object.
-FILE_BODY_FIELDS: dict[str, str] = {"Attachment": "Body", "ContentVersion": "VersionData", "Document": "Body"}
 #: Their length fields (Object Reference): a body is held when it is above zero.
 FILE_LENGTH_FIELDS: dict[str, str] = {"Attachment": "BodyLength", "ContentVersion": "ContentSize",
                                       "Document": "BodyLength"}  # fmt: skip
