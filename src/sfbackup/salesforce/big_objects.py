@@ -343,9 +343,8 @@ def _string_between(low: str, high: str | None) -> str | None:
                     return "".join(prefix) + chr(code)
             return None
         if a == 0x1F:
-            prefix.append(chr(0x20))
-        else:
-            prefix.append(chr(a))
+            return None  # `low` ended and `high` goes on with a space or less: nothing printable fits
+        prefix.append(chr(a))
         if b > a:
             open_above = True
     return None
