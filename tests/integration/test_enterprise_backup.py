@@ -661,3 +661,29 @@ def test_given_big_object_filters_off_the_index_order_when_queried_then_the_emul
     for where in refused:
         with pytest.raises(Exception, match="BIG_OBJECT_UNSUPPORTED_OPERATION"):
             sf.query(f"SELECT Status__c FROM Shipment_Log__b WHERE {where}")
+
+
+def test_given_a_big_object_answering_empty_ids_when_read_then_no_row_is_dropped_as_a_duplicate(
+    enterprise: RunningEmulator, env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Salesforce answers Id 000000000000000AAA for every big object row (SOQL and SOSL Reference,
+    # "SOQL with Big Objects"); the emulator gives real Ids, so the test blanks them as a real org
+    # would. Rows were de-duplicated by Id after every read: all but one were dropped.
+    from sfbackup.salesforce.partitions import ReadPlan, iter_pages
+
+    real_get_json = SalesforceClient.get_json
+
+    def get_json(self: SalesforceClient, path: str, **kw: Any) -> Any:
+        body = real_get_json(self, path, **kw)
+        for record in body.get("records", []) if isinstance(body, dict) else []:
+            record["Id"] = "000000000000000AAA"
+        return body
+
+    monkeypatch.setattr(SalesforceClient, "get_json", get_json)
+    settings = load_settings(None, env=dict(os.environ),
+                             overrides={"connection.instance_url": enterprise.instance_url})  # fmt: skip
+    plan = ReadPlan("big object", cut_in_soql=False, countable=False, query_all=False)
+    rows = [r for page in iter_pages(SalesforceClient(settings.connection), "Shipment_Log__b",
+                                     ["Id", "Account__c", "Logged_At__c"], plan, None, include_deleted=False)
+            for r in page]  # fmt: skip
+    assert len(rows) == 25 and {r["Id"] for r in rows} == {"000000000000000AAA"}
