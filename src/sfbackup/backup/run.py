@@ -163,6 +163,8 @@ def run_backup(
 
 #: T0 is the end of the second the org's Date header names (`_read_limits`).
 T0_SECOND_END = timedelta(milliseconds=999)
+#: How far our clock may be behind the org's when judging that the org has left T0's second.
+T0_CLOCK_MARGIN = timedelta(milliseconds=100)
 
 
 class _Run:
@@ -268,10 +270,15 @@ class _Run:
         record stamped later in that second is missed either, nothing is read under the cut until
         the org's clock has left it (`_wait_past_t0`)."""
         response = self.client.request("GET", self.client.data_path("limits/"))
-        self._limits_received = time.monotonic()
+        received, received_at = time.monotonic(), datetime.now(UTC)
         date_header = response.headers.get("Date")
-        t0 = parsedate_to_datetime(date_header).astimezone(UTC) if date_header else datetime.now(UTC)
-        t0 = t0.replace(microsecond=0) + T0_SECOND_END
+        second = parsedate_to_datetime(date_header).astimezone(UTC) if date_header else received_at
+        second = second.replace(microsecond=0)
+        # The org left that second at most 1 s after it answered; by our clock (NTP-synced like
+        # Salesforce's), what is left of it, with a margin.
+        left = (second + timedelta(seconds=1) + T0_CLOCK_MARGIN - received_at).total_seconds()
+        self._past_t0_at = received + min(1.0, max(0.0, left))
+        t0 = second + T0_SECOND_END
         body = response.json()
         daily = body.get("DailyApiRequests", {})
         usage = None
@@ -283,7 +290,7 @@ class _Run:
     def _wait_past_t0(self) -> None:
         """Wait until the org's clock has left T0's second (at most 1 s after /limits answered):
         a record stamped in that second exists before anything is read under the cut."""
-        remaining = getattr(self, "_limits_received", 0.0) + 1.0 - time.monotonic()
+        remaining = getattr(self, "_past_t0_at", 0.0) - time.monotonic()
         if remaining > 0:
             self.stop_event.wait(remaining)
 
