@@ -687,3 +687,38 @@ def test_given_a_big_object_answering_empty_ids_when_read_then_no_row_is_dropped
                                      ["Id", "Account__c", "Logged_At__c"], plan, None, include_deleted=False)
             for r in page]  # fmt: skip
     assert len(rows) == 25 and {r["Id"] for r in rows} == {"000000000000000AAA"}
+
+
+def test_given_a_big_object_answering_empty_ids_when_verify_ids_then_rows_are_compared_by_their_index(
+    enterprise: RunningEmulator, env: None, repo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With every row answering Id 000000000000000AAA, the Id sets of the org and the backup were one
+    # Id each: a row the backup lacks passed verify --ids. The index is the big object's key.
+    real_get_json = SalesforceClient.get_json
+
+    def get_json(self: SalesforceClient, path: str, **kw: Any) -> Any:
+        body = real_get_json(self, path, **kw)
+        for record in body.get("records", []) if isinstance(body, dict) else []:
+            if isinstance(record, dict) and record.get("attributes", {}).get("type") == "Shipment_Log__b":
+                record["Id"] = "000000000000000AAA"
+        return body
+
+    monkeypatch.setattr(SalesforceClient, "get_json", get_json)
+    assert run(enterprise, repo_dir, "--objects", "Shipment_Log__b", "--no-files", "--no-verify") == ExitCode.OK
+    assert Repository.open(repo_dir).snapshot("latest").manifest.objects["Shipment_Log__b"].rows == 25
+    settings = load_settings(None, env=dict(os.environ),
+                             overrides={"connection.instance_url": enterprise.instance_url})  # fmt: skip
+
+    def verify() -> Any:
+        return verify_snapshot(repo_dir, "latest", against_org=True, ids=True,
+                               client_factory=lambda: SalesforceClient(settings.connection))  # fmt: skip
+
+    assert not verify().failures
+    account = independent(enterprise).query("SELECT Id FROM Account LIMIT 1")["records"][0]["Id"]
+    late = enterprise.org.create("Shipment_Log__b", {"Account__c": account, "Logged_At__c": "2021-06-01T00:00:00.000Z",
+                                                     "Status__c": "Lost", "CreatedDate": "2021-06-01T00:00:00.000Z"})  # fmt: skip
+    try:
+        [missing] = [f for f in verify().failures if f.kind == "missing_ids"]
+        assert missing.object == "Shipment_Log__b" and "2021-06-01T00:00:00.000Z" in missing.explanation
+    finally:
+        enterprise.org.purge("Shipment_Log__b", late)

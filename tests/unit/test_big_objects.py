@@ -18,6 +18,7 @@ from sfbackup.salesforce.big_objects import (
     _Range,
     _same,
     _string_between,
+    index_key,
     kind_of,
 )
 from sfbackup.salesforce.partitions import ReadPlan
@@ -87,3 +88,11 @@ def test_any_string_middle_found_is_strictly_between(one: str, other: str) -> No
     middle = _string_between(low, high)
     assert middle is None or low < middle < high
     assert _string_between(low, None) is None or low < str(_string_between(low, None))
+
+
+def test_an_index_key_is_the_same_from_a_query_and_from_a_backup_part() -> None:
+    index = (IndexField("Account__c", "id"), IndexField("Logged_At__c", "datetime"), IndexField("N", "number"))
+    from_rest = {"Account__c": "001Dx0000000001IAA", "Logged_At__c": "2024-04-01T03:56:17.000+0000", "N": "1.50"}
+    from_part = {"Account__c": "001Dx0000000001IAA", "Logged_At__c": datetime(2024, 4, 1, 3, 56, 17, tzinfo=UTC),
+                 "N": 1.5}  # fmt: skip
+    assert index_key(from_rest, index) == index_key(from_part, index) == "001Dx0000000001|2024-04-01T03:56:17.000Z|1.5"

@@ -21,13 +21,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sfbackup.clock import parse_time
+from sfbackup.clock import format_time, parse_time
 from sfbackup.errors import SalesforceError
 from sfbackup.salesforce import query_rest, soql
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.metadata import NS, MetadataApi
 
-__all__ = ["DOCUMENTED_INDEXES", "IndexField", "index_pages", "read_indexes"]
+__all__ = ["DOCUMENTED_INDEXES", "IndexField", "index_key", "index_pages", "read_indexes"]
 
 #: Standard big objects' indexes, as documented (Object Reference, FieldHistoryArchive).
 DOCUMENTED_INDEXES: dict[str, tuple[str, ...]] = {
@@ -245,6 +245,27 @@ class _IndexReader:
         field = self.index[level] if level < len(self.index) else None
         parts = [*prefix, *(rng.conditions(field) if field is not None else [])]
         return " AND ".join(parts) or None
+
+
+def index_key(record: dict[str, Any], index: tuple[IndexField, ...]) -> str:
+    """A big object row's key, its index values (the index is its composite primary key;
+    Salesforce answers the empty Id 000000000000000AAA for every row), written the same way
+    whether they come from a query (REST text) or from a backup part (typed values)."""
+    return "|".join(_key_text(field, record.get(field.name)) for field in index)
+
+
+def _key_text(field: IndexField, value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if field.kind == "datetime":
+        return format_time(value if isinstance(value, datetime) else parse_time(str(value)))
+    if field.kind == "date":
+        return str(value)[:10]
+    if field.kind == "number":
+        return str(Decimal(str(value)).normalize())
+    if field.kind == "id":
+        return str(value)[:15]
+    return str(value)
 
 
 def _same(field: IndexField, one: Any, other: Any) -> bool:

@@ -29,6 +29,7 @@ from sfbackup.clock import format_time
 from sfbackup.errors import SalesforceError, UnsupportedQuery
 from sfbackup.repository.manifest import FilesEntry, Manifest, ObjectEntry, ObjectState
 from sfbackup.salesforce import describe, query_rest, soql
+from sfbackup.salesforce.big_objects import IndexField, index_key
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.cut import Cut
 from sfbackup.salesforce.objects import FILE_OBJECTS, ID_FILTERED_OBJECTS, FileSelection
@@ -193,7 +194,13 @@ class _Comparer:
         fields = ["Id", "IsDeleted"] if has_deleted and include_deleted else ["Id"]
         self.say(f"reading {name} Ids in the org" + (f" ({read.reason})" if read else ""))
         org: dict[str, tuple[str, bool]] = {}
-        if read is not None:
+        index = read.index if read is not None else ()
+        if read is not None and index:
+            # A big object answers the empty Id for every row: its index is its key.
+            pages = iter_pages(self.client, name, ["Id", *(f.name for f in index)], read, cut,
+                               include_deleted=False, object_fields=entry.fields)  # fmt: skip
+            org = {key: (key, False) for page in pages for key in (index_key(r, index) for r in page)}
+        elif read is not None:
             pages = iter_pages(self.client, name, fields, read, cut, include_deleted=include_deleted,
                                object_fields=entry.fields)  # fmt: skip
             _add_records(org, pages)
@@ -208,7 +215,7 @@ class _Comparer:
                      "records in the org were read instead, as the export read them",
                      object=name, actual=len(org))  # fmt: skip
         if self.ids:
-            backup = self._backup_ids(entry, has_deleted)
+            backup = self._backup_keys(entry, index) if index else self._backup_ids(entry, has_deleted)
             self.out.ids_compared[name] = True
             self._judge_ids(name, org, backup, path=None)
             return
@@ -392,6 +399,23 @@ class _Comparer:
             else:
                 with self.files.open(relpath) as handle:
                     _add_table(found, _csv_ids(handle.read(), columns))
+        return found
+
+    def _backup_keys(self, entry: ObjectEntry, index: tuple[IndexField, ...]) -> dict[str, tuple[str, bool]]:
+        """A big object's rows in the backup by their index key (`index_key`)."""
+        found: dict[str, tuple[str, bool]] = {}
+        columns = [f.name for f in index]
+        for part in entry.parts:
+            relpath = self.base + part.path
+            if entry.format == "parquet":
+                with self.files.local_copy(relpath) as local:
+                    rows = pq.read_table(local, columns=columns).to_pylist()
+            else:
+                with self.files.open(relpath) as handle:
+                    rows = _csv_ids(handle.read(), columns).to_pylist()
+            for row in rows:
+                key = index_key(row, index)
+                found[key] = (key, False)
         return found
 
     # --- files --------------------------------------------------------------------------------
