@@ -722,3 +722,18 @@ def test_given_a_big_object_answering_empty_ids_when_verify_ids_then_rows_are_co
         assert missing.object == "Shipment_Log__b" and "2021-06-01T00:00:00.000Z" in missing.explanation
     finally:
         enterprise.org.purge("Shipment_Log__b", late)
+
+
+def test_given_a_user_without_the_metadata_api_when_a_big_object_is_run_then_read_whole_and_the_index_gap_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The restricted user is refused the Metadata API (INSUFFICIENT_ACCESS): the custom big object's
+    # index is unknown, its read is not split, and the manifest says why (the run goes on).
+    with running_emulator(records=12, org_shape="enterprise", large_file_bytes=0, job_latency=0.02,
+                          user="restricted") as emu:  # fmt: skip
+        for key, value in emulator_env(emu).items():
+            monkeypatch.setenv(key, value)
+        assert run(emu, tmp_path / "repo", "--objects", "Shipment_Log__b", "--no-files", "--no-verify") == ExitCode.OK
+    entry = Repository.open(tmp_path / "repo").snapshot("latest").manifest.objects["Shipment_Log__b"]
+    assert entry.state == "done" and entry.rows > 0 and "index" not in entry.extra["read"]
+    assert "its index is unknown" in entry.extra["read"]["reason"] and "INSUFFICIENT_ACCESS" in entry.extra["read"]["reason"]

@@ -25,6 +25,7 @@ from sfbackup.clock import format_time, parse_time
 from sfbackup.errors import SalesforceError
 from sfbackup.salesforce import query_rest, soql
 from sfbackup.salesforce.client import SalesforceClient
+from sfbackup.salesforce.faults import TruncatedBody
 from sfbackup.salesforce.metadata import NS, MetadataApi
 
 __all__ = ["DOCUMENTED_INDEXES", "IndexField", "index_key", "index_pages", "read_indexes"]
@@ -93,18 +94,21 @@ def read_indexes(
             sleep(wait)
             wait = min(wait * 2, 5.0)
             status = api.check_retrieve_status(job)
-    except SalesforceError as exc:
-        return found, f"the Metadata API retrieve of CustomObject failed: {exc.message}"
+    except (SalesforceError, TruncatedBody) as exc:  # no Metadata API for this user, a refusal...
+        return found, f"the Metadata API retrieve of CustomObject failed: {getattr(exc, 'message', exc)}"
     if status.zip_bytes is None:
         why = status.error_message or status.status
         return found, f"the Metadata API retrieve of CustomObject answered no files ({why})"
-    with zipfile.ZipFile(io.BytesIO(status.zip_bytes)) as archive:
-        for info in archive.infolist():
-            stem = info.filename.rsplit("/", 1)[-1]
-            if stem.endswith(".object") and stem[: -len(".object")] in custom:
-                index = _index_of(archive.read(info))
-                if index:
-                    found[stem[: -len(".object")]] = index
+    try:
+        with zipfile.ZipFile(io.BytesIO(status.zip_bytes)) as archive:
+            for info in archive.infolist():
+                stem = info.filename.rsplit("/", 1)[-1]
+                if stem.endswith(".object") and stem[: -len(".object")] in custom:
+                    index = _index_of(archive.read(info))
+                    if index:
+                        found[stem[: -len(".object")]] = index
+    except (zipfile.BadZipFile, OSError) as exc:
+        return found, f"the Metadata API retrieve of CustomObject answered a damaged zip: {exc}"
     missing = [name for name in custom if name not in found]
     return found, (f"no index in the retrieved CustomObject of {', '.join(missing)}" if missing else None)
 
