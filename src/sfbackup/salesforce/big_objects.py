@@ -237,7 +237,10 @@ class _IndexReader:
         field = self.index[level]
         where = self._where(prefix, level, rng)
         query = soql.build_select(self.object_name, [field.name], where=where)
-        query += f" ORDER BY {field.name} {'DESC' if descending else 'ASC'} LIMIT 1"
+        # in index order (or its reverse), the earlier index fields first (fixed by `prefix`)
+        direction = "DESC" if descending else "ASC"
+        order = ", ".join(f"{f.name} {direction}" for f in self.index[: level + 1])
+        query += f" ORDER BY {order} LIMIT 1"
         for records in query_rest.iter_query_pages(self.client, query, include_deleted=False):
             for record in records:
                 value = record.get(field.name)
