@@ -451,3 +451,24 @@ def test_given_a_count_timing_out_for_the_restricted_user_when_run_then_its_shar
     assert gap["blocks_safe"] is True and "QUERY_TIMEOUT" in gap["effect"] and "not measured" in gap["effect"]
     verdict = done.result()["verdict"]
     assert not verdict["safe"] and any("LoginHistory" in reason for reason in verdict["reasons"]), verdict
+
+
+def test_given_every_row_query_timing_out_when_run_then_the_preflight_gaps_block_safe_and_the_run_goes_on(
+    org: RunningEmulator, tmp_path: Path
+) -> None:
+    # The preflight's own queries (UserPermissionAccess, PermissionSet, FieldDefinition) time out:
+    # each is an unchecked gap that blocks SAFE, and the objects are still exported.
+    repo = tmp_path / "repo"
+    org.faults.add_rule("query_timeout", path_pattern="/query", times=100_000)
+    try:
+        done = sfbackup(org, "admin", "run", "--repo", str(repo), "--objects", "Account,Contact", "--no-files",
+                        "--no-metadata", "--json", repo=repo)  # fmt: skip
+    finally:
+        org.faults.clear()
+    manifest = Repository.open(repo).snapshot("latest").manifest
+    assert {n: e.state for n, e in manifest.objects.items()} == {"Account": "done", "Contact": "done"}
+    assert manifest.access is not None
+    unchecked = [g for g in manifest.access.gaps if g["kind"] == "unchecked" and g["blocks_safe"]]
+    assert {g.get("object") for g in unchecked} >= {None, "Account", "Contact"}, unchecked
+    assert all("QUERY_TIMEOUT" in g["effect"] for g in unchecked)
+    assert not done.result()["verdict"]["safe"]
