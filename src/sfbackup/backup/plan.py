@@ -215,7 +215,7 @@ def read_plan_for(
 def big_object_plan(schema: ObjectSchema, index: tuple[str, ...], unknown: str | None) -> ReadPlan:
     """A big object: only index-order queries, no COUNT(), no queryAll, the cut applied by us;
     read unfiltered, and split by index prefix when that read times out (when the index is known)."""
-    fields = tuple(IndexField(f, kind_of(_field_type(schema, f))) for f in index if schema.has_field(f))
+    fields = tuple(IndexField(f, kind_of(schema.field(f).type)) for f in index if schema.has_field(f))
     if fields and len(fields) == len(index):
         split = f"a timed-out read is split by its index ({', '.join(index)}), in index order"
     else:
@@ -227,13 +227,6 @@ def big_object_plan(schema: ObjectSchema, index: tuple[str, ...], unknown: str |
         f"queryAll; the snapshot's cut is applied by sfbackup to the rows read; {split}",
         cut_in_soql=False, countable=False, query_all=False, index=fields,
     )  # fmt: skip
-
-
-def _field_type(schema: ObjectSchema, name: str) -> str:
-    for raw in schema.raw.get("fields", []):
-        if isinstance(raw, dict) and str(raw.get("name", "")).lower() == name.lower():
-            return str(raw.get("type") or "string")
-    return "string"
 
 
 def _picklist(schema: ObjectSchema, name: str) -> tuple[str, ...]:
