@@ -655,7 +655,11 @@ def test_given_big_object_filters_off_the_index_order_when_queried_then_the_emul
     accepted = [f"Account__c > '{some_id}'", f"Account__c > '{some_id}' AND Account__c < 'zzzzzzzzzzzzzzz'",
                 f"Account__c = '{some_id}' AND Logged_At__c >= 2020-01-01T00:00:00Z"]  # fmt: skip
     refused = ["Logged_At__c >= 2020-01-01T00:00:00Z", f"Account__c > '{some_id}' AND Logged_At__c >= 2020-01-01T00:00:00Z",
-               f"Account__c != '{some_id}'", "CreatedDate < 2030-01-01T00:00:00Z"]  # fmt: skip
+               f"Account__c != '{some_id}'", "CreatedDate < 2030-01-01T00:00:00Z",
+               f"Account__c IN ('{some_id}', '001000000000001') AND Logged_At__c IN (2020-01-01T00:00:00Z, "
+               "2021-01-01T00:00:00Z)",  # IN only once
+               "Account__c IN (SELECT Id FROM Account)"]  # fmt: skip
+    accepted.append(f"Account__c IN ('{some_id}') AND Logged_At__c IN (2020-01-01T00:00:00Z, 2021-01-01T00:00:00Z)")
     for where in accepted:
         sf.query(f"SELECT Status__c FROM Shipment_Log__b WHERE {where}")
     for where in refused:
