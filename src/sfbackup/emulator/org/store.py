@@ -159,6 +159,8 @@ def _jwt_material() -> tuple[str, str]:
 
 
 SELECTIVE_FRACTION = 0.3
+#: The Id every big object row answers with.
+BIG_OBJECT_EMPTY_ID = "000000000000000AAA"
 #: System fields a create may set (Salesforce's "Set Audit Fields upon Record Creation"; tests backdate).
 _AUDIT_FIELDS = frozenset({"CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById"})
 
@@ -242,7 +244,14 @@ class Cursor:
         rows = self._org._fetchall(sql, params)
         if rows and keys:
             self._resume = (offset + len(rows), tuple(rows[-1][len(rows[-1]) - len(keys) :]))
-        return [self._render(row, p.root) for row in rows]
+        records = [self._render(row, p.root) for row in rows]
+        if p.reads_index:  # a big object: "Including Id in a query returns only results that have
+            url = f"{self._prefix}/sobjects/{self.object_name}/{BIG_OBJECT_EMPTY_ID}"  # an empty ID"
+            for record in records:  # (SOQL and SOSL Reference, "SOQL with Big Objects")
+                if "Id" in record:
+                    record["Id"] = BIG_OBJECT_EMPTY_ID
+                record["attributes"]["url"] = url
+        return records
 
     def _render(self, row: tuple[Any, ...], node: Node) -> dict[str, Any]:
         record_id = row[node.id_index] if node.id_index is not None else None
