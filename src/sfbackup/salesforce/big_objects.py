@@ -164,18 +164,21 @@ def index_pages(
     object_name: str,
     build: Callable[[str | None], str],
     index: tuple[IndexField, ...],
+    *,
+    include_deleted: bool = False,
 ) -> Iterator[list[dict[str, Any]]]:
     """Pages of `build(None)` (the object's read); on QUERY_TIMEOUT, pages of the index-prefix
     pieces that together hold the same rows, each piece `build(where)`. Big objects have no
-    recycle bin: never queryAll."""
-    reader = _IndexReader(client, object_name, build, index)
+    recycle bin (`include_deleted` False); any object's Id listing can be read this way by `Id`."""
+    reader = _IndexReader(client, object_name, build, index, include_deleted)
     yield from reader.read((), 0, _Range(), pivot=True, depth=0)
 
 
 class _IndexReader:
     def __init__(self, client: SalesforceClient, object_name: str, build: Callable[[str | None], str],
-                 index: tuple[IndexField, ...]) -> None:  # fmt: skip
+                 index: tuple[IndexField, ...], include_deleted: bool) -> None:  # fmt: skip
         self.client, self.object_name, self.build, self.index = client, object_name, build, index
+        self.include_deleted = include_deleted
 
     def read(self, prefix: tuple[str, ...], level: int, rng: _Range, *, pivot: bool,
              depth: int) -> Iterator[list[dict[str, Any]]]:  # fmt: skip
@@ -183,7 +186,8 @@ class _IndexReader:
         field is in `rng`; a timeout splits them (by a value read from them when `pivot`, else at
         the middle of the range)."""
         where = self._where(prefix, level, rng)
-        pages = query_rest.iter_query_pages(self.client, self.build(where), include_deleted=False)
+        pages = query_rest.iter_query_pages(self.client, self.build(where),
+                                            include_deleted=self.include_deleted)  # fmt: skip
         try:
             first = next(pages)
         except StopIteration:
@@ -228,7 +232,7 @@ class _IndexReader:
             yield from self.read(equal, level + 1, _Range(), pivot=True, depth=depth + 1)
         else:
             yield from query_rest.iter_query_pages(
-                self.client, self.build(" AND ".join(equal)), include_deleted=False
+                self.client, self.build(" AND ".join(equal)), include_deleted=self.include_deleted
             )
 
     def _edge(self, prefix: tuple[str, ...], level: int, rng: _Range, *, descending: bool) -> Any:
@@ -241,7 +245,8 @@ class _IndexReader:
         direction = "DESC" if descending else "ASC"
         order = ", ".join(f"{f.name} {direction}" for f in self.index[: level + 1])
         query += f" ORDER BY {order} LIMIT 1"
-        for records in query_rest.iter_query_pages(self.client, query, include_deleted=False):
+        for records in query_rest.iter_query_pages(self.client, query,
+                                                   include_deleted=self.include_deleted):  # fmt: skip
             for record in records:
                 value = record.get(field.name)
                 if value is not None:

@@ -29,7 +29,7 @@ from sfbackup.clock import format_time
 from sfbackup.errors import SalesforceError, UnsupportedQuery
 from sfbackup.repository.manifest import FilesEntry, Manifest, ObjectEntry, ObjectState
 from sfbackup.salesforce import describe, query_rest, soql
-from sfbackup.salesforce.big_objects import IndexField, index_key
+from sfbackup.salesforce.big_objects import IndexField, index_key, index_pages
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.cut import Cut
 from sfbackup.salesforce.objects import FILE_OBJECTS, ID_FILTERED_OBJECTS, FileSelection, is_big_object
@@ -387,9 +387,11 @@ class _Comparer:
                 if job_id is not None:
                     with suppress(SalesforceError):
                         BulkQuery.delete(self.client, job_id)
-        if split is None:  # no datetime field to read in ranges after a QUERY_TIMEOUT
-            query = soql.build_select(name, fields, where=where)
-            pages = query_rest.iter_query_pages(self.client, query, include_deleted=include_deleted)
+        if split is None:  # no datetime field to read in ranges after a QUERY_TIMEOUT: Id ranges
+            pages = index_pages(
+                self.client, name, lambda w: soql.build_select(name, fields, where=all_of(where, w)),
+                (IndexField("Id", "id"),), include_deleted=include_deleted,
+            )
             _add_records(found, pages)
             return found
         pages = query_rest.iter_query_pages_splitting(
