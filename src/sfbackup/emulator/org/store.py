@@ -192,9 +192,10 @@ class Cursor:
             count = int(org._fetchone(sql, plan.params)[0])
             count = max(0, count - plan.offset)
             self.total_size = count if plan.limit is None else min(count, plan.limit)
-            if plan.reads_index:
-                # A big object reads its index in order: selective when it reads few enough rows
-                # (the index-prefix filter, or a LIMIT, stops the read), however it is filtered.
+            if plan.reads_index or plan.limited_index_read:
+                # A big object reads its index in order (and so does ORDER BY an indexed field with
+                # a LIMIT): selective when it reads few enough rows (the index-prefix filter, or the
+                # LIMIT, stops the read), however it is filtered.
                 rows = int(org._fetchone(f"SELECT COUNT(*){plan.from_sql}", [])[0])
                 self.is_selective = self.total_size <= SELECTIVE_FRACTION * rows
             elif self.is_selective and count:
