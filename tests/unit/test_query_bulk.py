@@ -150,8 +150,9 @@ def test_given_a_job_that_never_ends_when_waiting_then_it_is_aborted_at_the_time
     assert json.loads(wire.calls[-1].request.body or b"{}") == {"state": "Aborted"}
 
 
+@pytest.mark.parametrize("concurrency", [1, 2])
 def test_given_three_pages_when_reading_then_locators_are_followed_until_null(
-    wire: responses.RequestsMock, client: SalesforceClient
+    wire: responses.RequestsMock, client: SalesforceClient, concurrency: int
 ) -> None:
     wire.get(RESULTS, body=HEADER + rows(0, 2), headers=page_headers(2, "MjA"),
              match=[responses.matchers.query_param_matcher({"maxRecords": "2"})])  # fmt: skip
@@ -159,7 +160,7 @@ def test_given_three_pages_when_reading_then_locators_are_followed_until_null(
              match=[responses.matchers.query_param_matcher({"maxRecords": "2", "locator": "MjA"})])  # fmt: skip
     wire.get(RESULTS, body=HEADER + rows(4, 1), headers=page_headers(1, "null"),
              match=[responses.matchers.query_param_matcher({"maxRecords": "2", "locator": "NDA"})])  # fmt: skip
-    pages = list(BulkQuery.pages(client, JOB_ID, max_records=2))
+    pages = list(BulkQuery.pages(client, JOB_ID, max_records=2, concurrency=concurrency))
     assert [(p.records, p.locator) for p in pages] == [(2, "MjA"), (2, "NDA"), (1, None)]
     assert pages[0].read() == HEADER + rows(0, 2)
 
@@ -173,32 +174,35 @@ def test_given_a_saved_locator_when_resuming_then_reading_starts_there(
     assert [p.records for p in pages] == [1]
 
 
+@pytest.mark.parametrize("concurrency", [1, 2])
 def test_given_a_short_page_when_reading_then_the_same_locator_is_fetched_again(
-    wire: responses.RequestsMock, client: SalesforceClient
+    wire: responses.RequestsMock, client: SalesforceClient, concurrency: int
 ) -> None:
     full = HEADER + rows(0, 3)
     wire.get(RESULTS, body=full[: len(full) - 30], headers=page_headers(3, "null"))
     wire.get(RESULTS, body=full, headers=page_headers(3, "null"))
-    pages = list(BulkQuery.pages(client, JOB_ID))
+    pages = list(BulkQuery.pages(client, JOB_ID, concurrency=concurrency))
     assert [p.records for p in pages] == [3]
     assert pages[0].read() == full
     assert len([c for c in wire.calls if c.request.url.startswith(RESULTS)]) == 2
 
 
+@pytest.mark.parametrize("concurrency", [1, 2])
 def test_given_pages_always_short_when_reading_then_org_unreachable(
-    wire: responses.RequestsMock, client: SalesforceClient
+    wire: responses.RequestsMock, client: SalesforceClient, concurrency: int
 ) -> None:
     wire.get(RESULTS, body=HEADER + rows(0, 1), headers=page_headers(3, "null"))
     with pytest.raises(OrgUnreachable, match="Sforce-NumberOfRecords"):
-        list(BulkQuery.pages(client, JOB_ID))
+        list(BulkQuery.pages(client, JOB_ID, concurrency=concurrency))
 
 
+@pytest.mark.parametrize("concurrency", [1, 2])
 def test_given_no_locator_header_when_reading_then_the_page_is_not_taken_as_the_last(
-    wire: responses.RequestsMock, client: SalesforceClient
+    wire: responses.RequestsMock, client: SalesforceClient, concurrency: int
 ) -> None:
     wire.get(RESULTS, body=HEADER + rows(0, 1), headers={"Sforce-NumberOfRecords": "1"})
     wire.get(RESULTS, body=HEADER + rows(0, 1), headers=page_headers(1, "null"))
-    assert [p.locator for p in BulkQuery.pages(client, JOB_ID)] == [None]
+    assert [p.locator for p in BulkQuery.pages(client, JOB_ID, concurrency=concurrency)] == [None]
 
 
 def test_given_raw_bytes_with_nul_and_latin_text_when_reading_then_they_are_kept_as_sent(
@@ -299,3 +303,17 @@ def test_given_a_spool_folder_that_cannot_hold_files_when_reading_then_storage_e
     with pytest.raises(StorageError, match="temporary file"):
         list(BulkQuery.pages(client, JOB_ID, spool_dir=tmp_path / "gone"))
     assert len([c for c in wire.calls if c.request.url.startswith(RESULTS)]) == 1
+
+
+def test_given_two_pages_at_once_when_the_second_is_refused_then_the_first_comes_and_then_the_error(
+    wire: responses.RequestsMock, client: SalesforceClient
+) -> None:
+    wire.get(RESULTS, body=HEADER + rows(0, 2), headers=page_headers(2, "MjA"),
+             match=[responses.matchers.query_param_matcher({"maxRecords": "2"})])  # fmt: skip
+    wire.get(RESULTS, status=409, json=[{"errorCode": "CONFLICT", "message": "wrong version"}],
+             match=[responses.matchers.query_param_matcher({"maxRecords": "2", "locator": "MjA"})])  # fmt: skip
+    pages = BulkQuery.pages(client, JOB_ID, max_records=2, concurrency=2)
+    first = next(pages)
+    assert first.records == 2 and first.locator == "MjA"
+    with pytest.raises(SalesforceError, match="API version it was created with"):
+        next(pages)
