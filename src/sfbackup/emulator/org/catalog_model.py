@@ -226,7 +226,7 @@ class ObjectDef:
     def __post_init__(self) -> None:
         self.label = self.label or _label(self.name)
         if not self.label_plural:
-            self.label_plural = self.label[:-1] + "ies" if self.label.endswith("y") else self.label + "s"
+            self.label_plural = _plural(self.label)
         self.by_lower = {f.name.lower(): f for f in self.fields}
 
     def field(self, name: str) -> FieldDef | None:
@@ -399,6 +399,15 @@ _NOT_LAYOUTABLE = frozenset(
     }
 )
 _RECORD_TYPED = frozenset({"Account", "Contact", "Lead", "Opportunity", "Invoice__c"})
+
+
+def _plural(label: str) -> str:
+    """English plural of a generated label: Opportunities, Email Statuses, Boxes, Notes."""
+    if label.endswith("y") and label[-2:-1] not in tuple("aeiou"):
+        return label[:-1] + "ies"
+    if label.endswith(("s", "x", "ch", "sh")):
+        return label + "es"
+    return label + "s"
 
 
 def _label(name: str) -> str:
