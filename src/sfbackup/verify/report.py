@@ -583,7 +583,7 @@ def render_markdown(data: ReportData) -> str:
     if len(decision.reasons) > 1:
         out += ["What stands in the way:", ""] + [f"- {_md_cell(r)}" for r in decision.reasons] + [""]
     if decision.notes:
-        out += ["What Salesforce itself no longer serves (not blocking):", ""]
+        out += ["What Salesforce no longer serves or never offers to the API (not blocking):", ""]
         out += [f"- {_md_cell(n)}" for n in decision.notes] + [""]
     totals = _totals(data)
     out += [
@@ -746,7 +746,7 @@ def render_html(data: ReportData) -> str:
     if decision.notes:
         items = "".join(f"<li>{_h(n)}</li>" for n in decision.notes)
         parts.append(
-            '<div class="box note"><h3>What Salesforce itself no longer serves (not blocking)</h3>'
+            '<div class="box note"><h3>What Salesforce no longer serves or never offers to the API (not blocking)</h3>'
             f"<ul>{items}</ul></div>"
         )
     problems, warnings = totals["problems"], totals["warnings"]
