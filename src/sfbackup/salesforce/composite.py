@@ -1,0 +1,134 @@
+"""The Composite resource: up to 25 REST subrequests in ONE API call (describes, COUNT() queries).
+
+Salesforce documents (REST API Developer Guide, "Send Multiple Requests Using Composite"): the whole
+series counts as a single call toward the API limits; at most 25 subrequests, at most 5 of them query
+operations; each subrequest answers its own status and body (Salesforce's error list on failure);
+with ``allOrNone`` false one failure leaves the others alone. (``composite/batch`` counts each
+subrequest as a call: it saves no calls and is not used.)
+
+Each subrequest's failure becomes the exception the same call made alone raises
+(`SalesforceClient.subrequest_error`), so callers handle both paths the same way; a transient one
+(503, a dropped session) is left for the caller to make alone, through the client's retries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from sfbackup.errors import SalesforceError, SfbackupError
+from sfbackup.salesforce.client import SalesforceClient
+from sfbackup.salesforce.faults import TruncatedBody
+from sfbackup.salesforce.soql import build_count, validate_identifier
+
+__all__ = ["MAX_QUERIES", "MAX_SUBREQUESTS", "SubRequest", "SubResult", "call", "count_request",
+           "describe_request", "rounds"]  # fmt: skip
+
+MAX_SUBREQUESTS = 25
+MAX_QUERIES = 5
+
+
+@dataclass(frozen=True)
+class SubRequest:
+    """One GET of a composite call: a suffix of the client's data path (with its query string)."""
+
+    key: str  # the caller's name for it (an object name)
+    suffix: str
+    query: bool = False  # a query operation (at most MAX_QUERIES per call)
+
+
+@dataclass(frozen=True)
+class SubResult:
+    """What one subrequest answered: its body, or the exception the call alone would raise; neither
+    when the call alone would be retried (``alone``: make it as a single call)."""
+
+    body: Any = None
+    error: SfbackupError | None = None
+
+    @property
+    def alone(self) -> bool:
+        return self.error is None and self.body is None
+
+
+def describe_request(name: str) -> SubRequest:
+    """The sObject describe of `name` (the path `describe.describe_raw` calls)."""
+    validate_identifier(name, what="object")
+    return SubRequest(name, f"sobjects/{name}/describe/")
+
+
+def count_request(name: str, *, where: str | None, include_deleted: bool) -> SubRequest:
+    """``SELECT COUNT() FROM name [WHERE where]`` on query/ or queryAll/ (as `query_rest.count`)."""
+    soql = build_count(name, where=where)
+    resource = "queryAll" if include_deleted else "query"
+    return SubRequest(name, f"{resource}/?q={quote(soql, safe='')}", query=True)
+
+
+def rounds(requests: Sequence[SubRequest]) -> Iterator[list[SubRequest]]:
+    """`requests` in calls within the limits: 25 subrequests, 5 queries each, queries first so
+    that each call carries as many as it may and the other requests fill it up."""
+    queries = [r for r in requests if r.query]
+    others = [r for r in requests if not r.query]
+    while queries or others:
+        batch, queries = queries[:MAX_QUERIES], queries[MAX_QUERIES:]
+        room = MAX_SUBREQUESTS - len(batch)
+        batch += others[:room]
+        others = others[room:]
+        yield batch
+
+
+def call(client: SalesforceClient, requests: Sequence[SubRequest]) -> dict[SubRequest, SubResult]:
+    """Send `requests` (within the limits) as one composite call; each one's result.
+
+    The call as a whole goes through the client's retries; a refusal of it (an API version or an
+    org without the resource, a limit) raises as any call does: the caller then makes the calls
+    one by one.
+    """
+    if len(requests) > MAX_SUBREQUESTS or sum(r.query for r in requests) > MAX_QUERIES:
+        raise ValueError(f"a composite call carries at most {MAX_SUBREQUESTS} subrequests, "
+                         f"{MAX_QUERIES} of them queries")
+    by_reference = {f"r{i}": r for i, r in enumerate(requests)}
+    payload = {
+        "allOrNone": False,
+        "compositeRequest": [{"method": "GET", "url": client.data_path(r.suffix), "referenceId": ref}
+                             for ref, r in by_reference.items()],
+    }  # fmt: skip
+    body = _post(client, payload)
+    answered = body.get("compositeResponse") if isinstance(body, dict) else None
+    if not isinstance(answered, list):
+        raise SalesforceError("the composite call answered without a 'compositeResponse' list",
+                              error_code="BAD_RESPONSE")  # fmt: skip
+    results: dict[SubRequest, SubResult] = {}
+    for item in answered:
+        if not isinstance(item, dict):
+            continue
+        request = by_reference.get(str(item.get("referenceId")))
+        status = item.get("httpStatusCode")
+        if request is None:  # a refusal of the whole call (LIMIT_EXCEEDED answers referenceId null)
+            error = client.subrequest_error("POST", "composite/", int(status or 400), item.get("body"))
+            raise error or SalesforceError("the composite call was refused", error_code="COMPOSITE_REFUSED")
+        if not isinstance(status, int):
+            continue  # answered without a status: made alone below
+        if status < 300:
+            results[request] = SubResult(body=item.get("body"))
+        else:
+            path = client.data_path(request.suffix.split("?", 1)[0])
+            results[request] = SubResult(error=client.subrequest_error("GET", path, status, item.get("body")))
+    for request in requests:
+        results.setdefault(request, SubResult())
+    return results
+
+
+def _post(client: SalesforceClient, payload: dict[str, Any]) -> Any:
+    def decode(response: requests.Response) -> Any:
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise TruncatedBody("the response body is not complete JSON") from None
+
+    return client.fetch("POST", "composite/", json=payload, headers={"Accept": "application/json"},
+                        consume=decode)  # fmt: skip
