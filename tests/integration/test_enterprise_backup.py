@@ -73,7 +73,12 @@ def test_given_count_timeout_and_unknown_refusal_when_run_then_others_export_and
     enterprise: RunningEmulator, env: None, repo_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     objects = "Account,LoginHistory,EntityDefinition,Contact,ApexClass"
+    enterprise.server.requests.clear()
     code = run(enterprise, repo_dir, "--objects", objects, "--no-files", "--no-verify")
+    # LoginHistory's COUNT() was refused inside a composite call (and the object exported without it)
+    counted = [subject for e in enterprise.server.requests.entries() if e.kind == "composite"
+               for kind, subject in e.parts if kind == "query"]  # fmt: skip
+    assert "LoginHistory" in counted
     captured = capsys.readouterr()
     assert code == ExitCode.INCOMPLETE, captured.err[-2000:]
     assert not_exported(captured.out + captured.err) == ["EntityDefinition"]
