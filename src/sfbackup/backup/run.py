@@ -186,7 +186,6 @@ class _Run:
         self.meters: dict[str, CallMeter] = {}
         self.files_calls = 0
         self.metadata_calls = 0
-        self.composite_refused: SalesforceError | None = None  # the org refused /composite: one call each
 
     # -- the pipeline -------------------------------------------------------------------------
 
@@ -344,56 +343,38 @@ class _Run:
     def _read_together(
         self, names: list[str], t0: datetime
     ) -> dict[composite.SubRequest, composite.SubResult]:
-        """The describes, then the COUNT()s the plans need, in as few composite calls as the limits
-        allow, `backup.concurrency` at a time. Their calls are the run's planning calls (outside
-        any object: `api.planning_calls`); what one object alone spends after is its own."""
-        found: dict[composite.SubRequest, composite.SubResult] = {}
-        meter = CallMeter()
-        lock = threading.Lock()
+        """The describes, and the COUNT() each plan needs once its describe is in, in as few
+        composite calls as the limits allow, `backup.concurrency` at a time. Their calls are the
+        run's planning calls (outside any object: `api.planning_calls`); what one object alone
+        spends after is its own."""
+        describes: list[composite.SubRequest] = []
+        for name in names:
+            try:
+                describes.append(composite.describe_request(name))
+            except UsageError:
+                continue  # a name Salesforce would refuse: the object's own call says so
 
-        def send(batch: list[composite.SubRequest]) -> None:
-            if self.composite_refused is not None:
-                return
-            with self.client.metered(meter):
-                try:
-                    answered = composite.call(self.client, batch)
-                except ApiReserveReached:
-                    raise
-                except SalesforceError as exc:
-                    with lock:
-                        if self.composite_refused is None:
-                            self.composite_refused = exc
-                            words = _salesforce_words(exc)
-                            self.progress.message(
-                                "info", f"Composite API refused ({words}); planning with one call per object"
-                            )
-                    return
-            with lock:
-                found.update(answered)
-
-        def send_all(requests: list[composite.SubRequest]) -> None:
-            with ThreadPoolExecutor(max_workers=max(1, self.settings.backup.concurrency),
-                                    thread_name_prefix="plan") as pool:  # fmt: skip
-                list(pool.map(send, composite.rounds(requests)))
-
-        try:
-            describes = {name: composite.describe_request(name) for name in names}
-        except UsageError:
-            return found  # a name Salesforce would refuse: each object's own call says so
-        send_all(list(describes.values()))
-        counts: list[composite.SubRequest] = []
-        for name, request in describes.items():
-            answered = found.get(request)
-            if answered is None or not isinstance(answered.body, dict) or self._is_done(name):
-                continue
+        def count_after(
+            request: composite.SubRequest, answered: composite.SubResult
+        ) -> composite.SubRequest | None:
+            if request.query or not isinstance(answered.body, dict) or self._is_done(request.key):
+                return None
             try:
                 schema = ObjectSchema.from_describe(answered.body)
-                if needs_count(schema):
-                    counts.append(self._count_request(name, snapshot_cut(schema, t0)))
+                if not needs_count(schema):
+                    return None
+                return self._count_request(request.key, snapshot_cut(schema, t0))
             except (SfbackupError, ValueError, KeyError, TypeError):
-                continue  # the object's own plan meets the same describe and says what is wrong
-        send_all(counts)
+                return None  # the object's own plan meets the same describe and says what is wrong
+
+        meter = CallMeter()
+        with self.client.metered(meter):
+            found, refused = composite.call_all(self.client, describes, follow_up=count_after,
+                                                concurrency=self.settings.backup.concurrency)  # fmt: skip
         self.manifest.api["planning_calls"] = meter.calls
+        if refused is not None:
+            self.progress.message("info", f"Composite API refused ({_salesforce_words(refused)}); "
+                                  "planning the rest with one call per object")  # fmt: skip
         return found
 
     def _count_request(self, name: str, cut: Any) -> composite.SubRequest:

@@ -13,8 +13,11 @@ Each subrequest's failure becomes the exception the same call made alone raises
 
 from __future__ import annotations
 
+import contextvars
 import json
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -26,8 +29,8 @@ from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.faults import TruncatedBody
 from sfbackup.salesforce.soql import build_count, validate_identifier
 
-__all__ = ["MAX_QUERIES", "MAX_SUBREQUESTS", "SubRequest", "SubResult", "call", "count_request",
-           "describe_request", "rounds"]  # fmt: skip
+__all__ = ["MAX_QUERIES", "MAX_SUBREQUESTS", "SubRequest", "SubResult", "call", "call_all", "count_request",
+           "describe_request"]  # fmt: skip
 
 MAX_SUBREQUESTS = 25
 MAX_QUERIES = 5
@@ -68,17 +71,45 @@ def count_request(name: str, *, where: str | None, include_deleted: bool) -> Sub
     return SubRequest(name, f"{resource}/?q={quote(soql, safe='')}", query=True)
 
 
-def rounds(requests: Sequence[SubRequest]) -> Iterator[list[SubRequest]]:
-    """`requests` in calls within the limits: 25 subrequests, 5 queries each, queries first so
-    that each call carries as many as it may and the other requests fill it up."""
-    queries = [r for r in requests if r.query]
-    others = [r for r in requests if not r.query]
-    while queries or others:
-        batch, queries = queries[:MAX_QUERIES], queries[MAX_QUERIES:]
-        room = MAX_SUBREQUESTS - len(batch)
-        batch += others[:room]
-        others = others[room:]
-        yield batch
+def call_all(
+    client: SalesforceClient,
+    requests: Sequence[SubRequest],
+    *,
+    follow_up: Callable[[SubRequest, SubResult], SubRequest | None],
+    concurrency: int,
+) -> tuple[dict[SubRequest, SubResult], SalesforceError | None]:
+    """Every request of `requests`, and each one's follow-up (a COUNT() that needs the describe),
+    in as few composite calls as the limits allow, `concurrency` at a time: each call carries up to
+    5 queries ready, filled up to 25 with the other requests waiting. The calls count in the
+    caller's meter (`client.metered`).
+
+    Returns what was answered, and the refusal of a whole call (an API version or an org without
+    the resource): then nothing more is sent and the rest is the caller's to make alone.
+    """
+    found: dict[SubRequest, SubResult] = {}
+    queries = deque(r for r in requests if r.query)
+    others = deque(r for r in requests if not r.query)
+    refused: SalesforceError | None = None
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="composite") as pool:
+        running: set[Future[dict[SubRequest, SubResult]]] = set()
+        while running or (refused is None and (queries or others)):
+            while refused is None and len(running) < max(1, concurrency) and (queries or others):
+                batch = [queries.popleft() for _ in range(min(MAX_QUERIES, len(queries)))]
+                batch += [others.popleft() for _ in range(min(MAX_SUBREQUESTS - len(batch), len(others)))]
+                running.add(pool.submit(contextvars.copy_context().run, call, client, batch))
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    answered = future.result()
+                except SalesforceError as exc:
+                    refused = refused or exc
+                    continue
+                found.update(answered)
+                for request, result in answered.items():
+                    after = follow_up(request, result)
+                    if after is not None:
+                        (queries if after.query else others).append(after)
+    return found, refused
 
 
 def call(client: SalesforceClient, requests: Sequence[SubRequest]) -> dict[SubRequest, SubResult]:
