@@ -22,6 +22,7 @@ from sfbackup.backup.plan import (
     FILE_OBJECTS,
     ObjectPlan,
     check_object_names,
+    derived_coverage,
     needs_count,
     plan_object,
     selected_objects,
@@ -349,6 +350,8 @@ class _Run:
         spends after is its own."""
         describes: list[composite.SubRequest] = []
         for name in names:
+            if derived_coverage(name) is not None:
+                continue  # computed by Salesforce from other objects: planned without a call
             try:
                 describes.append(composite.describe_request(name))
             except UsageError:
@@ -385,6 +388,12 @@ class _Run:
         self, name: str, t0: datetime, reads: dict[composite.SubRequest, composite.SubResult]
     ) -> ObjectPlan | CoverageEntry | None:
         """One object's plan, or its refusal (recorded), or None when it failed (recorded)."""
+        derived = derived_coverage(name)
+        if derived is not None:  # computed by Salesforce from other objects: nothing to read
+            with self._manifest_lock:
+                self.manifest.objects[name] = derived[0]
+                self._save_locked()
+            return derived[1]
         try:
             return self._plan_one(name, t0, reads)
         except UnsupportedQuery as exc:
