@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+import json
 from typing import Any
 
 import pytest
@@ -131,3 +132,33 @@ def test_given_unknown_names_when_composite_then_each_error_is_the_one_the_call_
         assert error is not None
         got: Any = (type(error), error.error_code, error.message, error.status)
         assert got == (type(single.value), single.value.error_code, single.value.message, single.value.status)
+
+
+def test_given_a_snapshot_when_verify_against_org_then_the_counts_go_five_per_composite_call(
+    emu: RunningEmulator, env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(emu, tmp_path / "repo", capsys)
+
+    def verify() -> tuple[dict[str, Any], list[Any]]:
+        emu.server.requests.clear()
+        main(["verify", "--repo", str(tmp_path / "repo"), "--instance-url", emu.instance_url, "--json",
+              "--against-org"])  # fmt: skip
+        result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        return result, emu.server.requests.entries()
+
+    together, log = verify()
+    composites = [e for e in log if e.kind == "composite"]
+    counted = [subject for e in composites for kind, subject in e.parts if kind == "query"]
+    assert composites and all(kind == "query" for e in composites for kind, _ in e.parts)
+    assert len(counted) >= 10 and len(composites) == -(-len(counted) // 5)
+    assert together["passed"] and together["counts"]["error"] == 0
+
+    routes = emu.server.routes
+    emu.server.routes = [r for r in routes if r.handler.__name__ != "composite"]  # an org without it
+    try:
+        alone, log = verify()
+    finally:
+        emu.server.routes = routes
+    queried = [e.subject for e in log if e.kind == "query"]
+    assert all(queried.count(name) >= 1 for name in counted)  # each COUNT() made alone, as before
+    assert (alone["passed"], alone["counts"]) == (together["passed"], together["counts"])
