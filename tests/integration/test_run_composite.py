@@ -5,9 +5,9 @@ raises, on its object alone; a subrequest that failed transiently is made alone;
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
-import json
 from typing import Any
 
 import pytest
