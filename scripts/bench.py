@@ -24,7 +24,16 @@ Optional (only when --contenders names them or --peers is given; skipped when no
     airbyte       airbyte-source-salesforce discover + read (JSON lines)
     tap-rest      tap-salesforce (Singer) discover + sync, REST API
     tap-bulk      tap-salesforce discover + sync, Bulk API 1.0 (stock 20 s between batch polls)
-    sf-cli        Salesforce CLI: sf org login access-token + sf data export bulk (CSV)
+    sf-cli        Salesforce CLI: sf org login access-token + sf data export bulk (CSV); the sf
+                  binary from --sf, else $SFBACKUP_SF_CLI, else <peers-dir>/node/node_modules/.bin/sf,
+                  else `sf` on PATH
+
+The emulator's network and Salesforce-time model is the same for every contender:
+--latency-ms (round trip per request), --bandwidth-mbps (per connection), --bulk-rows-per-second and
+--bulk-job-slots (a Bulk job's time grows with its rows; jobs processed at once), see docs/emulator.md:
+
+    .venv/bin/python scripts/bench.py --records 1000000 --rounds 1 --flat-ref-records 0 \
+        --contenders ours,sf-cli --latency-ms 50 --bulk-rows-per-second 50000 --bulk-job-slots 10
 
 Each process is measured with os.wait4: wall time, CPU (user + system) and peak RSS (ru_maxrss).
 MB/s is the size of the Bulk CSV of the whole result (as served) divided by wall time, for every
@@ -45,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -119,11 +129,37 @@ class Measurement:
     phases: dict[str, float] = field(default_factory=dict)
 
 
+def emulator_model(args: argparse.Namespace) -> list[str]:
+    """The emulator flags that model the network and Salesforce's job time, the same for everyone."""
+    return ["--job-latency", str(args.job_latency), "--latency-ms", str(args.latency_ms),
+            "--bandwidth-mbps", str(args.bandwidth_mbps),
+            "--bulk-rows-per-second", str(args.bulk_rows_per_second),
+            "--bulk-job-slots", str(args.bulk_job_slots)]
+
+
 def start_emulator(python: str, records: int, args: argparse.Namespace, log: TextIO) -> Emulator:
     """`sfbackup emulator` on a free port, with the org from (or saved to) --db-dir."""
     db_path = Path(args.db_dir) / f"org-{records}-seed{args.seed}.db"
-    return launch_emulator(python, records, db_path, ["--job-latency", str(args.job_latency)], args.seed,
+    return launch_emulator(python, records, db_path, emulator_model(args), args.seed,
                            log, label=f"{records} Accounts")
+
+
+#: Where to look for the Salesforce CLI when --sf is not given.
+SF_CLI_ENV = "SFBACKUP_SF_CLI"
+
+
+def find_sf(explicit: str | None, peers_dir: str) -> str | None:
+    """The `sf` binary to benchmark: --sf, else $SFBACKUP_SF_CLI, else the one
+    scripts/peers_check.sh installs under peers_dir, else `sf` on PATH; None when there is none."""
+    named = explicit or os.environ.get(SF_CLI_ENV)
+    if named:
+        found = shutil.which(named)
+        if found is None:
+            raise SystemExit(f"the Salesforce CLI {named!r} (--sf or ${SF_CLI_ENV}) is not an "
+                             "executable; give the path of the `sf` that npm installed")
+        return found
+    installed = Path(peers_dir) / "node" / "node_modules" / ".bin" / "sf"
+    return str(installed) if installed.is_file() else shutil.which("sf")
 
 
 def launch_emulator(python: str, records: int, db_path: Path, extra: list[str], seed: int, log: TextIO,
@@ -151,25 +187,48 @@ def launch_emulator(python: str, records: int, db_path: Path, extra: list[str], 
     return emulator
 
 
+def warm_limits(emulator: Emulator) -> float:
+    """Ask the emulator for /limits and /limits/recordCount once, so the one-off count of its rows
+    (Salesforce keeps these figures precomputed) lands on no contender; seconds it took."""
+    started = time.perf_counter()
+    for resource in ("limits", "limits/recordCount"):
+        request = urllib.request.Request(
+            f"{emulator.instance_url}/services/data/v62.0/{resource}",
+            headers={"Authorization": f"Bearer {emulator.connection['access_token']}"},
+        )
+        with urllib.request.urlopen(request, timeout=600) as response:
+            response.read()
+    return time.perf_counter() - started
+
+
 def contender_command(python: str, contender: str, emulator: Emulator, out: Path,
-                      peers_dir: str | None = None) -> list[str]:
+                      peers_dir: str | None = None, sf: str | None = None) -> list[str]:
     if contender.startswith("ours"):
         return [python, "-m", "sfbackup", "run", "--repo", str(out / "repo"),
                 "--instance-url", emulator.instance_url, "--objects", "Account",
-                "--no-files", "--no-verify", "--json"]
+                "--no-files", "--no-metadata", "--no-verify", "--json"]
     command = [python, str(BASELINES), contender, "--instance-url", emulator.instance_url, "--out", str(out)]
     if contender in PEER_CONTENDERS and peers_dir:
         command += ["--peers-dir", peers_dir]
+    if contender == "sf-cli" and sf:
+        command += ["--sf", sf]
     return command
 
 
-def installed_peers(contenders: list[str], peers_dir: str) -> list[str]:
+def installed_peers(contenders: list[str], peers_dir: str, sf: str | None = None) -> list[str]:
     """The contenders without the installed tools missing from peers_dir (each skip said aloud)."""
     sys.path.insert(0, str(BASELINES.parent))
     from bench_baselines import PEER_EXECUTABLES
 
     kept = []
     for name in contenders:
+        if name == "sf-cli":
+            if sf is None:
+                _say(f"skipping sf-cli: no Salesforce CLI (sf): give --sf PATH or ${SF_CLI_ENV}, or "
+                     "install it with scripts/peers_check.sh")
+                continue
+            kept.append(name)
+            continue
         exe = Path(peers_dir) / PEER_EXECUTABLES.get(name, "")
         if name in PEER_CONTENDERS and not exe.is_file():
             _say(f"skipping {name}: {exe} is not installed "
@@ -220,10 +279,10 @@ def run_measured(command: list[str], env: dict[str, str], out: Path, log: TextIO
 
 
 def measure(python: str, contender: str, emulator: Emulator, round_number: int, scratch: Path,
-            log: TextIO, peers_dir: str | None = None) -> Measurement:
+            log: TextIO, peers_dir: str | None = None, sf: str | None = None) -> Measurement:
     """Run one contender in its own process and measure it."""
     out = Path(tempfile.mkdtemp(prefix=f"{contender.replace('@', '-')}-", dir=scratch))
-    command = contender_command(python, contender, emulator, out, peers_dir)
+    command = contender_command(python, contender, emulator, out, peers_dir, sf)
     done = run_measured(command, emulator.env(), out, log)
     if done.exit_code != 0:
         log.write(f"bench: {contender} round {round_number} exited {done.exit_code}\n")
@@ -279,6 +338,7 @@ class Row:
     cpu: float
     rss: float
     output_mb: float
+    export: float = 0.0  # sf-cli: median seconds of `sf data export bulk` alone (its "export" phase)
 
     @property
     def rows_per_s(self) -> float:
@@ -302,6 +362,7 @@ def summarise(measurements: list[Measurement], scales: dict[str, int]) -> dict[s
             cpu=statistics.median(m.cpu for m in good),
             rss=statistics.median(m.peak_rss_mb for m in good),
             output_mb=statistics.median(m.output_bytes for m in good) / 1e6,
+            export=statistics.median(m.phases.get("export", 0.0) for m in good),
         )
     return rows
 
@@ -382,6 +443,13 @@ def targets(rows: dict[str, Row], main_records: int) -> list[str]:
             verdict(f"ours peak RSS <= 1/{1 / TARGET_RSS_SHARE_OF_SCRIPTS:.0f} of `{name}`",
                     f"{share:.2f} ({ours.rss:.0f} vs {rows[name].rss:.0f} MB)",
                     share <= TARGET_RSS_SHARE_OF_SCRIPTS, at_scale)
+    if "sf-cli" in rows and rows["sf-cli"].ok and rows["sf-cli"].export:
+        # Against `sf data export bulk` alone: a nightly job logs the CLI in once, ours logs in per run.
+        export = rows["sf-cli"].export
+        ratio = export / ours.wall
+        verdict("ours ahead of the Salesforce CLI's bulk export in wall time (its `sf data export bulk` "
+                "/ ours' whole run)", f"{ratio:.2f}x ({ours.wall:.1f} vs {export:.1f} s; with its "
+                f"describe and login {rows['sf-cli'].wall:.1f} s)", ratio > 1.0)
     for name, row in rows.items():
         if name.startswith("ours@"):
             growth = ours.rss / row.rss
@@ -437,7 +505,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if unknown:
         raise SystemExit(f"unknown contenders {unknown}; choose from "
                          f"{', '.join(ALL_CONTENDERS + PEER_CONTENDERS)}")
-    contenders = installed_peers(contenders, args.peers_dir)
+    sf = find_sf(args.sf, args.peers_dir) if "sf-cli" in contenders else None
+    contenders = installed_peers(contenders, args.peers_dir, sf)
     contenders = affordable(contenders, args.records)
     if not contenders:
         raise SystemExit("no contender left to run")
@@ -459,13 +528,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for records, emulator in emulators.items():
                 # The first job after a start reads the org cold from disk; nobody should pay that.
                 warm = measure(python, "fetch", emulator, 0, scratch, log)
-                _say(f"warm-up at {records}: one Bulk job fetched in {warm.wall:.1f} s (not counted)")
+                limits = warm_limits(emulator)
+                _say(f"warm-up at {records}: one Bulk job fetched in {warm.wall:.1f} s, the org's limits "
+                     f"and record counts computed in {limits:.1f} s (not counted)")
             order = list(scales)
             for round_number in range(1, args.rounds + 1):
                 shift = (round_number - 1) % len(order)
                 for name in order[shift:] + order[:shift]:
                     m = measure(python, name, emulators[scales[name]], round_number, scratch, log,
-                                args.peers_dir)
+                                args.peers_dir, sf)
                     measurements.append(m)
                     _say(f"round {round_number}/{args.rounds} {name:<14} {m.wall:7.2f} s wall "
                          f"{m.cpu:7.2f} s CPU {m.peak_rss_mb:7.0f} MB  rows={m.rows} exit={m.exit_code}")
@@ -488,7 +559,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "code": code,
         "settings": {"records": args.records, "rounds": args.rounds, "job_latency": args.job_latency,
-                     "seed": args.seed, "flat_ref_records": flat_ref},
+                     "seed": args.seed, "flat_ref_records": flat_ref, "latency_ms": args.latency_ms,
+                     "bandwidth_mbps": args.bandwidth_mbps,
+                     "bulk_rows_per_second": args.bulk_rows_per_second,
+                     "bulk_job_slots": args.bulk_job_slots, "sf": sf},
         "scales": scales,
         "emulator_start_seconds": {str(k): round(e.started_seconds, 2) for k, e in emulators.items()},
         "log": str(log_path),
@@ -519,6 +593,10 @@ def print_report(report: dict[str, Any]) -> None:
     settings = report["settings"]
     print(f"\nsfbackup bench: {settings['records']:,} Accounts, {settings['rounds']} rounds, job latency "
           f"{settings['job_latency']} s, medians; {report['machine']}; code {report.get('code', '?')}")
+    model = {k: settings.get(k) for k in ("latency_ms", "bandwidth_mbps", "bulk_rows_per_second",
+                                          "bulk_job_slots")}
+    if any(model.values()):
+        print("emulator model: " + ", ".join(f"{k} {v:g}" for k, v in model.items() if v is not None))
     size = report["csv_bytes"].get(str(settings["records"]))
     if size:
         print(f"Bulk CSV of the whole result: {size / 1e6:.1f} MB")
@@ -547,6 +625,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs of every contender (default 3)")
     parser.add_argument("--job-latency", type=float, default=1.0, metavar="SECONDS",
                         help="Bulk job creation -> JobComplete, the same for everyone (default 1)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, metavar="MS",
+                        help="emulator: round trip added to every request (default 0)")
+    parser.add_argument("--bandwidth-mbps", type=float, default=0.0, metavar="MBPS",
+                        help="emulator: per-connection body throughput (default 0: no limit)")
+    parser.add_argument("--bulk-rows-per-second", type=float, default=0.0, metavar="N",
+                        help="emulator: a Bulk job takes --job-latency plus its rows at this rate "
+                             "(default 0: rows add no time)")
+    parser.add_argument("--bulk-job-slots", type=int, default=0, metavar="N",
+                        help="emulator: Bulk jobs processed at once (default 0: no limit)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the org's data (default 1)")
     parser.add_argument("--contenders", default=",".join(ALL_CONTENDERS),
                         help=f"comma-separated subset of {','.join(ALL_CONTENDERS)} (the default), "
@@ -557,6 +644,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers-dir", default=os.environ.get("PEERS_DIR", "/tmp/sfbackup-peers"),
                         help="where scripts/peers_check.sh --with-python-peers installed them "
                              "(default $PEERS_DIR or /tmp/sfbackup-peers)")
+    parser.add_argument("--sf", default=None, metavar="PATH",
+                        help=f"the Salesforce CLI for sf-cli (default ${SF_CLI_ENV}, else "
+                             "<peers-dir>/node/node_modules/.bin/sf, else sf on PATH)")
     parser.add_argument("--flat-ref-records", type=int, default=None, metavar="N",
                         help="also run ours against an org of N Accounts (peak RSS growth); "
                              "default records/10 when that is >= 2000; 0 = off")

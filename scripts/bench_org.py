@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import code_version, machine, run_measured  # scripts/ is not a package
+from bench import SF_CLI_ENV, code_version, find_sf, machine, run_measured  # scripts/ is not a package
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "src"))
@@ -161,11 +161,6 @@ def run_env(emu: RunningEmulator) -> dict[str, str]:
     return env
 
 
-def find_sf(peers_dir: str) -> str | None:
-    candidate = Path(peers_dir) / "node" / "node_modules" / ".bin" / "sf"
-    return str(candidate) if candidate.exists() else shutil.which("sf")
-
-
 def sf_cli_loop(sf: str, emu: RunningEmulator, objects: list[str], out: Path) -> list[str]:
     """A shell loop of `sf data export bulk`, one object after another, as a person would write it."""
     session = emu.session()
@@ -174,7 +169,11 @@ def sf_cli_loop(sf: str, emu: RunningEmulator, objects: list[str], out: Path) ->
     lines = [
         "set -e",
         f'export PATH="{Path(sf).parent}:$PATH" HOME="{out}/home"',
-        "export SF_DISABLE_TELEMETRY=true SF_AUTOUPDATE_DISABLE=true SF_USE_GENERIC_UNIX_KEYCHAIN=true",
+        # Both autoupdate names: with only SF_AUTOUPDATE_DISABLE an npm install spawns a detached
+        # `sf update --autoupdate` per command that sleeps for an hour.
+        "export SF_DISABLE_TELEMETRY=true SF_AUTOUPDATE_DISABLE=true SF_DISABLE_AUTOUPDATE=true "
+        "SF_SKIP_NEW_VERSION_CHECK=true SF_HIDE_RELEASE_NOTES=true SF_USE_GENERIC_UNIX_KEYCHAIN=true "
+        "SF_DISABLE_LOG_FILE=true",
         f"sf org login access-token --instance-url {emu.instance_url} --no-prompt --alias bench --json "
         "> /dev/null",
     ]
@@ -251,11 +250,12 @@ def measure_latency(args: argparse.Namespace, latency: float, scratch: Path, log
             "files": summary.get("files"),
         }
         result: dict[str, Any] = {"latency_ms": latency, "ours": ours, "critical_path": asdict(path)}
-        sf = find_sf(args.peers_dir)
+        sf = find_sf(args.sf, args.peers_dir)
         if sf is None:
             result["sf_cli"] = {
-                "skipped": "the Salesforce CLI (sf) is not installed: not on PATH nor under "
-                f"{args.peers_dir} (scripts/peers_check.sh installs it)"
+                "skipped": "the Salesforce CLI (sf) is not installed: not given by --sf or "
+                f"${SF_CLI_ENV}, not on PATH nor under {args.peers_dir} (scripts/peers_check.sh "
+                "installs it)"
             }
         else:
             exported = [
@@ -265,7 +265,9 @@ def measure_latency(args: argparse.Namespace, latency: float, scratch: Path, log
             ]
             sf_out = Path(tempfile.mkdtemp(prefix="sf-", dir=scratch))
             emu.server.requests.clear()
-            sf_done = run_measured(sf_cli_loop(sf, emu, exported, sf_out), os.environ.copy(), sf_out, log)
+            sf_env = {k: v for k, v in os.environ.items() if not k.startswith(("SF_", "SFBACKUP_"))}
+            sf_env["SF_ACCESS_TOKEN"] = emu.access_token()  # read by `sf org login access-token`
+            sf_done = run_measured(sf_cli_loop(sf, emu, exported, sf_out), sf_env, sf_out, log)
             sf_entries = emu.server.requests.entries()
             result["sf_cli"] = {
                 "exit_code": sf_done.exit_code,
@@ -365,6 +367,13 @@ def main(argv: list[str] | None = None) -> int:
         help="where the org's SQLite files are kept and reused",
     )
     parser.add_argument("--peers-dir", default=os.environ.get("PEERS_DIR", "/tmp/sfbackup-peers"))
+    parser.add_argument(
+        "--sf",
+        default=None,
+        metavar="PATH",
+        help=f"the Salesforce CLI (default ${SF_CLI_ENV}, else <peers-dir>/node/node_modules/.bin/sf, "
+        "else sf on PATH)",
+    )
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     latencies = [float(text) for text in args.latencies.split(",") if text.strip()]
@@ -384,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         report = {
             "code": code_version(),
             "machine": machine(),
-            "settings": {k: v for k, v in vars(args).items() if k not in ("json", "db_dir", "peers_dir")},
+            "settings": {
+                k: v for k, v in vars(args).items() if k not in ("json", "db_dir", "peers_dir", "sf")
+            },
             "results": results,
         }
         print(f"whole-org benchmark: {report['machine']}; code {report['code']}")

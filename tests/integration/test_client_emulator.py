@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,25 @@ def test_given_a_netrc_entry_for_the_org_host_when_calling_then_the_bearer_token
 
     assert "DailyApiRequests" in body
     assert fired(emu, "session_expiry") == 0
+
+
+def test_given_a_slow_link_when_two_pages_download_at_once_then_the_same_pages_come_sooner(
+    emu: Any, client: SalesforceClient
+) -> None:
+    job = BulkQuery.submit(client, "SELECT Id, Name, Description FROM Account", include_deleted=True)
+    BulkQuery.wait(client, job)
+    emu.faults.add_rule("truncate", r"/results", times=1)  # a page fetched again keeps its place
+    emu.server.config.bandwidth_mbps = 0.04  # 5 KB/s: each gzipped page ~0.3 s on the wire
+    try:
+        emu.server.requests.clear()
+        started = time.monotonic()
+        one = [p.read() for p in BulkQuery.pages(client, job, max_records=90)]
+        serial = time.monotonic() - started
+        sizes = [e.body_bytes for e in emu.server.requests.entries() if e.kind == "results"]
+        started = time.monotonic()
+        two = [p.read() for p in BulkQuery.pages(client, job, max_records=90, concurrency=2)]
+        overlapped = time.monotonic() - started
+    finally:
+        emu.server.config.bandwidth_mbps = 0.0
+    assert two == one and len(one) == 5, sizes
+    assert overlapped < 0.75 * serial, (serial, overlapped, sizes)

@@ -492,6 +492,27 @@ def test_given_org_then_users_organization_and_credentials_are_realistic(org: Em
     assert creds.password not in repr(creds) and "PRIVATE KEY" in creds.jwt_private_key_pem
 
 
+def test_given_unchanged_data_when_limits_are_asked_again_then_no_row_is_counted_until_a_write(
+    fresh: EmulatedOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first_storage, first_counts = fresh.limits_storage(), fresh.record_counts()
+    queries: list[str] = []
+    real_fetchone = fresh._fetchone
+
+    def counting(sql: str, params: list[Any]) -> Any:
+        queries.append(sql)
+        return real_fetchone(sql, params)
+
+    monkeypatch.setattr(fresh, "_fetchone", counting)
+    # Salesforce keeps these figures precomputed: asking again costs no table scan
+    assert fresh.limits_storage() == first_storage and fresh.record_counts() == first_counts
+    assert fresh.record_counts(["Account"]) == [c for c in first_counts if c["name"] == "Account"]
+    assert queries == []
+    fresh.create("Account", {"Name": "Counted again"})
+    assert fresh.limits_storage() == first_storage  # 2 KB more: the same MB
+    assert any("COUNT(*)" in sql for sql in queries)
+
+
 def test_given_limits_and_counts_then_shapes_match_the_limits_resources(org: EmulatedOrg) -> None:
     storage = org.limits_storage()
     assert set(storage) == {"DataStorageMB", "FileStorageMB"} and set(storage["FileStorageMB"]) == {

@@ -99,17 +99,51 @@ def test_given_the_daily_job_limit_when_submitted_then_api_reserve_reached(
         BulkQuery.submit(client, "SELECT Id FROM Account", include_deleted=False)
 
 
-def test_given_a_running_job_when_waiting_then_polls_back_off_from_a_fifth_of_a_second_to_five(
+class FakeTime:
+    """A clock and a sleep that advances it, for polling schedules over simulated hours."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_given_a_running_job_when_waiting_then_polls_back_off_from_a_fifth_of_a_second_to_two(
     wire: responses.RequestsMock, client: SalesforceClient
 ) -> None:
     for _ in range(12):
         wire.get(f"{JOBS}/{JOB_ID}", json=job_info("InProgress"))
     wire.get(f"{JOBS}/{JOB_ID}", json=job_info("JobComplete", numberRecordsProcessed=5))
-    sleeps = Sleeps()
-    info = BulkQuery.wait(client, JOB_ID, sleep=sleeps)
+    fake = FakeTime()
+    info = BulkQuery.wait(client, JOB_ID, sleep=fake.sleep, clock=fake.clock)
     assert info["numberRecordsProcessed"] == 5
-    assert sleeps[0] == pytest.approx(0.2)
-    assert sleeps == sorted(sleeps) and max(sleeps) == 5.0
+    assert fake.sleeps[0] == pytest.approx(0.2)
+    assert fake.sleeps == sorted(fake.sleeps) and max(fake.sleeps) == 2.0  # a young job: seen soon
+
+
+@pytest.mark.parametrize(("job_seconds", "most_polls", "longest_lateness"), [(35, 25, 2.0), (3600, 200, 30.0)])
+def test_given_a_long_job_when_waiting_then_polls_grow_with_its_age_and_it_is_seen_done_soon_after(
+    client: SalesforceClient, monkeypatch: pytest.MonkeyPatch,
+    job_seconds: float, most_polls: int, longest_lateness: float,
+) -> None:
+    fake = FakeTime()
+    polls: list[float] = []
+
+    def info(_client: SalesforceClient, _job_id: str) -> dict[str, Any]:
+        polls.append(fake.now)
+        return job_info("JobComplete" if fake.now >= job_seconds else "InProgress")
+
+    monkeypatch.setattr(BulkQuery, "info", staticmethod(info))
+    BulkQuery.wait(client, JOB_ID, sleep=fake.sleep, clock=fake.clock, timeout_seconds=7200)
+    assert len(polls) <= most_polls  # at 5 s apart an hour's job cost 720 API calls
+    assert polls[-1] - job_seconds <= longest_lateness
+    assert max(fake.sleeps) <= 30.0
 
 
 def test_given_a_failed_job_when_waiting_then_bulk_job_failed_says_why_and_how_to_fall_back(
@@ -150,8 +184,9 @@ def test_given_a_job_that_never_ends_when_waiting_then_it_is_aborted_at_the_time
     assert json.loads(wire.calls[-1].request.body or b"{}") == {"state": "Aborted"}
 
 
+@pytest.mark.parametrize("concurrency", [1, 2])
 def test_given_three_pages_when_reading_then_locators_are_followed_until_null(
-    wire: responses.RequestsMock, client: SalesforceClient
+    wire: responses.RequestsMock, client: SalesforceClient, concurrency: int
 ) -> None:
     wire.get(RESULTS, body=HEADER + rows(0, 2), headers=page_headers(2, "MjA"),
              match=[responses.matchers.query_param_matcher({"maxRecords": "2"})])  # fmt: skip
@@ -159,7 +194,7 @@ def test_given_three_pages_when_reading_then_locators_are_followed_until_null(
              match=[responses.matchers.query_param_matcher({"maxRecords": "2", "locator": "MjA"})])  # fmt: skip
     wire.get(RESULTS, body=HEADER + rows(4, 1), headers=page_headers(1, "null"),
              match=[responses.matchers.query_param_matcher({"maxRecords": "2", "locator": "NDA"})])  # fmt: skip
-    pages = list(BulkQuery.pages(client, JOB_ID, max_records=2))
+    pages = list(BulkQuery.pages(client, JOB_ID, max_records=2, concurrency=concurrency))
     assert [(p.records, p.locator) for p in pages] == [(2, "MjA"), (2, "NDA"), (1, None)]
     assert pages[0].read() == HEADER + rows(0, 2)
 
@@ -173,32 +208,35 @@ def test_given_a_saved_locator_when_resuming_then_reading_starts_there(
     assert [p.records for p in pages] == [1]
 
 
+@pytest.mark.parametrize("concurrency", [1, 2])
 def test_given_a_short_page_when_reading_then_the_same_locator_is_fetched_again(
-    wire: responses.RequestsMock, client: SalesforceClient
+    wire: responses.RequestsMock, client: SalesforceClient, concurrency: int
 ) -> None:
     full = HEADER + rows(0, 3)
     wire.get(RESULTS, body=full[: len(full) - 30], headers=page_headers(3, "null"))
     wire.get(RESULTS, body=full, headers=page_headers(3, "null"))
-    pages = list(BulkQuery.pages(client, JOB_ID))
+    pages = list(BulkQuery.pages(client, JOB_ID, concurrency=concurrency))
     assert [p.records for p in pages] == [3]
     assert pages[0].read() == full
     assert len([c for c in wire.calls if c.request.url.startswith(RESULTS)]) == 2
 
 
+@pytest.mark.parametrize("concurrency", [1, 2])
 def test_given_pages_always_short_when_reading_then_org_unreachable(
-    wire: responses.RequestsMock, client: SalesforceClient
+    wire: responses.RequestsMock, client: SalesforceClient, concurrency: int
 ) -> None:
     wire.get(RESULTS, body=HEADER + rows(0, 1), headers=page_headers(3, "null"))
     with pytest.raises(OrgUnreachable, match="Sforce-NumberOfRecords"):
-        list(BulkQuery.pages(client, JOB_ID))
+        list(BulkQuery.pages(client, JOB_ID, concurrency=concurrency))
 
 
+@pytest.mark.parametrize("concurrency", [1, 2])
 def test_given_no_locator_header_when_reading_then_the_page_is_not_taken_as_the_last(
-    wire: responses.RequestsMock, client: SalesforceClient
+    wire: responses.RequestsMock, client: SalesforceClient, concurrency: int
 ) -> None:
     wire.get(RESULTS, body=HEADER + rows(0, 1), headers={"Sforce-NumberOfRecords": "1"})
     wire.get(RESULTS, body=HEADER + rows(0, 1), headers=page_headers(1, "null"))
-    assert [p.locator for p in BulkQuery.pages(client, JOB_ID)] == [None]
+    assert [p.locator for p in BulkQuery.pages(client, JOB_ID, concurrency=concurrency)] == [None]
 
 
 def test_given_raw_bytes_with_nul_and_latin_text_when_reading_then_they_are_kept_as_sent(
@@ -299,3 +337,17 @@ def test_given_a_spool_folder_that_cannot_hold_files_when_reading_then_storage_e
     with pytest.raises(StorageError, match="temporary file"):
         list(BulkQuery.pages(client, JOB_ID, spool_dir=tmp_path / "gone"))
     assert len([c for c in wire.calls if c.request.url.startswith(RESULTS)]) == 1
+
+
+def test_given_two_pages_at_once_when_the_second_is_refused_then_the_first_comes_and_then_the_error(
+    wire: responses.RequestsMock, client: SalesforceClient
+) -> None:
+    wire.get(RESULTS, body=HEADER + rows(0, 2), headers=page_headers(2, "MjA"),
+             match=[responses.matchers.query_param_matcher({"maxRecords": "2"})])  # fmt: skip
+    wire.get(RESULTS, status=409, json=[{"errorCode": "CONFLICT", "message": "wrong version"}],
+             match=[responses.matchers.query_param_matcher({"maxRecords": "2", "locator": "MjA"})])  # fmt: skip
+    pages = BulkQuery.pages(client, JOB_ID, max_records=2, concurrency=2)
+    first = next(pages)
+    assert first.records == 2 and first.locator == "MjA"
+    with pytest.raises(SalesforceError, match="API version it was created with"):
+        next(pages)

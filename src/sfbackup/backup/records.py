@@ -53,6 +53,9 @@ T = TypeVar("T")
 
 REST_PART_ROWS = 200_000
 ID_BATCH_SIZE = 200
+#: Bulk result pages downloading at once per object (each on its own connection; spooled to disk,
+#: parsed in order). Over a WAN one connection's throughput is capped by its round trip.
+BULK_PAGE_DOWNLOADS = 2
 
 
 class ExportStopped(SfbackupError):
@@ -267,20 +270,29 @@ class RecordExporter:
             finished, start_locator = False, None
             job_id = self._submit(plan)
             info = query_bulk.BulkQuery.wait(self.client, job_id)
-        pages: Iterator[query_bulk.BulkPage] = iter(()) if finished else prefetched(
-            query_bulk.BulkQuery.pages(
-                self.client, job_id, start_locator=start_locator, max_records=self.bulk_page_records,
-                spool_dir=self.snapshot_dir,
-            )
+        # Pages are parsed in the prefetch thread while this one writes the previous blocks: both
+        # stages are pyarrow work that releases the GIL, so they overlap on two cores.
+        stream: Iterator[tuple[str, Any]] = iter(()) if finished else prefetched(
+            _parsed_pages(
+                query_bulk.BulkQuery.pages(
+                    self.client, job_id, start_locator=start_locator, max_records=self.bulk_page_records,
+                    spool_dir=self.snapshot_dir, concurrency=BULK_PAGE_DOWNLOADS,
+                ),
+                schema,
+            ),
+            depth=2,
         )
-        for page in pages:
-            with page:
-                self._check_stop()
-                batches = batches_from_bulk_csv(page.body, schema)
-                self._write_parts(plan.name, result, batches, schema, masked=plan.masked)
-            result.resume = ResumePoint(job_id, page.locator, self.client.api_version, result.deleted_rows)
+        more = not finished
+        while more:
+            self._check_stop()
+            ended: list[str | None] = []
+            self._write_parts(plan.name, result, _one_page(stream, ended), schema, masked=plan.masked)
+            if not ended:
+                break  # no page at all (cannot happen: the first page always comes or raises)
+            result.resume = ResumePoint(job_id, ended[0], self.client.api_version, result.deleted_rows)
             checkpoint(plan.name, result)
             self.progress.object_progress(plan.name, result.rows)
+            more = ended[0] is not None
         expected = info.get("numberRecordsProcessed")
         if isinstance(expected, int) and expected != result.rows:
             raise SalesforceError(
@@ -479,6 +491,24 @@ def _as_text(plan: ObjectPlan, field_name: Any) -> ObjectPlan | None:
 def _too_wide(exc: SalesforceError) -> bool:
     """Salesforce refuses the select list itself: too many fields, or a GET too long (414)."""
     return exc.error_code in ("QUERY_TOO_COMPLICATED", "HTTP_414") or exc.status == 414
+
+
+def _parsed_pages(pages: Iterator[query_bulk.BulkPage], schema: pa.Schema) -> Iterator[tuple[str, Any]]:
+    """("batch", RecordBatch) for each block of each page, then ("end", the next page's locator)."""
+    for page in pages:
+        with page:
+            for batch in batches_from_bulk_csv(page.body, schema):
+                yield "batch", batch
+        yield "end", page.locator
+
+
+def _one_page(stream: Iterator[tuple[str, Any]], ended: list[str | None]) -> Iterator[pa.RecordBatch]:
+    """The batches of the stream's next page; its next locator is appended to `ended`."""
+    for kind, value in stream:
+        if kind == "end":
+            ended.append(value)
+            return
+        yield value
 
 
 def prefetched(items: Iterator[T], *, depth: int = 1) -> Iterator[T]:

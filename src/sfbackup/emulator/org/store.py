@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import csv
 import functools
 import hashlib
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -425,6 +426,8 @@ class EmulatedOrg:
         self._writer: _Connection | None = None
         self._lock = threading.RLock()
         self._metadata: MetadataCatalog | None = None
+        #: figures Salesforce keeps precomputed, by the state of the data they were computed from
+        self._statistics: dict[str, tuple[Any, Any]] = {}
         self._finalizer = weakref.finalize(self, EmulatedOrg._cleanup, self._connections, self._tmpdir)
         self._open_or_generate(generated)
         org_id = self._fetchone('SELECT "Id" FROM "Organization"', [])[0]
@@ -716,8 +719,34 @@ class EmulatedOrg:
             while chunk := blob.read(chunk_size):
                 yield chunk
 
+    def _data_state(self) -> int:
+        """Rows written through the org since it was opened: equal numbers, the same data."""
+        with self._lock:
+            return self._writer.total_changes if self._writer is not None else 0
+
+    def _precomputed(self, name: str, key: Any, compute: Callable[[], Any]) -> Any:
+        """`compute()`, again only when `key` (the data's state, a statistics time) changed.
+
+        Salesforce answers `/limits` and `/limits/recordCount` from figures it keeps up to date in
+        the background (storage usage is recalculated by a background process; record counts come
+        from its last statistics run), not by counting rows per request; the emulator counts once
+        per state of its data, so a client does not pay a table scan per call at 1M rows.
+        """
+        cached = self._statistics.get(name)
+        if cached is not None and cached[0] == key:
+            return copy.deepcopy(cached[1])
+        value = compute()
+        self._statistics[name] = (key, value)
+        return copy.deepcopy(value)
+
     def limits_storage(self) -> dict[str, dict[str, int]]:
         """`DataStorageMB` / `FileStorageMB` as `/limits` reports them (2 KB per record, file bytes)."""
+        return cast(
+            dict[str, dict[str, int]],
+            self._precomputed("storage", self._data_state(), self._count_storage),
+        )
+
+    def _count_storage(self) -> dict[str, dict[str, int]]:
         records = 0
         for obj in self._catalog.values():
             if obj.queryable and obj.key_prefix:
@@ -741,9 +770,20 @@ class EmulatedOrg:
         still are."""
         wanted = {n.lower() for n in names} if names else None
         stats = sql_datetime(self.stats_time())
-        out = []
-        for key, obj in self._catalog.items():
-            if not obj.queryable or obj.key_prefix is None or (wanted is not None and key not in wanted):
+        counts: dict[str, int] = self._precomputed(
+            "record_counts", (self._data_state(), stats), lambda: self._count_records(stats)
+        )
+        return [
+            {"count": count, "name": name}
+            for name, count in counts.items()
+            if wanted is None or name.lower() in wanted
+        ]
+
+    def _count_records(self, stats: str) -> dict[str, int]:
+        """Each queryable object's rows as of the statistics run at `stats` (see record_counts)."""
+        out: dict[str, int] = {}
+        for obj in self._catalog.values():
+            if not obj.queryable or obj.key_prefix is None:
                 continue
             live = '"IsDeleted" = 0' if obj.has_is_deleted else "1"
             if obj.field("CreatedDate") is not None:
@@ -752,12 +792,7 @@ class EmulatedOrg:
                 params = params[: 1 + bool(deleted_since)]
             else:
                 where, params = f" WHERE {live}", []
-            out.append(
-                {
-                    "count": self._fetchone(f'SELECT COUNT(*) FROM "{obj.name}"{where}', params)[0],
-                    "name": obj.name,
-                }
-            )
+            out[obj.name] = self._fetchone(f'SELECT COUNT(*) FROM "{obj.name}"{where}', params)[0]
         return out
 
     # writing -------------------------------------------------------------------------------------
