@@ -162,3 +162,15 @@ def test_given_a_snapshot_when_verify_against_org_then_the_counts_go_five_per_co
     queried = [e.subject for e in log if e.kind == "query"]
     assert all(queried.count(name) >= 1 for name in counted)  # each COUNT() made alone, as before
     assert (alone["passed"], alone["counts"]) == (together["passed"], together["counts"])
+
+
+def test_given_a_call_over_salesforces_limit_when_sent_then_a_refusal_of_that_call_not_the_daily_limit(
+    emu: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(None, env=emulator_env(emu), overrides={"connection.instance_url": emu.instance_url})
+    client = SalesforceClient(settings.connection, sleep=lambda seconds: None)
+    monkeypatch.setattr(composite, "MAX_SUBREQUESTS", 26)  # what a client without our limit would send
+    with pytest.raises(SalesforceError) as refused:  # not ApiReserveReached: the daily limit is fine
+        composite.call(client, [composite.describe_request("Account")] * 26)
+    assert refused.value.error_code == "LIMIT_EXCEEDED"
+    assert "can’t contain more than 25 operations" in refused.value.message

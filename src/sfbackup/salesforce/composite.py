@@ -139,9 +139,10 @@ def call(client: SalesforceClient, requests: Sequence[SubRequest]) -> dict[SubRe
             continue
         request = by_reference.get(str(item.get("referenceId")))
         status = item.get("httpStatusCode")
-        if request is None:  # a refusal of the whole call (LIMIT_EXCEEDED answers referenceId null)
-            error = client.subrequest_error("POST", "composite/", int(status or 400), item.get("body"))
-            raise error or SalesforceError("the composite call was refused", error_code="COMPOSITE_REFUSED")
+        if request is None:
+            # The whole call refused (over its limits Salesforce answers one LIMIT_EXCEEDED result with
+            # referenceId null): a refusal of this call, not the org's daily limit used up.
+            raise _refusal(item.get("body"), status)
         if not isinstance(status, int):
             continue  # answered without a status: made alone below
         if status < 300:
@@ -152,6 +153,14 @@ def call(client: SalesforceClient, requests: Sequence[SubRequest]) -> dict[SubRe
     for request in requests:
         results.setdefault(request, SubResult())
     return results
+
+
+def _refusal(body: Any, status: Any) -> SalesforceError:
+    first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
+    code = str(first.get("errorCode") or "COMPOSITE_REFUSED")
+    message = str(first.get("message") or "the composite call was refused")
+    return SalesforceError(f"POST composite/: {code}: {message}", error_code=code,
+                           status=status if isinstance(status, int) else None)  # fmt: skip
 
 
 def _post(client: SalesforceClient, payload: dict[str, Any]) -> Any:
