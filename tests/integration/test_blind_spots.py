@@ -333,8 +333,11 @@ def test_given_an_enterprise_org_when_the_restricted_user_checks_all_then_refusa
     body = checked.result()
     unchecked = {g["object"]: g for g in body["gaps"] if g["kind"] == "unchecked"}
     # which objects refuse the user's COUNT() depends on the strategies the plan knows (a filter
-    # they need is added); those left are notes with Salesforce's words, never blocking
-    assert unchecked and not any(g["blocks_safe"] for g in unchecked.values())
+    # they need is added); those left are notes with Salesforce's words; a COUNT() that timed out
+    # (LoginHistory, Telemetry_Event__c) left the user's sharing unmeasured: that blocks SAFE
+    assert unchecked
+    assert all(g["blocks_safe"] == ("QUERY_TIMEOUT" in g["effect"]) for g in unchecked.values()), unchecked
+    assert {"LoginHistory", "Telemetry_Event__c"} <= {n for n, g in unchecked.items() if g["blocks_safe"]}
     assert all(any(code in g["effect"] for code in ("MALFORMED_QUERY", "QUERY_TIMEOUT", "INVALID"))
                for g in unchecked.values()), unchecked
     blocking = {(g["kind"], g["object"]) for g in body["gaps"] if g["blocks_safe"]}
@@ -428,3 +431,44 @@ def test_given_the_permission_queries_timing_out_when_check_then_an_unchecked_ga
     gaps = [g for g in checked.result()["gaps"] if g["kind"] == "unchecked" and g["object"] is None]
     assert any("permissions could not be read" in g["effect"] and "QUERY_TIMEOUT" in g["effect"]
                and g["blocks_safe"] for g in gaps), gaps  # fmt: skip
+
+
+def test_given_a_count_timing_out_for_the_restricted_user_when_run_then_its_sharing_is_unmeasured_and_blocks_safe(
+    tmp_path: Path,
+) -> None:
+    # LoginHistory's COUNT() times out (a huge table): how many of its records the user's sharing
+    # hides was not measured. Before, that was a note that did not block SAFE; the run goes on.
+    with running_emulator(records=12, seed=3, job_latency=0.02, large_file_bytes=0, org_shape="enterprise",
+                          user="restricted") as emu:  # fmt: skip
+        repo = tmp_path / "repo"
+        done = sfbackup(emu, "restricted", "run", "--repo", str(repo), "--objects", "Account,LoginHistory",
+                        "--no-files", "--no-metadata", "--json", repo=repo)  # fmt: skip
+    assert done.code in (0, 4), done.out  # verified (NOT SAFE is not a failed run)
+    manifest = Repository.open(repo).snapshot("latest").manifest
+    assert manifest.objects["LoginHistory"].state == "done"
+    assert manifest.access is not None
+    [gap] = [g for g in manifest.access.gaps if g.get("object") == "LoginHistory" and g["kind"] == "unchecked"]
+    assert gap["blocks_safe"] is True and "QUERY_TIMEOUT" in gap["effect"] and "not measured" in gap["effect"]
+    verdict = done.result()["verdict"]
+    assert not verdict["safe"] and any("LoginHistory" in reason for reason in verdict["reasons"]), verdict
+
+
+def test_given_every_row_query_timing_out_when_run_then_the_preflight_gaps_block_safe_and_the_run_goes_on(
+    org: RunningEmulator, tmp_path: Path
+) -> None:
+    # The preflight's own queries (UserPermissionAccess, PermissionSet, FieldDefinition) time out:
+    # each is an unchecked gap that blocks SAFE, and the objects are still exported.
+    repo = tmp_path / "repo"
+    org.faults.add_rule("query_timeout", path_pattern="/query", times=100_000)
+    try:
+        done = sfbackup(org, "admin", "run", "--repo", str(repo), "--objects", "Account,Contact", "--no-files",
+                        "--no-metadata", "--json", repo=repo)  # fmt: skip
+    finally:
+        org.faults.clear()
+    manifest = Repository.open(repo).snapshot("latest").manifest
+    assert {n: e.state for n, e in manifest.objects.items()} == {"Account": "done", "Contact": "done"}
+    assert manifest.access is not None
+    unchecked = [g for g in manifest.access.gaps if g["kind"] == "unchecked" and g["blocks_safe"]]
+    assert {g.get("object") for g in unchecked} >= {None, "Account", "Contact"}, unchecked
+    assert all("QUERY_TIMEOUT" in g["effect"] for g in unchecked)
+    assert not done.result()["verdict"]["safe"]

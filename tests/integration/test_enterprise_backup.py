@@ -6,6 +6,7 @@ refusal calls for; rows checked against a separate simple-salesforce reading of 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ from sfbackup.testing import RunningEmulator, running_emulator
 from sfbackup.verify import verify_snapshot
 from tests.conftest import emulator_env
 from tests.integration.test_run_cli import expected_value, normalise
+from tests.integration.test_verify_org_bodies import drop_one_body
 from tests.s3_server import running_s3, set_test_credentials
 
 
@@ -172,6 +174,20 @@ def assert_rows_equal(repo: Path, name: str, expected: dict[str, Any]) -> None:
             assert got == want, f"{name}.{field} of {record_id}: {got!r} != {want!r}"
 
 
+def assert_big_rows_equal(repo: Path, sf: Salesforce, name: str) -> None:
+    """A big object's rows equal simple-salesforce's plain read of it: every row answers the empty
+    Id, as on a real org, so the rows are compared as a multiset of their values."""
+    snapshot = Repository.open(repo).snapshot("latest")
+    entry = snapshot.manifest.objects[name]
+    assert entry.state == "done", (name, entry.error)
+    types = {f["name"]: f["type"] for f in snapshot.schema_document(name)["fields"]}
+    records = sf.query_all(f"SELECT {', '.join(entry.fields)} FROM {name}")["records"]
+    want = sorted(repr(tuple(expected_value(types[f], r[f]) for f in entry.fields)) for r in records)
+    got = sorted(repr(tuple(normalise(r[f]) for f in entry.fields)) for r in snapshot.read(name).to_pylist())
+    assert records and entry.rows == len(records) and got == want, name
+    assert {r["Id"] for r in records} == {"000000000000000AAA"}
+
+
 def fields_of(repo: Path, name: str) -> list[str]:
     return list(Repository.open(repo).snapshot("latest").manifest.objects[name].fields)
 
@@ -214,8 +230,7 @@ def test_given_big_object_when_run_then_read_unfiltered_without_count_or_query_a
 ) -> None:
     entry = Repository.open(quirks_repo).snapshot("latest").manifest.objects[name]
     assert entry.operation == "query" and entry.extra["read"]["cut_in_soql"] is False
-    sf = independent(enterprise)
-    assert_rows_equal(quirks_repo, name, theirs(sf, name, entry.fields, [""], deleted=False))
+    assert_big_rows_equal(quirks_repo, independent(enterprise), name)
 
 
 @pytest.mark.parametrize("name", ["LoginHistory", "Telemetry_Event__c", "ActivityFieldHistory", "Wide_Survey__c"])
@@ -292,6 +307,25 @@ def test_given_base64_fields_beyond_file_objects_when_run_then_every_body_is_in_
     blobs = Repository.open(binaries_repo).blobs
     for digest in got.values():
         assert hashlib.sha256(blobs.path(digest).read_bytes()).hexdigest() == digest
+
+
+@pytest.mark.parametrize("name", ["QuoteDocument", "StaticResource"])  # without / with a length field
+def test_given_a_base64_body_missing_from_the_binaries_index_when_verify_against_org_then_it_fails_naming_it(
+    enterprise: RunningEmulator, binaries_repo: Path, env: None, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], name: str,
+) -> None:
+    field = BINARY_OBJECTS[name]
+    args = ["verify", "--instance-url", enterprise.instance_url, "--against-org", "--json"]
+    capsys.readouterr()
+    assert main([*args, "--repo", str(binaries_repo)]) == ExitCode.OK  # every body: nothing to say
+    assert "org_bodies_mismatch" not in capsys.readouterr().out
+    drop_one_body(binaries_repo, tmp_path / "copy", name, field)
+    assert main([*args, "--repo", str(tmp_path / "copy")]) == ExitCode.VERIFICATION_FAILED
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    [found] = [f for f in result["findings"] if f["kind"] == "org_bodies_mismatch"]
+    assert found["object"] == name and f"{name}.{field}" in found["explanation"], found
+    assert found["expected"] == found["actual"] + 1 and not result["verdict"]["safe"]
+    assert [f["kind"] for f in result["findings"] if f["severity"] == "error"] == ["org_bodies_mismatch"]
 
 
 def test_given_rich_text_images_when_run_then_each_is_indexed_by_record_field_and_refid(
@@ -395,9 +429,10 @@ ENTERPRISE_FAULTS = {"http_500": 0.01, "http_503": 0.01, "drop": 0.005, "truncat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("faults", [None, ENTERPRISE_FAULTS], ids=["clean", "faults"])
+@pytest.mark.parametrize(("faults", "seed"), [(None, 0), *((ENTERPRISE_FAULTS, seed) for seed in (5, 6, 7, 8))],
+                         ids=["clean", "faults-5", "faults-6", "faults-7", "faults-8"])  # fmt: skip
 def test_given_enterprise_org_when_run_objects_all_then_every_object_exported_or_explained_and_verify_passes(
-    tmp_path: Path, faults: dict[str, float] | None
+    tmp_path: Path, faults: dict[str, float] | None, seed: int
 ) -> None:
     with running_emulator(records=30, org_shape="enterprise", operation_too_large=True, large_file_bytes=0,
                           job_latency=0.02) as emu:  # fmt: skip
@@ -409,7 +444,9 @@ def test_given_enterprise_org_when_run_objects_all_then_every_object_exported_or
         })  # fmt: skip
         client = SalesforceClient(settings.connection, sleep=lambda seconds: None)
         if faults:
-            emu.faults.configure(FaultConfig(rates=dict(faults), seed=5))
+            # seed 6 failed Shipment_Log__b (its every read timed out) before big objects were split
+            # by index prefix
+            emu.faults.configure(FaultConfig(rates=dict(faults), seed=seed))
         result = run_backup(settings, tmp_path / "repo", client=client)
         resumed = 0
         while faults and result.exit_code == ExitCode.INCOMPLETE and resumed < 2:
@@ -610,3 +647,148 @@ def test_given_a_parent_batch_query_timing_out_where_no_date_range_is_allowed_wh
     assert enterprise.faults.injected["query_timeout"] == before + 1
     assert len(batches) == 3  # the whole batch, then its two halves
     assert not result.failures, [f.explanation for f in result.failures]
+
+
+@pytest.mark.parametrize("name", ["FieldHistoryArchive", "Shipment_Log__b"])
+def test_given_big_object_reads_timing_out_when_run_and_verify_ids_then_split_by_index_prefix(
+    enterprise: RunningEmulator, env: None, repo_dir: Path, name: str
+) -> None:
+    # Every read the emulator does not find selective times out (a big object's read is selective
+    # when it reads under 30% of its rows off the index): the export and verify --ids split the read
+    # by index prefix (ranges on the first index field, then `first = value` and ranges on the next);
+    # before, the object failed (exit 3) and verify reported org_query_failed.
+    before = enterprise.faults.injected["query_timeout"]
+    enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=10_000)
+    try:
+        code = run(enterprise, repo_dir, "--objects", name, "--no-files", "--no-verify")
+        settings = load_settings(None, env=dict(os.environ),
+                                 overrides={"connection.instance_url": enterprise.instance_url})  # fmt: skip
+        result = verify_snapshot(repo_dir, "latest", against_org=True, ids=True,
+                                 client_factory=lambda: SalesforceClient(settings.connection))  # fmt: skip
+    finally:
+        enterprise.faults.clear()
+    assert code == ExitCode.OK
+    assert enterprise.faults.injected["query_timeout"] - before >= 2  # the export's and verify's reads
+    assert not result.failures, [f.explanation for f in result.failures]
+    entry = Repository.open(repo_dir).snapshot("latest").manifest.objects[name]
+    index = {"FieldHistoryArchive": ["FieldHistoryType", "ParentId", "CreatedDate"],
+             "Shipment_Log__b": ["Account__c", "Logged_At__c"]}[name]  # fmt: skip
+    assert [f["name"] for f in entry.extra["read"]["index"]] == index  # documented / from the metadata
+    assert_big_rows_equal(repo_dir, independent(enterprise), name)
+
+
+def test_given_big_object_filters_off_the_index_order_when_queried_then_the_emulator_refuses_them(
+    enterprise: RunningEmulator,
+) -> None:
+    sf = independent(enterprise)
+    some_id = "001000000000000"
+    accepted = [f"Account__c > '{some_id}'", f"Account__c > '{some_id}' AND Account__c < 'zzzzzzzzzzzzzzz'",
+                f"Account__c = '{some_id}' AND Logged_At__c >= 2020-01-01T00:00:00Z"]  # fmt: skip
+    refused = ["Logged_At__c >= 2020-01-01T00:00:00Z", f"Account__c > '{some_id}' AND Logged_At__c >= 2020-01-01T00:00:00Z",
+               f"Account__c != '{some_id}'", "CreatedDate < 2030-01-01T00:00:00Z",
+               f"Account__c IN ('{some_id}', '001000000000001') AND Logged_At__c IN (2020-01-01T00:00:00Z, "
+               "2021-01-01T00:00:00Z)",  # IN only once
+               "Account__c IN (SELECT Id FROM Account)"]  # fmt: skip
+    accepted.append(f"Account__c IN ('{some_id}') AND Logged_At__c IN (2020-01-01T00:00:00Z, 2021-01-01T00:00:00Z)")
+    for where in accepted:
+        sf.query(f"SELECT Status__c FROM Shipment_Log__b WHERE {where}")
+    for where in refused:
+        with pytest.raises(Exception, match="BIG_OBJECT_UNSUPPORTED_OPERATION"):
+            sf.query(f"SELECT Status__c FROM Shipment_Log__b WHERE {where}")
+
+
+def test_given_a_big_object_answering_empty_ids_when_read_then_no_row_is_dropped_as_a_duplicate(
+    enterprise: RunningEmulator, env: None
+) -> None:
+    # Salesforce answers Id 000000000000000AAA for every big object row (SOQL and SOSL Reference,
+    # "SOQL with Big Objects"), and so does the emulator. Rows were de-duplicated by Id after every
+    # read: all but one were dropped.
+    from sfbackup.salesforce.partitions import ReadPlan, iter_pages
+
+    settings = load_settings(None, env=dict(os.environ),
+                             overrides={"connection.instance_url": enterprise.instance_url})  # fmt: skip
+    plan = ReadPlan("big object", cut_in_soql=False, countable=False, query_all=False)
+    rows = [r for page in iter_pages(SalesforceClient(settings.connection), "Shipment_Log__b",
+                                     ["Id", "Account__c", "Logged_At__c"], plan, None, include_deleted=False)
+            for r in page]  # fmt: skip
+    assert len(rows) == 25 and {r["Id"] for r in rows} == {"000000000000000AAA"}
+
+
+def test_given_a_big_object_answering_empty_ids_when_verify_ids_then_rows_are_compared_by_their_index(
+    enterprise: RunningEmulator, env: None, repo_dir: Path
+) -> None:
+    # With every row answering Id 000000000000000AAA, the Id sets of the org and the backup were one
+    # Id each: a row the backup lacks passed verify --ids. The index is the big object's key.
+    assert run(enterprise, repo_dir, "--objects", "Shipment_Log__b", "--no-files", "--no-verify") == ExitCode.OK
+    assert Repository.open(repo_dir).snapshot("latest").manifest.objects["Shipment_Log__b"].rows == 25
+    settings = load_settings(None, env=dict(os.environ),
+                             overrides={"connection.instance_url": enterprise.instance_url})  # fmt: skip
+
+    def verify() -> Any:
+        return verify_snapshot(repo_dir, "latest", against_org=True, ids=True,
+                               client_factory=lambda: SalesforceClient(settings.connection))  # fmt: skip
+
+    assert not verify().failures
+    account = independent(enterprise).query("SELECT Id FROM Account LIMIT 1")["records"][0]["Id"]
+    late = enterprise.org.create("Shipment_Log__b", {"Account__c": account, "Logged_At__c": "2021-06-01T00:00:00.000Z",
+                                                     "Status__c": "Lost", "CreatedDate": "2021-06-01T00:00:00.000Z"})  # fmt: skip
+    try:
+        [missing] = [f for f in verify().failures if f.kind == "missing_ids"]
+        assert missing.object == "Shipment_Log__b" and "2021-06-01T00:00:00.000Z" in missing.explanation
+    finally:
+        enterprise.org.purge("Shipment_Log__b", late)
+
+
+def test_given_a_user_without_the_metadata_api_when_a_big_object_is_run_then_read_whole_and_the_index_gap_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The restricted user is refused the Metadata API (INSUFFICIENT_ACCESS): the custom big object's
+    # index is unknown, its read is not split, and the manifest says why (the run goes on).
+    with running_emulator(records=12, org_shape="enterprise", large_file_bytes=0, job_latency=0.02,
+                          user="restricted") as emu:  # fmt: skip
+        for key, value in emulator_env(emu).items():
+            monkeypatch.setenv(key, value)
+        assert run(emu, tmp_path / "repo", "--objects", "Shipment_Log__b", "--no-files", "--no-verify") == ExitCode.OK
+        entry = Repository.open(tmp_path / "repo").snapshot("latest").manifest.objects["Shipment_Log__b"]
+        assert entry.state == "done" and entry.rows > 0 and "index" not in entry.extra["read"]
+        assert "its index is unknown" in entry.extra["read"]["reason"]
+        assert "INSUFFICIENT_ACCESS" in entry.extra["read"]["reason"]
+        # verify cannot tell its rows apart (every one answers the empty Id): it counts them
+        settings = load_settings(None, env=dict(os.environ), overrides={"connection.instance_url": emu.instance_url})
+        account = emu.org.query("SELECT Id FROM Account", include_deleted=False, api="rest").rest_records(0, 1)[0]["Id"]
+        emu.org.create("Shipment_Log__b", {"Account__c": account, "Logged_At__c": "2021-06-01T00:00:00.000Z",
+                                           "CreatedDate": "2021-06-01T00:00:00.000Z"})  # fmt: skip
+        result = verify_snapshot(tmp_path / "repo", "latest", against_org=True, ids=True,
+                                 client_factory=lambda: SalesforceClient(settings.connection))  # fmt: skip
+    mine = {f.kind: f for f in result.findings if f.object == "Shipment_Log__b"}
+    assert "index is unknown" in mine["count_unavailable"].explanation
+    assert mine["org_count_mismatch"].expected == entry.rows + 1  # the row the backup lacks
+
+
+@pytest.mark.parametrize("name", ["LoginHistory", "RecentlyViewed"])  # 60 rows / none
+def test_given_an_object_without_dates_timing_out_when_run_and_verify_ids_then_read_in_id_ranges(
+    enterprise: RunningEmulator, env: None, repo_dir: Path, name: str
+) -> None:
+    # Neither has CreatedDate, SystemModstamp or LastModifiedDate to read in ranges: a read that
+    # timed out failed the object (until `--resume`), and verify's Id listing was org_query_failed
+    # (faults seed 6 of the end-to-end run, on RecentlyViewed). Both read in Id ranges now (the lowest
+    # and highest Id, the range between them halved). Bulk fails, so the export reads through REST.
+    enterprise.faults.add_rule("bulk_failed", path_pattern="/jobs/query", times=10_000)
+    enterprise.faults.add_rule("query_timeout", path_pattern="/query", times=10_000)
+    before = enterprise.faults.injected["query_timeout"]
+    try:
+        code = run(enterprise, repo_dir, "--objects", name, "--no-files", "--no-verify")
+        settings = load_settings(None, env=dict(os.environ),
+                                 overrides={"connection.instance_url": enterprise.instance_url})  # fmt: skip
+        result = verify_snapshot(repo_dir, "latest", against_org=True, ids=True,
+                                 client_factory=lambda: SalesforceClient(settings.connection))  # fmt: skip
+    finally:
+        enterprise.faults.clear()
+    assert code == ExitCode.OK
+    assert enterprise.faults.injected["query_timeout"] - before >= 2
+    assert not result.failures, [f.explanation for f in result.failures]
+    assert result.report["objects"][0]["ids_compared"]
+    entry = Repository.open(repo_dir).snapshot("latest").manifest.objects[name]
+    if name == "LoginHistory":
+        sf = independent(enterprise)
+        assert_rows_equal(repo_dir, name, theirs(sf, name, list(entry.fields), [""], deleted=False))

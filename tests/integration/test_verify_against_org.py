@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -273,3 +274,59 @@ def test_given_contract_end_when_verified_against_org_then_owners_and_org_storag
     assert readiness["storage"]["backup_bytes"] > 0 and "DataStorageMB" in readiness["storage"]
     html = result.report_paths["report.html"].read_text()
     assert "Before you cancel" in html and "reassign them" in html
+
+
+def test_given_a_record_created_in_the_second_the_run_starts_when_run_then_it_is_in_the_snapshot(
+    org: Any, login: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The org's Date header names T0's second; Salesforce stamps CreatedDate to the millisecond. A
+    # record created earlier in that second than the run began was left out (the cut was
+    # `CreatedDate <= <second>.000`); it belongs to the snapshot, and one created later is not.
+    import time
+
+    now = org.org.now()
+    if now.microsecond > 300_000:  # start early in a second, so the run's /limits falls in it
+        time.sleep(1.02 - now.microsecond / 1e6)
+    just_before = org.org.create("Account", {"Name": "Created just before the run"})
+    created = org.org.get_record("Account", just_before, ["CreatedDate"])
+    repo = tmp_path / "repo"
+    try:
+        code = main(["run", "--repo", str(repo), "--instance-url", org.instance_url, "--objects", "Account",
+                     "--no-files", "--no-metadata", "--json"])  # fmt: skip
+        assert code in (0, 4), capsys.readouterr().out[-2000:]
+        after = org.org.create("Account", {"Name": "Created after the run began"})
+        manifest = Repository.open(repo).snapshot("latest").manifest
+        assert str(created["CreatedDate"])[:19] == manifest.t0.strftime("%Y-%m-%dT%H:%M:%S")  # same second
+        assert just_before in _backup_ids(repo, "Account")
+        assert manifest.t0.microsecond == 999_000  # the last millisecond of the Date header's second
+        assert after not in _backup_ids(repo, "Account")
+        code, result = _verify(repo, org, capsys, "--against-org", "--ids")
+        assert code == 0, result["findings"]  # the org agrees under the same cut
+    finally:
+        org.org.purge("Account", just_before)
+        with suppress(Exception):
+            org.org.purge("Account", after)
+
+
+def test_given_a_file_created_after_t0_when_verify_against_org_then_its_links_are_not_taken_for_hidden_records(
+    org: Any, login: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A File created after T0 adds ContentDocumentLinks (the owner's, the record's) the snapshot's
+    # cut leaves to the next one. /limits/recordCount counts them at once; the staleness allowance
+    # counted nothing for ContentDocumentLink (its COUNT() needs a ContentDocumentId filter), so
+    # verify took them for records the user's sharing hides: NOT SAFE, and the next run held them.
+    repo = tmp_path / "repo"
+    objects = "Account,ContentDocument,ContentDocumentLink,ContentVersion"
+    assert main(["run", "--repo", str(repo), "--instance-url", org.instance_url, "--objects", objects,
+                 "--no-files", "--no-metadata", "--no-verify", "--json"]) == 0  # fmt: skip
+    account = _backup_ids(repo, "Account")[0]
+    version = org.org.create("ContentVersion", {"Title": "after T0", "PathOnClient": "after.txt",
+                                                 "VersionData": "aGk=", "FirstPublishLocationId": account})  # fmt: skip
+    try:
+        code, result = _verify(repo, org, capsys, "--against-org")
+        hidden = [f for f in result["findings"] if f["kind"] == "records_not_visible"]
+        assert not hidden, hidden
+        assert code == 0, result["findings"]
+    finally:
+        document = org.org.get_record("ContentVersion", version, ["ContentDocumentId"])["ContentDocumentId"]
+        org.org.purge("ContentDocument", document)

@@ -180,6 +180,20 @@ def test_given_recycle_bin_files_salesforce_no_longer_serves_then_safe_with_a_no
     assert "undelete" in decision.notes[0] and "before cancelling" in decision.notes[0]
 
 
+def test_given_many_objects_refused_to_every_client_then_safe_with_one_note_naming_them_all() -> None:
+    names = [f"Refused{n}__c" for n in range(25)]
+    refused = [make("not_exportable", f"Salesforce refuses to let any API client query {n} this way", object=n)
+               for n in names]  # fmt: skip
+    coverage = [{"object": "Account", "status": "backed_up", "reason": None},
+                *({"object": n, "status": "not_exportable", "reason": "refused"} for n in names)]  # fmt: skip
+
+    decision = verdict(report(findings=refused, coverage=coverage))
+
+    assert decision.safe and "25 objects Salesforce refuses to every API client" in decision.line
+    assert len(decision.notes) == 1 and decision.notes[0].count("What to do") == 1
+    assert "(25)" in decision.notes[0] and "Refused0__c" in decision.notes[0] and "and 5 more" in decision.notes[0]
+
+
 # --- renderers ----------------------------------------------------------------------------------
 
 

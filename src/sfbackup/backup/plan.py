@@ -19,6 +19,7 @@ from sfbackup.config import BackupSettings
 from sfbackup.errors import UsageError
 from sfbackup.repository.manifest import CoverageEntry, ErrorKind, ErrorRecord, ObjectEntry, ObjectState
 from sfbackup.salesforce import soql
+from sfbackup.salesforce.big_objects import IndexField, kind_of
 from sfbackup.salesforce.cut import CUT_FIELDS, Cut, cut_for
 from sfbackup.salesforce.objects import (
     ACTIVITY_OBJECTS,
@@ -189,10 +190,12 @@ def _filterable(schema: ObjectSchema, name: str) -> bool:
 
 
 def read_plan_for(
-    schema: ObjectSchema, cut: Cut, *, count_refusal: str | None = None, count_refused: str | None = None
+    schema: ObjectSchema, cut: Cut, *, count_refusal: str | None = None, count_refused: str | None = None,
+    index: tuple[str, ...] = (), index_unknown: str | None = None,
 ) -> ReadPlan:
-    """How the object's rows are read, from what Salesforce documents about it (objects.py) and
-    the error code its COUNT() was refused with (`count_refusal`) and its words (`count_refused`)."""
+    """How the object's rows are read, from what Salesforce documents about it (objects.py), the
+    error code its COUNT() was refused with (`count_refusal`) and its words (`count_refused`) and,
+    for a big object, its index fields (`index`; `index_unknown` says why they could not be read)."""
     name, in_soql = schema.name, cut_in_soql(schema, cut)
     setup = _setup_entity_plan(schema, in_soql) or _reified_plan(schema, in_soql, count_refused)
     if setup is not None:
@@ -223,17 +226,30 @@ def read_plan_for(
             conditions=conditions, cut_in_soql=in_soql, countable=in_soql,
         )  # fmt: skip
     if is_big_object(name):
-        return ReadPlan(
-            "big object: only index-order queries (read unfiltered, in index order), no COUNT(), no "
-            "queryAll; the snapshot's cut is applied by sfbackup to the rows read",
-            cut_in_soql=False, countable=False, query_all=False,
-        )  # fmt: skip
+        return big_object_plan(schema, index, index_unknown)
     if not in_soql:
         return ReadPlan(
             f"{cut.field} is not filterable (describe): read unfiltered, the snapshot's cut applied by "
             "sfbackup to the rows read", cut_in_soql=False, countable=False,
         )  # fmt: skip
     return ReadPlan("")
+
+
+def big_object_plan(schema: ObjectSchema, index: tuple[str, ...], unknown: str | None) -> ReadPlan:
+    """A big object: only index-order queries, no COUNT(), no queryAll, the cut applied by us;
+    read unfiltered, and split by index prefix when that read times out (when the index is known)."""
+    fields = tuple(IndexField(f, kind_of(schema.field(f).type)) for f in index if schema.has_field(f))
+    if fields and len(fields) == len(index):
+        split = f"a timed-out read is split by its index ({', '.join(index)}), in index order"
+    else:
+        fields = ()
+        split = (f"its index is unknown ({unknown or 'not found'}): a timed-out read cannot be split, "
+                 "`sfbackup run --resume` retries it")  # fmt: skip
+    return ReadPlan(
+        "big object: only index-order queries (read unfiltered, in index order), no COUNT(), no "
+        f"queryAll; the snapshot's cut is applied by sfbackup to the rows read; {split}",
+        cut_in_soql=False, countable=False, query_all=False, index=fields,
+    )  # fmt: skip
 
 
 def _setup_entity_plan(schema: ObjectSchema, in_soql: bool) -> ReadPlan | None:
@@ -315,11 +331,14 @@ def plan_object(
     expected_rows: int | None,
     count_refused: str | None = None,
     count_refusal_code: str | None = None,
+    index: tuple[str, ...] = (),
+    index_unknown: str | None = None,
 ) -> ObjectPlan:
     """The export plan for one described object, cut at `cut`, with `expected_rows` from its
     COUNT() under that cut (None when not counted: the Bulk API is then chosen)."""
     fields, excluded = schema.exportable_fields(for_bulk=True)
-    read = read_plan_for(schema, cut, count_refusal=count_refusal_code, count_refused=count_refused)
+    read = read_plan_for(schema, cut, count_refusal=count_refusal_code, count_refused=count_refused,
+                         index=index, index_unknown=index_unknown)
     parents = read.parents
     id_filter = (parents.field, parents.parent) if parents is not None else None
     notes: list[str] = []

@@ -23,7 +23,7 @@ from typing import Any
 from sfbackup.backup.plan import check_object_names, selected_objects
 from sfbackup.config import Settings
 from sfbackup.errors import SalesforceError
-from sfbackup.salesforce import access, describe, query_rest
+from sfbackup.salesforce import access, describe, faults, query_rest
 from sfbackup.salesforce.access import LABELS, QUERY_ALL_FILES_OBJECTS, UserAccess
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.objects import ID_FILTERED_OBJECTS
@@ -271,18 +271,8 @@ def _visibility(
                     visible = query_rest.count_splitting(client, name, where=None, include_deleted=False)
                 else:
                     visible = query_rest.count(client, name, include_deleted=False)
-            except SalesforceError as exc:  # a required filter, an external object: the run records it
-                why = f"{exc.error_code + ': ' if exc.error_code else ''}{exc.message}"
-                result.gaps.append(
-                    Gap(
-                        "unchecked",
-                        name,
-                        (),
-                        f"{name} could not be counted as this user, so its sharing was not checked: {why}",
-                        "nothing for the preflight; a run records the object's refusal in its coverage",
-                        False,
-                    )
-                )
+            except SalesforceError as exc:
+                result.gaps.append(_uncounted_gap(name, exc, who))
         if visible is not None:
             result.visible_counts[name] = visible
         unseen = org - visible if org is not None and visible is not None else None
@@ -361,6 +351,26 @@ def _visibility(
                 False,
             )
         )
+
+
+def _uncounted_gap(name: str, exc: SalesforceError, who: str) -> Gap:
+    """The user's COUNT() of `name` failed. A refusal the run records for the object (a required
+    filter, an external object) is the run's to explain; anything else (QUERY_TIMEOUT on a huge
+    table...) leaves records outside the user's sharing unmeasured, and blocks SAFE."""
+    why = f"{exc.error_code + ': ' if exc.error_code else ''}{exc.message}"
+    if faults.refusal_coverage(exc.error_code, exc.message) is not None:
+        return Gap("unchecked", name, (), f"{name} could not be counted as this user, so its sharing "
+                   f"was not checked: {why}",
+                   "nothing for the preflight; a run records the object's refusal in its coverage",
+                   False)  # fmt: skip
+    return Gap(
+        "unchecked", name, (),
+        f"{name} could not be counted as this user ({why}): how many of its records {who} cannot "
+        "see (sharing) was not measured",
+        "grant View All Data (then sharing hides nothing): " + _steps("view_all_data", who)
+        + "; or run `sfbackup check` again when the org is less busy",
+        True,
+    )  # fmt: skip
 
 
 def _hidden_gap(name: str, hidden: list[str], who: str, user: UserAccess) -> Gap:

@@ -46,6 +46,7 @@ from sfbackup.salesforce.arrow_types import (
     count_deleted,
     null_columns,
 )
+from sfbackup.salesforce.big_objects import IndexField, index_pages
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
 from sfbackup.ui.progress import NullProgress, Progress
 
@@ -357,6 +358,9 @@ class RecordExporter:
                     f"{low:%Y-%m-%d}..{high:%Y-%m-%d} in two halves",
                 ),
             )  # fmt: skip
+        if plan.schema.has_field("Id"):  # no date field to read in ranges after a QUERY_TIMEOUT: Ids
+            return index_pages(self.client, plan.name, build, (IndexField("Id", "id"),),
+                               include_deleted=include_deleted)  # fmt: skip
         return query_rest.iter_query_pages(self.client, build(None), include_deleted=include_deleted)
 
     def _restart_as_chunks(self, result: ObjectEntry, reason: SalesforceError) -> None:

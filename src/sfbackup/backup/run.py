@@ -11,7 +11,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,10 @@ from sfbackup.repository.manifest import (
     PartInfo,
     SnapshotState,
 )
-from sfbackup.salesforce import composite, describe, faults, query_rest
+from sfbackup.salesforce import big_objects, composite, describe, faults, query_rest
 from sfbackup.salesforce.arrow_types import arrow_schema
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
+from sfbackup.salesforce.objects import is_big_object
 from sfbackup.salesforce.schema import ObjectSchema
 from sfbackup.ui.progress import NullProgress, Progress
 
@@ -162,6 +163,12 @@ def run_backup(
     return result
 
 
+#: T0 is the end of the second the org's Date header names (`_read_limits`).
+T0_SECOND_END = timedelta(milliseconds=999)
+#: How far our clock may be behind the org's when judging that the org has left T0's second.
+T0_CLOCK_MARGIN = timedelta(milliseconds=100)
+
+
 class _Run:
     """One run's state: the manifest being written and the lock that guards it."""
 
@@ -217,6 +224,7 @@ class _Run:
                 )
             t0 = limits["t0"]
             self.writer = self.repository.new_snapshot(t0, parent=self._parent_snapshot_id())
+            self._wait_past_t0()
         self.manifest = self.writer.manifest
         self.snapshot_dir = self.writer.path
         self.manifest.program_version = __version__
@@ -255,17 +263,38 @@ class _Run:
         return self._finish(stopped)
 
     def _read_limits(self) -> dict[str, Any]:
-        """T0 from the org's clock (the Date header of /limits) and the API usage at start."""
+        """T0 from the org's clock and the API usage at start.
+
+        The org's clock is read from the Date header of /limits, to the second. T0 is the last
+        millisecond of that second: Salesforce stamps CreatedDate and SystemModstamp to the
+        millisecond, and a record it stamped earlier in that second, before the run began, belongs
+        to this snapshot (with T0 at the second's start it was left to the next one). So that no
+        record stamped later in that second is missed either, nothing is read under the cut until
+        the org's clock has left it (`_wait_past_t0`)."""
         response = self.client.request("GET", self.client.data_path("limits/"))
+        received, received_at = time.monotonic(), datetime.now(UTC)
         date_header = response.headers.get("Date")
-        t0 = parsedate_to_datetime(date_header).astimezone(UTC) if date_header else datetime.now(UTC)
+        second = parsedate_to_datetime(date_header).astimezone(UTC) if date_header else received_at
+        second = second.replace(microsecond=0)
+        # The org left that second at most 1 s after it answered; by our clock (NTP-synced like
+        # Salesforce's), what is left of it, with a margin.
+        left = (second + timedelta(seconds=1) + T0_CLOCK_MARGIN - received_at).total_seconds()
+        self._past_t0_at = received + min(1.0, max(0.0, left))
+        t0 = second + T0_SECOND_END
         body = response.json()
         daily = body.get("DailyApiRequests", {})
         usage = None
         if "Max" in daily and "Remaining" in daily:
             usage = [int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"])]
         self.limits = body
-        return {"t0": t0.replace(microsecond=0), "usage": usage}
+        return {"t0": t0, "usage": usage}
+
+    def _wait_past_t0(self) -> None:
+        """Wait until the org's clock has left T0's second (at most 1 s after /limits answered):
+        a record stamped in that second exists before anything is read under the cut."""
+        remaining = getattr(self, "_past_t0_at", 0.0) - time.monotonic()
+        if remaining > 0:
+            self.stop_event.wait(remaining)
 
     def _org_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -333,6 +362,7 @@ class _Run:
         not answer (a transient failure, an org refusing /composite) is asked one call per object."""
         for name in names:  # every meter exists before any thread counts (the manifest sums them)
             self.meters[name] = CallMeter()
+        self._read_big_object_indexes(names)
         reads = self._read_together(names, t0)
         with ThreadPoolExecutor(max_workers=max(1, self.settings.backup.concurrency),
                                 thread_name_prefix="plan") as pool:  # fmt: skip
@@ -383,6 +413,18 @@ class _Run:
     def _count_request(self, name: str, cut: Any) -> composite.SubRequest:
         return composite.count_request(name, where=cut.condition(),
                                        include_deleted=self.settings.backup.include_deleted)  # fmt: skip
+
+    def _read_big_object_indexes(self, names: list[str]) -> None:
+        """The big objects' indexes (one Metadata API retrieve for the custom ones, its calls
+        counted on the first of them): how a timed-out read of theirs is split."""
+        big = [name for name in names if is_big_object(name) and not self._is_done(name)]
+        self.big_indexes: dict[str, tuple[str, ...]] = {}
+        self.big_index_unknown: str | None = None
+        if not big:
+            return
+        custom = [name for name in big if name.endswith("__b")]
+        with self.client.metered(self.meters[(custom or big)[0]]):
+            self.big_indexes, self.big_index_unknown = big_objects.read_indexes(self.client, big)
 
     def _plan_guarded(
         self, name: str, t0: datetime, reads: dict[composite.SubRequest, composite.SubResult]
@@ -440,7 +482,9 @@ class _Run:
                     # be readable, so the object is exported without an expected count.
                     count_refused, refusal_code = _salesforce_words(exc), exc.error_code
         plan = plan_object(schema, cut=cut, settings=self.settings.backup, expected_rows=expected,
-                           count_refused=count_refused, count_refusal_code=refusal_code)  # fmt: skip
+                           count_refused=count_refused, count_refusal_code=refusal_code,
+                           index=self.big_indexes.get(name, ()),
+                           index_unknown=self.big_index_unknown)  # fmt: skip
         if not done:
             self.schemas[name] = self.writer.write_schema(
                 plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name)

@@ -17,6 +17,7 @@ from typing import Any
 from sfbackup.clock import parse_time
 from sfbackup.errors import SalesforceError, UnsupportedQuery
 from sfbackup.salesforce import query_rest, soql
+from sfbackup.salesforce.big_objects import IndexField, index_pages
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.cut import Cut
 
@@ -90,6 +91,7 @@ class ReadPlan:
     `keyset`: no queryMore, each query one LIMIT batch after the last key read.
     `identity`: the field that tells rows apart (Id; DurableId for setup entities whose Id is the
     empty key `000000000000000AAA`).
+    `index`: a big object's index fields, in order; a timed-out read is split by index prefix.
     """
 
     reason: str
@@ -101,6 +103,7 @@ class ReadPlan:
     only_fields: tuple[str, ...] = field(default=())
     keyset: KeysetPaging | None = None
     identity: str = "Id"
+    index: tuple[IndexField, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +116,7 @@ class ReadPlan:
             "only_fields": list(self.only_fields),
             "keyset": self.keyset.to_dict() if self.keyset else None,
             "identity": self.identity,
+            **({"index": [f.to_dict() for f in self.index]} if self.index else {}),
         }
 
     @classmethod
@@ -128,6 +132,7 @@ class ReadPlan:
             only_fields=tuple(str(f) for f in data.get("only_fields") or ()),
             keyset=KeysetPaging.from_dict(keyset) if isinstance(keyset, dict) else None,
             identity=str(data.get("identity") or "Id"),
+            index=tuple(IndexField.from_dict(f) for f in data.get("index") or () if isinstance(f, dict)),
         )
 
     @property
@@ -256,6 +261,8 @@ def iter_pages(
             where = conjunction(cut_where, in_clause, extra_where)
             return soql.build_select(object_name, select, where=where)
 
+        if plan.index and clause is None:
+            return index_pages(client, object_name, build, plan.index)
         if plan.keyset is not None:
             where = conjunction(cut_where, clause, extra_where)
             return _keyset_pages(client, object_name, select, plan.keyset, where,
@@ -277,7 +284,8 @@ def iter_pages(
             pages = read(clause, batch)
         for records in pages:
             kept = [r for r in records if by_us is None or cut_admits(by_us, r.get(str(by_us.field)))]
-            kept = _once(kept, seen, plan.identity)
+            if plan.parents is not None:  # other pieces are disjoint, and a big object's rows
+                kept = _once(kept, seen, plan.identity)  # all answer the empty Id 000000000000000AAA
             if select != fields:
                 kept = [{k: v for k, v in r.items() if k in fields} for r in kept]
             if kept:

@@ -100,6 +100,11 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "`sfbackup verify --against-org --ids` to name them, then take a new snapshot "
         "(`sfbackup run --repo {repo}`)",
     ),
+    "org_bodies_mismatch": (
+        "error",
+        "file bodies the org holds are not in the backup: `sfbackup run --resume` if the run was cut "
+        "short, else take a new snapshot (`sfbackup run --repo {repo}`)",
+    ),
     "missing_ids": (
         "error",
         "these records exist in the org but not in the backup: take a new snapshot "
@@ -222,6 +227,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "org_mismatch": ("The backup is of another org", "it proves nothing about this org"),
     "org_count_mismatch": ("Salesforce holds records the backup lacks", "those records would be lost"),
     "missing_ids": ("Salesforce holds records the backup lacks", "those records would be lost"),
+    "org_bodies_mismatch": ("Salesforce holds file contents the backup lacks", "those files would be lost"),
     "predicate_mismatch": ("The backup's record of what it holds was changed", "it cannot be trusted"),
     "org_query_failed": ("An object could not be compared with Salesforce", "its completeness is unproven"),
     "deleted_since_export": ("Records deleted in Salesforce since the backup", "nothing is lost: the "

@@ -143,7 +143,7 @@ def verdict(data: ReportData) -> Verdict:
             f"this backup because its settings left {'it' if len(excluded) == 1 else 'them'} out ({shown}): "
             "back them up with `sfbackup run --preset everything` (the default when no objects are named)"
         )
-    notes = tuple(_note(data, f) for f in data.findings if f.severity == "info" and f.kind in NOT_SERVED)
+    notes = _notes(data, [f for f in data.findings if f.severity == "info" and f.kind in NOT_SERVED])
     if reasons:
         return Verdict(False, f"{NOT_SAFE}: " + reasons[0], tuple(reasons), notes)
     listed, items = _not_served_summary(data)
@@ -154,10 +154,35 @@ def verdict(data: ReportData) -> Verdict:
     line = (
         f"{SAFE}: the backup holds every record and file of the {counted(len(data.objects), 'object')} "
         f"it covers as Salesforce held them on {_when(data.t0)}{configuration}, and matches the org"
-        + (f"; {' and '.join(listed)} {'is' if items == 1 else 'are'} listed below" if listed else "")
+        + (f"; {_and(listed)} {'is' if items == 1 else 'are'} listed below" if listed else "")
         + _covers_suffix(data)
     )
     return Verdict(True, line, (), notes)
+
+
+def _notes(data: ReportData, findings: list[Finding]) -> tuple[str, ...]:
+    """One note per thing Salesforce no longer serves; objects refused for the same reason are one
+    note naming them all (each object's own words are in "Not in the backup, and why")."""
+    notes: list[str] = []
+    grouped: dict[tuple[str, str], list[Finding]] = {}
+    for finding in findings:
+        if finding.kind == "not_exportable" and finding.object:
+            grouped.setdefault((finding.title, finding.what_to_do), []).append(finding)
+        else:
+            notes.append(_note(data, finding))
+    for (title, what_to_do), group in grouped.items():
+        if len(group) == 1:
+            notes.append(_note(data, group[0]))
+            continue
+        named = [data.labels.object(f.object) for f in group[:_NAMED_OBJECTS]]
+        more = len(group) - len(named)
+        notes.append(f"{title} ({len(group):,}): {', '.join(named)}{f' and {more:,} more' if more else ''}. "
+                     f"What to do: {what_to_do}")  # fmt: skip
+    return tuple(notes)
+
+
+#: Objects a grouped note names before "and N more".
+_NAMED_OBJECTS = 20
 
 
 def _note(data: ReportData, finding: Finding) -> str:
@@ -176,6 +201,9 @@ def _not_served_summary(data: ReportData) -> tuple[list[str], int]:
     unreadable = sum(1 for c in data.coverage if c.get("status") == "not_queryable")
     if unreadable:
         listed.append(f"{counted(unreadable, 'object')} the API cannot query")
+    refused = sum(1 for c in data.coverage if c.get("status") == "not_exportable")
+    if refused:
+        listed.append(f"{counted(refused, 'object')} Salesforce refuses to every API client")
     files = sum(
         len(f.actual) if isinstance(f.actual, list) else 1
         for f in data.findings
@@ -183,7 +211,12 @@ def _not_served_summary(data: ReportData) -> tuple[list[str], int]:
     )
     if files:
         listed.append(f"{counted(files, 'file')} Salesforce no longer serves")
-    return listed, unreadable + files
+    return listed, unreadable + refused + files
+
+
+def _and(items: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _short(finding: Finding) -> str:

@@ -408,7 +408,7 @@ def _label(name: str) -> str:
         if ch.isupper() and i and base[i - 1].islower():
             out += " "
         out += ch
-    return out.strip()
+    return " ".join(out.split())  # Extra100__ChangeEvent: "Extra100 Change Event", one space
 
 
 # -- field builders ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from sfbackup.emulator.org.catalog_model import ObjectDef
+from sfbackup.emulator.org.restrictions import BigObjectIndex
 
 NS = "http://soap.sforce.com/2006/04/metadata"
 _XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -385,6 +386,7 @@ def _custom_object(obj: ObjectDef, record_types: list[tuple[str, str]]) -> bytes
                      f"            </valueSetDefinition>\n        </valueSet>\n")
         body += _el("type", kind, 8)
         parts.append(f"    <fields>\n{body}    </fields>\n")
+    parts.extend(_indexes(obj))
     parts.append(f"    <label>{escape(obj.label)}</label>\n")
     parts.append("    <listViews>\n" + _el("fullName", "All", 8) + _el("filterScope", "Everything", 8)
                  + _el("label", f"All {obj.label_plural}", 8) + "    </listViews>\n")
@@ -397,6 +399,20 @@ def _custom_object(obj: ObjectDef, record_types: list[tuple[str, str]]) -> bytes
                  + _el("errorConditionFormula", "ISBLANK(Name)", 8)
                  + _el("errorMessage", f"A {obj.label} needs a name.", 8) + "    </validationRules>\n")
     return _doc("CustomObject", "".join(parts))
+
+
+def _indexes(obj: ObjectDef) -> list[str]:
+    """A custom big object's index (Metadata API "Index": its fields in order, each with its sort
+    direction), the only place Salesforce tells which filters its queries may use."""
+    out = []
+    for restriction in obj.restrictions:
+        if isinstance(restriction, BigObjectIndex):
+            fields = "".join(f"        <fields>\n{_el('name', name, 12)}{_el('sortDirection', 'ASC', 12)}"
+                             "        </fields>\n" for name in restriction.index)
+            label = f"{obj.label} Index"
+            out.append(f"    <indexes>\n{_el('fullName', label.replace(' ', ''), 8)}{fields}"
+                       f"{_el('label', label, 8)}    </indexes>\n")
+    return out
 
 
 def _layout(obj: ObjectDef) -> bytes:

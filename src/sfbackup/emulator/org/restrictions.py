@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sfbackup.emulator.org.soql_parser import BoolOp, Comparison, Condition, OrgError
+from sfbackup.emulator.org.soql_parser import BoolOp, Comparison, Condition, OrgError, Query
 
 if TYPE_CHECKING:
     from sfbackup.emulator.org.soql_compiler import Compiler, Plan
@@ -159,6 +159,10 @@ class SingleBatchSetupObject(Restriction):
 #: BIG_OBJECT_UNSUPPORTED_OPERATION with the gap text of singer-io/tap-salesforce PR #101
 #: (FieldHistoryArchive); the rules are SOQL and SOSL Reference "SOQL with Big Objects".
 BIG_OBJECT_GAP_TEXT = "Filters may not have any gaps within the composite key"
+#: "you can use IN only one time" (an IN of one value is an `=`) and "Subqueries aren't supported"
+#: (same reference, API 238.0+); the texts are UNCONFIRMED (the rules' own words).
+BIG_OBJECT_IN_TEXT = "IN can be used only one time in a big object query"
+BIG_OBJECT_SUBQUERY_TEXT = "Subqueries aren't supported on big objects"
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,7 @@ class BigObjectIndex(Restriction):
             raise OrgError(400, code, "Aggregate functions not supported")
         if plan.include_deleted:
             raise OrgError(400, code, "queryAll is not supported on big objects")
+        plan.reads_index = True
         if q.where is None:
             return
         if isinstance(q.where, BoolOp) and (q.where.op != "AND" or has_bool_op(q.where, "OR")):
@@ -187,6 +192,10 @@ class BigObjectIndex(Restriction):
                 code,
                 "The !=, LIKE, NOT IN, EXCLUDES, and INCLUDES operators are not valid in any query.",
             )
+        if any(isinstance(c.value, Query) for c in conjuncts):
+            raise OrgError(400, code, BIG_OBJECT_SUBQUERY_TEXT)
+        if sum(1 for c in conjuncts if c.op == "IN" and isinstance(c.value, tuple) and len(c.value) > 1) > 1:
+            raise OrgError(400, code, BIG_OBJECT_IN_TEXT)
         position = {name.lower(): i for i, name in enumerate(self.index)}
         used = sorted({position.get(c.field.text.lower(), len(self.index)) for c in conjuncts})
         if used != list(range(len(used))):

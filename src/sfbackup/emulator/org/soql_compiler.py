@@ -457,6 +457,11 @@ class Compiler:
         plan.include_deleted = include_deleted
         plan.key_lookup = self.is_key_lookup()
         plan.is_selective = plan.key_lookup or self.is_selective()
+        if q.limit is not None and q.order_by and not plan.is_aggregate:
+            # ORDER BY an indexed field with a LIMIT reads the index from one end and stops: it
+            # costs the rows it returns (the lowest Id of a huge table answers at once)
+            first = self.obj.field(q.order_by[0][0].parts[0]) if len(q.order_by[0][0].parts) == 1 else None
+            plan.limited_index_read = first is not None and first.name.lower() in _INDEXED
         self.check_query_rule()
         for restriction in obj.restrictions:
             restriction.check(self, plan)
@@ -647,6 +652,10 @@ class Plan:
     is_count: bool = False
     is_aggregate: bool = False
     is_selective: bool = False
+    #: a big object's index read: it costs the rows read off the index (a LIMIT stops it)
+    reads_index: bool = False
+    #: ORDER BY an indexed field with a LIMIT: it too costs only the rows it returns
+    limited_index_read: bool = False
     key_lookup: bool = False  # filtered on the key the object's query rule requires: always selective
     rest_cols: list[str] = field(default_factory=list)
     csv_cols: list[str] = field(default_factory=list)

@@ -160,6 +160,8 @@ def _jwt_material() -> tuple[str, str]:
 
 
 SELECTIVE_FRACTION = 0.3
+#: The Id every big object row answers with.
+BIG_OBJECT_EMPTY_ID = "000000000000000AAA"
 #: System fields a create may set (Salesforce's "Set Audit Fields upon Record Creation"; tests backdate).
 _AUDIT_FIELDS = frozenset({"CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById"})
 
@@ -191,7 +193,13 @@ class Cursor:
             count = int(org._fetchone(sql, plan.params)[0])
             count = max(0, count - plan.offset)
             self.total_size = count if plan.limit is None else min(count, plan.limit)
-            if self.is_selective and count and not plan.key_lookup:
+            if (plan.reads_index or plan.limited_index_read) and not plan.key_lookup:
+                # A big object reads its index in order (and so does ORDER BY an indexed field with
+                # a LIMIT): selective when it reads few enough rows (the index-prefix filter, or the
+                # LIMIT, stops the read), however it is filtered.
+                rows = int(org._fetchone(f"SELECT COUNT(*){plan.from_sql}", [])[0])
+                self.is_selective = self.total_size <= SELECTIVE_FRACTION * rows
+            elif self.is_selective and count and not plan.key_lookup:
                 # Salesforce's selectivity threshold: an indexed filter is selective only when it
                 # targets under 30% of the object's rows ("CreatedDate <= now" is not).
                 rows = int(org._fetchone(f"SELECT COUNT(*){plan.from_sql}", [])[0])
@@ -238,7 +246,14 @@ class Cursor:
         rows = self._org._fetchall(sql, params)
         if rows and keys:
             self._resume = (offset + len(rows), tuple(rows[-1][len(rows[-1]) - len(keys) :]))
-        return [self._render(row, p.root) for row in rows]
+        records = [self._render(row, p.root) for row in rows]
+        if p.reads_index:  # a big object: "Including Id in a query returns only results that have
+            url = f"{self._prefix}/sobjects/{self.object_name}/{BIG_OBJECT_EMPTY_ID}"  # an empty ID"
+            for record in records:  # (SOQL and SOSL Reference, "SOQL with Big Objects")
+                if "Id" in record:
+                    record["Id"] = BIG_OBJECT_EMPTY_ID
+                record["attributes"]["url"] = url
+        return records
 
     def _render(self, row: tuple[Any, ...], node: Node) -> dict[str, Any]:
         record_id = row[node.id_index] if node.id_index is not None else None
