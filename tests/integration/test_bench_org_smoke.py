@@ -51,7 +51,8 @@ def test_given_a_tiny_org_when_the_whole_org_benchmark_runs_then_ours_and_its_cr
         assert ours["exit_code"] == 0 and ours["files"] > 0
         assert ours["wall"] > 0 and ours["cpu"] > 0 and ours["peak_rss_mb"] > 0
         assert sum(ours["calls_by_kind"].values()) == ours["api_calls"] > 0
-        assert {"describe", "query", "blob"} <= set(ours["calls_by_kind"])
+        assert {"composite", "query", "blob"} <= set(ours["calls_by_kind"])
+        assert ours["composite_subrequests"]["describe"] > 0  # planning: describes through Composite
         assert 0 < path["seconds"] < ours["wall"]
     # every call pays the round trip: the 20 ms path is longer by at least one per call on its chain
     assert results[1]["critical_path"]["seconds"] > results[0]["critical_path"]["seconds"] + 0.02

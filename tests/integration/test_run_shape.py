@@ -1,5 +1,6 @@
 """The run's shape at network latency, read from the emulator's request log: objects are planned
-(describe + COUNT()) `backup.concurrency` at a time, and the largest objects start first."""
+(describe + COUNT()) through Composite calls sent `backup.concurrency` at a time, and the largest
+objects start first."""
 
 from __future__ import annotations
 
@@ -52,11 +53,16 @@ def test_given_latency_when_run_then_objects_are_planned_concurrently_and_the_la
     )
     assert code == 0
     log = slow_org.server.requests.entries()
-    describes = sorted(e.started for e in log if e.kind == "describe")
-    assert len(describes) == len(OBJECTS.split(","))
-    # Serial planning starts one describe per describe + COUNT() (two round trips, >= 160 ms);
-    # four at a time start four within one round trip.
-    assert describes[3] - describes[0] < LATENCY_MS / 1000, [round(t - describes[0], 3) for t in describes]
+    composites = [e for e in log if e.kind == "composite"]
+    # Planning through Composite: the 8 describes in one call, then the 8 COUNT()s in two (5 a call)
+    # sent at the same time: three round trips where one call per object made 16.
+    assert sorted(sorted(kind for kind, _ in e.parts) for e in composites) == [
+        ["describe"] * 8, ["query"] * 3, ["query"] * 5
+    ], [e.parts for e in composites]
+    assert not [e for e in log if e.kind in ("describe", "query") and e.subject in OBJECTS.split(",")
+                and e.started < composites[-1].started]  # fmt: skip
+    counts = sorted(e.started for e in composites[1:])
+    assert counts[1] - counts[0] < LATENCY_MS / 1000, [round(t - counts[0], 3) for t in counts]
 
     output = capsys.readouterr().out
     started = [

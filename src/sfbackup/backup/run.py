@@ -53,10 +53,11 @@ from sfbackup.repository.manifest import (
     PartInfo,
     SnapshotState,
 )
-from sfbackup.salesforce import big_objects, describe, faults, query_rest
+from sfbackup.salesforce import big_objects, composite, describe, faults, query_rest
 from sfbackup.salesforce.arrow_types import arrow_schema
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
 from sfbackup.salesforce.objects import is_big_object
+from sfbackup.salesforce.schema import ObjectSchema
 from sfbackup.ui.progress import NullProgress, Progress
 
 #: Settings that decide what a snapshot holds: a resumed run keeps the snapshot's own.
@@ -353,18 +354,65 @@ class _Run:
             self.progress.message("info", f"resuming with the snapshot's own settings: {shown}")
 
     def _plan(self, names: list[str], t0: datetime) -> tuple[list[ObjectPlan], list[CoverageEntry]]:
-        """Describe and count every object, `backup.concurrency` objects at a time (each a chain of
-        round trips); one object's error never stops the others (it is recorded for that object:
-        refused for a known reason, or failed with Salesforce's words)."""
+        """Describe and count every object: through Composite calls (25 describes, then 5 COUNT()s
+        with 20 more describes, each one API call), `backup.concurrency` calls at a time; then each
+        object's plan from what they answered, each subrequest's failure raised as the call alone
+        raises it. One object's error never stops the others (it is recorded for that object:
+        refused for a known reason, or failed with Salesforce's words). What a composite call did
+        not answer (a transient failure, an org refusing /composite) is asked one call per object."""
         for name in names:  # every meter exists before any thread counts (the manifest sums them)
             self.meters[name] = CallMeter()
         self._read_big_object_indexes(names)
+        reads = self._read_together(names, t0)
         with ThreadPoolExecutor(max_workers=max(1, self.settings.backup.concurrency),
                                 thread_name_prefix="plan") as pool:  # fmt: skip
-            outcomes = list(pool.map(lambda name: self._plan_guarded(name, t0), names))
+            outcomes = list(pool.map(lambda name: self._plan_guarded(name, t0, reads), names))
         plans = [o for o in outcomes if isinstance(o, ObjectPlan)]
         refused = [o for o in outcomes if isinstance(o, CoverageEntry)]
         return plans, refused
+
+    def _read_together(
+        self, names: list[str], t0: datetime
+    ) -> dict[composite.SubRequest, composite.SubResult]:
+        """The describes, and the COUNT() each plan needs once its describe is in, in as few
+        composite calls as the limits allow, `backup.concurrency` at a time. Their calls are the
+        run's planning calls (outside any object: `api.planning_calls`); what one object alone
+        spends after is its own."""
+        describes: list[composite.SubRequest] = []
+        for name in names:
+            if derived_coverage(name) is not None:
+                continue  # computed by Salesforce from other objects: planned without a call
+            try:
+                describes.append(composite.describe_request(name))
+            except UsageError:
+                continue  # a name Salesforce would refuse: the object's own call says so
+
+        def count_after(
+            request: composite.SubRequest, answered: composite.SubResult
+        ) -> composite.SubRequest | None:
+            if request.query or not isinstance(answered.body, dict) or self._is_done(request.key):
+                return None
+            try:
+                schema = ObjectSchema.from_describe(answered.body)
+                if not needs_count(schema):
+                    return None
+                return self._count_request(request.key, snapshot_cut(schema, t0))
+            except (SfbackupError, ValueError, KeyError, TypeError):
+                return None  # the object's own plan meets the same describe and says what is wrong
+
+        meter = CallMeter()
+        with self.client.metered(meter):
+            found, refused = composite.call_all(self.client, describes, follow_up=count_after,
+                                                concurrency=self.settings.backup.concurrency)  # fmt: skip
+        self.manifest.api["planning_calls"] = meter.calls
+        if refused is not None:
+            self.progress.message("info", f"Composite API refused ({_salesforce_words(refused)}); "
+                                  "planning the rest with one call per object")  # fmt: skip
+        return found
+
+    def _count_request(self, name: str, cut: Any) -> composite.SubRequest:
+        return composite.count_request(name, where=cut.condition(),
+                                       include_deleted=self.settings.backup.include_deleted)  # fmt: skip
 
     def _read_big_object_indexes(self, names: list[str]) -> None:
         """The big objects' indexes (one Metadata API retrieve for the custom ones, its calls
@@ -378,7 +426,9 @@ class _Run:
         with self.client.metered(self.meters[(custom or big)[0]]):
             self.big_indexes, self.big_index_unknown = big_objects.read_indexes(self.client, big)
 
-    def _plan_guarded(self, name: str, t0: datetime) -> ObjectPlan | CoverageEntry | None:
+    def _plan_guarded(
+        self, name: str, t0: datetime, reads: dict[composite.SubRequest, composite.SubResult]
+    ) -> ObjectPlan | CoverageEntry | None:
         """One object's plan, or its refusal (recorded), or None when it failed (recorded)."""
         derived = derived_coverage(name)
         if derived is not None:  # computed by Salesforce from other objects: nothing to read
@@ -387,7 +437,7 @@ class _Run:
                 self._save_locked()
             return derived[1]
         try:
-            return self._plan_one(name, t0)
+            return self._plan_one(name, t0, reads)
         except UnsupportedQuery as exc:
             reason = f"{exc.error_code}: {exc.message}" if exc.error_code else exc.message
             self._record_refused(name, exc)
@@ -406,19 +456,25 @@ class _Run:
             self._record_failed(name, exc, "describe")
             return None
 
-    def _plan_one(self, name: str, t0: datetime) -> ObjectPlan:
+    def _plan_one(
+        self, name: str, t0: datetime, reads: dict[composite.SubRequest, composite.SubResult]
+    ) -> ObjectPlan:
         entry = self.manifest.objects.get(name)
         done = entry is not None and entry.state == ObjectState.DONE
         with self.client.metered(self.meters[name]):
-            schema = describe.describe(self.client, name)
+            raw = _answered(reads, composite.describe_request(name))
+            schema = (ObjectSchema.from_describe(raw) if raw is not None
+                      else describe.describe(self.client, name))  # fmt: skip
             cut = snapshot_cut(schema, t0)
             expected, count_refused, refusal_code = None, None, None
             if not done and needs_count(schema):
                 try:
-                    expected = query_rest.count(
-                        self.client, name, where=cut.condition(),
-                        include_deleted=self.settings.backup.include_deleted,
-                    )
+                    counted = _answered(reads, self._count_request(name, cut))
+                    expected = (
+                        query_rest.count(self.client, name, where=cut.condition(),
+                                         include_deleted=self.settings.backup.include_deleted)
+                        if counted is None else query_rest.total_size(counted, name)
+                    )  # fmt: skip
                 except SalesforceError as exc:
                     if faults.refusal_coverage(exc.error_code, exc.message) == "not_exportable":
                         raise  # "does not support query": no row query would be served either
@@ -875,6 +931,17 @@ class _Run:
             ],
         }
 
+
+
+def _answered(reads: dict[composite.SubRequest, composite.SubResult], request: composite.SubRequest) -> Any:
+    """What a composite call answered for `request`: its body; its error raised as the call alone
+    raises it; None when it was not answered (make the call alone)."""
+    found = reads.get(request)
+    if found is None:
+        return None
+    if found.error is not None:
+        raise found.error
+    return found.body
 
 
 def _salesforce_words(exc: SalesforceError) -> str:

@@ -280,6 +280,16 @@ class SalesforceClient:
 
         return self._with_retries(_path(url), method, attempt)
 
+    def subrequest_error(self, method: str, path_or_url: str, status: int, body: Any) -> SfbackupError | None:
+        """The exception a single call answered with `status` and `body` would end in, for one
+        subrequest of a composite call (which has no retry loop of its own); None when a single call
+        would be tried again (a transient failure, an expired session): make that call alone then."""
+        raw = body if isinstance(body, bytes) else jsonlib.dumps(body).encode()
+        fault = classify(status=status, body=raw)
+        if fault.kind in (FaultKind.TRANSIENT, FaultKind.REAUTH):
+            return None
+        return self._error(fault, method, self._url(path_or_url), status)
+
     def check_reserve(self) -> None:
         """Raise ApiReserveReached when the org's remaining daily calls are below the reserve."""
         usage, reserve = self.api_usage, self.reserve_percent

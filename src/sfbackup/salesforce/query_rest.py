@@ -18,7 +18,9 @@ from sfbackup.salesforce.soql import (
     validate_field_path,
 )
 
-__all__ = ["count", "count_by", "count_splitting", "iter_query_pages", "iter_query_pages_splitting"]
+__all__ = [
+    "count", "count_by", "count_splitting", "iter_query_pages", "iter_query_pages_splitting", "total_size",
+]
 
 #: Bounds of the first CreatedDate window and of the halving done on QUERY_TIMEOUT.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,7 +72,11 @@ def count(
     else:
         soql = build_count(object_or_soql, where=where)
     path = client.data_path("queryAll/" if include_deleted else "query/")
-    body = client.get_json(path, params={"q": soql})
+    return total_size(client.get_json(path, params={"q": soql}), soql)
+
+
+def total_size(body: Any, soql: str) -> int:
+    """The ``totalSize`` of a COUNT() query's answer (`soql`, or its object, names it in the error)."""
     total = body.get("totalSize") if isinstance(body, dict) else None
     if not isinstance(total, int):
         raise SalesforceError(f"COUNT() query answered without a totalSize: {soql[:200]}")

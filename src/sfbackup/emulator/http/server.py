@@ -25,6 +25,7 @@ from sfbackup.emulator.http import (
     routes_auth,
     routes_bulk,
     routes_bulk1,
+    routes_composite,
     routes_metadata,
     routes_oauth,
     routes_rest,
@@ -75,6 +76,8 @@ class LoggedRequest:
     started: float  # time.monotonic() when the request was read
     service: float  # seconds the emulator spent answering, latency and bandwidth excluded
     work: float = 0.0  # seconds of Salesforce-side work it started (a Bulk job's time, a retrieve's)
+    #: A composite call's subrequests, (kind, subject) each: one call, one round trip, their service.
+    parts: tuple[tuple[str, str], ...] = ()
 
 
 class RequestLog:
@@ -142,6 +145,7 @@ def _routes() -> list[Route]:
         ("GET", data + r"/(?:query|queryAll)/(?P<locator>01g\w+)-(?P<offset>\d+)/?", routes_rest.query_more,
          True, True),
         ("GET", data + r"/tooling/(?:query|queryAll)/?", routes_rest.tooling_query, True, True),
+        ("POST", data + r"/composite/?", routes_composite.composite, True, True),
         ("GET", data + r"/limits/?", routes_rest.limits, True, True),
         ("GET", data + r"/limits/recordCount/?", routes_rest.record_count, True, True),
         ("POST", data + r"/jobs/query/?", routes_bulk.create_job, True, True),
@@ -292,17 +296,46 @@ class EmulatorServer:
             response = wire.error_response(request, 403, "REQUEST_LIMIT_EXCEEDED",
                                            "TotalRequests Limit exceeded.")
         else:
-            try:
-                response = route.handler(self, request, match)
-            except OrgError as exc:
-                response = wire.error_response(request, exc.status, exc.error_code, exc.message)
-            except Exception as exc:  # an emulator bug: answer as Salesforce does, keep the traceback
-                _log.exception("emulator error on %s %s", request.method, request.path)
-                response = wire.error_response(request, 500, "UNKNOWN_EXCEPTION",
-                                               f"An unexpected error occurred: {type(exc).__name__}")
+            response = self._answer(route, request, match)
         if route.counted:
             response.headers.setdefault("Sforce-Limit-Info", self.api_usage.header())
         return response
+
+    def route_kind(self, request: Request) -> str | None:
+        """The handler name of the route that would answer `request` (None: no route)."""
+        route, _ = self._match(request)
+        return route.handler.__name__ if route is not None else None
+
+    def dispatch_subrequest(self, request: Request) -> Response:
+        """Answer one subrequest of a composite call: its own faults, routing and errors, in the
+        parent's session, but no daily-limit count of its own (the composite call is the one call)."""
+        faults = self.faults
+        if faults.fires("slow", request.method, request.path):
+            time.sleep(faults.config.slow_seconds)
+        if faults.fires("http_503", request.method, request.path):
+            return wire.error_response(request, 503, "SERVER_UNAVAILABLE", "Server too busy")
+        if faults.fires("http_500", request.method, request.path):
+            return wire.error_response(request, 500, "UNKNOWN_EXCEPTION",
+                                       "An unexpected error occurred. Please include this ErrorId if you "
+                                       "contact support: 1234567890-12345 (-1234567890)")
+        route, match = self._match(request)
+        if route is None or match is None:
+            return wire.error_response(request, 404, "NOT_FOUND", "The requested resource does not exist")
+        request.kind, request.subject = route.handler.__name__, self._subject(request, match)
+        version = match.groupdict().get("version")
+        if version is not None and wire.parse_version(version) is None:
+            return wire.error_response(request, 404, "NOT_FOUND", "The requested resource does not exist")
+        return self._answer(route, request, match)
+
+    def _answer(self, route: Route, request: Request, match: re.Match[str]) -> Response:
+        try:
+            return route.handler(self, request, match)
+        except OrgError as exc:
+            return wire.error_response(request, exc.status, exc.error_code, exc.message)
+        except Exception as exc:  # an emulator bug: answer as Salesforce does, keep the traceback
+            _log.exception("emulator error on %s %s", request.method, request.path)
+            return wire.error_response(request, 500, "UNKNOWN_EXCEPTION",
+                                       f"An unexpected error occurred: {type(exc).__name__}")
 
     def _subject(self, request: Request, match: re.Match[str]) -> str:
         """The object a request concerns, for the request log."""
@@ -449,7 +482,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             emulator.requests.add(LoggedRequest(request.kind, request.subject, response.status,
-                                                response.length(), started, service, request.work))
+                                                response.length(), started, service, request.work,
+                                                request.parts))
             close = getattr(response.body, "close", None)
             if callable(close):  # a blob stream cut short releases its store connection now
                 close()

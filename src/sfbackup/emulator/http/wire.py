@@ -111,6 +111,7 @@ class Request:
     kind: str = ""  # the route that answered it (its handler's name), for the request log
     subject: str = ""  # the object it concerns, when one does
     work: float = 0.0  # seconds of Salesforce-side work it started (a Bulk job, a retrieve)
+    parts: tuple[tuple[str, str], ...] = ()  # a composite call's subrequests: (kind, subject) each
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.target)
