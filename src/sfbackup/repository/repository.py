@@ -26,10 +26,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sfbackup.clock import format_time, utc_now
-from sfbackup.errors import RepositoryError, SnapshotNotFound, StorageError, UsageError
+from sfbackup.errors import RepositoryError, SnapshotNotFound, StorageError, UsageError, storage_error
 from sfbackup.repository import layout
 from sfbackup.repository import manifest as manifest_io
-from sfbackup.repository.atomic import DIR_MODE, ensure_dir, write_atomic
+from sfbackup.repository.atomic import DIR_MODE, FILE_MODE, ensure_dir, fsync_dir, write_atomic
 from sfbackup.repository.blobs import BlobStore
 from sfbackup.repository.lock import RepositoryLock, acquire
 from sfbackup.repository.manifest import Manifest, PartInfo
@@ -438,17 +438,68 @@ class Snapshot:
 
 class SnapshotWriter(Snapshot):
     """A snapshot being written in a local folder: create parts, schemas and file indexes, then
-    `save()` the manifest."""
+    `save()` the manifest, or `checkpoint()` one object's entry into the journal beside it."""
+
+    def __init__(self, repository: Repository, snapshot_id: str, manifest: Manifest) -> None:
+        super().__init__(repository, snapshot_id, manifest)
+        self._present: set[str] = set()  # parts are write-once: a path seen once is not checked again
+        self._journal: int | None = None  # the journal's descriptor, open for appends
+        self._saved = False
 
     def save(self) -> None:
-        """Write the manifest atomically (call after the files it names are closed)."""
-        # Parts are write-once, so a path seen once need not be checked again at each checkpoint.
-        present: set[str] = self.__dict__.setdefault("_present", set())
+        """Write the manifest atomically (call after the files it names are closed). It then holds
+        every journal line, so a journal left by a dead run, or this run's once the snapshot is no
+        longer `running`, is removed."""
+        self._check_present(self.manifest.part_paths())
+        manifest_io.save(self.manifest, self.repository.store, self.key())
+        self._saved = True
+        if self._journal is None or self.manifest.state != manifest_io.SnapshotState.RUNNING:
+            self._close_journal()
+            with contextlib.suppress(FileNotFoundError):
+                self._journal_path().unlink()
+
+    def checkpoint(self, object_name: str) -> None:
+        """Make the manifest's entry of `object_name` durable without rewriting the manifest: one
+        fsynced line appended to the journal (call after the files the entry names are closed).
+        Readers of the `running` snapshot apply it (`manifest.load`); the next `save()` holds it."""
+        entry = self.manifest.objects[object_name]
+        paths = [p.path for p in entry.parts] + ([entry.schema_path] if entry.schema_path else [])
+        self._check_present(paths)
+        if self.manifest.state != manifest_io.SnapshotState.RUNNING or not self._saved:
+            self.save()  # only a running manifest is read with its journal
+            return
+        created = self._journal is None
+        self.manifest.journal_seq += 1
+        line = manifest_io.journal_line(self.manifest.journal_seq, object_name, entry)
+        try:
+            if self._journal is None:
+                self._journal = os.open(
+                    self._journal_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE
+                )
+            written = 0
+            while written < len(line):
+                written += os.write(self._journal, line[written:])
+            os.fsync(self._journal)
+            if created:
+                fsync_dir(self.path)
+        except OSError as exc:
+            raise storage_error("append to", self._journal_path(), exc) from exc
+
+    def _journal_path(self) -> Path:
+        return self.resolve(layout.JOURNAL_FILE)
+
+    def _close_journal(self) -> None:
+        if self._journal is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._journal)
+            self._journal = None
+
+    def _check_present(self, relpaths: Sequence[str]) -> None:
         missing = []
-        for relpath in self.manifest.part_paths():
-            if relpath not in present:
+        for relpath in relpaths:
+            if relpath not in self._present:
                 if self.resolve(relpath).is_file():
-                    present.add(relpath)
+                    self._present.add(relpath)
                 else:
                     missing.append(relpath)
         if missing:
@@ -457,7 +508,6 @@ class SnapshotWriter(Snapshot):
                 f"it names files that do not exist: {missing[:5]}",
                 hint="close part writers and write indexes before saving the manifest",
             )
-        manifest_io.save(self.manifest, self.repository.store, self.key())
 
     def part_path(self, object_name: str, index: int, fmt: str) -> Path:
         """Absolute path of part `index` of an object."""
