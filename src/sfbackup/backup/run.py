@@ -237,10 +237,7 @@ class _Run:
         try:
             names, coverage = selected_objects(sobjects, self.settings.backup)
             self.progress.run_started(self.manifest.snapshot_id, format_time(t0), names)
-            plans, refused = self._plan(names, t0)
-            coverage += refused
-            plans = self._preflight(plans)
-            coverage += self._export_records_and_files(plans)
+            coverage += self._export_everything(names, t0)
         except (ApiReserveReached, ExportStopped) as exc:
             stopped = exc
             self.progress.message("warning", f"stopped: {exc.message}; `sfbackup run --resume` continues")
@@ -402,6 +399,7 @@ class _Run:
             {p.name: p.schema for p in plans},
             username=self.settings.connection.username,
             files=self.settings.backup.files,
+            concurrency=self.settings.backup.concurrency,
         )
         self.manifest.api["preflight_calls"] = found.api_calls
         self.manifest.access = AccessRecord(
@@ -430,16 +428,20 @@ class _Run:
             for plan in plans
         ]
 
-    def _export_records_and_files(self, plans: list[ObjectPlan]) -> list[CoverageEntry]:
-        """Records (then other binaries), file bodies and the metadata at the same time: the files
-        and the metadata read what they need from Salesforce themselves, so they need not wait for
-        every object's records and the run costs the longest of the three, not their sum. A
-        failure on one side stops the others."""
+    def _export_everything(self, names: list[str], t0: datetime) -> list[CoverageEntry]:
+        """Plan, preflight and export the records (then other binaries), with the metadata beside
+        from the start (it needs nothing of the objects' plans) and the file bodies beside once
+        the file objects are planned: each side reads what it needs from Salesforce itself, so
+        the run costs the longest of the three, not their sum. A failure on one side stops the
+        others."""
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="files-metadata") as side:
-            beside = [side.submit(self._export_files, plans), side.submit(self._export_metadata)]
+            beside = [side.submit(self._export_metadata)]
             try:
+                plans, coverage = self._plan(names, t0)
+                plans = self._preflight(plans)
+                beside.append(side.submit(self._export_files, plans))
                 self._export_records(plans)
-                coverage = self._settle_refusals()
+                coverage += self._settle_refusals()
                 self._export_binaries(plans)
             except BaseException:
                 self.stop_event.set()
