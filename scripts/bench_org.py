@@ -19,7 +19,8 @@ The critical path is computed from the calls ours made (the emulator's request l
 emulator settings: each call costs one round trip, its body at the bandwidth, and the emulator's
 service time; a Bulk job or a retrieve adds its modelled Salesforce time once (its polls are not on
 the path, one final poll is). Calls about one object form a chain (describe -> COUNT() -> job ->
-pages); calls about no object (login, limits, describeGlobal, the preflight) form the start. Given
+pages); calls about no object (login, limits, describeGlobal, the preflight) form the start (the
+preflight's /limits/recordCount calls `concurrency` at a time, as the run makes them). Given
 the concurrency the product allows itself (backup.concurrency chains of records at once,
 backup.download_concurrency bodies at once, the org's Bulk job slots), the run cannot end sooner than
 
@@ -60,6 +61,8 @@ DOWNLOAD_CONCURRENCY = 8
 #: Polls: on the path only once per job (the one that sees it done).
 POLL_KINDS = {"get_job", "get_batch", "metadata_checkRetrieveStatus"}
 BODY_KINDS = {"blob", "rich_text_image"}
+#: Calls about no object that the run makes `concurrency` at a time (the preflight's org-wide counts).
+CONCURRENT_START_KINDS = {"record_count"}
 DATA_EXPORT = (
     "Salesforce's Data Export (Setup > Data Export) is not reachable here: it is a Setup page "
     "whose export is mailed as a link hours or days later; not measured"
@@ -110,6 +113,8 @@ def critical_path(
             longest_body = max(longest_body, cost)
         elif entry.subject:
             chains[entry.subject] += cost
+        elif entry.kind in CONCURRENT_START_KINDS:
+            start += cost / max(1, concurrency)
         else:
             start += cost
     metadata = chains.pop("(metadata)", 0.0)
