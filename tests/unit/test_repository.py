@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 import time
@@ -280,3 +281,30 @@ def test_given_a_journal_when_the_manifest_is_saved_then_it_holds_every_line_and
     resumed.save()
     assert not (writer.path / layout.JOURNAL_FILE).exists()
     assert sorted(repo.snapshot(writer.id).manifest.objects) == ["Account", "Contact", "Lead"]
+
+
+def test_given_a_schema_written_in_the_background_when_checkpointed_then_it_is_on_disk_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    repo = Repository.init(tmp_path / "repo")
+    writer = repo.new_snapshot(T0)
+    schema = arrow_schema(cases.EXPORTED_FIELDS, object_name=cases.OBJECT_NAME)
+    release = threading.Event()
+    real_write = atomic.write_atomic
+
+    def slow_write(path: Path, data: bytes) -> int:
+        release.wait(5)
+        return real_write(path, data)
+
+    monkeypatch.setattr("sfbackup.repository.repository.write_atomic", slow_write)
+    info = writer.write_schema(cases.ALL_TYPES, cases.EXPORTED_FIELDS, schema, background=True)
+    assert not writer.resolve(info.path).exists()  # the caller went on before the disk
+    writer.manifest.objects[cases.OBJECT_NAME] = ObjectEntry(
+        state="done", api="rest", schema_path=info.path, schema_sha256=info.sha256
+    )
+    threading.Timer(0.2, release.set).start()
+    writer.checkpoint(cases.OBJECT_NAME)  # waits for the schema instead of naming a missing file
+    assert hashlib.sha256(writer.resolve(info.path).read_bytes()).hexdigest() == info.sha256
+    assert repo.snapshot(writer.id).manifest.objects[cases.OBJECT_NAME].schema_path == info.path

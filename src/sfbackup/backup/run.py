@@ -384,8 +384,8 @@ class _Run:
                            count_refused=count_refused, count_refusal_code=refusal_code)  # fmt: skip
         if not done:
             self.schemas[name] = self.writer.write_schema(
-                plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name)
-            )
+                plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name), background=True
+            )  # written while the next object is described: checkpoints wait for it
         return plan
 
     def _preflight(self, plans: list[ObjectPlan]) -> list[ObjectPlan]:
@@ -394,14 +394,16 @@ class _Run:
         calls are the run's calls outside any object."""
         from sfbackup.backup.preflight import run_preflight
 
-        found = run_preflight(
-            self.client,
-            {p.name: p.schema for p in plans},
-            username=self.settings.connection.username,
-            files=self.settings.backup.files,
-            concurrency=self.settings.backup.concurrency,
-        )
-        self.manifest.api["preflight_calls"] = found.api_calls
+        meter = CallMeter()  # its own calls: the metadata's are made beside it
+        with self.client.metered(meter):
+            found = run_preflight(
+                self.client,
+                {p.name: p.schema for p in plans},
+                username=self.settings.connection.username,
+                files=self.settings.backup.files,
+                concurrency=self.settings.backup.concurrency,
+            )
+        self.manifest.api["preflight_calls"] = meter.calls
         self.manifest.access = AccessRecord(
             user_id=found.user.user_id,
             username=found.username,

@@ -14,8 +14,10 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -445,6 +447,9 @@ class SnapshotWriter(Snapshot):
         self._present: set[str] = set()  # parts are write-once: a path seen once is not checked again
         self._journal: int | None = None  # the journal's descriptor, open for appends
         self._saved = False
+        self._pending: dict[str, Future[int]] = {}  # schemas being written in the background
+        self._pending_lock = threading.Lock()
+        self._background: ThreadPoolExecutor | None = None
 
     def save(self) -> None:
         """Write the manifest atomically (call after the files it names are closed). It then holds
@@ -495,6 +500,7 @@ class SnapshotWriter(Snapshot):
             self._journal = None
 
     def _check_present(self, relpaths: Sequence[str]) -> None:
+        self._wait_written(relpaths)
         missing = []
         for relpath in relpaths:
             if relpath not in self._present:
@@ -529,9 +535,18 @@ class SnapshotWriter(Snapshot):
         return open_part_writer(fmt, path, schema, root=self.path, neutralize_formulas=neutralize_formulas)
 
     def write_schema(
-        self, object_schema: ObjectSchema, fields: Sequence[FieldSpec], arrow_schema: pa.Schema
+        self,
+        object_schema: ObjectSchema,
+        fields: Sequence[FieldSpec],
+        arrow_schema: pa.Schema,
+        *,
+        background: bool = False,
     ) -> PartInfo:
-        """Write `schema/<Object>.json`; return its manifest-relative path, size and SHA-256."""
+        """Write `schema/<Object>.json`; return its manifest-relative path, size and SHA-256.
+
+        `background`: the write (and its fsyncs) happens in this writer's own thread, so a caller
+        planning a thousand objects does not wait for the disk; `save()` and `checkpoint()` wait
+        for the schemas the manifest names, so none is named before it is durable."""
         relpath = layout.schema_relpath(object_schema.name)
         document = {
             "describe": object_schema.raw,
@@ -539,8 +554,24 @@ class SnapshotWriter(Snapshot):
             "fields": [spec.to_dict() for spec in fields],
         }
         body = json.dumps(document, indent=1, ensure_ascii=False).encode()
-        write_atomic(self.resolve(relpath), body)
+        self._wait_written([relpath])  # an earlier write of the same schema lands first
+        if background:
+            with self._pending_lock:
+                if self._background is None:
+                    self._background = ThreadPoolExecutor(1, thread_name_prefix="sfbackup-schemas")
+                self._pending[relpath] = self._background.submit(write_atomic, self.resolve(relpath), body)
+        else:
+            write_atomic(self.resolve(relpath), body)
         return PartInfo(relpath, rows=0, bytes=len(body), sha256=hashlib.sha256(body).hexdigest())
+
+    def _wait_written(self, relpaths: Sequence[str]) -> None:
+        """Wait for the background writes of `relpaths` (their errors are raised here)."""
+        for relpath in relpaths:
+            future = self._pending.get(relpath)
+            if future is not None:
+                future.result()
+                with self._pending_lock:
+                    self._pending.pop(relpath, None)
 
     def write_files_index(self, object_name: str, table: pa.Table) -> PartInfo:
         """Write `files/<Object>.parquet` atomically; return its path, rows, bytes and SHA-256."""

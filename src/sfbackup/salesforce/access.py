@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -204,9 +205,10 @@ def _map(function: Callable[[list[str]], _T], batches: list[list[str]], concurre
     """`function` of every batch, in order, `concurrency` at a time (one thread: no pool)."""
     if concurrency <= 1 or len(batches) <= 1:
         return [function(batch) for batch in batches]
+    caller = contextvars.copy_context()  # the caller's CallMeter counts the calls of every thread
     with ThreadPoolExecutor(max_workers=min(concurrency, len(batches)),
                             thread_name_prefix="preflight") as pool:  # fmt: skip
-        return list(pool.map(function, batches))
+        return list(pool.map(lambda batch: caller.copy().run(function, batch), batches))
 
 
 def _read_definitions(client: SalesforceClient, batch: list[str], out: dict[str, dict[str, str]]) -> None:
