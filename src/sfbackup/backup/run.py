@@ -44,7 +44,7 @@ from sfbackup.errors import (
     VerificationFailed,
     redact,
 )
-from sfbackup.repository import CoverageEntry, ObjectEntry, Repository
+from sfbackup.repository import CoverageEntry, ObjectEntry, Repository, Snapshot
 from sfbackup.repository.manifest import (
     AccessRecord,
     ErrorKind,
@@ -192,6 +192,7 @@ class _Run:
         self.meters: dict[str, CallMeter] = {}
         self.files_calls = 0
         self.metadata_calls = 0
+        self._earlier: list[Snapshot] | None = None
 
     # -- the pipeline -------------------------------------------------------------------------
 
@@ -742,15 +743,23 @@ class _Run:
         newest = self.repository.latest()
         return newest.id if newest is not None and newest.manifest.state in _RESUMABLE else None
 
+    def _earlier_snapshots(self) -> list[Snapshot]:
+        """Every other readable snapshot, oldest first, read once per run (under the exclusive
+        lock they do not change; each manifest of a thousand objects is megabytes to parse)."""
+        if self._earlier is None:
+            current = self.manifest.snapshot_id if hasattr(self, "manifest") else None
+            self._earlier = [s for s in self.repository.snapshots() if s.id != current]
+        return self._earlier
+
     def _parent_snapshot_id(self) -> str | None:
-        for snapshot in reversed(self.repository.snapshots()):
+        for snapshot in reversed(self._earlier_snapshots()):
             if snapshot.manifest.files:
                 return snapshot.id
         return None
 
     def _previous_binaries(self, name: str) -> Path | None:
         """The newest earlier binaries index of `name`, for deduplication."""
-        for snapshot in reversed(self.repository.snapshots()):
+        for snapshot in reversed(self._earlier_snapshots()):
             if snapshot.id == self.manifest.snapshot_id or name not in snapshot.manifest.objects:
                 continue
             saved = snapshot.manifest.objects[name].extra.get("binaries")
@@ -763,7 +772,7 @@ class _Run:
     def _parent_indexes(self) -> dict[str, Path]:
         """The newest earlier files index of each file object, for deduplication."""
         indexes: dict[str, Path] = {}
-        for snapshot in reversed(self.repository.snapshots()):
+        for snapshot in reversed(self._earlier_snapshots()):
             if snapshot.id == self.manifest.snapshot_id:
                 continue
             for name, entry in snapshot.manifest.files.items():
