@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from simple_salesforce import Salesforce
@@ -316,6 +317,25 @@ def test_given_a_damaged_binary_when_verify_read_data_then_it_fails_naming_it(
     out = capsys.readouterr().out
     assert code == ExitCode.VERIFICATION_FAILED
     assert "blob_checksum_mismatch" in out and "StaticResource" in out
+
+
+def test_given_a_binaries_index_edited_so_its_count_still_matches_when_verify_then_index_mismatch(
+    enterprise: RunningEmulator, binaries_repo: Path, env: None, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo = tmp_path / "copy"
+    shutil.copytree(binaries_repo, repo)
+    snapshot = Repository.open(repo).snapshot("latest")
+    path = snapshot.resolve(snapshot.manifest.objects["Field_Report__c"].extra["binaries"]["index_path"])
+    rows = pq.read_table(path).to_pylist()
+    assert len({r["sha256"] for r in rows}) > 1
+    rows[0]["sha256"], rows[-1]["sha256"] = rows[-1]["sha256"], rows[0]["sha256"]  # both blobs still stored
+    path.chmod(0o644)
+    pq.write_table(pa.Table.from_pylist(rows, schema=pq.read_schema(path)), path)
+    code = main(["verify", "--repo", str(repo), "--json"])
+    out = capsys.readouterr().out
+    assert code == ExitCode.VERIFICATION_FAILED
+    assert "index_mismatch" in out and "the binaries index of Field_Report__c has SHA-256" in out
 
 
 def test_given_bulk_refusing_or_failing_past_the_bulk_threshold_when_verify_ids_then_rest_fallback_as_export(

@@ -227,9 +227,47 @@ def test_given_no_repository_there_when_snapshots_then_exit_10_naming_the_place(
     assert "--repo" in capsys.readouterr().err
 
 
+def test_given_a_bucket_that_does_not_exist_when_snapshots_then_exit_10_saying_so_and_naming_it(
+    s3_server: RunningS3, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_test_credentials(monkeypatch)
+    s3_flags = ["--endpoint-url", s3_server.endpoint_url, "--region", "us-east-1"]
+
+    assert main(["snapshots", "--repo", "s3://absent-bucket-zq/prod", *s3_flags]) == 10
+
+    error = capsys.readouterr().err
+    assert "the bucket 'absent-bucket-zq' does not exist" in error and s3_server.endpoint_url in error
+    assert "no sfbackup repository at s3://absent-bucket-zq/prod" in error
+    assert "aws s3 mb" in error and "--endpoint-url" in error
+
+
 def test_given_an_s3_location_when_run_then_usage_error_says_runs_write_a_folder(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["run", "--repo", "s3://bucket/prefix", "--instance-url", "https://x.my.salesforce.com"]) == 2
     error = capsys.readouterr().err
     assert "only a local repository folder can be written to" in error and "sfbackup upload" in error
+
+
+def test_given_a_repository_in_s3_when_its_snapshots_are_listed_then_one_delimited_listing_not_every_key(
+    location: Location, s3_server: RunningS3
+) -> None:
+    if location.kind != "s3":
+        pytest.skip("the folder case lists a directory")
+    from sfbackup.config import S3Settings
+
+    repository = Repository.open(location.args[1], S3Settings(endpoint_url=s3_server.endpoint_url, region="us-east-1"))
+    bucket = location.args[1].removeprefix("s3://").split("/", 1)[0]
+    s3_server.log.clear()
+
+    ids = repository.snapshot_ids()
+
+    assert ids == [*location.complete, location.exported]
+    listings = s3_server.log.queries(bucket, "ListObjectsV2")
+    assert [(q["prefix"], q["delimiter"]) for q in listings] == [(["acme/prod/snapshots/"], ["/"])]
+    heads = sorted(key for kind, key in s3_server.log.of(bucket) if kind == "HeadObject")
+    assert heads == [f"acme/prod/snapshots/{sid}/manifest.json" for sid in ids]  # one per folder
+    s3_server.log.clear()
+    assert [snap.id for snap in repository.snapshots()] == ids
+    served = s3_server.log.counts(bucket)  # each manifest looked up once, then read once
+    assert (served["ListObjectsV2"], served["HeadObject"], served["GetObject"]) == (1, len(ids), len(ids))

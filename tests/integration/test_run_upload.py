@@ -19,6 +19,7 @@ def test_given_upload_flag_when_run_completes_then_snapshot_is_mirrored_to_the_b
     set_test_credentials(monkeypatch)
     with running_s3(set_env=False) as s3:
         s3.create_bucket("nightly")
+        s3.log.clear()
         code = main([
             "run", "--repo", str(repo_dir), "--instance-url", emulator.instance_url, "--json",
             "--objects", "Account,Attachment", "--upload", "--bucket", "nightly", "--prefix", "acme",
@@ -29,6 +30,7 @@ def test_given_upload_flag_when_run_completes_then_snapshot_is_mirrored_to_the_b
         summary = json.loads(out.strip().splitlines()[-1])
         assert summary["state"] == "complete"
         assert summary["upload"]["verified"] is True
+        assert summary["upload"]["requests"] == s3.log.counts("nightly")  # what S3 received, by kind
         keys = s3.keys("nightly", "acme/")
     snapshot_id = summary["snapshot_id"]
     assert f"acme/snapshots/{snapshot_id}/manifest.json" in keys

@@ -94,6 +94,21 @@ def test_given_keys_when_listed_by_prefix_then_sorted_and_filtered(store: Store)
     assert listed["bb/1"].modified is not None
 
 
+def test_given_nested_keys_when_folders_are_listed_then_only_the_folders_directly_under_the_prefix(
+    store: Store,
+) -> None:
+    for key in ("s/b/manifest.json", "s/a/objects/A/part-00000.parquet", "s/c/x/y/z", "s/top", "t/d/1"):
+        store.put_stream(key, [b"1"])
+    store.delete("s/c/x/y/z")  # a folder whose last key went is no folder, in a bucket or on disk
+    if isinstance(store, LocalStore):
+        (store.root / "s" / "empty" / "deeper").mkdir(parents=True)
+
+    assert list(store.folders("s/")) == ["a", "b"]
+    assert list(store.folders("s/a/")) == ["objects"]
+    assert list(store.folders("")) == ["s", "t"]
+    assert list(store.folders("nothing/")) == []
+
+
 def test_given_a_key_when_deleted_then_gone_and_deleting_again_is_fine(store: Store) -> None:
     store.put_stream("snapshots/x/objects/A/part-00000.parquet", [b"data"])
     store.delete("snapshots/x/objects/A/part-00000.parquet")

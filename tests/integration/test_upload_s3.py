@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -18,8 +19,10 @@ import pytest
 from sfbackup.cli import main
 from sfbackup.errors import StorageError, UsageError
 from sfbackup.maintain.upload import prefix_hash, upload_snapshot
+from sfbackup.maintain.upload_ledger import LEDGER_KEY
 from sfbackup.repository import Repository
 from sfbackup.repository.store import ObjectInfo, S3Store, StatInfo
+from sfbackup.ui.progress import NullProgress
 from tests.s3_server import RunningS3, running_s3, set_test_credentials
 from tests.snapshot_builder import add_snapshot, blob_key, random_bodies
 
@@ -83,6 +86,9 @@ class RecordingStore:
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         return self.inner.list(prefix)
 
+    def folders(self, prefix: str) -> Iterator[str]:
+        return self.inner.folders(prefix)
+
     def delete(self, key: str) -> None:
         self.inner.delete(key)
 
@@ -111,7 +117,7 @@ def test_given_a_complete_snapshot_when_uploaded_then_the_bucket_mirrors_it_and_
 
     assert result.verified and result.missing == []
     assert set(s3_server.keys(bucket, "prod/acme/")) == {
-        f"prod/acme/{k}" for k in expected_keys(repo, snap.id, bodies)
+        f"prod/acme/{k}" for k in expected_keys(repo, snap.id, bodies) | {LEDGER_KEY}
     }
     assert result.uploaded == result.objects == len(expected_keys(repo, snap.id, bodies)) - 1  # marker apart
     record = repo.path / "snapshots" / snap.id / "uploads" / f"{bucket}-{prefix_hash('prod/acme')}.json"
@@ -168,7 +174,8 @@ def test_given_a_new_nightly_snapshot_when_uploaded_then_only_its_new_blobs_and_
 
     blob_puts = [k for k in recorder.puts if k.startswith("blobs/")]
     assert blob_puts == [blob_key(new_body[0])]
-    assert all(k.startswith(("blobs/", f"snapshots/{second.id}/")) for k in recorder.puts)
+    assert all(k.startswith(("blobs/", f"snapshots/{second.id}/")) for k in recorder.puts[:-1])
+    assert recorder.puts[-1] == LEDGER_KEY  # the new blob and the new snapshot's files, proved
     assert result.skipped == 3
 
 
@@ -181,7 +188,7 @@ def test_given_an_upload_when_puts_are_recorded_then_the_manifest_is_last_and_af
     upload_snapshot(repo.path, snap.id, s3_server.settings(bucket, "x"), store=recorder)
 
     manifest_key = f"snapshots/{snap.id}/manifest.json"
-    assert recorder.puts[-1] == manifest_key
+    assert recorder.puts[-2:] == [manifest_key, LEDGER_KEY]  # the ledger only after the check
     data = [k for k in recorder.puts if k.startswith("blobs/") or "/objects/" in k]
     index = recorder.puts.index(f"snapshots/{snap.id}/files/Attachment.parquet")
     assert max(recorder.puts.index(k) for k in data) < index < recorder.puts.index(manifest_key)
@@ -206,7 +213,9 @@ def test_given_an_upload_interrupted_after_some_objects_when_rerun_then_it_resum
     assert result.verified
     assert result.skipped == 4 - 1  # repository.json was the first of the four PUTs
     assert set(failing.puts).isdisjoint(resumed.puts)
-    assert set(s3_server.keys(bucket, "r/")) == {f"r/{k}" for k in expected_keys(repo, snap.id, bodies)}
+    assert set(s3_server.keys(bucket, "r/")) == {
+        f"r/{k}" for k in expected_keys(repo, snap.id, bodies) | {LEDGER_KEY}
+    }
 
 
 def test_given_a_bucket_object_with_the_same_size_but_other_content_when_uploaded_then_it_is_replaced(
@@ -262,6 +271,7 @@ def test_given_cli_upload_when_run_with_json_then_one_result_line_and_exit_0(
     s3_server: RunningS3, bucket: str, repo: Repository, capsys: pytest.CaptureFixture[str]
 ) -> None:
     add_snapshot(repo, T1, bodies=random_bodies(2))
+    s3_server.log.clear()
     code = main(
         [
             "upload",
@@ -282,6 +292,7 @@ def test_given_cli_upload_when_run_with_json_then_one_result_line_and_exit_0(
     assert code == 0
     document = json.loads(out[-1])
     assert document["type"] == "result" and document["verified"] is True
+    assert document["requests"] == s3_server.log.counts(bucket)  # spent, by kind, as S3 received them
     assert "testing" not in "\n".join(out)
     progress = [json.loads(line) for line in out[:-1]]
     assert [e["phase"] for e in progress if e["event"] == "phase"] == ["list", "data", "metadata", "manifest", "check"]
@@ -441,3 +452,164 @@ def test_given_a_reader_polling_the_bucket_during_an_upload_then_it_never_sees_t
     assert polls > 1
     assert seen_early == []
     assert wanted <= set(s3_server.keys(bucket))
+
+
+# --- what an upload spends: the listing and the ledger instead of a HEAD per object -------------
+
+
+def _data_requests(s3_server: RunningS3, bucket: str, prefix: str) -> list[tuple[str, str]]:
+    """(operation, key) of the requests the server got for the repository's blobs and snapshots."""
+    data = (f"{prefix}/blobs/", f"{prefix}/snapshots/")
+    return [(kind, key) for kind, key in s3_server.log.of(bucket) if key.startswith(data)]
+
+
+def test_given_an_unchanged_repository_when_uploaded_again_then_no_head_and_no_put_per_object(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    bodies = random_bodies(40)
+    add_snapshot(repo, T1, bodies=bodies)
+    settings = s3_server.settings(bucket, "n")
+    first = upload_snapshot(repo.path, "latest", settings)
+    s3_server.log.clear()
+
+    again = upload_snapshot(repo.path, "latest", settings)
+
+    assert again.verified and again.uploaded == 0 and again.skipped == first.objects
+    assert _data_requests(s3_server, bucket, "n") == []  # no HEAD, GET or PUT on any blob or part
+    served = s3_server.log.counts(bucket)
+    assert served.get("HeadObject", 0) <= 1  # repository.json's
+    puts = [key for op, key in s3_server.log.of(bucket) if op == "PutObject"]
+    assert len(puts) == 1 and puts[0].startswith("n/locks/")  # the lock; the unchanged ledger is not rewritten
+    assert again.requests == served  # what the result counts is what the server received
+    assert first.requests["PutObject"] >= first.objects + 1  # each object, the marker, the lock...
+
+
+def test_given_a_blob_rewritten_in_the_bucket_with_other_bytes_of_its_size_when_uploaded_again_then_it_is_replaced(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    bodies = random_bodies(5)
+    add_snapshot(repo, T1, bodies=bodies)
+    settings = s3_server.settings(bucket, "w")
+    upload_snapshot(repo.path, "latest", settings)
+    key = f"w/{blob_key(bodies[2])}"
+    s3_server.client().put_object(Bucket=bucket, Key=key, Body=b"y" * len(bodies[2]))  # a listing shows the size
+    s3_server.log.clear()
+
+    result = upload_snapshot(repo.path, "latest", settings)
+
+    assert _data_requests(s3_server, bucket, "w") == [("HeadObject", key), ("PutObject", key)]
+    assert s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read() == bodies[2]
+    assert result.uploaded == 1 and result.verified
+    s3_server.log.clear()
+    upload_snapshot(repo.path, "latest", settings)  # the ledger now knows the replacement
+    assert _data_requests(s3_server, bucket, "w") == []
+
+
+def test_given_a_blob_deleted_from_the_bucket_when_uploaded_again_then_it_alone_is_sent_again(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    bodies = random_bodies(5)
+    add_snapshot(repo, T1, bodies=bodies)
+    settings = s3_server.settings(bucket, "del")
+    upload_snapshot(repo.path, "latest", settings)
+    key = f"del/{blob_key(bodies[0])}"
+    s3_server.client().delete_object(Bucket=bucket, Key=key)
+    s3_server.log.clear()
+
+    result = upload_snapshot(repo.path, "latest", settings)
+
+    assert _data_requests(s3_server, bucket, "del") == [("PutObject", key)]
+    assert s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read() == bodies[0]
+    assert result.uploaded == 1 and result.verified
+
+
+def test_given_a_local_file_rewritten_with_the_same_size_when_uploaded_again_then_the_ledger_does_not_hide_it(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    snap = add_snapshot(repo, T1, bodies=random_bodies(2))
+    settings = s3_server.settings(bucket, "loc")
+    upload_snapshot(repo.path, "latest", settings)
+    schema = snap.path / "schema" / "Account.json"  # not named with a hash by the manifest
+    schema.chmod(0o600)
+    schema.write_text(schema.read_text().replace("[]", "{}", 1))
+    s3_server.log.clear()
+
+    upload_snapshot(repo.path, "latest", settings)
+
+    key = f"loc/snapshots/{snap.id}/schema/Account.json"
+    assert _data_requests(s3_server, bucket, "loc") == [("HeadObject", key), ("PutObject", key)]
+    assert s3_server.client().get_object(Bucket=bucket, Key=key)["Body"].read() == schema.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"not gzip at all", b"entries-edited"],
+    ids=["unreadable", "entries-not-matching-their-sha256"],
+)
+def test_given_a_damaged_ledger_when_uploading_then_it_is_ignored_every_object_proved_by_head_and_it_is_rewritten(
+    s3_server: RunningS3, bucket: str, repo: Repository, damage: bytes
+) -> None:
+    bodies = random_bodies(3)
+    add_snapshot(repo, T1, bodies=bodies)
+    settings = s3_server.settings(bucket, "dl")
+    first = upload_snapshot(repo.path, "latest", settings)
+    ledger_key = f"dl/{LEDGER_KEY}"
+    raw = s3_server.client().get_object(Bucket=bucket, Key=ledger_key)["Body"].read()
+    if damage == b"entries-edited":  # an entry claims another SHA-256; the ledger's own digest is kept
+        document = json.loads(gzip.decompress(raw))
+        entry = document["entries"][blob_key(bodies[0])]
+        entry[2] = hashlib.sha256(b"other").hexdigest()
+        damage = gzip.compress(json.dumps(document).encode())
+    s3_server.client().put_object(Bucket=bucket, Key=ledger_key, Body=damage)
+    s3_server.log.clear()
+    events: list[tuple[str, str]] = []
+
+    class Messages(NullProgress):
+        def message(self, level: str, text: str, **fields: object) -> None:
+            events.append((level, text))
+
+    result = upload_snapshot(repo.path, "latest", settings, progress=Messages())
+
+    assert result.verified and result.uploaded == 0
+    assert any(level == "warning" and "ledger" in text and "damaged" in text for level, text in events)
+    heads = [k for op, k in _data_requests(s3_server, bucket, "dl") if op == "HeadObject"]
+    assert len(heads) == first.objects
+    assert ("PutObject", ledger_key) in s3_server.log.of(bucket)
+    s3_server.log.clear()
+    upload_snapshot(repo.path, "latest", settings)
+    assert _data_requests(s3_server, bucket, "dl") == []
+
+
+def test_given_cli_upload_when_it_finishes_then_the_text_summary_gives_the_requests_by_kind(
+    s3_server: RunningS3, bucket: str, repo: Repository, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_snapshot(repo, T1, bodies=random_bodies(2))
+    argv = ["upload", "--repo", str(repo.path), "--bucket", bucket, "--endpoint-url", s3_server.endpoint_url]
+    assert main([*argv, "--region", "us-east-1"]) == 0
+    s3_server.log.clear()
+
+    assert main([*argv, "--region", "us-east-1"]) == 0
+
+    out = capsys.readouterr().out
+    served = s3_server.log.counts(bucket)
+    spent = next(line for line in out.splitlines()[::-1] if "S3 requests" in line)
+    assert f"spent {sum(served.values())} S3 requests" in spent
+    assert f"ListObjectsV2 {served['ListObjectsV2']}" in spent and "HeadObject" in spent
+
+
+def test_given_a_blob_sent_in_parts_when_uploaded_again_then_the_ledger_proves_it_without_a_head(
+    s3_server: RunningS3, bucket: str, repo: Repository
+) -> None:
+    bodies = random_bodies(1, size=6 * 2**20)  # above the 5 MiB part: a multipart upload, no ETag answered
+    add_snapshot(repo, T1, bodies=bodies)
+    settings = s3_server.settings(bucket, "mp")
+    key = f"mp/{blob_key(bodies[0])}"
+    s3_server.log.clear()
+    upload_snapshot(repo.path, "latest", settings, store=s3_server.store(bucket, "mp", part_size=5 * 2**20))
+    assert ("CompleteMultipartUpload", key) in s3_server.log.of(bucket)
+    assert ("HeadObject", key) in s3_server.log.of(bucket)  # its metadata read once, after the upload
+    s3_server.log.clear()
+
+    upload_snapshot(repo.path, "latest", settings, store=s3_server.store(bucket, "mp", part_size=5 * 2**20))
+
+    assert _data_requests(s3_server, bucket, "mp") == []

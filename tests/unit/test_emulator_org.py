@@ -227,7 +227,7 @@ def test_given_bulk_unsupported_object_when_queried_in_bulk_then_invalidentity(
     assert (err.status, err.error_code, err.message) == (
         400,
         "INVALIDENTITY",
-        f"{name} is not supported by the Bulk API",
+        f"Entity '{name}' is not supported by the Bulk API.",  # a real org's words (airbytehq/airbyte#13088)
     )
     assert rest(org, f"SELECT Id FROM {name}")
 

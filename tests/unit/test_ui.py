@@ -61,7 +61,7 @@ def test_given_events_when_rendered_as_json_lines_then_each_line_has_a_type() ->
 def test_given_a_transfer_when_rendered_as_json_lines_then_throttled_with_rates_and_last_line_kept() -> None:
     out, clock = io.StringIO(), Clock()
     progress = JsonLinesProgress(out, clock=clock)
-    progress.phase("data", "3 file bodies and record parts (3.0 MiB)")
+    progress.phase("data", "3 file bodies and record parts (3.0 MB)")
     progress.transfer("upload", 1, 3, 2**20)
     clock.now += 1
     progress.transfer("upload", 2, 3, 2 * 2**20)  # within 5 s of the last line: not written
@@ -71,7 +71,7 @@ def test_given_a_transfer_when_rendered_as_json_lines_then_throttled_with_rates_
     progress.transfer("upload", 3, 3, 4 * 2**20)
     phase, first, last = json_lines(out)
     assert (phase["event"], phase["phase"], phase["message"]) == (
-        "phase", "data", "3 file bodies and record parts (3.0 MiB)"
+        "phase", "data", "3 file bodies and record parts (3.0 MB)"
     )
     assert (first["event"], first["name"], first["done"], first["total"]) == ("transfer", "upload", 1, 3)
     assert (last["done"], last["bytes"]) == (3, 4 * 2**20)
@@ -109,7 +109,7 @@ def test_given_an_upload_when_rendered_for_a_terminal_and_closed_then_phases_and
     progress.close()  # stops the live bars: their last state stays on the screen
     text = screen(console)
     assert "data: 2 file bodies and record parts" in text
-    assert "upload" in text and "2/2" in text and "5.0 MiB, " in text and "/s" in text
+    assert "upload" in text and "2/2" in text and "5.0 MB, " in text and "/s" in text
 
 
 def test_given_text_with_brackets_when_rendered_for_a_terminal_then_shown_as_written() -> None:
@@ -156,7 +156,7 @@ def test_choose_renderer_json_on_stdout_when_asked_rich_on_a_terminal_json_on_st
 
 def test_summary_line_is_one_line_of_words() -> None:
     line = summary_line(SUMMARY)
-    assert line == ("snapshot 20261127T020000Z-3f9a1c2e complete: 2 objects, 30 rows, 3 files (4.0 KiB in all), "
+    assert line == ("snapshot 20261127T020000Z-3f9a1c2e complete: 2 objects, 30 rows, 3 files (4.0 KB in all), "
                     "12 API calls, 1.5 s")
 
 
@@ -173,7 +173,7 @@ def test_given_a_thousand_objects_when_summarised_then_the_table_shows_the_unfin
 
 @pytest.mark.parametrize(
     ("count", "text"),
-    [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (5 * 2**20, "5.0 MiB"), (3 * 2**40, "3.0 TiB")],
+    [(0, "0 bytes"), (1023, "1,023 bytes"), (1536, "1.5 KB"), (5 * 2**20, "5.0 MB"), (3 * 2**40, "3.0 TB"), (2**60, "1,048,576.0 TB")],
 )
 def test_human_size(count: int, text: str) -> None:
     assert human_size(count) == text
@@ -185,7 +185,7 @@ def test_given_a_transfer_that_moves_no_bytes_when_rendered_for_a_terminal_then_
     progress.transfer("Attachment bodies", 3, 3, 0)
     progress.close()
     text = screen(console)
-    assert "3/3" in text and "/s" in text and "MiB" not in text
+    assert "3/3" in text and "/s" in text and "MB" not in text
 
 
 def test_given_many_objects_when_rendered_on_80_columns_then_every_line_fits_with_an_overall_eta() -> None:

@@ -120,13 +120,16 @@ class BinariesResult:
     """What one object's binaries export recorded (kept as `binaries` in its manifest entry)."""
 
     index_path: str
+    index_bytes: int
+    index_sha256: str
     count: int = 0
     bytes: int = 0
     deduplicated: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index_path": self.index_path, "count": self.count, "bytes": self.bytes,
+        return {"index_path": self.index_path, "index_bytes": self.index_bytes,
+                "index_sha256": self.index_sha256, "count": self.count, "bytes": self.bytes,
                 "deduplicated": self.deduplicated, "failed": list(self.failed)}  # fmt: skip
 
 
@@ -172,11 +175,11 @@ def export_binaries(
               "status": b.status, "reason": b.reason, "SystemModstamp": b.modstamp} for b in bodies],
             schema=BINARIES_INDEX_SCHEMA,
         ))  # fmt: skip
-        writer.close()
+        info = writer.close()
     except BaseException:
         writer.abort()
         raise
-    result = BinariesResult(relpath)
+    result = BinariesResult(relpath, info.bytes, info.sha256)
     for body in bodies:
         if body.status in ("downloaded", "deduplicated"):
             result.count += 1

@@ -53,7 +53,7 @@ from sfbackup.repository.writers import ParquetPartWriter
 from sfbackup.salesforce import describe, query_rest, soql
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
 from sfbackup.salesforce.cut import Cut
-from sfbackup.salesforce.objects import FileSelection
+from sfbackup.salesforce.objects import FILE_BODY_FIELDS, FileSelection
 from sfbackup.ui.progress import NullProgress, Progress
 
 __all__ = [
@@ -99,7 +99,6 @@ class FileObjectSpec:
     """Which fields of a file object fill which index columns (first present field wins)."""
 
     name: str
-    body_field: str
     parent: str
     names: tuple[str, ...]
     extension: tuple[str, ...]
@@ -114,14 +113,18 @@ class FileObjectSpec:
         fields += ["SystemModstamp", "IsDeleted"]
         return list(dict.fromkeys(fields))
 
+    @property
+    def body_field(self) -> str:
+        """The base64 field whose bytes are the file (`FILE_BODY_FIELDS`)."""
+        return FILE_BODY_FIELDS[self.name]
+
 
 FILE_OBJECT_SPECS: dict[str, FileObjectSpec] = {
     "Attachment": FileObjectSpec(
-        "Attachment", "Body", "ParentId", ("Name",), (), ("ContentType",), "BodyLength"
+        "Attachment", "ParentId", ("Name",), (), ("ContentType",), "BodyLength"
     ),
     "ContentVersion": FileObjectSpec(
         "ContentVersion",
-        "VersionData",
         "ContentDocumentId",
         ("Title", "PathOnClient"),
         ("FileExtension",),
@@ -131,7 +134,7 @@ FILE_OBJECT_SPECS: dict[str, FileObjectSpec] = {
         location="ContentLocation",
     ),
     "Document": FileObjectSpec(
-        "Document", "Body", "FolderId", ("Name",), ("Type",), ("ContentType",), "BodyLength"
+        "Document", "FolderId", ("Name",), ("Type",), ("ContentType",), "BodyLength"
     ),
 }
 

@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from sfbackup.cli.common import add_command, add_config_arguments, add_repo_arguments, open_repository
-from sfbackup.cli.snapshots import _human_bytes, _table
+from sfbackup.cli.snapshots import _table
 from sfbackup.errors import ExitCode
+from sfbackup.ui.rates import human_size
 
 LS_DESCRIPTION = """\
 List what a snapshot holds: its objects (label, live and deleted rows, parts, size), the records
@@ -105,7 +106,7 @@ def handle_ls(args: argparse.Namespace) -> int:
             print(json.dumps(row))
         return int(ExitCode.OK)
     table = [[o["object"], o["label"], f"{o['rows']:,}", f"{o['deleted']:,}", str(o["parts"]),
-              _human_bytes(o["bytes"]), o["state"]] for o in objects]  # fmt: skip
+              human_size(o["bytes"]), o["state"]] for o in objects]  # fmt: skip
     print(_table(["OBJECT", "LABEL", "ROWS", "DELETED", "PARTS", "SIZE", "STATE"], table, right={2, 3, 4, 5}))
     return int(ExitCode.OK)
 
@@ -143,11 +144,11 @@ def handle_stats(args: argparse.Namespace) -> int:
         f"snapshot       {totals['snapshot']}",
         f"objects        {totals['objects']:,}",
         f"records        {totals['rows']:,} live, {totals['deleted_rows']:,} deleted",
-        f"parts          {totals['parts']:,} ({_human_bytes(totals['parts_bytes'])})",
+        f"parts          {totals['parts']:,} ({human_size(totals['parts_bytes'])})",
         f"files          {totals['files']:,} ({totals['files_stored']:,} with a body)",
-        f"restore size   {_human_bytes(totals['files_restore_size'])} (every file)",
-        f"stored size    {_human_bytes(totals['blobs_bytes'])} in {totals['blobs']:,} blobs"
-        + (f" ({_human_bytes(saved)} saved by deduplication)" if saved > 0 else ""),
+        f"restore size   {human_size(totals['files_restore_size'])} (every file)",
+        f"stored size    {human_size(totals['blobs_bytes'])} in {totals['blobs']:,} blobs"
+        + (f" ({human_size(saved)} saved by deduplication)" if saved > 0 else ""),
         "largest        "
         + ", ".join(f"{o['object']} ({o['rows'] + o['deleted']:,})" for o in totals["largest"][:5]),
     ]))  # fmt: skip

@@ -111,7 +111,7 @@ def handle(args: argparse.Namespace) -> int:
             uploaded = upload_snapshot(repo, result.snapshot_id, settings.s3, progress=progress)
             result.summary["upload"] = {
                 "bucket": uploaded.bucket, "prefix": uploaded.prefix, "uploaded": uploaded.uploaded,
-                "skipped": uploaded.skipped, "verified": uploaded.verified,
+                "skipped": uploaded.skipped, "verified": uploaded.verified, "requests": uploaded.requests,
             }
         elif args.upload:
             progress.message("warning", f"not uploading: snapshot {result.snapshot_id} is {result.state}")

@@ -11,6 +11,7 @@ from sfbackup.clock import format_time
 from sfbackup.errors import ExitCode
 from sfbackup.repository import DamagedSnapshot, Repository, Snapshot, layout
 from sfbackup.repository.manifest import Manifest
+from sfbackup.ui.rates import human_size
 from sfbackup.verify.findings import counted
 
 SNAPSHOTS_DESCRIPTION = """\
@@ -168,7 +169,7 @@ def _metadata_line(manifest: Manifest) -> str:
     if entry.not_retrievable:
         refused = f", {len(entry.not_retrievable)} type(s) Salesforce would not list"
     return (f"{entry.components:,} components of {types} types, {entry.files:,} files, "
-            f"{_human_bytes(entry.bytes)} ({entry.new_blobs:,} new blobs), {len(entry.failed):,} not "
+            f"{human_size(entry.bytes)} ({entry.new_blobs:,} new blobs), {len(entry.failed):,} not "
             f"retrieved{refused}")
 
 
@@ -213,7 +214,7 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
             for v in manifest.verifications
         ),
         f"totals     {row['objects']} objects, {row['rows']:,} rows, {row['files']:,} files, "
-        f"{_human_bytes(row['bytes'])}",
+        f"{human_size(row['bytes'])}",
         *_read_as(manifest),
         f"metadata   {_metadata_line(manifest)}",
         "",
@@ -229,7 +230,7 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
                 f"{entry.rows:,}",
                 f"{entry.deleted_rows:,}",
                 str(len(entry.parts)),
-                _human_bytes(sum(p.bytes for p in entry.parts)),
+                human_size(sum(p.bytes for p in entry.parts)),
                 error[:80],
             ]
         )
@@ -248,7 +249,7 @@ def render_show(snapshot: Snapshot, reports: list[str]) -> str:
             [
                 name,
                 f"{files.count:,}",
-                _human_bytes(files.bytes),
+                human_size(files.bytes),
                 f"{files.downloaded:,}",
                 f"{files.deduplicated:,}",
                 f"{len(files.failed) + len(files.missing):,}",
@@ -299,19 +300,10 @@ def _cell(value: Any, column: str) -> str:
     if value is None:
         return "-"
     if column == "bytes":
-        return _human_bytes(int(value))
+        return human_size(int(value))
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
-
-
-def _human_bytes(value: int) -> str:
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
 
 
 def _table(header: list[str], rows: list[list[str]], *, right: set[int]) -> str:

@@ -15,7 +15,7 @@ from sfbackup.cli.common import (
     settings_from_args,
 )
 from sfbackup.errors import ExitCode, UsageError
-from sfbackup.maintain.upload import UploadResult, upload_snapshot
+from sfbackup.maintain.upload import UploadResult, describe_requests, upload_snapshot
 from sfbackup.ui import choose_renderer
 
 DESCRIPTION = """\
@@ -23,7 +23,9 @@ Upload a snapshot to S3 or an S3-compatible store (MinIO, Ceph, R2). The bucket 
 layout as the repository, under --prefix: file bodies and parts first, then files indexes and
 schemas, then manifest.json last, so whoever reads the bucket never finds a manifest whose data
 is not there yet. Objects already in the bucket with the same size and SHA-256 are skipped: a
-rerun sends nothing, a nightly upload sends only what is new, an interrupted one resumes.
+rerun sends nothing, a nightly upload sends only what is new, an interrupted one resumes. What
+the bucket holds is learnt from its listing and the upload ledger (uploads/ledger.json.gz), not
+from one request per object; the S3 requests spent are counted by kind in the result.
 Afterwards the prefix is listed and compared with the snapshot; the result is kept in
 snapshots/<id>/uploads/.
 
@@ -96,6 +98,8 @@ def render_text(result: UploadResult) -> str:
             f"snapshot {result.snapshot_id} -> {where}: {result.uploaded} objects sent "
             f"({result.bytes_uploaded} bytes), {result.skipped} already there, {result.seconds:.1f}s"
         ]
+    if result.requests:
+        lines.append(f"  spent {describe_requests(result.requests)}")
     if result.verified:
         lines.append(
             f"  verified: every object of the snapshot is in the bucket with its size ({result.objects})"

@@ -3,9 +3,11 @@
 The bucket gets the repository layout under the prefix: blobs and parts first, then files
 indexes, schemas and reports, then `manifest.json`, so a reader of the bucket never sees a
 manifest whose data is not there yet. An object already in the bucket with the same size and
-SHA-256 (our `sha256` metadata) is skipped: a rerun sends nothing, a nightly run sends only new
-blobs. Afterwards the prefix is listed and compared with the snapshot, and the result is
-recorded in `snapshots/<id>/uploads/<bucket>-<prefix-hash>.json` beside the (immutable) manifest.
+SHA-256 is skipped: a rerun sends nothing, a nightly run sends only new blobs. The SHA-256 is
+known from the upload ledger for an object listed unchanged since an earlier upload proved it
+(`upload_ledger`), else from our `sha256` metadata (one HEAD). Afterwards the prefix is listed
+and compared with the snapshot, and the result is recorded in
+`snapshots/<id>/uploads/<bucket>-<prefix-hash>.json` beside the (immutable) manifest.
 
 `archive=True` sends one streamed `archives/<snapshot-id>.tar.gz` instead (tar -> gzip -> a
 multipart upload through a bounded queue; nothing is staged on disk), plus `<name>.sha256`.
@@ -29,9 +31,10 @@ from sfbackup.clock import format_time, utc_now
 from sfbackup.config import S3Settings
 from sfbackup.errors import RepositoryError, SnapshotNotFound, StorageError, UsageError
 from sfbackup.maintain.repair import blob_owners
+from sfbackup.maintain.upload_ledger import Proved, load_ledger, save_ledger
 from sfbackup.repository import Repository, Snapshot, layout
 from sfbackup.repository.atomic import is_temporary, write_atomic
-from sfbackup.repository.store import S3Store, Store, s3_store, sha256_file
+from sfbackup.repository.store import ObjectInfo, RequestCounts, S3Store, Store, s3_store, sha256_file
 from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.ui.rates import human_size
 
@@ -71,6 +74,8 @@ class UploadResult:
     finished_at: str = ""
     seconds: float = 0.0
     record_path: str | None = None
+    #: S3 requests sent, by operation (ListObjectsV2, HeadObject, PutObject, GetObject...)
+    requests: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +119,8 @@ def upload_snapshot(
         started_at=format_time(utc_now()),
     )
     started = time.monotonic()
+    counts = getattr(target, "requests", None)
+    before = counts.snapshot() if isinstance(counts, RequestCounts) else {}
     with repository.lock(exclusive=False, command="sfbackup upload"):
         _check_bucket_repository(repository, target)
         with Repository.open(target).lock(exclusive=False, command="sfbackup upload"):
@@ -121,6 +128,8 @@ def upload_snapshot(
                 _upload_archive(repository, snapshot, target, result, progress)
             else:
                 _upload_mirror(repository, snapshot, target, result, progress, concurrency)
+    if isinstance(counts, RequestCounts):
+        result.requests = RequestCounts.since(before, counts.snapshot())
     result.finished_at = format_time(utc_now())
     result.seconds = round(time.monotonic() - started, 3)
     suffix = "-archive" if archive else ""
@@ -130,11 +139,19 @@ def upload_snapshot(
     progress.message(
         "info" if result.verified else "error",
         f"upload of {snapshot.id} to s3://{bucket}/{prefix}: {result.uploaded} sent, "
-        f"{result.skipped} already there, {'verified' if result.verified else 'NOT verified'}",
+        f"{result.skipped} already there, {'verified' if result.verified else 'NOT verified'}, "
+        f"{describe_requests(result.requests)}",
         uploaded=result.uploaded,
         skipped=result.skipped,
+        requests=result.requests,
     )
     return result
+
+
+def describe_requests(requests: dict[str, int]) -> str:
+    """`14 S3 requests (ListObjectsV2 11, GetObject 2, PutObject 1)`, largest first."""
+    parts = ", ".join(f"{kind} {n}" for kind, n in sorted(requests.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{sum(requests.values())} S3 requests" + (f" ({parts})" if parts else "")
 
 
 def prefix_hash(prefix: str) -> str:
@@ -258,7 +275,11 @@ def _upload_mirror(
     result.bytes_total = sum(item.size for item in everything)
     where = f"s3://{result.bucket}/{result.prefix}".rstrip("/")
     progress.phase("list", f"listing what {where} already holds")
-    remote = _remote_sizes(target, snapshot.id)
+    remote = _remote_listing(target, snapshot.id)
+    ledger, problem = load_ledger(target)
+    if problem:
+        progress.message("warning", problem)
+    known = _Known(remote, ledger, {})
     counter = _Counter(progress, len(everything))
     phases = (
         ("data", data, f"{len(data)} file bodies and record parts"),
@@ -267,18 +288,51 @@ def _upload_mirror(
     )
     for name, items, what in phases:  # each phase is complete before the next starts
         progress.phase(name, f"{what} ({human_size(sum(item.size for item in items))})")
-        _run_phase(items, target, remote, result, counter, concurrency)
+        _run_phase(items, target, known, result, counter, concurrency)
     progress.phase("check", f"every object of the snapshot is in {where} with its size")
-    after = _remote_sizes(target, snapshot.id)
-    result.missing = [item.key for item in everything if after.get(item.key) != item.size]
+    after = _remote_listing(target, snapshot.id)
+    result.missing = [item.key for item in everything if _size(after.get(item.key)) != item.size]
     result.verified = not result.missing
+    kept = {key: entry for key, entry in ledger.items() if key.startswith(f"{layout.BLOBS_DIR}/")}
+    kept.update(known.proved)  # blobs other snapshots name stay proved while the listing shows them unchanged
+    entries = {key: entry for key, entry in kept.items() if _unchanged(after.get(key), entry)}
+    if entries != ledger:
+        try:
+            save_ledger(target, entries)
+        except StorageError as exc:  # the snapshot is there and checked; the next upload HEADs more
+            progress.message("warning", f"the upload ledger was not saved: {exc.message}")
 
 
-def _remote_sizes(target: Store, snapshot_id: str) -> dict[str, int]:
-    sizes: dict[str, int] = {}
+def _remote_listing(target: Store, snapshot_id: str) -> dict[str, ObjectInfo]:
+    """Every blob of the bucket and every object of this snapshot there, by key (one listing)."""
+    found: dict[str, ObjectInfo] = {}
     for prefix in (f"{layout.BLOBS_DIR}/sha256/", f"{layout.SNAPSHOTS_DIR}/{snapshot_id}/"):
-        sizes.update((info.key, info.size) for info in target.list(prefix))
-    return sizes
+        found.update((info.key, info) for info in target.list(prefix))
+    return found
+
+
+def _size(info: ObjectInfo | None) -> int | None:
+    return None if info is None else info.size
+
+
+def _unchanged(listed: ObjectInfo | None, entry: Proved) -> bool:
+    """The listed object is the one `entry` proved: same size, same ETag."""
+    return listed is not None and listed.size == entry.size and listed.etag == entry.etag
+
+
+@dataclass
+class _Known:
+    """What the upload knows of the bucket: its listing, the ledger read, and what it proves now."""
+
+    remote: dict[str, ObjectInfo]
+    ledger: dict[str, Proved]
+    proved: dict[str, Proved]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def prove(self, key: str, size: int, etag: str | None, sha256: str) -> None:
+        if etag:
+            with self.lock:
+                self.proved[key] = Proved(size, etag, sha256)
 
 
 class _Counter:
@@ -302,7 +356,7 @@ class _Counter:
 def _run_phase(
     items: list[UploadItem],
     target: Store,
-    remote: dict[str, int],
+    known: _Known,
     result: UploadResult,
     counter: _Counter,
     concurrency: int,
@@ -310,7 +364,7 @@ def _run_phase(
     lock = threading.Lock()
 
     def one(item: UploadItem) -> None:
-        sent = _upload_one(item, target, remote)
+        sent = _upload_one(item, target, known)
         with lock:
             if sent:
                 result.uploaded += 1
@@ -336,15 +390,20 @@ def _run_phase(
         pool.shutdown(wait=True)
 
 
-def _upload_one(item: UploadItem, target: Store, remote: dict[str, int]) -> bool:
-    """Send `item` unless the bucket already has it with the same size and SHA-256."""
-    digest = item.sha256
-    if remote.get(item.key) == item.size:
+def _upload_one(item: UploadItem, target: Store, known: _Known) -> bool:
+    """Send `item` unless the bucket already has it with the same size and SHA-256: proved by the
+    ledger when the listing shows the object it proved (no request), else by a HEAD (metadata)."""
+    listed = known.remote.get(item.key)
+    if listed is not None and listed.size == item.size:
+        digest = item.sha256 or sha256_file(item.path)
+        entry = known.ledger.get(item.key)
+        if entry is not None and entry.sha256 == digest and _unchanged(listed, entry):
+            known.prove(item.key, entry.size, entry.etag, digest)
+            return False
         stat = target.stat(item.key)
-        if stat is not None and stat.size == item.size and stat.sha256 is not None:
-            digest = digest or sha256_file(item.path)
-            if stat.sha256 == digest:
-                return False
+        if stat is not None and stat.size == item.size and stat.sha256 == digest:
+            known.prove(item.key, stat.size, stat.etag, digest)
+            return False
     # What is sent is hashed as it is on disk: a damaged local copy must never reach the bucket
     # with the checksum of the good one (its name, or the manifest's).
     actual = sha256_file(item.path)
@@ -356,7 +415,12 @@ def _upload_one(item: UploadItem, target: Store, remote: dict[str, int]) -> bool
             "`sfbackup verify --read-data` shows which snapshots it affects",
             path=str(item.path),
         )
-    target.put_file(item.key, item.path, sha256=actual)
+    sent = target.put_file(item.key, item.path, sha256=actual)
+    etag = sent.etag
+    if etag is None:  # a multipart upload answers no ETag; the object's metadata proves what it holds
+        stat = target.stat(item.key)
+        etag = stat.etag if stat is not None and stat.sha256 == actual else None
+    known.prove(item.key, sent.size, etag, actual)
     return True
 
 

@@ -37,6 +37,7 @@ from sfbackup.repository.lock import RepositoryLock, acquire
 from sfbackup.repository.manifest import Manifest, PartInfo
 from sfbackup.repository.store import (
     LocalStore,
+    S3Store,
     Store,
     StoreFiles,
     is_s3_url,
@@ -130,6 +131,16 @@ class Repository:
             with store.open(layout.REPOSITORY_FILE) as handle:
                 raw = handle.read()
         except StorageError as exc:
+            if isinstance(store, S3Store) and exc.details.get("s3_error") == "NoSuchBucket":
+                raise RepositoryError(
+                    f"the bucket {store.bucket!r} does not exist (endpoint {store.endpoint}), so there "
+                    f"is no sfbackup repository at s3://{store.bucket}/{store.prefix}".rstrip("/"),
+                    hint="check the bucket's name in --repo s3://BUCKET/PREFIX, and --endpoint-url and "
+                    "--region; a bucket gets a repository from `sfbackup upload --bucket BUCKET` once "
+                    "the bucket is created (e.g. `aws s3 mb s3://BUCKET`)",
+                    path=where,
+                    bucket=store.bucket,
+                ) from None
             if store.stat(layout.REPOSITORY_FILE) is not None:
                 raise RepositoryError(f"cannot read {marker}: {exc.message}", path=marker) from exc
             raise RepositoryError(
@@ -171,23 +182,27 @@ class Repository:
     # --- snapshots ---------------------------------------------------------------------------------
 
     def snapshot_ids(self) -> list[str]:
-        """Ids of snapshot folders holding a manifest, oldest first (manifests are not read)."""
-        ids = set()
-        for item in self.store.list(f"{layout.SNAPSHOTS_DIR}/"):
-            parts = item.key.split("/")
-            if len(parts) == 3 and parts[2] == layout.MANIFEST_FILE and layout.is_snapshot_id(parts[1]):
-                ids.add(parts[1])
-        return sorted(ids)
+        """Ids of snapshot folders holding a manifest, oldest first (manifests are not read).
+
+        The folders come from one listing with a delimiter, not from every key under snapshots/
+        (thousands per snapshot on S3); each folder's manifest is then looked up, several at once."""
+        folders = self._snapshot_folders()
+        keys = [layout.snapshot_key(sid) for sid in folders]
+        if self.is_local or len(keys) < 2:
+            present = [self.store.exists(key) for key in keys]
+        else:
+            with ThreadPoolExecutor(max_workers=8, thread_name_prefix="sfbackup-list") as pool:
+                present = list(pool.map(self.store.exists, keys))
+        return [sid for sid, there in zip(folders, present, strict=True) if there]
 
     def orphaned_snapshot_ids(self) -> list[str]:
         """Ids of snapshot folders without a manifest (left by an interrupted `forget`, or by a run
         killed before its first save), oldest first."""
-        folders = set()
-        for item in self.store.list(f"{layout.SNAPSHOTS_DIR}/"):
-            parts = item.key.split("/")
-            if len(parts) >= 3 and layout.is_snapshot_id(parts[1]):
-                folders.add(parts[1])
-        return sorted(folders - set(self.snapshot_ids()))
+        return sorted(set(self._snapshot_folders()) - set(self.snapshot_ids()))
+
+    def _snapshot_folders(self) -> list[str]:
+        names = self.store.folders(f"{layout.SNAPSHOTS_DIR}/")
+        return sorted(name for name in names if layout.is_snapshot_id(name))
 
     def snapshots(self) -> list[Snapshot]:
         """Every snapshot whose manifest can be read, oldest first. A damaged manifest is left out
@@ -199,7 +214,7 @@ class Repository:
         found: list[Snapshot | DamagedSnapshot] = []
         for sid in self.snapshot_ids():
             try:
-                found.append(self.snapshot(sid))
+                found.append(self._load(sid))
             except (RepositoryError, StorageError) as exc:
                 found.append(DamagedSnapshot(sid, exc.message))
         return found
@@ -215,7 +230,7 @@ class Repository:
             stamp = ids[-1].split("-", 1)[0]
             same_second = [sid for sid in ids if sid.startswith(stamp)]
             ids = ids[: len(ids) - len(same_second)]
-            group = sorted((self.snapshot(sid) for sid in same_second), key=lambda s: s.manifest.created_at)
+            group = sorted((self._load(sid) for sid in same_second), key=lambda s: s.manifest.created_at)
             for snap in reversed(group):
                 if state is None or snap.manifest.status == state:
                     return snap
@@ -250,6 +265,10 @@ class Repository:
                 snapshot_id=sid,
             )
         return Snapshot(self, sid, manifest_io.load(self.store, key))
+
+    def _load(self, snapshot_id: str) -> Snapshot:
+        """A snapshot `snapshot_ids` just found (its manifest is not looked up a second time)."""
+        return Snapshot(self, snapshot_id, manifest_io.load(self.store, layout.snapshot_key(snapshot_id)))
 
     def new_snapshot(
         self,

@@ -38,15 +38,17 @@ _AWS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
 
 @dataclass(frozen=True)
 class StatInfo:
-    """Size of a stored object and, when the store knows it, its SHA-256 (hex)."""
+    """Size of a stored object and, when the store knows them, its SHA-256 (hex) and its ETag
+    (S3's token for this version of the object, without quotes; changes when it is rewritten)."""
 
     size: int
     sha256: str | None = None
+    etag: str | None = None
 
 
 @dataclass(frozen=True)
 class ObjectInfo(StatInfo):
-    """One listed object: its key, size, SHA-256 when known, and last-modified time."""
+    """One listed object: its key, size, ETag when the store has one, and last-modified time."""
 
     key: str = ""
     modified: datetime | None = None
@@ -78,6 +80,11 @@ class Store(Protocol):
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object whose key starts with `prefix`, sorted by key (temporary files included)."""
+        ...
+
+    def folders(self, prefix: str) -> Iterator[str]:
+        """Names of the folders directly under `prefix` (which ends with `/`), sorted; on S3 one
+        listing with a delimiter (1,000 folders a request), whatever the folders hold."""
         ...
 
     def delete(self, key: str) -> None:
@@ -175,6 +182,15 @@ class LocalStore:
                 found.append(ObjectInfo(size=info.st_size, key=key, modified=modified))
         return iter(sorted(found, key=lambda item: item.key))
 
+    def folders(self, prefix: str) -> Iterator[str]:
+        start = self.path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        try:
+            entries = [entry for entry in os.scandir(start) if entry.is_dir(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            entries = []
+        # As in a bucket, where a folder is the prefix of some key: an empty folder is none.
+        return iter(sorted(entry.name for entry in entries if _holds_a_file(entry.path)))
+
     def delete(self, key: str) -> None:
         path = self.path(key)
         try:
@@ -228,6 +244,10 @@ class S3Store:
         self.kms_key_id = kms_key_id
         self.storage_class = storage_class
         self.part_size = max(part_size, 5 * 2**20)
+        self.requests = RequestCounts()
+        events = getattr(getattr(client, "meta", None), "events", None)
+        if events is not None:  # botocore's hook, fired once per HTTP request (retries included)
+            events.register("before-send.s3", self.requests.on_send)
         from boto3.s3.transfer import TransferConfig
 
         self.transfer_config = TransferConfig(
@@ -267,10 +287,10 @@ class S3Store:
         with self._errors("upload", key):
             if size < self.part_size:  # one PUT; no transfer manager (and its threads) per small blob
                 with open(path, "rb") as body:
-                    self.client.put_object(
+                    response = self.client.put_object(
                         Bucket=self.bucket, Key=self._key(key), Body=body, **self._extra_args(key, digest)
                     )
-                return StatInfo(size, digest)
+                return StatInfo(size, digest, _etag(response.get("ETag")))
             self.client.upload_file(
                 os.fspath(path),
                 self.bucket,
@@ -297,10 +317,10 @@ class S3Store:
             body = bytes(first)
             digest = hashlib.sha256(body).hexdigest()
             with self._errors("upload", key):
-                self.client.put_object(
+                response = self.client.put_object(
                     Bucket=self.bucket, Key=self._key(key), Body=body, **self._extra_args(key, digest)
                 )
-            return StatInfo(len(body), digest)
+            return StatInfo(len(body), digest, _etag(response.get("ETag")))
         reader = _HashingReader(bytes(first), iterator)
         with self._errors("upload", key):
             # The SHA-256 is known only after the last byte, too late for the metadata; S3 still
@@ -333,7 +353,7 @@ class S3Store:
         metadata = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
         # Only our own metadata counts: S3's ChecksumSHA256 of a multipart object is a checksum of
         # part checksums, which compares equal to nothing we hold.
-        return StatInfo(int(head["ContentLength"]), metadata.get("sha256"))
+        return StatInfo(int(head["ContentLength"]), metadata.get("sha256"), _etag(head.get("ETag")))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         full = f"{self.prefix}/{prefix}" if self.prefix else prefix
@@ -343,7 +363,20 @@ class S3Store:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
                 for item in page.get("Contents", []):
                     key = str(item["Key"])[strip:]
-                    yield ObjectInfo(size=int(item["Size"]), key=key, modified=item.get("LastModified"))
+                    yield ObjectInfo(
+                        size=int(item["Size"]),
+                        etag=_etag(item.get("ETag")),
+                        key=key,
+                        modified=item.get("LastModified"),
+                    )
+
+    def folders(self, prefix: str) -> Iterator[str]:
+        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        with self._errors("list", prefix):
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full, Delimiter="/"):
+                for common in page.get("CommonPrefixes", []):
+                    yield str(common["Prefix"])[len(full) :].rstrip("/")
 
     def delete(self, key: str) -> None:
         with self._errors("delete", key):
@@ -386,6 +419,32 @@ class S3Store:
             ) from None
 
 
+class RequestCounts:
+    """The S3 requests one client sent, by operation (`ListObjectsV2`, `HeadObject`, `PutObject`,
+    `UploadPart`...), retries included: what the bucket's owner is billed for."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def on_send(self, event_name: str = "", **_kwargs: Any) -> None:
+        """botocore `before-send.s3.<Operation>` handler (returns None: the request goes out)."""
+        kind = event_name.rsplit(".", 1)[-1] or "unknown"
+        with self._lock:
+            self._counts[kind] = self._counts.get(kind, 0) + 1
+
+    def snapshot(self) -> dict[str, int]:
+        """The counts so far, by operation name, sorted."""
+        with self._lock:
+            return dict(sorted(self._counts.items()))
+
+    @staticmethod
+    def since(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+        """What was sent between two snapshots (operations with no request left out)."""
+        spent = {kind: count - before.get(kind, 0) for kind, count in after.items()}
+        return {kind: count for kind, count in sorted(spent.items()) if count > 0}
+
+
 class _HashingReader(io.RawIOBase):
     """A read-only file over byte chunks that hashes what passes through (for upload_fileobj)."""
 
@@ -417,10 +476,19 @@ class _HashingReader(io.RawIOBase):
         return len(data)
 
 
+def _holds_a_file(folder: str) -> bool:
+    return any(files for _root, _dirs, files in os.walk(folder))
+
+
 def _close(chunks: Any) -> None:
     close = getattr(chunks, "close", None)
     if callable(close):
         close()
+
+
+def _etag(value: Any) -> str | None:
+    """An ETag as S3 sends it (`"9b2c..."`, quoted) -> `9b2c...`; None when absent."""
+    return (str(value).strip('"') or None) if value else None
 
 
 def _error_code(exc: Any) -> str:
@@ -490,6 +558,9 @@ def make_s3_client(s3: S3Settings) -> Any:
     config = Config(
         retries={"max_attempts": 10, "mode": "standard"},
         s3={"addressing_style": "path"} if s3.endpoint_url else {},
+        # upload's 8 workers each run up to 8 multipart transfer threads: with botocore's default
+        # pool of 10 the rest reconnect (a TLS handshake each on real S3) on every part
+        max_pool_connections=64,
     )
     try:
         with _SESSIONS_LOCK:  # a boto3 Session is not thread-safe; reusing one saves ~0.5 s a client

@@ -28,11 +28,15 @@ def per_second(amount: int, seconds: float) -> float:
     return amount / seconds if seconds > 1e-3 else 0.0
 
 
-def human_size(count: int) -> str:
-    """Bytes for people: `512 B`, `3.4 MiB`, `1.2 GiB`."""
-    units = ("B", "KiB", "MiB", "GiB", "TiB")
-    value, unit = float(count), 0
-    while value >= 1024 and unit < len(units) - 1:
+def human_size(count: float) -> str:
+    """Bytes for people, in the units Salesforce counts storage in (1 KB = 1,024 bytes, 1 MB =
+    1,024 KB): `512 bytes`, `3.4 MB`, `1,234.5 GB`. Every command and the report use it."""
+    units = ("KB", "MB", "GB", "TB")
+    if count < 1024:
+        return f"{int(count):,} bytes"
+    value = float(count)
+    for unit in units:
         value /= 1024
-        unit += 1
-    return f"{value:.0f} B" if unit == 0 else f"{value:.1f} {units[unit]}"
+        if value < 1024 or unit == units[-1]:
+            return f"{value:,.1f} {unit}"
+    raise AssertionError("unreachable")

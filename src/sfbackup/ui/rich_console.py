@@ -1,5 +1,5 @@
 """Rich progress on a terminal: an overall bar with an ETA, one bar per object (rows, rate), per
-file object and per transfer (count, MiB, MiB/s), phases and messages above the bars, and a
+file object and per transfer (count, MB, MB/s), phases and messages above the bars, and a
 summary table at the end of a run. Written to stderr so stdout stays clean for pipes."""
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
 
 def summary_line(summary: dict[str, Any]) -> str:
     """The run's totals in one line of words: `snapshot <id> complete: 21 objects, 19,843 rows,
-    899 files (98.4 MiB), 1,010 API calls, 8.4 s`."""
+    899 files (98.4 MB), 1,010 API calls, 8.4 s`."""
 
     def count(key: str, word: str) -> str:
         value = int(summary.get(key) or 0)

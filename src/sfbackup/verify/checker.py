@@ -497,6 +497,13 @@ class _Checker:
             self.add("missing_index", f"the binaries index of {name} is missing", object=name,
                      path=saved.get("index_path"))  # fmt: skip
             return
+        recorded = saved.get("index_sha256")
+        if recorded:  # snapshots written before it was recorded have only the count to go on
+            actual = self._sha256(relpath)
+            if actual != recorded:
+                self.add("index_mismatch", f"the binaries index of {name} has SHA-256 {actual}, the "
+                         f"manifest recorded {recorded}", object=name, path=saved.get("index_path"),
+                         expected=recorded, actual=actual)  # fmt: skip
         with self.files.local_copy(relpath) as local:
             rows = pq.read_table(local).to_pylist()
         downloaded = [r for r in rows if r.get("status") in ("downloaded", "deduplicated")]

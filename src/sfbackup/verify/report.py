@@ -27,6 +27,7 @@ from typing import Any
 
 from sfbackup.clock import format_time
 from sfbackup.repository.atomic import write_atomic
+from sfbackup.ui.rates import human_size
 from sfbackup.verify.findings import (
     BLIND_SPOT_KINDS,
     NOT_SERVED,
@@ -285,15 +286,10 @@ def _count(value: Any) -> str:
 
 
 def size(value: Any) -> str:
-    """Bytes in one unit system, the one Salesforce counts storage in (1 MB = 1,048,576 bytes)."""
+    """Bytes in the one unit system every command uses (`human_size`); `-` when unknown."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return "-"
-    amount = float(value)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if amount < 1024 or unit == "TB":
-            return f"{int(amount):,} bytes" if unit == "bytes" else f"{amount:,.1f} {unit}"
-        amount /= 1024
-    return f"{value} bytes"
+    return human_size(value)
 
 
 def _options(data: ReportData) -> str:

@@ -452,7 +452,8 @@ class Compiler:
     def check_bulk(self, plan: Plan) -> None:
         q, obj = self.q, self.obj
         if not obj.bulk_supported:
-            raise OrgError(400, "INVALIDENTITY", f"{obj.name} is not supported by the Bulk API")
+            # Salesforce's text, verbatim (a real org's job creation, airbytehq/airbyte#13088)
+            raise OrgError(400, "INVALIDENTITY", f"Entity '{obj.name}' is not supported by the Bulk API.")
         if q.is_count or plan.is_aggregate:
             raise OrgError(400, "API_ERROR", "Aggregate queries are not supported in Bulk Query")
         if q.offset is not None:
