@@ -527,7 +527,7 @@ class _Run:
             with self._manifest_lock:
                 entry.extra["binaries"] = result.to_dict()
                 entry.api_calls = self.meters[plan.name].calls
-                self._save_locked()
+                self._save_object_locked(plan.name)  # a journal line, not the whole manifest
 
     def _export_files(self, plans: list[ObjectPlan]) -> None:
         backup = self.settings.backup
