@@ -10,7 +10,8 @@ import pytest
 from sfbackup.errors import SalesforceError
 from sfbackup.salesforce.cut import Cut
 from sfbackup.salesforce.faults import refusal_coverage
-from sfbackup.salesforce.partitions import ParentFilter, ReadPlan, conjunction, cut_admits
+from sfbackup.salesforce.objects import ENTITY_FILTERS
+from sfbackup.salesforce.partitions import KeysetPaging, ParentFilter, ReadPlan, conjunction, cut_admits
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 
@@ -22,6 +23,19 @@ def test_read_plan_round_trips_and_plain_means_nothing_changes() -> None:
     assert not plan.plain
     assert ReadPlan("").plain and not ReadPlan("", conditions=("A = 'x'",)).plain
     assert ReadPlan.from_dict({"reason": "old manifest"}).plain  # missing keys: the defaults
+
+
+def test_setup_entity_plans_round_trip_with_their_parent_plans_keyset_and_identity() -> None:
+    """The manifest keeps PicklistValueInfo's whole chain (EntityDefinition's LIMIT batches, then
+    EntityParticle by entity), so verify reads the org exactly as the export did."""
+    plan = ReadPlan("by particle", parents=ENTITY_FILTERS["PicklistValueInfo"], identity="DurableId")
+    again = ReadPlan.from_dict(plan.to_dict())
+    assert again == plan and again.parents is not None and again.parents.parent_read is not None
+    entity = again.parents.parent_read.parents
+    assert entity is not None and entity.parent_read is not None
+    assert entity.parent_read.keyset == KeysetPaging("QualifiedApiName", 2000)
+    assert not ReadPlan("", keyset=KeysetPaging("QualifiedApiName")).plain
+    assert ReadPlan.from_dict({"reason": "old"}).identity == "Id"
 
 
 def test_conjunction_is_flat_so_salesforce_sees_the_required_filter_at_top_level() -> None:

@@ -8,25 +8,32 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote_plus
 
 from sfbackup.config import BackupSettings
 from sfbackup.errors import UsageError
-from sfbackup.repository.manifest import CoverageEntry
+from sfbackup.repository.manifest import CoverageEntry, ErrorKind, ErrorRecord, ObjectEntry, ObjectState
 from sfbackup.salesforce import soql
 from sfbackup.salesforce.cut import CUT_FIELDS, Cut, cut_for
 from sfbackup.salesforce.objects import (
     ACTIVITY_OBJECTS,
     ACTIVITY_OWNER_FILTER,
     CUT_REFUSED_BESIDE_FILTER,
+    DERIVED_OBJECTS,
+    DURABLE_ID_OBJECTS,
+    ENTITY_FILTERS,
     FILE_OBJECTS,
     ID_FILTERED_OBJECTS,
+    KEYSET_PAGED,
     KNOWLEDGE_PUBLISH_STATUSES,
     PARENT_FILTERS,
+    PICKLIST_FILTERS,
+    REIFIED_PARENTS,
     is_big_object,
     is_knowledge,
 )
@@ -38,6 +45,7 @@ __all__ = [
     "ID_FILTERED_OBJECTS",
     "ObjectPlan",
     "check_object_names",
+    "derived_coverage",
     "plan_object",
     "read_plan_for",
     "selected_objects",
@@ -119,6 +127,18 @@ def selected_objects(
     return wanted, coverage
 
 
+def derived_coverage(name: str) -> tuple[ObjectEntry, CoverageEntry] | None:
+    """An object that stores no data (UserRecordAccess): skipped without a call, `derived` coverage
+    saying what it is computed from (verify judges whether the snapshot holds those sources);
+    None for every other object."""
+    source = DERIVED_OBJECTS.get(name)
+    if source is None:
+        return None
+    reason = f"it stores no data: it is {source}; the snapshot holds those instead"
+    entry = ObjectEntry(state=ObjectState.SKIPPED, error=ErrorRecord("DERIVED", reason, ErrorKind.DERIVED))
+    return entry, CoverageEntry(name, "derived", reason)
+
+
 def check_object_names(sobjects: Sequence[dict[str, Any]], names: Sequence[str], *, origin: str) -> None:
     """UsageError, before anything is exported, for names in `names` that describeGlobal does not
     list (a typo, or an object this user cannot see), each with the closest names it does list.
@@ -168,10 +188,15 @@ def _filterable(schema: ObjectSchema, name: str) -> bool:
     return True
 
 
-def read_plan_for(schema: ObjectSchema, cut: Cut, *, count_refusal: str | None = None) -> ReadPlan:
+def read_plan_for(
+    schema: ObjectSchema, cut: Cut, *, count_refusal: str | None = None, count_refused: str | None = None
+) -> ReadPlan:
     """How the object's rows are read, from what Salesforce documents about it (objects.py) and
-    the error code its COUNT() was refused with (`count_refusal`)."""
+    the error code its COUNT() was refused with (`count_refusal`) and its words (`count_refused`)."""
     name, in_soql = schema.name, cut_in_soql(schema, cut)
+    setup = _setup_entity_plan(schema, in_soql) or _reified_plan(schema, in_soql, count_refused)
+    if setup is not None:
+        return setup
     parents = PARENT_FILTERS.get(name)
     if parents is None and name in ACTIVITY_OBJECTS and count_refusal == "OPERATION_TOO_LARGE":
         parents = ACTIVITY_OWNER_FILTER
@@ -211,6 +236,62 @@ def read_plan_for(schema: ObjectSchema, cut: Cut, *, count_refusal: str | None =
     return ReadPlan("")
 
 
+def _setup_entity_plan(schema: ObjectSchema, in_soql: bool) -> ReadPlan | None:
+    """Setup objects Salesforce reads only one documented way: EntityDefinition in LIMIT batches,
+    FieldDefinition and kin by their entity's DurableId, DataStatistics and FlexQueueItem one query per
+    value of the picklist their refusal names (values from the describe; none listed: no plan, the
+    object stays refused with Salesforce's words). None for every other object."""
+    name = schema.name
+    identity = "DurableId" if name in DURABLE_ID_OBJECTS and schema.has_field("DurableId") else "Id"
+    keyset = KEYSET_PAGED.get(name)
+    if keyset is not None and schema.has_field(keyset.key):
+        return ReadPlan(
+            f"Salesforce refuses queryMore on {name}: read in queries of LIMIT {keyset.size} ordered by "
+            f"{keyset.key}, each after the last {keyset.key} read",
+            keyset=keyset, cut_in_soql=in_soql, countable=False, query_all=False, identity=identity,
+        )  # fmt: skip
+    entity = ENTITY_FILTERS.get(name)
+    if entity is not None and schema.has_field(entity.field):
+        return ReadPlan(
+            f"Salesforce requires a filter on {entity.field}; read in batches of {entity.batch_size} "
+            f"{entity.parent} {entity.key}s (IN, or one per query if the org refuses the list)",
+            parents=entity, cut_in_soql=in_soql, countable=False, query_all=False, identity=identity,
+        )  # fmt: skip
+    picklist = PICKLIST_FILTERS.get(name)
+    values = _picklist(schema, picklist) if picklist else ()
+    if picklist and values:
+        return ReadPlan(
+            f"Salesforce requires a filter on {picklist}; read with one query per {picklist} value the "
+            f"describe lists ({len(values)})",
+            conditions=tuple(f"{picklist} = {soql.string_literal(v)}" for v in values),
+            cut_in_soql=in_soql, countable=False, query_all=False,
+        )  # fmt: skip
+    return None
+
+
+#: Salesforce's refusal of a setup entity queried without its key: "<X>: a filter on a reified column
+#: is required [EntityDefinitionId,DurableId]" (SALESFORCE-API.md 5).
+_REIFIED = re.compile(r"a filter on a reified column is required \[([\w,]+)\]")
+
+
+def _reified_plan(schema: ObjectSchema, in_soql: bool, refusal: str | None) -> ReadPlan | None:
+    """A setup entity sfbackup knows nothing about, read from what its COUNT() refusal names: the
+    first reified column of the describe whose values sfbackup can list (an entity's DurableId)."""
+    found = _REIFIED.search(refusal or "")
+    for column in found.group(1).split(",") if found else ():
+        parents = REIFIED_PARENTS.get(column)
+        if parents is not None and schema.has_field(column):
+            identity = "DurableId" if schema.has_field("DurableId") else "Id"
+            return ReadPlan(
+                f"Salesforce requires a filter on one of {found.group(1) if found else column}; read "
+                f"in batches of {parents.batch_size} {parents.parent} {parents.key}s by {column} (IN, "
+                "or one per query if the org refuses the list)",
+                parents=replace(parents, field=column), cut_in_soql=in_soql, countable=False,
+                query_all=False, identity=identity,
+            )  # fmt: skip
+    return None
+
+
 def _picklist(schema: ObjectSchema, name: str) -> tuple[str, ...]:
     for raw in schema.raw.get("fields", []):
         if isinstance(raw, dict) and str(raw.get("name", "")).lower() == name.lower():
@@ -238,7 +319,7 @@ def plan_object(
     """The export plan for one described object, cut at `cut`, with `expected_rows` from its
     COUNT() under that cut (None when not counted: the Bulk API is then chosen)."""
     fields, excluded = schema.exportable_fields(for_bulk=True)
-    read = read_plan_for(schema, cut, count_refusal=count_refusal_code)
+    read = read_plan_for(schema, cut, count_refusal=count_refusal_code, count_refused=count_refused)
     parents = read.parents
     id_filter = (parents.field, parents.parent) if parents is not None else None
     notes: list[str] = []

@@ -24,6 +24,7 @@ from sfbackup.backup.plan import (
     FILE_OBJECTS,
     ObjectPlan,
     check_object_names,
+    derived_coverage,
     needs_count,
     plan_object,
     selected_objects,
@@ -342,6 +343,12 @@ class _Run:
 
     def _plan_guarded(self, name: str, t0: datetime) -> ObjectPlan | CoverageEntry | None:
         """One object's plan, or its refusal (recorded), or None when it failed (recorded)."""
+        derived = derived_coverage(name)
+        if derived is not None:  # computed by Salesforce from other objects: nothing to read
+            with self._manifest_lock:
+                self.manifest.objects[name] = derived[0]
+                self._save_locked()
+            return derived[1]
         try:
             return self._plan_one(name, t0)
         except UnsupportedQuery as exc:

@@ -69,12 +69,15 @@ class ObjectState(StrEnum):
 class ErrorKind(StrEnum):
     """`unsupported`: Salesforce refuses the object for a known, permanent reason; `blocked`:
     Salesforce would serve its data with another query or permission than sfbackup has (the
-    snapshot lacks it, and says what to do); `stopped`: the run stopped on purpose (signal, API
-    reserve) before the object finished; `error`: anything else."""
+    snapshot lacks it, and says what to do); `derived`: the object stores no data, Salesforce computes
+    it from other objects (UserRecordAccess from sharing), so the snapshot holds its sources instead;
+    `stopped`: the run stopped on purpose (signal, API reserve) before the object finished; `error`:
+    anything else."""
 
     ERROR = "error"
     UNSUPPORTED = "unsupported"
     BLOCKED = "blocked"
+    DERIVED = "derived"
     STOPPED = "stopped"
 
 

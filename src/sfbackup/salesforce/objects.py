@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sfbackup.salesforce.cut import Cut
-from sfbackup.salesforce.partitions import ParentFilter
+from sfbackup.salesforce.partitions import KeysetPaging, ParentFilter, ReadPlan
 
 #: Objects with a base64 body exported as blobs (the files export).
 FILE_OBJECTS: tuple[str, ...] = ("Attachment", "ContentVersion", "Document")
@@ -22,6 +23,75 @@ PARENT_FILTERS: dict[str, ParentFilter] = {
     "IdeaComment": ParentFilter("IdeaId", "Idea"),
     "ContentFolderItem": ParentFilter("ParentContentFolderId", "ContentFolder"),
     "ContentFolderMember": ParentFilter("ParentContentFolderId", "ContentFolder", equals_only=True),
+}
+
+#: Objects whose query Salesforce refuses without a filter on one picklist field ("Where clauses
+#: should contain StatType", "The WHERE clause must contain a JobType field expression.":
+#: SALESFORCE-API.md 5): read with one query per value the describe lists for that field.
+PICKLIST_FILTERS: dict[str, str] = {"DataStatistics": "StatType", "FlexQueueItem": "JobType"}
+
+#: EntityDefinition refuses queryMore ("EntityDefinition does not support queryMore(), use LIMIT to
+#: restrict the results to a single batch": SalesforceLabs/OrgCheck#429, SFDMU#220): read in LIMIT
+#: 2000 queries ordered by QualifiedApiName, each after the last name read (Tooling API "SOQL
+#: Operation Limitations" refuses OR, NOT and `!=`, not `>`).
+KEYSET_PAGED: dict[str, KeysetPaging] = {"EntityDefinition": KeysetPaging("QualifiedApiName", 2000)}
+
+#: Setup entities whose rows all carry the empty Id `000000000000000AAA`: told apart by DurableId.
+DURABLE_ID_OBJECTS: frozenset[str] = frozenset(
+    {"EntityDefinition", "FieldDefinition", "EntityParticle", "PicklistValueInfo"}
+)
+
+_ENTITY_READ = ReadPlan("EntityDefinition in LIMIT batches", keyset=KEYSET_PAGED["EntityDefinition"],
+                        countable=False, query_all=False, identity="DurableId")  # fmt: skip
+
+#: Setup entities refused without "a filter on a reified column" (the refusal names the columns:
+#: [EntityDefinitionId,DurableId], [EntityParticleId,DurableId]): read in batches of their parent
+#: entity's DurableIds, `IN (...)`, or one at a time when the org refuses the list.
+ENTITY_FILTERS: dict[str, ParentFilter] = {
+    name: ParentFilter("EntityDefinitionId", "EntityDefinition", batch_size=100, key="DurableId",
+                       equals_fallback=True, parent_read=_ENTITY_READ)
+    for name in ("FieldDefinition", "EntityParticle")
+}  # fmt: skip
+ENTITY_FILTERS["PicklistValueInfo"] = ParentFilter(
+    "EntityParticleId", "EntityParticle", key="DurableId", equals_fallback=True, batch_size=100,
+    parent_read=ReadPlan("EntityParticle by EntityDefinition", parents=ENTITY_FILTERS["EntityParticle"],
+                         countable=False, query_all=False, identity="DurableId"),
+)  # fmt: skip
+
+#: Objects that store no data: Salesforce computes their rows when queried. UserRecordAccess answers
+#: one user's access to up to 200 records (`UserId = X AND RecordId IN (...)`, Object Reference:
+#: UserRecordAccess), computed from sharing: reading it all costs users x records / 200 calls and
+#: adds nothing the sources do not hold. It is `derived` coverage, complete when its sources are.
+DERIVED_OBJECTS: dict[str, str] = {
+    "UserRecordAccess": "computed by Salesforce from sharing: record owners and the role hierarchy "
+    "(User, UserRole), public groups and queues (Group, GroupMember), org-wide defaults "
+    "(EntityDefinition's sharing models), View All / Modify All permissions (PermissionSet, "
+    "PermissionSetAssignment, ObjectPermissions) and the sharing rows of every *Share object "
+    "(owner, manual, sharing-rule and team shares)",
+}
+
+#: The objects sharing is computed from (besides every `*Share` object the org lists).
+SHARING_SOURCES: tuple[str, ...] = (
+    "User", "UserRole", "Group", "GroupMember", "EntityDefinition", "PermissionSet",
+    "PermissionSetAssignment", "ObjectPermissions",
+)  # fmt: skip
+
+
+def derived_sources(name: str, listed: Iterable[str]) -> list[str]:
+    """The objects of `listed` (the org's list) that a derived object is computed from."""
+    if name != "UserRecordAccess":
+        return []
+    listed = set(listed)
+    shares = sorted(n for n in listed if n.endswith("Share") and n != name)
+    return [n for n in SHARING_SOURCES if n in listed] + shares
+
+
+#: A reified column a refusal names, and how its values are read: any other setup entity refused
+#: with "a filter on a reified column is required [EntityDefinitionId,...]" (SearchLayout,
+#: OwnerChangeOptionInfo...) is read by batches of entity DurableIds, as FieldDefinition is.
+REIFIED_PARENTS: dict[str, ParentFilter] = {
+    "EntityDefinitionId": ENTITY_FILTERS["FieldDefinition"],
+    "EntityParticleId": ENTITY_FILTERS["PicklistValueInfo"],
 }
 
 #: Objects whose query Salesforce refuses without an Id filter: (filter field, parent object).

@@ -9,7 +9,7 @@ ids). `in_clauses` splits long ``IN (...)`` lists so each query stays under the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from urllib.parse import quote
 
@@ -147,14 +147,19 @@ def encoded_length(soql: str) -> int:
     return len(quote(soql, safe=""))
 
 
-def in_clause(field: str, values: Iterable[str]) -> str:
-    """``Field IN ('a','b')`` for record ids."""
+def in_clause(field: str, values: Iterable[str], literal: Callable[[str], str] | None = None) -> str:
+    """``Field IN ('a','b')`` for record ids (or other values, written by `literal`)."""
     validate_field_path(field)
-    return f"{field} IN ({','.join(id_literal(v) for v in values)})"
+    write = literal or id_literal
+    return f"{field} IN ({','.join(write(v) for v in values)})"
 
 
 def in_batches(
-    values: Sequence[str], size: int = 200, *, max_encoded_bytes: int = DEFAULT_IN_CLAUSE_BYTES
+    values: Sequence[str],
+    size: int = 200,
+    *,
+    max_encoded_bytes: int = DEFAULT_IN_CLAUSE_BYTES,
+    literal: Callable[[str], str] | None = None,
 ) -> Iterator[list[str]]:
     """Consecutive slices of `values`, each at most `size` long and short enough, URL-encoded, to fit
     in `max_encoded_bytes` as an ``IN ('…','…')`` list."""
@@ -163,7 +168,7 @@ def in_batches(
     batch: list[str] = []
     used = 0
     for value in values:
-        cost = encoded_length(id_literal(value)) + 3  # the literal and an encoded comma
+        cost = encoded_length((literal or id_literal)(value)) + 3  # the literal and an encoded comma
         if batch and (len(batch) >= size or used + cost > max_encoded_bytes):
             yield batch
             batch, used = [], 0

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from sfbackup.errors import UsageError
 from sfbackup.repository.manifest import ErrorKind, FilesEntry, Manifest, ObjectEntry, ObjectState, PartInfo
 from sfbackup.salesforce.arrow_types import count_deleted, schema_from_json
-from sfbackup.salesforce.objects import FILE_OBJECTS
+from sfbackup.salesforce.objects import FILE_OBJECTS, derived_sources
 from sfbackup.ui.progress import NullProgress, Progress
 from sfbackup.verify.findings import Finding, FindingFactory, counted, name_ids
 
@@ -180,6 +180,22 @@ class _Checker:
     def add(self, kind: str, explanation: str, **where: Any) -> None:
         self.result.findings.append(self.f(kind, explanation, **where))
 
+    def check_derived(self, name: str, why: str) -> None:
+        """An object Salesforce computes from others (UserRecordAccess from sharing): explained when
+        the snapshot holds every source the org lists, a warning naming the missing ones otherwise."""
+        listed = {c.object for c in self.manifest.coverage} | set(self.manifest.objects)
+        sources = derived_sources(name, listed)
+        missing = [s for s in sources
+                   if (e := self.manifest.objects.get(s)) is None or e.state != ObjectState.DONE]  # fmt: skip
+        if missing:
+            shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+            self.add("derived_sources_missing", f"{name} is not exported, and the snapshot lacks "
+                     f"{len(missing)} of the {len(sources)} objects it is computed from ({shown}); {why}",
+                     object=name, expected=len(sources), actual=missing)  # fmt: skip
+        else:
+            self.add("object_derived", f"{name} is not exported: the snapshot holds all {len(sources)} "
+                     f"objects it is computed from; {why}", object=name, actual=len(sources))  # fmt: skip
+
     def run(self) -> CheckResult:
         for name in sorted(self.manifest.objects):
             self.check_object(name, self.manifest.objects[name])
@@ -234,6 +250,8 @@ class _Checker:
                 self.add("object_blocked", f"{name} is not in this snapshot: Salesforce serves it only with "
                          f"another query or permission ({words})", object=name,
                          expected="done", actual="skipped")  # fmt: skip
+            elif error is not None and error.kind == ErrorKind.DERIVED:
+                self.check_derived(name, error.message)
             elif error is not None and error.kind == ErrorKind.UNSUPPORTED:
                 self.add("not_exportable", f"Salesforce refuses to let any API client query {name} "
                          f"this way ({error.code}: {error.message})", object=name,

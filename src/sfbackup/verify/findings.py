@@ -60,6 +60,16 @@ KINDS: dict[str, tuple[Severity, str]] = {
         "the filter Salesforce asks for (Data Loader, a filtered SOQL export); exclude it on purpose "
         "(`--exclude`) only if its data is not needed",
     ),
+    "object_derived": (
+        "info",
+        "nothing: Salesforce computes this object from others (UserRecordAccess from sharing) and the "
+        "snapshot holds every one of them, so the access it answers can be worked out from the backup",
+    ),
+    "derived_sources_missing": (
+        "warning",
+        "back up the objects named (include them, or give the backup user access to them) and run "
+        "again: without them the access this object answers cannot be worked out from the backup",
+    ),
     "count_unavailable": (
         "info",
         "nothing: Salesforce refuses COUNT() on this object, so the org's records were counted by "
@@ -223,6 +233,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "coverage_gap": ("Objects in Salesforce that are not in the backup", "their records would be lost"),
     "not_queryable": ("Objects Salesforce offers no API access to", "no backup tool can read them"),
     "not_exportable": ("Objects Salesforce refuses to every API client", "no backup tool can read them"),
+    "object_derived": ("Objects Salesforce computes from others", "nothing is lost: the backup holds "
+                       "what they are computed from"),
+    "derived_sources_missing": ("Objects computed from data the backup lacks", "what they answer cannot "
+                                "be worked out from the backup"),
     "coverage_unknown": ("Not compared with Salesforce's list of objects", "objects may be missing unseen"),
     "records_not_visible": ("Records the backup user cannot see", "those records are not in the backup"),
     "hidden_field": ("A field hidden from the backup user", "the backup has no value of it"),

@@ -49,7 +49,8 @@ class CoverageRow:
     """One object describeGlobal lists, and whether the snapshot holds it."""
 
     object: str
-    status: str  # backed_up | excluded_by_config | not_exportable | blocked | not_queryable | not_backed_up
+    #: backed_up | excluded_by_config | not_exportable | blocked | derived | not_queryable | not_backed_up
+    status: str
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,13 +184,15 @@ class _Comparer:
         """Objects the export read with a strategy (a required filter, a cut applied by us) or
         without an expected count: the org's records are read the same way, and counted."""
         has_deleted = "IsDeleted" in entry.fields
-        fields = ["Id", "IsDeleted"] if has_deleted and include_deleted else ["Id"]
+        # Setup entities whose rows share the empty Id are told apart by DurableId, as the export did.
+        identity = read.identity if read is not None and read.identity in entry.fields else "Id"
+        fields = [identity, "IsDeleted"] if has_deleted and include_deleted else [identity]
         self.say(f"reading {name} Ids in the org" + (f" ({read.reason})" if read else ""))
         org: dict[str, tuple[str, bool]] = {}
         if read is not None:
             pages = iter_pages(self.client, name, fields, read, cut, include_deleted=include_deleted,
                                object_fields=entry.fields)  # fmt: skip
-            _add_records(org, pages)
+            _add_records(org, pages, identity)
         else:
             predicate = cut.condition() if cut is not None else None
             org = self._org_ids(name, predicate, include_deleted, has_deleted, entry.rows,
@@ -201,7 +204,7 @@ class _Comparer:
                      "records in the org were read instead, as the export read them",
                      object=name, actual=len(org))  # fmt: skip
         if self.ids:
-            backup = self._backup_ids(entry, has_deleted)
+            backup = self._backup_ids(entry, has_deleted, identity)
             self.out.ids_compared[name] = True
             self._judge_ids(name, org, backup, path=None)
             return
@@ -374,17 +377,19 @@ class _Comparer:
         _add_records(found, pages)
         return found
 
-    def _backup_ids(self, entry: ObjectEntry, has_deleted: bool) -> dict[str, tuple[str, bool]]:
+    def _backup_ids(
+        self, entry: ObjectEntry, has_deleted: bool, identity: str = "Id"
+    ) -> dict[str, tuple[str, bool]]:
         found: dict[str, tuple[str, bool]] = {}
-        columns = ["Id", "IsDeleted"] if has_deleted else ["Id"]
+        columns = [identity, "IsDeleted"] if has_deleted else [identity]
         for part in entry.parts:
             relpath = self.base + part.path
             if entry.format == "parquet":
                 with self.files.local_copy(relpath) as local:
-                    _add_table(found, pq.read_table(local, columns=columns))
+                    _add_table(found, pq.read_table(local, columns=columns), identity)
             else:
                 with self.files.open(relpath) as handle:
-                    _add_table(found, _csv_ids(handle.read(), columns))
+                    _add_table(found, _csv_ids(handle.read(), columns), identity)
         return found
 
     # --- files --------------------------------------------------------------------------------
@@ -428,6 +433,10 @@ class _Comparer:
             self._judge_counts(name, org_count, len(backup), what="files", path=entry.index_path)
 
 
+#: Coverage the run settled with a reason: kept as the run recorded it.
+_SETTLED = ("not_exportable", "blocked", "derived")
+
+
 def coverage_report(
     manifest: Manifest, sobjects: list[dict[str, Any]] | None, finding: FindingFactory
 ) -> tuple[list[CoverageRow], list[Finding]]:
@@ -443,7 +452,7 @@ def coverage_report(
         known = rows.get(name)
         error = entry.error
         detail = f"{error.code} {error.message}" if error else ""
-        settled = known is not None and known.status in ("not_exportable", "blocked") and known.reason
+        settled = known is not None and known.status in _SETTLED and known.reason
         reason = known.reason if settled and known else f"export {entry.state}: {detail}".strip()
         # blocked: Salesforce would serve it with another query or permission (not "not exportable")
         status = known.status if settled and known else "not_exportable"
@@ -529,26 +538,30 @@ def _key(record_id: str) -> str:
     return record_id[:15]
 
 
-def _add_records(found: dict[str, tuple[str, bool]], pages: Iterable[list[dict[str, Any]]]) -> None:
+def _add_records(
+    found: dict[str, tuple[str, bool]], pages: Iterable[list[dict[str, Any]]], identity: str = "Id"
+) -> None:
     for records in pages:
         for record in records:
-            record_id = str(record["Id"])
-            found[_key(record_id)] = (record_id, bool(record.get("IsDeleted")))
+            record_id = str(record[identity])
+            key = _key(record_id) if identity == "Id" else record_id
+            found[key] = (record_id, bool(record.get("IsDeleted")))
 
 
-def _add_table(found: dict[str, tuple[str, bool]], table: pa.Table) -> None:
-    ids = table.column("Id").to_pylist()
+def _add_table(found: dict[str, tuple[str, bool]], table: pa.Table, identity: str = "Id") -> None:
+    ids = table.column(identity).to_pylist()
     deleted = (
         table.column("IsDeleted").to_pylist() if "IsDeleted" in table.column_names else [False] * len(ids)
     )
     for record_id, is_deleted in zip(ids, deleted, strict=True):
         if record_id:
-            found[_key(str(record_id))] = (str(record_id), is_deleted in (True, "true", "True"))
+            key = _key(str(record_id)) if identity == "Id" else str(record_id)
+            found[key] = (str(record_id), is_deleted in (True, "true", "True"))
 
 
 def _csv_ids(data: bytes, columns: list[str] | None = None) -> pa.Table:
     if not data.strip():
-        return pa.table({"Id": pa.array([], pa.string())})
+        return pa.table({(columns or ["Id"])[0]: pa.array([], pa.string())})
     header = data.split(b"\n", 1)[0].decode("utf-8", "replace")
     present = [c.strip().strip('"') for c in header.split(",")]
     wanted = [c for c in (columns or ["Id", "IsDeleted"]) if c in present]

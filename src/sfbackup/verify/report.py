@@ -245,6 +245,7 @@ _COVERAGE = {
     "not_queryable": "Salesforce offers no API access to it",
     "excluded_by_config": "left out by the backup's settings",
     "not_exportable": "Salesforce refuses it to every API client",
+    "derived": "computed by Salesforce from objects in the backup",
     "skipped": "skipped",
 }
 _SECTION_TITLES: dict[Severity, str] = {

@@ -193,6 +193,9 @@ class QueryRule:
     select_message: str = ""
     operators: tuple[str, ...] = ("=", "IN")
     equals_only: tuple[str, ...] = ()
+    #: A virtual setup object Salesforce computes by that key (a flex queue, an entity's fields):
+    #: a query on the key is a lookup that never times out, whatever share of the rows it selects.
+    served_by_key: bool = False
 
 
 @dataclass

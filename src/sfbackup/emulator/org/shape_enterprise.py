@@ -114,6 +114,7 @@ def objects(base: list[ObjectDef], *, seed: int, operation_too_large: bool) -> l
     special = [
         *_activities(operation_too_large),
         *_filter_required(),
+        *_setup_filtered(),
         *_big_objects(),
         *_huge_tables(),
         _activity_field_history(),
@@ -336,6 +337,66 @@ def _filter_required() -> list[ObjectDef]:
             **_RO,
         ),
     ]
+
+
+#: DataStatistics is undocumented: its StatType values here are UNCONFIRMED (docs/emulator.md).
+STAT_TYPES = ("DataStorage", "FileStorage", "RecordCount")
+#: FlexQueueItem.JobType (Object Reference, FlexQueueItem: a restricted picklist; "Currently, queries
+#: are supported only on BatchApex jobs", so the flex queue's rows are BatchApex ones).
+JOB_TYPES = ("ApexToken", "BatchApex", "BatchApexWorker", "Future", "Queueable", "ScheduledApex",
+             "SharingRecalculation", "TestRequest", "TestWorker")  # fmt: skip
+
+
+def _setup_filtered() -> list[ObjectDef]:
+    """Setup objects queried only with a filter on a picklist (DataStatistics, FlexQueueItem) or on
+    an entity's key (EntityParticle, PicklistValueInfo; FieldDefinition is `org.access`'s). Texts
+    verbatim from shared/sf-real-samples/errors/rest_query_errors_per_object_mannharleen.json."""
+    ro: dict[str, Any] = {"createable": False, "updateable": False}
+
+    def setup(name: str, fields: list[FieldDef], rule: QueryRule, **kw: Any) -> ObjectDef:
+        return ObjectDef(name, None, [f_id(), *fields], id_prefix="000", query_rule=rule, generated_rows=0,
+                         bulk_supported=False, **_RO, **kw)  # fmt: skip
+
+    def reified(name: str, columns: tuple[str, ...]) -> QueryRule:
+        text = f"{name}: a filter on a reified column is required [{','.join(columns)}]"
+        return QueryRule(columns, "MALFORMED_QUERY", text, served_by_key=True)
+
+    unsupported = "EXTERNAL_OBJECT_UNSUPPORTED_EXCEPTION"
+    # fmt: off
+    return [
+        setup("DataStatistics",
+              [f_pick("StatType", STAT_TYPES, 40, **ro), f_num("StatValue", "long", 18, **ro),
+               f_text("ExternalId", 255, **ro)],
+              QueryRule(("StatType",), unsupported, "Where clauses should contain StatType",
+                        served_by_key=True)),
+        setup("FlexQueueItem",
+              [f_ref("AsyncApexJobId", "AsyncApexJob", "AsyncApexJob", **ro),
+               f_text("FlexQueueItemId", 255, **ro), f_num("JobPosition", "int", 9, **ro),
+               f_pick("JobType", JOB_TYPES, 255, **ro)],
+              QueryRule(("JobType",), unsupported,
+                        "The WHERE clause must contain a JobType field expression.", served_by_key=True)),
+        setup("EntityParticle",
+              [f_text("DurableId", 255, **ro), f_text("EntityDefinitionId", 255, **ro),
+               f_text("FieldDefinitionId", 255, **ro), f_text("QualifiedApiName", 255, **ro),
+               f_text("Label", 255, **ro), f_text("DataType", 255, **ro)],
+              reified("EntityParticle", ("EntityDefinitionId", "FieldDefinitionId", "DurableId"))),
+        setup("PicklistValueInfo",
+              [f_text("DurableId", 255, **ro), f_text("EntityParticleId", 255, **ro),
+               f_text("Label", 255, **ro), f_text("Value", 255, **ro), f_bool("IsActive", **ro),
+               f_bool("IsDefaultValue", **ro)],
+              reified("PicklistValueInfo", ("EntityParticleId", "DurableId"))),
+        # no strategy of their own in sfbackup: read from what their refusal names
+        setup("SearchLayout",
+              [f_text("DurableId", 255, **ro), f_text("EntityDefinitionId", 255, **ro),
+               f_text("Label", 255, **ro), f_text("LayoutType", 40, **ro)],
+              reified("SearchLayout", ("EntityDefinitionId", "DurableId"))),
+        setup("OwnerChangeOptionInfo",
+              [f_text("DurableId", 255, **ro), f_text("EntityDefinitionId", 255, **ro),
+               f_text("Name", 255, **ro), f_text("Label", 255, **ro), f_bool("IsEditable", **ro),
+               f_bool("DefaultValue", **ro)],
+              reified("OwnerChangeOptionInfo", ("EntityDefinitionId", "DurableId"))),
+    ]
+    # fmt: on
 
 
 def _big_objects() -> list[ObjectDef]:
@@ -749,6 +810,7 @@ def populate(gen: Generator) -> None:
             "Operation": "Update",
         },
     )
+    _setup_rows(gen, rows)
     _file_rows(gen, rows)
     _rich_text_rows(gen, rows)
     quirky = ((0, 15_000_000.0, "NUL\x00inside"), (42, 12_345_678.9, "two\x00\x00NULs"), (7, 2.5e-5, "plain"),
@@ -763,6 +825,43 @@ def populate(gen: Generator) -> None:
             "Raw_Text__c": quirky[i][2],
         },
     )
+
+
+def _setup_rows(gen: Generator, rows: Any) -> None:
+    """DataStatistics by StatType, the flex queue's BatchApex jobs, and EntityParticle,
+    PicklistValueInfo, SearchLayout and OwnerChangeOptionInfo rows for every 25th described object
+    (in name order, so their entities fall in every LIMIT batch of EntityDefinition): each row names
+    its entity's DurableId (its API name)."""
+    rows("DataStatistics", 6, lambda i, r: {
+        "StatType": STAT_TYPES[i % 3], "StatValue": 1000 * (i + 1), "ExternalId": f"stat-{i}"})  # fmt: skip
+    rows("FlexQueueItem", 4, lambda i, r: {
+        "AsyncApexJobId": gen.new_id("707"), "FlexQueueItemId": f"flex-{i}", "JobPosition": i,
+        "JobType": "BatchApex"})  # fmt: skip
+    entities = sorted((o for o in gen.catalog.values() if o.queryable), key=lambda o: o.name)[::25]
+    particles: list[tuple[str, str, str, str, str]] = []
+    values: list[tuple[str, str, str, bool]] = []
+    for obj in entities:
+        chosen = {f.name: f for f in [*obj.fields[:2], *[f for f in obj.fields if f.picklist][:1]]}
+        for fd in chosen.values():
+            durable = f"{obj.name}.{fd.name}"
+            particles.append((durable, obj.name, fd.name, fd.label or fd.name, fd.type))
+            values.extend((f"{durable}.{v}", durable, v, k == 0) for k, v in enumerate(fd.picklist))
+    rows("EntityParticle", len(particles), lambda i, r: {
+        "DurableId": particles[i][0], "EntityDefinitionId": particles[i][1],
+        "FieldDefinitionId": particles[i][0], "QualifiedApiName": particles[i][2], "Label": particles[i][3],
+        "DataType": particles[i][4]})  # fmt: skip
+    layouts = [(f"{obj.name}.{kind}", obj.name, kind) for obj in entities for kind in ("Search", "Lookup")]
+    rows("SearchLayout", len(layouts), lambda i, r: {
+        "DurableId": layouts[i][0], "EntityDefinitionId": layouts[i][1], "Label": layouts[i][2],
+        "LayoutType": layouts[i][2]})  # fmt: skip
+    owned = [obj.name for obj in entities if obj.field("OwnerId") is not None]
+    rows("OwnerChangeOptionInfo", len(owned), lambda i, r: {
+        "DurableId": f"{owned[i]}.TransferOpenActivities", "EntityDefinitionId": owned[i],
+        "Name": "TransferOpenActivities", "Label": "Transfer open activities", "IsEditable": 1,
+        "DefaultValue": 1})  # fmt: skip
+    rows("PicklistValueInfo", len(values), lambda i, r: {
+        "DurableId": values[i][0], "EntityParticleId": values[i][1], "Label": values[i][2],
+        "Value": values[i][2], "IsActive": 1, "IsDefaultValue": int(values[i][3])})  # fmt: skip
 
 
 def _file_rows(gen: Generator, rows: Any) -> None:

@@ -355,6 +355,20 @@ class Compiler:
             return [c for c in w.operands if isinstance(c, Comparison)]
         return []
 
+    def is_key_lookup(self) -> bool:
+        """Whether the query filters (`=`/`IN`) on the key a virtual setup object is served by
+        (`QueryRule.served_by_key`: a flex queue's JobType, an entity's DurableId), so it never times
+        out whatever share of the rows it selects."""
+        rule = self.obj.query_rule
+        if rule is None or not rule.served_by_key:
+            return False
+        required = {name.lower() for wanted in rule.fields
+                    for name in ((wanted,) if isinstance(wanted, str) else wanted)}  # fmt: skip
+        return any(
+            len(c.field.parts) == 1 and c.field.parts[0].lower() in required and c.op in ("=", "IN")
+            for c in self.top_conjuncts()
+        )
+
     def is_selective(self) -> bool:
         for c in self.top_conjuncts():
             if len(c.field.parts) != 1 or c.op not in ("=", "IN", "<", "<=", ">", ">="):
@@ -441,7 +455,8 @@ class Compiler:
         plan.params = self.params
         plan.limit, plan.offset = q.limit, q.offset or 0
         plan.include_deleted = include_deleted
-        plan.is_selective = self.is_selective()
+        plan.key_lookup = self.is_key_lookup()
+        plan.is_selective = plan.key_lookup or self.is_selective()
         self.check_query_rule()
         for restriction in obj.restrictions:
             restriction.check(self, plan)
@@ -632,6 +647,7 @@ class Plan:
     is_count: bool = False
     is_aggregate: bool = False
     is_selective: bool = False
+    key_lookup: bool = False  # filtered on the key the object's query rule requires: always selective
     rest_cols: list[str] = field(default_factory=list)
     csv_cols: list[str] = field(default_factory=list)
     csv_header: list[str] = field(default_factory=list)

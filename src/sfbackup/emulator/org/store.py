@@ -190,7 +190,7 @@ class Cursor:
             count = int(org._fetchone(sql, plan.params)[0])
             count = max(0, count - plan.offset)
             self.total_size = count if plan.limit is None else min(count, plan.limit)
-            if self.is_selective and count:
+            if self.is_selective and count and not plan.key_lookup:
                 # Salesforce's selectivity threshold: an indexed filter is selective only when it
                 # targets under 30% of the object's rows ("CreatedDate <= now" is not).
                 rows = int(org._fetchone(f"SELECT COUNT(*){plan.from_sql}", [])[0])
