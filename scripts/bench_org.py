@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import json
 import os
 import shutil
@@ -151,6 +152,15 @@ def run_env(emu: RunningEmulator) -> dict[str, str]:
     return env
 
 
+def org_code() -> str:
+    """A digest of the emulator's org code: a cached org built by other code (tables a newer
+    shape adds are missing) is not reused."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "src" / "sfbackup" / "emulator" / "org").rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def find_sf(peers_dir: str) -> str | None:
     candidate = Path(peers_dir) / "node" / "node_modules" / ".bin" / "sf"
     return str(candidate) if candidate.exists() else shutil.which("sf")
@@ -188,7 +198,7 @@ def sf_cli_loop(sf: str, emu: RunningEmulator, objects: list[str], out: Path) ->
 
 def measure_latency(args: argparse.Namespace, latency: float, scratch: Path, log: TextIO) -> dict[str, Any]:
     """One emulator at `latency` ms: ours, its critical path, and sf-cli where installed."""
-    db = Path(args.db_dir) / f"{args.org_shape}-{args.records}-{args.large_file_bytes}.sqlite"
+    db = Path(args.db_dir) / f"{args.org_shape}-{args.records}-{args.large_file_bytes}-{org_code()}.sqlite"
     db.parent.mkdir(parents=True, exist_ok=True)
     with running_emulator(
         records=args.records,
