@@ -19,7 +19,8 @@ The critical path is computed from the calls ours made (the emulator's request l
 emulator settings: each call costs one round trip, its body at the bandwidth, and the emulator's
 service time; a Bulk job or a retrieve adds its modelled Salesforce time once (its polls are not on
 the path, one final poll is). Calls about one object form a chain (describe -> COUNT() -> job ->
-pages); calls about no object (login, limits, describeGlobal, the preflight) form the start. The
+pages); calls about no object (login, limits, describeGlobal, the preflight) form the start (the
+preflight's /limits/recordCount calls `concurrency` at a time, as the run makes them). The
 planning's Composite calls (one round trip each, its service the time of its subrequests) come in
 two dependent waves, the describes then the COUNT()s, each at least its longest call and its calls
 / concurrency: they are part of the start. Given
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import json
 import os
 import shutil
@@ -63,6 +65,8 @@ DOWNLOAD_CONCURRENCY = 8
 #: Polls: on the path only once per job (the one that sees it done).
 POLL_KINDS = {"get_job", "get_batch", "metadata_checkRetrieveStatus"}
 BODY_KINDS = {"blob", "rich_text_image"}
+#: Calls about no object that the run makes `concurrency` at a time (the preflight's org-wide counts).
+CONCURRENT_START_KINDS = {"record_count"}
 DATA_EXPORT = (
     "Salesforce's Data Export (Setup > Data Export) is not reachable here: it is a Setup page "
     "whose export is mailed as a link hours or days later; not measured"
@@ -118,6 +122,8 @@ def critical_path(
             longest_body = max(longest_body, cost)
         elif entry.subject:
             chains[entry.subject] += cost
+        elif entry.kind in CONCURRENT_START_KINDS:
+            start += cost / max(1, concurrency)
         else:
             start += cost
     start += sum(max(max(wave), sum(wave) / max(1, concurrency)) for wave in planning.values())
@@ -161,6 +167,15 @@ def run_env(emu: RunningEmulator) -> dict[str, str]:
     return env
 
 
+def org_code() -> str:
+    """A digest of the emulator's org code: a cached org built by other code (tables a newer
+    shape adds are missing) is not reused."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "src" / "sfbackup" / "emulator" / "org").rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def sf_cli_loop(sf: str, emu: RunningEmulator, objects: list[str], out: Path) -> list[str]:
     """A shell loop of `sf data export bulk`, one object after another, as a person would write it."""
     session = emu.session()
@@ -197,7 +212,7 @@ def sf_cli_loop(sf: str, emu: RunningEmulator, objects: list[str], out: Path) ->
 
 def measure_latency(args: argparse.Namespace, latency: float, scratch: Path, log: TextIO) -> dict[str, Any]:
     """One emulator at `latency` ms: ours, its critical path, and sf-cli where installed."""
-    db = Path(args.db_dir) / f"{args.org_shape}-{args.records}-{args.large_file_bytes}.sqlite"
+    db = Path(args.db_dir) / f"{args.org_shape}-{args.records}-{args.large_file_bytes}-{org_code()}.sqlite"
     db.parent.mkdir(parents=True, exist_ok=True)
     with running_emulator(
         records=args.records,

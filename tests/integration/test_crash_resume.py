@@ -1,6 +1,6 @@
 """Crashes: a real `sfbackup run` process killed with SIGKILL at many points (while a page is
-written, while a part or blob exists only under its temporary name, between manifest rewrites, at
-time offsets), then `sfbackup run --resume`. After every kill, whatever a manifest names exists
+written, while a part or blob exists only under its temporary name, between manifest rewrites,
+after so many object checkpoints in the manifest's journal, at time offsets), then `sfbackup run --resume`. After every kill, whatever a manifest names exists
 under its final name with its recorded hash; temporary files may remain but are never named; the
 resumed snapshot holds exactly the data of an uninterrupted run and verifies against the org.
 
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from sfbackup.emulator.http.faults import FaultConfig
-from sfbackup.repository import Repository
+from sfbackup.repository import Repository, layout
 from sfbackup.repository.atomic import is_temporary
 from tests.integration.test_chaos import chaos
 
@@ -71,6 +71,21 @@ def manifest_rewritten(times: int) -> Watch:
             except FileNotFoundError:
                 continue
         return len(seen_inodes) >= times
+
+    return seen
+
+
+def journal_entries(count: int) -> Watch:
+    """True once the manifest's journal held `count` object checkpoints (appended lines)."""
+
+    def seen(repo: Path) -> bool:
+        for journal in repo.glob(f"snapshots/*/{layout.JOURNAL_FILE}"):
+            try:
+                if journal.read_bytes().count(b"\n") >= count:
+                    return True
+            except FileNotFoundError:
+                continue
+        return False
 
     return seen
 
@@ -149,13 +164,15 @@ KILL_POINTS: dict[str, Callable[[], Watch]] = {
     "part_under_temporary_name": lambda: a_temporary_file("objects"),
 }
 SLOW_KILL_POINTS: dict[str, Callable[[], Watch]] = {
-    "manifest_rewritten_5_times": lambda: manifest_rewritten(5),
+    "journal_has_5_entries": lambda: journal_entries(5),
     "manifest_under_temporary_name": lambda: manifest_being_written,
     "first_part_written": lambda: a_final_part,
     "blob_under_temporary_name": lambda: a_temporary_file("blobs"),
     "first_blob_renamed": lambda: a_blob,
     "manifest_rewritten_2_times": lambda: manifest_rewritten(2),
-    "manifest_rewritten_8_times": lambda: manifest_rewritten(8),
+    "manifest_rewritten_3_times": lambda: manifest_rewritten(3),
+    "journal_has_8_entries": lambda: journal_entries(8),
+    "journal_has_20_entries": lambda: journal_entries(20),
     "after_0.3s": lambda: after_seconds(0.3),
     "after_1.5s": lambda: after_seconds(1.5),
     "after_2s": lambda: after_seconds(2.0),  # the run ends before 3 s: later points are never reached

@@ -178,3 +178,29 @@ def test_given_objects_exported_in_parallel_when_run_then_their_api_calls_add_up
             # submit, poll(s), one call per page of 20 rows, delete
             pages = -(-entry.rows // 20)
             assert 3 + pages <= entry.api_calls <= 6 + pages, (name, entry.rows, entry.api_calls)
+
+
+def test_given_earlier_snapshots_when_run_then_each_earlier_manifest_is_read_once(
+    emulator: Any, login_env: dict[str, str], repo_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Every earlier manifest of a thousand-object org is megabytes of JSON: the run reads each
+    # once (settling dead runs, then the parent, file and binaries indexes from one listing).
+    from collections import Counter
+
+    from sfbackup.repository import manifest as manifest_io
+
+    args = ("--repo", str(repo_dir), "--instance-url", emulator.instance_url, "--json", "--no-verify",
+            "--no-metadata")  # fmt: skip
+    assert run_cli(*args) == 0, capsys.readouterr().out
+    first = Repository.open(repo_dir).snapshot("latest").id
+    reads: Counter[str] = Counter()
+    real_load = manifest_io.load
+
+    def counting_load(store: Any, key: str) -> manifest_io.Manifest:
+        reads[key] += 1
+        return real_load(store, key)
+
+    monkeypatch.setattr(manifest_io, "load", counting_load)
+    assert run_cli(*args) == 0, capsys.readouterr().out
+    assert reads[f"snapshots/{first}/manifest.json"] <= 2, reads

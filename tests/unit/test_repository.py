@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 import time
@@ -13,7 +14,7 @@ import pytest
 
 from sfbackup.errors import ExitCode, RepositoryError, RepositoryLocked, SnapshotNotFound, UsageError
 from sfbackup.repository import DamagedSnapshot, Repository, atomic, layout
-from sfbackup.repository.manifest import FilesEntry, ObjectEntry
+from sfbackup.repository.manifest import FilesEntry, ObjectEntry, PartInfo
 from sfbackup.salesforce.arrow_types import arrow_schema, batch_from_bulk_csv
 from tests import cases
 
@@ -230,3 +231,80 @@ def test_given_a_missing_part_when_read_then_repository_error_points_at_verify(t
     with pytest.raises(RepositoryError, match=r"part-00001\.parquet .* is missing") as caught:
         snap.read(cases.OBJECT_NAME)
     assert "sfbackup verify" in str(caught.value)
+
+
+def test_given_checkpoints_when_a_running_snapshot_is_read_then_its_journal_adds_them_up_to_a_torn_line(
+    tmp_path: Path,
+) -> None:
+    repo = Repository.init(tmp_path / "repo")
+    writer = repo.new_snapshot(T0)
+    manifest_file = writer.path / "manifest.json"
+    saved = manifest_file.read_bytes()
+    for name, rows in (("Account", 3), ("Contact", 0), ("Account", 5)):
+        writer.manifest.objects[name] = ObjectEntry(state="done", api="rest", rows=rows)
+        writer.checkpoint(name)
+    assert manifest_file.read_bytes() == saved  # no rewrite per checkpoint: one line each
+    journal = writer.path / layout.JOURNAL_FILE
+    assert len(journal.read_bytes().splitlines()) == 3
+    read = repo.snapshot(writer.id).manifest
+    assert {n: e.rows for n, e in read.objects.items()} == {"Account": 5, "Contact": 0}
+    # A run killed while appending leaves a cut line: it and anything after it never happened.
+    with journal.open("ab") as handle:
+        handle.write(b'{"seq": 4, "object": "Lead", "entry": {"sta')
+    assert sorted(repo.snapshot(writer.id).manifest.objects) == ["Account", "Contact"]
+    # A part the entry names must exist before its line is written, as before a save.
+    writer.manifest.objects["Lead"] = ObjectEntry(state="done", api="rest")
+    writer.manifest.objects["Lead"].parts.append(PartInfo("objects/Lead/part-00000.parquet", 1, 1, "0" * 64))
+    with pytest.raises(RepositoryError, match="do not exist"):
+        writer.checkpoint("Lead")
+
+
+def test_given_a_journal_when_the_manifest_is_saved_then_it_holds_every_line_and_a_finished_one_has_no_journal(
+    tmp_path: Path,
+) -> None:
+    repo = Repository.init(tmp_path / "repo")
+    writer = repo.new_snapshot(T0)
+    writer.manifest.objects["Account"] = ObjectEntry(state="done", api="rest", rows=2)
+    writer.checkpoint("Account")
+    writer.save()  # still running: the journal stays open; its line is in the manifest now
+    writer.manifest.objects["Contact"] = ObjectEntry(state="done", api="rest", rows=1)
+    writer.checkpoint("Contact")
+    assert {n: e.rows for n, e in repo.snapshot(writer.id).manifest.objects.items()} == {"Account": 2, "Contact": 1}
+    # A resumed writer (or a dead run's settling) folds the journal in and removes it at its first save.
+    resumed = repo.resume_snapshot(writer.id)
+    resumed.save()
+    assert not (writer.path / layout.JOURNAL_FILE).exists()
+    assert set(json.loads((writer.path / "manifest.json").read_text())["objects"]) == {"Account", "Contact"}
+    resumed.manifest.objects["Lead"] = ObjectEntry(state="done", api="rest")
+    resumed.checkpoint("Lead")
+    resumed.manifest.transition("exported")
+    resumed.save()
+    assert not (writer.path / layout.JOURNAL_FILE).exists()
+    assert sorted(repo.snapshot(writer.id).manifest.objects) == ["Account", "Contact", "Lead"]
+
+
+def test_given_a_schema_written_in_the_background_when_checkpointed_then_it_is_on_disk_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    repo = Repository.init(tmp_path / "repo")
+    writer = repo.new_snapshot(T0)
+    schema = arrow_schema(cases.EXPORTED_FIELDS, object_name=cases.OBJECT_NAME)
+    release = threading.Event()
+    real_write = atomic.write_atomic
+
+    def slow_write(path: Path, data: bytes) -> int:
+        release.wait(5)
+        return real_write(path, data)
+
+    monkeypatch.setattr("sfbackup.repository.repository.write_atomic", slow_write)
+    info = writer.write_schema(cases.ALL_TYPES, cases.EXPORTED_FIELDS, schema, background=True)
+    assert not writer.resolve(info.path).exists()  # the caller went on before the disk
+    writer.manifest.objects[cases.OBJECT_NAME] = ObjectEntry(
+        state="done", api="rest", schema_path=info.path, schema_sha256=info.sha256
+    )
+    threading.Timer(0.2, release.set).start()
+    writer.checkpoint(cases.OBJECT_NAME)  # waits for the schema instead of naming a missing file
+    assert hashlib.sha256(writer.resolve(info.path).read_bytes()).hexdigest() == info.sha256
+    assert repo.snapshot(writer.id).manifest.objects[cases.OBJECT_NAME].schema_path == info.path

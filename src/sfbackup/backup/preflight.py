@@ -150,9 +150,11 @@ def run_preflight(
     *,
     username: str | None = None,
     files: bool = True,
+    concurrency: int = 1,
 ) -> Preflight:
     """Find what the client's user cannot see of the described objects `schemas` (as it sees
-    them). `files`: file bodies are backed up, so Query All Files matters."""
+    them). `files`: file bodies are backed up, so Query All Files matters. `concurrency`: calls
+    at once (FieldDefinition and /limits/recordCount take dozens for a thousand objects)."""
     started, calls_before = time.monotonic(), client.calls_made
     unreadable_permissions: SalesforceError | None = None
     try:
@@ -181,7 +183,7 @@ def run_preflight(
                 True,
             )
         )
-    definitions, unreadable = access.field_definitions(client, result.objects)
+    definitions, unreadable = access.field_definitions(client, result.objects, concurrency=concurrency)
     for name, why in sorted(unreadable.items()):
         result.gaps.append(
             Gap(
@@ -216,7 +218,7 @@ def run_preflight(
                 )
             )
     try:
-        result.record_counts = access.record_counts(client, result.objects)
+        result.record_counts = access.record_counts(client, result.objects, concurrency=concurrency)
     except SalesforceError as exc:  # older API versions have no /limits/recordCount
         result.gaps.append(
             Gap(

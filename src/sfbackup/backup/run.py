@@ -1,8 +1,10 @@
 """The `run` pipeline: connect, enumerate, plan, export records and files, write the manifest, verify.
 
 Write order follows the repository format: parts and blobs first, then file indexes and schemas,
-and `manifest.json` last (rewritten atomically at every checkpoint, so a crash leaves a manifest
-that names only files that exist, and `--resume` knows where to continue).
+and `manifest.json` last (rewritten atomically at the start, at the end and every few seconds in
+between; each object checkpoint in between is a fsynced line of the journal beside it), so a crash
+leaves a manifest and journal that name only files that exist, and `--resume` knows where to
+continue.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from sfbackup.errors import (
     VerificationFailed,
     redact,
 )
-from sfbackup.repository import CoverageEntry, ObjectEntry, Repository
+from sfbackup.repository import CoverageEntry, ObjectEntry, Repository, Snapshot
 from sfbackup.repository.manifest import (
     AccessRecord,
     ErrorKind,
@@ -97,6 +99,10 @@ def _backup_values(recorded: dict[str, Any]) -> dict[str, Any]:
         values["preset"] = "everything"
     return values
 
+
+#: The whole manifest is rewritten at most this often while objects finish (each finished object is
+#: a journal line in between; see repository.SnapshotWriter.checkpoint).
+FULL_SAVE_SECONDS = 10.0
 
 #: States of a snapshot `run --resume` continues.
 _RESUMABLE = (SnapshotState.RUNNING, SnapshotState.INCOMPLETE, SnapshotState.FAILED)
@@ -187,6 +193,7 @@ class _Run:
         self.stop_event = stop_event
         self._manifest_lock = threading.Lock()
         self.started = time.monotonic()
+        self._saved_at = self.started
         self.schemas: dict[str, PartInfo] = {}
         self.listed: set[str] = set()
         self.limits: dict[str, Any] = {}
@@ -194,6 +201,7 @@ class _Run:
         self.meters: dict[str, CallMeter] = {}
         self.files_calls = 0
         self.metadata_calls = 0
+        self._earlier: list[Snapshot] | None = None
 
     # -- the pipeline -------------------------------------------------------------------------
 
@@ -240,10 +248,7 @@ class _Run:
         try:
             names, coverage = selected_objects(sobjects, self.settings.backup)
             self.progress.run_started(self.manifest.snapshot_id, format_time(t0), names)
-            plans, refused = self._plan(names, t0)
-            coverage += refused
-            plans = self._preflight(plans)
-            coverage += self._export_records_and_files(plans)
+            coverage += self._export_everything(names, t0)
         except (ApiReserveReached, ExportStopped) as exc:
             stopped = exc
             self.progress.message("warning", f"stopped: {exc.message}; `sfbackup run --resume` continues")
@@ -487,8 +492,8 @@ class _Run:
                            index_unknown=self.big_index_unknown)  # fmt: skip
         if not done:
             self.schemas[name] = self.writer.write_schema(
-                plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name)
-            )
+                plan.schema, plan.fields, arrow_schema(plan.fields, object_name=name), background=True
+            )  # written while the next object is described: checkpoints wait for it
         return plan
 
     def _preflight(self, plans: list[ObjectPlan]) -> list[ObjectPlan]:
@@ -497,13 +502,16 @@ class _Run:
         calls are the run's calls outside any object."""
         from sfbackup.backup.preflight import run_preflight
 
-        found = run_preflight(
-            self.client,
-            {p.name: p.schema for p in plans},
-            username=self.settings.connection.username,
-            files=self.settings.backup.files,
-        )
-        self.manifest.api["preflight_calls"] = found.api_calls
+        meter = CallMeter()  # its own calls: the metadata's are made beside it
+        with self.client.metered(meter):
+            found = run_preflight(
+                self.client,
+                {p.name: p.schema for p in plans},
+                username=self.settings.connection.username,
+                files=self.settings.backup.files,
+                concurrency=self.settings.backup.concurrency,
+            )
+        self.manifest.api["preflight_calls"] = meter.calls
         self.manifest.access = AccessRecord(
             user_id=found.user.user_id,
             username=found.username,
@@ -530,16 +538,20 @@ class _Run:
             for plan in plans
         ]
 
-    def _export_records_and_files(self, plans: list[ObjectPlan]) -> list[CoverageEntry]:
-        """Records (then other binaries), file bodies and the metadata at the same time: the files
-        and the metadata read what they need from Salesforce themselves, so they need not wait for
-        every object's records and the run costs the longest of the three, not their sum. A
-        failure on one side stops the others."""
+    def _export_everything(self, names: list[str], t0: datetime) -> list[CoverageEntry]:
+        """Plan, preflight and export the records (then other binaries), with the metadata beside
+        from the start (it needs nothing of the objects' plans) and the file bodies beside once
+        the file objects are planned: each side reads what it needs from Salesforce itself, so
+        the run costs the longest of the three, not their sum. A failure on one side stops the
+        others."""
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="files-metadata") as side:
-            beside = [side.submit(self._export_files, plans), side.submit(self._export_metadata)]
+            beside = [side.submit(self._export_metadata)]
             try:
+                plans, coverage = self._plan(names, t0)
+                plans = self._preflight(plans)
+                beside.append(side.submit(self._export_files, plans))
                 self._export_records(plans)
-                coverage = self._settle_refusals()
+                coverage += self._settle_refusals()
                 self._export_binaries(plans)
             except BaseException:
                 self.stop_event.set()
@@ -572,13 +584,18 @@ class _Run:
                 with self.client.metered(self.meters[plan.name]):
                     jobs[plan.name] = exporter.submit(plan)
         stopped: list[SfbackupError] = []
-        with ThreadPoolExecutor(max_workers=max(1, backup.concurrency)) as pool:
+        # An object COUNT() found empty costs no call (an empty part and a checkpoint): a thread of
+        # its own writes those while the record workers wait on Salesforce. Queued after the
+        # largest, hundreds of them were the run's tail.
+        empty = {p.name for p in todo if p.expected_rows == 0 and p.read.plain and not jobs.get(p.name)}
+        with ThreadPoolExecutor(max_workers=max(1, backup.concurrency)) as pool, \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="empty-objects") as quiet:
             futures: list[Future[ObjectEntry]] = []
             for plan in todo:
                 previous = self.manifest.objects.get(plan.name)
                 resume = previous.resume if previous is not None else None
                 parts = list(previous.parts) if resume and previous else []
-                futures.append(pool.submit(
+                futures.append((quiet if plan.name in empty and not resume else pool).submit(
                     exporter.export, plan, job_id=jobs.get(plan.name), checkpoint=self._checkpoint,
                     resume=resume, previous_parts=parts, meter=self.meters[plan.name],
                 ))
@@ -622,7 +639,7 @@ class _Run:
             with self._manifest_lock:
                 entry.extra["binaries"] = result.to_dict()
                 entry.api_calls = self.meters[plan.name].calls
-                self._save_locked()
+                self._save_object_locked(plan.name)  # a journal line, not the whole manifest
 
     def _export_files(self, plans: list[ObjectPlan]) -> None:
         backup = self.settings.backup
@@ -631,6 +648,15 @@ class _Run:
             return
         from sfbackup.backup.files import export_files
 
+        with self._manifest_lock:
+            # A resumed snapshot's files indexes are rewritten in place as downloads settle (and
+            # before a fatal error is raised): the manifest must not keep naming them with the
+            # hashes of the attempt before. The entries come back when this export ends.
+            stale = [p.name for p in file_plans if p.name in self.manifest.files]
+            for name in stale:
+                del self.manifest.files[name]
+            if stale:
+                self._save_locked()
         try:
             results = export_files(
                 self.client,
@@ -709,7 +735,7 @@ class _Run:
             if schema is not None:
                 entry.schema_path, entry.schema_sha256 = schema.path, schema.sha256
             self.manifest.objects[name] = entry
-            self._save_locked()
+            self._save_object_locked(name)
 
     def _record_refused(self, name: str, exc: UnsupportedQuery) -> None:
         """Record an object Salesforce refuses to query for a known, permanent reason.
@@ -727,7 +753,7 @@ class _Run:
                 error=ErrorRecord(exc.error_code or "UNSUPPORTED", exc.message, ErrorKind.UNSUPPORTED),
                 api_calls=self.meters[name].calls if name in self.meters else 0,
             )
-            self._save_locked()
+            self._save_object_locked(name)
 
     def _settle_refusals(self) -> list[CoverageEntry]:
         """Objects of the org's list whose export Salesforce refused: `not_exportable` when no
@@ -769,14 +795,24 @@ class _Run:
                 ),
                 api_calls=self.meters[name].calls if name in self.meters else 0,
             )
-            self._save_locked()
+            self._save_object_locked(name)
         self.progress.message("warning", f"{name}: {step} failed: {_salesforce_words(exc)}")
 
     def _save(self) -> None:
         with self._manifest_lock:
             self._save_locked()
 
+    def _save_object_locked(self, name: str) -> None:
+        """One object's entry made durable: a journal line (the whole manifest is rewritten at most
+        every FULL_SAVE_SECONDS; rewriting 1.6 MB per object cost most of a thousand-object run,
+        with every worker queued on this lock)."""
+        if time.monotonic() - self._saved_at >= FULL_SAVE_SECONDS:
+            self._save_locked()
+        else:
+            self.writer.checkpoint(name)
+
     def _save_locked(self) -> None:
+        self._saved_at = time.monotonic()
         manifest = self.manifest
         calls = self.client.calls_made
         counted = sum(m.calls for m in self.meters.values()) + self.files_calls + self.metadata_calls
@@ -819,15 +855,23 @@ class _Run:
         newest = self.repository.latest()
         return newest.id if newest is not None and newest.manifest.state in _RESUMABLE else None
 
+    def _earlier_snapshots(self) -> list[Snapshot]:
+        """Every other readable snapshot, oldest first, read once per run (under the exclusive
+        lock they do not change; each manifest of a thousand objects is megabytes to parse)."""
+        if self._earlier is None:
+            current = self.manifest.snapshot_id if hasattr(self, "manifest") else None
+            self._earlier = [s for s in self.repository.snapshots() if s.id != current]
+        return self._earlier
+
     def _parent_snapshot_id(self) -> str | None:
-        for snapshot in reversed(self.repository.snapshots()):
+        for snapshot in reversed(self._earlier_snapshots()):
             if snapshot.manifest.files:
                 return snapshot.id
         return None
 
     def _previous_binaries(self, name: str) -> Path | None:
         """The newest earlier binaries index of `name`, for deduplication."""
-        for snapshot in reversed(self.repository.snapshots()):
+        for snapshot in reversed(self._earlier_snapshots()):
             if snapshot.id == self.manifest.snapshot_id or name not in snapshot.manifest.objects:
                 continue
             saved = snapshot.manifest.objects[name].extra.get("binaries")
@@ -840,7 +884,7 @@ class _Run:
     def _parent_indexes(self) -> dict[str, Path]:
         """The newest earlier files index of each file object, for deduplication."""
         indexes: dict[str, Path] = {}
-        for snapshot in reversed(self.repository.snapshots()):
+        for snapshot in reversed(self._earlier_snapshots()):
             if snapshot.id == self.manifest.snapshot_id:
                 continue
             for name, entry in snapshot.manifest.files.items():

@@ -22,6 +22,8 @@ BLOBS_DIR = "blobs"
 LOCKS_DIR = "locks"
 ARCHIVES_DIR = "archives"
 MANIFEST_FILE = "manifest.json"
+#: Beside a `running` manifest: one line per object checkpoint since its last full save.
+JOURNAL_FILE = "manifest.journal"
 SCHEMA_DIR = "schema"
 OBJECTS_DIR = "objects"
 FILES_DIR = "files"

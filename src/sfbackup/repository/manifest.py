@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sfbackup.clock import format_time, parse_time, utc_now
 from sfbackup.errors import RepositoryError, StorageError
-from sfbackup.repository.layout import is_snapshot_id, validate_relative_path
+from sfbackup.repository.layout import JOURNAL_FILE, is_snapshot_id, validate_relative_path
 from sfbackup.salesforce.cut import Cut
 
 __all__ = [
@@ -750,6 +750,7 @@ class Manifest:
     verifications: list[VerificationRecord] = field(default_factory=list)  # every one, oldest first
     access: AccessRecord | None = None  # the backup user and its blind spots (the run's preflight)
     metadata: MetadataEntry | None = None  # None: the run did not back up metadata (--no-metadata)
+    journal_seq: int = 0  # the last journal line this manifest holds (0: none; see load())
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -801,6 +802,7 @@ class Manifest:
             "verifications": [v.to_dict() for v in self.verifications],
             "access": self.access.to_dict() if self.access else None,
             "metadata": self.metadata.to_dict() if self.metadata is not None else None,
+            **({"journal_seq": self.journal_seq} if self.journal_seq else {}),
             **self.extra,
         }
 
@@ -866,6 +868,7 @@ class Manifest:
             ],
             access=None if access is None else AccessRecord.from_dict(access, source=source),
             metadata=_opt_metadata(s, source),
+            journal_seq=s.int_("journal_seq", default=0),
             extra=s.extra(),
         )
 
@@ -898,7 +901,8 @@ class Manifest:
 
 
 def load(store: Store, key: str) -> Manifest:
-    """Read and validate the manifest stored under `key`."""
+    """Read and validate the manifest stored under `key`; for a `running` snapshot, with the
+    object entries its journal (`manifest.journal` beside it) holds beyond the manifest."""
     source = store.describe(key)
     try:
         with store.open(key) as handle:
@@ -915,7 +919,52 @@ def load(store: Store, key: str) -> Manifest:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RepositoryError(f"{source} is not valid JSON: {exc}", hint=_HINT, path=source) from None
-    return Manifest.from_dict(data, source=source)
+    manifest = Manifest.from_dict(data, source=source)
+    if manifest.state == SnapshotState.RUNNING:
+        apply_journal(manifest, store, journal_key(key))
+    return manifest
+
+
+def journal_key(manifest_key: str) -> str:
+    """The key of the journal beside the manifest stored under `manifest_key`."""
+    return f"{manifest_key.rsplit('/', 1)[0]}/{JOURNAL_FILE}" if "/" in manifest_key else JOURNAL_FILE
+
+
+def journal_line(seq: int, name: str, entry: ObjectEntry) -> bytes:
+    """One journal line: object `name`'s entry as checkpointed, numbered `seq`."""
+    line = {"seq": seq, "object": name, "entry": entry.to_dict()}
+    return (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def apply_journal(manifest: Manifest, store: Store, key: str) -> None:
+    """Apply the journal's lines numbered after `manifest.journal_seq`, in order.
+
+    A run appends (and fsyncs) one line per checkpoint between full saves of the manifest, and
+    writes each line only after the files it names. The journal ends at the first line that is
+    not whole JSON ending in a newline: that is where a killed run's last append was cut, and
+    nothing after it was ever acknowledged. A whole line of the wrong shape is damage: refused.
+    """
+    source = store.describe(key)
+    try:
+        with store.open(key) as handle:
+            raw = handle.read()
+    except StorageError:
+        if store.stat(key) is None:
+            return  # no checkpoint since the last full save
+        raise
+    for number, line in enumerate(raw.split(b"\n")[:-1], start=1):  # the last piece has no newline
+        try:
+            data = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return
+        s = _Shape(data, f"line {number}", source)
+        seq, name = s.int_("seq"), s.str_("object")
+        if seq <= manifest.journal_seq:
+            continue  # already in the manifest (saved after this line)
+        manifest.objects[name] = ObjectEntry.from_dict(
+            s.data.get("entry"), where=f"line {number}.entry", source=source
+        )
+        manifest.journal_seq = seq
 
 
 def save(manifest: Manifest, store: Store, key: str) -> None:

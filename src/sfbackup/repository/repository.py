@@ -14,9 +14,10 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -27,10 +28,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sfbackup.clock import format_time, utc_now
-from sfbackup.errors import RepositoryError, SnapshotNotFound, StorageError, UsageError
+from sfbackup.errors import RepositoryError, SnapshotNotFound, StorageError, UsageError, storage_error
 from sfbackup.repository import layout
 from sfbackup.repository import manifest as manifest_io
-from sfbackup.repository.atomic import DIR_MODE, ensure_dir, write_atomic
+from sfbackup.repository.atomic import DIR_MODE, FILE_MODE, ensure_dir, fsync_dir, write_atomic
 from sfbackup.repository.blobs import BlobStore
 from sfbackup.repository.lock import RepositoryLock, acquire
 from sfbackup.repository.manifest import Manifest, PartInfo
@@ -458,17 +459,72 @@ class Snapshot:
 
 class SnapshotWriter(Snapshot):
     """A snapshot being written in a local folder: create parts, schemas and file indexes, then
-    `save()` the manifest."""
+    `save()` the manifest, or `checkpoint()` one object's entry into the journal beside it."""
+
+    def __init__(self, repository: Repository, snapshot_id: str, manifest: Manifest) -> None:
+        super().__init__(repository, snapshot_id, manifest)
+        self._present: set[str] = set()  # parts are write-once: a path seen once is not checked again
+        self._journal: int | None = None  # the journal's descriptor, open for appends
+        self._saved = False
+        self._pending: dict[str, Future[int]] = {}  # schemas being written in the background
+        self._pending_lock = threading.Lock()
+        self._background: ThreadPoolExecutor | None = None
 
     def save(self) -> None:
-        """Write the manifest atomically (call after the files it names are closed)."""
-        # Parts are write-once, so a path seen once need not be checked again at each checkpoint.
-        present: set[str] = self.__dict__.setdefault("_present", set())
+        """Write the manifest atomically (call after the files it names are closed). It then holds
+        every journal line, so a journal left by a dead run, or this run's once the snapshot is no
+        longer `running`, is removed."""
+        self._check_present(self.manifest.part_paths())
+        manifest_io.save(self.manifest, self.repository.store, self.key())
+        self._saved = True
+        if self._journal is None or self.manifest.state != manifest_io.SnapshotState.RUNNING:
+            self._close_journal()
+            with contextlib.suppress(FileNotFoundError):
+                self._journal_path().unlink()
+
+    def checkpoint(self, object_name: str) -> None:
+        """Make the manifest's entry of `object_name` durable without rewriting the manifest: one
+        fsynced line appended to the journal (call after the files the entry names are closed).
+        Readers of the `running` snapshot apply it (`manifest.load`); the next `save()` holds it."""
+        entry = self.manifest.objects[object_name]
+        paths = [p.path for p in entry.parts] + ([entry.schema_path] if entry.schema_path else [])
+        self._check_present(paths)
+        if self.manifest.state != manifest_io.SnapshotState.RUNNING or not self._saved:
+            self.save()  # only a running manifest is read with its journal
+            return
+        created = self._journal is None
+        self.manifest.journal_seq += 1
+        line = manifest_io.journal_line(self.manifest.journal_seq, object_name, entry)
+        try:
+            if self._journal is None:
+                self._journal = os.open(
+                    self._journal_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE
+                )
+            written = 0
+            while written < len(line):
+                written += os.write(self._journal, line[written:])
+            os.fsync(self._journal)
+            if created:
+                fsync_dir(self.path)
+        except OSError as exc:
+            raise storage_error("append to", self._journal_path(), exc) from exc
+
+    def _journal_path(self) -> Path:
+        return self.resolve(layout.JOURNAL_FILE)
+
+    def _close_journal(self) -> None:
+        if self._journal is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._journal)
+            self._journal = None
+
+    def _check_present(self, relpaths: Sequence[str]) -> None:
+        self._wait_written(relpaths)
         missing = []
-        for relpath in self.manifest.part_paths():
-            if relpath not in present:
+        for relpath in relpaths:
+            if relpath not in self._present:
                 if self.resolve(relpath).is_file():
-                    present.add(relpath)
+                    self._present.add(relpath)
                 else:
                     missing.append(relpath)
         if missing:
@@ -477,7 +533,6 @@ class SnapshotWriter(Snapshot):
                 f"it names files that do not exist: {missing[:5]}",
                 hint="close part writers and write indexes before saving the manifest",
             )
-        manifest_io.save(self.manifest, self.repository.store, self.key())
 
     def part_path(self, object_name: str, index: int, fmt: str) -> Path:
         """Absolute path of part `index` of an object."""
@@ -499,9 +554,18 @@ class SnapshotWriter(Snapshot):
         return open_part_writer(fmt, path, schema, root=self.path, neutralize_formulas=neutralize_formulas)
 
     def write_schema(
-        self, object_schema: ObjectSchema, fields: Sequence[FieldSpec], arrow_schema: pa.Schema
+        self,
+        object_schema: ObjectSchema,
+        fields: Sequence[FieldSpec],
+        arrow_schema: pa.Schema,
+        *,
+        background: bool = False,
     ) -> PartInfo:
-        """Write `schema/<Object>.json`; return its manifest-relative path, size and SHA-256."""
+        """Write `schema/<Object>.json`; return its manifest-relative path, size and SHA-256.
+
+        `background`: the write (and its fsyncs) happens in this writer's own thread, so a caller
+        planning a thousand objects does not wait for the disk; `save()` and `checkpoint()` wait
+        for the schemas the manifest names, so none is named before it is durable."""
         relpath = layout.schema_relpath(object_schema.name)
         document = {
             "describe": object_schema.raw,
@@ -509,8 +573,24 @@ class SnapshotWriter(Snapshot):
             "fields": [spec.to_dict() for spec in fields],
         }
         body = json.dumps(document, indent=1, ensure_ascii=False).encode()
-        write_atomic(self.resolve(relpath), body)
+        self._wait_written([relpath])  # an earlier write of the same schema lands first
+        if background:
+            with self._pending_lock:
+                if self._background is None:
+                    self._background = ThreadPoolExecutor(1, thread_name_prefix="sfbackup-schemas")
+                self._pending[relpath] = self._background.submit(write_atomic, self.resolve(relpath), body)
+        else:
+            write_atomic(self.resolve(relpath), body)
         return PartInfo(relpath, rows=0, bytes=len(body), sha256=hashlib.sha256(body).hexdigest())
+
+    def _wait_written(self, relpaths: Sequence[str]) -> None:
+        """Wait for the background writes of `relpaths` (their errors are raised here)."""
+        for relpath in relpaths:
+            future = self._pending.get(relpath)
+            if future is not None:
+                future.result()
+                with self._pending_lock:
+                    self._pending.pop(relpath, None)
 
     def write_files_index(self, object_name: str, table: pa.Table) -> PartInfo:
         """Write `files/<Object>.parquet` atomically; return its path, rows, bytes and SHA-256."""

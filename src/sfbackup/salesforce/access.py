@@ -14,15 +14,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import contextvars
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sfbackup.errors import SalesforceError
 from sfbackup.salesforce import query_rest, soql
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.schema import ObjectSchema
+
+_T = TypeVar("_T")
 
 __all__ = [
     "LABELS",
@@ -160,28 +164,51 @@ def _assigned_sets(client: SalesforceClient, fields: list[str]) -> tuple[Permiss
 
 
 def field_definitions(
-    client: SalesforceClient, objects: Sequence[str]
+    client: SalesforceClient, objects: Sequence[str], *, concurrency: int = 1
 ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """({object: {field: DataType}}, {object: why it could not be read}) from FieldDefinition,
     which lists fields whatever the user's field-level security. It needs a filter on the entity:
-    a few objects per query, one at a time when a query of several is refused (QUERY_TIMEOUT...)."""
+    a few objects per query, one at a time when a query of several is refused (QUERY_TIMEOUT...);
+    `concurrency` queries at once (each a round trip: a thousand objects are dozens of them)."""
     out: dict[str, dict[str, str]] = {name: {} for name in objects}
     failed: dict[str, str] = {}
-    for batch in _chunks(list(objects), _FIELD_DEFINITION_OBJECTS):
-        try:
-            _read_definitions(client, batch, out)
-        except SalesforceError as exc:
-            if len(batch) == 1:
-                failed[batch[0]] = f"{exc.error_code + ': ' if exc.error_code else ''}{exc.message}"
-                continue
-            for name in batch:
-                try:
-                    _read_definitions(client, [name], out)
-                except SalesforceError as one:
-                    failed[name] = f"{one.error_code + ': ' if one.error_code else ''}{one.message}"
+    batches = list(_chunks(list(objects), _FIELD_DEFINITION_OBJECTS))
+    for found, refused in _map(lambda batch: _definitions_of(client, batch), batches, concurrency):
+        out.update(found)
+        failed.update(refused)
     for name in failed:
         out.pop(name, None)
     return out, failed
+
+
+def _definitions_of(
+    client: SalesforceClient, batch: list[str]
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """One batch's definitions, and the objects of it that could not be read (and why)."""
+    out: dict[str, dict[str, str]] = {}
+    failed: dict[str, str] = {}
+    try:
+        _read_definitions(client, batch, out)
+    except SalesforceError as exc:
+        if len(batch) == 1:
+            failed[batch[0]] = f"{exc.error_code + ': ' if exc.error_code else ''}{exc.message}"
+            return out, failed
+        for name in batch:
+            try:
+                _read_definitions(client, [name], out)
+            except SalesforceError as one:
+                failed[name] = f"{one.error_code + ': ' if one.error_code else ''}{one.message}"
+    return out, failed
+
+
+def _map(function: Callable[[list[str]], _T], batches: list[list[str]], concurrency: int) -> list[_T]:
+    """`function` of every batch, in order, `concurrency` at a time (one thread: no pool)."""
+    if concurrency <= 1 or len(batches) <= 1:
+        return [function(batch) for batch in batches]
+    caller = contextvars.copy_context()  # the caller's CallMeter counts the calls of every thread
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(batches)),
+                            thread_name_prefix="preflight") as pool:  # fmt: skip
+        return list(pool.map(lambda batch: caller.copy().run(function, batch), batches))
 
 
 def _read_definitions(client: SalesforceClient, batch: list[str], out: dict[str, dict[str, str]]) -> None:
@@ -214,16 +241,25 @@ def encrypted_fields(schema: ObjectSchema) -> list[str]:
     return [f.name for f in schema.fields if f.type == "encryptedstring"]
 
 
-def record_counts(client: SalesforceClient, objects: Iterable[str]) -> dict[str, int]:
-    """Org-wide record counts from /limits/recordCount (sharing does not apply; approximate).
-    Objects Salesforce does not count are absent."""
+def record_counts(
+    client: SalesforceClient, objects: Iterable[str], *, concurrency: int = 1
+) -> dict[str, int]:
+    """Org-wide record counts from /limits/recordCount (sharing does not apply; approximate),
+    `concurrency` calls at once. Objects Salesforce does not count are absent."""
     out: dict[str, int] = {}
-    for batch in _chunks(sorted(set(objects)), _RECORD_COUNT_OBJECTS):
-        body = client.get_json(client.data_path("limits/recordCount"), params={"sObjects": ",".join(batch)})
-        entries = body.get("sObjects") if isinstance(body, dict) else None
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and isinstance(entry.get("count"), int) and entry.get("name"):
-                out[str(entry["name"])] = int(entry["count"])
+    batches = list(_chunks(sorted(set(objects)), _RECORD_COUNT_OBJECTS))
+    for counted in _map(lambda batch: _record_counts_of(client, batch), batches, concurrency):
+        out.update(counted)
+    return out
+
+
+def _record_counts_of(client: SalesforceClient, batch: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    body = client.get_json(client.data_path("limits/recordCount"), params={"sObjects": ",".join(batch)})
+    entries = body.get("sObjects") if isinstance(body, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("count"), int) and entry.get("name"):
+            out[str(entry["name"])] = int(entry["count"])
     return out
 
 

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from sfbackup.ui.rates import human_size
+
+if TYPE_CHECKING:
+    from rich.table import Table  # ~0.1 s to import: only a terminal's summary needs it
 
 #: Up to this many objects the table lists every one; beyond, those that did not finish and the
 #: largest, then a count of the rest (an org of 1,000 objects must not scroll the verdict away).
@@ -16,6 +17,8 @@ _TABLE_ROWS = 25
 
 def summary_table(summary: dict[str, Any]) -> Table:
     """A table of per-object results followed by the totals."""
+    from rich.table import Table
+
     table = Table(title=f"snapshot {summary.get('snapshot_id', '?')}: {summary.get('state', '?')}")
     table.add_column("object")
     table.add_column("api")

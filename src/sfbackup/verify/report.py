@@ -746,7 +746,8 @@ def render_html(data: ReportData) -> str:
     if decision.notes:
         items = "".join(f"<li>{_h(n)}</li>" for n in decision.notes)
         parts.append(
-            '<div class="box note"><h3>What Salesforce no longer serves or never offers to the API (not blocking)</h3>'
+            '<div class="box note"><h3>What Salesforce no longer serves or never offers to the API '
+            "(not blocking)</h3>"
             f"<ul>{items}</ul></div>"
         )
     problems, warnings = totals["problems"], totals["warnings"]
