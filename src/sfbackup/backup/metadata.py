@@ -34,6 +34,7 @@ from sfbackup.repository import BlobStore, write_atomic
 from sfbackup.repository.layout import metadata_index_relpath, metadata_package_relpath
 from sfbackup.repository.manifest import MetadataEntry
 from sfbackup.repository.writers import ParquetPartWriter
+from sfbackup.salesforce import polling
 from sfbackup.salesforce.client import CallMeter, SalesforceClient
 from sfbackup.salesforce.metadata import (
     FileProperties,
@@ -69,8 +70,8 @@ class MetadataOptions:
     """Limits and pacing of the metadata export."""
 
     max_files: int = 10_000  # files per retrieve (the Metadata API's limit)
-    poll_initial: float = 0.25  # seconds before the first checkRetrieveStatus
-    poll_max: float = 10.0  # the longest wait between two polls
+    poll_initial: float = polling.FIRST_WAIT  # seconds before the first checkRetrieveStatus
+    poll_max: float = polling.LONGEST_WAIT  # the longest wait between two polls (`polling.next_wait`)
     timeout: float = 3600.0  # seconds one retrieve may take before it is given up
     concurrent_retrieves: int = 3  # retrieves Salesforce works on at once (each polled in turn)
 
@@ -93,6 +94,7 @@ class _Job:
     due: float  # when to poll it next (time.monotonic)
     wait: float  # the current wait between polls
     deadline: float
+    started: float  # when it was submitted (time.monotonic): polls grow with its age
     restarts: int = 0
 
 
@@ -205,7 +207,8 @@ class _Export:
         self.entry.retrieves += 1
         now = time.monotonic()
         wait = self.options.poll_initial
-        return _Job(chunk, job_id, due=now + wait, wait=wait, deadline=now + self.options.timeout)
+        return _Job(chunk, job_id, due=now + wait, wait=wait, deadline=now + self.options.timeout,
+                    started=now)
 
     def _poll(self, job: _Job) -> RetrieveStatus | None:
         """One checkRetrieveStatus; the final status, or None when the job is to be polled again."""
@@ -228,7 +231,7 @@ class _Export:
         if time.monotonic() > job.deadline:
             return RetrieveStatus(True, "Failed", error_code="TIMEOUT",
                                   error_message=f"not done after {self.options.timeout:g} s")
-        job.wait = min(job.wait * 1.5, self.options.poll_max)
+        job.wait = polling.next_wait(job.wait, time.monotonic() - job.started, longest=self.options.poll_max)
         job.due = time.monotonic() + job.wait
         return None
 

@@ -27,6 +27,7 @@ import numpy as np
 import requests
 
 from sfbackup.errors import SalesforceError, storage_error
+from sfbackup.salesforce import polling
 from sfbackup.salesforce.client import CHUNK_SIZE, SalesforceClient
 from sfbackup.salesforce.faults import FaultKind, TruncatedBody, classify
 
@@ -35,14 +36,6 @@ __all__ = ["BulkJobFailed", "BulkPage", "BulkQuery", "CsvRecordCounter", "count_
 log = logging.getLogger("sfbackup.bulk")
 
 DEFAULT_WAIT_TIMEOUT = 6 * 3600.0
-# A job is polled 0.2 s after submission, then 1.5x later each time, at most 2 s apart while it is
-# young and at most a twentieth of its age later (30 s at most): a job that takes 35 s is seen done
-# within 2 s of finishing, one that takes an hour costs ~180 polls (API calls), not 720 at 5 s each.
-_POLL_FIRST = 0.2
-_POLL_GROWTH = 1.5
-_POLL_YOUNG_MAX = 2.0
-_POLL_AGE_SHARE = 1 / 20
-_POLL_MAX = 30.0
 _JOB_ID = re.compile(r"^[A-Za-z0-9]{15,18}$")
 _LEADING_CODE = re.compile(r"^([A-Z][A-Z0-9_]{3,}):\s*(.*)$", re.DOTALL)
 
@@ -134,14 +127,14 @@ class BulkQuery:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> dict[str, Any]:
-        """Poll (0.2 s growing to 2 s, later a twentieth of the job's age, at most 30 s) until the job
-        is JobComplete and return its info.
+        """Poll (`polling.next_wait`: 0.2 s growing to 2 s, later a twentieth of the job's age) until
+        the job is JobComplete and return its info.
 
         Failed, Aborted or still running after `timeout_seconds` raise BulkJobFailed.
         """
         started = clock()
         deadline = started + timeout_seconds
-        delay = _POLL_FIRST
+        delay = polling.FIRST_WAIT
         while True:
             info = BulkQuery.info(client, job_id)
             state = info.get("state")
@@ -163,8 +156,7 @@ class BulkQuery:
                     kind=FaultKind.QUERY_TIMEOUT.value,
                 )
             sleep(delay)
-            age = clock() - started
-            delay = min(delay * _POLL_GROWTH, max(_POLL_YOUNG_MAX, age * _POLL_AGE_SHARE), _POLL_MAX)
+            delay = polling.next_wait(delay, clock() - started)
 
     @staticmethod
     def pages(
