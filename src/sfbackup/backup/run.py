@@ -232,7 +232,6 @@ class _Run:
                 )
             t0 = limits["t0"]
             self.writer = self.repository.new_snapshot(t0, parent=self._parent_snapshot_id())
-            self._wait_past_t0()
         self.manifest = self.writer.manifest
         self.snapshot_dir = self.writer.path
         self.manifest.program_version = __version__
@@ -296,7 +295,9 @@ class _Run:
 
     def _wait_past_t0(self) -> None:
         """Wait until the org's clock has left T0's second (at most 1 s after /limits answered):
-        a record stamped in that second exists before anything is read under the cut."""
+        a record stamped in that second exists before anything is read under the cut. Called
+        before each first read under the cut (a COUNT(), the rows), not before the describes and
+        the metadata, which go on meanwhile."""
         remaining = getattr(self, "_past_t0_at", 0.0) - time.monotonic()
         if remaining > 0:
             self.stop_event.wait(remaining)
@@ -401,6 +402,7 @@ class _Run:
                 schema = ObjectSchema.from_describe(answered.body)
                 if not needs_count(schema):
                     return None
+                self._wait_past_t0()  # the first read under the cut: the describes did not wait
                 return self._count_request(request.key, snapshot_cut(schema, t0))
             except (SfbackupError, ValueError, KeyError, TypeError):
                 return None  # the object's own plan meets the same describe and says what is wrong
@@ -473,6 +475,7 @@ class _Run:
             cut = snapshot_cut(schema, t0)
             expected, count_refused, refusal_code = None, None, None
             if not done and needs_count(schema):
+                self._wait_past_t0()
                 try:
                     counted = _answered(reads, self._count_request(name, cut))
                     expected = (
@@ -548,6 +551,7 @@ class _Run:
             beside = [side.submit(self._export_metadata)]
             try:
                 plans, coverage = self._plan(names, t0)
+                self._wait_past_t0()  # before any row is read under the cut
                 plans = self._preflight(plans)
                 beside.append(side.submit(self._export_files, plans))
                 self._export_records(plans)
