@@ -134,10 +134,10 @@ def test_given_unknown_names_when_composite_then_each_error_is_the_one_the_call_
         assert got == (type(single.value), single.value.error_code, single.value.message, single.value.status)
 
 
-def test_given_a_snapshot_when_verify_against_org_then_the_counts_go_five_per_composite_call(
+def test_given_a_snapshot_when_verify_against_org_then_describes_go_25_and_counts_5_per_composite_call(
     emu: RunningEmulator, env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run(emu, tmp_path / "repo", capsys)
+    manifest, _ = run(emu, tmp_path / "repo", capsys)
 
     def verify() -> tuple[dict[str, Any], list[Any]]:
         emu.server.requests.clear()
@@ -148,9 +148,14 @@ def test_given_a_snapshot_when_verify_against_org_then_the_counts_go_five_per_co
 
     together, log = verify()
     composites = [e for e in log if e.kind == "composite"]
-    counted = [subject for e in composites for kind, subject in e.parts if kind == "query"]
-    assert composites and all(kind == "query" for e in composites for kind, _ in e.parts)
-    assert len(counted) >= 10 and len(composites) == -(-len(counted) // 5)
+    counting = [e for e in composites if any(kind == "query" for kind, _ in e.parts)]
+    counted = [subject for e in counting for kind, subject in e.parts if kind == "query"]
+    assert counting and all(kind == "query" for e in counting for kind, _ in e.parts)
+    assert len(counted) >= 10 and len(counting) == -(-len(counted) // 5)
+    # the preflight's describes (what this user sees of each object): 25 a call, none alone
+    described = [subject for e in composites for kind, subject in e.parts if kind == "describe"]
+    assert set(described) >= set(manifest.objects) and len(composites) - len(counting) == -(-len(described) // 25)
+    assert not [e for e in log if e.kind == "describe"]
     assert together["passed"] and together["counts"]["error"] == 0
 
     routes = emu.server.routes

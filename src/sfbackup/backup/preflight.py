@@ -22,8 +22,8 @@ from typing import Any
 
 from sfbackup.backup.plan import check_object_names, selected_objects
 from sfbackup.config import Settings
-from sfbackup.errors import SalesforceError
-from sfbackup.salesforce import access, describe, faults, query_rest
+from sfbackup.errors import SalesforceError, UsageError
+from sfbackup.salesforce import access, composite, describe, faults, query_rest
 from sfbackup.salesforce.access import LABELS, QUERY_ALL_FILES_OBJECTS, UserAccess
 from sfbackup.salesforce.client import SalesforceClient
 from sfbackup.salesforce.objects import ID_FILTERED_OBJECTS
@@ -114,30 +114,53 @@ def check_access(client: SalesforceClient, settings: Settings) -> Preflight:
     if isinstance(backup.objects, tuple) and "backup.objects" in settings.origins:
         check_object_names(sobjects, backup.objects, origin=settings.origin_of("backup.objects"))
     names, _ = selected_objects(sobjects, backup)
-    found = preflight_objects(client, names, username=settings.connection.username, files=backup.files)
+    found = preflight_objects(client, names, username=settings.connection.username, files=backup.files,
+                              concurrency=backup.concurrency)
     found.api_calls = client.calls_made - calls_before  # the describes too: what `check` cost
     found.seconds = round(time.monotonic() - started, 3)
     return found
 
 
 def preflight_objects(
-    client: SalesforceClient, names: Iterable[str], *, username: str | None, files: bool
+    client: SalesforceClient, names: Iterable[str], *, username: str | None, files: bool,
+    concurrency: int = 1,
 ) -> Preflight:
     """The preflight of the objects `names` (described here; those the user cannot describe are
-    left out): `verify --against-org` runs it for a snapshot's objects."""
+    left out): `verify --against-org` runs it for a snapshot's objects. `concurrency`: calls at
+    once (`backup.concurrency`)."""
     started, calls_before = time.monotonic(), client.calls_made
-    found = run_preflight(client, describe_objects(client, names), username=username, files=files)
+    schemas = describe_objects(client, names, concurrency=concurrency)
+    found = run_preflight(client, schemas, username=username, files=files, concurrency=concurrency)
     found.api_calls = client.calls_made - calls_before
     found.seconds = round(time.monotonic() - started, 3)
     return found
 
 
-def describe_objects(client: SalesforceClient, names: Iterable[str]) -> dict[str, ObjectSchema]:
-    """The describes of `names` as this user sees them; objects it cannot describe are left out."""
-    out: dict[str, ObjectSchema] = {}
-    for name in names:
+def describe_objects(
+    client: SalesforceClient, names: Iterable[str], *, concurrency: int = 1
+) -> dict[str, ObjectSchema]:
+    """The describes of `names` as this user sees them, 25 per Composite call (`concurrency` calls
+    at once); objects it cannot describe are left out. A describe a composite call did not answer
+    (a transient failure, an org refusing /composite) is made alone."""
+    wanted = list(dict.fromkeys(names))
+    requests: dict[str, composite.SubRequest] = {}
+    for name in wanted:
         try:
-            out[name] = describe.describe(client, name)
+            requests[name] = composite.describe_request(name)
+        except UsageError:
+            continue  # not an API name: its describe alone says so
+    found, _ = composite.call_all(client, list(requests.values()), follow_up=lambda _r, _a: None,
+                                  concurrency=concurrency)  # fmt: skip
+    out: dict[str, ObjectSchema] = {}
+    for name in wanted:
+        answered = found.get(requests[name]) if name in requests else None
+        try:
+            if answered is None or answered.alone:
+                out[name] = describe.describe(client, name)
+            elif answered.error is not None:
+                raise answered.error
+            else:
+                out[name] = ObjectSchema.from_describe(answered.body)
         except SalesforceError as exc:
             if exc.error_code not in ("NOT_FOUND", "INVALID_TYPE"):
                 raise

@@ -110,7 +110,7 @@ def handle(args: argparse.Namespace) -> int:
         client = SalesforceClient(settings.connection)
         preflight = preflight_objects(
             client, sorted(manifest.objects), username=settings.connection.username,
-            files=bool(manifest.files),
+            files=bool(manifest.files), concurrency=settings.backup.concurrency,
         )  # fmt: skip
 
     contract_end = settings.backup.contract_end
