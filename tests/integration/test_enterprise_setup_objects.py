@@ -228,6 +228,51 @@ def test_given_user_record_access_when_run_and_verified_then_derived_from_sharin
         assert not verified["verdict"]["safe"]
 
 
+ACCESS_SOURCES = {
+    "UserEntityAccess": ["User", "Profile", "PermissionSet", "PermissionSetAssignment", "ObjectPermissions"],
+    "UserFieldAccess": ["User", "Profile", "PermissionSet", "PermissionSetAssignment", "ObjectPermissions",
+                        "FieldPermissions"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(ACCESS_SOURCES))
+@pytest.mark.parametrize("with_sources", [True, False], ids=["sources_backed_up", "sources_missing"])
+def test_given_computed_user_access_when_run_and_verified_then_derived_from_permissions_and_safe_only_with_them(
+    enterprise: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], name: str, with_sources: bool,
+) -> None:  # fmt: skip
+    for key, value in emulator_env(enterprise).items():
+        monkeypatch.setenv(key, value)
+    sf = independent(enterprise)
+    listed = {s["name"] for s in sf.describe()["sobjects"]}
+    assert name in listed
+    with pytest.raises(Exception, match="requires a filter by UserId"):  # the org refuses a plain query
+        sf.query(f"SELECT Id FROM {name}")
+    sources = [s for s in ACCESS_SOURCES[name] if s in listed]
+    assert {"User", "PermissionSet", "PermissionSetAssignment"} <= set(sources)
+    chosen = sources if with_sources else ["User"]
+    repo = tmp_path / "repo"
+    code = run(enterprise, repo, "--objects", ",".join([name, *chosen]), "--no-files", "--no-verify")
+    assert code == ExitCode.OK
+    entry = entry_of(repo, name)
+    assert (entry.state, entry.error.kind, entry.api_calls) == ("skipped", "derived", 0)  # never queried
+    capsys.readouterr()
+    verified = verify_ids(enterprise, repo, capsys)
+    findings = {f["kind"]: f for f in verified["findings"] if f.get("object") == name}
+    report = json.loads(Path(verified["reports"]["report.json"]).read_text())
+    coverage = {row["object"]: row["status"] for row in report["coverage"]}
+    assert coverage[name] == "derived"
+    if with_sources:
+        assert set(findings) == {"object_derived"} and findings["object_derived"]["severity"] == "info"
+        assert findings["object_derived"]["actual"] == len(sources)
+        assert verified["exit"] == ExitCode.OK
+    else:
+        missing = findings["derived_sources_missing"]
+        assert missing["severity"] == "warning"  # blocks SAFE TO CANCEL
+        assert missing["actual"] == [s for s in sources if s != "User"]
+        assert not verified["verdict"]["safe"]
+
+
 def test_given_a_limit_batch_of_entity_definition_timing_out_when_run_then_asked_again_with_half_the_limit(
     enterprise: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -226,6 +226,32 @@ def _query_refusing_objects() -> list[ObjectDef]:
             ),
             bulk_supported=False,
         ),
+        # UNCONFIRMED wording (docs/emulator.md): computed access, refused without a user or key filter
+        setup_object(
+            "UserEntityAccess", "000",
+            [
+                f_text("DurableId", 255), f_ref("UserId", "User"), f_text("EntityDefinitionId", 255),
+                f_bool("IsReadable"), f_bool("IsEditable"), f_bool("IsCreatable"), f_bool("IsDeletable"),
+            ],
+            QueryRule(
+                ("UserId", "DurableId"), "MALFORMED_QUERY",
+                "Implementation restriction: UserEntityAccess requires a filter by UserId or DurableId",
+            ),
+            bulk_supported=False,
+        ),
+        setup_object(
+            "UserFieldAccess", "000",
+            [
+                f_text("DurableId", 255), f_ref("UserId", "User"), f_text("EntityDefinitionId", 255),
+                f_text("FieldDefinitionId", 255), f_bool("IsAccessible"), f_bool("IsUpdatable"),
+                f_bool("IsCreatable"),
+            ],
+            QueryRule(
+                ("UserId", "DurableId"), "MALFORMED_QUERY",
+                "Implementation restriction: UserFieldAccess requires a filter by UserId or DurableId",
+            ),
+            bulk_supported=False,
+        ),
         setup_object(
             "KnowledgeArticleVersion", "ka0",
             [
