@@ -107,6 +107,8 @@ def derived_sources(name: str, listed: Iterable[str]) -> list[str]:
 REIFIED_PARENTS: dict[str, ParentFilter] = {
     "EntityDefinitionId": ENTITY_FILTERS["FieldDefinition"],
     "EntityParticleId": ENTITY_FILTERS["PicklistValueInfo"],
+    # RelationshipDomain / RelationshipInfo: every relationship has one child entity (its DurableId)
+    "ChildSobjectId": ENTITY_FILTERS["FieldDefinition"],
 }
 
 #: Objects whose query Salesforce refuses without an Id filter: (filter field, parent object).

@@ -226,7 +226,7 @@ def _query_refusing_objects() -> list[ObjectDef]:
             ),
             bulk_supported=False,
         ),
-        # UNCONFIRMED wording (docs/emulator.md): computed access, refused without a user or key filter
+        # computed access, texts verbatim (sf-real-samples/errors, mannharleen): never given rows
         setup_object(
             "UserEntityAccess", "000",
             [
@@ -235,7 +235,7 @@ def _query_refusing_objects() -> list[ObjectDef]:
             ],
             QueryRule(
                 ("UserId", "DurableId"), "MALFORMED_QUERY",
-                "Implementation restriction: UserEntityAccess requires a filter by UserId or DurableId",
+                "UserEntityAccess: a filter on a reified column is required [UserId,DurableId]",
             ),
             bulk_supported=False,
         ),
@@ -247,8 +247,8 @@ def _query_refusing_objects() -> list[ObjectDef]:
                 f_bool("IsCreatable"),
             ],
             QueryRule(
-                ("UserId", "DurableId"), "MALFORMED_QUERY",
-                "Implementation restriction: UserFieldAccess requires a filter by UserId or DurableId",
+                ("DurableId",), "MALFORMED_QUERY",
+                "UserFieldAccess: a filter on a reified column is required [DurableId]",
             ),
             bulk_supported=False,
         ),
