@@ -422,7 +422,8 @@ def test_given_query_timeout_on_an_object_without_created_date_when_verify_ids_t
 
 #: Setup objects that used to end blocked, each now read the one way Salesforce serves it.
 SETUP_READ = ("DataStatistics", "FlexQueueItem", "FieldDefinition", "EntityParticle", "PicklistValueInfo",
-              "EntityDefinition", "SearchLayout", "OwnerChangeOptionInfo")  # fmt: skip
+              "EntityDefinition", "SearchLayout", "OwnerChangeOptionInfo", "RelationshipDomain",
+              "RelationshipInfo")  # fmt: skip
 
 ENTERPRISE_FAULTS = {"http_500": 0.01, "http_503": 0.01, "drop": 0.005, "truncate": 0.005,
                      "bulk_failed": 0.2, "query_timeout": 0.05, "session_expiry": 0.005}  # fmt: skip
@@ -473,9 +474,11 @@ def test_given_enterprise_org_when_run_objects_all_then_every_object_exported_or
         statuses = {row["object"]: row["status"] for row in verified.report["coverage"]}
         assert all(statuses[name] == "blocked" for name in blocked), statuses
         # UserRecordAccess stores no data: derived from the sharing objects, all in the snapshot
-        assert statuses["UserRecordAccess"] == "derived"
-        derived = [f for f in verified.findings if f.object == "UserRecordAccess"]
-        assert [(f.kind, f.severity) for f in derived] == [("object_derived", "info")]
+        # UserEntityAccess / UserFieldAccess: from the profiles and permission sets, all in it too
+        for name in ("UserRecordAccess", "UserEntityAccess", "UserFieldAccess"):
+            assert statuses[name] == "derived"
+            derived = [f for f in verified.findings if f.object == name]
+            assert [(f.kind, f.severity) for f in derived] == [("object_derived", "info")], name
         assert statuses["AggregateResult"] == "not_exportable"  # "does not support query": no API reads it
         if faults:
             assert sum(emu.faults.injected.values()) > 20

@@ -1,6 +1,7 @@
 """Setup objects of the enterprise-shaped org that Salesforce serves only one way (docs/coverage.md):
 DataStatistics and FlexQueueItem (a picklist filter), EntityDefinition (no queryMore: LIMIT batches),
-FieldDefinition, EntityParticle and PicklistValueInfo (a filter on their entity's key), and
+FieldDefinition, EntityParticle and PicklistValueInfo (a filter on their entity's key), RelationshipDomain
+and RelationshipInfo (by their child entity's key, the column their refusal names), and
 UserRecordAccess (computed from sharing: derived coverage). Each is exported through the CLI and its
 rows (keys and every value) equal a separate simple-salesforce reading with the right filters; the
 module's snapshot then passes `verify --read-data --against-org --ids`.
@@ -27,7 +28,8 @@ from tests.integration.test_enterprise_backup import independent, run, theirs
 from tests.integration.test_run_cli import expected_value, normalise
 
 SETUP_OBJECTS = ("DataStatistics", "FlexQueueItem", "EntityDefinition", "FieldDefinition", "EntityParticle",
-                 "PicklistValueInfo", "SearchLayout", "OwnerChangeOptionInfo")  # fmt: skip
+                 "PicklistValueInfo", "SearchLayout", "OwnerChangeOptionInfo", "RelationshipDomain",
+                 "RelationshipInfo")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +144,9 @@ def test_given_entity_definition_without_query_more_when_run_then_limit_batches_
         # no strategy of their own: read by the reified column their COUNT() refusal names
         ("SearchLayout", "EntityDefinitionId", "EntityDefinition"),
         ("OwnerChangeOptionInfo", "EntityDefinitionId", "EntityDefinition"),
+        # the first reified column of their refusal sfbackup can list: every relationship's child entity
+        ("RelationshipDomain", "ChildSobjectId", "EntityDefinition"),
+        ("RelationshipInfo", "ChildSobjectId", "EntityDefinition"),
     ],
 )
 def test_given_entity_keyed_setup_object_when_run_then_batches_of_parent_durable_ids_read_every_row(
@@ -161,6 +166,8 @@ def test_given_entity_keyed_setup_object_when_run_then_batches_of_parent_durable
     assert (read["parents"]["field"], read["parents"]["key"], read["identity"]) == (field, "DurableId", "DurableId")
     if name in ("SearchLayout", "OwnerChangeOptionInfo"):
         assert "a filter on a reified column is required [EntityDefinitionId" in entry.extra["count_refused"]
+    if name.startswith("Relationship"):
+        assert f"{name}: a filter on a reified column is required [" in entry.extra["count_refused"]
 
 
 @pytest.mark.slow  # ~13 s: one query per entity (2,103) in the run and again in verify
@@ -225,6 +232,51 @@ def test_given_user_record_access_when_run_and_verified_then_derived_from_sharin
         missing = findings["derived_sources_missing"]
         assert missing["severity"] == "warning"  # blocks SAFE TO CANCEL
         assert "UserRole" in missing["actual"] and "User" not in missing["actual"]
+        assert not verified["verdict"]["safe"]
+
+
+ACCESS_SOURCES = {
+    "UserEntityAccess": ["User", "Profile", "PermissionSet", "PermissionSetAssignment", "ObjectPermissions"],
+    "UserFieldAccess": ["User", "Profile", "PermissionSet", "PermissionSetAssignment", "ObjectPermissions",
+                        "FieldPermissions"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(ACCESS_SOURCES))
+@pytest.mark.parametrize("with_sources", [True, False], ids=["sources_backed_up", "sources_missing"])
+def test_given_computed_user_access_when_run_and_verified_then_derived_from_permissions_and_safe_only_with_them(
+    enterprise: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], name: str, with_sources: bool,
+) -> None:  # fmt: skip
+    for key, value in emulator_env(enterprise).items():
+        monkeypatch.setenv(key, value)
+    sf = independent(enterprise)
+    listed = {s["name"] for s in sf.describe()["sobjects"]}
+    assert name in listed
+    with pytest.raises(Exception, match="a filter on a reified column is required"):  # the org refuses a plain query
+        sf.query(f"SELECT Id FROM {name}")
+    sources = [s for s in ACCESS_SOURCES[name] if s in listed]
+    assert {"User", "PermissionSet", "PermissionSetAssignment"} <= set(sources)
+    chosen = sources if with_sources else ["User"]
+    repo = tmp_path / "repo"
+    code = run(enterprise, repo, "--objects", ",".join([name, *chosen]), "--no-files", "--no-verify")
+    assert code == ExitCode.OK
+    entry = entry_of(repo, name)
+    assert (entry.state, entry.error.kind, entry.api_calls) == ("skipped", "derived", 0)  # never queried
+    capsys.readouterr()
+    verified = verify_ids(enterprise, repo, capsys)
+    findings = {f["kind"]: f for f in verified["findings"] if f.get("object") == name}
+    report = json.loads(Path(verified["reports"]["report.json"]).read_text())
+    coverage = {row["object"]: row["status"] for row in report["coverage"]}
+    assert coverage[name] == "derived"
+    if with_sources:
+        assert set(findings) == {"object_derived"} and findings["object_derived"]["severity"] == "info"
+        assert findings["object_derived"]["actual"] == len(sources)
+        assert verified["exit"] == ExitCode.OK
+    else:
+        missing = findings["derived_sources_missing"]
+        assert missing["severity"] == "warning"  # blocks SAFE TO CANCEL
+        assert missing["actual"] == [s for s in sources if s != "User"]
         assert not verified["verdict"]["safe"]
 
 

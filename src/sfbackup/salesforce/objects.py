@@ -68,6 +68,11 @@ DERIVED_OBJECTS: dict[str, str] = {
     "(EntityDefinition's sharing models), View All / Modify All permissions (PermissionSet, "
     "PermissionSetAssignment, ObjectPermissions) and the sharing rows of every *Share object "
     "(owner, manual, sharing-rule and team shares)",
+    "UserEntityAccess": "computed by Salesforce from each user's profile and permission sets: "
+    "object permissions (User, Profile, PermissionSet, PermissionSetAssignment, ObjectPermissions)",
+    "UserFieldAccess": "computed by Salesforce from each user's profile and permission sets: "
+    "field-level security (User, Profile, PermissionSet, PermissionSetAssignment, ObjectPermissions, "
+    "FieldPermissions)",
 }
 
 #: The objects sharing is computed from (besides every `*Share` object the org lists).
@@ -76,14 +81,24 @@ SHARING_SOURCES: tuple[str, ...] = (
     "PermissionSetAssignment", "ObjectPermissions",
 )  # fmt: skip
 
+#: The objects each derived object is computed from; `*Share` objects are added for sharing only.
+DERIVED_SOURCES: dict[str, tuple[str, ...]] = {
+    "UserRecordAccess": SHARING_SOURCES,
+    "UserEntityAccess": ("User", "Profile", "PermissionSet", "PermissionSetAssignment", "ObjectPermissions"),
+    "UserFieldAccess": ("User", "Profile", "PermissionSet", "PermissionSetAssignment", "ObjectPermissions",
+                        "FieldPermissions"),
+}  # fmt: skip
+
 
 def derived_sources(name: str, listed: Iterable[str]) -> list[str]:
     """The objects of `listed` (the org's list) that a derived object is computed from."""
-    if name != "UserRecordAccess":
+    sources = DERIVED_SOURCES.get(name)
+    if sources is None:
         return []
     listed = set(listed)
-    shares = sorted(n for n in listed if n.endswith("Share") and n != name)
-    return [n for n in SHARING_SOURCES if n in listed] + shares
+    sharing = sources is SHARING_SOURCES
+    shares = sorted(n for n in listed if sharing and n.endswith("Share") and n != name)
+    return [n for n in sources if n in listed] + shares
 
 
 #: A reified column a refusal names, and how its values are read: any other setup entity refused
@@ -92,6 +107,8 @@ def derived_sources(name: str, listed: Iterable[str]) -> list[str]:
 REIFIED_PARENTS: dict[str, ParentFilter] = {
     "EntityDefinitionId": ENTITY_FILTERS["FieldDefinition"],
     "EntityParticleId": ENTITY_FILTERS["PicklistValueInfo"],
+    # RelationshipDomain / RelationshipInfo: every relationship has one child entity (its DurableId)
+    "ChildSobjectId": ENTITY_FILTERS["FieldDefinition"],
 }
 
 #: Objects whose query Salesforce refuses without an Id filter: (filter field, parent object).

@@ -226,6 +226,32 @@ def _query_refusing_objects() -> list[ObjectDef]:
             ),
             bulk_supported=False,
         ),
+        # computed access, texts verbatim (sf-real-samples/errors, mannharleen): never given rows
+        setup_object(
+            "UserEntityAccess", "000",
+            [
+                f_text("DurableId", 255), f_ref("UserId", "User"), f_text("EntityDefinitionId", 255),
+                f_bool("IsReadable"), f_bool("IsEditable"), f_bool("IsCreatable"), f_bool("IsDeletable"),
+            ],
+            QueryRule(
+                ("UserId", "DurableId"), "MALFORMED_QUERY",
+                "UserEntityAccess: a filter on a reified column is required [UserId,DurableId]",
+            ),
+            bulk_supported=False,
+        ),
+        setup_object(
+            "UserFieldAccess", "000",
+            [
+                f_text("DurableId", 255), f_ref("UserId", "User"), f_text("EntityDefinitionId", 255),
+                f_text("FieldDefinitionId", 255), f_bool("IsAccessible"), f_bool("IsUpdatable"),
+                f_bool("IsCreatable"),
+            ],
+            QueryRule(
+                ("DurableId",), "MALFORMED_QUERY",
+                "UserFieldAccess: a filter on a reified column is required [DurableId]",
+            ),
+            bulk_supported=False,
+        ),
         setup_object(
             "KnowledgeArticleVersion", "ka0",
             [

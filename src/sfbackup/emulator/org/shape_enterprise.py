@@ -395,6 +395,19 @@ def _setup_filtered() -> list[ObjectDef]:
                f_text("Name", 255, **ro), f_text("Label", 255, **ro), f_bool("IsEditable", **ro),
                f_bool("DefaultValue", **ro)],
               reified("OwnerChangeOptionInfo", ("EntityDefinitionId", "DurableId"))),
+        # ChildSobjectId / ParentSobjectId hold the entity's DurableId (Object Reference, RelationshipDomain)
+        setup("RelationshipDomain",
+              [f_text("DurableId", 255, **ro), f_text("ChildSobjectId", 255, **ro),
+               f_text("ParentSobjectId", 255, **ro), f_text("FieldId", 255, **ro),
+               f_text("RelationshipInfoId", 255, **ro), f_text("RelationshipName", 255, **ro),
+               f_bool("IsCascadeDelete", **ro), f_bool("IsRestrictedDelete", **ro)],
+              reified("RelationshipDomain",
+                      ("FieldId", "ChildSobjectId", "ParentSobjectId", "RelationshipInfoId", "DurableId"))),
+        setup("RelationshipInfo",
+              [f_text("DurableId", 255, **ro), f_text("ChildSobjectId", 255, **ro),
+               f_text("FieldId", 255, **ro), f_bool("IsCascadeDelete", **ro),
+               f_bool("IsRestrictedDelete", **ro)],
+              reified("RelationshipInfo", ("ChildSobjectId", "FieldId", "DurableId"))),
     ]
     # fmt: on
 
@@ -859,6 +872,18 @@ def _setup_rows(gen: Generator, rows: Any) -> None:
         "DurableId": f"{owned[i]}.TransferOpenActivities", "EntityDefinitionId": owned[i],
         "Name": "TransferOpenActivities", "Label": "Transfer open activities", "IsEditable": 1,
         "DefaultValue": 1})  # fmt: skip
+    # one RelationshipInfo per lookup of those entities, one RelationshipDomain per (lookup, parent)
+    lookups = [(f"{obj.name}.{fd.name}", obj.name, fd)
+               for obj in entities for fd in obj.fields if fd.reference_to]  # fmt: skip
+    rows("RelationshipInfo", len(lookups), lambda i, r: {
+        "DurableId": lookups[i][0], "ChildSobjectId": lookups[i][1], "FieldId": lookups[i][0],
+        "IsCascadeDelete": 0, "IsRestrictedDelete": 0})  # fmt: skip
+    domains = [(f"{info}.{parent}", child, parent, info, fd.relationship_name or "")
+               for info, child, fd in lookups for parent in fd.reference_to]  # fmt: skip
+    rows("RelationshipDomain", len(domains), lambda i, r: {
+        "DurableId": domains[i][0], "ChildSobjectId": domains[i][1], "ParentSobjectId": domains[i][2],
+        "FieldId": domains[i][3], "RelationshipInfoId": domains[i][3], "RelationshipName": domains[i][4],
+        "IsCascadeDelete": 0, "IsRestrictedDelete": 0})  # fmt: skip
     rows("PicklistValueInfo", len(values), lambda i, r: {
         "DurableId": values[i][0], "EntityParticleId": values[i][1], "Label": values[i][2],
         "Value": values[i][2], "IsActive": 1, "IsDefaultValue": int(values[i][3])})  # fmt: skip
