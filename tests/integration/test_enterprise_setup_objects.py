@@ -120,7 +120,7 @@ def test_given_picklist_filtered_setup_object_when_run_then_one_query_per_pickli
     assert_rows_equal_by(setup_repo, name, expected, "Id")
     entry = entry_of(setup_repo, name)
     assert len(entry.extra["read"]["conditions"]) == len(values)
-    assert entry.api_calls == 1 + len(values)  # describe, one query per value (no COUNT(), refused)
+    assert entry.api_calls == len(values)  # one query per value (described in planning; no COUNT(), refused)
 
 
 def test_given_entity_definition_without_query_more_when_run_then_limit_batches_after_the_last_name_read_all(
@@ -132,7 +132,7 @@ def test_given_entity_definition_without_query_more_when_run_then_limit_batches_
     assert_rows_equal_by(setup_repo, name, expected, "DurableId")
     entry = entry_of(setup_repo, name)
     assert entry.extra["read"]["keyset"] == {"key": "QualifiedApiName", "size": 2000}
-    assert entry.api_calls == 1 + -(-len(expected) // 2000)  # describe, one query per LIMIT batch
+    assert entry.api_calls == -(-len(expected) // 2000)  # one query per LIMIT batch (described in planning)
 
 
 @pytest.mark.parametrize(
@@ -192,7 +192,7 @@ def test_given_an_org_refusing_the_in_list_when_run_then_one_entity_per_query_an
         assert run(emu, repo, "--objects", "EntityParticle", "--no-files", "--no-verify") == ExitCode.OK
         assert_rows_equal_by(repo, "EntityParticle", expected, "DurableId")
         # describe, 2 EntityDefinition batches, the refused IN batch, then one query per entity
-        assert entry_of(repo, "EntityParticle").api_calls == 1 + 2 + 1 + len(entity_ids)
+        assert entry_of(repo, "EntityParticle").api_calls == 2 + 1 + len(entity_ids)  # describe in planning
         verified = verify_ids(emu, repo, capsys)
         assert verified["exit"] == ExitCode.OK
 
@@ -295,8 +295,8 @@ def test_given_a_limit_batch_of_entity_definition_timing_out_when_run_then_asked
     expected = entities(independent(enterprise), fields_of(tmp_path / "repo", "EntityDefinition"))
     assert_rows_equal_by(tmp_path / "repo", "EntityDefinition", expected, "DurableId")
     assert enterprise.faults.injected["query_timeout"] >= 1
-    # describe, the timed-out LIMIT 2000 query, then LIMIT 1000 batches
-    assert entry_of(tmp_path / "repo", "EntityDefinition").api_calls == 1 + 1 + -(-len(expected) // 1000)
+    # the timed-out LIMIT 2000 query, then LIMIT 1000 batches (the describe is a planning call)
+    assert entry_of(tmp_path / "repo", "EntityDefinition").api_calls == 1 + -(-len(expected) // 1000)
 
 
 def test_given_the_setup_snapshot_when_verified_by_ids_then_each_object_is_compared_by_its_own_key(
