@@ -22,6 +22,7 @@ import time
 import zipfile
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import pyarrow as pa
 
 from sfbackup.backup.records import ExportStopped
 from sfbackup.errors import SalesforceError
-from sfbackup.repository import BlobStore, write_atomic
+from sfbackup.repository import BlobStore, BlobWrite, write_atomic
 from sfbackup.repository.layout import metadata_index_relpath, metadata_package_relpath
 from sfbackup.repository.manifest import MetadataEntry
 from sfbackup.repository.writers import ParquetPartWriter
@@ -63,6 +64,9 @@ INDEX_SCHEMA = pa.schema([
 _NOT_FOUND = re.compile(r"Entity of type '([^']+)' named '([^']+)' cannot be found")
 _ROOT = "unpackaged/"
 _MAX_RESTARTS = 3
+#: Threads storing one retrieve's new blobs (their fsyncs overlap), and how many files may wait.
+STORE_THREADS = 8
+STORE_WINDOW = 64
 
 
 @dataclass(frozen=True)
@@ -264,7 +268,12 @@ class _Export:
             owner = self.components.get((props.type, props.full_name))
             if owner is not None:
                 owners[props.file_name.removeprefix(_ROOT)] = owner
-        with zipfile.ZipFile(io.BytesIO(status.zip_bytes or b"")) as archive:
+        # Each new blob's bytes are fsynced before its rename; the fsyncs release the GIL and the
+        # disk's journal serves several at once, so a few threads store one retrieve's thousands
+        # of small files in a fraction of the time one did (folder syncs still wait for _write).
+        storing: deque[tuple[_Component, str, int, Future[BlobWrite] | str]] = deque()
+        with (zipfile.ZipFile(io.BytesIO(status.zip_bytes or b"")) as archive,
+              ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="metadata-blobs") as pool):
             for info in archive.infolist():
                 if info.is_dir():
                     continue
@@ -280,16 +289,29 @@ class _Export:
                 digest = hashlib.sha256(body).hexdigest()
                 # Most metadata is unchanged since the last run: a blob already stored (with its
                 # size) is not written again, so a nightly run touches the disk only for changes.
-                if not self.blobs.has(digest, size=len(body)):
+                if self.blobs.has(digest, size=len(body)):
+                    storing.append((component, name, len(body), digest))
+                else:
                     # folder syncs wait for the index (_write): thousands of small files per run
-                    stored = self.blobs.put_stream((body,), expected_size=len(body), sync_dirs=False)
-                    digest = stored.sha256
-                    self.entry.new_blobs += int(stored.created)
-                component.rows.append({"file_name": name, "sha256": digest, "size": len(body)})
+                    storing.append((component, name, len(body), pool.submit(
+                        self.blobs.put_stream, (body,), expected_size=len(body), sync_dirs=False)))
+                while len(storing) > STORE_WINDOW:  # bodies in memory stay few
+                    self._stored(*storing.popleft())
+            while storing:
+                self._stored(*storing.popleft())
         for c in chunk:
             if not c.rows:
                 named = problems.get((c.package_type, c.props.full_name))
                 c.problem = _reason(named or "the retrieve returned no file for it")
+
+    def _stored(self, component: _Component, name: str, size: int, blob: Future[BlobWrite] | str) -> None:
+        if isinstance(blob, str):
+            digest = blob
+        else:
+            stored = blob.result()
+            digest = stored.sha256
+            self.entry.new_blobs += int(stored.created)
+        component.rows.append({"file_name": name, "sha256": digest, "size": size})
 
     def _fail(self, chunk: list[_Component], problem: str) -> None:
         for c in chunk:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -365,20 +366,36 @@ class _Run:
         object's plan from what they answered, each subrequest's failure raised as the call alone
         raises it. One object's error never stops the others (it is recorded for that object:
         refused for a known reason, or failed with Salesforce's words). What a composite call did
-        not answer (a transient failure, an org refusing /composite) is asked one call per object."""
+        not answer (a transient failure, an org refusing /composite) is asked one call per object.
+        An object answered in full is planned as soon as its answers are in, while the other
+        composite calls go on; one needing a call of its own waits for them (so at most
+        `backup.concurrency` calls are in flight)."""
         for name in names:  # every meter exists before any thread counts (the manifest sums them)
             self.meters[name] = CallMeter()
         self._read_big_object_indexes(names)
-        reads = self._read_together(names, t0)
+        planned: dict[str, Future[ObjectPlan | CoverageEntry | None]] = {}
         with ThreadPoolExecutor(max_workers=max(1, self.settings.backup.concurrency),
                                 thread_name_prefix="plan") as pool:  # fmt: skip
-            outcomes = list(pool.map(lambda name: self._plan_guarded(name, t0, reads), names))
+
+            def plan_now(name: str, answers: dict[composite.SubRequest, composite.SubResult]) -> None:
+                if name in planned or any(a.alone for a in answers.values()):
+                    return  # a call of its own: after the composite calls
+                planned[name] = pool.submit(self._plan_guarded, name, t0, answers)
+
+            reads = self._read_together(names, t0, plan_now)
+            for name in names:
+                if name not in planned:
+                    planned[name] = pool.submit(self._plan_guarded, name, t0, reads)
+            outcomes = [planned[name].result() for name in names]
         plans = [o for o in outcomes if isinstance(o, ObjectPlan)]
         refused = [o for o in outcomes if isinstance(o, CoverageEntry)]
         return plans, refused
 
     def _read_together(
-        self, names: list[str], t0: datetime
+        self,
+        names: list[str],
+        t0: datetime,
+        on_done: Callable[[str, dict[composite.SubRequest, composite.SubResult]], None],
     ) -> dict[composite.SubRequest, composite.SubResult]:
         """The describes, and the COUNT() each plan needs once its describe is in, in as few
         composite calls as the limits allow, `backup.concurrency` at a time. Their calls are the
@@ -410,7 +427,8 @@ class _Run:
         meter = CallMeter()
         with self.client.metered(meter):
             found, refused = composite.call_all(self.client, describes, follow_up=count_after,
-                                                concurrency=self.settings.backup.concurrency)  # fmt: skip
+                                                concurrency=self.settings.backup.concurrency,
+                                                on_done=on_done)  # fmt: skip
         self.manifest.api["planning_calls"] = meter.calls
         if refused is not None:
             self.progress.message("info", f"Composite API refused ({_salesforce_words(refused)}); "

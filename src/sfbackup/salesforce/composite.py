@@ -77,16 +77,23 @@ def call_all(
     *,
     follow_up: Callable[[SubRequest, SubResult], SubRequest | None],
     concurrency: int,
+    on_done: Callable[[str, dict[SubRequest, SubResult]], None] | None = None,
 ) -> tuple[dict[SubRequest, SubResult], SalesforceError | None]:
     """Every request of `requests`, and each one's follow-up (a COUNT() that needs the describe),
     in as few composite calls as the limits allow, `concurrency` at a time: each call carries up to
     5 queries ready, filled up to 25 with the other requests waiting. The calls count in the
-    caller's meter (`client.metered`).
+    caller's meter (`client.metered`). `on_done(key, answers)` is called (in the caller's thread)
+    as soon as every request of that key, follow-ups included, is answered: the caller's work on
+    one key need not wait for the others.
 
     Returns what was answered, and the refusal of a whole call (an API version or an org without
-    the resource): then nothing more is sent and the rest is the caller's to make alone.
+    the resource): then nothing more is sent and the rest is the caller's to make alone (their
+    keys are never done).
     """
     found: dict[SubRequest, SubResult] = {}
+    pending: dict[str, dict[SubRequest, SubResult | None]] = {}
+    for request in requests:
+        pending.setdefault(request.key, {})[request] = None
     queries = deque(r for r in requests if r.query)
     others = deque(r for r in requests if not r.query)
     refused: SalesforceError | None = None
@@ -106,9 +113,14 @@ def call_all(
                     continue
                 found.update(answered)
                 for request, result in answered.items():
+                    mine = pending.setdefault(request.key, {})
+                    mine[request] = result
                     after = follow_up(request, result)
                     if after is not None:
+                        mine.setdefault(after, None)
                         (queries if after.query else others).append(after)
+                    elif on_done is not None and all(r is not None for r in mine.values()):
+                        on_done(request.key, {r: a for r, a in mine.items() if a is not None})
     return found, refused
 
 
